@@ -1,0 +1,196 @@
+"""Database rows: typed SQLAlchemy 2.0 models. Schema changes go through Alembic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused.
+
+    SQLite keeps no zone, so values are stored as naive UTC and given their zone back on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: give it a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class Organisation(Base):
+    """A camera owner: a school, a hospital, a city-management bureau, ..."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cameras: Mapped[list[Camera]] = relationship(back_populates="organisation")
+
+
+class Grid(Base):
+    """A polygon of the district's grid hierarchy: district > town/street > community > cell."""
+
+    __tablename__ = "grid"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    geometry: Mapped[dict[str, Any]] = mapped_column()
+    # Bounding box, so point lookups test few polygons.
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+
+    parent: Mapped[Grid | None] = relationship(remote_side="Grid.id")
+
+
+class Camera(Base):
+    """A registered camera: where it stands, who owns it, how it is watched."""
+
+    __tablename__ = "camera"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
+    # Credentials are never stored here; the address is kept masked for display.
+    source_display: Mapped[str] = mapped_column(String(1000))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    config: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="cameras")
+    grid: Mapped[Grid | None] = relationship()
+
+
+class Incident(Base):
+    """What a detection rule concluded on one camera, with its evidence."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("camera.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    zone: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column()
+    detected_at: Mapped[datetime] = mapped_column()
+    track_id: Mapped[int] = mapped_column(Integer)
+    object_class: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    box_xyxy: Mapped[list[Any]] = mapped_column()
+    frame_width: Mapped[int] = mapped_column(Integer)
+    frame_height: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(64))
+    rule_parameters: Mapped[dict[str, Any]] = mapped_column()
+    snapshot_path: Mapped[str] = mapped_column(String(500))
+    snapshot_sha256: Mapped[str] = mapped_column(String(64))
+    reported_by: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    camera: Mapped[Camera] = relationship()
+    grid_event: Mapped[GridEvent | None] = relationship(back_populates="incident")
+
+
+class GridEvent(Base):
+    """The case on the governance platform that a command center dispatches and closes."""
+
+    __tablename__ = "grid_event"
+    __table_args__ = (Index("ix_grid_event_occurred_at_id", "occurred_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[str | None] = mapped_column(ForeignKey("incident.id"), unique=True)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    camera_id: Mapped[str | None] = mapped_column(ForeignKey("camera.id"), index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    occurred_at: Mapped[datetime] = mapped_column()
+    reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    incident: Mapped[Incident | None] = relationship(back_populates="grid_event")
+    camera: Mapped[Camera | None] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    history: Mapped[list[GridEventHistory]] = relationship(
+        back_populates="grid_event", order_by="GridEventHistory.id"
+    )
+
+
+class GridEventHistory(Base):
+    """One step in a grid event's audit trail: who did what, when, from which state to which."""
+
+    __tablename__ = "grid_event_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grid_event_id: Mapped[int] = mapped_column(ForeignKey("grid_event.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    grid_event: Mapped[GridEvent] = relationship(back_populates="history")

@@ -1,0 +1,102 @@
+"""Incidents: workers report them here; their evidence is served from here."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import ValidationError
+
+from api import evidence
+from api.deps import SessionDep, SettingsDep, WorkerDep
+from api.events import UnknownCamera, register_incident, to_public
+from api.models import Incident
+from api.schemas import GridEventPublic, IncidentCreate, Problem
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@router.post(
+    "",
+    response_model=GridEventPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": GridEventPublic, "description": "Already reported: the existing event."},
+        401: {"model": Problem},
+        413: {"model": Problem},
+        422: {"model": Problem},
+        507: {"model": Problem, "description": "Evidence storage failed; retry later."},
+    },
+    summary="Report an incident (workers); opens a grid event. Idempotent on the incident id.",
+)
+async def create_incident(
+    request: Request,
+    request_response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    worker: WorkerDep,
+    metadata: Annotated[str, Form(description="The incident as JSON (IncidentCreate).")],
+    snapshot: Annotated[UploadFile, File(description="Annotated JPEG of the incident.")],
+) -> GridEventPublic:
+    try:
+        report = IncidentCreate.model_validate(json.loads(metadata))
+    except json.JSONDecodeError as err:
+        raise HTTPException(422, detail=f"metadata: not valid JSON ({err.msg})") from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "metadata"
+        raise HTTPException(422, detail=f"metadata.{field}: {first['msg']}") from err
+
+    payload = await snapshot.read(settings.max_snapshot_bytes + 1)
+    if len(payload) > settings.max_snapshot_bytes:
+        raise HTTPException(
+            413, detail=f"snapshot: larger than {settings.max_snapshot_bytes} bytes"
+        )
+    if not payload.startswith(JPEG_MAGIC):
+        raise HTTPException(422, detail="snapshot: not a JPEG image")
+    if evidence.sha256_hex(payload) != report.snapshot_sha256:
+        raise HTTPException(422, detail="snapshot: SHA-256 does not match metadata.snapshot_sha256")
+
+    try:
+        event, created = register_incident(
+            session, report, payload, evidence_root=settings.evidence_dir, actor=worker
+        )
+    except UnknownCamera as err:
+        raise HTTPException(
+            422, detail=f"metadata.camera_id: camera {err} is not registered"
+        ) from err
+    except evidence.EvidenceError as err:
+        raise HTTPException(507, detail=str(err)) from err
+    if not created:
+        request_response.status_code = status.HTTP_200_OK
+    return to_public(event, request)
+
+
+@router.get(
+    "/{incident_id}/snapshot.jpg",
+    name="incident_snapshot",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": Problem}},
+    summary="The incident's annotated JPEG.",
+)
+def incident_snapshot(incident_id: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise HTTPException(404, detail=f"incident {incident_id} not found")
+    path = settings.evidence_dir / incident.snapshot_path
+    if not path.is_file():
+        raise HTTPException(
+            404, detail=f"snapshot of incident {incident_id} is missing from storage"
+        )
+    return FileResponse(
+        path,
+        media_type="image/jpeg",
+        headers={
+            "ETag": f'"{incident.snapshot_sha256}"',
+            "Cache-Control": "private, max-age=86400",
+        },
+    )

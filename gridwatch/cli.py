@@ -1,0 +1,230 @@
+"""The `gridwatch` command line: serve the API, run a worker, check configs, run the demo."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from gridwatch.config import ConfigError, default_data_dir, load_cameras
+
+app = typer.Typer(help="GridWatch: camera incidents in, grid events out.", no_args_is_help=True)
+assets_app = typer.Typer(help="Model weights and demo footage.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+app.add_typer(db_app, name="db")
+
+log = logging.getLogger("gridwatch")
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@app.command("check-config")
+def check_config(
+    paths: Annotated[list[Path], typer.Argument(help="Camera YAML files or folders of them.")],
+) -> None:
+    """Validate camera files; print every problem with file, field and reason (exit 1 if any)."""
+    try:
+        cameras = load_cameras(paths)
+    except ConfigError as err:
+        for problem in err.problems:
+            typer.echo(str(problem), err=True)
+        typer.echo(f"{len(err.problems)} problem(s) found", err=True)
+        raise typer.Exit(1) from None
+    for camera in cameras:
+        typer.echo(f"ok  {camera.id}  ({camera.organisation.kind.value}, {camera.masked_source()})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the API (settings from GRIDWATCH_* variables); applies migrations first."""
+    import uvicorn
+
+    _logging()
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    cameras: Annotated[
+        list[Path], typer.Option("--cameras", help="Camera YAML files or folders.")
+    ] = [  # noqa: B006
+        Path("camera_configs")
+    ],
+    camera_id: Annotated[
+        list[str] | None, typer.Option("--camera", help="Only these camera ids (repeatable).")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Play recordings once instead of looping.")] = False,
+    fast: Annotated[
+        bool, typer.Option(help="Read recordings as fast as possible, not at their own pace.")
+    ] = False,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    verbose: bool = False,
+) -> None:
+    """Watch cameras and report incidents to the API (durable outbox in between)."""
+    from detectors.model import YoloDetector
+    from gridwatch.outbox import IncidentSender, Outbox
+    from gridwatch.worker import Worker, WorkerSettings
+
+    _logging(verbose)
+    settings = WorkerSettings()
+    try:
+        configs = load_cameras(cameras)
+    except ConfigError as err:
+        for problem in err.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    if camera_id:
+        configs = [camera for camera in configs if camera.id in set(camera_id)]
+    if not configs:
+        typer.echo("no cameras to watch", err=True)
+        raise typer.Exit(1)
+    detector = YoloDetector(settings.model_path)
+    log.info("model %s (%s) loaded", detector.name, detector.version)
+    outbox = Outbox(settings.outbox_path)
+    if outbox.pending():
+        log.info("%d incidents from an earlier run wait in the outbox", outbox.pending())
+    sender = IncidentSender(
+        outbox,
+        settings.api_url,
+        settings.worker_token.get_secret_value(),
+        worker_name=settings.worker_name,
+    )
+    runner = Worker(
+        configs,
+        detector,
+        outbox,
+        sender,
+        realtime=False if fast else None,
+        loop=False if once else None,
+    )
+    _stop_on_signals(runner.stop.set)
+    try:
+        runner.run(max_seconds=max_seconds)
+    finally:
+        sender.close()
+        outbox.close()
+
+
+def _stop_on_signals(stop: object) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop()  # type: ignore[operator]
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@assets_app.command("fetch")
+def assets_fetch() -> None:
+    """Fetch the model weights and the demo recording, checking their SHA-256."""
+    from gridwatch.assets import AssetError, ensure_all
+
+    _logging()
+    try:
+        paths = ensure_all(default_data_dir())
+    except AssetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    for name, path in paths.items():
+        typer.echo(f"ok  {name}  {path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the newest schema."""
+    from api import migrate
+    from api.db import make_engine
+    from api.settings import get_settings
+
+    _logging()
+    migrate.upgrade(make_engine(get_settings().database_url))
+    typer.echo("database is up to date")
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="Address the API binds.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
+) -> None:
+    """The demo: API and one worker on SQLite, the camera_configs/ cameras on the demo clip."""
+    from gridwatch.assets import AssetError, ensure_all
+
+    _logging()
+    try:
+        ensure_all(default_data_dir())
+    except AssetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    environment = dict(os.environ)
+    environment.setdefault("GRIDWATCH_API_URL", f"http://{host}:{port}")
+    command = [sys.executable, "-m", "gridwatch"]
+    stopping = threading.Event()
+    # Explicit handlers: a shell may start this in the background with SIGINT ignored.
+    _stop_on_signals(stopping.set)
+    api = subprocess.Popen(
+        [*command, "serve", "--host", host, "--port", str(port)], env=environment
+    )
+    processes = {"API": api}
+    try:
+        if not _wait_healthy(f"http://{host}:{port}/healthz", api, stopping, timeout_s=60):
+            if not stopping.is_set():
+                typer.echo("error: the API did not start; see its log above", err=True)
+                raise typer.Exit(1)
+            return
+        log.info("API up at http://%s:%d (docs at /docs, events at /api/v1/events)", host, port)
+        processes["worker"] = subprocess.Popen([*command, "worker"], env=environment)
+        while not stopping.is_set() and all(p.poll() is None for p in processes.values()):
+            stopping.wait(0.5)
+    finally:
+        # The worker first, so its last incidents still reach the API.
+        for process in reversed(processes.values()):
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    failed = [name for name, process in processes.items() if process.returncode not in (0, -15)]
+    if failed and not stopping.is_set():
+        typer.echo(f"error: the {' and the '.join(failed)} stopped unexpectedly", err=True)
+        raise typer.Exit(1)
+
+
+def _wait_healthy(
+    url: str, process: subprocess.Popen[bytes], stopping: threading.Event, timeout_s: float
+) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not stopping.is_set():
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def main() -> None:
+    app()

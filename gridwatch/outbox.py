@@ -1,0 +1,233 @@
+"""The worker's durable outbox: incidents wait here until the API has taken them, exactly once.
+
+An incident is written to a local SQLite file before anything is sent, and removed only after the
+API has answered that it holds it. The API is idempotent on the incident id, so a delivery that
+succeeded but whose answer was lost is simply sent again and counted once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from detectors.incident import Incident
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    snapshot BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT
+)
+"""
+
+
+@dataclass(frozen=True)
+class PendingIncident:
+    id: str
+    camera_id: str
+    metadata: str
+    snapshot: bytes
+    attempts: int
+
+
+class Outbox:
+    """A durable queue of incidents on local disk. Safe to use from several threads."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.new_incident = threading.Event()  # set by put(), so a sender need not poll
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(_SCHEMA)
+
+    def put(self, incident: Incident) -> bool:
+        """Keep an incident until delivered; False if it was already kept."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO outbox (id, camera_id, metadata, snapshot, created_at,"
+                " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    incident.id,
+                    incident.camera_id,
+                    json.dumps(incident.metadata()),
+                    incident.snapshot_jpeg,
+                    self._clock(),
+                    self._clock(),
+                ),
+            )
+            kept = cursor.rowcount == 1
+        if kept:
+            self.new_incident.set()
+        return kept
+
+    def due(self, limit: int = 20) -> list[PendingIncident]:
+        """Incidents whose next delivery attempt is due, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, camera_id, metadata, snapshot, attempts FROM outbox"
+                " WHERE next_attempt_at <= ? ORDER BY created_at LIMIT ?",
+                (self._clock(), limit),
+            ).fetchall()
+        return [PendingIncident(*row) for row in rows]
+
+    def delivered(self, incident_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (incident_id,))
+
+    def retry_later(self, incident_id: str, delay: float, error: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+                " WHERE id = ?",
+                (self._clock() + delay, error[:500], incident_id),
+            )
+
+    def pending(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(count)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next attempt is due (0 if one is due now); None when empty."""
+        with self._lock:
+            (earliest,) = self._db.execute("SELECT MIN(next_attempt_at) FROM outbox").fetchone()
+        return None if earliest is None else max(0.0, earliest - self._clock())
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def backoff_delay(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter: a random delay up to base * 2**attempts, capped."""
+    return random.uniform(base / 2, min(cap, base * 2**attempts))  # noqa: S311 - jitter, not crypto
+
+
+class IncidentSender:
+    """Delivers the outbox to the API over HTTP, retrying with backoff while it is unreachable."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        api_url: str,
+        token: str,
+        *,
+        worker_name: str = "worker",
+        client: httpx.Client | None = None,
+        timeout: float = 15.0,
+    ):
+        self.outbox = outbox
+        self.url = api_url.rstrip("/") + "/api/v1/incidents"
+        self._headers = {"Authorization": f"Bearer {token}", "X-GridWatch-Worker": worker_name}
+        self._client = client or httpx.Client(timeout=timeout)
+        self.delivered_count = 0
+        self.consecutive_failures = 0
+
+    def deliver_due(self) -> int:
+        """One pass over the due incidents; returns how many the API took.
+
+        A connection failure, a 5xx or a refused token ends the pass and backs the whole sender
+        off (the API is down or misconfigured: the other incidents would fail the same way). Any
+        other refusal backs off that one incident, which stays in the outbox.
+        """
+        taken = 0
+        for item in self.outbox.due():
+            try:
+                response = self._client.post(
+                    self.url,
+                    headers=self._headers,
+                    data={"metadata": item.metadata},
+                    files={"snapshot": (f"{item.id}.jpg", item.snapshot, "image/jpeg")},
+                )
+            except httpx.HTTPError as err:
+                self._api_unavailable(item, f"API unreachable ({type(err).__name__})")
+                break
+            if response.status_code in (200, 201):
+                self.outbox.delivered(item.id)
+                self.delivered_count += 1
+                self.consecutive_failures = 0
+                taken += 1
+                continue
+            error = f"API answered {response.status_code}: {_detail(response)}"
+            if response.status_code >= 500 or response.status_code in (401, 403, 429):
+                self._api_unavailable(item, error)
+                break
+            delay = backoff_delay(item.attempts + 4)
+            log.error(
+                "%s: incident %s refused (%s); retry in %.0fs",
+                item.camera_id,
+                item.id,
+                error,
+                delay,
+            )
+            self.outbox.retry_later(item.id, delay, error)
+        return taken
+
+    def _api_unavailable(self, item: PendingIncident, error: str) -> None:
+        self.consecutive_failures += 1
+        self.outbox.retry_later(item.id, 0, error)
+        if self.consecutive_failures == 1 or self.consecutive_failures % 10 == 0:
+            log.warning(
+                "%s: incident %s not delivered: %s; %d waiting in the outbox",
+                item.camera_id, item.id, error, self.outbox.pending(),
+            )  # fmt: skip
+
+    def backoff(self) -> float:
+        """Seconds to wait before the next pass while the API is failing (0 when it is not)."""
+        if not self.consecutive_failures:
+            return 0.0
+        return backoff_delay(self.consecutive_failures - 1, base=0.5, cap=30.0)
+
+    def run(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
+        """Deliver until `stop` is set."""
+        while not stop.is_set():
+            self.outbox.new_incident.clear()
+            self.deliver_due()
+            due_in = self.outbox.next_due_in()
+            wait = idle_wait if due_in is None else min(max(due_in, 0.05), idle_wait)
+            backoff = self.backoff()
+            if backoff:
+                stop.wait(max(wait, backoff))
+            else:
+                # A new incident wakes the sender at once; stop is checked at least every `wait`.
+                self.outbox.new_incident.wait(wait)
+
+    def drain(self, deadline_s: float) -> bool:
+        """Try to deliver everything within `deadline_s`; True if the outbox is empty."""
+        end = time.monotonic() + deadline_s
+        while self.outbox.pending() and time.monotonic() < end:
+            self.deliver_due()
+            wait = max(self.outbox.next_due_in() or 0.0, self.backoff())
+            if wait:
+                time.sleep(min(wait, max(0.0, end - time.monotonic()), 1.0))
+        return self.outbox.pending() == 0
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", ""))[:200]
+    except (ValueError, AttributeError):
+        return response.text[:200]

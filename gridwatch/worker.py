@@ -1,0 +1,306 @@
+"""The worker: camera adapters feed detection pipelines; incidents go to the outbox and the API.
+
+Capture never waits for detection. Each camera has a reader thread that puts frames into a small
+bounded queue and drops (and counts) a frame when detection is behind; one detection thread takes
+the newest frames of every camera in turn through the shared model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detectors.model import ObjectDetector
+from detectors.pipeline import CameraPipeline
+from detectors.rules import ZoneIntrusion
+from detectors.zones import Zone
+from gridwatch.config import CameraConfig, ConfigError, default_data_dir
+from gridwatch.outbox import IncidentSender, Outbox
+from ingest import CameraUnavailable, Frame, FrameSource, UnsupportedSource, open_source
+
+log = logging.getLogger(__name__)
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_", env_file=".env", extra="ignore")
+
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Where the API listens.")
+    worker_token: SecretStr = Field(
+        default=SecretStr("changethis"), description="Bearer token for posting incidents."
+    )
+    worker_name: str = Field(
+        default_factory=socket.gethostname, description="Name in audit trails."
+    )
+    model_path: Path = Field(
+        default_factory=lambda: default_data_dir() / "yolov8n.pt",
+        description="Absolute path to the detection model's weights.",
+    )
+    outbox_path: Path = Field(
+        default=Path("var/worker-outbox.sqlite"), description="The durable outbox file."
+    )
+
+
+@dataclass
+class CameraStats:
+    frames_read: int = 0
+    frames_dropped: int = 0
+    frames_analysed: int = 0
+    incidents: int = 0
+    reconnects: int = 0
+    status: str = "starting"
+    last_error: str = ""
+
+
+def build_pipeline(camera: CameraConfig, detector: ObjectDetector) -> CameraPipeline:
+    """The detection pipeline a camera's configuration asks for."""
+    zones = {zone.name: Zone(zone.name, tuple(zone.polygon)) for zone in camera.zones}
+    rules = [
+        ZoneIntrusion(
+            zones[rule.zone],
+            set(rule.classes),
+            min_frames=rule.min_frames,
+            cooldown_s=rule.cooldown_s,
+            anchor=rule.anchor,
+            category=rule.category.value,
+            severity=rule.severity.value,
+        )
+        for rule in camera.rules
+    ]
+    classes = sorted({name for rule in camera.rules for name in rule.classes})
+    return CameraPipeline(
+        camera.id,
+        detector,
+        list(zones.values()),
+        rules,
+        classes=classes,
+        confidence=camera.detect.confidence,
+    )
+
+
+class CameraReader(threading.Thread):
+    """Reads one camera into a bounded queue; reconnects with backoff when the camera fails."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        frames: queue.Queue[Frame],
+        frame_ready: threading.Event,
+        stop: threading.Event,
+        *,
+        realtime: bool | None = None,
+        loop: bool | None = None,
+        max_backoff_s: float = 30.0,
+    ):
+        super().__init__(name=f"camera-{camera.id}", daemon=True)
+        self.camera = camera
+        self.frames = frames
+        self.frame_ready = frame_ready
+        self.stop = stop
+        self.realtime = camera.playback.realtime if realtime is None else realtime
+        self.loop = camera.playback.loop if loop is None else loop
+        self.max_backoff_s = max_backoff_s
+        self.stats = CameraStats()
+        self.finished = threading.Event()
+
+    def _open(self) -> FrameSource:
+        return open_source(
+            self.camera.id,
+            self.camera.resolved_source(),
+            detect_fps=self.camera.detect.fps,
+            loop=self.loop,
+            realtime=self.realtime,
+        )
+
+    def run(self) -> None:
+        failures = 0
+        try:
+            while not self.stop.is_set():
+                try:
+                    source = self._open()
+                except (CameraUnavailable, ConfigError) as err:
+                    failures += 1
+                    self._unavailable(str(err), failures)
+                    continue
+                except UnsupportedSource as err:
+                    self.stats.status, self.stats.last_error = "offline", str(err)
+                    log.error("%s", err)
+                    return
+                try:
+                    if self.stats.reconnects or failures:
+                        log.info(
+                            "%s: camera back after %d failed attempts", self.camera.id, failures
+                        )
+                    failures = 0
+                    self.stats.status = "online"
+                    if self._pump(source):
+                        return
+                except CameraUnavailable as err:
+                    failures += 1
+                    self.stats.reconnects += 1
+                    self._unavailable(err.reason, failures)
+                finally:
+                    source.close()
+        finally:
+            self.finished.set()
+            self.frame_ready.set()
+
+    def _pump(self, source: FrameSource) -> bool:
+        """Move frames until stopped or the source ends; True when the source has ended."""
+        while not self.stop.is_set():
+            frame = source.read()
+            if frame is None:
+                self.stats.status = "ended"
+                log.info(
+                    "%s: recording ended after %d frames", self.camera.id, self.stats.frames_read
+                )
+                return True
+            self.stats.frames_read += 1
+            if not self.realtime:
+                # A recording read as fast as possible has no live moment to keep up with:
+                # wait for detection instead of dropping, so every sampled frame is analysed.
+                while not self.stop.is_set():
+                    try:
+                        self.frames.put(frame, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                self.frame_ready.set()
+                continue
+            try:
+                self.frames.put_nowait(frame)
+            except queue.Full:
+                # Detection is behind: keep the newest frame, drop the oldest, count it.
+                with contextlib.suppress(queue.Empty):
+                    self.frames.get_nowait()
+                self.frames.put_nowait(frame)  # cannot fail: this thread is the only producer
+                self.stats.frames_dropped += 1
+            self.frame_ready.set()
+        return False
+
+    def _unavailable(self, reason: str, failures: int) -> None:
+        self.stats.status, self.stats.last_error = "offline", reason
+        delay = min(self.max_backoff_s, 2 ** min(failures - 1, 10)) * random.uniform(0.8, 1.2)  # noqa: S311
+        log.warning("%s: %s; retry in %.1fs", self.camera.id, reason, delay)
+        self.stop.wait(delay)
+
+
+@dataclass
+class Worker:
+    """Runs every enabled camera through detection and hands incidents to the outbox."""
+
+    cameras: list[CameraConfig]
+    detector: ObjectDetector
+    outbox: Outbox
+    sender: IncidentSender | None
+    realtime: bool | None = None
+    loop: bool | None = None
+    queue_size: int = 2
+    stop: threading.Event = field(default_factory=threading.Event)
+    readers: list[CameraReader] = field(default_factory=list)
+    pipelines: dict[str, CameraPipeline] = field(default_factory=dict)
+    inference_ms: list[float] = field(default_factory=list)
+
+    def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
+        """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
+        frame_ready = threading.Event()
+        queues: dict[str, queue.Queue[Frame]] = {}
+        for camera in self.cameras:
+            if not camera.enabled:
+                log.info("%s: disabled, not watched", camera.id)
+                continue
+            self.pipelines[camera.id] = build_pipeline(camera, self.detector)
+            queues[camera.id] = queue.Queue(maxsize=self.queue_size)
+            reader = CameraReader(
+                camera,
+                queues[camera.id],
+                frame_ready,
+                self.stop,
+                realtime=self.realtime,
+                loop=self.loop,
+            )
+            self.readers.append(reader)
+        sender_thread = None
+        if self.sender is not None:
+            sender_thread = threading.Thread(
+                target=self.sender.run, args=(self.stop,), name="incident-sender", daemon=True
+            )
+            sender_thread.start()
+        for reader in self.readers:
+            reader.start()
+        log.info("watching %d cameras", len(self.readers))
+
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        last_report = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                frame_ready.wait(0.5)
+                frame_ready.clear()
+                busy = False
+                for reader in self.readers:
+                    try:
+                        frame = queues[reader.camera.id].get_nowait()
+                    except queue.Empty:
+                        continue
+                    busy = True
+                    self._analyse(reader, frame)
+                if not busy and all(reader.finished.is_set() for reader in self.readers):
+                    break
+                if time.monotonic() - last_report >= 30:
+                    self.log_stats()
+                    last_report = time.monotonic()
+        finally:
+            self.stop.set()
+            for reader in self.readers:
+                reader.join(timeout=10)
+            if sender_thread is not None:
+                sender_thread.join(timeout=10)
+            if self.sender is not None and self.outbox.pending():
+                delivered_all = self.sender.drain(drain_s)
+                if not delivered_all:
+                    log.warning(
+                        "%d incidents stay in the outbox %s and will be sent at next start",
+                        self.outbox.pending(), self.outbox.path,
+                    )  # fmt: skip
+            self.log_stats()
+
+    def _analyse(self, reader: CameraReader, frame: Frame) -> None:
+        pipeline = self.pipelines[reader.camera.id]
+        try:
+            incidents = pipeline.process(frame.image, now=frame.timestamp)
+        except Exception:
+            # One bad frame or rule must not take the other cameras down with it.
+            log.exception("%s: detection failed on frame %d", reader.camera.id, frame.sequence)
+            return
+        self.inference_ms.append(pipeline.stats.last_inference_ms)
+        del self.inference_ms[:-1000]
+        reader.stats.frames_analysed += 1
+        for incident in incidents:
+            if self.outbox.put(incident):
+                reader.stats.incidents += 1
+                log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
+
+    def log_stats(self) -> None:
+        for reader in self.readers:
+            stats = reader.stats
+            log.info(
+                "%s: %s, read %d, analysed %d, dropped %d, incidents %d, reconnects %d",
+                reader.camera.id, stats.status, stats.frames_read, stats.frames_analysed,
+                stats.frames_dropped, stats.incidents, stats.reconnects,
+            )  # fmt: skip
+        if self.inference_ms:
+            ordered = sorted(self.inference_ms)
+            log.info(
+                "inference median %.1f ms over %d frames", ordered[len(ordered) // 2], len(ordered)
+            )

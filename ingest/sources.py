@@ -1,0 +1,203 @@
+"""Adapters built on OpenCV's VideoCapture (FFmpeg inside): recorded files and plain streams."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import cv2
+import numpy as np
+
+from ingest.errors import CameraUnavailable, UnsupportedSource
+from ingest.frames import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FileSource:
+    """A recording played as a camera, sampled at the camera's detection rate.
+
+    With `realtime` the recording advances with the wall clock, as a live camera would, and each
+    frame is stamped with the time it was taken out; without it frames come as fast as they can
+    be decoded and are stamped `start_time` plus their position in the recording, so tests and
+    benchmarks see the same frames every run. With `loop` the recording restarts at its end.
+
+    Example:
+        >>> source = FileSource("cam-1", Path("vtest.avi"), detect_fps=2, realtime=False)
+        >>> frame = source.read()
+        >>> frame.timestamp - source.start_time
+        datetime.timedelta(0)
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        path: Path,
+        *,
+        detect_fps: float,
+        loop: bool = True,
+        realtime: bool = True,
+        start_time: datetime | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = _utcnow,
+    ):
+        if detect_fps <= 0:
+            raise ValueError("detect_fps must be positive")
+        self.camera_id = camera_id
+        self.path = path
+        self.detect_fps = detect_fps
+        self.loop = loop
+        self.realtime = realtime
+        self.start_time = start_time or now()
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._now = now
+        self._capture = self._open()
+        native_fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.native_fps = native_fps if native_fps and math.isfinite(native_fps) else 25.0
+        self._started = monotonic()
+        self._samples = 0  # frames handed out so far
+        self._decoded_in_pass = 0  # frames decoded since the recording last (re)started
+        self._pass_offset = 0.0  # media seconds played in earlier passes of a looped recording
+        self.ended = False
+
+    def _open(self) -> cv2.VideoCapture:
+        if not self.path.is_file():
+            raise CameraUnavailable(self.camera_id, f"recording not found: {self.path}")
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture.release()
+            raise CameraUnavailable(self.camera_id, f"not a readable video: {self.path.name}")
+        return capture
+
+    def _rewind(self) -> None:
+        self._pass_offset += self._decoded_in_pass / self.native_fps
+        self._decoded_in_pass = 0
+        self._capture.release()
+        self._capture = self._open()
+
+    def _media_time_of_next_frame(self) -> float:
+        return self._pass_offset + self._decoded_in_pass / self.native_fps
+
+    def _decode_at(self, target: float) -> tuple[np.ndarray, float] | None:
+        """Decode the first frame at or after media time `target` (seconds since start)."""
+        half_frame = 0.5 / self.native_fps
+        while True:
+            while self._media_time_of_next_frame() < target - half_frame:
+                if not self._capture.grab():
+                    break
+                self._decoded_in_pass += 1
+            else:
+                position = self._media_time_of_next_frame()
+                ok, image = self._capture.read()
+                if ok:
+                    self._decoded_in_pass += 1
+                    return image, position
+            # The recording ended before `target`.
+            if not self.loop:
+                return None
+            if self._decoded_in_pass == 0:
+                raise CameraUnavailable(
+                    self.camera_id, f"recording has no frames: {self.path.name}"
+                )
+            self._rewind()
+
+    def read(self) -> Frame | None:
+        """The next sampled frame, or None once a recording played once has ended."""
+        if self.ended:
+            return None
+        target = self._samples / self.detect_fps
+        if self.realtime:
+            wait = self._started + target - self._monotonic()
+            if wait > 0:
+                self._sleep(wait)
+            else:
+                # Behind schedule (slow decoding or a paused process): jump to the present,
+                # as a live camera would, instead of replaying the backlog.
+                target = self._monotonic() - self._started
+                self._samples = math.ceil(target * self.detect_fps)
+        self._samples += 1
+        decoded = self._decode_at(target)
+        if decoded is None:
+            self.ended = True
+            return None
+        image, position = decoded
+        timestamp = self._now() if self.realtime else self.start_time + timedelta(seconds=position)
+        return Frame(self.camera_id, image, timestamp, self._samples - 1)
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class StreamSource:
+    """A network stream (RTSP, HTTP MJPEG) read through FFmpeg, sampled at the detection rate.
+
+    Frames that arrive between samples are grabbed and dropped without decoding, so the frame
+    handed out is always the newest one and no latency builds up.
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        *,
+        detect_fps: float,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utcnow,
+    ):
+        self.camera_id = camera_id
+        self.url = url
+        self.detect_fps = detect_fps
+        self._monotonic = monotonic
+        self._now = now
+        self._capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise CameraUnavailable(camera_id, "stream could not be opened")
+        self._next_due = monotonic()
+        self._samples = 0
+
+    def read(self) -> Frame | None:
+        while True:
+            if not self._capture.grab():
+                raise CameraUnavailable(self.camera_id, "stream lost")
+            if self._monotonic() >= self._next_due:
+                break
+        ok, image = self._capture.retrieve()
+        if not ok:
+            raise CameraUnavailable(self.camera_id, "frame could not be decoded")
+        self._next_due = max(self._next_due + 1 / self.detect_fps, self._monotonic())
+        self._samples += 1
+        return Frame(self.camera_id, image, self._now(), self._samples - 1)
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def open_source(
+    camera_id: str,
+    url: str,
+    *,
+    detect_fps: float,
+    loop: bool = True,
+    realtime: bool = True,
+) -> FrameSource:
+    """Open the adapter for `url`'s scheme; raises CameraUnavailable or UnsupportedSource."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        path = Path(unquote(parts.netloc + parts.path))
+        return FileSource(camera_id, path, detect_fps=detect_fps, loop=loop, realtime=realtime)
+    if scheme in ("rtsp", "rtsps", "http", "https"):
+        return StreamSource(camera_id, url, detect_fps=detect_fps)
+    raise UnsupportedSource(camera_id, scheme)

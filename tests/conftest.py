@@ -1,0 +1,161 @@
+"""Shared fixtures: real assets, both databases, a real API server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from api.settings import Settings
+from gridwatch.assets import ensure_all
+from gridwatch.config import default_data_dir
+
+REPO = Path(__file__).resolve().parent.parent
+WORKER_TOKEN = "test-worker-token"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GRIDWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def assets() -> dict[str, Path]:
+    """The real model weights and demo recording (fetched once, checked by SHA-256)."""
+    return ensure_all(default_data_dir())
+
+
+@pytest.fixture(scope="session")
+def demo_clip(assets: dict[str, Path]) -> Path:
+    return assets["vtest.avi"]
+
+
+@pytest.fixture(scope="session")
+def model_path(assets: dict[str, Path]) -> Path:
+    return assets["yolov8n.pt"]
+
+
+@pytest.fixture(scope="session")
+def detector(model_path: Path):  # type: ignore[no-untyped-def]
+    from detectors.model import YoloDetector
+
+    return YoloDetector(model_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of the PostgreSQL server the suite runs against."""
+    engine = create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as err:  # pragma: no cover - a missing server is a setup problem
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {err}")
+    finally:
+        engine.dispose()
+    return POSTGRES_ADMIN_URL
+
+
+def _postgres_database(admin_url: str) -> Iterator[str]:
+    name = f"gridwatch_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind the product supports."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gridwatch.db'}"
+    else:
+        yield from _postgres_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def make(database_url: str, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": database_url,
+            "evidence_dir": tmp_path / "evidence",
+            "worker_token": WORKER_TOKEN,
+            "camera_configs": REPO / "camera_configs",
+            "grids_file": REPO / "camera_configs" / "grids.geojson",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def api_client(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> Iterator[TestClient]:
+    """The API in-process on a fresh database (each kind), migrated and loaded with the samples."""
+    with TestClient(create_app(settings_factory(database_url))) as client:
+        yield client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """The API served by uvicorn on a loopback port, in a thread; can be stopped and restarted."""
+
+    def __init__(self, settings: Settings, port: int | None = None):
+        self.settings = settings
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LiveServer:
+        import uvicorn
+
+        config = uvicorn.Config(
+            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("API server did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+            self._server = None
+
+
+@pytest.fixture
+def live_api(settings_factory: Callable[..., Settings], tmp_path: Path) -> Iterator[LiveServer]:
+    """A real API server on loopback over SQLite."""
+    server = LiveServer(settings_factory(f"sqlite:///{tmp_path / 'live.db'}")).start()
+    yield server
+    server.stop()

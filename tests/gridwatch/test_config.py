@@ -1,0 +1,177 @@
+"""Camera files: the shipped ones load; broken ones fail naming file, field and reason."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gridwatch.cli import app
+from gridwatch.config import ConfigError, load_camera_file, load_cameras, mask_credentials
+
+REPO = Path(__file__).resolve().parents[2]
+
+VALID = """\
+id: cam-1
+name: Test camera
+organisation: {id: org-1, name: Org, kind: education}
+source: rtsp://user:secret@127.0.0.1:8554/main
+location: {lat: 30.25, lon: 120.12}
+zones:
+  - name: yard
+    polygon: [[0, 0], [1, 0], [1, 1]]
+rules:
+  - kind: intrusion
+    zone: yard
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "camera.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_shipped_camera_files_are_valid_one_per_owner_kind() -> None:
+    cameras = load_cameras([REPO / "camera_configs"])
+    kinds = {camera.organisation.kind.value for camera in cameras}
+    assert {"education", "health", "urban_management", "public"} <= kinds
+    for camera in cameras:
+        assert camera.source.startswith("file://")
+        assert camera.zones and camera.rules
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "reason"),
+    [
+        ("id: cam-1", "id: Cam 1!", "id", "String should match pattern"),
+        ("kind: education", "kind: school", "organisation.kind", "Input should be 'education'"),
+        ("lat: 30.25", "lat: 95", "location.lat", "less than or equal to 90"),
+        (
+            "source: rtsp://user:secret@127.0.0.1:8554/main",
+            "source: ftp://x/y",
+            "source",
+            "scheme 'ftp'",
+        ),
+        ("[[0, 0], [1, 0], [1, 1]]", "[[0, 0], [1, 0]]", "zones.0.polygon", "at least 3 items"),
+        (
+            "[[0, 0], [1, 0], [1, 1]]",
+            "[[0, 0], [1.5, 0], [1, 1]]",
+            "zones.0.polygon.1.0",
+            "less than or equal to 1",
+        ),
+        ("    zone: yard", "    zone: gate", "rules.0.zone", "unknown zone 'gate' (zones: yard)"),
+        (
+            "    zone: yard",
+            "    zone: yard\n    classes: [persn]",
+            "rules.0.classes",
+            "'persn' is not a class",
+        ),
+        (
+            "    zone: yard",
+            "    zone: yard\n    min_frames: 0",
+            "rules.0.min_frames",
+            "greater than or equal to 1",
+        ),
+        ("kind: intrusion", "kind: teleport", "rules.0", "does not match any of the expected tags"),
+        ("name: Test camera", "name: Test camera\nfps: 5", "fps", "unknown field"),
+        ("location: {lat: 30.25, lon: 120.12}\n", "", "location", "Field required"),
+    ],
+)
+def test_broken_camera_file_names_file_field_and_reason(
+    tmp_path: Path, old: str, new: str, field: str, reason: str
+) -> None:
+    assert old in VALID
+    path = write(tmp_path, VALID.replace(old, new))
+
+    with pytest.raises(ConfigError) as raised:
+        load_camera_file(path)
+
+    messages = [str(problem) for problem in raised.value.problems]
+    assert any(
+        message.startswith(f"{path}: {field}: ") and reason in message for message in messages
+    ), messages
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("id: [unclosed", "line 1, column"),
+        ("- just\n- a list\n", "expected a mapping of fields, got list"),
+        ("", "expected a mapping of fields, got empty"),
+    ],
+)
+def test_unreadable_yaml_is_reported_with_its_place(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_camera_file(path)
+    assert str(path) in str(raised.value)
+    assert fragment in str(raised.value)
+
+
+def test_every_problem_of_every_file_is_reported_and_duplicate_ids_named(tmp_path: Path) -> None:
+    write(tmp_path, VALID, "a.yaml")
+    write(tmp_path, VALID, "b.yaml")
+    write(
+        tmp_path,
+        VALID.replace("lat: 30.25", "lat: 91").replace("zone: yard", "zone: nowhere"),
+        "c.yaml",
+    )
+
+    with pytest.raises(ConfigError) as raised:
+        load_cameras([tmp_path])
+
+    text = str(raised.value)
+    assert (
+        f"{tmp_path / 'b.yaml'}: id: camera id 'cam-1' is already used in {tmp_path / 'a.yaml'}"
+        in text
+    )
+    assert f"{tmp_path / 'c.yaml'}: location.lat:" in text
+
+
+def test_check_config_exits_1_and_lists_problems(tmp_path: Path) -> None:
+    write(tmp_path, VALID.replace("zone: yard", "zone: gate"), "bad.yaml")
+    result = CliRunner().invoke(app, ["check-config", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'bad.yaml'}: rules.0.zone: unknown zone 'gate'" in result.output
+    assert "1 problem(s) found" in result.output
+
+
+def test_check_config_passes_the_shipped_files_without_showing_credentials(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["check-config", str(REPO / "camera_configs")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok  ") == 4
+
+    write(tmp_path, VALID)
+    result = CliRunner().invoke(app, ["check-config", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "secret" not in result.output
+    assert "rtsp://***@127.0.0.1:8554/main" in result.output
+
+
+def test_environment_references_in_the_source_are_expanded(tmp_path: Path) -> None:
+    camera = load_camera_file(
+        write(tmp_path, VALID.replace("user:secret", "${CAM_USER}:${CAM_PASS}"))
+    )
+    assert (
+        camera.resolved_source({"CAM_USER": "u", "CAM_PASS": "p"})
+        == "rtsp://u:p@127.0.0.1:8554/main"
+    )
+    with pytest.raises(ConfigError, match="environment variable CAM_PASS is not set"):
+        camera.resolved_source({"CAM_USER": "u"})
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("rtsp://admin:pa55@10.1.2.3:554/Streaming/101", "rtsp://***@10.1.2.3:554/Streaming/101"),
+        ("http://cam.local/snapshot.jpg", "http://cam.local/snapshot.jpg"),
+        ("onvif://admin@127.0.0.1:8080", "onvif://***@127.0.0.1:8080"),
+    ],
+)
+def test_credentials_are_masked(url: str, masked: str) -> None:
+    assert mask_credentials(url) == masked

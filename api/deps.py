@@ -1,15 +1,15 @@
-"""Request dependencies: database session, settings, worker authentication."""
+"""Request dependencies: database session and settings."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.district import DistrictPolicy
+from api.live import LiveHub
 from api.settings import Settings
 
 
@@ -26,29 +26,16 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
-_bearer = HTTPBearer(auto_error=False, description="Worker token")
+
+def get_policy(request: Request) -> DistrictPolicy:
+    policy: DistrictPolicy = request.app.state.policy
+    return policy
 
 
-def require_worker(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    worker_name: Annotated[
-        str | None,
-        Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail."),
-    ] = None,
-) -> str:
-    """The worker's identity ("worker:<name>"), or 401. Workers may only post incidents."""
-    expected = settings.worker_token.get_secret_value().encode()
-    if credentials is None or not secrets.compare_digest(
-        credentials.credentials.encode(), expected
-    ):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="a valid worker token is required (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    name = "".join(ch for ch in (worker_name or "") if ch.isalnum() or ch in "-_.")[:60]
-    return f"worker:{name or 'unnamed'}"
+def get_hub(request: Request) -> LiveHub:
+    hub: LiveHub = request.app.state.hub
+    return hub
 
 
-WorkerDep = Annotated[str, Depends(require_worker)]
+PolicyDep = Annotated[DistrictPolicy, Depends(get_policy)]
+HubDep = Annotated[LiveHub, Depends(get_hub)]

@@ -1,8 +1,11 @@
-"""Grid events: registering incidents as events, and shaping events for the API."""
+"""Grid events: opening them (from incidents and other sources), and shaping them for the API."""
 
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import Request
@@ -11,8 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import evidence
+from api.auth import Principal
+from api.district import OPEN_STATES, DistrictPolicy
+from api.grids import locate_grid
+from api.lifecycle import allowed_actions
+from api.live import Audience, LiveHub
 from api.models import Camera, GridEvent, GridEventHistory, Incident
 from api.schemas import (
+    AttachmentPublic,
     GridEventDetail,
     GridEventPublic,
     HistoryPublic,
@@ -31,6 +40,29 @@ class UnknownCamera(LookupError):
     """The incident names a camera the API does not know. Not retried until it is registered."""
 
 
+def _open(
+    event: GridEvent, policy: DistrictPolicy, owner_kind: str | None, actor: str, note: str
+) -> None:
+    """Route a new event to its department and level, and start its clock."""
+    now = datetime.now(UTC)
+    event.status = STATUS_REPORTED
+    event.department_id = policy.route(event.category, owner_kind)
+    event.level = policy.level_for(event.severity)
+    event.reported_at = now
+    event.updated_at = now
+    event.deadline_at = policy.deadline(STATUS_REPORTED, event.severity, now)
+    event.history.append(
+        GridEventHistory(
+            actor=actor,
+            action="report",
+            from_status=None,
+            to_status=STATUS_REPORTED,
+            note=note,
+            at=now,
+        )
+    )
+
+
 def register_incident(
     session: Session,
     report: IncidentCreate,
@@ -38,6 +70,7 @@ def register_incident(
     *,
     evidence_root: Path,
     actor: str,
+    policy: DistrictPolicy,
 ) -> tuple[GridEvent, bool]:
     """Store an incident and open its grid event; returns (event, created).
 
@@ -67,7 +100,6 @@ def register_incident(
         incident=incident,
         category=report.category.value,
         severity=report.severity.value,
-        status=STATUS_REPORTED,
         title=f"{report.summary} — {camera.name}",
         description=(
             f"{report.object_class} detected by rule {report.rule} in zone {report.zone} "
@@ -78,15 +110,15 @@ def register_incident(
         lat=camera.lat,
         lon=camera.lon,
         occurred_at=report.started_at,
+        escalations=0,
+        reworks=0,
     )
-    event.history.append(
-        GridEventHistory(
-            actor=actor,
-            action="report",
-            from_status=None,
-            to_status=STATUS_REPORTED,
-            note=f"incident {report.id} from camera {camera.id}",
-        )
+    _open(
+        event,
+        policy,
+        camera.organisation.kind,
+        actor,
+        f"incident {report.id} from camera {camera.id}",
     )
     session.add(event)
     try:
@@ -102,8 +134,103 @@ def register_incident(
     return event, True
 
 
+@dataclass(frozen=True)
+class ReportedEvent:
+    """An event reported by a person or another system (hotline, WeChat, grid worker, manual)."""
+
+    source: str
+    category: str
+    severity: str
+    title: str
+    description: str
+    lat: float
+    lon: float
+    address: str
+    occurred_at: datetime
+    source_reference: str | None
+    reporter: str
+
+
+def open_reported_event(
+    session: Session, report: ReportedEvent, *, actor: str, policy: DistrictPolicy
+) -> GridEvent:
+    grid = locate_grid(session, report.lon, report.lat)
+    event = GridEvent(
+        source=report.source,
+        source_reference=report.source_reference,
+        category=report.category,
+        severity=report.severity,
+        title=report.title,
+        description=report.description,
+        address=report.address,
+        reporter=report.reporter,
+        grid_id=grid.id if grid else None,
+        lat=report.lat,
+        lon=report.lon,
+        occurred_at=report.occurred_at,
+        escalations=0,
+        reworks=0,
+    )
+    _open(event, policy, None, actor, f"reported through {report.source}")
+    session.add(event)
+    session.commit()
+    return event
+
+
 def _event_for_incident(session: Session, incident_id: str) -> GridEvent | None:
     return session.scalars(select(GridEvent).where(GridEvent.incident_id == incident_id)).first()
+
+
+def audience(event: GridEvent) -> Audience:
+    return Audience(
+        grid_id=event.grid_id,
+        grid_path=event.grid.path if event.grid else "",
+        department_id=event.department_id,
+        organisation_id=event.camera.organisation_id if event.camera else None,
+    )
+
+
+def publish(hub: LiveHub, kind: str, event: GridEvent, request: Request) -> None:
+    """Tell connected operators about a new or changed event."""
+    hub.publish(
+        {"type": kind, "event": to_public(event, request).model_dump(mode="json")}, audience(event)
+    )
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+def merge_candidates(
+    session: Session, event: GridEvent, *, radius_m: float, window: timedelta
+) -> list[tuple[GridEvent, float]]:
+    """Open events of the same category near this one in space and time, nearest first."""
+    if event.lat is None or event.lon is None:
+        return []
+    # A degree of latitude is ~111 km; the box is a cheap pre-filter before the exact distance.
+    dlat = radius_m / 111_000
+    dlon = radius_m / (111_000 * max(0.01, math.cos(math.radians(event.lat))))
+    rows = session.scalars(
+        select(GridEvent).where(
+            GridEvent.id != event.id,
+            GridEvent.category == event.category,
+            GridEvent.status.in_(OPEN_STATES),
+            GridEvent.lat.between(event.lat - dlat, event.lat + dlat),
+            GridEvent.lon.between(event.lon - dlon, event.lon + dlon),
+            GridEvent.occurred_at.between(event.occurred_at - window, event.occurred_at + window),
+        )
+    ).all()
+    near = []
+    for other in rows:
+        assert other.lat is not None and other.lon is not None
+        metres = distance_m(event.lat, event.lon, other.lat, other.lon)
+        if metres <= radius_m:
+            near.append((other, metres))
+    return sorted(near, key=lambda pair: (pair[1], pair[0].id))
 
 
 def to_public(event: GridEvent, request: Request) -> GridEventPublic:
@@ -116,18 +243,31 @@ def to_public(event: GridEvent, request: Request) -> GridEventPublic:
     return GridEventPublic(
         id=event.id,
         source=event.source,
+        source_reference=event.source_reference,
         category=event.category,
         severity=event.severity,
         status=event.status,
         title=event.title,
         description=event.description,
+        address=event.address,
+        reporter=event.reporter,
         grid_id=event.grid_id,
         grid_name=event.grid.name if event.grid else None,
         camera_id=event.camera_id,
         camera_name=event.camera.name if event.camera else None,
         location=location,
+        department_id=event.department_id,
+        level=event.level,
+        assignee=event.assignee.username if event.assignee else None,
+        deadline_at=event.deadline_at,
+        overdue=bool(event.deadline_at and event.deadline_at < datetime.now(UTC)),
+        escalations=event.escalations,
+        reworks=event.reworks,
+        merged_into_id=event.merged_into_id,
         occurred_at=event.occurred_at,
         reported_at=event.reported_at,
+        dispatched_at=event.dispatched_at,
+        closed_at=event.closed_at,
         updated_at=event.updated_at,
         incident=IncidentPublic.model_validate(incident) if incident else None,
         snapshot_url=(
@@ -136,7 +276,26 @@ def to_public(event: GridEvent, request: Request) -> GridEventPublic:
     )
 
 
-def to_detail(event: GridEvent, request: Request) -> GridEventDetail:
+def to_detail(event: GridEvent, request: Request, principal: Principal) -> GridEventDetail:
     public = to_public(event, request)
     history = [HistoryPublic.model_validate(step) for step in event.history]
-    return GridEventDetail(**public.model_dump(), history=history)
+    attachments = [
+        AttachmentPublic(
+            id=item.id,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+            uploaded_by=item.uploaded_by,
+            uploaded_at=item.uploaded_at,
+            history_id=item.history_id,
+            url=str(request.url_for("event_attachment", event_id=event.id, attachment_id=item.id)),
+        )
+        for item in event.attachments
+    ]
+    return GridEventDetail(
+        **public.model_dump(),
+        history=history,
+        attachments=attachments,
+        actions=allowed_actions(event, principal),
+    )

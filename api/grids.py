@@ -65,11 +65,20 @@ def import_grids(session: Session, document: Any) -> list[Grid]:
             raise GridImportError(f"features[{index}].properties.parent: a district has no parent")
 
     grids = []
-    # Parents first, so foreign keys hold at every insert.
+    paths: dict[str, str] = {}
+    # Parents first, so foreign keys hold at every insert and a parent's path is known.
     for item in sorted(parsed, key=lambda entry: LEVELS.index(entry["level"])):
         min_lon, min_lat, max_lon, max_lat = geo.bounds(item["geometry"])
         grid = session.get(Grid, item["id"]) or Grid(id=item["id"])
         grid.name, grid.level, grid.parent_id = item["name"], item["level"], item["parent_id"]
+        parent_path = "/"
+        if item["parent_id"] is not None:
+            parent = paths.get(item["parent_id"])
+            if parent is None:
+                stored = session.get(Grid, item["parent_id"])
+                parent = stored.path if stored is not None else "/"
+            parent_path = parent
+        grid.path = paths[item["id"]] = f"{parent_path}{item['id']}/"
         grid.geometry = item["geometry"]
         grid.min_lon, grid.min_lat, grid.max_lon, grid.max_lat = min_lon, min_lat, max_lon, max_lat
         session.add(grid)

@@ -84,6 +84,8 @@ class Grid(Base):
     name: Mapped[str] = mapped_column(String(200))
     level: Mapped[str] = mapped_column(String(16))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
+    # "/D01/D01-T01/D01-T01-C01/": a region's events are those whose grid path starts with its own.
+    path: Mapped[str] = mapped_column(String(400), index=True, default="")
     geometry: Mapped[dict[str, Any]] = mapped_column()
     # Bounding box, so point lookups test few polygons.
     min_lon: Mapped[float] = mapped_column(Float)
@@ -102,8 +104,9 @@ class Camera(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisation.id"), index=True)
-    # Credentials are never stored here; the address is kept masked for display.
+    # The address as shown (credentials masked); the full address is kept encrypted.
     source_display: Mapped[str] = mapped_column(String(1000))
+    source_encrypted: Mapped[str | None] = mapped_column(Text)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
@@ -157,25 +160,43 @@ class GridEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(32))
+    source_reference: Mapped[str | None] = mapped_column(String(100))
     incident_id: Mapped[str | None] = mapped_column(ForeignKey("incident.id"), unique=True)
     category: Mapped[str] = mapped_column(String(32), index=True)
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    reporter: Mapped[str] = mapped_column(String(100), default="")
     grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
     camera_id: Mapped[str | None] = mapped_column(ForeignKey("camera.id"), index=True)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # Who handles it: the department it was routed or dispatched to, at which level.
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("department.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16), default="community")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    reworks: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("grid_event.id"))
     occurred_at: Mapped[datetime] = mapped_column()
     reported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     incident: Mapped[Incident | None] = relationship(back_populates="grid_event")
     camera: Mapped[Camera | None] = relationship()
     grid: Mapped[Grid | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
     history: Mapped[list[GridEventHistory]] = relationship(
         back_populates="grid_event", order_by="GridEventHistory.id"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="grid_event", order_by="Attachment.id"
     )
 
 
@@ -192,5 +213,90 @@ class GridEventHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     grid_event: Mapped[GridEvent] = relationship(back_populates="history")
+
+
+class Department(Base):
+    """A body that handles events: the education bureau, a street office's urban team, ..."""
+
+    __tablename__ = "department"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The region it serves (a district, town or community grid); events route within it.
+    grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"))
+
+
+class RoutingRule(Base):
+    """Which department handles which category of event from which kind of camera owner."""
+
+    __tablename__ = "routing_rule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(32))
+    organisation_kind: Mapped[str | None] = mapped_column(String(32))  # None: any owner
+    department_id: Mapped[str] = mapped_column(ForeignKey("department.id"))
+
+
+class User(Base):
+    """A person who logs in: operator, camera owner, grid worker, department handler, admin."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # Scope, by role: an operator's region, an owner's organisation, a handler's department.
+    region_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"))
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("department.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    grids: Mapped[list[Grid]] = relationship(secondary="user_grid")
+    region: Mapped[Grid | None] = relationship(foreign_keys=[region_id])
+
+
+class UserGrid(Base):
+    """A grid worker's cells."""
+
+    __tablename__ = "user_grid"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    grid_id: Mapped[str] = mapped_column(ForeignKey("grid.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    """A long-lived token for a worker; only its digest is kept."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class Attachment(Base):
+    """A photo or file added to an event (a grid worker's on-site photo, a handler's result)."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grid_event_id: Mapped[int] = mapped_column(ForeignKey("grid_event.id"), index=True)
+    history_id: Mapped[int | None] = mapped_column(ForeignKey("grid_event_history.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(500))
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    grid_event: Mapped[GridEvent] = relationship(back_populates="attachments")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -43,8 +44,8 @@ class IncidentCreate(BaseModel):
 
 
 class Location(BaseModel):
-    lat: float
-    lon: float
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
 
 
 class IncidentPublic(BaseModel):
@@ -73,29 +74,56 @@ class IncidentPublic(BaseModel):
 class HistoryPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    id: int
     at: datetime
     actor: str
     action: str
     from_status: str | None
     to_status: str
     note: str
+    details: dict[str, Any]
+
+
+class AttachmentPublic(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime
+    history_id: int | None
+    url: str
 
 
 class GridEventPublic(BaseModel):
     id: int
     source: str
+    source_reference: str | None
     category: str
     severity: str
     status: str
     title: str
     description: str
+    address: str
+    reporter: str
     grid_id: str | None
     grid_name: str | None
     camera_id: str | None
     camera_name: str | None
     location: Location | None
+    department_id: str | None = Field(description="Department routed or dispatched to.")
+    level: str = Field(description="Handling level: community, town or district.")
+    assignee: str | None = Field(description="Grid worker asked to verify, if any.")
+    deadline_at: datetime | None = Field(description="When the current state escalates.")
+    overdue: bool
+    escalations: int
+    reworks: int
+    merged_into_id: int | None
     occurred_at: datetime
     reported_at: datetime
+    dispatched_at: datetime | None
+    closed_at: datetime | None
     updated_at: datetime
     incident: IncidentPublic | None
     snapshot_url: str | None = Field(description="Annotated JPEG of the incident, if any.")
@@ -103,6 +131,8 @@ class GridEventPublic(BaseModel):
 
 class GridEventDetail(GridEventPublic):
     history: list[HistoryPublic]
+    attachments: list[AttachmentPublic]
+    actions: list[str] = Field(description="Actions the caller may take on it now.")
 
 
 class GridEventPage(BaseModel):
@@ -110,6 +140,37 @@ class GridEventPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class EventSource(StrEnum):
+    hotline_12345 = "hotline_12345"
+    wechat = "wechat"
+    grid_worker = "grid_worker"
+    manual = "manual"
+
+
+class GridEventCreate(BaseModel):
+    """An event reported by a person or another system, not by a camera."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: EventSource = Field(description="Where the report came from.")
+    source_reference: str | None = Field(
+        default=None, max_length=100, description="Its number there, e.g. the 12345 ticket."
+    )
+    category: Category = Field(description="Event category.")
+    severity: Severity = Field(default=Severity.medium, description="Severity.")
+    title: str = Field(min_length=1, max_length=300, description="What happened, in one line.")
+    description: str = Field(default="", max_length=5000, description="Details.")
+    location: Location = Field(description="Where; decides the grid.")
+    address: str = Field(default="", max_length=300, description="Address in words.")
+    occurred_at: AwareDatetime | None = Field(default=None, description="When; now if empty.")
+    reporter: str = Field(default="", max_length=100, description="Who reported it (a name).")
+
+
+class MergeCandidate(BaseModel):
+    event: GridEventPublic
+    distance_m: float
 
 
 class OrganisationPublic(BaseModel):
@@ -131,6 +192,49 @@ class CameraPublic(BaseModel):
     grid_id: str | None
     enabled: bool
     status: str
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Seconds until it expires.")
+
+
+class UserPublic(BaseModel):
+    id: int
+    username: str
+    full_name: str
+    role: str
+    region_id: str | None
+    organisation_id: str | None
+    department_id: str | None
+    grid_ids: list[str]
+    active: bool
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$", description="Login name.")
+    full_name: str = Field(default="", max_length=200, description="Display name.")
+    password: str = Field(min_length=10, max_length=200, description="At least 10 characters.")
+    role: str = Field(description="admin, operator, camera_owner, grid_worker or handler.")
+    region_id: str | None = Field(default=None, description="Operator: region grid (none: all).")
+    organisation_id: str | None = Field(default=None, description="Camera owner: organisation.")
+    department_id: str | None = Field(default=None, description="Handler: department.")
+    grid_ids: list[str] = Field(default=[], description="Grid worker: grid cells.")
+
+
+class ApiTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Worker name.")
+
+
+class ApiTokenIssued(BaseModel):
+    id: int
+    name: str
+    token: str = Field(description="Shown once; only its digest is kept.")
 
 
 class Problem(BaseModel):

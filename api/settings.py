@@ -28,8 +28,17 @@ class Settings(BaseSettings):
     )
     worker_token: SecretStr = Field(
         default=SecretStr(PLACEHOLDER_SECRET),
-        description="Bearer token workers present to post incidents.",
+        description="Bearer token workers present to post incidents (tokens can also be issued).",
     )
+    secret_key: SecretStr = Field(
+        default=SecretStr(PLACEHOLDER_SECRET), description="Signs users' access tokens (JWT)."
+    )
+    credentials_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting camera credentials at rest; derived from the secret"
+        " key in development when unset.",
+    )
+    access_token_minutes: int = Field(default=8 * 60, description="Lifetime of a login.")
     camera_configs: Path | None = Field(
         default=Path("camera_configs"),
         description="Camera YAML files imported at start-up (a folder); empty to skip.",
@@ -38,19 +47,36 @@ class Settings(BaseSettings):
         default=Path("camera_configs/grids.geojson"),
         description="GeoJSON of the district's grids imported at start-up; empty to skip.",
     )
+    district_file: Path | None = Field(
+        default=Path("camera_configs/district/policy.yaml"),
+        description="Departments, routing and deadlines imported at start-up; empty to skip.",
+    )
     max_snapshot_bytes: int = Field(
         default=5 * 1024 * 1024, description="Largest snapshot a worker may upload."
+    )
+    max_attachment_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest photo a person may attach to an event."
+    )
+    max_attachments: int = Field(default=6, description="Most photos in one upload.")
+    merge_radius_m: float = Field(
+        default=150, description="Events this close, same category, are proposed for merge."
+    )
+    merge_window_minutes: float = Field(default=120, description="... and this close in time.")
+    escalation_interval_s: float = Field(
+        default=30, description="How often overdue events are looked for (0: never)."
     )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.worker_token.get_secret_value() == PLACEHOLDER_SECRET:
-            message = (
-                "GRIDWATCH_WORKER_TOKEN is the placeholder 'changethis'; set a secret of your own"
-            )
+        for name in ("worker_token", "secret_key"):
+            if getattr(self, name).get_secret_value() != PLACEHOLDER_SECRET:
+                continue
+            message = f"GRIDWATCH_{name.upper()} is the placeholder 'changethis'; set your own"
             if self.environment != "development":
                 raise ValueError(message)
             warnings.warn(message + " before leaving development", stacklevel=2)
+        if self.credentials_key is None and self.environment != "development":
+            raise ValueError("GRIDWATCH_CREDENTIALS_KEY must be set outside development")
         return self
 
 

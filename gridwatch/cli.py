@@ -20,8 +20,23 @@ from gridwatch.config import ConfigError, default_data_dir, load_cameras
 app = typer.Typer(help="GridWatch: camera incidents in, grid events out.", no_args_is_help=True)
 assets_app = typer.Typer(help="Model weights and demo footage.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 app.add_typer(assets_app, name="assets")
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+# Accounts `gridwatch run` creates in development so the demo can be explored at once.
+DEMO_ACCOUNTS: dict[str, dict[str, object]] = {
+    "admin": {"role": "admin", "full_name": "Demo administrator"},
+    "operator": {"role": "operator", "region_id": "D01", "full_name": "District command center"},
+    "school": {"role": "camera_owner", "organisation_id": "no1-primary-school",
+               "full_name": "No.1 Primary School security office"},
+    "gridworker": {"role": "grid_worker", "grid_ids": ["D01-T01-C01-G01"],
+                   "full_name": "Grid worker, west street south grid 1"},
+    "education": {"role": "handler", "department_id": "education-bureau",
+                  "full_name": "Education bureau duty desk"},
+}  # fmt: skip
+DEMO_PASSWORD_DEFAULT = "gridwatch-demo"  # noqa: S105 - development demo only, refused elsewhere
 
 log = logging.getLogger("gridwatch")
 
@@ -149,6 +164,69 @@ def assets_fetch() -> None:
         typer.echo(f"ok  {name}  {path}")
 
 
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, operator, camera_owner, grid_worker, handler.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="GRIDWATCH_NEW_PASSWORD"
+        ),
+    ],
+    full_name: str = "",
+    region: Annotated[str | None, typer.Option(help="Operator: region grid code.")] = None,
+    organisation: Annotated[str | None, typer.Option(help="Camera owner: organisation id.")] = None,
+    department: Annotated[str | None, typer.Option(help="Handler: department id.")] = None,
+    grid: Annotated[
+        list[str] | None, typer.Option(help="Grid worker: cell code (repeatable).")
+    ] = None,
+) -> None:
+    """Create an account (the database is migrated first)."""
+    from pydantic import ValidationError
+
+    from api import migrate
+    from api.db import make_engine, session_factory
+    from api.routers.users import AccountError, create_user
+    from api.schemas import UserCreate
+    from api.settings import get_settings
+
+    engine = make_engine(get_settings().database_url)
+    migrate.upgrade(engine)
+    try:
+        request = UserCreate(
+            username=username, password=password, role=role, full_name=full_name, region_id=region,
+            organisation_id=organisation, department_id=department, grid_ids=grid or [],
+        )  # fmt: skip
+        with session_factory(engine)() as session:
+            user = create_user(session, request)
+    except (ValidationError, AccountError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {user.role} {user.username} (id {user.id})")
+
+
+def seed_demo_accounts(database_url: str, password: str) -> list[str]:
+    """Create the demo accounts that do not exist yet; returns their names."""
+    from sqlalchemy import select
+
+    from api.db import make_engine, session_factory
+    from api.models import User
+    from api.routers.users import create_user
+    from api.schemas import UserCreate
+
+    engine = make_engine(database_url)
+    created = []
+    with session_factory(engine)() as session:
+        existing = set(session.scalars(select(User.username)))
+        for username, scope in DEMO_ACCOUNTS.items():
+            if username not in existing:
+                create_user(session, UserCreate(username=username, password=password, **scope))
+                created.append(username)
+    engine.dispose()
+    return created
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the newest schema."""
@@ -192,6 +270,7 @@ def run(
                 raise typer.Exit(1)
             return
         log.info("API up at http://%s:%d (docs at /docs, events at /api/v1/events)", host, port)
+        _demo_accounts()
         processes["worker"] = subprocess.Popen([*command, "worker"], env=environment)
         while not stopping.is_set() and all(p.poll() is None for p in processes.values()):
             stopping.wait(0.5)
@@ -208,6 +287,19 @@ def run(
     if failed and not stopping.is_set():
         typer.echo(f"error: the {' and the '.join(failed)} stopped unexpectedly", err=True)
         raise typer.Exit(1)
+
+
+def _demo_accounts() -> None:
+    from api.settings import get_settings
+
+    settings = get_settings()
+    if settings.environment != "development":
+        return
+    password = os.environ.get("GRIDWATCH_DEMO_PASSWORD", DEMO_PASSWORD_DEFAULT)
+    created = seed_demo_accounts(settings.database_url, password)
+    if created:
+        log.info("demo accounts created: %s (password %r)", ", ".join(created), password)
+    log.info("log in: curl -d username=operator -d password=... http://<api>/api/v1/auth/token")
 
 
 def _wait_healthy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -98,6 +99,9 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "worker_token": WORKER_TOKEN,
             "camera_configs": REPO / "camera_configs",
             "grids_file": REPO / "camera_configs" / "grids.geojson",
+            "district_file": REPO / "camera_configs" / "district" / "policy.yaml",
+            "secret_key": "test-secret-key-0123456789abcdef",
+            "escalation_interval_s": 0,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -129,13 +133,13 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = None
         self._thread: threading.Thread | None = None
+        self.app = None
 
     def start(self) -> LiveServer:
         import uvicorn
 
-        config = uvicorn.Config(
-            create_app(self.settings), host="127.0.0.1", port=self.port, log_level="warning"
-        )
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -145,6 +149,18 @@ class LiveServer:
                 raise RuntimeError("API server did not start")
             time.sleep(0.05)
         return self
+
+    def admin_headers(self) -> dict[str, str]:
+        """Log in as the seeded admin (seeding the accounts on first use)."""
+        import httpx
+
+        login = {"username": "admin", "password": PASSWORD}
+        response = httpx.post(f"{self.url}/api/v1/auth/token", data=login)
+        if response.status_code == 401:
+            seed_accounts(self.app, names=("admin",))
+            response = httpx.post(f"{self.url}/api/v1/auth/token", data=login)
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -159,3 +175,70 @@ def live_api(settings_factory: Callable[..., Settings], tmp_path: Path) -> Itera
     server = LiveServer(settings_factory(f"sqlite:///{tmp_path / 'live.db'}")).start()
     yield server
     server.stop()
+
+
+PASSWORD = "correct horse battery"
+
+# Accounts of every role, scoped inside the sample district (camera_configs/).
+ACCOUNTS: dict[str, dict[str, object]] = {
+    "admin": {"role": "admin"},
+    "district_operator": {"role": "operator", "region_id": "D01"},
+    "west_operator": {"role": "operator", "region_id": "D01-T01"},
+    "east_operator": {"role": "operator", "region_id": "D01-T02"},
+    "school_owner": {"role": "camera_owner", "organisation_id": "no1-primary-school"},
+    "works_owner": {"role": "camera_owner", "organisation_id": "urban-management-bureau"},
+    "school_worker": {"role": "grid_worker", "grid_ids": ["D01-T01-C01-G01"]},
+    "east_worker": {"role": "grid_worker", "grid_ids": ["D01-T02-C01-G01", "D01-T02-C02-G02"]},
+    "education_handler": {"role": "handler", "department_id": "education-bureau"},
+    "urban_handler": {"role": "handler", "department_id": "urban-management-bureau"},
+}
+
+
+@functools.cache
+def _password_hash(password: str) -> str:
+    from api.security import hash_password
+
+    return hash_password(password)
+
+
+def seed_accounts(app, names: tuple[str, ...] | None = None) -> None:  # type: ignore[no-untyped-def]
+    from unittest import mock
+
+    from api.routers.users import create_user
+    from api.schemas import UserCreate
+
+    # Argon2 is slow on purpose; the seeded accounts share one real hash of the same password.
+    with (
+        mock.patch("api.routers.users.hash_password", _password_hash),
+        app.state.session_factory() as session,
+    ):
+        for username, scope in ACCOUNTS.items():
+            if names is not None and username not in names:
+                continue
+            create_user(session, UserCreate(username=username, password=PASSWORD, **scope))  # type: ignore[arg-type]
+
+
+class Accounts:
+    """Access tokens of the seeded accounts, for a client."""
+
+    def __init__(self, client: TestClient):
+        self.client = client
+        self._tokens: dict[str, str] = {}
+
+    def headers(self, username: str) -> dict[str, str]:
+        if username not in self._tokens:
+            response = self.client.post(
+                "/api/v1/auth/token", data={"username": username, "password": PASSWORD}
+            )
+            assert response.status_code == 200, response.text
+            self._tokens[username] = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self._tokens[username]}"}
+
+    def user_id(self, username: str) -> int:
+        return int(self.client.get("/api/v1/auth/me", headers=self.headers(username)).json()["id"])
+
+
+@pytest.fixture
+def accounts(api_client: TestClient) -> Accounts:
+    seed_accounts(api_client.app)
+    return Accounts(api_client)

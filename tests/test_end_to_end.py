@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from detectors.zones import Zone
+from gridwatch.cli import DEMO_PASSWORD_DEFAULT
 from tests.conftest import REPO, WORKER_TOKEN, LiveServer, free_port
 
 pytestmark = pytest.mark.slow
@@ -83,7 +84,8 @@ def test_worker_turns_people_in_the_zone_into_grid_events(
             capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )  # fmt: skip
         assert worker.returncode == 0, worker.stderr[-3000:]
-        page = httpx.get(f"{server.url}/api/v1/events", params={"limit": 500}).json()
+        admin = server.admin_headers()
+        page = httpx.get(f"{server.url}/api/v1/events", params={"limit": 500}, headers=admin).json()
     finally:
         server.stop()
 
@@ -111,7 +113,7 @@ def test_worker_turns_people_in_the_zone_into_grid_events(
     server.start()
     try:
         for event in events:
-            response = httpx.get(event["snapshot_url"])
+            response = httpx.get(event["snapshot_url"], headers=admin)
             assert response.status_code == 200
             assert (
                 hashlib.sha256(response.content).hexdigest() == event["incident"]["snapshot_sha256"]
@@ -135,36 +137,44 @@ def test_the_demo_command_shows_events_within_a_minute(tmp_path: Path) -> None:
     }
     for name in ("GRIDWATCH_WORKER_TOKEN", "GRIDWATCH_API_URL"):
         environment.pop(name, None)
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "demo.log"
     started = time.monotonic()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "gridwatch", "run", "--port", str(port)],
-        cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    with log_path.open("w") as log:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "gridwatch", "run", "--port", str(port)],
+            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     events: list[dict] = []
+    headers: dict[str, str] = {}
     try:
         while time.monotonic() - started < 60 and demo.poll() is None:
             try:
-                events = httpx.get(f"http://127.0.0.1:{port}/api/v1/events", timeout=2).json()[
-                    "items"
-                ]
-            except httpx.HTTPError:
+                if not headers:
+                    login = {"username": "operator", "password": DEMO_PASSWORD_DEFAULT}
+                    token = httpx.post(f"{base}/api/v1/auth/token", data=login, timeout=2)
+                    token.raise_for_status()
+                    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                page = httpx.get(f"{base}/api/v1/events", headers=headers, timeout=2)
+                events = page.json()["items"]
+            except (httpx.HTTPError, KeyError):
                 events = []
             if events:
                 break
             time.sleep(0.5)
-        assert events, "no grid event within 60 s of starting the demo"
-        picture = httpx.get(events[0]["snapshot_url"], timeout=5)
+        assert events, (
+            f"no grid event within 60 s of starting the demo:\n{log_path.read_text()[-3000:]}"
+        )
+        picture = httpx.get(events[0]["snapshot_url"], headers=headers, timeout=5)
         assert picture.headers["content-type"] == "image/jpeg"
         assert cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR) is not None
-        cameras = {
-            camera["id"] for camera in httpx.get(f"http://127.0.0.1:{port}/api/v1/cameras").json()
-        }
+        cameras = httpx.get(f"{base}/api/v1/cameras", headers=headers).json()
         assert len(cameras) == 4
     finally:
         demo.send_signal(signal.SIGINT)
         try:
-            output, _ = demo.communicate(timeout=60)
+            demo.wait(timeout=60)
         except subprocess.TimeoutExpired:
             demo.kill()
-            output, _ = demo.communicate()
-    assert demo.returncode == 0, output[-3000:]
+            demo.wait()
+    assert demo.returncode == 0, log_path.read_text()[-3000:]

@@ -6,9 +6,11 @@ from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from api.auth import UserDep
 from api.deps import SessionDep
 from api.models import Camera
 from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
+from api.scope import scope_cameras
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
@@ -27,16 +29,19 @@ def _public(camera: Camera) -> CameraPublic:
 
 
 @router.get("", response_model=list[CameraPublic], summary="All cameras.")
-def list_cameras(session: SessionDep) -> list[CameraPublic]:
+def list_cameras(session: SessionDep, principal: UserDep) -> list[CameraPublic]:
+    query = scope_cameras(select(Camera), principal)
     cameras = session.scalars(
-        select(Camera).options(selectinload(Camera.organisation)).order_by(Camera.id)
+        query.options(selectinload(Camera.organisation)).order_by(Camera.id)
     ).all()
     return [_public(camera) for camera in cameras]
 
 
 @router.get("/{camera_id}", response_model=CameraPublic, responses={404: {"model": Problem}})
-def get_camera(camera_id: str, session: SessionDep) -> CameraPublic:
-    camera = session.get(Camera, camera_id)
+def get_camera(camera_id: str, session: SessionDep, principal: UserDep) -> CameraPublic:
+    camera = session.scalars(
+        scope_cameras(select(Camera).where(Camera.id == camera_id), principal)
+    ).first()
     if camera is None:
         raise HTTPException(404, detail=f"camera {camera_id} not found")
     return _public(camera)

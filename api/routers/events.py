@@ -1,60 +1,126 @@
-"""Grid events: list with filters and pagination, fetch one with its history."""
+"""Grid events: list, report, act on (the lifecycle), attach photos, export as GeoJSON."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+    status,
+)
+from fastapi.responses import FileResponse
 from pydantic import AwareDatetime
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
-from api.deps import SessionDep
-from api.events import to_detail, to_public
-from api.models import GridEvent
-from api.schemas import GridEventDetail, GridEventPage, Problem
+from api.attachments import AttachmentRejected, attach, read_photos
+from api.auth import Principal, UserDep, require_roles
+from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.events import (
+    ReportedEvent,
+    merge_candidates,
+    open_reported_event,
+    publish,
+    to_detail,
+    to_public,
+)
+from api.evidence import EvidenceError
+from api.grids import locate_grid
+from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
+from api.models import Attachment, GridEvent, UserGrid
+from api.schemas import GridEventCreate, GridEventDetail, GridEventPage, MergeCandidate, Problem
+from api.scope import can_see_event, scope_events
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
+ReporterDep = Annotated[Principal, Depends(require_roles("operator", "grid_worker"))]
 
-@router.get("", response_model=GridEventPage, summary="Grid events, newest first.")
+
+class EventFilters:
+    """Query filters shared by the list and the GeoJSON export."""
+
+    def __init__(
+        self,
+        status: Annotated[list[str] | None, Query(description="Only these states.")] = None,
+        category: Annotated[list[str] | None, Query(description="Only these categories.")] = None,
+        source: Annotated[list[str] | None, Query(description="Only these sources.")] = None,
+        camera_id: Annotated[str | None, Query(description="Only from this camera.")] = None,
+        grid_id: Annotated[str | None, Query(description="Only in this grid or below it.")] = None,
+        department_id: Annotated[str | None, Query(description="Only this department's.")] = None,
+        overdue: Annotated[
+            bool | None, Query(description="Only those past their deadline.")
+        ] = None,
+        occurred_from: Annotated[
+            AwareDatetime | None,
+            Query(alias="from", description="Occurred at or after (ISO 8601)."),
+        ] = None,
+        occurred_to: Annotated[
+            AwareDatetime | None, Query(alias="to", description="Occurred before (ISO 8601).")
+        ] = None,
+    ):
+        self.status, self.category, self.source = status, category, source
+        self.camera_id, self.grid_id, self.department_id = camera_id, grid_id, department_id
+        self.overdue, self.occurred_from, self.occurred_to = overdue, occurred_from, occurred_to
+
+    def apply(self, query: Select[GridEvent]) -> Select[GridEvent]:
+        from api.models import Grid
+
+        if self.status:
+            query = query.where(GridEvent.status.in_(self.status))
+        if self.category:
+            query = query.where(GridEvent.category.in_(self.category))
+        if self.source:
+            query = query.where(GridEvent.source.in_(self.source))
+        if self.camera_id:
+            query = query.where(GridEvent.camera_id == self.camera_id)
+        if self.grid_id:
+            below = select(Grid.id).where(Grid.path.contains(f"/{self.grid_id}/"))
+            query = query.where(GridEvent.grid_id.in_(below))
+        if self.department_id:
+            query = query.where(GridEvent.department_id == self.department_id)
+        if self.overdue is not None:
+            now = datetime.now(UTC)
+            late = GridEvent.deadline_at.is_not(None) & (GridEvent.deadline_at < now)
+            query = query.where(late if self.overdue else ~late)
+        if self.occurred_from:
+            query = query.where(GridEvent.occurred_at >= self.occurred_from)
+        if self.occurred_to:
+            query = query.where(GridEvent.occurred_at < self.occurred_to)
+        return query
+
+
+FiltersDep = Annotated[EventFilters, Depends()]
+_LOAD = (
+    selectinload(GridEvent.incident),
+    selectinload(GridEvent.camera),
+    selectinload(GridEvent.grid),
+    selectinload(GridEvent.assignee),
+)
+
+
+@router.get(
+    "", response_model=GridEventPage, summary="Grid events in the caller's scope, newest first."
+)
 def list_events(
     request: Request,
     session: SessionDep,
-    status: Annotated[list[str] | None, Query(description="Only these states.")] = None,
-    category: Annotated[list[str] | None, Query(description="Only these categories.")] = None,
-    camera_id: Annotated[str | None, Query(description="Only from this camera.")] = None,
-    grid_id: Annotated[str | None, Query(description="Only in this grid.")] = None,
-    occurred_from: Annotated[
-        AwareDatetime | None,
-        Query(alias="from", description="Occurred at or after (ISO 8601 with zone)."),
-    ] = None,
-    occurred_to: Annotated[
-        AwareDatetime | None, Query(alias="to", description="Occurred before (ISO 8601 with zone).")
-    ] = None,
+    principal: UserDep,
+    filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> GridEventPage:
-    query = select(GridEvent)
-    if status:
-        query = query.where(GridEvent.status.in_(status))
-    if category:
-        query = query.where(GridEvent.category.in_(category))
-    if camera_id:
-        query = query.where(GridEvent.camera_id == camera_id)
-    if grid_id:
-        query = query.where(GridEvent.grid_id == grid_id)
-    if occurred_from:
-        query = query.where(GridEvent.occurred_at >= occurred_from)
-    if occurred_to:
-        query = query.where(GridEvent.occurred_at < occurred_to)
+    query = filters.apply(scope_events(select(GridEvent), principal))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.options(
-            selectinload(GridEvent.incident),
-            selectinload(GridEvent.camera),
-            selectinload(GridEvent.grid),
-        )
+        query.options(*_LOAD)
         .order_by(GridEvent.occurred_at.desc(), GridEvent.id.desc())
         .limit(limit)
         .offset(offset)
@@ -64,14 +130,196 @@ def list_events(
     )
 
 
+@router.get(".geojson", summary="Grid events in the caller's scope as a GeoJSON FeatureCollection.")
+def events_geojson(
+    request: Request,
+    session: SessionDep,
+    principal: UserDep,
+    filters: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+) -> dict[str, Any]:
+    query = filters.apply(scope_events(select(GridEvent), principal))
+    rows = session.scalars(query.options(*_LOAD).order_by(GridEvent.id.desc()).limit(limit)).all()
+    features = []
+    for event in rows:
+        properties = to_public(event, request).model_dump(mode="json", exclude={"location"})
+        geometry = (
+            {"type": "Point", "coordinates": [event.lon, event.lat]}
+            if event.lat is not None and event.lon is not None
+            else None
+        )
+        features.append(
+            {"type": "Feature", "id": event.id, "geometry": geometry, "properties": properties}
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+@router.post(
+    "",
+    response_model=GridEventDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses={403: {"model": Problem}, 422: {"model": Problem}},
+    summary="Report an event from the hotline, WeChat, a grid worker or by hand.",
+)
+def create_event(
+    body: GridEventCreate,
+    request: Request,
+    session: SessionDep,
+    principal: ReporterDep,
+    policy: PolicyDep,
+    hub: HubDep,
+) -> GridEventDetail:
+    if principal.role == "grid_worker":
+        # A grid worker reports what they see in their own cells.
+        grid = locate_grid(session, body.location.lon, body.location.lat)
+        assert principal.user is not None
+        if grid is None or session.get(UserGrid, (principal.user.id, grid.id)) is None:
+            raise HTTPException(403, detail="location: outside your grid cells")
+    report = ReportedEvent(
+        source=body.source.value,
+        category=body.category.value,
+        severity=body.severity.value,
+        title=body.title,
+        description=body.description,
+        lat=body.location.lat,
+        lon=body.location.lon,
+        address=body.address,
+        occurred_at=body.occurred_at or datetime.now(UTC),
+        source_reference=body.source_reference,
+        reporter=body.reporter or principal.name,
+    )
+    event = open_reported_event(session, report, actor=principal.actor, policy=policy)
+    publish(hub, "event.created", event, request)
+    return to_detail(event, request, principal)
+
+
+def _visible(session: SessionDep, principal: Principal, event_id: int) -> GridEvent:
+    event = can_see_event(session, principal, event_id)
+    if event is None:
+        raise HTTPException(404, detail=f"grid event {event_id} not found")
+    return event
+
+
 @router.get(
     "/{event_id}",
     response_model=GridEventDetail,
     responses={404: {"model": Problem}},
-    summary="One grid event with its audit trail.",
+    summary="One grid event with its audit trail, photos and the actions open to the caller.",
 )
-def get_event(event_id: int, request: Request, session: SessionDep) -> GridEventDetail:
-    event = session.get(GridEvent, event_id)
-    if event is None:
-        raise HTTPException(404, detail=f"grid event {event_id} not found")
-    return to_detail(event, request)
+def get_event(
+    event_id: int, request: Request, session: SessionDep, principal: UserDep
+) -> GridEventDetail:
+    return to_detail(_visible(session, principal, event_id), request, principal)
+
+
+@router.post(
+    "/{event_id}/actions/{action}",
+    response_model=GridEventDetail,
+    responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem},
+               413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+    summary="Move an event through its lifecycle: " + ", ".join(TRANSITIONS) + ".",
+)  # fmt: skip
+async def act_on_event(
+    event_id: int,
+    action: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UserDep,
+    policy: PolicyDep,
+    hub: HubDep,
+    note: Annotated[str, Form(max_length=5000, description="Why, or what was found.")] = "",
+    department_id: Annotated[str | None, Form(description="dispatch: department.")] = None,
+    assignee_id: Annotated[int | None, Form(description="verify: grid worker's user id.")] = None,
+    into_event_id: Annotated[int | None, Form(description="merge: the event to keep.")] = None,
+    photos: Annotated[
+        list[UploadFile] | None, File(description="Photos (JPEG, PNG, WebP).")
+    ] = None,
+) -> GridEventDetail:
+    event = _visible(session, principal, event_id)
+    if principal.role == "handler" and event.department_id != (
+        principal.user and principal.user.department_id
+    ):
+        raise HTTPException(403, detail="this event is not your department's")
+    if into_event_id is not None and can_see_event(session, principal, into_event_id) is None:
+        raise HTTPException(422, detail=f"into_event_id: {into_event_id} is not an open event")
+    try:
+        pictures = await read_photos(
+            photos or [],
+            max_bytes=settings.max_attachment_bytes,
+            max_count=settings.max_attachments,
+        )
+        step = apply_action(
+            session, event, action, principal,
+            ActionRequest(note=note, department_id=department_id, assignee_id=assignee_id,
+                          into_event_id=into_event_id),
+            policy,
+        )  # fmt: skip
+        attach(
+            session,
+            event,
+            pictures,
+            root=settings.evidence_dir,
+            actor=principal.actor,
+            history_id=step.id,
+        )
+        session.commit()
+    except TransitionError as err:
+        session.rollback()
+        raise HTTPException(err.status, detail=err.detail) from err
+    except AttachmentRejected as err:
+        session.rollback()
+        raise HTTPException(err.status, detail=str(err)) from err
+    except EvidenceError as err:
+        session.rollback()
+        raise HTTPException(507, detail=str(err)) from err
+    session.refresh(event)
+    publish(hub, "event.updated", event, request)
+    return to_detail(event, request, principal)
+
+
+@router.get(
+    "/{event_id}/attachments/{attachment_id}",
+    name="event_attachment",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 404: {"model": Problem}},
+)
+def get_attachment(
+    event_id: int,
+    attachment_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UserDep,
+) -> FileResponse:
+    _visible(session, principal, event_id)
+    item = session.get(Attachment, attachment_id)
+    if item is None or item.grid_event_id != event_id:
+        raise HTTPException(404, detail=f"attachment {attachment_id} not found")
+    return FileResponse(
+        settings.evidence_dir / item.path,
+        media_type=item.content_type,
+        headers={"ETag": f'"{item.sha256}"'},
+    )
+
+
+@router.get(
+    "/{event_id}/merge-candidates",
+    response_model=list[MergeCandidate],
+    responses={404: {"model": Problem}},
+    summary="Open events of the same category nearby in space and time: likely duplicates.",
+)
+def get_merge_candidates(
+    event_id: int, request: Request, session: SessionDep, settings: SettingsDep, principal: UserDep
+) -> list[MergeCandidate]:
+    event = _visible(session, principal, event_id)
+    candidates = merge_candidates(
+        session,
+        event,
+        radius_m=settings.merge_radius_m,
+        window=timedelta(minutes=settings.merge_window_minutes),
+    )
+    return [
+        MergeCandidate(event=to_public(other, request), distance_m=round(metres, 1))
+        for other, metres in candidates
+        if can_see_event(session, principal, other.id) is not None
+    ]

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from api.auth import UserDep
 from api.deps import SessionDep
 from api.grids import LEVELS
 from api.models import Grid
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 
 
 @router.get("", summary="Every grid as a GeoJSON FeatureCollection.")
-def list_grids(session: SessionDep) -> dict[str, Any]:
+def list_grids(session: SessionDep, _user: UserDep) -> dict[str, Any]:
     grids = session.scalars(select(Grid).order_by(Grid.id)).all()
     grids = sorted(grids, key=lambda grid: (LEVELS.index(grid.level), grid.id))
     return {

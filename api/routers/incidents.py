@@ -10,10 +10,12 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from api import evidence
-from api.deps import SessionDep, SettingsDep, WorkerDep
-from api.events import UnknownCamera, register_incident, to_public
+from api.auth import UserDep, WorkerDep
+from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.events import UnknownCamera, publish, register_incident, to_public
 from api.models import Incident
 from api.schemas import GridEventPublic, IncidentCreate, Problem
+from api.scope import can_see_event
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -39,6 +41,8 @@ async def create_incident(
     session: SessionDep,
     settings: SettingsDep,
     worker: WorkerDep,
+    policy: PolicyDep,
+    hub: HubDep,
     metadata: Annotated[str, Form(description="The incident as JSON (IncidentCreate).")],
     snapshot: Annotated[UploadFile, File(description="Annotated JPEG of the incident.")],
 ) -> GridEventPublic:
@@ -63,8 +67,9 @@ async def create_incident(
 
     try:
         event, created = register_incident(
-            session, report, payload, evidence_root=settings.evidence_dir, actor=worker
-        )
+            session, report, payload, evidence_root=settings.evidence_dir, actor=worker.actor,
+            policy=policy,
+        )  # fmt: skip
     except UnknownCamera as err:
         raise HTTPException(
             422, detail=f"metadata.camera_id: camera {err} is not registered"
@@ -73,6 +78,8 @@ async def create_incident(
         raise HTTPException(507, detail=str(err)) from err
     if not created:
         request_response.status_code = status.HTTP_200_OK
+    else:
+        publish(hub, "event.created", event, request)
     return to_public(event, request)
 
 
@@ -83,10 +90,14 @@ async def create_incident(
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": Problem}},
     summary="The incident's annotated JPEG.",
 )
-def incident_snapshot(incident_id: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def incident_snapshot(
+    incident_id: str, session: SessionDep, settings: SettingsDep, principal: UserDep
+) -> FileResponse:
     incident = session.get(Incident, incident_id)
-    if incident is None:
+    event = incident.grid_event if incident is not None else None
+    if event is None or can_see_event(session, principal, event.id) is None:
         raise HTTPException(404, detail=f"incident {incident_id} not found")
+    assert incident is not None
     path = settings.evidence_dir / incident.snapshot_path
     if not path.is_file():
         raise HTTPException(

@@ -30,7 +30,8 @@ def make_incident(camera_id: str = "school-no1-gate", index: int = 0) -> Inciden
 
 
 def events_total(server: LiveServer) -> int:
-    return int(httpx.get(f"{server.url}/api/v1/events").json()["total"])
+    response = httpx.get(f"{server.url}/api/v1/events", headers=server.admin_headers())
+    return int(response.json()["total"])
 
 
 def test_kept_incidents_survive_a_restart_and_are_kept_once(tmp_path: Path) -> None:
@@ -78,7 +79,9 @@ def test_incidents_wait_while_the_api_is_down_and_arrive_once_after(
         assert outbox.pending() == 0
         assert sender.consecutive_failures == 0
         assert events_total(server) == 5
-        page = httpx.get(f"{server.url}/api/v1/events", params={"limit": 10}).json()
+        page = httpx.get(
+            f"{server.url}/api/v1/events", params={"limit": 10}, headers=server.admin_headers()
+        ).json()
         assert {item["incident"]["id"] for item in page["items"]} == {i.id for i in incidents}
         assert {item["incident"]["reported_by"] for item in page["items"]} == {"worker:edge-1"}
     finally:

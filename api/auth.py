@@ -1,0 +1,113 @@
+"""Who is calling: users (JWT from the password login) and workers (API tokens); role checks."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Header, HTTPException, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+
+from api.deps import SessionDep, SettingsDep
+from api.models import ApiToken, User
+from api.security import decode_access_token, token_digest
+
+ROLES = ("admin", "operator", "camera_owner", "grid_worker", "handler")
+
+_oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a user with a role, or a worker."""
+
+    role: str  # one of ROLES, or "worker"
+    name: str
+    user: User | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the caller appears in audit trails."""
+        return f"{'worker' if self.role == 'worker' else 'user'}:{self.name}"
+
+
+def _unauthorised(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def current_principal(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(_oauth2)],
+    worker_name: Annotated[
+        str | None,
+        Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail."),
+    ] = None,
+) -> Principal:
+    if not token:
+        raise _unauthorised("not authenticated: log in or present a token (Authorization: Bearer)")
+    if secrets.compare_digest(token.encode(), settings.worker_token.get_secret_value().encode()):
+        name = "".join(ch for ch in (worker_name or "") if ch.isalnum() or ch in "-_.")[:60]
+        return Principal("worker", name or "unnamed")
+    if token.startswith("gw_"):
+        issued = session.scalar(
+            select(ApiToken).where(ApiToken.token_sha256 == token_digest(token))
+        )
+        if issued is None or issued.revoked:
+            raise _unauthorised("unknown or revoked API token")
+        issued.last_used_at = datetime.now(UTC)
+        session.commit()
+        return Principal("worker", issued.name)
+    try:
+        claims = decode_access_token(token, settings.secret_key.get_secret_value())
+        user = session.get(User, int(claims["sub"]))
+    except (jwt.InvalidTokenError, ValueError) as err:
+        raise _unauthorised("invalid or expired access token; log in again") from err
+    if user is None or not user.active:
+        raise _unauthorised("this account no longer exists or is disabled")
+    return Principal(user.role, user.username, user)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_worker(principal: PrincipalDep) -> Principal:
+    if principal.role != "worker":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only workers report incidents")
+    return principal
+
+
+def require_user(principal: PrincipalDep) -> Principal:
+    if principal.user is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="workers may only report incidents and health"
+        )
+    return principal
+
+
+WorkerDep = Annotated[Principal, Depends(require_worker)]
+UserDep = Annotated[Principal, Depends(require_user)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency that admits users with one of `roles` (admins always)."""
+
+    def check(principal: UserDep) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs the role {' or '.join(roles)}; you are {principal.role}",
+            )
+        return principal
+
+    return check
+
+
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]

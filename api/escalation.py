@@ -1,0 +1,57 @@
+"""Deadlines: an event that stays in a state past its deadline goes one level up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.district import OPEN_STATES, DistrictPolicy, next_level
+from api.lifecycle import ActionRequest, apply_action
+from api.models import GridEvent
+
+log = logging.getLogger(__name__)
+SYSTEM = Principal("admin", "deadline-watch")
+
+
+def escalate_overdue(
+    session: Session, policy: DistrictPolicy, *, now: datetime | None = None, limit: int = 200
+) -> list[GridEvent]:
+    """Escalate every open event past its deadline; returns them (committed).
+
+    Rows are locked with SKIP LOCKED on PostgreSQL, so several API processes share the work
+    without escalating one event twice.
+    """
+    now = now or datetime.now(UTC)
+    query = (
+        select(GridEvent)
+        .where(
+            GridEvent.status.in_(OPEN_STATES),
+            GridEvent.deadline_at.is_not(None),
+            GridEvent.deadline_at < now,
+        )
+        .order_by(GridEvent.deadline_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    escalated = []
+    for event in session.scalars(query).all():
+        if next_level(event.level) is None:
+            # Already at the top: keep it overdue (visible as such) without escalating again.
+            event.deadline_at = None
+            continue
+        overdue_by = now - event.deadline_at if event.deadline_at else None
+        apply_action(
+            session, event, "escalate", SYSTEM,
+            ActionRequest(note=f"{event.status} past its deadline by {overdue_by}"),
+            policy, now=now,
+        )  # fmt: skip
+        escalated.append(event)
+    session.commit()
+    for event in escalated:
+        log.info("grid event %d escalated to %s level", event.id, event.level)
+    return escalated

@@ -1,0 +1,172 @@
+"""The grid-event lifecycle: which action moves an event from which state to which, and who may.
+
+reported -> verifying -> confirmed | false_alarm -> dispatched -> handling -> resolved -> closed,
+with rework (resolved -> handling), escalation (one level up, state unchanged) and merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.district import OPEN_STATES, DistrictPolicy, next_level
+from api.models import Department, GridEvent, GridEventHistory, User, UserGrid
+
+
+@dataclass(frozen=True)
+class Transition:
+    sources: frozenset[str]
+    target: str | None  # None: the state does not change
+    roles: frozenset[str]
+    description: str
+
+
+def _t(
+    sources: tuple[str, ...], target: str | None, roles: tuple[str, ...], text: str
+) -> Transition:
+    return Transition(frozenset(sources), target, frozenset((*roles, "admin")), text)
+
+
+VERDICT_FROM = ("reported", "verifying")
+TRANSITIONS: dict[str, Transition] = {
+    "verify": _t(("reported",), "verifying", ("operator",), "send to a grid worker to verify"),
+    "confirm": _t(VERDICT_FROM, "confirmed", ("operator", "grid_worker"), "confirmed real"),
+    "reject": _t(VERDICT_FROM, "false_alarm", ("operator", "grid_worker"), "a false alarm"),
+    "dispatch": _t(("confirmed",), "dispatched", ("operator",), "dispatch to a department"),
+    "accept": _t(("dispatched",), "handling", ("handler",), "department takes it on"),
+    "resolve": _t(("handling",), "resolved", ("handler",), "department reports it handled"),
+    "close": _t(("resolved",), "closed", ("grid_worker", "operator"), "checked on site and closed"),
+    "rework": _t(("resolved",), "handling", ("grid_worker", "operator"), "back to handling"),
+    "escalate": _t(OPEN_STATES, None, ("operator",), "hand up one level"),
+    "merge": _t(OPEN_STATES, "merged", ("operator",), "a duplicate, folded into another event"),
+    "comment": _t((*OPEN_STATES, "closed", "false_alarm"), None,
+                  ("operator", "grid_worker", "handler", "camera_owner"), "add a note or photo"),
+}  # fmt: skip
+
+# A grid worker acts only on events in their own cells; a handler only on their department's.
+NEEDS_NOTE = {"reject", "rework", "merge"}
+
+
+class TransitionError(Exception):
+    """An action that is not allowed now. Not retried; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, detail: str):
+        self.status = status
+        self.detail = detail
+        super().__init__(detail)
+
+
+@dataclass
+class ActionRequest:
+    note: str = ""
+    department_id: str | None = None
+    assignee_id: int | None = None
+    into_event_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def allowed_actions(event: GridEvent, principal: Principal) -> list[str]:
+    return [
+        name
+        for name, transition in TRANSITIONS.items()
+        if event.status in transition.sources and principal.role in transition.roles
+    ]
+
+
+def apply_action(
+    session: Session,
+    event: GridEvent,
+    action: str,
+    principal: Principal,
+    request: ActionRequest,
+    policy: DistrictPolicy,
+    *,
+    now: datetime | None = None,
+) -> GridEventHistory:
+    """Apply `action` to `event` (already known visible to the caller); returns the history row."""
+    now = now or datetime.now(UTC)
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise TransitionError(404, f"no action {action!r}; actions: {', '.join(TRANSITIONS)}")
+    if principal.role not in transition.roles:
+        raise TransitionError(403, f"a {principal.role} may not {action} an event")
+    if event.status not in transition.sources:
+        raise TransitionError(
+            409, f"cannot {action} an event that is {event.status}"
+            f" (allowed from: {', '.join(sorted(transition.sources))})",
+        )  # fmt: skip
+    if action in NEEDS_NOTE and not request.note.strip():
+        raise TransitionError(422, f"note: say why ({action} needs a reason)")
+
+    details: dict[str, Any] = dict(request.details)
+    previous = event.status
+    if action == "verify":
+        if request.assignee_id is not None:
+            event.assignee_id = _grid_worker_for(session, event, request.assignee_id).id
+            details["assignee_id"] = event.assignee_id
+    elif action == "dispatch":
+        department_id = request.department_id or event.department_id
+        if department_id is None or session.get(Department, department_id) is None:
+            raise TransitionError(422, "department_id: name a department to dispatch to")
+        event.department_id = department_id
+        event.dispatched_at = now
+        details["department_id"] = department_id
+    elif action == "escalate":
+        level = next_level(event.level)
+        if level is None:
+            raise TransitionError(409, "already handled at district level")
+        details["from_level"], details["to_level"] = event.level, level
+        event.level = level
+        event.escalations += 1
+    elif action == "merge":
+        target = _merge_target(session, event, request.into_event_id)
+        event.merged_into_id = target.id
+        details["into_event_id"] = target.id
+    elif action == "rework":
+        event.reworks += 1
+    if action == "close":
+        event.closed_at = now
+    if transition.target is not None:
+        event.status = transition.target
+        event.deadline_at = policy.deadline(event.status, event.severity, now)
+    elif action == "escalate":
+        event.deadline_at = policy.deadline(event.status, event.severity, now)
+    step = GridEventHistory(
+        actor=principal.actor,
+        action=action,
+        from_status=previous,
+        to_status=event.status,
+        note=request.note.strip(),
+        details=details,
+        at=now,
+    )
+    event.history.append(step)
+    event.updated_at = now
+    session.flush()
+    return step
+
+
+def _grid_worker_for(session: Session, event: GridEvent, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.role != "grid_worker" or not user.active:
+        raise TransitionError(422, f"assignee_id: {user_id} is not an active grid worker")
+    if event.grid_id is None or session.get(UserGrid, (user.id, event.grid_id)) is None:
+        raise TransitionError(
+            422, f"assignee_id: {user.username} does not work grid {event.grid_id}"
+        )
+    return user
+
+
+def _merge_target(session: Session, event: GridEvent, into_id: int | None) -> GridEvent:
+    if into_id is None:
+        raise TransitionError(422, "into_event_id: name the event to merge into")
+    if into_id == event.id:
+        raise TransitionError(422, "into_event_id: an event cannot merge into itself")
+    target = session.get(GridEvent, into_id)
+    if target is None or target.status not in OPEN_STATES:
+        raise TransitionError(422, f"into_event_id: {into_id} is not an open event")
+    return target

@@ -1,0 +1,47 @@
+"""Logging in (OAuth2 password flow issuing JWTs) and who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import select
+
+from api.auth import UserDep
+from api.deps import SessionDep, SettingsDep
+from api.models import User
+from api.routers.users import user_public
+from api.schemas import Problem, TokenPublic, UserPublic
+from api.security import DUMMY_HASH, create_access_token, verify_password
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+@router.post("/token", response_model=TokenPublic, responses={401: {"model": Problem}})
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TokenPublic:
+    """Exchange a username and password for an access token."""
+    user = session.scalar(select(User).where(User.username == form.username))
+    valid = verify_password(form.password, user.password_hash if user else DUMMY_HASH)
+    if user is None or not valid or not user.active:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    token = create_access_token(
+        str(user.id), settings.secret_key.get_secret_value(), lifetime, role=user.role
+    )
+    return TokenPublic(access_token=token, expires_in=int(lifetime.total_seconds()))
+
+
+@router.get("/me", response_model=UserPublic)
+def me(principal: UserDep) -> UserPublic:
+    assert principal.user is not None
+    return user_public(principal.user)

@@ -1,0 +1,126 @@
+"""Figures the district watches: closure rate, time to dispatch and close, false alarms, backlog."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from api.auth import UserDep
+from api.deps import SessionDep
+from api.district import OPEN_STATES
+from api.models import GridEvent, GridEventHistory, Incident
+from api.scope import scope_events
+
+router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+
+
+class FalseAlarmRate(BaseModel):
+    confirmed: int
+    false_alarms: int
+    rate: float | None = Field(description="false alarms / verdicts; none without verdicts")
+
+
+class Stats(BaseModel):
+    events: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    by_source: dict[str, int]
+    closed: int
+    closure_rate: float | None = Field(
+        description="closed / events that were real (not false alarms or merged)"
+    )
+    median_minutes_to_dispatch: float | None
+    median_minutes_to_close: float | None
+    open_by_grid: dict[str, int]
+    open_by_department: dict[str, int]
+    overdue_open: int
+    false_alarm_rate_by_camera: dict[str, FalseAlarmRate]
+    false_alarm_rate_by_rule: dict[str, FalseAlarmRate]
+
+
+def _minutes(later: datetime | None, earlier: datetime) -> float | None:
+    return (later - earlier).total_seconds() / 60 if later else None
+
+
+@router.get("", response_model=Stats, summary="Figures over events that occurred in a time range.")
+def get_stats(
+    session: SessionDep,
+    principal: UserDep,
+    occurred_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    occurred_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> Stats:
+    query = scope_events(select(GridEvent), principal)
+    if occurred_from:
+        query = query.where(GridEvent.occurred_at >= occurred_from)
+    if occurred_to:
+        query = query.where(GridEvent.occurred_at < occurred_to)
+    events = session.scalars(query).all()
+    ids = [event.id for event in events]
+    verdicts: dict[int, str] = {}
+    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
+        rows = session.execute(
+            select(GridEventHistory.grid_event_id, GridEventHistory.action).where(
+                GridEventHistory.grid_event_id.in_(ids[start : start + 900]),
+                GridEventHistory.action.in_(("confirm", "reject")),
+            )
+        ).all()
+        verdicts.update({event_id: action for event_id, action in rows})
+    rules = (
+        dict(
+            session.execute(
+                select(Incident.id, Incident.rule).where(
+                    Incident.id.in_([e.incident_id for e in events if e.incident_id][:30000])
+                )
+            ).all()
+        )
+        if any(e.incident_id for e in events)
+        else {}
+    )
+
+    by_camera: dict[str, Counter[str]] = defaultdict(Counter)
+    by_rule: dict[str, Counter[str]] = defaultdict(Counter)
+    for event in events:
+        verdict = verdicts.get(event.id)
+        if verdict is None or event.source != "video":
+            continue
+        if event.camera_id:
+            by_camera[event.camera_id][verdict] += 1
+        if event.incident_id and event.incident_id in rules:
+            by_rule[rules[event.incident_id]][verdict] += 1
+
+    def rate(counts: Counter[str]) -> FalseAlarmRate:
+        total = counts["confirm"] + counts["reject"]
+        return FalseAlarmRate(
+            confirmed=counts["confirm"], false_alarms=counts["reject"],
+            rate=round(counts["reject"] / total, 4) if total else None,
+        )  # fmt: skip
+
+    real = [e for e in events if e.status not in ("false_alarm", "merged")]
+    closed = [e for e in events if e.status == "closed"]
+    to_dispatch = [m for e in events if (m := _minutes(e.dispatched_at, e.reported_at)) is not None]
+    to_close = [m for e in closed if (m := _minutes(e.closed_at, e.reported_at)) is not None]
+    open_events = [e for e in events if e.status in OPEN_STATES]
+    now = datetime.now(tz=events[0].reported_at.tzinfo) if events else None
+    return Stats(
+        events=len(events),
+        by_status=dict(Counter(e.status for e in events)),
+        by_category=dict(Counter(e.category for e in events)),
+        by_source=dict(Counter(e.source for e in events)),
+        closed=len(closed),
+        closure_rate=round(len(closed) / len(real), 4) if real else None,
+        median_minutes_to_dispatch=round(statistics.median(to_dispatch), 2)
+        if to_dispatch
+        else None,
+        median_minutes_to_close=round(statistics.median(to_close), 2) if to_close else None,
+        open_by_grid=dict(Counter(e.grid_id or "(outside grids)" for e in open_events)),
+        open_by_department=dict(Counter(e.department_id or "(unrouted)" for e in open_events)),
+        overdue_open=sum(1 for e in open_events if e.deadline_at and now and e.deadline_at < now),
+        false_alarm_rate_by_camera={camera: rate(c) for camera, c in sorted(by_camera.items())},
+        false_alarm_rate_by_rule={rule: rate(c) for rule, c in sorted(by_rule.items())},
+    )

@@ -1,0 +1,47 @@
+"""What each caller may see: events and cameras filtered by role and scope."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, false, select
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.models import Camera, Grid, GridEvent, UserGrid
+
+
+def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridEvent]:
+    """Restrict a query of grid events to those the caller may see."""
+    user = principal.user
+    if user is None:
+        return query.where(false())
+    if principal.role == "admin":
+        return query
+    if principal.role == "operator":
+        if user.region is None or user.region.parent_id is None:
+            return query  # a district-level operator sees the whole district
+        inside = select(Grid.id).where(Grid.path.startswith(user.region.path))
+        return query.where(GridEvent.grid_id.in_(inside))
+    if principal.role == "grid_worker":
+        cells = select(UserGrid.grid_id).where(UserGrid.user_id == user.id)
+        return query.where(GridEvent.grid_id.in_(cells))
+    if principal.role == "handler":
+        return query.where(GridEvent.department_id == user.department_id)
+    if principal.role == "camera_owner":
+        owned = select(Camera.id).where(Camera.organisation_id == user.organisation_id)
+        return query.where(GridEvent.camera_id.in_(owned))
+    return query.where(false())
+
+
+def can_see_event(session: Session, principal: Principal, event_id: int) -> GridEvent | None:
+    """The event if the caller may see it; None both when it is missing and when it is not
+    theirs, so an identifier reveals nothing."""
+    query = scope_events(select(GridEvent).where(GridEvent.id == event_id), principal)
+    return session.scalars(query).first()
+
+
+def scope_cameras(query: Select[Camera], principal: Principal) -> Select[Camera]:
+    if principal.role in ("admin", "operator"):
+        return query
+    if principal.role == "camera_owner" and principal.user is not None:
+        return query.where(Camera.organisation_id == principal.user.organisation_id)
+    return query.where(false())

@@ -1,0 +1,76 @@
+"""Passwords, access tokens (JWT), worker tokens and credential encryption."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+
+JWT_ALGORITHM = "HS256"
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# Verifying against a real hash when the user does not exist keeps the answer time the same,
+# so login timing does not tell which usernames exist.
+DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def create_access_token(subject: str, secret: str, lifetime: timedelta, **claims: Any) -> str:
+    now = datetime.now(UTC)
+    payload = {"sub": subject, "iat": now, "exp": now + lifetime, **claims}
+    return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
+
+
+def decode_access_token(token: str, secret: str) -> dict[str, Any]:
+    """The token's claims; raises jwt.InvalidTokenError when forged or expired."""
+    return jwt.decode(
+        token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "exp"]}
+    )
+
+
+def new_api_token() -> str:
+    return "gw_" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CredentialCipher:
+    """Encrypts camera addresses with credentials at rest (Fernet: AES-128-CBC + HMAC)."""
+
+    def __init__(self, key: str):
+        self._fernet = Fernet(key.encode())
+
+    @classmethod
+    def derived_from(cls, secret: str) -> CredentialCipher:
+        """A cipher whose key is derived from another secret (development only)."""
+        digest = hashlib.sha256(b"gridwatch-credentials:" + secret.encode()).digest()
+        return cls(base64.urlsafe_b64encode(digest).decode())
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, ciphertext: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except InvalidToken as err:
+            raise ValueError("stored credentials cannot be decrypted with this key") from err

@@ -7,6 +7,8 @@ import datetime as dt
 import http.server
 import logging
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +117,23 @@ def test_profile_choice(
     profiles: list[MediaProfile], wanted: str | None, chosen: MediaProfile | None
 ) -> None:
     assert choose_profile(profiles, wanted) == chosen
+
+
+def test_importing_the_adapter_leaves_logging_alone() -> None:
+    # The client library calls logging.basicConfig when imported; the CLI sets logging up itself.
+    probe = (
+        "import logging, ingest.onvif; root = logging.getLogger();"
+        " print(len(root.handlers), root.level)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", str(logging.WARNING)]
 
 
 # --------------------------------------------------------------------- the simulated camera

@@ -409,7 +409,7 @@ def _element_bytes(element: Any) -> bytes:
 
 
 def _translate(
-    camera_id: str, address: OnvifAddress, action: str, err: BaseException
+    camera_id: str, address: OnvifAddress, action: str, err: BaseException, limit_s: float
 ) -> OnvifError:
     """Our error for what the library raised while doing `action`; messages carry no secrets."""
     where = address.where
@@ -440,7 +440,7 @@ def _translate(
             camera_id, f"{where} answered {action} with something other than SOAP XML"
         )
     if isinstance(err, TimeoutError | ONVIFTimeoutError | asyncio.TimeoutError):
-        return OnvifTimeout(camera_id, f"{where} did not answer {action} in time")
+        return OnvifTimeout(camera_id, f"{where} did not answer {action} within {limit_s:g} s")
     if isinstance(err, aiohttp.ClientConnectorDNSError):
         return OnvifUnreachable(camera_id, f"host name not found: {address.host}")
     if isinstance(err, aiohttp.ClientConnectorError):
@@ -571,8 +571,8 @@ class OnvifCamera:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # The library runs on our loop thread; everything below that starts with `_a` is a coroutine
-    # for that loop and may use the library's objects. Nothing of theirs is returned past `_call`.
+    # The library's objects live on the camera's loop thread. Each method below builds a coroutine
+    # that uses them and runs it through `_call`; only our own types come back out.
 
     def _call(
         self, action: str, coroutine: Callable[[], Awaitable[_T]], timeout_s: float | None = None
@@ -589,7 +589,7 @@ class OnvifCamera:
             except OnvifError:
                 raise
             except _LIBRARY_ERRORS as err:
-                raise _translate(self.camera_id, self.address, action, err) from err
+                raise _translate(self.camera_id, self.address, action, err, limit) from err
 
         return self._runner.run(guarded())
 
@@ -611,7 +611,8 @@ class OnvifCamera:
         log.info("%s: ONVIF device service at %s answers", self.camera_id, address.where)
 
     def _device(self) -> ONVIFCamera:
-        assert self._client is not None, "connect() first"
+        if self._client is None:
+            raise OnvifError(self.camera_id, "not connected (use OnvifCamera.connect)")
         return self._client
 
     def device_info(self) -> DeviceInfo:

@@ -37,6 +37,8 @@ DEMO_ACCOUNTS: dict[str, dict[str, object]] = {
                   "full_name": "Education bureau duty desk"},
 }  # fmt: skip
 DEMO_PASSWORD_DEFAULT = "gridwatch-demo"  # noqa: S105 - development demo only, refused elsewhere
+cameras_app = typer.Typer(help="Cameras on the network: find and test them.", no_args_is_help=True)
+app.add_typer(cameras_app, name="cameras")
 
 log = logging.getLogger("gridwatch")
 
@@ -316,6 +318,31 @@ def _wait_healthy(
             pass
         time.sleep(0.3)
     return False
+
+
+@cameras_app.command("discover")
+def cameras_discover(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for answers.", min=0.1)] = 3.0,
+    interface: Annotated[
+        str | None, typer.Option(help="IPv4 address of the interface to probe from.")
+    ] = None,
+) -> None:
+    """Find ONVIF cameras on the local network (WS-Discovery); print address, model and scopes."""
+    from ingest.discovery import discover
+
+    try:
+        cameras = discover(timeout, interface=interface)
+    except OSError as err:
+        typer.echo(f"error: cannot probe the network: {err.strerror or err}", err=True)
+        raise typer.Exit(1) from None
+    for camera in cameras:
+        typer.echo(
+            f"{camera.onvif_url}  model={camera.model or '-'}  name={camera.name or '-'}"
+            f"  xaddrs={' '.join(camera.xaddrs) or '-'}"
+        )
+        for scope in camera.scopes:
+            typer.echo(f"    {scope}")
+    typer.echo(f"{len(cameras)} camera(s) answered within {timeout:g} s", err=True)
 
 
 def main() -> None:

@@ -198,6 +198,12 @@ def open_source(
     if scheme == "file":
         path = Path(unquote(parts.netloc + parts.path))
         return FileSource(camera_id, path, detect_fps=detect_fps, loop=loop, realtime=realtime)
+    if scheme == "onvif":
+        # Ask the camera where its stream is, then read that like any RTSP camera.
+        from ingest.onvif import resolve_stream_url
+
+        url = resolve_stream_url(camera_id, url)
+        scheme = urlsplit(url).scheme.lower()
     if scheme in ("rtsp", "rtsps", "http", "https"):
         return StreamSource(camera_id, url, detect_fps=detect_fps)
     raise UnsupportedSource(camera_id, scheme)

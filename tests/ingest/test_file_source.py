@@ -88,5 +88,5 @@ def test_open_source_dispatches_on_the_scheme(demo_clip: Path) -> None:
     source = open_source("cam", f"file://{demo_clip}", detect_fps=2, loop=False, realtime=False)
     assert isinstance(source, FileSource)
     source.close()
-    with pytest.raises(UnsupportedSource, match="onvif"):
-        open_source("cam", "onvif://127.0.0.1:8080", detect_fps=2)
+    with pytest.raises(UnsupportedSource, match="srt"):
+        open_source("cam", "srt://127.0.0.1:8080", detect_fps=2)

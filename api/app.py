@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,15 +20,19 @@ from api.db import make_engine, session_factory
 from api.district import DEFAULT_POLICY, DistrictPolicy, load_policy, store_policy
 from api.escalation import escalate_overdue
 from api.grids import import_grids
+from api.health import mark_silent_cameras
 from api.live import LiveHub
 from api.routers import auth, cameras, events, grids, incidents, live, stats, users
+from api.security import CredentialCipher
 from api.settings import Settings, get_settings
 from gridwatch.config import load_cameras
 
 log = logging.getLogger(__name__)
 
 
-def load_startup_data(engine: Engine, settings: Settings) -> DistrictPolicy:
+def load_startup_data(
+    engine: Engine, settings: Settings, cipher: CredentialCipher
+) -> DistrictPolicy:
     """Import the district's grids, policy and camera files named in the settings."""
     factory = session_factory(engine)
     policy = DEFAULT_POLICY
@@ -47,30 +52,35 @@ def load_startup_data(engine: Engine, settings: Settings) -> DistrictPolicy:
         if settings.camera_configs and Path(settings.camera_configs).exists():
             configs = load_cameras([Path(settings.camera_configs)])
             for config in configs:
-                upsert_camera(session, config)
+                upsert_camera(session, config, cipher)
             log.info("imported %d cameras from %s", len(configs), settings.camera_configs)
     return policy
 
 
 async def _watch_deadlines(app: FastAPI, interval_s: float) -> None:
-    """Escalate overdue events every `interval_s` seconds, off the event loop."""
+    """Every `interval_s` seconds, off the event loop: escalate overdue events and open
+    video-loss events for cameras no worker reports on any more."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            escalated = await asyncio.to_thread(_escalate_once, app)
+            changed = await asyncio.to_thread(_watch_once, app)
         except Exception:
             log.exception("deadline watch failed; trying again in %.0fs", interval_s)
             continue
-        for event_id in escalated:
-            _publish_by_id(app, event_id)
+        for kind, event_id in changed:
+            _publish_by_id(app, kind, event_id)
 
 
-def _escalate_once(app: FastAPI) -> list[int]:
+def _watch_once(app: FastAPI) -> list[tuple[str, int]]:
+    settings: Settings = app.state.settings
     with app.state.session_factory() as session:
-        return [event.id for event in escalate_overdue(session, app.state.policy)]
+        changed = [("event.escalated", e.id) for e in escalate_overdue(session, app.state.policy)]
+        grace = timedelta(seconds=settings.video_loss_grace_s)
+        silent = mark_silent_cameras(session, app.state.policy, grace=grace)
+        return changed + [("event.created", event.id) for event in silent]
 
 
-def _publish_by_id(app: FastAPI, event_id: int) -> None:
+def _publish_by_id(app: FastAPI, kind: str, event_id: int) -> None:
     from api.events import audience
     from api.models import GridEvent
 
@@ -78,7 +88,7 @@ def _publish_by_id(app: FastAPI, event_id: int) -> None:
         event = session.get(GridEvent, event_id)
         if event is not None:
             app.state.hub.publish(
-                {"type": "event.escalated", "event_id": event.id, "level": event.level,
+                {"type": kind, "event_id": event.id, "level": event.level,
                  "status": event.status, "title": event.title},
                 audience(event),
             )  # fmt: skip
@@ -91,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         migrate.upgrade(engine)
-        app.state.policy = load_startup_data(engine, settings)
+        app.state.cipher = settings.cipher()
+        app.state.policy = load_startup_data(engine, settings, app.state.cipher)
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)

@@ -40,7 +40,7 @@ class UnknownCamera(LookupError):
     """The incident names a camera the API does not know. Not retried until it is registered."""
 
 
-def _open(
+def open_event_clock(
     event: GridEvent, policy: DistrictPolicy, owner_kind: str | None, actor: str, note: str
 ) -> None:
     """Route a new event to its department and level, and start its clock."""
@@ -113,7 +113,7 @@ def register_incident(
         escalations=0,
         reworks=0,
     )
-    _open(
+    open_event_clock(
         event,
         policy,
         camera.organisation.kind,
@@ -171,7 +171,7 @@ def open_reported_event(
         escalations=0,
         reworks=0,
     )
-    _open(event, policy, None, actor, f"reported through {report.source}")
+    open_event_clock(event, policy, None, actor, f"reported through {report.source}")
     session.add(event)
     session.commit()
     return event

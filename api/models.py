@@ -111,10 +111,17 @@ class Camera(Base):
     lon: Mapped[float] = mapped_column(Float)
     grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
     enabled: Mapped[bool] = mapped_column(default=True)
-    status: Mapped[str] = mapped_column(String(16), default="unknown")
     config: Mapped[dict[str, Any]] = mapped_column()
+    # Health as the worker last reported it; status is online, degraded, offline or unknown.
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_since: Mapped[datetime | None] = mapped_column()
+    last_frame_at: Mapped[datetime | None] = mapped_column()
+    last_report_at: Mapped[datetime | None] = mapped_column()
+    health: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Removed cameras keep their rows (their events refer to them) but are no longer watched.
+    retired_at: Mapped[datetime | None] = mapped_column()
 
     organisation: Mapped[Organisation] = relationship(back_populates="cameras")
     grid: Mapped[Grid | None] = relationship()

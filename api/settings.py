@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.security import CredentialCipher
+
 PLACEHOLDER_SECRET = "changethis"  # noqa: S105 - the value every non-development setting refuses
 
 
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
         default=150, description="Events this close, same category, are proposed for merge."
     )
     merge_window_minutes: float = Field(default=120, description="... and this close in time.")
+    video_loss_grace_s: float = Field(
+        default=60, description="A camera offline this long opens a video-loss event."
+    )
     escalation_interval_s: float = Field(
         default=30, description="How often overdue events are looked for (0: never)."
     )
@@ -78,6 +83,12 @@ class Settings(BaseSettings):
         if self.credentials_key is None and self.environment != "development":
             raise ValueError("GRIDWATCH_CREDENTIALS_KEY must be set outside development")
         return self
+
+    def cipher(self) -> CredentialCipher:
+        """The cipher for camera credentials at rest."""
+        if self.credentials_key is not None:
+            return CredentialCipher(self.credentials_key.get_secret_value())
+        return CredentialCipher.derived_from(self.secret_key.get_secret_value())
 
 
 @lru_cache

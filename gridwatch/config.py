@@ -234,7 +234,8 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(problem) for problem in problems))
 
 
-def _problems_from_validation(path: Path, error: ValidationError) -> list[ConfigProblem]:
+def problems_from_validation(path: Path | None, error: ValidationError) -> list[ConfigProblem]:
+    """Each validation error as file, field path and reason."""
     problems = []
     for item in error.errors():
         parts = list(item["loc"])
@@ -278,7 +279,7 @@ def load_camera_file(path: Path) -> CameraConfig:
     try:
         return CameraConfig.model_validate(document)
     except ValidationError as err:
-        raise ConfigError(_problems_from_validation(path, err)) from err
+        raise ConfigError(problems_from_validation(path, err)) from err
 
 
 def camera_files(paths: Iterable[Path]) -> list[Path]:

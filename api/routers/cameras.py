@@ -1,18 +1,69 @@
-"""Cameras as the API knows them (credentials masked)."""
+"""Cameras: owners register and edit them; workers fetch them and report their health."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from api.auth import UserDep
-from api.deps import SessionDep
-from api.models import Camera
+from api.auth import Principal, UserDep, WorkerDep, require_roles
+from api.cameras import (
+    CameraRejected,
+    active_cameras,
+    feed_version,
+    full_config,
+    merged_document,
+    upsert_camera,
+    validate_registration,
+)
+from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.events import publish
+from api.health import record_health
+from api.models import Camera, Organisation
 from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
 from api.scope import scope_cameras
+from api.security import CredentialCipher
 
-router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
+router = APIRouter(prefix="/api/v1", tags=["cameras"])
+
+OwnerDep = Annotated[Principal, Depends(require_roles("camera_owner"))]
+
+
+class CameraDetail(CameraPublic):
+    config: dict[str, Any] = Field(description="The camera's configuration, credentials masked.")
+    status_since: AwareDatetime | None
+    last_frame_at: AwareDatetime | None
+    health: dict[str, Any]
+
+
+class HealthReport(BaseModel):
+    """What a worker knows about a camera's stream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["online", "degraded", "offline"]
+    last_frame_at: AwareDatetime | None = None
+    offline_since: AwareDatetime | None = None
+    fps: float | None = Field(default=None, ge=0, description="Frames per second measured.")
+    detect_fps: float | None = Field(default=None, ge=0, description="Frames analysed per second.")
+    resolution: tuple[int, int] | None = None
+    codec: str | None = Field(default=None, max_length=32)
+    reconnects: int = Field(default=0, ge=0)
+    dropped_frames: int = Field(default=0, ge=0)
+    frame_age_s: float | None = Field(default=None, ge=0)
+    error: str | None = Field(default=None, max_length=500)
+
+
+def _cipher(request: Request) -> CredentialCipher:
+    cipher: CredentialCipher = request.app.state.cipher
+    return cipher
+
+
+CipherDep = Annotated[CredentialCipher, Depends(_cipher)]
 
 
 def _public(camera: Camera) -> CameraPublic:
@@ -28,20 +79,225 @@ def _public(camera: Camera) -> CameraPublic:
     )
 
 
-@router.get("", response_model=list[CameraPublic], summary="All cameras.")
+def _detail(camera: Camera) -> CameraDetail:
+    return CameraDetail(
+        **_public(camera).model_dump(),
+        config={k: v for k, v in camera.config.items() if k != "organisation"},
+        status_since=camera.status_since,
+        last_frame_at=camera.last_frame_at,
+        health=camera.health,
+    )
+
+
+def _visible_camera(session: SessionDep, principal: Principal, camera_id: str) -> Camera:
+    query = scope_cameras(select(Camera).where(Camera.id == camera_id), principal)
+    camera = session.scalars(query.where(Camera.retired_at.is_(None))).first()
+    if camera is None:
+        raise HTTPException(404, detail=f"camera {camera_id} not found")
+    return camera
+
+
+def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> Camera:
+    camera = _visible_camera(session, principal, camera_id)
+    if principal.role != "admin" and (
+        principal.user is None or camera.organisation_id != principal.user.organisation_id
+    ):
+        raise HTTPException(403, detail="only the camera's owner may change it")
+    return camera
+
+
+def _check_source(principal: Principal, document: dict[str, Any]) -> None:
+    source = str(document.get("source", ""))
+    if source.lower().startswith("file:") and principal.role != "admin":
+        raise HTTPException(422, detail="source: file:// recordings are for administrators only")
+
+
+@router.get("/cameras", response_model=list[CameraPublic], summary="Cameras in the caller's scope.")
 def list_cameras(session: SessionDep, principal: UserDep) -> list[CameraPublic]:
-    query = scope_cameras(select(Camera), principal)
-    cameras = session.scalars(
-        query.options(selectinload(Camera.organisation)).order_by(Camera.id)
-    ).all()
+    query = scope_cameras(select(Camera).where(Camera.retired_at.is_(None)), principal)
+    cameras = session.scalars(query.options(selectinload(Camera.organisation)).order_by(Camera.id))
     return [_public(camera) for camera in cameras]
 
 
-@router.get("/{camera_id}", response_model=CameraPublic, responses={404: {"model": Problem}})
-def get_camera(camera_id: str, session: SessionDep, principal: UserDep) -> CameraPublic:
-    camera = session.scalars(
-        scope_cameras(select(Camera).where(Camera.id == camera_id), principal)
-    ).first()
-    if camera is None:
+@router.get("/cameras.geojson", summary="Cameras in the caller's scope as GeoJSON points.")
+def cameras_geojson(session: SessionDep, principal: UserDep) -> dict[str, Any]:
+    query = scope_cameras(select(Camera).where(Camera.retired_at.is_(None)), principal)
+    features = [
+        {
+            "type": "Feature",
+            "id": camera.id,
+            "geometry": {"type": "Point", "coordinates": [camera.lon, camera.lat]},
+            "properties": _public(camera).model_dump(mode="json", exclude={"location"}),
+        }
+        for camera in session.scalars(query.order_by(Camera.id))
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+@router.get(
+    "/cameras/{camera_id}", response_model=CameraDetail, responses={404: {"model": Problem}}
+)
+def get_camera(camera_id: str, session: SessionDep, principal: UserDep) -> CameraDetail:
+    return _detail(_visible_camera(session, principal, camera_id))
+
+
+@router.get(
+    "/cameras/{camera_id}/config.yaml",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}}, 404: {"model": Problem}},
+    summary="The camera as a camera file (credentials masked), for camera_configs/.",
+)
+def export_camera(camera_id: str, session: SessionDep, principal: UserDep) -> Response:
+    camera = _visible_camera(session, principal, camera_id)
+    text = yaml.safe_dump(camera.config, sort_keys=False, allow_unicode=True)
+    return Response(text, media_type="application/yaml")
+
+
+@router.post(
+    "/cameras",
+    response_model=CameraDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses={403: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}},
+    summary="Register a camera (a camera file's fields; owners register for their organisation).",
+)
+def register_camera(
+    request: Request,
+    session: SessionDep,
+    principal: OwnerDep,
+    cipher: CipherDep,
+    document: Annotated[dict[str, Any], Body(description="Fields of a camera file.")],
+) -> CameraDetail:
+    _check_source(principal, document)
+    organisation_id = document.pop("organisation_id", None)
+    document.pop("organisation", None)
+    if principal.role != "admin":
+        assert principal.user is not None
+        if organisation_id not in (None, principal.user.organisation_id):
+            raise HTTPException(
+                403, detail="organisation_id: you register for your own organisation"
+            )
+        organisation_id = principal.user.organisation_id
+    organisation = session.get(Organisation, organisation_id) if organisation_id else None
+    if organisation is None:
+        raise HTTPException(422, detail="organisation_id: name an existing organisation")
+    if "id" in document and session.get(Camera, str(document["id"])) is not None:
+        raise HTTPException(409, detail=f"id: camera {document['id']!r} exists already")
+    try:
+        config = validate_registration(document, organisation)
+    except CameraRejected as err:
+        raise HTTPException(422, detail=str(err)) from err
+    camera = upsert_camera(session, config, cipher)
+    session.commit()
+    return _detail(camera)
+
+
+@router.patch(
+    "/cameras/{camera_id}",
+    response_model=CameraDetail,
+    responses={403: {"model": Problem}, 404: {"model": Problem}, 422: {"model": Problem}},
+    summary="Change a camera: a merge-patch of camera-file fields (null removes a field).",
+)
+def update_camera(
+    camera_id: str,
+    session: SessionDep,
+    principal: OwnerDep,
+    cipher: CipherDep,
+    changes: Annotated[dict[str, Any], Body(description="Fields to change.")],
+) -> CameraDetail:
+    camera = _owned_camera(session, principal, camera_id)
+    for fixed in ("id", "organisation", "organisation_id"):
+        if fixed in changes:
+            raise HTTPException(422, detail=f"{fixed}: cannot be changed; register a new camera")
+    _check_source(principal, changes)
+    try:
+        config = validate_registration(
+            merged_document(camera, cipher, changes), camera.organisation
+        )
+    except CameraRejected as err:
+        raise HTTPException(422, detail=str(err)) from err
+    camera = upsert_camera(session, config, cipher)
+    session.commit()
+    return _detail(camera)
+
+
+@router.delete(
+    "/cameras/{camera_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={403: {"model": Problem}, 404: {"model": Problem}},
+    summary="Remove a camera: it is no longer watched; its events stay.",
+)
+def retire_camera(camera_id: str, session: SessionDep, principal: OwnerDep) -> None:
+    from datetime import UTC, datetime
+
+    camera = _owned_camera(session, principal, camera_id)
+    camera.retired_at = camera.updated_at = datetime.now(UTC)
+    camera.enabled = False
+    session.commit()
+
+
+class CameraFeed(BaseModel):
+    version: str = Field(description="Changes whenever any camera changes.")
+    cameras: list[dict[str, Any]] = Field(description="Camera files with their real addresses.")
+
+
+@router.get(
+    "/worker/cameras",
+    response_model=CameraFeed,
+    responses={304: {"description": "Nothing changed since the version in If-None-Match."}},
+    summary="Every camera to watch, with credentials (workers only).",
+)
+def worker_cameras(
+    response: Response,
+    session: SessionDep,
+    cipher: CipherDep,
+    _worker: WorkerDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    cameras = active_cameras(session)
+    version = feed_version(cameras)
+    if if_none_match and if_none_match.strip('"') == version:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": f'"{version}"'})
+    response.headers["ETag"] = f'"{version}"'
+    return CameraFeed(
+        version=version,
+        cameras=[full_config(camera, cipher).model_dump(mode="json") for camera in cameras],
+    )
+
+
+@router.put(
+    "/cameras/{camera_id}/health",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"model": Problem}},
+    summary="A worker's report of a camera's stream health.",
+)
+def report_health(
+    camera_id: str,
+    report: HealthReport,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    hub: HubDep,
+    _worker: WorkerDep,
+) -> None:
+    from datetime import timedelta
+
+    camera = session.get(Camera, camera_id)
+    if camera is None or camera.retired_at is not None:
         raise HTTPException(404, detail=f"camera {camera_id} not found")
-    return _public(camera)
+    event, created = record_health(
+        session, camera, report.model_dump(), policy=policy,
+        grace=timedelta(seconds=settings.video_loss_grace_s),
+    )  # fmt: skip
+    if event is not None:
+        publish(hub, "event.created" if created else "event.updated", event, request)
+
+
+@router.get(
+    "/cameras/{camera_id}/health",
+    response_model=CameraDetail,
+    responses={404: {"model": Problem}},
+    summary="A camera's health: status, since when, fps, resolution, reconnects, drops.",
+)
+def get_health(camera_id: str, session: SessionDep, principal: UserDep) -> CameraDetail:
+    return _detail(_visible_camera(session, principal, camera_id))

@@ -1,0 +1,146 @@
+"""Camera health as workers report it, and video-loss events when a camera stays dark."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.district import OPEN_STATES, DistrictPolicy
+from api.events import open_event_clock
+from api.models import Camera, GridEvent, GridEventHistory
+
+log = logging.getLogger(__name__)
+
+VIDEO_LOSS = "video-loss"
+
+
+def _open_video_loss(session: Session, camera: Camera) -> GridEvent | None:
+    return session.scalars(
+        select(GridEvent).where(
+            GridEvent.camera_id == camera.id,
+            GridEvent.source_reference.startswith(f"{VIDEO_LOSS}:{camera.id}:"),
+            GridEvent.status.in_(OPEN_STATES),
+        )
+    ).first()
+
+
+def record_health(
+    session: Session,
+    camera: Camera,
+    report: dict[str, Any],
+    *,
+    policy: DistrictPolicy,
+    grace: timedelta,
+    now: datetime | None = None,
+) -> tuple[GridEvent | None, bool]:
+    """Store a worker's health report; returns (video-loss event touched, created).
+
+    A camera offline for longer than `grace` opens one device_fault event per outage; when the
+    camera comes back the same event records the recovery.
+    """
+    now = now or datetime.now(UTC)
+    status = report["status"]
+    if status != camera.status:
+        log.info("%s: %s -> %s", camera.id, camera.status, status)
+        camera.status_since = now
+    if status == "offline" and report.get("offline_since"):
+        # The worker saw the stream go; its clock of the outage is the one that counts.
+        camera.status_since = report["offline_since"]
+    camera.status = status
+    camera.last_report_at = now
+    camera.last_frame_at = report.get("last_frame_at") or camera.last_frame_at
+    camera.health = {key: value for key, value in report.items() if key not in ("status",)}
+    camera.health = _jsonable(camera.health)
+    touched, created = None, False
+    if status == "offline":
+        touched, created = _video_loss(session, camera, policy, grace, now)
+    else:
+        touched = _recovered(session, camera, now)
+    session.commit()
+    return touched, created
+
+
+def _video_loss(
+    session: Session, camera: Camera, policy: DistrictPolicy, grace: timedelta, now: datetime
+) -> tuple[GridEvent | None, bool]:
+    since = camera.status_since or now
+    if now - since < grace or not camera.enabled or camera.retired_at is not None:
+        return None, False
+    existing = _open_video_loss(session, camera)
+    if existing is not None:
+        return existing, False
+    reason = camera.health.get("error") or "no frames"
+    event = GridEvent(
+        source="video",
+        source_reference=f"{VIDEO_LOSS}:{camera.id}:{since.isoformat()}",
+        category="device_fault",
+        severity="medium",
+        title=f"Video loss — {camera.name}",
+        description=f"Camera {camera.id} offline since {since:%Y-%m-%d %H:%M:%S} UTC ({reason}).",
+        grid_id=camera.grid_id,
+        camera_id=camera.id,
+        lat=camera.lat,
+        lon=camera.lon,
+        occurred_at=since,
+        escalations=0,
+        reworks=0,
+    )
+    open_event_clock(event, policy, camera.organisation.kind, "system:camera-health", "video loss")
+    session.add(event)
+    session.flush()
+    log.warning("%s: offline since %s; video-loss event %s opened", camera.id, since, event.id)
+    return event, True
+
+
+def _recovered(session: Session, camera: Camera, now: datetime) -> GridEvent | None:
+    event = _open_video_loss(session, camera)
+    if event is None or any(step.action == "recover" for step in event.history):
+        return None
+    lost = event.occurred_at
+    event.history.append(
+        GridEventHistory(
+            actor="system:camera-health",
+            action="recover",
+            from_status=event.status,
+            to_status=event.status,
+            note=f"video restored after {now - lost}",
+            details={"recovered_at": now.isoformat()},
+            at=now,
+        )
+    )
+    event.updated_at = now
+    log.info("%s: video restored; recorded on event %s", camera.id, event.id)
+    return event
+
+
+def mark_silent_cameras(
+    session: Session, policy: DistrictPolicy, *, grace: timedelta, now: datetime | None = None
+) -> list[GridEvent]:
+    """Cameras whose worker stopped reporting are offline too (a dead worker, a cut network)."""
+    now = now or datetime.now(UTC)
+    silent = session.scalars(
+        select(Camera).where(
+            Camera.retired_at.is_(None),
+            Camera.enabled.is_(True),
+            Camera.last_report_at.is_not(None),
+            Camera.last_report_at < now - grace,
+        )
+    ).all()
+    opened = []
+    for camera in silent:
+        if camera.status != "offline":
+            camera.status, camera.status_since = "offline", camera.last_report_at
+            camera.health = {**camera.health, "error": "no health report from any worker"}
+        event, created = _video_loss(session, camera, policy, grace, now)
+        if created and event is not None:
+            opened.append(event)
+    session.commit()
+    return opened
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()}

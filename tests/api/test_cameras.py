@@ -1,0 +1,226 @@
+"""Owners register and change cameras; workers fetch them; health and video-loss events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.health import mark_silent_cameras
+from api.models import Camera
+from tests.api.helpers import WORKER
+from tests.conftest import Accounts
+
+GATE = {
+    "id": "school-north-gate",
+    "name": "North gate",
+    "source": "rtsp://admin:s3cret-pass@127.0.0.1:8554/north",
+    "location": {"lat": 30.256, "lon": 120.121},
+    "zones": [{"name": "gate", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}],
+    "rules": [{"kind": "intrusion", "zone": "gate", "classes": ["person"]}],
+}
+
+
+def register(client: TestClient, accounts: Accounts, user: str = "school_owner", **changes):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/cameras", json={**GATE, **changes}, headers=accounts.headers(user))
+
+
+def test_an_owner_registers_a_camera_whose_password_never_comes_back(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    created = register(api_client, accounts)
+    assert created.status_code == 201, created.text
+    camera = created.json()
+    assert camera["organisation"]["id"] == "no1-primary-school"
+    assert camera["grid_id"] == "D01-T01-C01-G01"
+    assert camera["source"] == "rtsp://***@127.0.0.1:8554/north"
+    for path in (
+        "/api/v1/cameras",
+        "/api/v1/cameras/school-north-gate",
+        "/api/v1/cameras/school-north-gate/config.yaml",
+    ):
+        assert "s3cret" not in api_client.get(path, headers=accounts.headers("school_owner")).text
+    # At rest the address is encrypted, not merely hidden.
+    with api_client.app.state.session_factory() as session:
+        row = session.get(Camera, "school-north-gate")
+        assert row is not None and row.source_encrypted and "s3cret" not in row.source_encrypted
+        assert "s3cret" not in str(row.config)
+    exported = yaml.safe_load(
+        api_client.get(
+            "/api/v1/cameras/school-north-gate/config.yaml",
+            headers=accounts.headers("school_owner"),
+        ).text
+    )
+    assert (
+        exported["rules"][0]["kind"] == "intrusion"
+        and exported["organisation"]["kind"] == "education"
+    )
+
+
+def test_workers_get_the_real_address_and_notice_changes(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    register(api_client, accounts)
+    feed = api_client.get("/api/v1/worker/cameras", headers=WORKER)
+    assert feed.status_code == 200
+    cameras = {c["id"]: c for c in feed.json()["cameras"]}
+    assert cameras["school-north-gate"]["source"] == GATE["source"]
+    # File cameras keep their ${VAR} references for the worker to expand.
+    assert cameras["school-no1-gate"]["source"] == "file://${GRIDWATCH_DATA_DIR}/vtest.avi"
+    etag = feed.headers["etag"]
+    assert (
+        api_client.get(
+            "/api/v1/worker/cameras", headers={**WORKER, "If-None-Match": etag}
+        ).status_code
+        == 304
+    )
+
+    changes = {"name": "North gate (night)", "detect": {"fps": 1}}
+    patched = api_client.patch(
+        "/api/v1/cameras/school-north-gate", json=changes, headers=accounts.headers("school_owner")
+    )
+    assert patched.status_code == 200, patched.text
+    after = api_client.get("/api/v1/worker/cameras", headers={**WORKER, "If-None-Match": etag})
+    assert after.status_code == 200
+    changed = {c["id"]: c for c in after.json()["cameras"]}["school-north-gate"]
+    assert (changed["name"], changed["detect"]["fps"]) == ("North gate (night)", 1)
+    assert changed["source"] == GATE["source"]  # unchanged by a patch that did not name it
+
+    assert (
+        api_client.delete(
+            "/api/v1/cameras/school-north-gate", headers=accounts.headers("school_owner")
+        ).status_code
+        == 204
+    )
+    remaining = {
+        c["id"] for c in api_client.get("/api/v1/worker/cameras", headers=WORKER).json()["cameras"]
+    }
+    assert "school-north-gate" not in remaining
+    assert (
+        api_client.get(
+            "/api/v1/cameras/school-north-gate", headers=accounts.headers("admin")
+        ).status_code
+        == 404
+    )
+    assert (
+        api_client.get("/api/v1/worker/cameras", headers=accounts.headers("admin")).status_code
+        == 403
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"zones": []}, "rules.0.zone: unknown zone 'gate'"),
+        ({"location": {"lat": 91, "lon": 120}}, "location.lat"),
+        ({"source": "ftp://x/y"}, "source: scheme 'ftp'"),
+        ({"source": "file:///etc/passwd"}, "file:// recordings are for administrators"),
+        ({"colour": "red"}, "colour: unknown field"),
+    ],
+)
+def test_bad_registrations_say_which_field_and_why(
+    api_client: TestClient, accounts: Accounts, changes: dict, message: str
+) -> None:
+    response = register(api_client, accounts, **changes)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+
+
+def test_owners_touch_only_their_own_cameras(api_client: TestClient, accounts: Accounts) -> None:
+    assert (
+        register(
+            api_client, accounts, user="works_owner", organisation_id="no1-primary-school"
+        ).status_code
+        == 403
+    )
+    assert register(api_client, accounts, user="west_operator").status_code == 403
+    assert register(api_client, accounts).status_code == 201
+    assert register(api_client, accounts).status_code == 409
+    other = api_client.patch(
+        "/api/v1/cameras/school-north-gate",
+        json={"name": "x"},
+        headers=accounts.headers("works_owner"),
+    )
+    assert other.status_code == 404
+    admin = register(
+        api_client,
+        accounts,
+        user="admin",
+        id="admin-cam",
+        organisation_id="urban-management-bureau",
+    )
+    assert (
+        admin.status_code == 201 and admin.json()["organisation"]["id"] == "urban-management-bureau"
+    )
+
+
+def test_a_camera_dark_past_the_grace_period_opens_one_video_loss_event(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    start = datetime.now(UTC)
+
+    def report(status: str, **fields) -> None:  # type: ignore[no-untyped-def]
+        body = {"status": status, **fields}
+        response = api_client.put(
+            "/api/v1/cameras/school-no1-gate/health", json=body, headers=WORKER
+        )
+        assert response.status_code == 204, response.text
+
+    def video_loss_events() -> list[dict]:
+        page = api_client.get(
+            "/api/v1/events", params={"category": "device_fault"}, headers=accounts.headers("admin")
+        )
+        return page.json()["items"]
+
+    report("online", fps=10.0, resolution=[768, 576], codec="h264")
+    report(
+        "offline", offline_since=(start - timedelta(seconds=10)).isoformat(), error="stream lost"
+    )
+    assert video_loss_events() == []  # within the 60 s grace
+    report(
+        "offline", offline_since=(start - timedelta(seconds=90)).isoformat(), error="stream lost"
+    )
+    report(
+        "offline", offline_since=(start - timedelta(seconds=95)).isoformat(), error="stream lost"
+    )
+    (event,) = video_loss_events()
+    assert event["title"].startswith("Video loss") and event["camera_id"] == "school-no1-gate"
+    health = api_client.get(
+        "/api/v1/cameras/school-no1-gate/health", headers=accounts.headers("school_owner")
+    ).json()
+    assert health["status"] == "offline" and health["health"]["error"] == "stream lost"
+
+    report("online", fps=10.0)
+    detail = api_client.get(
+        f"/api/v1/events/{event['id']}", headers=accounts.headers("admin")
+    ).json()
+    assert detail["history"][-1]["action"] == "recover"
+    report("online", fps=10.0)
+    detail = api_client.get(
+        f"/api/v1/events/{event['id']}", headers=accounts.headers("admin")
+    ).json()
+    assert [s["action"] for s in detail["history"]].count("recover") == 1
+
+
+def test_cameras_nobody_reports_on_go_offline(api_client: TestClient, accounts: Accounts) -> None:
+    response = api_client.put(
+        "/api/v1/cameras/urban-works-west/health", json={"status": "online"}, headers=WORKER
+    )
+    assert response.status_code == 204
+    with api_client.app.state.session_factory() as session:
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        opened = mark_silent_cameras(
+            session, api_client.app.state.policy, grace=timedelta(seconds=60), now=later
+        )
+        assert [event.camera_id for event in opened] == ["urban-works-west"]
+        status = session.scalar(select(Camera.status).where(Camera.id == "urban-works-west"))
+        assert status == "offline"
+        assert (
+            mark_silent_cameras(
+                session, api_client.app.state.policy, grace=timedelta(seconds=60), now=later
+            )
+            == []
+        )

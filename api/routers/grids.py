@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body, HTTPException
 from sqlalchemy import select
 
-from api.auth import UserDep
+from api.auth import AdminDep, UserDep
 from api.deps import SessionDep
-from api.grids import LEVELS
+from api.grids import LEVELS, GridImportError, import_grids
 from api.models import Grid
+from api.schemas import Problem
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 
@@ -36,3 +37,22 @@ def list_grids(session: SessionDep, _user: UserDep) -> dict[str, Any]:
             for grid in grids
         ],
     }
+
+
+@router.post(
+    "",
+    responses={422: {"model": Problem}},
+    summary="Import (create or update) grids from a GeoJSON FeatureCollection; all or nothing.",
+)
+def post_grids(
+    session: SessionDep,
+    _admin: AdminDep,
+    document: Annotated[dict[str, Any], Body(description="FeatureCollection of grid polygons.")],
+) -> dict[str, Any]:
+    try:
+        grids = import_grids(session, document)
+    except GridImportError as err:
+        session.rollback()
+        raise HTTPException(422, detail=str(err)) from err
+    session.commit()
+    return {"imported": len(grids), "codes": [grid.id for grid in grids]}

@@ -127,3 +127,32 @@ def revoke_token(token_id: int, session: SessionDep, _admin: AdminDep) -> None:
         raise HTTPException(404, detail=f"token {token_id} not found")
     issued.revoked = True
     session.commit()
+
+
+@router.put(
+    "/users/{user_id}/grids",
+    response_model=UserPublic,
+    responses={404: {"model": Problem}, 422: {"model": Problem}},
+    summary="Assign a grid worker's cells.",
+)
+def assign_grids(
+    user_id: int, grid_ids: list[str], session: SessionDep, _admin: AdminDep
+) -> UserPublic:
+    user = session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, detail=f"user {user_id} not found")
+    if user.role != "grid_worker":
+        raise HTTPException(422, detail=f"{user.username} is a {user.role}, not a grid worker")
+    grids = [session.get(Grid, grid_id) for grid_id in grid_ids]
+    missing = [
+        gid
+        for gid, grid in zip(grid_ids, grids, strict=True)
+        if grid is None or grid.level != "cell"
+    ]
+    if missing or not grids:
+        raise HTTPException(
+            422, detail=f"grid_ids: {missing[0] if missing else 'none'} is not a grid cell"
+        )
+    user.grids = [grid for grid in grids if grid is not None]
+    session.commit()
+    return user_public(user)

@@ -200,3 +200,54 @@ def test_grid_workers_report_only_in_their_cells(
         ).status_code
         == 403
     )
+
+
+def test_admins_import_grids_and_assign_cells(api_client: TestClient, accounts: Accounts) -> None:
+    properties = {
+        "code": "D01-T01-C01-G03",
+        "name": "New",
+        "level": "cell",
+        "parent": "D01-T01-C01",
+    }
+    ring = [[120.10, 30.24], [120.101, 30.24], [120.101, 30.241], [120.10, 30.24]]
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    feature = {"type": "Feature", "properties": properties, "geometry": geometry}
+    new_cell = {"type": "FeatureCollection", "features": [feature]}
+    assert (
+        api_client.post(
+            "/api/v1/grids", json=new_cell, headers=accounts.headers("west_operator")
+        ).status_code
+        == 403
+    )
+    imported = api_client.post("/api/v1/grids", json=new_cell, headers=accounts.headers("admin"))
+    assert imported.status_code == 200 and imported.json()["codes"] == ["D01-T01-C01-G03"]
+    broken = {
+        **new_cell,
+        "features": [
+            {
+                **new_cell["features"][0],
+                "properties": {"code": "X", "name": "x", "level": "cell", "parent": "nope"},
+            }
+        ],
+    }
+    assert (
+        api_client.post("/api/v1/grids", json=broken, headers=accounts.headers("admin")).status_code
+        == 422
+    )
+
+    worker = accounts.user_id("school_worker")
+    moved = api_client.put(
+        f"/api/v1/users/{worker}/grids", json=["D01-T01-C01-G03"], headers=accounts.headers("admin")
+    )
+    assert moved.status_code == 200 and moved.json()["grid_ids"] == ["D01-T01-C01-G03"]
+    operator = accounts.user_id("west_operator")
+    assert (
+        api_client.put(
+            f"/api/v1/users/{operator}/grids",
+            json=["D01-T01-C01-G03"],
+            headers=accounts.headers("admin"),
+        ).status_code
+        == 422
+    )
+    grids = api_client.get("/api/v1/grids", headers=accounts.headers("school_worker")).json()
+    assert any(f["properties"]["code"] == "D01-T01-C01-G03" for f in grids["features"])

@@ -50,6 +50,7 @@ assets: venv
 bench: venv assets
 	$(BIN)/python bench/inference.py
 	$(BIN)/python bench/time_to_first_event.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,290 @@
+"""API figures: incidents accepted per second with evidence, event-list latency at 100,000
+events, and the time from an incident POST to the operator's WebSocket message.
+
+The API runs as its own process (`python -m gridwatch serve`), on SQLite and on PostgreSQL.
+
+Usage: python bench/api.py [--incidents 300] [--events 100000] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+from sqlalchemy import create_engine, insert, select, text
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from api.models import Camera, GridEvent  # noqa: E402
+from bench.machine import describe  # noqa: E402
+
+TOKEN = "bench-worker-token"  # noqa: S105 - a throw-away API for the benchmark
+PASSWORD = "bench password 123"  # noqa: S105
+ADMIN_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def snapshot(seed: int) -> bytes:
+    image = np.full((576, 768, 3), seed % 255, dtype=np.uint8)
+    cv2.putText(image, f"bench {seed}", (50, 300), cv2.FONT_HERSHEY_SIMPLEX, 3, (0, 0, 255), 5)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return buffer.tobytes()
+
+
+def incident(camera_id: str, jpeg: bytes, when: datetime) -> dict[str, object]:
+    return {
+        "id": str(uuid.uuid4()), "camera_id": camera_id, "rule": "intrusion", "zone": "gate_path",
+        "category": "public_safety", "severity": "high", "summary": "person in zone gate_path",
+        "started_at": when.isoformat(), "detected_at": (when + timedelta(seconds=1)).isoformat(),
+        "track_id": 1, "object_class": "person", "confidence": 0.8, "box_xyxy": [1, 2, 30, 80],
+        "frame_width": 768, "frame_height": 576, "model_name": "yolov8n", "model_version": "bench",
+        "rule_parameters": {}, "snapshot_sha256": hashlib.sha256(jpeg).hexdigest(),
+    }  # fmt: skip
+
+
+class Api:
+    def __init__(self, database_url: str, folder: Path, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.environment = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "GRIDWATCH_DATABASE_URL": database_url,
+            "GRIDWATCH_EVIDENCE_DIR": str(folder / "evidence"),
+            "GRIDWATCH_WORKER_TOKEN": TOKEN,
+            "GRIDWATCH_SECRET_KEY": "bench-secret-key-0123456789",
+            "GRIDWATCH_ESCALATION_INTERVAL_S": "0",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gridwatch", "serve", "--port", str(port)],
+            cwd=REPO, env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("API did not start")
+        subprocess.run(
+            [sys.executable, "-m", "gridwatch", "users", "create", "bench-operator",
+             "--role", "operator", "--region", "D01"],
+            cwd=REPO, env={**self.environment, "GRIDWATCH_NEW_PASSWORD": PASSWORD}, check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        login = httpx.post(
+            f"{self.url}/api/v1/auth/token",
+            data={"username": "bench-operator", "password": PASSWORD},
+        )
+        self.operator_token = login.json()["access_token"]
+        self.operator = {"Authorization": f"Bearer {self.operator_token}"}
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def incidents_per_second(api: Api, count: int, concurrency: int = 8) -> float:
+    jpegs = [snapshot(i) for i in range(16)]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    base = datetime.now(UTC)
+
+    def post(index: int) -> int:
+        jpeg = jpegs[index % len(jpegs)]
+        body = incident("school-no1-gate", jpeg, base + timedelta(seconds=index))
+        with httpx.Client(timeout=30) as client:
+            response = client.post(
+                f"{api.url}/api/v1/incidents", headers=headers,
+                data={"metadata": json.dumps(body)},
+                files={"snapshot": ("s.jpg", jpeg, "image/jpeg")},
+            )  # fmt: skip
+        return response.status_code
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        codes = list(pool.map(post, range(count)))
+    elapsed = time.perf_counter() - started
+    assert codes.count(201) == count, f"not every incident was accepted: {set(codes)}"
+    return count / elapsed
+
+
+def seed_events(database_url: str, count: int) -> None:
+    """Bulk-insert `count` events spread over cameras, categories, states and 90 days."""
+    engine = create_engine(database_url)
+    rng = random.Random(7)
+    categories = [
+        "public_safety",
+        "urban_management",
+        "health_emergency",
+        "fire_hazard",
+        "device_fault",
+    ]
+    states = [
+        "reported",
+        "verifying",
+        "confirmed",
+        "false_alarm",
+        "dispatched",
+        "handling",
+        "resolved",
+        "closed",
+    ]
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        cameras = connection.execute(
+            select(Camera.id, Camera.grid_id, Camera.lat, Camera.lon)
+        ).all()
+        rows = []
+        for index in range(count):
+            camera = cameras[index % len(cameras)]
+            occurred = now - timedelta(minutes=rng.uniform(0, 90 * 24 * 60))
+            rows.append(
+                {
+                    "source": "video", "category": rng.choice(categories), "severity": "medium",
+                    "status": rng.choice(states), "title": f"bench event {index}",
+                    "description": "", "address": "", "reporter": "", "grid_id": camera.grid_id,
+                    "camera_id": camera.id, "lat": camera.lat, "lon": camera.lon,
+                    "level": "community", "escalations": 0, "reworks": 0,
+                    "occurred_at": occurred, "reported_at": occurred, "updated_at": occurred,
+                }
+            )  # fmt: skip
+            if len(rows) == 5000:
+                connection.execute(insert(GridEvent.__table__), rows)
+                rows = []
+        if rows:
+            connection.execute(insert(GridEvent.__table__), rows)
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def list_latency(api: Api, requests: int = 40) -> dict[str, tuple[float, float]]:
+    now = datetime.now(UTC)
+    cases = {
+        "newest 50": {},
+        "status=reported": {"status": "reported"},
+        "category+camera": {"category": "urban_management", "camera_id": "urban-works-west"},
+        "grid subtree": {"grid_id": "D01-T02"},
+        "last 7 days": {"from": (now - timedelta(days=7)).isoformat()},
+        "page 100": {"offset": 5000},
+    }
+    figures = {}
+    with httpx.Client(timeout=30, headers=api.operator) as client:
+        for name, params in cases.items():
+            timings = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get(f"{api.url}/api/v1/events", params=params)
+                timings.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text
+            figures[name] = (statistics.median(timings), percentile(timings, 0.95))
+    return figures
+
+
+async def websocket_latency(api: Api, count: int = 40) -> tuple[float, float]:
+    import websockets
+
+    jpeg = snapshot(1)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    timings = []
+    uri = api.url.replace("http://", "ws://") + f"/api/v1/live/ws?token={api.operator_token}"
+    async with websockets.connect(uri) as socket, httpx.AsyncClient(timeout=30) as client:
+        await socket.recv()  # hello
+        for index in range(count):
+            body = incident(
+                "public-square-north", jpeg, datetime.now(UTC) + timedelta(seconds=index)
+            )
+            started = time.perf_counter()
+            response = await client.post(
+                f"{api.url}/api/v1/incidents", headers=headers,
+                data={"metadata": json.dumps(body)},
+                files={"snapshot": ("s.jpg", jpeg, "image/jpeg")},
+            )  # fmt: skip
+            assert response.status_code == 201
+            while True:
+                message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+                if message.get("event", {}).get("incident", {}).get("id") == body["id"]:
+                    break
+            timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), percentile(timings, 0.95)
+
+
+def run_backend(backend: str, incidents: int, events: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="gridwatch-bench-") as temporary:
+        folder = Path(temporary)
+        database = None
+        if backend == "sqlite":
+            database_url = f"sqlite:///{folder / 'bench.db'}"
+        else:
+            database = f"gridwatch_bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{database}"'))
+            database_url = ADMIN_PG.rsplit("/", 1)[0] + f"/{database}"
+        api = Api(database_url, folder, free_port())
+        try:
+            rate = incidents_per_second(api, incidents)
+            print(f"[{backend}] incidents accepted with a 60 KB JPEG each: {rate:.1f}/s "
+                  f"({incidents} posts, 8 concurrent clients)")  # fmt: skip
+            p50, p95 = asyncio.run(websocket_latency(api))
+            print(
+                f"[{backend}] incident POST -> operator WebSocket message: "
+                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+            )
+            seed_events(database_url, events)
+            for name, (median, p95_list) in list_latency(api).items():
+                print(
+                    f"[{backend}] list at {events:,} events, {name:>16}: "
+                    f"p50 {median:6.1f} ms, p95 {p95_list:6.1f} ms"
+                )
+        finally:
+            api.stop()
+            if database is not None:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--incidents", type=int, default=300)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    arguments = parser.parse_args()
+    print(f"machine: {describe()}")
+    for backend in arguments.backends.split(","):
+        run_backend(backend, arguments.incidents, arguments.events)
+
+
+if __name__ == "__main__":
+    main()

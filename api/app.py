@@ -19,6 +19,7 @@ from api.cameras import upsert_camera
 from api.db import make_engine, session_factory
 from api.district import DEFAULT_POLICY, DistrictPolicy, load_policy, store_policy
 from api.escalation import escalate_overdue
+from api.fanout import PostgresFanout
 from api.grids import import_grids
 from api.health import mark_silent_cameras
 from api.live import LiveHub
@@ -107,6 +108,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
         app.state.hub.bind(asyncio.get_running_loop())
+        fanout = None
+        if engine.dialect.name == "postgresql":
+            fanout = PostgresFanout(engine, app.state.hub)
+            app.state.hub.relay = fanout.send
+            fanout.start()
+            # Serve only once alerts from the other processes can arrive.
+            await asyncio.to_thread(fanout.listening.wait, 10)
+        app.state.fanout = fanout
         watcher = None
         if settings.escalation_interval_s > 0:
             watcher = asyncio.create_task(_watch_deadlines(app, settings.escalation_interval_s))
@@ -115,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            if fanout is not None:
+                fanout.stop()
             engine.dispose()
 
     app = FastAPI(

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,8 @@ class LiveHub:
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published = 0
+        # Set when several API processes share the database (see api.fanout).
+        self.relay: Callable[[dict[str, Any], Audience], bool] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -101,6 +103,13 @@ class LiveHub:
         return len(self._subscribers)
 
     def publish(self, message: dict[str, Any], audience: Audience) -> None:
+        """Send a message to every subscriber in `audience`, in every API process."""
+        if self.relay is not None and self.relay(message, audience):
+            return  # it comes back through the relay, to this process too
+        self.publish_local(message, audience)
+
+    def publish_local(self, message: dict[str, Any], audience: Audience) -> None:
+        """Send a message to this process's subscribers in `audience`."""
         if self._loop is None or self._loop.is_closed():
             return
         text = json.dumps(message, default=str)

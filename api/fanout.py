@@ -1,0 +1,97 @@
+"""Live alerts across API processes: messages travel through PostgreSQL LISTEN/NOTIFY.
+
+Each API process publishes with NOTIFY and listens on the same channel, so an operator connected
+to any process behind the load balancer receives every alert in their scope. On SQLite (one
+process) messages stay in the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, text
+
+from api.live import Audience, LiveHub
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "gridwatch_live"
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+MAX_PAYLOAD = 7900
+
+
+class PostgresFanout:
+    """Relays LiveHub messages between processes sharing one PostgreSQL database."""
+
+    def __init__(self, engine: Engine, hub: LiveHub):
+        self.engine = engine
+        self.hub = hub
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="live-fanout", daemon=True)
+        self.listening = threading.Event()
+        self.received = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def send(self, message: dict[str, Any], audience: Audience) -> bool:
+        """NOTIFY every process (this one too); False when it had to stay local."""
+        payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
+        if len(payload.encode()) > MAX_PAYLOAD:
+            message = _shrunk(message)
+            payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(text("SELECT pg_notify(:channel, :payload)"),
+                                   {"channel": CHANNEL, "payload": payload})  # fmt: skip
+        except Exception:
+            log.exception("live fan-out unavailable; delivering to this process only")
+            return False
+        return True
+
+    def _listen(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._dsn, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    delay = 0.5
+                    while not self._stop.is_set():
+                        for notice in connection.notifies(timeout=1.0):
+                            self._relay(notice.payload)
+            except psycopg.Error as err:
+                self.listening.clear()
+                # The database restarted or the network dropped: listen again, backing off.
+                log.warning("live fan-out lost its connection (%s); retry in %.1fs", err, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 15.0)
+
+    def _relay(self, payload: str) -> None:
+        try:
+            document = json.loads(payload)
+            audience = Audience(**document["audience"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed live message")
+            return
+        self.received += 1
+        self.hub.publish_local(document["message"], audience)
+
+
+def _shrunk(message: dict[str, Any]) -> dict[str, Any]:
+    """The message without long free text (clients fetch the full event when they open it)."""
+    event = dict(message.get("event") or {})
+    event["description"] = str(event.get("description", ""))[:500]
+    if isinstance(event.get("incident"), dict):
+        event["incident"] = {**event["incident"], "rule_parameters": {}}
+    return {**message, "event": event, "truncated": True}

@@ -1,0 +1,72 @@
+"""Several API processes on one PostgreSQL database: every operator gets every alert in scope."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from api.settings import Settings
+from tests.conftest import PASSWORD, LiveServer, _postgres_database, seed_accounts
+from tests.factories import incident_form, incident_metadata, jpeg
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def shared_postgres(postgres_server: str) -> Iterator[str]:
+    yield from _postgres_database(postgres_server)
+
+
+def test_an_alert_posted_to_one_api_process_reaches_operators_on_another(
+    shared_postgres: str, settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = settings_factory(shared_postgres, evidence_dir=tmp_path / "shared-evidence")
+    first = LiveServer(settings).start()
+    second = LiveServer(settings).start()
+    try:
+        seed_accounts(first.app, names=("district_operator", "east_operator"))
+        tokens = {
+            name: httpx.post(
+                f"{second.url}/api/v1/auth/token", data={"username": name, "password": PASSWORD}
+            ).json()["access_token"]
+            for name in ("district_operator", "east_operator")
+        }
+
+        async def scenario() -> tuple[dict, list[dict]]:
+            base = second.url.replace("http://", "ws://") + "/api/v1/live/ws?token="
+            async with (
+                websockets.connect(base + tokens["district_operator"]) as district,
+                websockets.connect(base + tokens["east_operator"]) as east,
+            ):
+                await district.recv()
+                await east.recv()
+                snapshot = jpeg()
+                metadata = incident_metadata(snapshot)  # the school camera: west street
+                async with httpx.AsyncClient() as client:
+                    response = await client.post(
+                        f"{first.url}/api/v1/incidents",
+                        headers={"Authorization": "Bearer test-worker-token"},
+                        **incident_form(metadata, snapshot),
+                    )
+                    assert response.status_code == 201
+                message = json.loads(await asyncio.wait_for(district.recv(), timeout=10))
+                east_messages = []
+                with contextlib.suppress(TimeoutError):
+                    east_messages.append(json.loads(await asyncio.wait_for(east.recv(), timeout=1)))
+                return message, east_messages
+
+        message, east_messages = asyncio.run(scenario())
+        assert message["type"] == "event.created"
+        assert message["event"]["camera_id"] == "school-no1-gate"
+        assert east_messages == []  # out of the east operator's region
+        assert second.app.state.fanout.received >= 1
+    finally:
+        first.stop()
+        second.stop()

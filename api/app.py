@@ -23,6 +23,7 @@ from api.fanout import PostgresFanout
 from api.grids import import_grids
 from api.health import mark_silent_cameras
 from api.live import LiveHub
+from api.middleware import LoginLimiter, SecurityHeaders
 from api.routers import auth, cameras, events, grids, incidents, live, stats, users
 from api.security import CredentialCipher
 from api.settings import Settings, get_settings
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.hub = LiveHub()
+    app.state.login_limiter = LoginLimiter()
+    app.add_middleware(SecurityHeaders)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(incidents.router)

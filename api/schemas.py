@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridwatch.config import Category, Severity
+
+# Row ids as they may appear in a path or form: anything larger names no row on any backend.
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -29,12 +32,12 @@ class IncidentCreate(BaseModel):
     summary: str = Field(max_length=500, description="One line for an operator.")
     started_at: AwareDatetime = Field(description="When the condition began.")
     detected_at: AwareDatetime = Field(description="When the rule concluded.")
-    track_id: int = Field(ge=0, description="Tracked object that fired the rule.")
+    track_id: int = Field(ge=0, le=2**31 - 1, description="Tracked object that fired the rule.")
     object_class: str = Field(max_length=64, description="Its class.")
     confidence: float = Field(ge=0, le=1, description="Best detector confidence.")
     box_xyxy: list[float] = Field(min_length=4, max_length=4, description="Box in pixels.")
-    frame_width: int = Field(gt=0, description="Frame width in pixels.")
-    frame_height: int = Field(gt=0, description="Frame height in pixels.")
+    frame_width: int = Field(gt=0, le=100_000, description="Frame width in pixels.")
+    frame_height: int = Field(gt=0, le=100_000, description="Frame height in pixels.")
     model_name: str = Field(max_length=100, description="Detection model name.")
     model_version: str = Field(
         max_length=64, description="Detection model version (weights digest)."

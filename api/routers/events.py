@@ -36,7 +36,14 @@ from api.evidence import EvidenceError
 from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
 from api.models import Attachment, GridEvent, UserGrid
-from api.schemas import GridEventCreate, GridEventDetail, GridEventPage, MergeCandidate, Problem
+from api.schemas import (
+    GridEventCreate,
+    GridEventDetail,
+    GridEventPage,
+    MergeCandidate,
+    Problem,
+    RowId,
+)
 from api.scope import can_see_event, scope_events
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -115,7 +122,7 @@ def list_events(
     principal: UserDep,
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> GridEventPage:
     query = filters.apply(scope_events(select(GridEvent), principal))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -207,7 +214,7 @@ def _visible(session: SessionDep, principal: Principal, event_id: int) -> GridEv
     summary="One grid event with its audit trail, photos and the actions open to the caller.",
 )
 def get_event(
-    event_id: int, request: Request, session: SessionDep, principal: UserDep
+    event_id: RowId, request: Request, session: SessionDep, principal: UserDep
 ) -> GridEventDetail:
     return to_detail(_visible(session, principal, event_id), request, principal)
 
@@ -220,7 +227,7 @@ def get_event(
     summary="Move an event through its lifecycle: " + ", ".join(TRANSITIONS) + ".",
 )  # fmt: skip
 async def act_on_event(
-    event_id: int,
+    event_id: RowId,
     action: str,
     request: Request,
     session: SessionDep,
@@ -230,8 +237,12 @@ async def act_on_event(
     hub: HubDep,
     note: Annotated[str, Form(max_length=5000, description="Why, or what was found.")] = "",
     department_id: Annotated[str | None, Form(description="dispatch: department.")] = None,
-    assignee_id: Annotated[int | None, Form(description="verify: grid worker's user id.")] = None,
-    into_event_id: Annotated[int | None, Form(description="merge: the event to keep.")] = None,
+    assignee_id: Annotated[
+        int | None, Form(ge=1, le=2**31 - 1, description="verify: grid worker's user id.")
+    ] = None,
+    into_event_id: Annotated[
+        int | None, Form(ge=1, le=2**31 - 1, description="merge: the event to keep.")
+    ] = None,
     photos: Annotated[
         list[UploadFile] | None, File(description="Photos (JPEG, PNG, WebP).")
     ] = None,
@@ -285,8 +296,8 @@ async def act_on_event(
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 404: {"model": Problem}},
 )
 def get_attachment(
-    event_id: int,
-    attachment_id: int,
+    event_id: RowId,
+    attachment_id: RowId,
     session: SessionDep,
     settings: SettingsDep,
     principal: UserDep,
@@ -309,7 +320,11 @@ def get_attachment(
     summary="Open events of the same category nearby in space and time: likely duplicates.",
 )
 def get_merge_candidates(
-    event_id: int, request: Request, session: SessionDep, settings: SettingsDep, principal: UserDep
+    event_id: RowId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UserDep,
 ) -> list[MergeCandidate]:
     event = _visible(session, principal, event_id)
     candidates = merge_candidates(

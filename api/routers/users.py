@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.auth import ROLES, AdminDep
 from api.deps import SessionDep
 from api.models import ApiToken, Department, Grid, Organisation, User
-from api.schemas import ApiTokenCreate, ApiTokenIssued, Problem, UserCreate, UserPublic
+from api.schemas import ApiTokenCreate, ApiTokenIssued, Problem, RowId, UserCreate, UserPublic
 from api.security import hash_password, new_api_token, token_digest
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -121,7 +121,7 @@ def issue_token(request: ApiTokenCreate, session: SessionDep, _admin: AdminDep) 
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: int, session: SessionDep, _admin: AdminDep) -> None:
+def revoke_token(token_id: RowId, session: SessionDep, _admin: AdminDep) -> None:
     issued = session.get(ApiToken, token_id)
     if issued is None:
         raise HTTPException(404, detail=f"token {token_id} not found")
@@ -136,7 +136,7 @@ def revoke_token(token_id: int, session: SessionDep, _admin: AdminDep) -> None:
     summary="Assign a grid worker's cells.",
 )
 def assign_grids(
-    user_id: int, grid_ids: list[str], session: SessionDep, _admin: AdminDep
+    user_id: RowId, grid_ids: list[str], session: SessionDep, _admin: AdminDep
 ) -> UserPublic:
     user = session.get(User, user_id)
     if user is None:

@@ -236,7 +236,7 @@ class LiveSource:
                 if wait <= 0:
                     break
                 self._condition.wait(wait)
-            while not self._closed.is_set() and (self._slot is None or self._slot.taken):
+            while not self._closed.is_set() and not self._eligible(self._slot):
                 # Bounded so a closed source is noticed even without a notification.
                 self._condition.wait(0.5)
             if self._closed.is_set() or self._slot is None:
@@ -251,6 +251,18 @@ class LiveSource:
         self.health_tracker.delivered((width, height))
         taken_at = self._now() - timedelta(seconds=now - slot.received)
         return Frame(self.camera_id, slot.image, taken_at, sequence, received=slot.received)
+
+    def _eligible(self, slot: _Slot | None) -> bool:
+        """Whether `slot` may be handed out for the hand-out due now.
+
+        A frame that arrived more than half a camera interval before the due time is passed
+        over for the next one, due within half an interval: detection then never works on a
+        picture older than half a frame interval, whatever the phase between the camera's
+        frames and the detection schedule.
+        """
+        if slot is None or slot.taken:
+            return False
+        return slot.received >= self._next_due - self._arrival_interval / 2
 
     def health(self) -> CameraHealth:
         """The camera's health now."""

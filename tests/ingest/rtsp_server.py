@@ -90,7 +90,7 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):
     def do_create_element(self, url):
         return Gst.parse_launch(
             f'( appsrc name=src is-live=false format=time caps="{self.caps}" '
-            "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "! rtph264pay name=pay0 pt=96 )"
         )
 
     def _configure(self, _factory, media):

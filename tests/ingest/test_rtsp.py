@@ -180,7 +180,7 @@ def test_recovers_by_itself_when_the_server_dies_and_returns(
     assert stamps == sorted(stamps)
 
 
-def test_frame_age_at_the_consumer_stays_under_one_frame_interval(
+def test_frame_age_at_the_consumer_stays_under_half_a_frame_interval(
     rtsp_server: RtspServer,
 ) -> None:
     source = RtspSource("gate", rtsp_server.url(), detect_fps=4)
@@ -193,4 +193,4 @@ def test_frame_age_at_the_consumer_stays_under_one_frame_interval(
             ages.append(frame.age_s())
     finally:
         source.close()
-    assert statistics.median(ages) < 0.1  # the camera sends every 0.1 s
+    assert statistics.median(ages) < 0.05  # the camera sends every 0.1 s

@@ -137,7 +137,9 @@ class CameraReader(threading.Thread):
         self.realtime = camera.playback.realtime if realtime is None else realtime
         self.loop = camera.playback.loop if loop is None else loop
         self.max_backoff_s = camera.stream.max_backoff_s if max_backoff_s is None else max_backoff_s
-        self.backoff = backoff or Backoff(initial_s=1.0, cap_s=self.max_backoff_s)
+        self.backoff = backoff or Backoff(
+            initial_s=min(1.0, self.max_backoff_s), cap_s=self.max_backoff_s
+        )
         self.stats = CameraStats()
         self.finished = threading.Event()
         self._source: FrameSource | None = None
@@ -255,7 +257,9 @@ class CameraReader(threading.Thread):
         with self._source_lock:
             source = self._source
         if isinstance(source, LiveSource):
-            source.close()
+            # No waiting here for its capture thread: the reader's own close does that, so
+            # many cameras stop in parallel.
+            source.close(timeout_s=0)
 
     def health(self) -> CameraHealth:
         """The camera's health: the live adapter's own view, with the worker's counts added.

@@ -161,7 +161,8 @@ class LiveSource:
                     self._pump(session)
                 except CameraUnavailable as err:
                     self.health_tracker.disconnected(err.reason)
-                    log.warning("%s: %s", self.camera_id, err.reason)
+                    if not self._closed.is_set():  # else it is just close() interrupting
+                        log.warning("%s: %s", self.camera_id, err.reason)
                 except Exception as err:
                     # Whatever a library throws, the camera must come back, not the thread die.
                     reason = f"capture failed: {type(err).__name__}"
@@ -274,7 +275,7 @@ class LiveSource:
         with self._condition:
             self._condition.notify_all()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if timeout_s > 0 and thread is not None and thread is not threading.current_thread():
             # A thread blocked in a read returns within the read timeout; waiting that long
             # here would hold up a worker stopping many cameras, so give it a moment only.
             thread.join(timeout_s)

@@ -17,7 +17,8 @@ PACKAGES=(
 
 missing=()
 for package in "${PACKAGES[@]}"; do
-  if ! dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed'; then
+  # dpkg-query, not `dpkg -s | grep -q`: under pipefail grep's early exit fails the pipe.
+  if [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" != "install ok installed" ]; then
     missing+=("$package")
   fi
 done

@@ -15,12 +15,13 @@ export PYTHONPATH := $(CURDIR)
 ENV_KEY := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$(shell echo $(CURDIR) | sha256sum | cut -c1-8)
 STAMP := $(VENV)/.gridwatch-$(ENV_KEY)
 
-.PHONY: run test lint format venv assets bench clean
+.PHONY: run test lint format venv assets bench clean system-deps
 
 run: venv assets
 	$(BIN)/python -m gridwatch run
 
-test: venv assets
+# The ingest tests run a real RTSP server (GStreamer, from Debian packages).
+test: system-deps venv assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -43,6 +44,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -c constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.gridwatch-*
 	@touch $@
+
+system-deps:
+	bash scripts/system-deps.sh
 
 assets: venv
 	$(BIN)/python -m gridwatch assets fetch

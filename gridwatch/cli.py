@@ -9,13 +9,20 @@ import subprocess
 import sys
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
 
-from gridwatch.config import ConfigError, default_data_dir, load_cameras
+from gridwatch.config import (
+    ConfigError,
+    default_data_dir,
+    expand_source,
+    load_cameras,
+    mask_credentials,
+)
 
 app = typer.Typer(help="GridWatch: camera incidents in, grid events out.", no_args_is_help=True)
 assets_app = typer.Typer(help="Model weights and demo footage.", no_args_is_help=True)
@@ -149,6 +156,62 @@ def _stop_on_signals(stop: object) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+class Transport(StrEnum):
+    tcp = "tcp"
+    udp = "udp"
+
+
+@cameras_app.command("test")
+def cameras_test(
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="Camera address: rtsp://user:pass@host/path, http(s)://... (snapshot or MJPEG)"
+            " or file://... ; ${VAR} is taken from the environment, keeping passwords out of"
+            " the shell history."
+        ),
+    ],
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for the whole test.")] = 10.0,
+    transport: Annotated[Transport, typer.Option(help="RTSP transport.")] = Transport.tcp,
+    snapshot: Annotated[
+        Path | None, typer.Option("--snapshot", help="Save the first frame here as JPEG.")
+    ] = None,
+    verbose: bool = False,
+) -> None:
+    """Connect to a camera once and report what it sends; exit 1 with the reason if it fails."""
+    from ingest import IngestError
+    from ingest.probe import probe
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        address = expand_source(url)
+    except ConfigError as err:
+        typer.echo(f"error: {err.problems[0].reason}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        result = probe(address, timeout, transport=transport.value)
+    except IngestError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    rows = [
+        ("kind", result.kind + (f" ({result.transport})" if result.transport else "")),
+        ("resolution", f"{result.width}x{result.height}"),
+        ("fps", "on request (snapshots)" if result.fps is None else f"{result.fps:g}"),
+        ("codec", result.codec or "unknown"),
+        ("first frame", f"{result.time_to_first_frame_s:.2f} s"),
+    ]
+    if snapshot is not None:
+        snapshot.write_bytes(result.snapshot_jpeg)
+        rows.append(("snapshot", f"{snapshot} ({len(result.snapshot_jpeg) // 1024} KiB)"))
+    typer.echo(f"ok  {mask_credentials(address)}")
+    for name, value in rows:
+        typer.echo(f"  {name:<12} {value}")
 
 
 @assets_app.command("fetch")

@@ -127,6 +127,52 @@ class FilePlaybackConfig(_Strict):
     )
 
 
+class StreamConfig(_Strict):
+    """How a live camera (rtsp, http) is reached and watched."""
+
+    transport: Literal["tcp", "udp"] = Field(
+        default="tcp",
+        description=(
+            "RTSP transport: tcp passes NAT and firewalls and loses nothing; udp has less"
+            " latency on a clean LAN."
+        ),
+    )
+    sub_source: str | None = Field(
+        default=None,
+        description=(
+            "Address of the camera's lower-resolution sub stream. When set, detection reads it"
+            " and `source` (the main stream) is kept for evidence. ${VAR} is replaced as in"
+            " `source`."
+        ),
+    )
+    open_timeout_s: float = Field(
+        default=5, gt=0, le=60, description="Seconds allowed for connecting to the camera."
+    )
+    read_timeout_s: float = Field(
+        default=5, gt=0, le=120, description="A connected camera silent this long is lost."
+    )
+    max_backoff_s: float = Field(
+        default=30, ge=1, le=3600, description="Longest wait between reconnection attempts."
+    )
+    stale_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Newest-frame age in seconds past which the camera is degraded; default: the"
+            " larger of 2 s and three detection intervals."
+        ),
+    )
+
+    @field_validator("sub_source")
+    @classmethod
+    def _sub_source_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme = urlsplit(value).scheme.lower()
+            if scheme not in ("rtsp", "rtsps", "http", "https"):
+                raise ValueError(f"scheme {scheme or '(none)'!r} is not a live stream's scheme")
+        return value
+
+
 class CameraConfig(_Strict):
     id: str = Field(pattern=SLUG, description="Stable camera identifier, unique in the district.")
     name: str = Field(min_length=1, description="Display name shown to operators.")
@@ -142,6 +188,9 @@ class CameraConfig(_Strict):
     detect: DetectConfig = Field(default_factory=DetectConfig, description="Detection settings.")
     playback: FilePlaybackConfig = Field(
         default_factory=FilePlaybackConfig, description="Playback of file:// recordings."
+    )
+    stream: StreamConfig = Field(
+        default_factory=StreamConfig, description="Connection settings of live cameras."
     )
     zones: list[ZoneConfig] = Field(default=[], description="Named regions of the image.")
     rules: list[RuleConfig] = Field(default=[], description="Incident rules run on this camera.")
@@ -176,6 +225,10 @@ class CameraConfig(_Strict):
     def resolved_source(self, environ: Mapping[str, str] | None = None) -> str:
         """The source with ${VAR} references replaced; raises ConfigError naming a missing one."""
         return expand_source(self.source, environ)
+
+    def detect_source(self, environ: Mapping[str, str] | None = None) -> str:
+        """The address detection reads: the sub stream when one is configured, else `source`."""
+        return expand_source(self.stream.sub_source or self.source, environ)
 
     def masked_source(self) -> str:
         """The source as it may be shown or logged: credentials replaced by ***."""

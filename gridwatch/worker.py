@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import random
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,9 +24,21 @@ from detectors.model import ObjectDetector
 from detectors.pipeline import CameraPipeline
 from detectors.rules import ZoneIntrusion
 from detectors.zones import Zone
-from gridwatch.config import CameraConfig, ConfigError, default_data_dir
+from gridwatch.config import CameraConfig, ConfigError, StreamConfig, default_data_dir
 from gridwatch.outbox import IncidentSender, Outbox
-from ingest import CameraUnavailable, Frame, FrameSource, UnsupportedSource, open_source
+from ingest import (
+    CameraHealth,
+    CameraUnavailable,
+    Frame,
+    FrameSource,
+    InvalidSource,
+    LiveSource,
+    StreamOptions,
+    UnsupportedSource,
+    open_source,
+)
+from ingest.backoff import Backoff
+from ingest.health import HealthTracker
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +99,23 @@ def build_pipeline(camera: CameraConfig, detector: ObjectDetector) -> CameraPipe
     )
 
 
+def stream_options(stream: StreamConfig) -> StreamOptions:
+    """The adapter's options for a camera's `stream:` settings."""
+    return StreamOptions(
+        transport=stream.transport,
+        open_timeout_s=stream.open_timeout_s,
+        read_timeout_s=stream.read_timeout_s,
+        max_backoff_s=stream.max_backoff_s,
+        stale_after_s=stream.stale_after_s,
+    )
+
+
 class CameraReader(threading.Thread):
-    """Reads one camera into a bounded queue; reconnects with backoff when the camera fails."""
+    """Reads one camera into a bounded queue; reopens it with backoff when it fails.
+
+    Live adapters reconnect by themselves once open; this loop covers a camera that cannot be
+    opened at all (down at start, wrong password) and recordings that fail.
+    """
 
     def __init__(
         self,
@@ -99,7 +126,8 @@ class CameraReader(threading.Thread):
         *,
         realtime: bool | None = None,
         loop: bool | None = None,
-        max_backoff_s: float = 30.0,
+        max_backoff_s: float | None = None,
+        backoff: Backoff | None = None,
     ):
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
@@ -108,17 +136,31 @@ class CameraReader(threading.Thread):
         self.stop = stop
         self.realtime = camera.playback.realtime if realtime is None else realtime
         self.loop = camera.playback.loop if loop is None else loop
-        self.max_backoff_s = max_backoff_s
+        self.max_backoff_s = camera.stream.max_backoff_s if max_backoff_s is None else max_backoff_s
+        self.backoff = backoff or Backoff(
+            initial_s=min(1.0, self.max_backoff_s), cap_s=self.max_backoff_s
+        )
         self.stats = CameraStats()
         self.finished = threading.Event()
+        self._source: FrameSource | None = None
+        self._source_lock = threading.Lock()
+        # Health of sources that do not track their own (recordings), and of a camera that
+        # could not be opened at all.
+        self._tracker = HealthTracker(
+            camera.id,
+            kind=urlsplit(camera.source).scheme.lower() or "unknown",
+            detect_fps=camera.detect.fps,
+            stale_after_s=camera.stream.stale_after_s,
+        )
 
     def _open(self) -> FrameSource:
         return open_source(
             self.camera.id,
-            self.camera.resolved_source(),
+            self.camera.detect_source(),
             detect_fps=self.camera.detect.fps,
             loop=self.loop,
             realtime=self.realtime,
+            options=stream_options(self.camera.stream),
         )
 
     def run(self) -> None:
@@ -127,14 +169,22 @@ class CameraReader(threading.Thread):
             while not self.stop.is_set():
                 try:
                     source = self._open()
-                except (CameraUnavailable, ConfigError) as err:
+                except CameraUnavailable as err:
+                    failures += 1
+                    self._unavailable(err.reason, failures)
+                    continue
+                except ConfigError as err:
                     failures += 1
                     self._unavailable(str(err), failures)
                     continue
-                except UnsupportedSource as err:
+                except (UnsupportedSource, InvalidSource) as err:
+                    # Retrying cannot help: the camera's configuration must change.
                     self.stats.status, self.stats.last_error = "offline", str(err)
+                    self._tracker.disconnected(str(err))
                     log.error("%s", err)
                     return
+                with self._source_lock:
+                    self._source = source
                 try:
                     if self.stats.reconnects or failures:
                         log.info(
@@ -142,6 +192,7 @@ class CameraReader(threading.Thread):
                         )
                     failures = 0
                     self.stats.status = "online"
+                    self._tracker.connected()
                     if self._pump(source):
                         return
                 except CameraUnavailable as err:
@@ -149,6 +200,8 @@ class CameraReader(threading.Thread):
                     self.stats.reconnects += 1
                     self._unavailable(err.reason, failures)
                 finally:
+                    with self._source_lock:
+                        self._source = None
                     source.close()
         finally:
             self.finished.set()
@@ -159,12 +212,17 @@ class CameraReader(threading.Thread):
         while not self.stop.is_set():
             frame = source.read()
             if frame is None:
+                if self.stop.is_set():
+                    return False  # a live source closed because the worker stops
                 self.stats.status = "ended"
+                self._tracker.disconnected("recording ended")
                 log.info(
                     "%s: recording ended after %d frames", self.camera.id, self.stats.frames_read
                 )
                 return True
             self.stats.frames_read += 1
+            self._tracker.received(frame.size)
+            self._tracker.delivered()
             if not self.realtime:
                 # A recording read as fast as possible has no live moment to keep up with:
                 # wait for detection instead of dropping, so every sampled frame is analysed.
@@ -189,9 +247,35 @@ class CameraReader(threading.Thread):
 
     def _unavailable(self, reason: str, failures: int) -> None:
         self.stats.status, self.stats.last_error = "offline", reason
-        delay = min(self.max_backoff_s, 2 ** min(failures - 1, 10)) * random.uniform(0.8, 1.2)  # noqa: S311
+        self._tracker.disconnected(reason)
+        delay = self.backoff.delay(failures - 1)
         log.warning("%s: %s; retry in %.1fs", self.camera.id, reason, delay)
         self.stop.wait(delay)
+
+    def interrupt(self) -> None:
+        """Wake this reader if it waits on a live camera, so a stopping worker is not held up."""
+        with self._source_lock:
+            source = self._source
+        if isinstance(source, LiveSource):
+            # No waiting here for its capture thread: the reader's own close does that, so
+            # many cameras stop in parallel.
+            source.close(timeout_s=0)
+
+    def health(self) -> CameraHealth:
+        """The camera's health: the live adapter's own view, with the worker's counts added.
+
+        `frames_dropped` counts frames that arrived and were never analysed: those the adapter
+        skipped between detection intervals and those detection was too busy to take.
+        """
+        with self._source_lock:
+            source = self._source
+        health = source.health() if isinstance(source, LiveSource) else self._tracker.snapshot()
+        return replace(
+            health,
+            reconnects=health.reconnects + self.stats.reconnects,
+            frames_dropped=health.frames_dropped + self.stats.frames_dropped,
+            last_error=health.last_error or self.stats.last_error,
+        )
 
 
 @dataclass
@@ -263,6 +347,8 @@ class Worker:
         finally:
             self.stop.set()
             for reader in self.readers:
+                reader.interrupt()
+            for reader in self.readers:
                 reader.join(timeout=10)
             if sender_thread is not None:
                 sender_thread.join(timeout=10)
@@ -291,13 +377,22 @@ class Worker:
                 reader.stats.incidents += 1
                 log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
 
+    def health(self) -> list[CameraHealth]:
+        """Every watched camera's health now."""
+        return [reader.health() for reader in self.readers]
+
     def log_stats(self) -> None:
         for reader in self.readers:
             stats = reader.stats
+            health = reader.health()
             log.info(
-                "%s: %s, read %d, analysed %d, dropped %d, incidents %d, reconnects %d",
-                reader.camera.id, stats.status, stats.frames_read, stats.frames_analysed,
-                stats.frames_dropped, stats.incidents, stats.reconnects,
+                "%s: %s%s, %s fps in, read %d, analysed %d, dropped %d, incidents %d,"
+                " reconnects %d",
+                reader.camera.id, health.status.value,
+                f" ({health.reason})" if health.reason else "",
+                "-" if health.input_fps is None else f"{health.input_fps:.1f}",
+                stats.frames_read, stats.frames_analysed, health.frames_dropped,
+                stats.incidents, health.reconnects,
             )  # fmt: skip
         if self.inference_ms:
             ordered = sorted(self.inference_ms)

@@ -1,4 +1,4 @@
-"""Adapters built on OpenCV's VideoCapture (FFmpeg inside): recorded files and plain streams."""
+"""Recorded footage as a camera, and `open_source`, which picks the adapter for an address."""
 
 from __future__ import annotations
 
@@ -13,8 +13,12 @@ from urllib.parse import unquote, urlsplit
 import cv2
 import numpy as np
 
-from ingest.errors import CameraUnavailable, UnsupportedSource
+from ingest.errors import CameraUnavailable, InvalidSource, UnsupportedSource
+from ingest.ffmpeg import open_capture
 from ingest.frames import Frame, FrameSource
+from ingest.http import HttpSource
+from ingest.live import StreamOptions
+from ingest.rtsp import RtspSource
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +75,17 @@ class FileSource:
         self._pass_offset = 0.0  # media seconds played in earlier passes of a looped recording
         self.ended = False
 
+    @property
+    def codec(self) -> str | None:
+        """The recording's codec tag (its FourCC, lower case), if it has a readable one."""
+        tag = int(self._capture.get(cv2.CAP_PROP_FOURCC))
+        text = tag.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ").lower()
+        return text if tag > 0 and text.isprintable() and text else None
+
     def _open(self) -> cv2.VideoCapture:
         if not self.path.is_file():
             raise CameraUnavailable(self.camera_id, f"recording not found: {self.path}")
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        capture = open_capture(str(self.path), {})
         if not capture.isOpened():
             capture.release()
             raise CameraUnavailable(self.camera_id, f"not a readable video: {self.path.name}")
@@ -139,51 +150,6 @@ class FileSource:
         self._capture.release()
 
 
-class StreamSource:
-    """A network stream (RTSP, HTTP MJPEG) read through FFmpeg, sampled at the detection rate.
-
-    Frames that arrive between samples are grabbed and dropped without decoding, so the frame
-    handed out is always the newest one and no latency builds up.
-    """
-
-    def __init__(
-        self,
-        camera_id: str,
-        url: str,
-        *,
-        detect_fps: float,
-        monotonic: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = _utcnow,
-    ):
-        self.camera_id = camera_id
-        self.url = url
-        self.detect_fps = detect_fps
-        self._monotonic = monotonic
-        self._now = now
-        self._capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
-        if not self._capture.isOpened():
-            self._capture.release()
-            raise CameraUnavailable(camera_id, "stream could not be opened")
-        self._next_due = monotonic()
-        self._samples = 0
-
-    def read(self) -> Frame | None:
-        while True:
-            if not self._capture.grab():
-                raise CameraUnavailable(self.camera_id, "stream lost")
-            if self._monotonic() >= self._next_due:
-                break
-        ok, image = self._capture.retrieve()
-        if not ok:
-            raise CameraUnavailable(self.camera_id, "frame could not be decoded")
-        self._next_due = max(self._next_due + 1 / self.detect_fps, self._monotonic())
-        self._samples += 1
-        return Frame(self.camera_id, image, self._now(), self._samples - 1)
-
-    def close(self) -> None:
-        self._capture.release()
-
-
 def open_source(
     camera_id: str,
     url: str,
@@ -191,10 +157,23 @@ def open_source(
     detect_fps: float,
     loop: bool = True,
     realtime: bool = True,
+    options: StreamOptions | None = None,
 ) -> FrameSource:
-    """Open the adapter for `url`'s scheme; raises CameraUnavailable or UnsupportedSource."""
-    parts = urlsplit(url)
+    """Open the adapter for `url`'s scheme.
+
+    Raises:
+        UnsupportedSource: No adapter for the scheme (not retried).
+        InvalidSource: The address is malformed (not retried).
+        CameraUnavailable: Or one of its kinds (unreachable, refused, timeout, authentication
+            failed, not a video stream); worth retrying.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise InvalidSource(camera_id, "not a URL") from err
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise InvalidSource(camera_id, "no scheme (expected rtsp://, http://, file:// ...)")
     if scheme == "file":
         path = Path(unquote(parts.netloc + parts.path))
         return FileSource(camera_id, path, detect_fps=detect_fps, loop=loop, realtime=realtime)
@@ -204,6 +183,8 @@ def open_source(
 
         url = resolve_stream_url(camera_id, url)
         scheme = urlsplit(url).scheme.lower()
-    if scheme in ("rtsp", "rtsps", "http", "https"):
-        return StreamSource(camera_id, url, detect_fps=detect_fps)
+    if scheme in ("rtsp", "rtsps"):
+        return RtspSource(camera_id, url, detect_fps=detect_fps, options=options)
+    if scheme in ("http", "https"):
+        return HttpSource(camera_id, url, detect_fps=detect_fps, options=options)
     raise UnsupportedSource(camera_id, scheme)

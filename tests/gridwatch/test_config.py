@@ -175,3 +175,33 @@ def test_environment_references_in_the_source_are_expanded(tmp_path: Path) -> No
 )
 def test_credentials_are_masked(url: str, masked: str) -> None:
     assert mask_credentials(url) == masked
+
+
+STREAM = "stream: {transport: udp, sub_source: 'rtsp://${CAM_USER}:pw@127.0.0.1:8554/sub'}\n"
+
+
+def test_stream_settings_choose_transport_and_the_sub_stream(tmp_path: Path) -> None:
+    camera = load_camera_file(write(tmp_path, VALID + STREAM))
+    assert camera.stream.transport == "udp"
+    assert camera.detect_source({"CAM_USER": "u"}) == "rtsp://u:pw@127.0.0.1:8554/sub"
+    plain = load_camera_file(write(tmp_path, VALID, "plain.yaml"))
+    assert plain.stream.transport == "tcp"
+    assert plain.detect_source({}) == "rtsp://user:secret@127.0.0.1:8554/main"
+
+
+@pytest.mark.parametrize(
+    ("stream", "field", "reason"),
+    [
+        ("stream: {transport: quic}", "stream.transport", "Input should be 'tcp' or 'udp'"),
+        ("stream: {tranport: udp}", "stream.tranport", "unknown field"),
+        ("stream: {sub_source: 'ftp://x/y'}", "stream.sub_source", "not a live stream"),
+        ("stream: {read_timeout_s: 0}", "stream.read_timeout_s", "greater than 0"),
+    ],
+)
+def test_broken_stream_settings_name_the_field(
+    tmp_path: Path, stream: str, field: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_camera_file(write(tmp_path, VALID + stream + "\n"))
+    problem = caught.value.problems[0]
+    assert problem.field == field and reason in problem.reason

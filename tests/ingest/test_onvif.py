@@ -33,7 +33,7 @@ from ingest.onvif import (
     event_kind,
     parse_pull_messages,
 )
-from ingest.sources import StreamSource
+from ingest.rtsp import RtspSource
 from tests.conftest import free_port
 from tests.ingest.onvif_events_device import DATA, events_device
 from tests.ingest.onvif_sim import HEIGHT, WIDTH, Simulator, shared_simulator
@@ -213,8 +213,8 @@ def test_the_simulator_has_no_event_service(camera: OnvifCamera) -> None:
 def test_open_source_reads_frames_from_an_onvif_camera(onvif_sim: Simulator) -> None:
     source = open_source("gate-1", onvif_sim.url(query="?profile=SubStream"), detect_fps=5)
     try:
-        assert isinstance(source, StreamSource)
-        assert "gw-Sim-pass" in source.url  # the reader logs in; the URL itself is never logged
+        assert isinstance(source, RtspSource)
+        assert "gw-Sim-pass" in source.address.url  # the reader logs in; the URL is never logged
         frame = source.read()
         assert frame is not None and frame.size == (WIDTH // 2, HEIGHT // 2)
         assert frame.camera_id == "gate-1"

@@ -1,0 +1,281 @@
+"""What every live camera adapter shares: a capture thread that always holds the newest frame,
+paced hand-out at the detection rate, reconnection with backoff, and health.
+
+A subclass only says how to connect (`_connect`) and gets back a `LiveSession` that receives
+one frame at a time and decodes the last one on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar, Literal, Protocol
+
+import numpy as np
+
+from ingest.backoff import Backoff
+from ingest.errors import CameraUnavailable, IngestError
+from ingest.frames import Frame
+from ingest.health import CameraHealth, HealthTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How a live camera is reached and watched.
+
+    Attributes:
+        transport: RTSP transport: tcp (works through NAT and firewalls, no loss) or udp
+            (lower latency on a clean LAN).
+        open_timeout_s: Limit on connecting and on the camera's first answer.
+        read_timeout_s: A connected camera silent for this long counts as lost.
+        max_backoff_s: Longest wait between reconnection attempts.
+        stale_after_s: Newest-frame age past which a connected camera is degraded; None picks
+            a default from the detection rate.
+        decode_threads: FFmpeg decoder threads per camera. One keeps latency at one frame and
+            scales to many cameras; a 4K main stream may need more.
+    """
+
+    transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout_s: float = 5.0
+    read_timeout_s: float = 5.0
+    max_backoff_s: float = 30.0
+    stale_after_s: float | None = None
+    decode_threads: int = 1
+
+
+class LiveSession(Protocol):
+    """One connection to a camera, used only by the capture thread."""
+
+    codec: str | None
+
+    def receive(self) -> int:
+        """Block until the next frame arrives; raise CameraUnavailable when the camera is lost.
+
+        Returns how many frames arrived; when several came at once only the last is kept.
+        """
+
+    def decode(self) -> np.ndarray:
+        """The last received frame as BGR pixels; raise CameraUnavailable if it is corrupt."""
+
+    def close(self) -> None: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Slot:
+    image: np.ndarray
+    received: float
+    taken: bool = False
+
+
+class LiveSource:
+    """A live camera read by a background capture thread.
+
+    The capture thread receives every frame the camera sends, so nothing queues up in the
+    socket or the decoder, and keeps only the newest. `read()` hands it out at the camera's
+    detection rate; frames that arrive between two hand-outs are dropped and counted. When the
+    connection is lost the capture thread reconnects by itself, with backoff, while `read()`
+    waits; health shows the camera offline meanwhile.
+
+    The first connection is made in the constructor, so a camera that cannot be opened at all
+    raises its error (refused, authentication failed, not a video stream, ...) right there.
+    `close()` may be called from any thread; a `read()` waiting for a frame then returns None.
+    """
+
+    kind: ClassVar[str] = "live"
+
+    def __init__(
+        self,
+        camera_id: str,
+        *,
+        detect_fps: float,
+        options: StreamOptions | None = None,
+        backoff: Backoff | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utcnow,
+    ):
+        if detect_fps <= 0:
+            raise ValueError("detect_fps must be positive")
+        self.camera_id = camera_id
+        self.detect_fps = detect_fps
+        self.options = options or StreamOptions()
+        self.backoff = backoff or Backoff(initial_s=0.5, cap_s=self.options.max_backoff_s)
+        self._monotonic = monotonic
+        self._now = now
+        self._interval = 1.0 / detect_fps
+        self.health_tracker = HealthTracker(
+            camera_id,
+            kind=self.kind,
+            detect_fps=detect_fps,
+            stale_after_s=self.options.stale_after_s,
+            transport=self._transport(),
+            monotonic=monotonic,
+            now=now,
+        )
+        self._condition = threading.Condition()
+        self._closed = threading.Event()
+        self._slot: _Slot | None = None
+        self._next_due = monotonic()
+        self._delivered = 0
+        self._arrival_interval = 0.1  # running estimate of the camera's frame interval
+        self._thread: threading.Thread | None = None
+
+    def _transport(self) -> str | None:
+        return None
+
+    def _start(self) -> None:
+        """Connect once (raising on failure), then hand the connection to the capture thread."""
+        session = self._connect()
+        self.health_tracker.connected(codec=session.codec)
+        self._thread = threading.Thread(
+            target=self._capture, args=(session,), name=f"capture-{self.camera_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _connect(self) -> LiveSession:
+        raise NotImplementedError
+
+    def _decode_every_frame(self) -> bool:
+        """Whether every received frame is wanted (a source that fetches only when due)."""
+        return False
+
+    # The capture thread.
+
+    def _capture(self, session: LiveSession | None) -> None:
+        try:
+            while not self._closed.is_set():
+                if session is None:
+                    session = self._reconnect()
+                    if session is None:
+                        return
+                try:
+                    self._pump(session)
+                except CameraUnavailable as err:
+                    self.health_tracker.disconnected(err.reason)
+                    if not self._closed.is_set():  # else it is just close() interrupting
+                        log.warning("%s: %s", self.camera_id, err.reason)
+                except Exception as err:
+                    # Whatever a library throws, the camera must come back, not the thread die.
+                    reason = f"capture failed: {type(err).__name__}"
+                    self.health_tracker.disconnected(reason)
+                    log.exception("%s: %s", self.camera_id, reason)
+                finally:
+                    session.close()
+                    session = None
+        finally:
+            self.health_tracker.disconnected("closed")
+            with self._condition:
+                self._condition.notify_all()
+
+    def _pump(self, session: LiveSession) -> None:
+        last_arrival: float | None = None
+        while not self._closed.is_set():
+            count = session.receive()
+            arrived = self._monotonic()
+            if count > 1:
+                for _ in range(count - 1):
+                    self.health_tracker.received()
+                self.health_tracker.dropped(count - 1)
+            if last_arrival is not None:
+                self._arrival_interval += 0.2 * (arrived - last_arrival - self._arrival_interval)
+            last_arrival = arrived
+            # Decoding to BGR costs; only the frame that may be handed out next is decoded.
+            # Once the hand-out is due every frame is, so the slot always holds the newest.
+            if not (
+                self._decode_every_frame() or arrived + self._arrival_interval >= self._next_due
+            ):
+                self.health_tracker.received()
+                self.health_tracker.dropped()
+                continue
+            image = session.decode()
+            height, width = image.shape[:2]
+            self.health_tracker.received((width, height))
+            with self._condition:
+                if self._slot is not None and not self._slot.taken:
+                    self.health_tracker.dropped()
+                self._slot = _Slot(image, arrived)
+                self._condition.notify_all()
+
+    def _reconnect(self) -> LiveSession | None:
+        failures = 0
+        while True:
+            delay = self.backoff.delay(failures)
+            log.info("%s: reconnecting in %.1fs", self.camera_id, delay)
+            if self._closed.wait(delay):
+                return None
+            try:
+                session = self._connect()
+            except IngestError as err:
+                failures += 1
+                reason = getattr(err, "reason", str(err))
+                self.health_tracker.disconnected(reason)
+                log.warning("%s: reconnect failed: %s", self.camera_id, reason)
+                continue
+            self.health_tracker.connected(codec=session.codec)
+            log.info("%s: camera back after %d failed attempts", self.camera_id, failures)
+            return session
+
+    # The consumer's side.
+
+    def read(self) -> Frame | None:
+        """The newest frame once the next detection is due; None once the source is closed.
+
+        Waits while the camera is offline: the capture thread is reconnecting meanwhile.
+        """
+        with self._condition:
+            while not self._closed.is_set():
+                wait = self._next_due - self._monotonic()
+                if wait <= 0:
+                    break
+                self._condition.wait(wait)
+            while not self._closed.is_set() and not self._eligible(self._slot):
+                # Bounded so a closed source is noticed even without a notification.
+                self._condition.wait(0.5)
+            if self._closed.is_set() or self._slot is None:
+                return None
+            slot = self._slot
+            slot.taken = True
+            now = self._monotonic()
+            self._next_due = max(self._next_due + self._interval, now)
+            sequence = self._delivered
+            self._delivered += 1
+        height, width = slot.image.shape[:2]
+        self.health_tracker.delivered((width, height))
+        taken_at = self._now() - timedelta(seconds=now - slot.received)
+        return Frame(self.camera_id, slot.image, taken_at, sequence, received=slot.received)
+
+    def _eligible(self, slot: _Slot | None) -> bool:
+        """Whether `slot` may be handed out for the hand-out due now.
+
+        A frame that arrived more than half a camera interval before the due time is passed
+        over for the next one, due within half an interval: detection then never works on a
+        picture older than half a frame interval, whatever the phase between the camera's
+        frames and the detection schedule.
+        """
+        if slot is None or slot.taken:
+            return False
+        return slot.received >= self._next_due - self._arrival_interval / 2
+
+    def health(self) -> CameraHealth:
+        """The camera's health now."""
+        return self.health_tracker.snapshot()
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop the capture thread; safe from any thread and more than once."""
+        self._closed.set()
+        with self._condition:
+            self._condition.notify_all()
+        thread = self._thread
+        if timeout_s > 0 and thread is not None and thread is not threading.current_thread():
+            # A thread blocked in a read returns within the read timeout; waiting that long
+            # here would hold up a worker stopping many cameras, so give it a moment only.
+            thread.join(timeout_s)

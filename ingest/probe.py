@@ -1,0 +1,143 @@
+"""The connection test a camera owner runs when registering a camera: connect once, take one
+frame, and report what the camera sends, or exactly why it cannot be used."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+import cv2
+
+from ingest.errors import CameraUnavailable, SourceTimeout
+from ingest.live import LiveSource, StreamOptions
+from ingest.sources import FileSource, open_source
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What a camera sent during a connection test.
+
+    Attributes:
+        url: The address, credentials masked.
+        kind: rtsp, http-snapshot, mjpeg or file.
+        width: Frame width in pixels.
+        height: Frame height in pixels.
+        fps: Frames per second measured arriving (the recording's rate for files; None for a
+            snapshot camera, which sends a picture only when asked).
+        codec: The stream's codec (h264, hevc, mjpeg, jpeg, ...), if known.
+        transport: tcp or udp for RTSP, else None.
+        time_to_first_frame_s: Seconds from starting to connect to the first decoded frame.
+        snapshot_jpeg: The first frame, JPEG-encoded.
+    """
+
+    url: str
+    kind: str
+    width: int
+    height: int
+    fps: float | None
+    codec: str | None
+    transport: str | None
+    time_to_first_frame_s: float
+    snapshot_jpeg: bytes
+
+
+def masked_url(url: str) -> str:
+    """`url` with its user name and password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<malformed address>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    return parts._replace(netloc=f"***@{host}:{port}" if port else f"***@{host}").geturl()
+
+
+def probe(
+    url: str,
+    timeout_s: float = 10.0,
+    *,
+    transport: Literal["tcp", "udp"] = "tcp",
+    measure_s: float = 1.0,
+) -> ProbeResult:
+    """Connect to `url`, take the first frame, and measure the frame rate for `measure_s`.
+
+    Errors name the address with its credentials masked, and say what failed: the host is
+    unreachable (SourceUnreachable), the port refuses (SourceRefused), the camera is silent
+    (SourceTimeout), the credentials are rejected (AuthenticationFailed), it sends no video
+    (NotAVideoStream), the address is malformed or of an unknown kind (InvalidSource,
+    UnsupportedSource).
+
+    Example:
+        >>> result = probe("rtsp://admin:pw@10.0.0.7/Streaming/102", timeout_s=5)
+        >>> (result.width, result.height, result.codec)
+        (640, 360, 'h264')
+    """
+    label = masked_url(url)
+    options = StreamOptions(transport=transport, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
+    started = time.monotonic()
+    deadline = started + timeout_s
+    # Paced faster than any camera sends, so every frame is seen while measuring.
+    source = open_source(label, url, detect_fps=100, loop=False, realtime=False, options=options)
+    # A live source waits for its camera as long as it takes; the test must not.
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), source.close)
+    timer.daemon = True
+    if isinstance(source, LiveSource):
+        timer.start()
+    try:
+        frame = source.read()
+        if frame is None:
+            if isinstance(source, FileSource):
+                raise CameraUnavailable(label, "the recording has no frames")
+            raise SourceTimeout(label, f"connected, but no frame arrived within {timeout_s:g} s")
+        first_frame_s = time.monotonic() - started
+        ok, encoded = cv2.imencode(".jpg", frame.image)
+        if not ok:
+            raise CameraUnavailable(label, "the first frame could not be encoded as JPEG")
+        width, height = frame.size
+        fps: float | None
+        if isinstance(source, LiveSource):
+            # The median gap between arrivals, not a count: frames buffered while connecting
+            # arrive in a burst that says nothing about the camera's rate.
+            arrivals: list[float] = []
+            measure_until = min(deadline, time.monotonic() + measure_s)
+            if source.health().kind == "http-snapshot":
+                measure_until = 0.0  # a snapshot camera's rate is whatever we poll at
+            while time.monotonic() < measure_until:
+                following = source.read()
+                if following is None or following.received is None:
+                    break
+                arrivals.append(following.received)
+            gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+            health = source.health()
+            kind, codec, transport_used = health.kind, health.codec, health.transport
+            fps = health.input_fps
+            if len(gaps) >= 3 and statistics.median(gaps) > 0:
+                fps = 1 / statistics.median(gaps)
+            if kind == "http-snapshot":
+                fps = None
+        elif isinstance(source, FileSource):
+            kind, codec, transport_used = "file", source.codec, None
+            fps = source.native_fps
+        else:  # an adapter added later: report what every frame says
+            kind, codec, transport_used, fps = "other", None, None, None
+        return ProbeResult(
+            url=label,
+            kind=kind,
+            width=width,
+            height=height,
+            fps=None if fps is None else round(fps, 1),
+            codec=codec,
+            transport=transport_used,
+            time_to_first_frame_s=first_frame_s,
+            snapshot_jpeg=encoded.tobytes(),
+        )
+    finally:
+        timer.cancel()
+        source.close()

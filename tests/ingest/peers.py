@@ -1,0 +1,313 @@
+"""Real peers for the stream adapters: an RTSP server (gst-rtsp-server in a subprocess), an
+HTTP camera (snapshots and MJPEG), and servers that misbehave. All on loopback."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import quote
+
+import cv2
+
+SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+# gst-rtsp-server's Python bindings are Debian packages: the system interpreter has them, the
+# project's virtual environment does not.
+SYSTEM_PYTHON = "/usr/bin/python3"
+CLIP_FPS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def encoded_clip(demo_clip: Path, cache_dir: Path) -> Path:
+    """The demo clip as stored H.264 access units, encoded once and kept next to the clip."""
+    target = cache_dir / f"{demo_clip.stem}-h264-{CLIP_FPS}fps.au"
+    if target.exists():
+        return target
+    capture = cv2.VideoCapture(str(demo_clip))
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    encoder = subprocess.Popen(
+        [SYSTEM_PYTHON, str(SERVER_SCRIPT), "encode", "--out", str(partial),
+         "--width", str(width), "--height", str(height), "--fps", str(CLIP_FPS)],
+        stdin=subprocess.PIPE,
+    )  # fmt: skip
+    assert encoder.stdin is not None
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            encoder.stdin.write(image.tobytes())
+    finally:
+        encoder.stdin.close()
+        capture.release()
+    if encoder.wait(timeout=120) != 0:
+        raise RuntimeError("encoding the demo clip to H.264 failed (see stderr)")
+    # Atomic, so a parallel session never reads a half-written clip.
+    partial.replace(target)
+    return target
+
+
+class RtspServer:
+    """gst-rtsp-server serving the encoded clip on 127.0.0.1; can be killed and restarted."""
+
+    def __init__(
+        self,
+        clip: Path,
+        *,
+        port: int | None = None,
+        mounts: tuple[str, ...] = ("cam",),
+        audio_mount: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        digest: bool = False,
+        log_path: Path | None = None,
+    ):
+        self.clip = clip
+        self.port = port or free_port()
+        self.mounts = mounts
+        self.audio_mount = audio_mount
+        self.user = user
+        self.password = password
+        self.digest = digest
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 15.0) -> RtspServer:
+        command = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "serve", "--port", str(self.port),
+                   "--clip", str(self.clip)]  # fmt: skip
+        for mount in self.mounts:
+            command += ["--mount", mount]
+        if self.audio_mount:
+            command += ["--audio-mount", self.audio_mount]
+        if self.user:
+            command += ["--user", self.user, "--password", self.password or ""]
+        if self.digest:
+            command += ["--digest"]
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
+        assert self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout_s):
+                self.kill()
+                raise RuntimeError(f"RTSP server did not start within {timeout_s} s")
+        line = self.process.stdout.readline().decode()
+        if not line.startswith("ready"):
+            self.kill()
+            raise RuntimeError(f"RTSP server failed to start: {line!r}")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes mid-stream, as a camera losing power does."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+    def url(self, mount: str = "cam", *, user: str | None = None, password: str | None = None):
+        credentials = ""
+        if user is not None:
+            credentials = f"{quote(user, safe='')}:{quote(password or '', safe='')}@"
+        return f"rtsp://{credentials}127.0.0.1:{self.port}/{mount}"
+
+    def __enter__(self) -> RtspServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def jpeg_frames(demo_clip: Path, count: int = 20, step: int = 5) -> list[bytes]:
+    """`count` JPEG frames of the demo clip, `step` frames apart (people move between them)."""
+    capture = cv2.VideoCapture(str(demo_clip))
+    frames: list[bytes] = []
+    index = 0
+    while len(frames) < count:
+        ok, image = capture.read()
+        if not ok:
+            break
+        if index % step == 0:
+            ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            assert ok
+            frames.append(encoded.tobytes())
+        index += 1
+    capture.release()
+    return frames
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients hanging up mid-stream is what these tests do on purpose.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class HttpCamera:
+    """An HTTP camera on 127.0.0.1: what IP cameras and encoders serve.
+
+    /snapshot.jpg          the current frame (image/jpeg)
+    /mjpeg                 MJPEG with a Content-Length on each part
+    /mjpeg-bare            MJPEG without lengths and with the dashes in the boundary parameter
+    /private/snapshot.jpg  the same, behind basic authentication (user USER, password PASSWORD)
+    /index.html            a web page (text/html), as a camera's login page
+    """
+
+    USER = "viewer"
+    PASSWORD = "s3cret:pass"
+    BOUNDARY = "gridwatchframe"
+
+    def __init__(self, frames: list[bytes], fps: float = CLIP_FPS):
+        self.frames = frames
+        self.fps = fps
+        self.started = time.monotonic()
+        camera = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # the test output is what matters
+
+            def do_GET(self) -> None:
+                camera.handle(self)
+
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._stopping = threading.Event()
+
+    def current(self) -> bytes:
+        index = int((time.monotonic() - self.started) * self.fps)
+        return self.frames[index % len(self.frames)]
+
+    def url(self, path: str, *, user: str | None = None, password: str | None = None) -> str:
+        credentials = ""
+        if user is not None:
+            credentials = f"{quote(user, safe='')}:{quote(password or '', safe='')}@"
+        return f"http://{credentials}127.0.0.1:{self.port}{path}"
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        if self._stopping.is_set():
+            # Stopped: kept-alive connections are hung up on too, as a camera losing power.
+            request.close_connection = True
+            return
+        path = request.path
+        if path.startswith("/private/"):
+            expected = base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
+            if request.headers.get("Authorization") != f"Basic {expected}":
+                self._reply(request, 401, "text/plain", b"unauthorized",
+                            {"WWW-Authenticate": 'Basic realm="camera"'})  # fmt: skip
+                return
+            path = path.removeprefix("/private")
+        if path == "/snapshot.jpg":
+            self._reply(request, 200, "image/jpeg", self.current())
+        elif path == "/index.html":
+            self._reply(request, 200, "text/html; charset=utf-8", b"<html>login</html>")
+        elif path in ("/mjpeg", "/mjpeg-bare"):
+            self._stream(request, with_length=path == "/mjpeg")
+        else:
+            self._reply(request, 404, "text/plain", b"not found")
+
+    @staticmethod
+    def _reply(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        content_type: str,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            request.send_header(key, value)
+        request.end_headers()
+        request.wfile.write(body)
+
+    def _stream(self, request: BaseHTTPRequestHandler, *, with_length: bool) -> None:
+        boundary = self.BOUNDARY if with_length else f"--{self.BOUNDARY}"
+        request.send_response(200)
+        request.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={boundary}")
+        request.send_header("Connection", "close")
+        request.end_headers()
+        request.close_connection = True
+        next_at = time.monotonic()
+        with contextlib.suppress(OSError):
+            while not self._stopping.is_set():
+                frame = self.current()
+                head = f"--{self.BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                if with_length:
+                    head += f"Content-Length: {len(frame)}\r\n"
+                request.wfile.write(head.encode() + b"\r\n" + frame + b"\r\n")
+                request.wfile.flush()
+                next_at += 1 / self.fps
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def start(self) -> HttpCamera:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SilentServer:
+    """Accepts connections and never answers, as a hung camera or a wrong service does."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.sock.accept()
+                self._held.append(connection)
+
+    def close(self) -> None:
+        self.sock.close()
+        for connection in self._held:
+            connection.close()
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound, so no one else takes it, not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

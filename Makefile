@@ -15,12 +15,12 @@ export PYTHONPATH := $(CURDIR)
 ENV_KEY := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$(shell echo $(CURDIR) | sha256sum | cut -c1-8)
 STAMP := $(VENV)/.gridwatch-$(ENV_KEY)
 
-.PHONY: run test lint format venv assets bench clean
+.PHONY: run test lint format venv assets system-deps bench clean
 
 run: venv assets
 	$(BIN)/python -m gridwatch run
 
-test: venv assets
+test: venv assets system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -46,6 +46,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 assets: venv
 	$(BIN)/python -m gridwatch assets fetch
+
+# Debian packages the browser tests of the web console need (Chromium, a CJK font).
+system-deps:
+	bash scripts/console-deps.sh
 
 bench: venv assets
 	$(BIN)/python bench/inference.py

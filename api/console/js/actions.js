@@ -8,6 +8,7 @@ import { cameraIcon } from "./widgets.js";
 
 const NEEDS_NOTE = new Set(["reject", "rework", "merge"]);
 const CONFIRM_FIRST = new Set(["reported", "verifying"]);
+const PRIMARY = ["confirm", "dispatch", "accept", "resolve", "close"];
 
 /** Post one action; "dispatch" of an unconfirmed event confirms it first. Returns the detail. */
 export async function runAction(event, action, { note = "", departmentId, intoEventId, photos = [] } = {}) {
@@ -117,8 +118,10 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
   }
 
   const form = h("form", { class: "action-form", novalidate: true }, ...fields, error);
+  // The step that moves the event on is the prominent one; a dialog's single action always is.
+  const primary = actions.length === 1 ? actions[0] : PRIMARY.find((action) => actions.includes(action));
   const buttons = actions.map((action) =>
-    h("button", { type: "submit", class: `action action-${action}${action === actions[0] ? " primary" : ""}`, value: action, dataset: { action } }, label("action", action)),
+    h("button", { type: "submit", class: `action action-${action}${action === primary ? " primary" : ""}`, value: action, dataset: { action } }, label("action", action)),
   );
   form.append(h("div", { class: "form-buttons" }, buttons));
 

@@ -1,7 +1,7 @@
 // Lists of events for people who work them one by one: a grid worker's tasks in their own
 // cells (nearest deadline first), a handler's department queue, a camera owner's events.
 
-import { api, live } from "../api.js";
+import { api, live, once } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { deadlineFirst, newestFirst } from "../domain.js";
@@ -20,6 +20,15 @@ export async function render(main, { kind }, { me }) {
   const list = h("div", { class: `cards list-${kind}` });
   const count = h("span", { class: "count" });
   const scope = kind === "tasks" && me.grid_ids.length ? h("p", { class: "muted scope" }, t("tasks.scope", { grids: me.grid_ids.join(", ") })) : null;
+  if (scope) {
+    // Name the worker's cells in words once the grids are known.
+    once("/api/v1/grids")
+      .then((grids) => {
+        const names = new Map(grids.features.map((feature) => [feature.id, feature.properties.name]));
+        scope.textContent = t("tasks.scope", { grids: me.grid_ids.map((id) => names.get(id) || id).join("、") });
+      })
+      .catch(() => {});
+  }
   mount(main, h("section", { class: `event-list event-list-${kind}` }, h("div", { class: "wall-head" }, h("h1", {}, t(spec.title)), count), scope, list));
 
   let controller = null;

@@ -3,9 +3,14 @@ the map, figures and camera health show the district."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import LiveServer
@@ -121,3 +126,47 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     assert page.locator("html").get_attribute("lang") == "en"
     page.click(".lang-switch button[data-lang=zh-CN]")
     page.wait_for_selector("nav.menu a[data-menu=wall]:text('告警墙')")
+
+
+def webm_clip(frames: int = 12) -> bytes:
+    """A short VP8 clip, the kind of evidence clip a browser plays natively."""
+    path = Path(tempfile.mkdtemp()) / "clip.webm"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"VP80"), 6, (320, 180))
+    for index in range(frames):
+        writer.write(np.full((180, 320, 3), 40 + index * 15, np.uint8))
+    writer.release()
+    return path.read_bytes()
+
+
+def test_an_events_clip_plays_in_the_page_when_it_has_one(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    """The API does not give clips yet; the page plays one as soon as an event names it."""
+    event = post_incident(console_server, detected_at=datetime.now(UTC))
+    clip_path = f"/api/v1/incidents/{event['incident']['id']}/clip.webm"
+    clip = webm_clip()
+    operator = open_console("district_operator")
+    operator.login("district_operator")
+    page = operator.page
+    asked_with_token: list[bool] = []
+
+    def with_clip(route: Any) -> None:
+        detail = route.fetch().json()
+        route.fulfill(json={**detail, "clip_url": f"{console_server.url}{clip_path}"})
+
+    def serve_clip(route: Any) -> None:
+        asked_with_token.append(
+            route.request.headers.get("authorization", "").startswith("Bearer ")
+        )
+        route.fulfill(body=clip, content_type="video/webm")
+
+    page.route(f"**/api/v1/events/{event['id']}", with_clip)
+    page.route(f"**{clip_path}", serve_clip)
+    operator.open(f"#/events/{event['id']}")
+    video = page.locator("video.evidence-clip")
+    video.wait_for()
+    page.wait_for_function(
+        "video => video.src.startsWith('blob:') && video.readyState >= 1 && video.duration > 1",
+        arg=video.element_handle(),
+    )
+    assert asked_with_token == [True]

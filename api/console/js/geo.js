@@ -40,7 +40,8 @@ export async function gridMap(element, grids, { highlight = new Set(), interacti
     },
     onEachFeature: (feature, layer) => {
       if (feature.properties.level === "cell") {
-        layer.bindTooltip(feature.properties.name, labels
+        // Leaflet writes a string tooltip as HTML; a text node keeps names as text.
+        layer.bindTooltip(document.createTextNode(feature.properties.name), labels
           ? { permanent: true, direction: "center", className: "grid-label", opacity: 0.9 }
           : { sticky: true, direction: "top", opacity: 0.9 });
       }

@@ -318,7 +318,7 @@ export async function render(main, { id }, { go }) {
       };
       for (const other of cameras) {
         if (other.id === camera?.id) continue;
-        L.circleMarker([other.location.lat, other.location.lon], { radius: 4, color: "#5f6368", weight: 1, fillOpacity: 0.5 }).bindTooltip(other.name).addTo(map);
+        L.circleMarker([other.location.lat, other.location.lon], { radius: 4, color: "#5f6368", weight: 1, fillOpacity: 0.5 }).bindTooltip(document.createTextNode(other.name)).addTo(map);
       }
       if (latInput.value && lonInput.value) place(Number(latInput.value), Number(lonInput.value));
       map.on("click", (clicked) => {

@@ -182,7 +182,7 @@ export async function render(main) {
 
   async function loadReferenceData() {
     try {
-      const [grids, cameras] = await Promise.all([once("/api/v1/grids"), once("/api/v1/cameras")]);
+      const [grids, cameras] = await Promise.all([once("/api/v1/grids"), api("/api/v1/cameras")]);
       for (const feature of grids.features) gridParents.set(feature.id, feature.properties.parent);
       gridSelect.replaceChildren(...options([["", t("filter.all")], ...grids.features.map((f) => [f.id, gridLabel(f)])], values.grid_id));
       cameraSelect.replaceChildren(...options([["", t("filter.all")], ...cameras.map((c) => [c.id, c.name])], values.camera_id));

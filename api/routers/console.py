@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.responses import Response
+from starlette.types import Scope
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
@@ -87,7 +90,24 @@ def console_config() -> dict[str, Any]:
     return {"tile_url": settings.tile_url, "tile_attribution": settings.tile_attribution}
 
 
+class _ConsoleFiles(StaticFiles):
+    """The console's assets, revalidated on every load (ETag), so an upgrade reaches every
+    browser at once instead of after a heuristic cache lifetime."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
 def mount_console(app: FastAPI) -> None:
     """Serve the console at /console/ (its assets under /console/static/)."""
     app.include_router(router)
-    app.mount("/console/static", StaticFiles(directory=CONSOLE_DIR), name="console-static")
+    app.mount("/console/static", _ConsoleFiles(directory=CONSOLE_DIR), name="console-static")

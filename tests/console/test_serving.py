@@ -55,6 +55,9 @@ def test_assets_are_served_from_the_repository(
     response = client.get(f"/console/{path}")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(content_type)
+    assert response.headers["cache-control"] == "no-cache"
+    again = client.get(f"/console/{path}", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
 
 
 def test_a_tile_server_is_off_by_default_and_allowed_when_configured(

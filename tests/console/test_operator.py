@@ -97,6 +97,7 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     panel.locator("textarea[name=note]").fill("请城管到场处理")
     panel.locator("button[data-action=dispatch]").click()
     page.wait_for_selector('.event-head .badge-status[data-status="dispatched"]')
+    page.wait_for_selector(".timeline .step-dispatch")
     actions = page.eval_on_selector_all(
         ".timeline .step", "steps => steps.map(s => s.dataset.action)"
     )

@@ -58,6 +58,15 @@ export function pageActions(detail, role) {
 
 const time = (iso) => Date.parse(iso);
 
+/** Whether `candidate` is an older copy of `current` (answers and live messages can cross). */
+export function isStale(candidate, current) {
+  if (!current) return false;
+  if (candidate.history && current.history && candidate.history.length !== current.history.length) {
+    return candidate.history.length < current.history.length;
+  }
+  return time(candidate.updated_at) < time(current.updated_at);
+}
+
 /** Sort key: newest occurrence first, then highest id (the API's order). */
 export function newestFirst(a, b) {
   return time(b.occurred_at) - time(a.occurred_at) || b.id - a.id;

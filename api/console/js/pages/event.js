@@ -4,7 +4,7 @@
 import { api, ApiError, live, once } from "../api.js";
 import { actionForm, errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
-import { actorName, pageActions } from "../domain.js";
+import { actorName, isStale, pageActions } from "../domain.js";
 import { dateTime, label, t } from "../i18n.js";
 import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, severityBadge, statusBadge } from "../widgets.js";
 
@@ -134,15 +134,18 @@ export async function render(main, { id }, { role, go }) {
       actionForm({
         event: detail,
         actions,
-        onDone: (updated) => {
-          detail = updated;
-          draw();
-        },
+        onDone: (updated) => show(updated),
       }),
     );
   }
 
   const page = h("div", { class: "event-page", dataset: { eventId: detail.id } });
+
+  function show(fresh) {
+    if (isStale(fresh, detail)) return;
+    detail = fresh;
+    draw();
+  }
 
   function draw() {
     const clip = evidenceClip(detail);
@@ -214,8 +217,7 @@ export async function render(main, { id }, { role, go }) {
     const changed = message.event?.id ?? message.event_id;
     if (String(changed) !== String(detail.id)) return;
     try {
-      detail = await api(`/api/v1/events/${detail.id}`);
-      draw();
+      show(await api(`/api/v1/events/${detail.id}`));
     } catch {
       // Gone from scope (e.g. merged away from a worker's cell): leave what is shown.
     }

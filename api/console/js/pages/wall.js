@@ -4,7 +4,7 @@
 import { api, live, once } from "../api.js";
 import { openActionDialog, errorText } from "../actions.js";
 import { h, mount, options, toast } from "../dom.js";
-import { CAMERA_STATES, CATEGORIES, OPEN_STATES, STATUSES, matchesFilters, newestFirst, wallActions } from "../domain.js";
+import { CAMERA_STATES, CATEGORIES, OPEN_STATES, STATUSES, isStale, matchesFilters, newestFirst, wallActions } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { cameraBadge, eventCard, notice } from "../widgets.js";
 
@@ -121,6 +121,7 @@ export async function render(main) {
 
   function upsert(event, fresh) {
     const known = cards.get(event.id);
+    if (known && isStale(event, known.event)) return;
     const matches = matchesFilters(event, query, gridParents);
     if (known) {
       if (matches) {

@@ -24,7 +24,8 @@ from api.grids import import_grids
 from api.health import mark_silent_cameras
 from api.live import LiveHub
 from api.middleware import LoginLimiter, SecurityHeaders
-from api.routers import auth, cameras, events, grids, incidents, live, stats, users
+from api.routers import auth, cameras, departments, events, grids, incidents, live, stats, users
+from api.routers.console import mount_console
 from api.security import CredentialCipher
 from api.settings import Settings, get_settings
 from gridwatch.config import load_cameras
@@ -147,10 +148,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(cameras.router)
     app.include_router(grids.router)
+    app.include_router(departments.router)
+    mount_console(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/console/")
 
     @app.get("/healthz", tags=["health"], summary="Liveness and database reachability.")
     def healthz() -> dict[str, str]:

@@ -334,7 +334,7 @@ def run(
                 typer.echo("error: the API did not start; see its log above", err=True)
                 raise typer.Exit(1)
             return
-        log.info("API up at http://%s:%d (docs at /docs, events at /api/v1/events)", host, port)
+        log.info("API up at http://%s:%d (console at /console/, docs at /docs)", host, port)
         _demo_accounts()
         processes["worker"] = subprocess.Popen([*command, "worker"], env=environment)
         while not stopping.is_set() and all(p.poll() is None for p in processes.values()):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the test suite needs beyond the Python environment: a real RTSP server
 # (gst-rtsp-server through PyGObject, run by the system python3) and the GStreamer elements it
-# uses to serve the demo clip as H.264 (x264enc from -ugly; RTP payloaders from -good).
+# uses to serve the demo clip as H.264 (x264enc from -ugly; RTP payloaders from -good); and
+# Debian's Chromium, driven by Playwright in the web console's tests, with a CJK font so the
+# Chinese labels render in its screenshots.
 #
 # Idempotent: asks dpkg first and only runs apt-get when something is missing, so a cached CI
 # machine or a developer box pays nothing. Needs root (or sudo) only when it installs.
@@ -13,6 +15,8 @@ PACKAGES=(
   gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly
+  chromium
+  fonts-wqy-microhei
 )
 
 missing=()

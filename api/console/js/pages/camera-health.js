@@ -1,0 +1,87 @@
+// Camera health at a glance: how many are offline or degraded, and which, since when.
+
+import { api, once } from "../api.js";
+import { errorText } from "../actions.js";
+import { h, mount } from "../dom.js";
+import { CAMERA_STATES } from "../domain.js";
+import { dateTime, label, t } from "../i18n.js";
+import { ago, cameraBadge, notice } from "../widgets.js";
+
+const ORDER = Object.fromEntries(CAMERA_STATES.map((state, index) => [state, index]));
+
+/** When the camera entered its present state, if the API says (status_since). */
+export function since(camera) {
+  const when = camera.status_since || camera.health?.since;
+  return when ? h("span", { title: dateTime(when) }, ago(when)) : h("span", { class: "muted" }, "—");
+}
+
+/** Grid names by id, for showing a camera's grid in words. */
+export async function gridNames() {
+  try {
+    const grids = await once("/api/v1/grids");
+    return new Map(grids.features.map((feature) => [feature.id, feature.properties.name]));
+  } catch {
+    return new Map();
+  }
+}
+
+/** A table of cameras, worst health first; `link(camera)` may make the name a link. */
+export function cameraTable(cameras, { link, showOwner = true, gridNames = new Map() } = {}) {
+  const rows = [...cameras].sort((a, b) => (ORDER[a.status] ?? 9) - (ORDER[b.status] ?? 9) || a.name.localeCompare(b.name));
+  return h(
+    "table",
+    { class: "table cameras-table" },
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", {}, t("camera.status")), h("th", {}, t("camera.since")), h("th", {}, t("camera.name")), showOwner ? h("th", {}, t("camera.owner")) : null, h("th", {}, t("field.grid")), h("th", {}, t("camera.source")), h("th", {}, t("camera.enabled"))),
+    ),
+    h(
+      "tbody",
+      {},
+      rows.map((camera) =>
+        h(
+          "tr",
+          { dataset: { cameraId: camera.id, health: camera.status } },
+          h("td", {}, cameraBadge(camera.status)),
+          h("td", {}, since(camera)),
+          h("td", {}, link ? h("a", { href: link(camera) }, camera.name) : camera.name, h("div", { class: "muted small" }, camera.id)),
+          showOwner ? h("td", {}, camera.organisation.name) : null,
+          h("td", { title: camera.grid_id || "" }, camera.grid_id ? gridNames.get(camera.grid_id) || camera.grid_id : t("grid.outside")),
+          h("td", { class: "mono small" }, camera.source),
+          h("td", {}, camera.enabled ? t("common.yes") : t("common.no")),
+        ),
+      ),
+    ),
+  );
+}
+
+export function healthSummary(cameras) {
+  const counts = Object.fromEntries(CAMERA_STATES.map((state) => [state, 0]));
+  for (const camera of cameras) counts[camera.status] = (counts[camera.status] || 0) + 1;
+  return h(
+    "div",
+    { class: "kpis health-kpis" },
+    CAMERA_STATES.map((state) => h("div", { class: `kpi health-${state}`, dataset: { health: state } }, h("span", { class: "kpi-name" }, label("camera_status", state)), h("span", { class: "kpi-value" }, String(counts[state])))),
+  );
+}
+
+export async function render(main) {
+  mount(main, notice(t("common.loading")));
+  try {
+    const [cameras, names] = await Promise.all([api("/api/v1/cameras"), gridNames()]);
+    mount(
+      main,
+      h(
+        "section",
+        { class: "camera-health" },
+        h("div", { class: "wall-head" }, h("h1", {}, t("health.title")), h("span", { class: "count" }, t("list.count", { n: cameras.length }))),
+        healthSummary(cameras),
+        cameras.length ? cameraTable(cameras, { gridNames: names }) : notice(t("health.empty")),
+      ),
+    );
+  } catch (err) {
+    mount(main, notice(errorText(err), "error"));
+  }
+  return null;
+}

@@ -1,0 +1,226 @@
+// One grid event: its evidence, facts, the actions open to the caller, and a timeline of who
+// did what. An event outside the caller's scope answers 404 and shows "not found".
+
+import { api, ApiError, live, once } from "../api.js";
+import { actionForm, errorText } from "../actions.js";
+import { h, mount } from "../dom.js";
+import { actorName, isStale, pageActions } from "../domain.js";
+import { dateTime, label, t } from "../i18n.js";
+import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, severityBadge, statusBadge } from "../widgets.js";
+
+function fact(name, value) {
+  if (value === undefined || value === null || value === "") return null;
+  return [h("dt", {}, name), h("dd", {}, value)];
+}
+
+function lightbox(url, alt) {
+  const dialog = h("dialog", { class: "lightbox", onclick: () => dialog.close() }, evidenceImage(url, alt));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+function photo(attachment) {
+  return h(
+    "button",
+    { type: "button", class: "photo", title: attachment.filename, onclick: () => lightbox(attachment.url, attachment.filename) },
+    evidenceImage(attachment.url, attachment.filename, "thumb"),
+  );
+}
+
+function departmentName(departments, id) {
+  return departments.get(id) || id;
+}
+
+function stepDetails(step, departments) {
+  const details = step.details || {};
+  const parts = [];
+  if (details.department_id) parts.push(`${t("field.department")}: ${departmentName(departments, details.department_id)}`);
+  if (details.from_level) parts.push(`${label("level", details.from_level)} → ${label("level", details.to_level)}`);
+  if (details.into_event_id) parts.push(h("a", { href: `#/events/${details.into_event_id}` }, t("event.merged_into", { id: details.into_event_id })));
+  return parts.length ? h("p", { class: "step-details" }, parts.flatMap((part, i) => (i ? [" · ", part] : [part]))) : null;
+}
+
+function timeline(detail, departments) {
+  const photosByStep = new Map();
+  for (const attachment of detail.attachments) {
+    const key = attachment.history_id ?? "none";
+    photosByStep.set(key, [...(photosByStep.get(key) || []), attachment]);
+  }
+  return h(
+    "ol",
+    { class: "timeline" },
+    detail.history.map((step) =>
+      h(
+        "li",
+        { class: `step step-${step.action}`, dataset: { action: step.action } },
+        h("time", { datetime: step.at }, dateTime(step.at)),
+        h(
+          "p",
+          { class: "step-what" },
+          h("strong", { class: "actor" }, actorName(step.actor)),
+          " ",
+          h("span", { class: "step-action" }, label("action", step.action)),
+          step.from_status && step.from_status !== step.to_status
+            ? h("span", { class: "step-states" }, " ", label("status", step.from_status), " → ", label("status", step.to_status))
+            : null,
+        ),
+        step.note ? h("p", { class: "step-note" }, step.note) : null,
+        stepDetails(step, departments),
+        photosByStep.has(step.id) ? h("div", { class: "photos" }, photosByStep.get(step.id).map(photo)) : null,
+      ),
+    ),
+  );
+}
+
+function incidentFacts(incident) {
+  if (!incident) return null;
+  return h(
+    "dl",
+    { class: "facts incident" },
+    fact(t("incident.rule"), label("rule", incident.rule)),
+    fact(t("incident.zone"), incident.zone),
+    fact(t("incident.object"), `${incident.object_class} · ${Math.round(incident.confidence * 100)}% · #${incident.track_id}`),
+    fact(t("incident.detected"), dateTime(incident.detected_at)),
+    fact(t("incident.model"), `${incident.model_name} (${incident.model_version})`),
+  );
+}
+
+function notFound(main, id) {
+  mount(
+    main,
+    h(
+      "section",
+      { class: "not-found", dataset: { notFound: id } },
+      h("h1", {}, t("event.not_found")),
+      h("p", { class: "muted" }, t("event.not_found_help")),
+      h("p", {}, h("a", { href: "#/" }, t("event.back_home"))),
+    ),
+  );
+}
+
+export async function render(main, { id }, { role, go }) {
+  mount(main, notice(t("common.loading")));
+  let detail;
+  const departments = new Map();
+  try {
+    const [loaded, list] = await Promise.all([
+      api(`/api/v1/events/${id}`),
+      once("/api/v1/departments").catch(() => []),
+    ]);
+    detail = loaded;
+    for (const department of list) departments.set(department.id, department.name);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) notFound(main, id);
+    else mount(main, notice(errorText(err), "error"));
+    return null;
+  }
+
+  const actionsBox = h("section", { class: "panel actions-panel" });
+  let shownActions = null;
+
+  function drawActions() {
+    const actions = pageActions(detail, role);
+    const key = actions.join(",");
+    if (key === shownActions) return;
+    shownActions = key;
+    if (!actions.length) {
+      mount(actionsBox, h("h2", {}, t("event.actions")), notice(t("event.no_actions")));
+      return;
+    }
+    mount(
+      actionsBox,
+      h("h2", {}, t("event.actions")),
+      actionForm({
+        event: detail,
+        actions,
+        onDone: (updated) => show(updated),
+      }),
+    );
+  }
+
+  const page = h("div", { class: "event-page", dataset: { eventId: detail.id } });
+
+  function show(fresh) {
+    if (isStale(fresh, detail)) return;
+    detail = fresh;
+    draw();
+  }
+
+  function draw() {
+    const clip = evidenceClip(detail);
+    const loose = detail.attachments.filter((a) => a.history_id === null);
+    mount(
+      page,
+      h(
+        "div",
+        { class: "event-head" },
+        h("button", { type: "button", class: "back link", onclick: () => (history.length > 1 ? history.back() : go("/")) }, "← ", t("event.back")),
+        h("h1", {}, h("span", { class: "event-id" }, `#${detail.id} `), h("span", { class: "event-title" }, detail.title)),
+        h(
+          "div",
+          { class: "badges" },
+          severityBadge(detail.severity),
+          categoryBadge(detail.category),
+          statusBadge(detail.status),
+          detail.overdue ? h("span", { class: "badge badge-overdue" }, t("event.overdue")) : null,
+          ago(detail.occurred_at),
+        ),
+      ),
+      h(
+        "div",
+        { class: "event-grid" },
+        h(
+          "section",
+          { class: "evidence-col" },
+          detail.snapshot_url
+            ? h("button", { type: "button", class: "snapshot-button", onclick: () => lightbox(detail.snapshot_url, detail.title) }, evidenceImage(detail.snapshot_url, detail.title, "snapshot-large"))
+            : null,
+          clip,
+          detail.description ? h("p", { class: "description" }, detail.description) : null,
+          incidentFacts(detail.incident),
+          loose.length ? h("div", { class: "photos" }, loose.map(photo)) : null,
+        ),
+        h(
+          "section",
+          { class: "side-col" },
+          h(
+            "dl",
+            { class: "facts" },
+            fact(t("field.source"), label("source", detail.source) + (detail.source_reference ? ` ${detail.source_reference}` : "")),
+            fact(t("field.camera"), detail.camera_name),
+            fact(t("field.address"), detail.address),
+            fact(t("field.grid"), detail.grid_name || detail.grid_id || t("grid.outside")),
+            detail.location ? fact(t("field.location"), `${detail.location.lat.toFixed(5)}, ${detail.location.lon.toFixed(5)}`) : null,
+            fact(t("field.department"), detail.department_id ? departmentName(departments, detail.department_id) : null),
+            fact(t("field.level"), label("level", detail.level)),
+            fact(t("field.assignee"), detail.assignee),
+            fact(t("field.deadline"), detail.deadline_at ? deadline(detail.deadline_at) : null),
+            fact(t("field.occurred"), dateTime(detail.occurred_at)),
+            fact(t("field.reporter"), detail.reporter),
+            detail.escalations ? fact(t("field.escalations"), String(detail.escalations)) : null,
+            detail.reworks ? fact(t("field.reworks"), String(detail.reworks)) : null,
+            detail.merged_into_id ? fact(t("field.merged_into"), h("a", { href: `#/events/${detail.merged_into_id}` }, `#${detail.merged_into_id}`)) : null,
+          ),
+          actionsBox,
+          h("section", { class: "panel" }, h("h2", {}, t("event.timeline")), timeline(detail, departments)),
+        ),
+      ),
+    );
+    drawActions();
+  }
+
+  mount(main, page);
+  draw();
+
+  const stop = live.subscribe(async (message) => {
+    const changed = message.event?.id ?? message.event_id;
+    if (String(changed) !== String(detail.id)) return;
+    try {
+      show(await api(`/api/v1/events/${detail.id}`));
+    } catch {
+      // Gone from scope (e.g. merged away from a worker's cell): leave what is shown.
+    }
+  });
+  return stop;
+}

@@ -107,9 +107,21 @@ def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> 
 
 
 def _check_source(principal: Principal, document: dict[str, Any]) -> None:
-    source = str(document.get("source", ""))
-    if source.lower().startswith("file:") and principal.role != "admin":
-        raise HTTPException(422, detail="source: file:// recordings are for administrators only")
+    if principal.role == "admin":
+        return
+    for field in ("source", "sub_source"):
+        value = document.get(field) or (document.get("stream") or {}).get(field) or ""
+        source = str(value)
+        if source.lower().startswith("file:"):
+            raise HTTPException(
+                422, detail=f"{field}: file:// recordings are for administrators only"
+            )
+        # A worker expands ${VAR} from its own environment: from an owner that would be a way
+        # to send a worker's secrets to any address.
+        if "${" in source:
+            raise HTTPException(
+                422, detail=f"{field}: ${{...}} references are for administrators only"
+            )
 
 
 @router.get("/cameras", response_model=list[CameraPublic], summary="Cameras in the caller's scope.")
@@ -233,6 +245,56 @@ def retire_camera(camera_id: str, session: SessionDep, principal: OwnerDep) -> N
     camera.retired_at = camera.updated_at = datetime.now(UTC)
     camera.enabled = False
     session.commit()
+
+
+class ConnectionTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(max_length=1000, description="The address to try, with credentials.")
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
+    timeout_s: float = Field(default=8, gt=0, le=30, description="Give up after this long.")
+
+
+class ConnectionReport(BaseModel):
+    ok: bool
+    kind: str = Field(description="rtsp, http-snapshot, mjpeg or file.")
+    resolution: tuple[int, int]
+    fps: float | None
+    codec: str | None
+    transport: str | None
+    time_to_first_frame_s: float
+    snapshot_jpeg_base64: str = Field(description="The first frame, JPEG, base64.")
+
+
+@router.post(
+    "/cameras/test",
+    response_model=ConnectionReport,
+    responses={422: {"model": Problem, "description": "Why the camera cannot be used."}},
+    summary="Connect to a camera once: what it sends, with a snapshot, or exactly why not.",
+)
+def test_connection(body: ConnectionTest, principal: OwnerDep) -> ConnectionReport:
+    import base64
+
+    from gridwatch.config import ConfigError, expand_source
+    from ingest.errors import IngestError
+    from ingest.probe import probe
+
+    _check_source(principal, {"source": body.source})
+    try:
+        source = expand_source(body.source) if principal.role == "admin" else body.source
+        result = probe(source, body.timeout_s, transport=body.transport)
+    except (IngestError, ConfigError) as err:
+        raise HTTPException(422, detail=str(err)) from err
+    return ConnectionReport(
+        ok=True,
+        kind=result.kind,
+        resolution=(result.width, result.height),
+        fps=result.fps,
+        codec=result.codec,
+        transport=result.transport,
+        time_to_first_frame_s=round(result.time_to_first_frame_s, 3),
+        snapshot_jpeg_base64=base64.b64encode(result.snapshot_jpeg).decode(),
+    )
 
 
 class CameraFeed(BaseModel):

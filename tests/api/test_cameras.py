@@ -118,6 +118,7 @@ def test_workers_get_the_real_address_and_notice_changes(
         ({"location": {"lat": 91, "lon": 120}}, "location.lat"),
         ({"source": "ftp://x/y"}, "source: scheme 'ftp'"),
         ({"source": "file:///etc/passwd"}, "file:// recordings are for administrators"),
+        ({"source": "rtsp://${GRIDWATCH_WORKER_TOKEN}@evil/"}, "references are for administrators"),
         ({"colour": "red"}, "colour: unknown field"),
     ],
 )

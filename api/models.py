@@ -307,3 +307,14 @@ class Attachment(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     grid_event: Mapped[GridEvent] = relationship(back_populates="attachments")
+
+
+class CameraLease(Base):
+    """Which worker watches a camera, until when; a worker renews its leases while it lives."""
+
+    __tablename__ = "camera_lease"
+
+    camera_id: Mapped[str] = mapped_column(ForeignKey("camera.id"), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(100), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     video_loss_grace_s: float = Field(
         default=60, description="A camera offline this long opens a video-loss event."
     )
+    lease_s: float = Field(
+        default=30,
+        description="A worker that does not renew its camera leases this long loses them.",
+    )
     escalation_interval_s: float = Field(
         default=30, description="How often overdue events are looked for (0: never)."
     )

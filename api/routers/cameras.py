@@ -326,6 +326,46 @@ def worker_cameras(
     )
 
 
+class LeaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int = Field(ge=0, le=1000, description="Most cameras this worker will watch.")
+    release: bool = Field(default=False, description="Give every lease back (a clean stop).")
+
+
+class LeaseGrant(BaseModel):
+    worker: str
+    lease_s: float = Field(description="Renew within this many seconds or lose the cameras.")
+    cameras: list[dict[str, Any]] = Field(description="This worker's cameras, with credentials.")
+
+
+@router.post(
+    "/worker/leases",
+    response_model=LeaseGrant,
+    summary="A worker's heartbeat: renew its camera leases and claim free cameras up to capacity.",
+)
+def worker_leases(
+    body: LeaseRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    worker: WorkerDep,
+) -> LeaseGrant:
+    from datetime import timedelta
+
+    from api.leases import claim, release
+
+    if body.release:
+        release(session, worker.name)
+        return LeaseGrant(worker=worker.name, lease_s=settings.lease_s, cameras=[])
+    cameras = claim(session, worker.name, body.capacity, timedelta(seconds=settings.lease_s))
+    return LeaseGrant(
+        worker=worker.name,
+        lease_s=settings.lease_s,
+        cameras=[full_config(camera, cipher).model_dump(mode="json") for camera in cameras],
+    )
+
+
 @router.put(
     "/cameras/{camera_id}/health",
     status_code=status.HTTP_204_NO_CONTENT,

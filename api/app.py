@@ -19,6 +19,7 @@ from api.db import make_engine, session_factory
 from api.district import DEFAULT_POLICY, DistrictPolicy, load_policy, store_policy
 from api.escalation import escalate_overdue
 from api.grids import import_grids
+from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.routers import auth, cameras, events, grids, incidents, live, stats, users
 from api.settings import Settings, get_settings
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
         app.state.hub.bind(asyncio.get_running_loop())
+        app.state.integrations = integrations.start(app, settings)
         watcher = None
         if settings.escalation_interval_s > 0:
             watcher = asyncio.create_task(_watch_deadlines(app, settings.escalation_interval_s))
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if watcher is not None:
                 watcher.cancel()
+            await app.state.integrations.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(cameras.router)
     app.include_router(grids.router)
+    integrations.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(
         default=30, description="How often overdue events are looked for (0: never)."
     )
+    # Integrations: deliveries go through one durable outbox in the database.
+    outbox_poll_s: float = Field(
+        default=2.0,
+        description="How often this process looks for due deliveries (0: it delivers none).",
+    )
+    outbox_batch: int = Field(default=20, ge=1, description="Deliveries claimed at a time.")
+    outbox_lease_s: float = Field(
+        default=300,
+        description="How long a claim lasts (keep it above batch x webhook timeout); a crashed"
+        " process's claims are retried after it.",
+    )
+    outbox_retry_base_s: float = Field(
+        default=5, description="First retry delay; it doubles each attempt, with jitter."
+    )
+    outbox_retry_max_s: float = Field(default=3600, description="Longest delay between retries.")
+    outbox_max_attempts: int = Field(
+        default=25, ge=1, description="Attempts before a delivery is marked failed (redeliverable)."
+    )
+    webhook_timeout_s: float = Field(
+        default=10, description="Time a webhook receiver has to answer."
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

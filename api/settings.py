@@ -65,7 +65,16 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(
         default=30, description="How often overdue events are looked for (0: never)."
     )
-    # Integrations: deliveries go through one durable outbox in the database.
+    # Integrations: webhooks and MQTT share one durable outbox in the database.
+    mqtt_url: str = Field(
+        default="",
+        description="MQTT broker, mqtt://[user:password@]host[:port] or mqtts://...; empty: off.",
+    )
+    mqtt_topic_prefix: str = Field(
+        default="gridwatch",
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]*$",
+        description="First level of every MQTT topic (gridwatch/events, gridwatch/available).",
+    )
     outbox_poll_s: float = Field(
         default=2.0,
         description="How often this process looks for due deliveries (0: it delivers none).",

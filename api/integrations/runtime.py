@@ -1,5 +1,5 @@
-"""The integrations in the API: their routes, and the outbox hooks and delivery loop that start
-and stop with it."""
+"""The integrations in the API: their routes, and the outbox hooks, MQTT and delivery loop that
+start and stop with it."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api.integrations import outbox
 from api.integrations.delivery import Dispatcher, RetryPolicy, Sender, run_loop
+from api.integrations.mqtt import MqttPublisher
 from api.integrations.webhooks import WebhookSender, secret_cipher
 from api.routers import webhooks
 from api.settings import Settings
@@ -26,6 +27,7 @@ class Integrations:
     """What runs for the integrations in one API process."""
 
     dispatcher: Dispatcher
+    mqtt: MqttPublisher | None
     http: httpx.Client
     loop_task: asyncio.Task[None] | None = None
 
@@ -36,6 +38,8 @@ class Integrations:
                 await self.loop_task
         await asyncio.to_thread(self.dispatcher.close)
         self.http.close()
+        if self.mqtt is not None:
+            await asyncio.to_thread(self.mqtt.stop)
 
 
 def install(app: FastAPI) -> None:
@@ -57,7 +61,16 @@ def start(app: FastAPI, settings: Settings) -> Integrations:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(wake.set)
 
-    outbox.install(factory, outbox.OutboxConfig(on_commit=on_commit))
+    outbox.install(factory, outbox.OutboxConfig(mqtt=bool(settings.mqtt_url), on_commit=on_commit))
+    mqtt = None
+    if settings.mqtt_url:
+        mqtt = MqttPublisher(
+            settings.mqtt_url,
+            topic_prefix=settings.mqtt_topic_prefix,
+            publish_timeout_s=settings.webhook_timeout_s,
+        )
+        mqtt.start()
+        log.info("MQTT: publishing to %s under %s/", mqtt.where, mqtt.prefix)
     if settings.outbox_lease_s < settings.outbox_batch * settings.webhook_timeout_s:
         # A batch to one slow receiver could outlast its claims, and another process would
         # send the same deliveries again.
@@ -69,6 +82,8 @@ def start(app: FastAPI, settings: Settings) -> Integrations:
         )
     http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
     senders: dict[str, Sender] = {"webhook": WebhookSender(http, secret_cipher(settings))}
+    if mqtt is not None:
+        senders[outbox.MQTT] = mqtt
     dispatcher = Dispatcher(
         factory,
         senders,
@@ -80,7 +95,7 @@ def start(app: FastAPI, settings: Settings) -> Integrations:
         lease=timedelta(seconds=settings.outbox_lease_s),
         batch=settings.outbox_batch,
     )
-    integrations = Integrations(dispatcher=dispatcher, http=http)
+    integrations = Integrations(dispatcher=dispatcher, mqtt=mqtt, http=http)
     if settings.outbox_poll_s > 0:
         integrations.loop_task = asyncio.create_task(
             run_loop(dispatcher, wake, settings.outbox_poll_s)

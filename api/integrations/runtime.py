@@ -16,7 +16,7 @@ from api.integrations import outbox
 from api.integrations.delivery import Dispatcher, RetryPolicy, Sender, run_loop
 from api.integrations.mqtt import MqttPublisher
 from api.integrations.webhooks import WebhookSender, secret_cipher
-from api.routers import webhooks
+from api.routers import open311, webhooks
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,9 @@ class Integrations:
 
 
 def install(app: FastAPI) -> None:
-    """Add the webhook routes to `app`."""
+    """Add the webhook and Open311 routes to `app`."""
     app.include_router(webhooks.router)
+    open311.install(app)
 
 
 def start(app: FastAPI, settings: Settings) -> Integrations:

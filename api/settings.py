@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(
         default=10, description="Time a webhook receiver has to answer."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token /metrics asks for; empty: /metrics is open."
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

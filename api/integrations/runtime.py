@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 from fastapi import FastAPI
 
+from api import metrics
 from api.integrations import outbox
 from api.integrations.delivery import Dispatcher, RetryPolicy, Sender, run_loop
 from api.integrations.mqtt import MqttPublisher
@@ -43,9 +44,10 @@ class Integrations:
 
 
 def install(app: FastAPI) -> None:
-    """Add the webhook and Open311 routes to `app`."""
+    """Add the webhook and Open311 routes and /metrics to `app`."""
     app.include_router(webhooks.router)
     open311.install(app)
+    metrics.install(app)
 
 
 def start(app: FastAPI, settings: Settings) -> Integrations:
@@ -95,6 +97,7 @@ def start(app: FastAPI, settings: Settings) -> Integrations:
         ),
         lease=timedelta(seconds=settings.outbox_lease_s),
         batch=settings.outbox_batch,
+        on_result=app.state.metrics.delivery_result,
     )
     integrations = Integrations(dispatcher=dispatcher, mqtt=mqtt, http=http)
     if settings.outbox_poll_s > 0:

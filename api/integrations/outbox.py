@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, insert, inspect, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import LoaderCallableStatus, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import DeliveryAttempt, GridEvent, GridEventHistory, OutboundDelivery, Webhook
 
@@ -103,10 +103,9 @@ def _before(event: GridEvent) -> tuple[dict[str, Any], set[str]]:
 
 def _snapshot(event: GridEvent) -> dict[str, Any]:
     after = _columns(event)
-    # Only an incident already in memory is included: loading one mid-flush is not worth it.
-    incident = inspect(event).attrs.incident.loaded_value
-    if incident is not None and incident is not LoaderCallableStatus.NO_VALUE:
-        after["incident"] = _columns(incident, _INCIDENT_PRIVATE)
+    # Called at commit, after the last flush, so loading the incident here is safe.
+    incident = event.incident
+    after["incident"] = _columns(incident, _INCIDENT_PRIVATE) if incident is not None else None
     return after
 
 

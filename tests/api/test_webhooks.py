@@ -111,6 +111,7 @@ def test_deliveries_are_signed_and_sent_by_the_delivery_loop(
                 "confirmed",
             )
             assert created.json()["before"] is None
+            assert change["event"]["incident"]["id"] == event["incident"]["id"]
             assert created.json()["event"]["incident"]["camera_id"] == "school-no1-gate"
             assert "snapshot_path" not in created.json()["event"]["incident"]
 

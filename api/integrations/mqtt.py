@@ -83,6 +83,7 @@ class MqttPublisher:
         self.available_topic = f"{self.prefix}/available"
         self.publish_timeout_s = publish_timeout_s
         self._connected = threading.Event()
+        self._stopping = False
         client_id = client_id or f"gridwatch-{socket.gethostname()}-{os.getpid()}"
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if parts.username:
@@ -124,7 +125,7 @@ class MqttPublisher:
     def _on_disconnect(
         self, _client: paho.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._stopping:
             log.warning("MQTT connection to %s lost (%s); reconnecting", self.where, reason)
         self._connected.clear()
 
@@ -149,6 +150,7 @@ class MqttPublisher:
 
     def stop(self) -> None:
         """Say offline (a clean exit sends no last will) and disconnect."""
+        self._stopping = True
         if self._connected.is_set():
             info = self._client.publish(self.available_topic, OFFLINE, qos=1, retain=True)
             try:

@@ -22,6 +22,7 @@ from api.escalation import escalate_overdue
 from api.fanout import PostgresFanout
 from api.grids import import_grids
 from api.health import mark_silent_cameras
+from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.middleware import LoginLimiter, SecurityHeaders
 from api.routers import auth, cameras, departments, events, grids, incidents, live, stats, users
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Serve only once alerts from the other processes can arrive.
             await asyncio.to_thread(fanout.listening.wait, 10)
         app.state.fanout = fanout
+        app.state.integrations = integrations.start(app, settings)
         watcher = None
         if settings.escalation_interval_s > 0:
             watcher = asyncio.create_task(_watch_deadlines(app, settings.escalation_interval_s))
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.cancel()
             if fanout is not None:
                 fanout.stop()
+            await app.state.integrations.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -150,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grids.router)
     app.include_router(departments.router)
     mount_console(app)
+    integrations.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -318,3 +318,73 @@ class CameraLease(Base):
     worker: Mapped[str] = mapped_column(String(100), index=True)
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Webhook(Base):
+    """An endpoint an admin registered to receive grid-event changes, signed with its secret."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    # The secret signs every delivery, so it is kept (encrypted) rather than hashed.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # Empty lists mean "all": only these categories / event types are sent.
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    event_types: Mapped[list[Any]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboundDelivery(Base):
+    """One grid-event change queued for one integration (a webhook or MQTT) until it is sent."""
+
+    __tablename__ = "outbound_delivery"
+    # The delivery loop's claim query: due, unleased rows in order.
+    __table_args__ = (
+        Index("ix_outbound_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Sent as X-GridWatch-Delivery; the same across retries so receivers can deduplicate.
+    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
+    integration: Mapped[str] = mapped_column(String(32), index=True)  # "webhook:7", "mqtt"
+    webhook_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook.id", ondelete="CASCADE"), index=True
+    )
+    grid_event_id: Mapped[int] = mapped_column(ForeignKey("grid_event.id"), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A claim: who holds the row and until when; an expired lease is claimable again.
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+    attempt_log: Mapped[list[DeliveryAttempt]] = relationship(
+        order_by="DeliveryAttempt.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class DeliveryAttempt(Base):
+    """One try at sending a delivery: what the receiver answered and how long it took."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    outbound_delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("outbound_delivery.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered, retry, failed
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -74,6 +74,39 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(
         default=30, description="How often overdue events are looked for (0: never)."
     )
+    # Integrations: webhooks and MQTT share one durable outbox in the database.
+    mqtt_url: str = Field(
+        default="",
+        description="MQTT broker, mqtt://[user:password@]host[:port] or mqtts://...; empty: off.",
+    )
+    mqtt_topic_prefix: str = Field(
+        default="gridwatch",
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]*$",
+        description="First level of every MQTT topic (gridwatch/events, gridwatch/available).",
+    )
+    outbox_poll_s: float = Field(
+        default=2.0,
+        description="How often this process looks for due deliveries (0: it delivers none).",
+    )
+    outbox_batch: int = Field(default=20, ge=1, description="Deliveries claimed at a time.")
+    outbox_lease_s: float = Field(
+        default=300,
+        description="How long a claim lasts (keep it above batch x webhook timeout); a crashed"
+        " process's claims are retried after it.",
+    )
+    outbox_retry_base_s: float = Field(
+        default=5, description="First retry delay; it doubles each attempt, with jitter."
+    )
+    outbox_retry_max_s: float = Field(default=3600, description="Longest delay between retries.")
+    outbox_max_attempts: int = Field(
+        default=25, ge=1, description="Attempts before a delivery is marked failed (redeliverable)."
+    )
+    webhook_timeout_s: float = Field(
+        default=10, description="Time a webhook receiver has to answer."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token /metrics asks for; empty: /metrics is open."
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

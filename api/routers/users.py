@@ -108,7 +108,7 @@ def list_users(session: SessionDep, _admin: AdminDep) -> list[UserPublic]:
     responses={409: {"model": Problem}},
 )
 def issue_token(request: ApiTokenCreate, session: SessionDep, _admin: AdminDep) -> ApiTokenIssued:
-    """Issue a worker token; it may only report incidents and health."""
+    """Issue a worker token; it may report incidents and health, and post Open311 requests."""
     token = new_api_token()
     issued = ApiToken(name=request.name, token_sha256=token_digest(token))
     session.add(issued)

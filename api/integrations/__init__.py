@@ -1,0 +1,1 @@
+"""Outbound integrations: the delivery outbox, webhooks and MQTT."""

@@ -1,0 +1,418 @@
+"""The durable outbox: grid-event changes queued per integration, claimed, and their attempts.
+
+Every transaction that creates or changes a grid event writes, just before it commits, one
+`outbound_delivery` row per enabled integration in that same transaction, so the rows commit or
+roll back with the change itself: a change that is in the database is also in the outbox,
+whichever code path made it (an API request, the deadline watch, a script).
+
+Claims are leases. A process takes due rows with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL;
+SQLite serialises writers instead), stamps them with a claim token and a lease deadline, and
+commits before sending, so no lock is held over the network. Results are written only while the
+token still matches; rows of a process that died mid-send are claimable again once their lease
+runs out. Delivery is therefore at least once, and the delivery id, stable across retries, lets
+a receiver drop the rare duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, func, insert, inspect, or_, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.models import DeliveryAttempt, GridEvent, GridEventHistory, OutboundDelivery, Webhook
+
+log = logging.getLogger(__name__)
+
+EVENT_CREATED = "event.created"
+EVENT_UPDATED = "event.updated"
+EVENT_TYPES = (EVENT_CREATED, EVENT_UPDATED)
+MQTT = "mqtt"
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# States after which nothing more happens to an event (Frigate calls such an update "end").
+FINAL_STATES = frozenset({"closed", "false_alarm", "merged"})
+
+_CONFIG_KEY = "gridwatch.outbox"
+_QUEUED_KEY = "gridwatch.outbox.queued"
+_PENDING_KEY = "gridwatch.outbox.pending"
+# A change that only touches these is not news to a receiver.
+_BOOKKEEPING = frozenset({"updated_at"})
+# Incident columns kept out of outbound messages: storage paths are internal.
+_INCIDENT_PRIVATE = frozenset({"snapshot_path"})
+
+
+def webhook_integration(webhook_id: int) -> str:
+    return f"webhook:{webhook_id}"
+
+
+@dataclass
+class OutboxConfig:
+    """What this process queues for: MQTT when a broker is configured, and whom to wake."""
+
+    mqtt: bool = False
+    on_commit: Callable[[], None] | None = None
+
+
+def install(factory: sessionmaker[Session], config: OutboxConfig) -> None:
+    """Make every session of `factory` queue grid-event changes in the outbox as it flushes."""
+    info = dict(factory.kw.get("info") or {})
+    info[_CONFIG_KEY] = config
+    factory.configure(info=info)
+    sa_event.listen(factory, "after_flush", _collect)
+    sa_event.listen(factory, "before_commit", _write)
+    sa_event.listen(factory, "after_commit", _after_commit)
+    sa_event.listen(factory, "after_rollback", _after_rollback)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _columns(row: Any, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    state = inspect(row)
+    return {
+        attr.key: _json_safe(getattr(row, attr.key))
+        for attr in state.mapper.column_attrs
+        if attr.key not in skip
+    }
+
+
+def _before(event: GridEvent) -> tuple[dict[str, Any], set[str]]:
+    """The event as it was before this flush, and the names of the columns that changed."""
+    state = inspect(event)
+    before: dict[str, Any] = {}
+    changed: set[str] = set()
+    for attr in state.mapper.column_attrs:
+        history = state.attrs[attr.key].history
+        if history.added:
+            changed.add(attr.key)
+            before[attr.key] = _json_safe(history.deleted[0]) if history.deleted else None
+        else:
+            before[attr.key] = _json_safe(getattr(event, attr.key))
+    return before, changed
+
+
+def _snapshot(event: GridEvent) -> dict[str, Any]:
+    after = _columns(event)
+    # Called at commit, after the last flush, so loading the incident here is safe.
+    incident = event.incident
+    after["incident"] = _columns(incident, _INCIDENT_PRIVATE) if incident is not None else None
+    return after
+
+
+@dataclass
+class _Change:
+    """What one transaction did to one grid event so far, gathered flush by flush."""
+
+    grid_event: GridEvent
+    created: bool
+    before: dict[str, Any] | None  # as the transaction found it; None for a new event
+    changed: set[str]
+    action: str | None = None
+
+
+def _collect(session: Session, _flush_context: Any) -> None:
+    """After each flush: note which events it created or changed, and by which action.
+
+    One request may flush an event several times (a lazy load flushes what is pending), so the
+    outbox rows are written once, at commit, with the state the transaction started from and
+    the state it ends with.
+    """
+    if session.info.get(_CONFIG_KEY) is None:
+        return
+    pending: dict[int, _Change] = session.info.setdefault(_PENDING_KEY, {})
+    for obj in session.new:
+        if isinstance(obj, GridEvent):
+            pending[id(obj)] = _Change(obj, created=True, before=None, changed=set())
+    for obj in session.dirty:
+        if isinstance(obj, GridEvent) and obj not in session.new:
+            before, changed = _before(obj)
+            change = pending.get(id(obj))
+            if change is None:
+                pending[id(obj)] = _Change(obj, created=False, before=before, changed=changed)
+            else:
+                change.changed |= changed
+    # History rows name the action behind a change (dispatch, close, ...).
+    by_id = {change.grid_event.id: change for change in pending.values()}
+    for step in session.new:
+        if isinstance(step, GridEventHistory) and step.grid_event_id in by_id:
+            by_id[step.grid_event_id].action = step.action
+
+
+def _write(session: Session) -> None:
+    """Before commit: one outbox row per changed event per enabled integration."""
+    config: OutboxConfig | None = session.info.get(_CONFIG_KEY)
+    if config is None:
+        return
+    session.flush()  # so that the last changes are collected too
+    pending: dict[int, _Change] = session.info.pop(_PENDING_KEY, {})
+    changes = [
+        change for change in pending.values() if change.created or (change.changed - _BOOKKEEPING)
+    ]
+    if not changes:
+        return
+    connection = session.connection()
+    webhooks = connection.execute(
+        select(Webhook.id, Webhook.categories, Webhook.event_types).where(Webhook.enabled)
+    ).all()
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for change in changes:
+        grid_event = change.grid_event
+        event_type = EVENT_CREATED if change.created else EVENT_UPDATED
+        payload = {
+            "type": event_type,
+            "action": change.action,
+            "at": now.isoformat(),
+            "event": _snapshot(grid_event),
+            "before": change.before,
+        }
+        targets: list[tuple[str, int | None]] = [
+            (webhook_integration(hook_id), hook_id)
+            for hook_id, categories, event_types in webhooks
+            if (not categories or grid_event.category in categories)
+            and (not event_types or event_type in event_types)
+        ]
+        if config.mqtt:
+            targets.append((MQTT, None))
+        rows.extend(
+            {
+                "delivery_id": str(uuid.uuid4()),
+                "integration": integration,
+                "webhook_id": webhook_id,
+                "grid_event_id": grid_event.id,
+                "event_type": event_type,
+                "payload": payload,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for integration, webhook_id in targets
+        )
+    if rows:
+        connection.execute(insert(OutboundDelivery), rows)
+        session.info[_QUEUED_KEY] = True
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_QUEUED_KEY, False):
+        config: OutboxConfig | None = session.info.get(_CONFIG_KEY)
+        if config is not None and config.on_commit is not None:
+            config.on_commit()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_QUEUED_KEY, None)
+    session.info.pop(_PENDING_KEY, None)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this process holds under a lease, with what is needed to send it."""
+
+    id: int
+    delivery_id: str
+    integration: str
+    webhook_id: int | None
+    grid_event_id: int
+    event_type: str
+    payload: dict[str, Any]
+    attempts: int  # made before this one
+    claim_token: str
+    webhook_url: str | None = None
+    webhook_secret_encrypted: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        """The message as receivers get it: the change, named by its delivery id."""
+        return {"delivery_id": self.delivery_id, **self.payload}
+
+
+def _due(now: datetime, integrations: Iterable[str] | None) -> ColumnElement[bool]:
+    enabled_hooks = select(Webhook.id).where(Webhook.enabled)
+    condition = (
+        (OutboundDelivery.status == PENDING)
+        & (OutboundDelivery.next_attempt_at <= now)
+        & or_(OutboundDelivery.lease_until.is_(None), OutboundDelivery.lease_until < now)
+        # A disabled webhook is paused: its queue waits for it to be enabled again.
+        & or_(OutboundDelivery.webhook_id.is_(None), OutboundDelivery.webhook_id.in_(enabled_hooks))
+    )
+    if integrations is not None:
+        kinds = list(integrations)
+        webhook = OutboundDelivery.webhook_id.is_not(None) if "webhook" in kinds else false()
+        condition = condition & or_(webhook, OutboundDelivery.integration.in_(kinds))
+    return condition
+
+
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    integrations: Iterable[str] | None = None,
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries under a lease; committed before returning.
+
+    `integrations` narrows the claim to what this process can send ("webhook", "mqtt").
+    """
+    token = str(uuid.uuid4())
+    due = _due(now, integrations)
+    query = (
+        select(OutboundDelivery.id)
+        .where(due)
+        .order_by(OutboundDelivery.next_attempt_at, OutboundDelivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Rows another process is claiming right now are skipped, not waited for.
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        session.rollback()
+        return []
+    # The condition is checked again as the rows are written, so on SQLite (no row locks) two
+    # processes that read the same ids cannot both claim one.
+    session.execute(
+        update(OutboundDelivery)
+        .where(OutboundDelivery.id.in_(ids), due)
+        .values(claim_token=token, lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(OutboundDelivery, Webhook.url, Webhook.secret_encrypted)
+        .outerjoin(Webhook, Webhook.id == OutboundDelivery.webhook_id)
+        .where(OutboundDelivery.claim_token == token)
+        .order_by(OutboundDelivery.next_attempt_at, OutboundDelivery.id)
+    ).all()
+    claimed = [
+        Claimed(
+            id=row.id,
+            delivery_id=row.delivery_id,
+            integration=row.integration,
+            webhook_id=row.webhook_id,
+            grid_event_id=row.grid_event_id,
+            event_type=row.event_type,
+            payload=row.payload,
+            attempts=row.attempts,
+            claim_token=token,
+            webhook_url=url,
+            webhook_secret_encrypted=secret,
+        )
+        for row, url, secret in rows
+    ]
+    session.commit()
+    return claimed
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt went. `next_attempt_at` is set when it is to be retried."""
+
+    outcome: str  # delivered, retry, failed
+    duration_ms: float
+    status_code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def record(session: Session, item: Claimed, result: AttemptResult, *, now: datetime) -> bool:
+    """Log the attempt and settle the delivery; False when the claim was lost meanwhile.
+
+    The attempt is logged whoever holds the row now: it happened. Only a delivery deleted with
+    its webhook in the meantime leaves no trace.
+    """
+    attempt = item.attempts + 1
+    values: dict[str, Any] = {
+        "attempts": attempt,
+        "claim_token": None,
+        "lease_until": None,
+        "last_error": result.error,
+    }
+    if result.outcome == DELIVERED:
+        values.update(status=DELIVERED, delivered_at=now)
+    elif result.outcome == FAILED:
+        values.update(status=FAILED)
+    else:
+        assert result.next_attempt_at is not None
+        values.update(next_attempt_at=result.next_attempt_at)
+    updated = session.execute(
+        update(OutboundDelivery)
+        .where(OutboundDelivery.id == item.id, OutboundDelivery.claim_token == item.claim_token)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    kept: bool = updated.rowcount == 1  # type: ignore[attr-defined]
+    if kept or session.get(OutboundDelivery, item.id) is not None:
+        session.add(
+            DeliveryAttempt(
+                outbound_delivery_id=item.id,
+                attempt=attempt,
+                at=now,
+                outcome=result.outcome,
+                status_code=result.status_code,
+                error=result.error,
+                duration_ms=round(result.duration_ms, 1),
+            )
+        )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # the delivery went with its webhook while we sent it
+        return False
+    if not kept:
+        log.warning(
+            "delivery %s (%s): its lease ran out before the attempt was recorded; another"
+            " process may send it again",
+            item.delivery_id,
+            item.integration,
+        )
+    return kept
+
+
+def release(session: Session, items: Iterable[Claimed], *, next_attempt_at: datetime) -> None:
+    """Give claimed deliveries back untried, due again at `next_attempt_at`."""
+    for item in items:
+        session.execute(
+            update(OutboundDelivery)
+            .where(OutboundDelivery.id == item.id, OutboundDelivery.claim_token == item.claim_token)
+            .values(claim_token=None, lease_until=None, next_attempt_at=next_attempt_at)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+
+
+def redeliver(session: Session, delivery: OutboundDelivery, *, now: datetime) -> None:
+    """Queue a delivery again (same delivery id); its attempts are counted afresh from 1."""
+    delivery.status = PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+    delivery.claim_token = None
+    delivery.lease_until = None
+    delivery.delivered_at = None
+    session.flush()
+    session.info[_QUEUED_KEY] = True
+
+
+def queue_depth(session: Session, *, mqtt: bool = False) -> dict[str, int]:
+    """Pending deliveries by integration; every webhook (and MQTT when on) appears, if only
+    with 0, so a queue that empties reads 0 rather than vanishing."""
+    depth = {webhook_integration(hook_id): 0 for hook_id in session.scalars(select(Webhook.id))}
+    if mqtt:
+        depth[MQTT] = 0
+    rows = session.execute(
+        select(OutboundDelivery.integration, func.count())
+        .where(OutboundDelivery.status == PENDING)
+        .group_by(OutboundDelivery.integration)
+    ).all()
+    depth.update({integration: count for integration, count in rows})
+    return depth

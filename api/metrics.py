@@ -1,0 +1,177 @@
+"""Prometheus metrics at /metrics: events, incidents, deliveries, live subscribers, latency.
+
+Counters and the latency histogram count what this process saw. The event and queue gauges are
+read from the database at scrape time (two grouped counts on indexed columns), so every replica
+reports the same district-wide figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.integrations.outbox import PENDING, queue_depth
+from api.models import GridEvent, OutboundDelivery
+
+log = logging.getLogger(__name__)
+
+INCIDENTS_ROUTE = "/api/v1/incidents"
+# Latency buckets for an API whose answers take milliseconds, and uploads that take longer.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    """The process's metrics, in a registry of their own (one per app, so tests can run many)."""
+
+    def __init__(self, app: FastAPI):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_seconds = Histogram(
+            "gridwatch_http_request_duration_seconds",
+            "Time until the response starts, by method, route template and status.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.incidents = Counter(
+            "gridwatch_incidents_received",
+            "Incident reports from workers, by outcome: created, duplicate or rejected.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "gridwatch_deliveries",
+            "Delivery attempts by integration (webhook:<id>, mqtt) and outcome"
+            " (delivered, retry, failed).",
+            ["integration", "outcome"],
+            registry=self.registry,
+        )
+        self.registry.register(_DatabaseCollector(app))
+
+    def delivery_result(self, integration: str, outcome: str) -> None:
+        self.deliveries.labels(integration, outcome).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _DatabaseCollector(Collector):
+    """Gauges read at scrape time: events by state and category, the delivery queue, live
+    subscribers."""
+
+    def __init__(self, app: FastAPI):
+        self._app = app
+
+    def describe(self) -> Iterator[Metric]:
+        # Described without touching the database, which may not be up when this registers.
+        yield GaugeMetricFamily("gridwatch_events", "", labels=["state", "category"])
+        yield GaugeMetricFamily("gridwatch_delivery_queue_depth", "", labels=["integration"])
+        yield GaugeMetricFamily("gridwatch_delivery_queue_oldest_seconds", "")
+        yield GaugeMetricFamily("gridwatch_live_subscribers", "")
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._app.state
+        subscribers = GaugeMetricFamily(
+            "gridwatch_live_subscribers",
+            "Clients connected to live alerts (WebSocket and SSE) in this process.",
+            value=state.hub.subscribers,
+        )
+        yield subscribers
+        factory = getattr(state, "session_factory", None)
+        if factory is None:
+            return
+        events = GaugeMetricFamily(
+            "gridwatch_events", "Grid events by state and category.", labels=["state", "category"]
+        )
+        depth = GaugeMetricFamily(
+            "gridwatch_delivery_queue_depth",
+            "Deliveries waiting to be sent, by integration.",
+            labels=["integration"],
+        )
+        oldest = GaugeMetricFamily(
+            "gridwatch_delivery_queue_oldest_seconds",
+            "Age of the oldest delivery still waiting (0 when none waits).",
+        )
+        with factory() as session:
+            counts = session.execute(
+                select(GridEvent.status, GridEvent.category, func.count()).group_by(
+                    GridEvent.status, GridEvent.category
+                )
+            ).all()
+            for status, category, count in counts:
+                events.add_metric([status, category], count)
+            mqtt = bool(state.settings.mqtt_url)
+            for integration, count in sorted(queue_depth(session, mqtt=mqtt).items()):
+                depth.add_metric([integration], count)
+            # Ids grow with time, so the lowest pending id is the oldest; the primary key finds it.
+            first = session.scalar(
+                select(OutboundDelivery.created_at)
+                .where(OutboundDelivery.status == PENDING)
+                .order_by(OutboundDelivery.id)
+                .limit(1)
+            )
+        age = max(0.0, time.time() - first.timestamp()) if first is not None else 0.0
+        oldest.add_metric([], age)
+        yield events
+        yield depth
+        yield oldest
+
+
+class MetricsMiddleware:
+    """Times each HTTP request until its response starts, and counts incident reports."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._observe(scope, message["status"], time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope.get("route")
+        # Templates, not raw paths, keep the label set small; unknown paths share one label.
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        self.metrics.request_seconds.labels(method, template, str(status)).observe(seconds)
+        if method == "POST" and template == INCIDENTS_ROUTE:
+            outcome = {201: "created", 200: "duplicate"}.get(status, "rejected")
+            self.metrics.incidents.labels(outcome).inc()
+
+
+def install(app: FastAPI) -> Metrics:
+    """Add the metrics middleware and the /metrics endpoint to `app`."""
+    metrics = Metrics(app)
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    def scrape(request: Request) -> Response:
+        token = request.app.state.settings.metrics_token
+        if token is not None:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
+                raise HTTPException(
+                    401, detail="metrics need the bearer token GRIDWATCH_METRICS_TOKEN"
+                )
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/metrics", scrape, methods=["GET"], include_in_schema=False)
+    return metrics

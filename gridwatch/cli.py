@@ -102,37 +102,57 @@ def worker(
         bool, typer.Option(help="Read recordings as fast as possible, not at their own pace.")
     ] = False,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    from_api: Annotated[
+        bool,
+        typer.Option(
+            "--from-api", help="Take cameras from the API's leases (shared with other workers)."
+        ),
+    ] = False,
+    capacity: Annotated[int, typer.Option(help="With --from-api: most cameras to watch.")] = 16,
     verbose: bool = False,
 ) -> None:
-    """Watch cameras and report incidents to the API (durable outbox in between)."""
+    """Watch cameras and report incidents to the API (durable outbox in between).
+
+    Camera files are read again when they change; with --from-api the API leases cameras to
+    this worker and the other workers, and a camera changed there is picked up within seconds.
+    Each camera's health is reported to the API.
+    """
     from detectors.model import YoloDetector
+    from gridwatch.feed import ApiLeaseFeed, CameraFeed, FileFeed, HealthReporter
     from gridwatch.outbox import IncidentSender, Outbox
     from gridwatch.worker import Worker, WorkerSettings
 
     _logging(verbose)
     settings = WorkerSettings()
-    try:
-        configs = load_cameras(cameras)
-    except ConfigError as err:
-        for problem in err.problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
-    if camera_id:
-        configs = [camera for camera in configs if camera.id in set(camera_id)]
-    if not configs:
-        typer.echo("no cameras to watch", err=True)
-        raise typer.Exit(1)
+    token = settings.worker_token.get_secret_value()
+    configs = []
+    feed: CameraFeed | None = None
+    if from_api:
+        feed = ApiLeaseFeed(
+            settings.api_url, token, worker_name=settings.worker_name, capacity=capacity
+        )
+    else:
+        try:
+            configs = load_cameras(cameras)
+        except ConfigError as err:
+            for problem in err.problems:
+                typer.echo(str(problem), err=True)
+            raise typer.Exit(1) from None
+        if camera_id:
+            configs = [camera for camera in configs if camera.id in set(camera_id)]
+        if not configs:
+            typer.echo("no cameras to watch", err=True)
+            raise typer.Exit(1)
+        if not once:
+            # A long-running worker follows edits of its camera files.
+            feed = FileFeed(cameras, only=set(camera_id) if camera_id else None)
     detector = YoloDetector(settings.model_path)
     log.info("model %s (%s) loaded", detector.name, detector.version)
     outbox = Outbox(settings.outbox_path)
     if outbox.pending():
         log.info("%d incidents from an earlier run wait in the outbox", outbox.pending())
-    sender = IncidentSender(
-        outbox,
-        settings.api_url,
-        settings.worker_token.get_secret_value(),
-        worker_name=settings.worker_name,
-    )
+    sender = IncidentSender(outbox, settings.api_url, token, worker_name=settings.worker_name)
+    reporter = HealthReporter(settings.api_url, token, worker_name=settings.worker_name)
     runner = Worker(
         configs,
         detector,
@@ -140,12 +160,15 @@ def worker(
         sender,
         realtime=False if fast else None,
         loop=False if once else None,
+        feed=feed,
+        health_reporter=reporter,
     )
     _stop_on_signals(runner.stop.set)
     try:
         runner.run(max_seconds=max_seconds)
     finally:
         sender.close()
+        reporter.close()
         outbox.close()
 
 

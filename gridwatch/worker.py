@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -25,6 +26,7 @@ from detectors.pipeline import CameraPipeline
 from detectors.rules import ZoneIntrusion
 from detectors.zones import Zone
 from gridwatch.config import CameraConfig, ConfigError, StreamConfig, default_data_dir
+from gridwatch.feed import CameraFeed, HealthReporter
 from gridwatch.outbox import IncidentSender, Outbox
 from ingest import (
     CameraHealth,
@@ -278,9 +280,43 @@ class CameraReader(threading.Thread):
         )
 
 
+def health_report(health: CameraHealth) -> dict[str, Any]:
+    """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health)."""
+    return {
+        "status": health.status.value,
+        "last_frame_at": health.last_frame_at.isoformat() if health.last_frame_at else None,
+        "fps": None if health.input_fps is None else round(health.input_fps, 2),
+        "detect_fps": None if health.output_fps is None else round(health.output_fps, 2),
+        "resolution": list(health.resolution) if health.resolution else None,
+        "codec": health.codec,
+        "reconnects": health.reconnects,
+        "dropped_frames": health.frames_dropped,
+        "frame_age_s": None
+        if health.last_frame_age_s is None
+        else round(health.last_frame_age_s, 3),
+        "error": (health.last_error or health.reason or None)
+        and (health.last_error or health.reason)[:500],
+    }
+
+
+@dataclass
+class _Watched:
+    """One camera being watched: its configuration, reader thread, frames and stop switch."""
+
+    config: CameraConfig
+    reader: CameraReader
+    frames: queue.Queue[Frame]
+    stop: threading.Event
+
+
 @dataclass
 class Worker:
-    """Runs every enabled camera through detection and hands incidents to the outbox."""
+    """Runs every enabled camera through detection and hands incidents to the outbox.
+
+    The cameras come as a fixed list, or from a feed (camera files watched for changes, or the
+    API's leases) polled every `feed_interval_s`: cameras added, changed or removed there are
+    started, restarted or stopped without restarting the worker.
+    """
 
     cameras: list[CameraConfig]
     detector: ObjectDetector
@@ -289,39 +325,78 @@ class Worker:
     realtime: bool | None = None
     loop: bool | None = None
     queue_size: int = 2
+    feed: CameraFeed | None = None
+    feed_interval_s: float = 10.0
+    health_reporter: HealthReporter | None = None
+    health_interval_s: float = 10.0
     stop: threading.Event = field(default_factory=threading.Event)
-    readers: list[CameraReader] = field(default_factory=list)
     pipelines: dict[str, CameraPipeline] = field(default_factory=dict)
     inference_ms: list[float] = field(default_factory=list)
+    watched: dict[str, _Watched] = field(default_factory=dict)
+
+    @property
+    def readers(self) -> list[CameraReader]:
+        return [watched.reader for watched in self.watched.values()]
+
+    def apply(self, cameras: list[CameraConfig], frame_ready: threading.Event) -> None:
+        """Watch exactly `cameras` (the enabled ones): start new, restart changed, stop gone."""
+        wanted = {camera.id: camera for camera in cameras if camera.enabled}
+        for camera in cameras:
+            if not camera.enabled and camera.id not in self.watched:
+                log.info("%s: disabled, not watched", camera.id)
+        for camera_id, watched in list(self.watched.items()):
+            if wanted.get(camera_id) != watched.config:
+                log.info(
+                    "%s: %s; stopping it",
+                    camera_id,
+                    "changed" if camera_id in wanted else "no longer ours",
+                )
+                self._stop_watching(camera_id)
+        for camera_id, camera in wanted.items():
+            if camera_id in self.watched:
+                continue
+            try:
+                self.pipelines[camera_id] = build_pipeline(camera, self.detector)
+            except Exception:
+                log.exception("%s: detection could not be set up; camera not watched", camera_id)
+                continue
+            frames: queue.Queue[Frame] = queue.Queue(maxsize=self.queue_size)
+            stop = threading.Event()
+            reader = CameraReader(
+                camera, frames, frame_ready, stop, realtime=self.realtime, loop=self.loop
+            )
+            self.watched[camera_id] = _Watched(camera, reader, frames, stop)
+            reader.start()
+        log.info("watching %d cameras", len(self.watched))
+
+    def _stop_watching(self, camera_id: str) -> None:
+        watched = self.watched.pop(camera_id)
+        watched.stop.set()
+        watched.reader.interrupt()
+        watched.reader.join(timeout=10)
+        self.pipelines.pop(camera_id, None)
 
     def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
         """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
         frame_ready = threading.Event()
-        queues: dict[str, queue.Queue[Frame]] = {}
-        for camera in self.cameras:
-            if not camera.enabled:
-                log.info("%s: disabled, not watched", camera.id)
-                continue
-            self.pipelines[camera.id] = build_pipeline(camera, self.detector)
-            queues[camera.id] = queue.Queue(maxsize=self.queue_size)
-            reader = CameraReader(
-                camera,
-                queues[camera.id],
-                frame_ready,
-                self.stop,
-                realtime=self.realtime,
-                loop=self.loop,
-            )
-            self.readers.append(reader)
-        sender_thread = None
+        threads = []
         if self.sender is not None:
-            sender_thread = threading.Thread(
-                target=self.sender.run, args=(self.stop,), name="incident-sender", daemon=True
+            threads.append(
+                threading.Thread(
+                    target=self.sender.run, args=(self.stop,), name="incident-sender", daemon=True
+                )
             )
-            sender_thread.start()
-        for reader in self.readers:
-            reader.start()
-        log.info("watching %d cameras", len(self.readers))
+        if self.health_reporter is not None:
+            threads.append(
+                threading.Thread(target=self._report_health, name="health-reporter", daemon=True)
+            )
+        for thread in threads:
+            thread.start()
+        initial = self.cameras
+        if self.feed is not None:
+            initial = self.feed.poll() or []
+        self.apply(initial, frame_ready)
+        next_poll = time.monotonic() + self.feed_interval_s
 
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         last_report = time.monotonic()
@@ -332,26 +407,38 @@ class Worker:
                 frame_ready.wait(0.5)
                 frame_ready.clear()
                 busy = False
-                for reader in self.readers:
+                for watched in list(self.watched.values()):
                     try:
-                        frame = queues[reader.camera.id].get_nowait()
+                        frame = watched.frames.get_nowait()
                     except queue.Empty:
                         continue
                     busy = True
-                    self._analyse(reader, frame)
-                if not busy and all(reader.finished.is_set() for reader in self.readers):
+                    self._analyse(watched.reader, frame)
+                if self.feed is not None and time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.feed_interval_s
+                    changed = self.feed.poll()
+                    if changed is not None:
+                        self.apply(changed, frame_ready)
+                elif (
+                    self.feed is None
+                    and not busy
+                    and all(w.reader.finished.is_set() for w in self.watched.values())
+                ):
                     break
                 if time.monotonic() - last_report >= 30:
                     self.log_stats()
                     last_report = time.monotonic()
         finally:
             self.stop.set()
-            for reader in self.readers:
-                reader.interrupt()
-            for reader in self.readers:
-                reader.join(timeout=10)
-            if sender_thread is not None:
-                sender_thread.join(timeout=10)
+            for watched in self.watched.values():
+                watched.stop.set()
+                watched.reader.interrupt()
+            for watched in self.watched.values():
+                watched.reader.join(timeout=10)
+            for thread in threads:
+                thread.join(timeout=10)
+            if self.feed is not None:
+                self.feed.close()
             if self.sender is not None and self.outbox.pending():
                 delivered_all = self.sender.drain(drain_s)
                 if not delivered_all:
@@ -360,6 +447,17 @@ class Worker:
                         self.outbox.pending(), self.outbox.path,
                     )  # fmt: skip
             self.log_stats()
+
+    def _report_health(self) -> None:
+        assert self.health_reporter is not None
+        while not self.stop.wait(self.health_interval_s):
+            reports = {}
+            for camera_id, watched in list(self.watched.items()):
+                try:
+                    reports[camera_id] = health_report(watched.reader.health())
+                except Exception:
+                    log.exception("%s: health could not be read", camera_id)
+            self.health_reporter.report(reports)
 
     def _analyse(self, reader: CameraReader, frame: Frame) -> None:
         pipeline = self.pipelines[reader.camera.id]
@@ -379,7 +477,7 @@ class Worker:
 
     def health(self) -> list[CameraHealth]:
         """Every watched camera's health now."""
-        return [reader.health() for reader in self.readers]
+        return [watched.reader.health() for watched in self.watched.values()]
 
     def log_stats(self) -> None:
         for reader in self.readers:

@@ -1,0 +1,144 @@
+"""Where a worker learns which cameras to watch: camera files, or the API's leases.
+
+A feed is polled now and then; it answers the whole list of cameras when it may have changed,
+or None to say "keep what you have" (nothing changed, or the answer could not be had).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from gridwatch.config import CameraConfig, ConfigError, camera_files, load_cameras
+
+log = logging.getLogger(__name__)
+
+
+class CameraFeed(Protocol):
+    def poll(self) -> list[CameraConfig] | None: ...
+
+    def close(self) -> None: ...
+
+
+class FileFeed:
+    """Camera files on disk, read again whenever one is added, removed or changed."""
+
+    def __init__(self, paths: list[Path], *, only: set[str] | None = None):
+        self.paths = paths
+        self.only = only
+        self._signature: tuple[tuple[str, float, int], ...] | None = None
+
+    def _current_signature(self) -> tuple[tuple[str, float, int], ...]:
+        signature = []
+        for path in camera_files(self.paths):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            signature.append((str(path), stat.st_mtime, stat.st_size))
+        return tuple(sorted(signature))
+
+    def poll(self) -> list[CameraConfig] | None:
+        signature = self._current_signature()
+        if signature == self._signature:
+            return None
+        try:
+            cameras = load_cameras(self.paths)
+        except ConfigError as err:
+            # A half-edited file must not stop the cameras that are running: keep them.
+            log.error("camera files not reloaded, keeping the running cameras:\n%s", err)
+            self._signature = signature
+            return None
+        self._signature = signature
+        return [c for c in cameras if self.only is None or c.id in self.only]
+
+    def close(self) -> None:
+        return None
+
+
+class ApiLeaseFeed:
+    """The cameras the API leases to this worker; every poll is also the lease heartbeat."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        worker_name: str,
+        capacity: int,
+        client: httpx.Client | None = None,
+    ):
+        self.url = api_url.rstrip("/") + "/api/v1/worker/leases"
+        self.capacity = capacity
+        self._headers = {"Authorization": f"Bearer {token}", "X-GridWatch-Worker": worker_name}
+        self._client = client or httpx.Client(timeout=10)
+        self.lease_s: float | None = None
+        self._last: list[dict[str, Any]] | None = None
+
+    def poll(self) -> list[CameraConfig] | None:
+        try:
+            response = self._client.post(
+                self.url, headers=self._headers, json={"capacity": self.capacity}
+            )
+            response.raise_for_status()
+            grant = response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            # Keep watching what we have: an edge box cut off from the district center still
+            # records incidents in its outbox.
+            log.warning("camera leases not renewed (%s); keeping the running cameras", err)
+            return None
+        self.lease_s = float(grant["lease_s"])
+        documents = grant["cameras"]
+        if documents == self._last:
+            return None
+        cameras = []
+        for document in documents:
+            try:
+                cameras.append(CameraConfig.model_validate(document))
+            except ValidationError as err:
+                log.error("%s: camera from the API refused: %s", document.get("id"), err)
+        self._last = documents
+        return cameras
+
+    def close(self) -> None:
+        """Give the leases back at once, so other workers take the cameras without waiting."""
+        try:
+            self._client.post(
+                self.url, headers=self._headers, json={"capacity": 0, "release": True}
+            )
+        except httpx.HTTPError as err:
+            log.warning("leases not released (%s); they expire by themselves", err)
+        self._client.close()
+
+
+class HealthReporter:
+    """Sends each camera's health to the API (PUT /api/v1/cameras/{id}/health)."""
+
+    def __init__(
+        self, api_url: str, token: str, *, worker_name: str, client: httpx.Client | None = None
+    ):
+        self.base = api_url.rstrip("/") + "/api/v1/cameras"
+        self._headers = {"Authorization": f"Bearer {token}", "X-GridWatch-Worker": worker_name}
+        self._client = client or httpx.Client(timeout=5)
+        self.sent = 0
+
+    def report(self, reports: dict[str, dict[str, Any]]) -> None:
+        for camera_id, body in reports.items():
+            try:
+                response = self._client.put(
+                    f"{self.base}/{camera_id}/health", headers=self._headers, json=body
+                )
+            except httpx.HTTPError as err:
+                log.warning("%s: health not reported (%s)", camera_id, type(err).__name__)
+                return  # the API is down: the next round tries again
+            if response.status_code == 204:
+                self.sent += 1
+            elif response.status_code != 404:  # a camera the API does not know is not an error here
+                log.warning("%s: health report refused (%d)", camera_id, response.status_code)
+
+    def close(self) -> None:
+        self._client.close()

@@ -25,7 +25,7 @@ from api.integrations.schemas import (
 )
 from api.integrations.webhooks import secret_cipher
 from api.models import OutboundDelivery, Webhook
-from api.schemas import Problem
+from api.schemas import Problem, RowId
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
@@ -39,7 +39,7 @@ def _masked(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _counts(session: SessionDep, webhook_id: int) -> dict[str, int]:
+def _counts(session: SessionDep, webhook_id: RowId) -> dict[str, int]:
     rows = session.execute(
         select(OutboundDelivery.status, func.count())
         .where(OutboundDelivery.webhook_id == webhook_id)
@@ -65,7 +65,7 @@ def _public(session: SessionDep, webhook: Webhook) -> WebhookPublic:
     )
 
 
-def _get(session: SessionDep, webhook_id: int) -> Webhook:
+def _get(session: SessionDep, webhook_id: RowId) -> Webhook:
     webhook = session.get(Webhook, webhook_id)
     if webhook is None:
         raise HTTPException(404, detail=f"webhook {webhook_id} not found")
@@ -105,7 +105,7 @@ def list_webhooks(session: SessionDep, _admin: AdminDep) -> list[WebhookPublic]:
 
 
 @router.get("/{webhook_id}", response_model=WebhookPublic, responses={404: {"model": Problem}})
-def get_webhook(webhook_id: int, session: SessionDep, _admin: AdminDep) -> WebhookPublic:
+def get_webhook(webhook_id: RowId, session: SessionDep, _admin: AdminDep) -> WebhookPublic:
     return _public(session, _get(session, webhook_id))
 
 
@@ -116,7 +116,7 @@ def get_webhook(webhook_id: int, session: SessionDep, _admin: AdminDep) -> Webho
     summary="Change a webhook: address, filters, secret (rotate), enabled (pause or resume).",
 )
 def update_webhook(
-    webhook_id: int,
+    webhook_id: RowId,
     body: WebhookUpdate,
     session: SessionDep,
     settings: SettingsDep,
@@ -145,7 +145,7 @@ def update_webhook(
     responses={404: {"model": Problem}},
     summary="Remove a webhook with its queue and delivery log.",
 )
-def delete_webhook(webhook_id: int, session: SessionDep, _admin: AdminDep) -> None:
+def delete_webhook(webhook_id: RowId, session: SessionDep, _admin: AdminDep) -> None:
     session.delete(_get(session, webhook_id))
     session.commit()
 
@@ -172,7 +172,7 @@ def _delivery_public(delivery: OutboundDelivery) -> DeliveryPublic:
     summary="The delivery log, newest first: every attempt with status code, error and duration.",
 )
 def list_deliveries(
-    webhook_id: int,
+    webhook_id: RowId,
     session: SessionDep,
     _admin: AdminDep,
     delivery_status: Annotated[
@@ -206,7 +206,7 @@ def list_deliveries(
     summary="Queue a delivery again, with the same delivery id (after fixing the receiver).",
 )
 def redeliver(
-    webhook_id: int, delivery_id: str, session: SessionDep, _admin: AdminDep
+    webhook_id: RowId, delivery_id: str, session: SessionDep, _admin: AdminDep
 ) -> DeliveryPublic:
     delivery = session.scalar(
         select(OutboundDelivery).where(

@@ -118,7 +118,7 @@ def encode_mp4(frames: Sequence[np.ndarray], timestamps: Sequence[datetime]) -> 
         options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
     ) as container:  # fmt: skip
         stream = container.add_stream(
-            "libx264", rate=rate, options={"preset": "ultrafast", "crf": "26"}
+            "libx264", rate=rate, options={"preset": "ultrafast", "crf": "28"}
         )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = time_base

@@ -96,7 +96,7 @@ class YoloDetector:
         self.weights = weights
         self.imgsz = imgsz
         self.device = device
-        self.backend: Backend = backend
+        self.backend: str = backend
         self.name = weights.stem
         digest = file_sha256(weights)
         # The weights' digest names exactly which model produced an incident, whichever backend

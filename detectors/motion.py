@@ -1,4 +1,4 @@
-"""The motion gate: run the model only when the picture changed, so still scenes cost almost none."""
+"""The motion gate: run the model only when the picture changed; still scenes cost almost none."""
 
 from __future__ import annotations
 
@@ -92,12 +92,16 @@ class MotionGate:
         height, width = image.shape[:2]
         scale = self.analysis_width / width
         small = cv2.resize(
-            image, (self.analysis_width, max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+            image,
+            (self.analysis_width, max(1, round(height * scale))),
+            interpolation=cv2.INTER_AREA,
         )
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         return cv2.GaussianBlur(grey, (5, 5), 0)
 
-    def _inferred(self, grey: np.ndarray, now: datetime, decision: MotionDecision) -> MotionDecision:
+    def _inferred(
+        self, grey: np.ndarray, now: datetime, decision: MotionDecision
+    ) -> MotionDecision:
         self._reference = grey
         self._last_inference = now
         self.stats.inferred += 1

@@ -186,7 +186,9 @@ class CameraPipeline:
         tracked = self.tracker.update(detections)
         hits: list[tuple[RuleHit, Rule | FrameRule]] = []
         for rule in self.rules:
-            hits += [(hit, rule) for hit in rule.update(tracked, width=width, height=height, now=now)]
+            hits += [
+                (hit, rule) for hit in rule.update(tracked, width=width, height=height, now=now)
+            ]
         for frame_rule in self.frame_rules:
             hits += [(hit, frame_rule) for hit in frame_rule.update_frame(image, now=now)]
 
@@ -202,11 +204,11 @@ class CameraPipeline:
             if held:
                 pending.ended_at = now
         post_roll = timedelta(seconds=self.evidence.post_roll_s)
-        for hit, rule in hits:
+        for hit, fired_rule in hits:
             before = [frame for frame in self._recent if frame.at < now]
             self._pending.append(
                 _Pending(
-                    hit, rule, due_at=now + post_roll, frames=[*before, record],
+                    hit, fired_rule, due_at=now + post_roll, frames=[*before, record],
                     held=[frame.at >= hit.started_at for frame in before] + [True], ended_at=now,
                 )
             )  # fmt: skip
@@ -221,9 +223,7 @@ class CameraPipeline:
         """Complete every pending incident with the frames there are (the camera stopped)."""
         pending, self._pending = self._pending, []
         incidents = [
-            self._incident(
-                item, ongoing=bool(item.frames) and item.ended_at == item.frames[-1].at
-            )
+            self._incident(item, ongoing=bool(item.frames) and item.ended_at == item.frames[-1].at)
             for item in pending
         ]
         self.stats.incidents += len(incidents)

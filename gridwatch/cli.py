@@ -81,9 +81,8 @@ def worker(
     verbose: bool = False,
 ) -> None:
     """Watch cameras and report incidents to the API (durable outbox in between)."""
-    from detectors.model import YoloDetector
     from gridwatch.outbox import IncidentSender, Outbox
-    from gridwatch.worker import Worker, WorkerSettings
+    from gridwatch.worker import DetectorPool, Worker, WorkerSettings
 
     _logging(verbose)
     settings = WorkerSettings()
@@ -98,8 +97,7 @@ def worker(
     if not configs:
         typer.echo("no cameras to watch", err=True)
         raise typer.Exit(1)
-    detector = YoloDetector(settings.model_path)
-    log.info("model %s (%s) loaded", detector.name, detector.version)
+    detectors = DetectorPool(default_data_dir(), weights={"yolov8n": settings.model_path})
     outbox = Outbox(settings.outbox_path)
     if outbox.pending():
         log.info("%d incidents from an earlier run wait in the outbox", outbox.pending())
@@ -111,7 +109,7 @@ def worker(
     )
     runner = Worker(
         configs,
-        detector,
+        detectors,
         outbox,
         sender,
         realtime=False if fast else None,

@@ -16,15 +16,45 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from detectors.model import ObjectDetector
-from detectors.pipeline import CameraPipeline
-from detectors.rules import ZoneIntrusion
+from detectors.catalog import MODELS
+from detectors.incident import Incident
+from detectors.model import ObjectDetector, YoloDetector, file_sha256, onnx_export_path
+from detectors.motion import MotionGate
+from detectors.pipeline import CameraPipeline, EvidenceSettings
+from detectors.plates import PlateReader, RapidOcrPlateReader
+from detectors.privacy import PrivacyMask
+from detectors.rules import (
+    Crowd,
+    Fall,
+    FrameRule,
+    IllegalParking,
+    Line,
+    LineCrossing,
+    Loitering,
+    Rule,
+    Tamper,
+    ZoneIntrusion,
+)
+from detectors.schedule import Schedule
 from detectors.zones import Zone
-from gridwatch.config import CameraConfig, ConfigError, default_data_dir
+from gridwatch.config import (
+    CameraConfig,
+    ConfigError,
+    CrowdRuleConfig,
+    DetectConfig,
+    FallRuleConfig,
+    IllegalParkingRuleConfig,
+    IntrusionRuleConfig,
+    LineCrossingRuleConfig,
+    LoiteringRuleConfig,
+    TamperRuleConfig,
+    default_data_dir,
+)
 from gridwatch.outbox import IncidentSender, Outbox
 from ingest import CameraUnavailable, Frame, FrameSource, UnsupportedSource, open_source
 
@@ -61,29 +91,166 @@ class CameraStats:
     last_error: str = ""
 
 
-def build_pipeline(camera: CameraConfig, detector: ObjectDetector) -> CameraPipeline:
+class DetectorPool:
+    """Loads each (model, backend, input size) once and shares it between the cameras that ask
+    for it; all calls come from the one detection thread.
+
+    `weights` overrides where a model's weights are (GRIDWATCH_MODEL_PATH for yolov8n).
+
+    Example:
+        >>> pool = DetectorPool(default_data_dir())
+        >>> detector = pool.get(camera.detect)
+    """
+
+    def __init__(self, data_dir: Path, *, weights: dict[str, Path] | None = None):
+        self.data_dir = data_dir
+        self.weights = dict(weights or {})
+        self._loaded: dict[tuple[str, str, int], ObjectDetector] = {}
+
+    def get(self, detect: DetectConfig) -> ObjectDetector:
+        weights = self.weights.get(detect.model) or self.data_dir / MODELS[detect.model].weights
+        backend = detect.backend
+        if backend == "auto":
+            exported = (
+                onnx_export_path(weights, file_sha256(weights)) if weights.is_file() else None
+            )
+            backend = "onnx" if exported is not None and exported.is_file() else "pytorch"
+        key = (str(weights), backend, detect.imgsz)
+        if key not in self._loaded:
+            detector = YoloDetector(weights, imgsz=detect.imgsz, backend=backend)
+            log.info("model %s loaded, input %d px", detector.label, detect.imgsz)
+            self._loaded[key] = detector
+        return self._loaded[key]
+
+
+class _RuleCommon(TypedDict):
+    cooldown_s: float
+    category: str
+    severity: str
+    schedule: Schedule
+
+
+def build_pipeline(
+    camera: CameraConfig,
+    detector: ObjectDetector,
+    *,
+    plate_reader: PlateReader | None = None,
+) -> CameraPipeline:
     """The detection pipeline a camera's configuration asks for."""
     zones = {zone.name: Zone(zone.name, tuple(zone.polygon)) for zone in camera.zones}
-    rules = [
-        ZoneIntrusion(
-            zones[rule.zone],
-            set(rule.classes),
-            min_frames=rule.min_frames,
+    lines = {
+        line.name: Line(line.name, tuple(line.points[0]), tuple(line.points[1]))  # type: ignore[arg-type]
+        for line in camera.lines
+    }
+    rules: list[Rule] = []
+    frame_rules: list[FrameRule] = []
+    for rule in camera.rules:
+        schedule = camera.schedule(rule)
+        common = _RuleCommon(
             cooldown_s=rule.cooldown_s,
-            anchor=rule.anchor,
             category=rule.category.value,
             severity=rule.severity.value,
+            schedule=schedule,
         )
-        for rule in camera.rules
-    ]
-    classes = sorted({name for rule in camera.rules for name in rule.classes})
+        match rule:
+            case IntrusionRuleConfig():
+                rules.append(
+                    ZoneIntrusion(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        min_frames=rule.min_frames,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case LoiteringRuleConfig():
+                rules.append(
+                    Loitering(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        dwell_s=rule.dwell_s,
+                        grace_s=rule.grace_s,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case CrowdRuleConfig():
+                rules.append(
+                    Crowd(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        min_people=rule.min_people,
+                        hold_s=rule.hold_s,
+                        grace_s=rule.grace_s,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case LineCrossingRuleConfig():
+                rules.append(
+                    LineCrossing(
+                        lines[rule.line],
+                        set(rule.classes),
+                        direction=rule.direction,
+                        margin=rule.margin,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case IllegalParkingRuleConfig():
+                parking = IllegalParking(
+                    zones[rule.zone], set(rule.classes), max_stay_s=rule.max_stay_s,
+                    max_movement=rule.max_movement, grace_s=rule.grace_s, anchor=rule.anchor,
+                    **common,
+                )  # fmt: skip
+                parking.reads_plates = rule.read_plate
+                rules.append(parking)
+            case FallRuleConfig():
+                rules.append(
+                    Fall(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        hold_s=rule.hold_s,
+                        grace_s=rule.grace_s,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case TamperRuleConfig():
+                frame_rules.append(
+                    Tamper(
+                        hold_s=rule.hold_s,
+                        defocus_ratio=rule.defocus_ratio,
+                        min_similarity=rule.min_similarity,
+                        **common,
+                    )
+                )
+    classes = sorted(
+        {name for rule in camera.rules for name in getattr(rule, "classes", [])}
+        | set(camera.detect.classes)
+    )
+    motion = camera.motion
     return CameraPipeline(
         camera.id,
         detector,
         list(zones.values()),
         rules,
+        frame_rules=frame_rules,
+        lines=list(lines.values()),
         classes=classes,
         confidence=camera.detect.confidence,
+        motion_gate=(
+            MotionGate(min_changed=motion.min_changed, full_check_s=motion.full_check_s)
+            if motion.enabled
+            else None
+        ),
+        privacy_mask=PrivacyMask([tuple(mask.polygon) for mask in camera.privacy_masks]),
+        evidence=EvidenceSettings(
+            pre_roll_s=camera.evidence.pre_roll_s,
+            post_roll_s=camera.evidence.post_roll_s,
+            clip=camera.evidence.clip,
+        ),
+        plate_reader=plate_reader,
     )
 
 
@@ -199,7 +366,7 @@ class Worker:
     """Runs every enabled camera through detection and hands incidents to the outbox."""
 
     cameras: list[CameraConfig]
-    detector: ObjectDetector
+    detector: ObjectDetector | DetectorPool  # one model for every camera, or each its own
     outbox: Outbox
     sender: IncidentSender | None
     realtime: bool | None = None
@@ -209,6 +376,7 @@ class Worker:
     readers: list[CameraReader] = field(default_factory=list)
     pipelines: dict[str, CameraPipeline] = field(default_factory=dict)
     inference_ms: list[float] = field(default_factory=list)
+    plate_reader: PlateReader | None = None
 
     def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
         """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
@@ -218,7 +386,17 @@ class Worker:
             if not camera.enabled:
                 log.info("%s: disabled, not watched", camera.id)
                 continue
-            self.pipelines[camera.id] = build_pipeline(camera, self.detector)
+            detector = (
+                self.detector.get(camera.detect)
+                if isinstance(self.detector, DetectorPool)
+                else self.detector
+            )
+            reads_plates = any(isinstance(rule, IllegalParkingRuleConfig) for rule in camera.rules)
+            if reads_plates and self.plate_reader is None:
+                self.plate_reader = RapidOcrPlateReader()
+            self.pipelines[camera.id] = build_pipeline(
+                camera, detector, plate_reader=self.plate_reader if reads_plates else None
+            )
             queues[camera.id] = queue.Queue(maxsize=self.queue_size)
             reader = CameraReader(
                 camera,
@@ -264,6 +442,9 @@ class Worker:
             self.stop.set()
             for reader in self.readers:
                 reader.join(timeout=10)
+            # Incidents still recording their clip are reported with the frames there are.
+            for camera_id, pipeline in self.pipelines.items():
+                self._keep(camera_id, pipeline.flush())
             if sender_thread is not None:
                 sender_thread.join(timeout=10)
             if self.sender is not None and self.outbox.pending():
@@ -283,12 +464,19 @@ class Worker:
             # One bad frame or rule must not take the other cameras down with it.
             log.exception("%s: detection failed on frame %d", reader.camera.id, frame.sequence)
             return
-        self.inference_ms.append(pipeline.stats.last_inference_ms)
+        if pipeline.stats.last_inference_ms:
+            self.inference_ms.append(pipeline.stats.last_inference_ms)
+            pipeline.stats.last_inference_ms = 0.0
         del self.inference_ms[:-1000]
         reader.stats.frames_analysed += 1
+        self._keep(reader.camera.id, incidents)
+
+    def _keep(self, camera_id: str, incidents: list[Incident]) -> None:
+        reader = next((reader for reader in self.readers if reader.camera.id == camera_id), None)
         for incident in incidents:
             if self.outbox.put(incident):
-                reader.stats.incidents += 1
+                if reader is not None:
+                    reader.stats.incidents += 1
                 log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
 
     def log_stats(self) -> None:
@@ -299,6 +487,13 @@ class Worker:
                 reader.camera.id, stats.status, stats.frames_read, stats.frames_analysed,
                 stats.frames_dropped, stats.incidents, stats.reconnects,
             )  # fmt: skip
+        for camera_id, pipeline in self.pipelines.items():
+            counts = pipeline.stats
+            if counts.frames:
+                log.info(
+                    "%s: model ran on %d of %d frames (motion gate saved %.0f%%)",
+                    camera_id, counts.inferred, counts.frames, 100 * counts.skipped / counts.frames,
+                )  # fmt: skip
         if self.inference_ms:
             ordered = sorted(self.inference_ms)
             log.info(

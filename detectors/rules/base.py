@@ -165,6 +165,10 @@ class DwellTimer:
     def step(self, samples: dict[int, Sample], *, now: datetime) -> list[int]:
         """Feed the keys whose condition holds at `now`; returns the keys that fire now."""
         self._last_step = now
+        for key, run in list(self.runs.items()):
+            # Not seen for longer than the grace (no frames came in between): that run is over.
+            if now - run.last_true > self.grace:
+                del self.runs[key]
         for key in [key for key in samples if key not in self.runs]:
             self._take_over_or_start(key, samples, now)
         for key, sample in samples.items():
@@ -178,9 +182,6 @@ class DwellTimer:
             run.last_true = now
             run.sample = sample
             run.best_confidence = max(run.best_confidence, sample.confidence)
-        for key, run in list(self.runs.items()):
-            if key not in samples and now - run.last_true > self.grace:
-                del self.runs[key]
         due = []
         for key, run in self.runs.items():
             if run.fired or run.last_true != now or now - run.since < self.min_duration:
@@ -206,7 +207,9 @@ class DwellTimer:
                 if other not in samples and now - run.last_true <= self.grace
             ]
             if lost:
-                other, run = min(lost, key=lambda item: _distance(item[1].sample.anchor, sample.anchor))
+                other, run = min(
+                    lost, key=lambda item: _distance(item[1].sample.anchor, sample.anchor)
+                )
                 if _distance(run.sample.anchor, sample.anchor) <= self.handover_distance:
                     self.runs[key] = self.runs.pop(other)
                     if other in self._fired_at:

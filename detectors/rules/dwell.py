@@ -285,7 +285,9 @@ class Crowd:
         )  # fmt: skip
         crowded = len(inside) >= self.min_people
         if crowded:
-            self._peak = max(self._peak, len(inside)) if self.timer.holds(CROWD_KEY) else len(inside)
+            self._peak = (
+                max(self._peak, len(inside)) if self.timer.holds(CROWD_KEY) else len(inside)
+            )
             boxes = [sample.box_xyxy for sample in inside.values()]
             union = (
                 min(b[0] for b in boxes), min(b[1] for b in boxes),

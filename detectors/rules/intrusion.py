@@ -79,7 +79,7 @@ class ZoneIntrusion:
         track_ids = require_tracks(detections, "ZoneIntrusion")
         if not self.schedule.active(now):
             # Unarmed: nobody accumulates frames, so arming never fires on a stale count.
-            detections = detections[:0]
+            detections = sv.Detections.empty()
             track_ids = track_ids[:0]
         names = class_names_of(detections)
         inside = self.zone.contains(detections, width, height, self.anchor)

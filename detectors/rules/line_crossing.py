@@ -89,7 +89,7 @@ class LineCrossing:
         direction: Direction = "both",
         margin: float = 0.01,
         grace_s: float = 2.0,
-        handover_distance: float = 0.05,
+        handover_distance: float = 0.1,
         cooldown_s: float = 60.0,
         anchor: Anchor = "bottom_center",
         category: str = "public_safety",
@@ -187,9 +187,12 @@ class LineCrossing:
                     summary=f"{names[index]} crossed line {self.line.name} ({way})",
                     parameters=self.parameters,
                     track_ids=(track_id,),
-                    details={"direction": way, "count_in": self.counts["in"],
-                             "count_out": self.counts["out"]},
-                )  # fmt: skip
+                    details={
+                        "direction": way,
+                        "count_in": self.counts["in"],
+                        "count_out": self.counts["out"],
+                    },
+                )
             )
         for track_id, state in list(self._tracks.items()):
             if track_id not in present and now - state.seen > max(self.grace, self.cooldown):

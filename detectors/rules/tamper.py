@@ -1,4 +1,4 @@
-"""Camera tamper: the view blacked out, covered, defocused or moved, judged from the picture alone."""
+"""Camera tamper: the view blacked out, covered, defocused or moved, judged from the picture."""
 
 from __future__ import annotations
 
@@ -132,9 +132,7 @@ class Tamper:
             return None
         if view.sharpness < self.defocus_ratio * reference.sharpness:
             return "defocused"
-        similarity = float(
-            cv2.matchTemplate(grey, self.reference, cv2.TM_CCOEFF_NORMED).max()
-        )
+        similarity = float(cv2.matchTemplate(grey, self.reference, cv2.TM_CCOEFF_NORMED).max())
         (shift_x, shift_y), _response = cv2.phaseCorrelate(
             self.reference.astype(np.float32), grey.astype(np.float32)
         )
@@ -162,7 +160,7 @@ class Tamper:
                 self._set_reference(grey, now)
         elif reason == "moved" and run is not None and now - run.since >= self.rebaseline:
             self._set_reference(grey, now)
-        if not due or run is None:
+        if not due or run is None or reason is None:
             return []
         held = (now - run.since).total_seconds()
         return [

@@ -123,6 +123,7 @@ class Run:
     sample: Sample
     best_confidence: float
     fired: bool = False
+    missing_since: datetime | None = None
 
 
 class DwellTimer:
@@ -166,19 +167,27 @@ class DwellTimer:
         """Feed the keys whose condition holds at `now`; returns the keys that fire now."""
         self._last_step = now
         for key, run in list(self.runs.items()):
-            # Not seen for longer than the grace (no frames came in between): that run is over.
-            if now - run.last_true > self.grace:
+            if key in samples:
+                continue
+            # An absence is timed from the first frame it was missing in, so a frame rate
+            # slower than the grace does not end every run.
+            if run.missing_since is None:
+                run.missing_since = now
+            if now - run.missing_since > self.grace:
                 del self.runs[key]
         for key in [key for key in samples if key not in self.runs]:
             self._take_over_or_start(key, samples, now)
         for key, sample in samples.items():
             run = self.runs[key]
-            if (
+            moved = (
                 self.max_displacement is not None
                 and _distance(sample.anchor, run.origin) > self.max_displacement
-            ):
+            )
+            gone_too_long = run.missing_since is not None and now - run.missing_since > self.grace
+            if moved or gone_too_long:
                 self.runs[key] = Run(now, now, sample.anchor, sample, sample.confidence)
                 continue
+            run.missing_since = None
             run.last_true = now
             run.sample = sample
             run.best_confidence = max(run.best_confidence, sample.confidence)
@@ -204,7 +213,7 @@ class DwellTimer:
             lost = [
                 (other, run)
                 for other, run in self.runs.items()
-                if other not in samples and now - run.last_true <= self.grace
+                if other not in samples
             ]
             if lost:
                 other, run = min(

@@ -90,6 +90,7 @@ def test_loitering_re_entering_within_the_cooldown_does_not_fire_again() -> None
     assert len(run(rule, [(t, [INSIDE], [1], None) for t in range(12)])) == 1
     run(rule, [(t, [OUTSIDE], [1], None) for t in range(12, 20)])
     assert run(rule, [(t, [INSIDE], [1], None) for t in range(20, 40)]) == []
+    run(rule, [(t, [OUTSIDE], [1], None) for t in range(40, 100, 5)])
     # After the cooldown, a new stay fires again.
     assert len(run(rule, [(t, [INSIDE], [1], None) for t in range(100, 112)])) == 1
 

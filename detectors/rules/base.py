@@ -210,11 +210,7 @@ class DwellTimer:
     def _take_over_or_start(self, key: int, samples: dict[int, Sample], now: datetime) -> None:
         sample = samples[key]
         if self.handover_distance > 0:
-            lost = [
-                (other, run)
-                for other, run in self.runs.items()
-                if other not in samples
-            ]
+            lost = [(other, run) for other, run in self.runs.items() if other not in samples]
             if lost:
                 other, run = min(
                     lost, key=lambda item: _distance(item[1].sample.anchor, sample.anchor)

@@ -44,7 +44,10 @@ def test_loitering_fires_once_after_the_dwell_with_its_start_time() -> None:
     assert len(hits) == 1
     hit = hits[0]
     assert (hit.rule, hit.track_id, hit.started_at, hit.detected_at) == (
-        "loitering", 1, at(0), at(10)
+        "loitering",
+        1,
+        at(0),
+        at(10),
     )
     assert hit.details["held_s"] == 10.0 and hit.category == "public_safety"
     assert rule.holds(1)
@@ -171,7 +174,11 @@ def test_a_vehicle_standing_still_past_the_limit_is_reported() -> None:
     hits = run(rule, [(t * 2, [CAR], [9], ["car"]) for t in range(20)])
     assert len(hits) == 1
     hit = hits[0]
-    assert (hit.rule, hit.category, hit.object_class) == ("illegal_parking", "urban_management", "car")
+    assert (hit.rule, hit.category, hit.object_class) == (
+        "illegal_parking",
+        "urban_management",
+        "car",
+    )
     assert hit.started_at == at(0) and hit.detected_at == at(30)
 
 

@@ -92,7 +92,9 @@ def test_the_incident_waits_for_its_post_roll_and_carries_a_playable_clip() -> N
         assert stream.codec_context.name == "h264"
         assert sum(1 for _ in container.decode(video=0)) == 4
     metadata = incident.metadata()
-    assert metadata["ended_at"] == at(1.5).isoformat() and metadata["clip_content_type"] == "video/mp4"
+    assert (
+        metadata["ended_at"] == at(1.5).isoformat() and metadata["clip_content_type"] == "video/mp4"
+    )
     assert metadata["clip_sha256"] == incident.clip_sha256 and metadata["track_ids"] == [1]
     assert metadata["model_backend"] == "test"
 

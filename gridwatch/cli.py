@@ -164,7 +164,7 @@ def evaluate(
 
     document = json.loads(labels.read_text(encoding="utf-8"))
     assets = ensure_all(default_data_dir())
-    detector = DetectorPool(default_data_dir()).get(DetectConfig(backend=backend))  # type: ignore[arg-type]
+    detector = DetectorPool(default_data_dir()).get(DetectConfig(backend=backend))
     typer.echo(f"machine: {describe()}")
     typer.echo(f"model: {detector.name} ({detector.version}, {detector.backend})")
     if "photos" in document:

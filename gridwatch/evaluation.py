@@ -133,7 +133,7 @@ def evaluate_clip(
     rule_spec = labels["rule"]
     if rule_spec["kind"] != "intrusion":
         raise ValueError(f"{labels_path}: only intrusion labels are scored so far")
-    zone = Zone(labels["zone"]["name"], tuple(tuple(p) for p in labels["zone"]["polygon"]))  # type: ignore[arg-type]
+    zone = Zone(labels["zone"]["name"], tuple(tuple(p) for p in labels["zone"]["polygon"]))
     rule = ZoneIntrusion(
         zone,
         set(rule_spec["classes"]),

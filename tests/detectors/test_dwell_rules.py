@@ -117,8 +117,8 @@ def test_intrusion_respects_its_schedule_boundary() -> None:
 
 
 def crowd(**options) -> Crowd:  # type: ignore[no-untyped-def]
-    return Crowd(YARD, {"person"}, **{"min_people": 3, "hold_s": 5, "grace_s": 2,
-                                       "cooldown_s": 60, "anchor": "center", **options})  # fmt: skip
+    defaults = {"min_people": 3, "hold_s": 5, "grace_s": 2, "cooldown_s": 60, "anchor": "center"}
+    return Crowd(YARD, {"person"}, **{**defaults, **options})
 
 
 def people(count: int, y: float = 150) -> tuple[list, list[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import ClassVar
 
 import av
 import numpy as np
@@ -27,7 +28,7 @@ class ScriptedDetector:
     """Finds one person wherever a bright square is in the picture; records what it saw."""
 
     name, version, backend = "scripted", "0" * 12, "test"
-    class_names = {0: "person", 1: "car"}
+    class_names: ClassVar[dict[int, str]] = {0: "person", 1: "car"}
 
     def __init__(self) -> None:
         self.seen: list[np.ndarray] = []

@@ -82,5 +82,5 @@ def test_window_text(text: str, start: time, end: time) -> None:
 
 @pytest.mark.parametrize("text", ["22-06", "25:00-06:00", "22:00-24:30", "22:00"])
 def test_bad_window_text(text: str) -> None:
-    with pytest.raises(ValueError, match="HH:MM|24:00"):
+    with pytest.raises(ValueError, match=r"HH:MM|24:00"):
         parse_window(text)

@@ -10,7 +10,7 @@ import httpx
 
 from detectors.evidence import sha256_hex
 from detectors.incident import Incident
-from gridwatch.outbox import IncidentSender, Outbox
+from gridwatch.outbox import IncidentSender, Outbox, api_metadata
 from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.factories import jpeg
 
@@ -71,7 +71,7 @@ def test_incidents_wait_while_the_api_is_down_and_arrive_once_after(
         httpx.post(
             f"{server.url}/api/v1/incidents",
             headers={"Authorization": f"Bearer {WORKER_TOKEN}", "X-GridWatch-Worker": "edge-1"},
-            data={"metadata": kept.metadata},
+            data={"metadata": api_metadata(kept.metadata)},
             files={"snapshot": ("s.jpg", first.snapshot_jpeg, "image/jpeg")},
         ).raise_for_status()
         assert sender.drain(deadline_s=20) is True
@@ -114,3 +114,38 @@ def test_a_wrong_token_keeps_everything_and_backs_off(live_api: LiveServer, tmp_
     assert sender.backoff() > 0
     sender.close()
     outbox.close()
+
+
+def test_the_clip_is_kept_and_an_outbox_from_before_clips_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+    from dataclasses import replace
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE outbox (id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, metadata TEXT NOT"
+        " NULL, snapshot BLOB NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL"
+        " DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT)"
+    )
+    old.execute("INSERT INTO outbox VALUES ('old-1', 'cam', '{}', x'ffd8ff', 0, 0, 0, NULL)")
+    old.commit()
+    old.close()
+
+    outbox = Outbox(path)
+    incident = replace(make_incident(), clip_mp4=b"\x00\x00\x00\x18ftypmp42", clip_sha256="0" * 64)
+    outbox.put(incident)
+    items = {item.id: item for item in outbox.due()}
+    assert items["old-1"].clip is None
+    assert items[incident.id].clip == incident.clip_mp4
+    outbox.close()
+
+
+def test_only_fields_the_api_accepts_are_reported() -> None:
+    import json
+
+    from gridwatch.outbox import API_FIELDS
+
+    metadata = make_incident().metadata()
+    assert {"ended_at", "track_ids", "details", "clip_sha256"} <= set(metadata)
+    sent = json.loads(api_metadata(json.dumps(metadata)))
+    assert set(sent) == API_FIELDS

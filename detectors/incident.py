@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,9 +61,35 @@ class Incident:
     clip_started_at: datetime | None = None
     clip_duration_s: float = 0.0
     clip_frame_count: int = 0
+    # Set while the clip's frames are recorded but not yet encoded (see `with_clip`).
+    clip_encoder: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def clip_pending(self) -> bool:
+        return self.clip_encoder is not None
+
+    def with_clip(self) -> Incident:
+        """This incident with its clip encoded: the heavy step, to run off the detection thread.
+
+        Example:
+            >>> ready = incident.with_clip()  # in an evidence thread
+            >>> ready.clip_sha256 == hashlib.sha256(ready.clip_mp4).hexdigest()
+            True
+        """
+        if self.clip_encoder is None:
+            return self
+        clip = self.clip_encoder()
+        return replace(
+            self,
+            clip_mp4=clip,
+            clip_sha256=hashlib.sha256(clip).hexdigest(),
+            clip_encoder=None,
+        )
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the evidence bytes, as JSON-ready values."""
+        if self.clip_encoder is not None:
+            raise ValueError(f"incident {self.id}: encode its clip first (with_clip)")
         return {
             "id": self.id,
             "camera_id": self.camera_id,

@@ -33,12 +33,16 @@ class EvidenceSettings:
             handed out when they have passed.
         clip: Make a clip at all (a snapshot is always made).
         jpeg_quality: Quality of the snapshot, 1..100.
+        defer_clip_encoding: Hand incidents out with their clip frames recorded but not
+            encoded (`Incident.clip_pending`); the caller runs `Incident.with_clip()` on another
+            thread, so encoding never holds up detection.
     """
 
     pre_roll_s: float = 3.0
     post_roll_s: float = 3.0
     clip: bool = True
     jpeg_quality: int = 85
+    defer_clip_encoding: bool = False
 
 
 @dataclass
@@ -256,21 +260,26 @@ class CameraPipeline:
             details["plate"] = reading.text if reading else None
             details["plate_confidence"] = reading.confidence if reading else None
 
-        def draw(frame: _Recorded, caption: str) -> np.ndarray:
+        def draw(frame: _Recorded, caption: str, shade: bool = True) -> np.ndarray:
             return annotate(
                 frame.image, frame.shown, zones, lines=lines, caption=caption,
                 highlight_track=hit.track_id or None, highlight_tracks=hit.involved_tracks,
+                shade_zones=shade,
             )  # fmt: skip
 
         caption = f"{self.camera_id}  {best.at:%Y-%m-%d %H:%M:%S}  {hit.summary}"
         jpeg = encode_jpeg(draw(best, caption), quality=self.evidence.jpeg_quality)
-        clip = None
-        if self.evidence.clip and pending.frames:
-            clip = encode_mp4(
-                [draw(frame, f"{self.camera_id}  {frame.at:%H:%M:%S}") for frame in pending.frames],
-                [frame.at for frame in pending.frames],
-            )
         frames = pending.frames
+        camera_id = self.camera_id
+
+        def encode_clip() -> bytes:
+            # Outlined zones only: shading every frame costs more than it tells in motion.
+            pictures = [draw(frame, f"{camera_id}  {frame.at:%H:%M:%S}", False) for frame in frames]
+            return encode_mp4(pictures, [frame.at for frame in frames])
+
+        with_clip = self.evidence.clip and bool(frames)
+        deferred = with_clip and self.evidence.defer_clip_encoding
+        clip = encode_clip() if with_clip and not deferred else None
         return Incident(
             id=incident_id(self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at),
             camera_id=self.camera_id,
@@ -300,9 +309,10 @@ class CameraPipeline:
             snapshot_at=best.at,
             clip_mp4=clip,
             clip_sha256=sha256_hex(clip) if clip is not None else None,
-            clip_started_at=frames[0].at if clip is not None else None,
-            clip_duration_s=(frames[-1].at - frames[0].at).total_seconds() if clip else 0.0,
-            clip_frame_count=len(frames) if clip is not None else 0,
+            clip_started_at=frames[0].at if with_clip else None,
+            clip_duration_s=(frames[-1].at - frames[0].at).total_seconds() if with_clip else 0.0,
+            clip_frame_count=len(frames) if with_clip else 0,
+            clip_encoder=encode_clip if deferred else None,
         )
 
     def _best_frame(

@@ -14,7 +14,8 @@ import random
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypedDict
 
@@ -135,6 +136,7 @@ def build_pipeline(
     detector: ObjectDetector,
     *,
     plate_reader: PlateReader | None = None,
+    defer_clip_encoding: bool = False,
 ) -> CameraPipeline:
     """The detection pipeline a camera's configuration asks for."""
     zones = {zone.name: Zone(zone.name, tuple(zone.polygon)) for zone in camera.zones}
@@ -249,6 +251,7 @@ def build_pipeline(
             pre_roll_s=camera.evidence.pre_roll_s,
             post_roll_s=camera.evidence.post_roll_s,
             clip=camera.evidence.clip,
+            defer_clip_encoding=defer_clip_encoding,
         ),
         plate_reader=plate_reader,
     )
@@ -361,9 +364,44 @@ class CameraReader(threading.Thread):
         self.stop.wait(delay)
 
 
+class ClipEncoder(threading.Thread):
+    """Encodes incidents' clips off the detection thread, then hands them on to be kept.
+
+    The queue is bounded: when clips come faster than they can be encoded, detection waits
+    for a free place rather than evidence being dropped.
+    """
+
+    def __init__(self, keep: Callable[[Incident], None], *, capacity: int = 8):
+        super().__init__(name="clip-encoder", daemon=True)
+        self._keep = keep
+        self._queue: queue.Queue[Incident | None] = queue.Queue(maxsize=capacity)
+
+    def submit(self, incident: Incident) -> None:
+        self._queue.put(incident)
+
+    def run(self) -> None:
+        while (incident := self._queue.get()) is not None:
+            try:
+                ready = incident.with_clip()
+            except Exception:
+                # The incident matters more than its clip: keep it with the snapshot alone.
+                log.exception("%s: clip of incident %s failed", incident.camera_id, incident.id)
+                ready = replace(
+                    incident, clip_encoder=None, clip_started_at=None, clip_frame_count=0,
+                    clip_duration_s=0.0,
+                )  # fmt: skip
+            self._keep(ready)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Encode what is queued, then stop."""
+        self._queue.put(None)
+        self.join(timeout=timeout)
+
+
 @dataclass
 class Worker:
-    """Runs every enabled camera through detection and hands incidents to the outbox."""
+    """Runs every enabled camera through detection and hands incidents to the outbox; clips
+    are encoded on a thread of their own."""
 
     cameras: list[CameraConfig]
     detector: ObjectDetector | DetectorPool  # one model for every camera, or each its own
@@ -377,6 +415,7 @@ class Worker:
     pipelines: dict[str, CameraPipeline] = field(default_factory=dict)
     inference_ms: list[float] = field(default_factory=list)
     plate_reader: PlateReader | None = None
+    encoder: ClipEncoder | None = None
 
     def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
         """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
@@ -395,7 +434,10 @@ class Worker:
             if reads_plates and self.plate_reader is None:
                 self.plate_reader = RapidOcrPlateReader()
             self.pipelines[camera.id] = build_pipeline(
-                camera, detector, plate_reader=self.plate_reader if reads_plates else None
+                camera,
+                detector,
+                plate_reader=self.plate_reader if reads_plates else None,
+                defer_clip_encoding=True,
             )
             queues[camera.id] = queue.Queue(maxsize=self.queue_size)
             reader = CameraReader(
@@ -407,6 +449,8 @@ class Worker:
                 loop=self.loop,
             )
             self.readers.append(reader)
+        self.encoder = ClipEncoder(self._keep_one)
+        self.encoder.start()
         sender_thread = None
         if self.sender is not None:
             sender_thread = threading.Thread(
@@ -445,6 +489,7 @@ class Worker:
             # Incidents still recording their clip are reported with the frames there are.
             for camera_id, pipeline in self.pipelines.items():
                 self._keep(camera_id, pipeline.flush())
+            self.encoder.close()
             if sender_thread is not None:
                 sender_thread.join(timeout=10)
             if self.sender is not None and self.outbox.pending():
@@ -472,12 +517,18 @@ class Worker:
         self._keep(reader.camera.id, incidents)
 
     def _keep(self, camera_id: str, incidents: list[Incident]) -> None:
-        reader = next((reader for reader in self.readers if reader.camera.id == camera_id), None)
         for incident in incidents:
-            if self.outbox.put(incident):
-                if reader is not None:
-                    reader.stats.incidents += 1
-                log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
+            if incident.clip_pending and self.encoder is not None and self.encoder.is_alive():
+                self.encoder.submit(incident)
+            else:
+                self._keep_one(incident.with_clip())
+
+    def _keep_one(self, incident: Incident) -> None:
+        reader = next((r for r in self.readers if r.camera.id == incident.camera_id), None)
+        if self.outbox.put(incident):
+            if reader is not None:
+                reader.stats.incidents += 1
+            log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
 
     def log_stats(self) -> None:
         for reader in self.readers:

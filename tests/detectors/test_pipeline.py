@@ -210,3 +210,22 @@ def test_clips_are_cut_to_even_sizes_and_keep_their_timing() -> None:
     assert float(decoded[-1].time) == pytest.approx(2.0)
     with pytest.raises(ValueError):
         encode_mp4([], [])
+
+
+def test_deferred_clips_are_encoded_later_to_the_same_result() -> None:
+    deferred = pipeline(
+        ScriptedDetector(),
+        evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0, defer_clip_encoding=True),
+    )
+    inline = pipeline(ScriptedDetector())
+    late, now = [], []
+    for step in range(4):
+        late += deferred.process(scene(20 + 10 * step), now=at(step * 0.5))
+        now += inline.process(scene(20 + 10 * step), now=at(step * 0.5))
+    (waiting,) = late
+    assert waiting.clip_pending and waiting.clip_mp4 is None and waiting.clip_frame_count == 4
+    with pytest.raises(ValueError, match="with_clip"):
+        waiting.metadata()
+    ready = waiting.with_clip()
+    assert not ready.clip_pending and ready.clip_mp4 == now[0].clip_mp4
+    assert ready.metadata() == now[0].metadata()

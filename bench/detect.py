@@ -1,0 +1,221 @@
+"""Detection throughput on this machine: the model alone (PyTorch and ONNX, one frame or a batch
+per call), the whole pipeline on the demo clip, what the motion gate saves, and the speed-up
+over a plain `YOLO(...).predict()` loop per camera.
+
+Frames are decoded before timing (the demo clip at the cameras' 2 fps, and a still scene: its
+first frame with sensor grain). Figures alternate between the variants in rounds and report the
+median round, because other work shares these CPUs.
+
+Usage: python bench/detect.py [--imgsz 640] [--rounds 3] [--subset 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.machine import describe
+from detectors.incident import Incident
+from detectors.model import YoloDetector
+from detectors.motion import MotionGate
+from detectors.pipeline import CameraPipeline, EvidenceSettings
+from detectors.rules import ZoneIntrusion
+from detectors.zones import Zone
+from gridwatch.assets import ensure_all
+from gridwatch.config import default_data_dir
+from ingest.sources import FileSource
+
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+# The shipped school-gate camera's zone and rule.
+GATE = Zone(
+    "gate_path",
+    ((0.0, 0.30), (0.55, 0.30), (0.75, 0.38), (1.0, 0.60), (1.0, 0.85), (0.60, 0.70),
+     (0.30, 0.50), (0.0, 0.45)),
+)  # fmt: skip
+
+
+def clip_frames(path: Path) -> list[tuple[datetime, np.ndarray]]:
+    source = FileSource("bench", path, detect_fps=2, loop=False, realtime=False, start_time=START)
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append((frame.timestamp, frame.image))
+    source.close()
+    return frames
+
+
+def still_frames(image: np.ndarray, count: int) -> list[tuple[datetime, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    return [
+        (
+            START + timedelta(seconds=index / 2),
+            np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8),
+        )
+        for index in range(count)
+    ]
+
+
+def rate(count: int, run: Callable[[], object]) -> float:
+    """Frames per second of `run`, which handles `count` frames."""
+    started = time.perf_counter()
+    run()
+    return count / (time.perf_counter() - started)
+
+
+def rounds(variants: dict[str, Callable[[], float]], times: int) -> dict[str, float]:
+    """Median of `times` rounds, the variants taking turns within each round."""
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(times):
+        for name, variant in variants.items():
+            results[name].append(variant())
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def pipeline(detector: YoloDetector, *, gate: bool, defer: bool = True) -> CameraPipeline:
+    return CameraPipeline(
+        "bench", detector, [GATE], [ZoneIntrusion(GATE, {"person"}, min_frames=3)],
+        classes=["person"], confidence=0.4, motion_gate=MotionGate() if gate else None,
+        evidence=EvidenceSettings(defer_clip_encoding=defer),
+    )  # fmt: skip
+
+
+def run_pipeline(made: CameraPipeline, frames: list[tuple[datetime, np.ndarray]]) -> list[Incident]:
+    incidents = []
+    for taken_at, image in frames:
+        incidents += made.process(image, now=taken_at)
+    return incidents + made.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--subset", type=int, default=40, help="frames per raw-model round")
+    arguments = parser.parse_args()
+
+    assets = ensure_all(default_data_dir())
+    frames = clip_frames(assets["vtest.avi"])
+    still = still_frames(frames[0][1], 120)
+    images = [image for _, image in frames]
+    subset = images[: arguments.subset]
+    torch_model = YoloDetector(assets["yolov8n.pt"], imgsz=arguments.imgsz, backend="pytorch")
+    onnx_model = YoloDetector(assets["yolov8n.pt"], imgsz=arguments.imgsz, backend="onnx")
+    for model in (torch_model, onnx_model):  # warm-up: first calls build kernels and caches
+        model.detect_batch(images[:4], confidence=0.4, classes=[0])
+        for image in images[:3]:
+            model.detect(image, confidence=0.4, classes=[0])
+
+    def single(model: YoloDetector, chosen: list[np.ndarray]) -> Callable[[], float]:
+        return lambda: rate(
+            len(chosen), lambda: [model.detect(i, confidence=0.4, classes=[0]) for i in chosen]
+        )
+
+    def batched(model: YoloDetector, size: int) -> Callable[[], float]:
+        chunks = [subset[i : i + size] for i in range(0, len(subset), size)]
+        return lambda: rate(
+            len(subset),
+            lambda: [model.detect_batch(c, confidence=0.4, classes=[0]) for c in chunks],
+        )
+
+    raw = rounds(
+        {
+            "pytorch": single(torch_model, subset),
+            "onnx": single(onnx_model, subset),
+            "pytorch, 4 frames a call": batched(torch_model, 4),
+            "onnx, 4 frames a call": batched(onnx_model, 4),
+        },
+        arguments.rounds,
+    )
+    deferred: list[Incident] = []
+
+    def deferred_run() -> float:
+        made = pipeline(onnx_model, gate=False, defer=True)
+        return rate(len(frames), lambda: deferred.extend(run_pipeline(made, frames)))
+
+    whole = rounds(
+        {
+            "model alone (onnx)": single(onnx_model, images),
+            "pipeline, clips encoded on the clip thread": deferred_run,
+            "pipeline, clips encoded inline": lambda: rate(
+                len(frames),
+                lambda: run_pipeline(pipeline(onnx_model, gate=False, defer=False), frames),
+            ),
+        },
+        max(1, arguments.rounds - 1),
+    )
+    clip_count = len(deferred)
+    clip_s = rate(clip_count, lambda: [incident.with_clip() for incident in deferred])
+
+    gated_clip = pipeline(onnx_model, gate=True)
+    gated_clip_fps = rate(len(frames), lambda: run_pipeline(gated_clip, frames))
+    gated_still = pipeline(onnx_model, gate=True)
+    gated_still_fps = rate(len(still), lambda: run_pipeline(gated_still, still))
+
+    from ultralytics import YOLO  # the plain loop a camera would otherwise run
+
+    plain = YOLO(str(assets["yolov8n.pt"]))
+    plain.predict(images[0], imgsz=arguments.imgsz, verbose=False)
+    plain_rates = {
+        name: rate(
+            len(chosen),
+            lambda chosen=chosen: [
+                plain.predict(image, imgsz=arguments.imgsz, verbose=False) for _, image in chosen
+            ],
+        )
+        for name, chosen in (("clip", frames), ("still", still))
+    }
+
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {describe()}; load average at the end {load} (CPUs shared)")
+    print(
+        f"model: {onnx_model.name} ({onnx_model.version}), input {arguments.imgsz} px, CPU; "
+        f"demo clip 768x576 at 2 fps: {len(frames)} frames; still scene: {len(still)} frames; "
+        f"median of {arguments.rounds} rounds"
+    )
+    print("raw model throughput (frames/s, person class, decode excluded):")
+    for name, value in raw.items():
+        print(f"  {name:<28} {value:6.1f}")
+    print(
+        f"  ONNX vs PyTorch: x{raw['onnx'] / raw['pytorch']:.2f}; 4 frames a call vs one: "
+        f"PyTorch x{raw['pytorch, 4 frames a call'] / raw['pytorch']:.2f}, "
+        f"ONNX x{raw['onnx, 4 frames a call'] / raw['onnx']:.2f}"
+    )
+    alone = whole["model alone (onnx)"]
+    print("whole demo clip, model on every frame (frames/s; pipeline = mask, model, tracker,")
+    print("intrusion rule, snapshot and clip of every incident):")
+    for name, value in whole.items():
+        print(f"  {name:<44} {value:6.1f}  ({value / alone:.0%} of the model alone)")
+    print(
+        f"  {clip_count // max(1, arguments.rounds - 1)} incidents a pass; clip encoding "
+        f"{1000 / clip_s:.0f} ms a clip (annotate + H.264), on the worker's clip thread"
+    )
+    for label, made, fps in (
+        ("demo clip", gated_clip, gated_clip_fps),
+        ("still scene", gated_still, gated_still_fps),
+    ):
+        stats = made.stats
+        print(
+            f"motion gate, {label}: model ran on {stats.inferred} of {stats.frames} frames "
+            f"({stats.skipped} calls saved, {stats.skipped / stats.frames:.0%}); "
+            f"pipeline {fps:.1f} frames/s"
+        )
+    print("speed-up over a plain YOLO('yolov8n.pt').predict() loop per camera:")
+    for label, fps in (("demo clip", gated_clip_fps), ("still scene", gated_still_fps)):
+        base = plain_rates["clip" if label == "demo clip" else "still"]
+        print(
+            f"  {label}: plain loop {base:.1f} frames/s, pipeline (onnx + motion gate, "
+            f"tracking, rules, evidence) {fps:.1f} frames/s: x{fps / base:.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -53,6 +53,7 @@ assets: venv
 
 bench: venv assets
 	$(BIN)/python bench/inference.py
+	$(BIN)/python bench/detect.py
 	$(BIN)/python bench/time_to_first_event.py
 	$(BIN)/python bench/api.py
 

@@ -68,6 +68,7 @@ def register_incident(
     report: IncidentCreate,
     snapshot: bytes,
     *,
+    clip: bytes | None = None,
     evidence_root: Path,
     actor: str,
     policy: DistrictPolicy,
@@ -87,12 +88,30 @@ def register_incident(
 
     relative = evidence.snapshot_relative_path(report.id, report.detected_at)
     evidence.store(evidence_root, relative, snapshot)
+    clip_relative = None
+    if clip is not None:
+        clip_relative = relative.with_suffix(".mp4")
+        evidence.store(evidence_root, clip_relative, clip)
 
+    # Kept with the rule's findings rather than as columns of their own.
+    extra = {"ongoing": report.ongoing, "clip_frame_count": report.clip_frame_count}
     incident = Incident(
-        **report.model_dump(exclude={"category", "severity"}),
+        **report.model_dump(
+            exclude={
+                "category",
+                "severity",
+                "ongoing",
+                "snapshot_at",
+                "clip_content_type",
+                "clip_frame_count",
+                "details",
+            }
+        ),
+        details={**report.details, **{k: v for k, v in extra.items() if v is not None}},
         category=report.category.value,
         severity=report.severity.value,
         snapshot_path=relative.as_posix(),
+        clip_path=clip_relative.as_posix() if clip_relative else None,
         reported_by=actor,
     )
     event = GridEvent(
@@ -269,11 +288,18 @@ def to_public(event: GridEvent, request: Request) -> GridEventPublic:
         dispatched_at=event.dispatched_at,
         closed_at=event.closed_at,
         updated_at=event.updated_at,
-        incident=IncidentPublic.model_validate(incident) if incident else None,
+        incident=_incident_public(incident, request) if incident else None,
         snapshot_url=(
             str(request.url_for("incident_snapshot", incident_id=incident.id)) if incident else None
         ),
     )
+
+
+def _incident_public(incident: Incident, request: Request) -> IncidentPublic:
+    public = IncidentPublic.model_validate(incident)
+    if incident.clip_path:
+        public.clip_url = str(request.url_for("incident_clip", incident_id=incident.id))
+    return public
 
 
 def to_detail(event: GridEvent, request: Request, principal: Principal) -> GridEventDetail:

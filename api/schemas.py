@@ -44,6 +44,23 @@ class IncidentCreate(BaseModel):
     )
     rule_parameters: dict[str, Any] = Field(default={}, description="The rule's parameters.")
     snapshot_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the snapshot.")
+    ended_at: AwareDatetime | None = Field(default=None, description="When the condition ended.")
+    ongoing: bool = Field(default=False, description="Still going on when reported.")
+    track_ids: list[int] = Field(default=[], max_length=500, description="Every track involved.")
+    details: dict[str, Any] = Field(
+        default={}, description="Rule-specific findings: count, plate, direction, time held."
+    )
+    model_backend: str | None = Field(default=None, max_length=32, description="pytorch or onnx.")
+    snapshot_at: AwareDatetime | None = Field(
+        default=None, description="When the snapshot was taken."
+    )
+    clip_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the clip, if one is sent."
+    )
+    clip_content_type: str | None = Field(default=None, max_length=40, description="video/mp4.")
+    clip_started_at: AwareDatetime | None = Field(default=None, description="When the clip starts.")
+    clip_duration_s: float | None = Field(default=None, ge=0, le=600, description="Clip length.")
+    clip_frame_count: int | None = Field(default=None, ge=0, le=100_000, description="Clip frames.")
 
 
 class Location(BaseModel):
@@ -72,6 +89,13 @@ class IncidentPublic(BaseModel):
     rule_parameters: dict[str, Any]
     snapshot_sha256: str
     reported_by: str
+    ended_at: datetime | None = None
+    track_ids: list[int] = []
+    details: dict[str, Any] = {}
+    model_backend: str | None = None
+    clip_sha256: str | None = None
+    clip_duration_s: float | None = None
+    clip_url: str | None = Field(default=None, description="MP4 clip around the incident, if any.")
 
 
 class HistoryPublic(BaseModel):

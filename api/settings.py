@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_snapshot_bytes: int = Field(
         default=5 * 1024 * 1024, description="Largest snapshot a worker may upload."
     )
+    max_clip_bytes: int = Field(
+        default=32 * 1024 * 1024, description="Largest incident clip a worker may upload."
+    )
     max_attachment_bytes: int = Field(
         default=10 * 1024 * 1024, description="Largest photo a person may attach to an event."
     )

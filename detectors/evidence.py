@@ -1,14 +1,20 @@
-"""Evidence: the annotated picture an operator sees first, with a digest to prove it unchanged."""
+"""Evidence: the annotated picture an operator sees first and a short clip, with digests to prove
+them unchanged."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
+from datetime import datetime
+from fractions import Fraction
 
+import av
 import cv2
 import numpy as np
 import supervision as sv
 
+from detectors.rules.line_crossing import Line
 from detectors.zones import Zone
 
 ZONE_COLOUR = (0, 215, 255)  # amber, BGR
@@ -22,27 +28,38 @@ def annotate(
     zones: Sequence[Zone],
     *,
     highlight_track: int | None = None,
+    highlight_tracks: Sequence[int] = (),
     caption: str = "",
+    lines: Sequence[Line] = (),
+    shade_zones: bool = True,
 ) -> np.ndarray:
-    """A copy of `image` with zones outlined, every box drawn and the offending one in red."""
+    """A copy of `image` with zones and lines outlined, every box drawn and the offending ones in
+    red (`highlight_track`, and every id in `highlight_tracks`)."""
+    highlighted = set(highlight_tracks) | ({highlight_track} if highlight_track else set())
     canvas = image.copy()
     height, width = canvas.shape[:2]
     thickness = max(1, round(min(width, height) / 300))
     for zone in zones:
         polygon = zone.pixel_polygon(width, height)
-        overlay = canvas.copy()
-        cv2.fillPoly(overlay, [polygon], ZONE_COLOUR)
-        cv2.addWeighted(overlay, 0.15, canvas, 0.85, 0, dst=canvas)
+        if shade_zones:
+            overlay = canvas.copy()
+            cv2.fillPoly(overlay, [polygon], ZONE_COLOUR)
+            cv2.addWeighted(overlay, 0.15, canvas, 0.85, 0, dst=canvas)
         cv2.polylines(canvas, [polygon], isClosed=True, color=ZONE_COLOUR, thickness=thickness)
         x, y = polygon[0]
         _label(canvas, zone.name, (int(x) + 4, int(y) + 16), ZONE_COLOUR)
+    for line in lines:
+        start = (round(line.start[0] * width), round(line.start[1] * height))
+        end = (round(line.end[0] * width), round(line.end[1] * height))
+        cv2.arrowedLine(canvas, start, end, ZONE_COLOUR, thickness + 1, tipLength=0.03)
+        _label(canvas, line.name, (start[0] + 4, start[1] - 6), ZONE_COLOUR)
     names = detections.data.get("class_name")
     for index in range(len(detections)):
         x1, y1, x2, y2 = (round(float(v)) for v in detections.xyxy[index])
         track_id = int(detections.tracker_id[index]) if detections.tracker_id is not None else None
         if track_id is not None and track_id < 0:
             track_id = None  # not (yet) tracked
-        colour = HIT_COLOUR if track_id is not None and track_id == highlight_track else BOX_COLOUR
+        colour = HIT_COLOUR if track_id is not None and track_id in highlighted else BOX_COLOUR
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness + (colour == HIT_COLOUR))
         parts = [str(names[index]) if names is not None else "object"]
         if detections.confidence is not None:
@@ -76,3 +93,52 @@ def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
 
 def sha256_hex(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
+
+
+def encode_mp4(frames: Sequence[np.ndarray], timestamps: Sequence[datetime]) -> bytes:
+    """H.264 in MP4 that browsers play: BGR frames, shown at the times they were taken.
+
+    The MP4 is fragmented with its index up front (`empty_moov`), so a browser starts playing
+    before it has the whole file, and it is written to memory with no temporary file. Frames are
+    cropped to even sizes, as 4:2:0 chroma needs. PyAV's wheels bundle libx264, so this needs
+    no system FFmpeg.
+
+    Example:
+        >>> clip = encode_mp4([frame_a, frame_b], [at_0s, at_0_5s])
+        >>> clip[4:8]
+        b'ftyp'
+    """
+    if not frames or len(frames) != len(timestamps):
+        raise ValueError("a clip needs one timestamp per frame and at least one frame")
+    height, width = (dimension - dimension % 2 for dimension in frames[0].shape[:2])
+    span = max((timestamps[-1] - timestamps[0]).total_seconds(), 1e-3)
+    rate = max(1, round((len(frames) - 1) / span)) if len(frames) > 1 else 1
+    time_base = Fraction(1, 1000)
+    buffer = io.BytesIO()
+    with av.open(
+        buffer, mode="w", format="mp4",
+        options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
+    ) as container:  # fmt: skip
+        # One encoder thread: the model owns the cores; zerolatency drops the lookahead, which
+        # a few seconds of evidence do not need.
+        stream = container.add_stream(
+            "libx264",
+            rate=rate,
+            options={"preset": "ultrafast", "tune": "zerolatency", "crf": "28", "threads": "1"},
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = time_base
+        last_pts = -1
+        for image, taken_at in zip(frames, timestamps, strict=True):
+            # OpenCV's conversion to 4:2:0 is several times faster than FFmpeg's from BGR.
+            planar = np.asarray(
+                cv2.cvtColor(np.ascontiguousarray(image[:height, :width]), cv2.COLOR_BGR2YUV_I420),
+                dtype=np.uint8,
+            )
+            frame = av.VideoFrame.from_ndarray(planar, format="yuv420p")
+            # Milliseconds since the first frame; strictly increasing as the muxer demands.
+            pts = max(last_pts + 1, round((taken_at - timestamps[0]).total_seconds() * 1000))
+            frame.pts, frame.time_base, last_pts = pts, time_base, pts
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()

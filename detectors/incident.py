@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,14 @@ def incident_id(camera_id: str, rule: str, zone: str, track_id: int, started_at:
 
 @dataclass(frozen=True)
 class Incident:
-    """One incident with its evidence, ready to be registered as a grid event."""
+    """One incident with its evidence, ready to be registered as a grid event.
+
+    `track_id` is the object that fired the rule (0 when a zone or the whole view did: a crowd,
+    tampering); `track_ids` every object involved. `ended_at` is the last moment the rule's
+    condition was seen to hold, up to when the clip was finished; `ongoing` says it still held
+    then. The snapshot is the frame in which the object was seen best; the clip runs from a few
+    seconds before the rule concluded to a few seconds after, as H.264 in MP4.
+    """
 
     id: str
     camera_id: str
@@ -41,9 +50,46 @@ class Incident:
     rule_parameters: dict[str, Any]
     snapshot_jpeg: bytes = field(repr=False)
     snapshot_sha256: str
+    ended_at: datetime | None = None
+    ongoing: bool = False
+    track_ids: tuple[int, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    model_backend: str = ""
+    snapshot_at: datetime | None = None
+    clip_mp4: bytes | None = field(default=None, repr=False)
+    clip_sha256: str | None = None
+    clip_started_at: datetime | None = None
+    clip_duration_s: float = 0.0
+    clip_frame_count: int = 0
+    # Set while the clip's frames are recorded but not yet encoded (see `with_clip`).
+    clip_encoder: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def clip_pending(self) -> bool:
+        return self.clip_encoder is not None
+
+    def with_clip(self) -> Incident:
+        """This incident with its clip encoded: the heavy step, to run off the detection thread.
+
+        Example:
+            >>> ready = incident.with_clip()  # in an evidence thread
+            >>> ready.clip_sha256 == hashlib.sha256(ready.clip_mp4).hexdigest()
+            True
+        """
+        if self.clip_encoder is None:
+            return self
+        clip = self.clip_encoder()
+        return replace(
+            self,
+            clip_mp4=clip,
+            clip_sha256=hashlib.sha256(clip).hexdigest(),
+            clip_encoder=None,
+        )
 
     def metadata(self) -> dict[str, Any]:
         """Everything but the evidence bytes, as JSON-ready values."""
+        if self.clip_encoder is not None:
+            raise ValueError(f"incident {self.id}: encode its clip first (with_clip)")
         return {
             "id": self.id,
             "camera_id": self.camera_id,
@@ -64,4 +110,17 @@ class Incident:
             "model_version": self.model_version,
             "rule_parameters": self.rule_parameters,
             "snapshot_sha256": self.snapshot_sha256,
+            "ended_at": (self.ended_at or self.detected_at).isoformat(),
+            "ongoing": self.ongoing,
+            "track_ids": list(self.track_ids),
+            "details": self.details,
+            "model_backend": self.model_backend,
+            "snapshot_at": (self.snapshot_at or self.detected_at).isoformat(),
+            "clip_sha256": self.clip_sha256,
+            "clip_content_type": "video/mp4" if self.clip_mp4 is not None else None,
+            "clip_started_at": (
+                self.clip_started_at.isoformat() if self.clip_started_at is not None else None
+            ),
+            "clip_duration_s": round(self.clip_duration_s, 3),
+            "clip_frame_count": self.clip_frame_count,
         }

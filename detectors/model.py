@@ -1,11 +1,12 @@
-"""Object detection models behind one small interface."""
+"""Object detection models behind one small interface: PyTorch weights or their ONNX export."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import supervision as sv
@@ -13,17 +14,32 @@ import supervision as sv
 # Ultralytics may otherwise try to fetch fonts, weights or update checks at run time.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+Backend = Literal["pytorch", "onnx"]
+
 
 class ObjectDetector(Protocol):
-    """Anything that turns one BGR image into detections."""
+    """Anything that turns BGR images into detections.
+
+    `version` names the weights (a digest prefix), `backend` how they are run; together with
+    `name` they are recorded with every incident.
+    """
 
     name: str
     version: str
+    backend: str
     class_names: dict[int, str]
 
     def detect(
         self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None
     ) -> sv.Detections: ...
+
+    def detect_batch(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        confidence: float,
+        classes: list[int] | None = None,
+    ) -> list[sv.Detections]: ...
 
 
 def file_sha256(path: Path) -> str:
@@ -34,15 +50,44 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class YoloDetector:
-    """An ultralytics YOLO model (.pt, or an exported .onnx) run on the CPU or a GPU.
+def onnx_export_path(weights: Path, weights_sha256: str) -> Path:
+    """Where the ONNX export of `weights` lives: beside them, named by their digest.
+
+    The digest in the name ties the export to exactly those weights, so new weights never run
+    through a stale export.
 
     Example:
-        >>> detector = YoloDetector(Path("/abs/path/yolov8n.pt"))
+        >>> onnx_export_path(Path("/data/yolov8n.pt"), "f59b3d833e2f" + "0" * 52)
+        PosixPath('/data/yolov8n-f59b3d833e2f.onnx')
+    """
+    return weights.with_name(f"{weights.stem}-{weights_sha256[:12]}.onnx")
+
+
+class YoloDetector:
+    """An ultralytics YOLO model run on the CPU (or a GPU): `.pt` through PyTorch, or its `.onnx`
+    export through ONNX Runtime.
+
+    Args:
+        weights: Absolute path to the PyTorch weights; they name the model and its version.
+        imgsz: Input size in pixels (the longer side; frames keep their aspect ratio).
+        device: "cpu", or a CUDA device such as "0".
+        backend: "pytorch", or "onnx" to run the export made by `gridwatch assets fetch`.
+        onnx_path: The export to run, when not at its usual place beside the weights.
+
+    Example:
+        >>> detector = YoloDetector(Path("/abs/path/yolov8n.pt"), backend="onnx")
         >>> detections = detector.detect(image, confidence=0.4, classes=[0])
     """
 
-    def __init__(self, weights: Path, *, imgsz: int = 640, device: str = "cpu"):
+    def __init__(
+        self,
+        weights: Path,
+        *,
+        imgsz: int = 640,
+        device: str = "cpu",
+        backend: Backend = "pytorch",
+        onnx_path: Path | None = None,
+    ):
         from ultralytics import YOLO  # heavy import, kept out of module import time
 
         weights = weights.resolve()
@@ -51,11 +96,31 @@ class YoloDetector:
         self.weights = weights
         self.imgsz = imgsz
         self.device = device
+        self.backend: str = backend
         self.name = weights.stem
-        # The weights' digest names exactly which model produced an incident.
-        self.version = file_sha256(weights)[:12]
-        self._model = YOLO(str(weights), task="detect")
-        self.class_names: dict[int, str] = dict(self._model.names)
+        digest = file_sha256(weights)
+        # The weights' digest names exactly which model produced an incident, whichever backend
+        # runs it: the ONNX export is the same model.
+        self.version = digest[:12]
+        if backend == "onnx":
+            model_file = (onnx_path or onnx_export_path(weights, digest)).resolve()
+            if not model_file.is_file():
+                raise FileNotFoundError(
+                    f"ONNX export not found: {model_file} (made by `gridwatch assets fetch`)"
+                )
+        else:
+            model_file = weights
+        self.model_file = model_file
+        self._model = YOLO(str(model_file), task="detect")
+        names = self._model.names
+        if backend == "onnx" and not names:
+            names = YOLO(str(weights), task="detect").names
+        self.class_names: dict[int, str] = dict(names)
+
+    @property
+    def label(self) -> str:
+        """Name, version and backend in one string for logs."""
+        return f"{self.name} ({self.version}, {self.backend})"
 
     def class_ids(self, names: list[str]) -> list[int]:
         """Model class ids for class names; raises KeyError naming an unknown one."""
@@ -65,12 +130,24 @@ class YoloDetector:
     def detect(
         self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None
     ) -> sv.Detections:
+        return self.detect_batch([image], confidence=confidence, classes=classes)[0]
+
+    def detect_batch(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        confidence: float,
+        classes: list[int] | None = None,
+    ) -> list[sv.Detections]:
+        """Detections for several images in one model call (one per image, in order)."""
+        if not images:
+            return []
         results = self._model.predict(
-            image,
+            list(images) if len(images) > 1 else images[0],
             imgsz=self.imgsz,
             conf=confidence,
             classes=classes,
             device=self.device,
             verbose=False,
         )
-        return sv.Detections.from_ultralytics(next(iter(results)))
+        return [sv.Detections.from_ultralytics(result) for result in results]

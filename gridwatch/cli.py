@@ -117,10 +117,9 @@ def worker(
     this worker and the other workers, and a camera changed there is picked up within seconds.
     Each camera's health is reported to the API.
     """
-    from detectors.model import YoloDetector
     from gridwatch.feed import ApiLeaseFeed, CameraFeed, FileFeed, HealthReporter
     from gridwatch.outbox import IncidentSender, Outbox
-    from gridwatch.worker import Worker, WorkerSettings
+    from gridwatch.worker import DetectorPool, Worker, WorkerSettings
 
     _logging(verbose)
     settings = WorkerSettings()
@@ -146,8 +145,8 @@ def worker(
         if not once:
             # A long-running worker follows edits of its camera files.
             feed = FileFeed(cameras, only=set(camera_id) if camera_id else None)
-    detector = YoloDetector(settings.model_path)
-    log.info("model %s (%s) loaded", detector.name, detector.version)
+    # Models are loaded when a camera first asks for them; cameras asking for the same share one.
+    detectors = DetectorPool(default_data_dir(), weights={"yolov8n": settings.model_path})
     outbox = Outbox(settings.outbox_path)
     if outbox.pending():
         log.info("%d incidents from an earlier run wait in the outbox", outbox.pending())
@@ -155,7 +154,7 @@ def worker(
     reporter = HealthReporter(settings.api_url, token, worker_name=settings.worker_name)
     runner = Worker(
         configs,
-        detector,
+        detectors,
         outbox,
         sender,
         realtime=False if fast else None,
@@ -313,6 +312,65 @@ def seed_demo_accounts(database_url: str, password: str) -> list[str]:
                 created.append(username)
     engine.dispose()
     return created
+
+
+@app.command("eval")
+def evaluate(
+    labels: Annotated[Path, typer.Argument(help="Labels JSON (tests/data/*.json).")],
+    backend: Annotated[str, typer.Option(help="auto, onnx or pytorch.")] = "auto",
+    motion: Annotated[bool, typer.Option(help="Use the motion gate.")] = True,
+) -> None:
+    """Score a rule on a labelled clip, or the detector on labelled photos."""
+    import json
+
+    from gridwatch.assets import ensure_all
+    from gridwatch.config import DetectConfig
+    from gridwatch.evaluation import evaluate_clip, evaluate_photos, ultralytics_photo
+    from gridwatch.worker import DetectorPool
+
+    document = json.loads(labels.read_text(encoding="utf-8"))
+    assets = ensure_all(default_data_dir())
+    detector = DetectorPool(default_data_dir()).get(DetectConfig(backend=backend))
+    typer.echo(f"machine: {_machine()}")
+    typer.echo(f"model: {detector.name} ({detector.version}, {detector.backend})")
+    if "photos" in document:
+        photos = {
+            photo["asset"]: assets.get(photo["asset"]) or ultralytics_photo(photo["asset"])
+            for photo in document["photos"]
+        }
+        result = evaluate_photos(labels, photos, detector, confidence=0.4)
+        for photo, classes in result.per_photo.items():
+            counts = ", ".join(
+                f"{name} {found}/{expected}" for name, (expected, found) in classes.items()
+            )
+            typer.echo(f"  {photo}: {counts}  (found/labelled)")
+        typer.echo(
+            f"photos: precision {result.precision:.2f}, recall {result.recall:.2f} "
+            f"({result.matched} of {result.labelled} labelled objects, {result.detected} found)"
+        )
+        return
+    clip = assets[document["clip"]]
+    run = evaluate_clip(labels, clip, detector, motion_gate=motion)
+    zone = document["zone"]["name"]
+    typer.echo(
+        f"{document['rule']['kind']} on zone {zone} of {document['clip']} "
+        f"({document['duration_s']} s at {document['detect_fps']} fps, tolerance "
+        f"{document['tolerance_s']} s): {run.score.summary()}"
+    )
+    typer.echo(
+        f"model ran on {run.inferred} of {run.frames} frames; {run.seconds:.1f} s "
+        f"({run.frames / run.seconds:.1f} frames/s)"
+    )
+
+
+def _machine() -> str:
+    try:
+        from bench.machine import describe  # in a checkout; not part of the installed package
+    except ImportError:
+        import platform
+
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return describe()
 
 
 @db_app.command("upgrade")

@@ -6,15 +6,18 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from detectors.coco import COCO_CLASS_NAMES
+from detectors.catalog import DEFAULT_MODEL, MODELS
+from detectors.schedule import DAY_NAMES, Schedule, TimeWindow
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "onvif", "file")
@@ -80,36 +83,237 @@ class ZoneConfig(_Strict):
     )
 
 
-class IntrusionRuleConfig(_Strict):
-    kind: Literal["intrusion"] = Field(description="Rule kind.")
+class ScheduleConfig(_Strict):
+    """When a rule is armed, in the camera's time zone. Empty windows: all day."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        min_length=1,
+        description=(
+            "Days on which the rule is armed; a window past midnight belongs to its start day."
+        ),
+    )
+    windows: list[str] = Field(
+        default=[],
+        description=(
+            'Local time windows "HH:MM-HH:MM"; an end at or before the start crosses midnight.'
+        ),
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_parse(cls, value: list[str]) -> list[str]:
+        for window in value:
+            parse_window(window)
+        return value
+
+    def build(self, timezone: str) -> Schedule:
+        return Schedule(
+            windows=tuple(parse_window(window) for window in self.windows),
+            days=frozenset(DAY_NAMES.index(day) for day in self.days),
+            timezone=timezone,
+        )
+
+
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def parse_window(text: str) -> TimeWindow:
+    """'22:00-06:00' as a TimeWindow; raises ValueError saying what is wrong."""
+    match = _WINDOW.match(text.strip())
+    if not match:
+        raise ValueError(f"time window {text!r} is not HH:MM-HH:MM")
+    start_h, start_m, end_h, end_m = (int(group) for group in match.groups())
+    end = time(0, 0) if end_h == 24 else time(end_h, end_m)
+    if end_h == 24 and end_m:
+        raise ValueError(f"time window {text!r} ends after 24:00")
+    return TimeWindow(time(start_h, start_m), end)
+
+
+class _RuleBase(_Strict):
+    schedule: ScheduleConfig | None = Field(
+        default=None, description="When the rule is armed; always when left out."
+    )
+    severity: Severity = Field(default=Severity.medium, description="Grid-event severity.")
+    cooldown_s: float = Field(
+        default=300, ge=0, description="Seconds before the same track (or zone) may fire again."
+    )
+
+
+class _ZoneRuleBase(_RuleBase):
     zone: str = Field(description="Name of the zone this rule watches.")
+    anchor: Literal["center", "bottom_center"] = Field(
+        default="bottom_center",
+        description="Point of the box tested against the zone: its centre or its foot point.",
+    )
+
+
+class IntrusionRuleConfig(_ZoneRuleBase):
+    kind: Literal["intrusion"] = Field(description="Rule kind.")
     classes: list[str] = Field(
         default=["person"], min_length=1, description="Object classes that count as intruders."
     )
     min_frames: int = Field(
         default=3, ge=1, le=1000, description="Consecutive sampled frames inside before it fires."
     )
-    cooldown_s: float = Field(
-        default=300, ge=0, description="Seconds before the same track may fire this rule again."
+    category: Category = Field(default=Category.public_safety, description="Grid-event category.")
+
+
+class LoiteringRuleConfig(_ZoneRuleBase):
+    kind: Literal["loitering"] = Field(description="Rule kind.")
+    classes: list[str] = Field(
+        default=["person"], min_length=1, description="Object classes that can loiter."
     )
-    anchor: Literal["center", "bottom_center"] = Field(
-        default="bottom_center",
-        description="Point of the box tested against the zone: its centre or its foot point.",
+    dwell_s: float = Field(default=60, gt=0, description="Seconds in the zone before it fires.")
+    grace_s: float = Field(
+        default=3, ge=0, description="Absences shorter than this do not restart the clock."
     )
     category: Category = Field(default=Category.public_safety, description="Grid-event category.")
-    severity: Severity = Field(default=Severity.medium, description="Grid-event severity.")
 
 
-RuleConfig = Annotated[IntrusionRuleConfig, Field(discriminator="kind")]
-RULE_KINDS = ("intrusion",)
+class CrowdRuleConfig(_ZoneRuleBase):
+    kind: Literal["crowd"] = Field(description="Rule kind.")
+    classes: list[str] = Field(
+        default=["person"], min_length=1, description="Object classes counted in the crowd."
+    )
+    min_people: int = Field(
+        default=10, ge=1, le=10000, description="At least this many in the zone at once."
+    )
+    hold_s: float = Field(default=30, ge=0, description="Seconds the crowd must stay.")
+    grace_s: float = Field(
+        default=3, ge=0, description="Dips below min_people shorter than this are ignored."
+    )
+    cooldown_s: float = Field(
+        default=600, ge=0, description="Seconds before this zone may fire again."
+    )
+    category: Category = Field(default=Category.public_safety, description="Grid-event category.")
+
+
+class LineCrossingRuleConfig(_RuleBase):
+    kind: Literal["line_crossing"] = Field(description="Rule kind.")
+    line: str = Field(description="Name of the line (camera `lines`) this rule watches.")
+    classes: list[str] = Field(
+        default=["person"], min_length=1, description="Object classes counted crossing."
+    )
+    direction: Literal["in", "out", "both"] = Field(
+        default="both",
+        description=(
+            "Crossings that fire: 'in' is from the right-hand to the left-hand side looking"
+            " from the line's first point to its second, 'out' the other way."
+        ),
+    )
+    margin: float = Field(
+        default=0.01, ge=0, le=0.2,
+        description="Distance from the line (normalised) an object must pass to count a side.",
+    )  # fmt: skip
+    cooldown_s: float = Field(
+        default=60, ge=0, description="Seconds before the same track may fire again."
+    )
+    anchor: Literal["center", "bottom_center"] = Field(
+        default="bottom_center", description="Point of the box that must cross the line."
+    )
+    severity: Severity = Field(default=Severity.low, description="Grid-event severity.")
+    category: Category = Field(default=Category.public_safety, description="Grid-event category.")
+
+
+class IllegalParkingRuleConfig(_ZoneRuleBase):
+    kind: Literal["illegal_parking"] = Field(description="Rule kind.")
+    classes: list[str] = Field(
+        default=["car", "truck", "bus", "motorcycle"],
+        min_length=1,
+        description="Vehicle classes watched.",
+    )
+    max_stay_s: float = Field(
+        default=120, gt=0, description="Seconds a vehicle may stand still in the zone."
+    )
+    max_movement: float = Field(
+        default=0.03, gt=0, le=0.5,
+        description="How far (normalised) a vehicle may shift and still count as standing still.",
+    )  # fmt: skip
+    grace_s: float = Field(
+        default=5, ge=0, description="Missed detections shorter than this are ignored."
+    )
+    cooldown_s: float = Field(
+        default=1800, ge=0, description="Seconds before the same vehicle may fire again."
+    )
+    read_plate: bool = Field(default=True, description="Read the number plate when legible.")
+    severity: Severity = Field(default=Severity.low, description="Grid-event severity.")
+    category: Category = Field(
+        default=Category.urban_management, description="Grid-event category."
+    )
+
+
+class FallRuleConfig(_ZoneRuleBase):
+    kind: Literal["fall"] = Field(description="Rule kind.")
+    classes: list[str] = Field(
+        default=["Fall"], min_length=1, description="Classes that mean a fallen person."
+    )
+    hold_s: float = Field(
+        default=3, ge=0, description="Seconds a person must stay down before it fires."
+    )
+    grace_s: float = Field(
+        default=1.5, ge=0, description="Flickers to standing shorter than this are ignored."
+    )
+    anchor: Literal["center", "bottom_center"] = Field(
+        default="center", description="Point of the box tested against the zone."
+    )
+    severity: Severity = Field(default=Severity.critical, description="Grid-event severity.")
+    category: Category = Field(
+        default=Category.health_emergency, description="Grid-event category."
+    )
+
+
+class TamperRuleConfig(_RuleBase):
+    kind: Literal["tamper"] = Field(description="Rule kind.")
+    hold_s: float = Field(
+        default=5, ge=0, description="Seconds the view must stay tampered before it fires."
+    )
+    defocus_ratio: float = Field(
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="Sharpness below this share of the reference: defocused.",
+    )
+    min_similarity: float = Field(
+        default=0.45, gt=-1, lt=1, description="Correlation with the reference below this: moved."
+    )
+    cooldown_s: float = Field(default=600, ge=0, description="Seconds before it may fire again.")
+    severity: Severity = Field(default=Severity.high, description="Grid-event severity.")
+    category: Category = Field(default=Category.device_fault, description="Grid-event category.")
+
+
+RuleConfig = Annotated[
+    IntrusionRuleConfig
+    | LoiteringRuleConfig
+    | CrowdRuleConfig
+    | LineCrossingRuleConfig
+    | IllegalParkingRuleConfig
+    | FallRuleConfig
+    | TamperRuleConfig,
+    Field(discriminator="kind"),
+]
+RULE_KINDS = (
+    "intrusion", "loitering", "crowd", "line_crossing", "illegal_parking", "fall", "tamper",
+)  # fmt: skip
 
 
 class DetectConfig(_Strict):
     fps: float = Field(default=2, gt=0, le=30, description="Frames per second given to detection.")
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description=f"Detection model: {', '.join(MODELS)} (fall-yolov8 for fall rules).",
+    )
+    backend: Literal["auto", "onnx", "pytorch"] = Field(
+        default="auto",
+        description="How the model runs: ONNX Runtime, PyTorch, or auto (ONNX when exported).",
+    )
     confidence: float = Field(
         default=0.4, gt=0, lt=1, description="Minimum detector confidence for a detection."
     )
     imgsz: int = Field(default=640, ge=160, le=1920, description="Model input size in pixels.")
+    classes: list[str] = Field(
+        default=[], description="Classes to detect and draw besides those the rules watch."
+    )
 
     @field_validator("imgsz")
     @classmethod
@@ -117,6 +321,50 @@ class DetectConfig(_Strict):
         if value % 32:
             raise ValueError("must be a multiple of 32")
         return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"unknown model {value!r} (models: {', '.join(MODELS)})")
+        return value
+
+
+class MotionConfig(_Strict):
+    enabled: bool = Field(default=True, description="Skip the model on frames where nothing moved.")
+    min_changed: float = Field(
+        default=0.002, ge=0, le=1,
+        description="Share of the picture that must change to run the model.",
+    )  # fmt: skip
+    full_check_s: float = Field(
+        default=10, gt=0,
+        description="Run the model at least this often, so objects that stopped are confirmed.",
+    )  # fmt: skip
+
+
+class PolygonConfig(_Strict):
+    name: str = Field(pattern=SLUG, description="Name of the region.")
+    polygon: list[NormalisedPoint] = Field(
+        min_length=3, description="Polygon vertices in normalised image coordinates."
+    )
+
+
+class LineConfig(_Strict):
+    name: str = Field(pattern=SLUG, description="Line name, unique within the camera.")
+    points: list[NormalisedPoint] = Field(
+        min_length=2, max_length=2, description="Start and end, in normalised image coordinates."
+    )
+
+
+class EvidenceConfig(_Strict):
+    pre_roll_s: float = Field(
+        default=3, ge=0, le=30, description="Seconds of video kept from before the incident."
+    )
+    post_roll_s: float = Field(
+        default=3, ge=0, le=30,
+        description="Seconds of video after the incident; it is reported when they have passed.",
+    )  # fmt: skip
+    clip: bool = Field(default=True, description="Attach an H.264 clip to each incident.")
 
 
 class FilePlaybackConfig(_Strict):
@@ -192,8 +440,30 @@ class CameraConfig(_Strict):
     stream: StreamConfig = Field(
         default_factory=StreamConfig, description="Connection settings of live cameras."
     )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="IANA time zone of the camera; rule schedules use it."
+    )
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig, description="The motion gate in front of the model."
+    )
+    privacy_masks: list[PolygonConfig] = Field(
+        default=[], description="Regions blacked out before detection and in all evidence."
+    )
+    evidence: EvidenceConfig = Field(
+        default_factory=EvidenceConfig, description="Snapshot and clip of each incident."
+    )
     zones: list[ZoneConfig] = Field(default=[], description="Named regions of the image.")
+    lines: list[LineConfig] = Field(default=[], description="Named lines for line_crossing rules.")
     rules: list[RuleConfig] = Field(default=[], description="Incident rules run on this camera.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
 
     @field_validator("source")
     @classmethod
@@ -211,16 +481,36 @@ class CameraConfig(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"zones: duplicate zone name {duplicates[0]!r}")
+        line_names = [line.name for line in self.lines]
+        model = MODELS[self.detect.model]
         for index, rule in enumerate(self.rules):
-            if rule.zone not in names:
+            zone = getattr(rule, "zone", None)
+            if zone is not None and zone not in names:
                 known = ", ".join(names) or "none defined"
-                raise ValueError(f"rules.{index}.zone: unknown zone {rule.zone!r} (zones: {known})")
-            unknown = [name for name in rule.classes if name not in COCO_CLASS_NAMES]
+                raise ValueError(f"rules.{index}.zone: unknown zone {zone!r} (zones: {known})")
+            if isinstance(rule, LineCrossingRuleConfig) and rule.line not in line_names:
+                known = ", ".join(line_names) or "none defined"
+                raise ValueError(f"rules.{index}.line: unknown line {rule.line!r} (lines: {known})")
+            unknown = [
+                name for name in getattr(rule, "classes", []) if name not in model.class_names
+            ]
             if unknown:
                 raise ValueError(
                     f"rules.{index}.classes: {unknown[0]!r} is not a class the detector knows"
+                    f" (model {model.name})"
                 )
+        unknown = [name for name in self.detect.classes if name not in model.class_names]
+        if unknown:
+            raise ValueError(
+                f"detect.classes: {unknown[0]!r} is not a class model {model.name} knows"
+            )
         return self
+
+    def schedule(self, rule: RuleConfig) -> Schedule:
+        """The rule's schedule in this camera's time zone (always armed when it has none)."""
+        if rule.schedule is None:
+            return Schedule(timezone=self.timezone)
+        return rule.schedule.build(self.timezone)
 
     def resolved_source(self, environ: Mapping[str, str] | None = None) -> str:
         """The source with ${VAR} references replaced; raises ConfigError naming a missing one."""

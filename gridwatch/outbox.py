@@ -32,9 +32,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
-    last_error TEXT
+    last_error TEXT,
+    clip BLOB
 )
 """
+# Outboxes written before clips existed lack the column; incidents waiting in them still count.
+_ADD_CLIP = "ALTER TABLE outbox ADD COLUMN clip BLOB"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class PendingIncident:
     metadata: str
     snapshot: bytes
     attempts: int
+    clip: bytes | None = None
 
 
 class Outbox:
@@ -59,13 +63,16 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "clip" not in columns:
+            self._db.execute(_ADD_CLIP)
 
     def put(self, incident: Incident) -> bool:
         """Keep an incident until delivered; False if it was already kept."""
         with self._lock:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO outbox (id, camera_id, metadata, snapshot, created_at,"
-                " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " next_attempt_at, clip) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     incident.id,
                     incident.camera_id,
@@ -73,6 +80,7 @@ class Outbox:
                     incident.snapshot_jpeg,
                     self._clock(),
                     self._clock(),
+                    incident.clip_mp4,
                 ),
             )
             kept = cursor.rowcount == 1
@@ -84,7 +92,7 @@ class Outbox:
         """Incidents whose next delivery attempt is due, oldest first."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, camera_id, metadata, snapshot, attempts FROM outbox"
+                "SELECT id, camera_id, metadata, snapshot, attempts, clip FROM outbox"
                 " WHERE next_attempt_at <= ? ORDER BY created_at LIMIT ?",
                 (self._clock(), limit),
             ).fetchall()
@@ -152,12 +160,15 @@ class IncidentSender:
         """
         taken = 0
         for item in self.outbox.due():
+            files = {"snapshot": (f"{item.id}.jpg", item.snapshot, "image/jpeg")}
+            if item.clip is not None:
+                files["clip"] = (f"{item.id}.mp4", item.clip, "video/mp4")
             try:
                 response = self._client.post(
                     self.url,
                     headers=self._headers,
                     data={"metadata": item.metadata},
-                    files={"snapshot": (f"{item.id}.jpg", item.snapshot, "image/jpeg")},
+                    files=files,
                 )
             except httpx.HTTPError as err:
                 self._api_unavailable(item, f"API unreachable ({type(err).__name__})")

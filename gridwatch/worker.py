@@ -13,19 +13,50 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from detectors.model import ObjectDetector
-from detectors.pipeline import CameraPipeline
-from detectors.rules import ZoneIntrusion
+from detectors.catalog import MODELS
+from detectors.incident import Incident
+from detectors.model import ObjectDetector, YoloDetector, file_sha256, onnx_export_path
+from detectors.motion import MotionGate
+from detectors.pipeline import CameraPipeline, EvidenceSettings
+from detectors.plates import PlateReader, RapidOcrPlateReader
+from detectors.privacy import PrivacyMask
+from detectors.rules import (
+    Crowd,
+    Fall,
+    FrameRule,
+    IllegalParking,
+    Line,
+    LineCrossing,
+    Loitering,
+    Rule,
+    Tamper,
+    ZoneIntrusion,
+)
+from detectors.schedule import Schedule
 from detectors.zones import Zone
-from gridwatch.config import CameraConfig, ConfigError, StreamConfig, default_data_dir
+from gridwatch.config import (
+    CameraConfig,
+    ConfigError,
+    CrowdRuleConfig,
+    DetectConfig,
+    FallRuleConfig,
+    IllegalParkingRuleConfig,
+    IntrusionRuleConfig,
+    LineCrossingRuleConfig,
+    LoiteringRuleConfig,
+    StreamConfig,
+    TamperRuleConfig,
+    default_data_dir,
+)
 from gridwatch.feed import CameraFeed, HealthReporter
 from gridwatch.outbox import IncidentSender, Outbox
 from ingest import (
@@ -75,29 +106,168 @@ class CameraStats:
     last_error: str = ""
 
 
-def build_pipeline(camera: CameraConfig, detector: ObjectDetector) -> CameraPipeline:
+class DetectorPool:
+    """Loads each (model, backend, input size) once and shares it between the cameras that ask
+    for it; all calls come from the one detection thread.
+
+    `weights` overrides where a model's weights are (GRIDWATCH_MODEL_PATH for yolov8n).
+
+    Example:
+        >>> pool = DetectorPool(default_data_dir())
+        >>> detector = pool.get(camera.detect)
+    """
+
+    def __init__(self, data_dir: Path, *, weights: dict[str, Path] | None = None):
+        self.data_dir = data_dir
+        self.weights = dict(weights or {})
+        self._loaded: dict[tuple[str, str, int], ObjectDetector] = {}
+
+    def get(self, detect: DetectConfig) -> ObjectDetector:
+        weights = self.weights.get(detect.model) or self.data_dir / MODELS[detect.model].weights
+        backend = detect.backend
+        if backend == "auto":
+            exported = (
+                onnx_export_path(weights, file_sha256(weights)) if weights.is_file() else None
+            )
+            backend = "onnx" if exported is not None and exported.is_file() else "pytorch"
+        key = (str(weights), backend, detect.imgsz)
+        if key not in self._loaded:
+            detector = YoloDetector(weights, imgsz=detect.imgsz, backend=backend)
+            log.info("model %s loaded, input %d px", detector.label, detect.imgsz)
+            self._loaded[key] = detector
+        return self._loaded[key]
+
+
+class _RuleCommon(TypedDict):
+    cooldown_s: float
+    category: str
+    severity: str
+    schedule: Schedule
+
+
+def build_pipeline(
+    camera: CameraConfig,
+    detector: ObjectDetector,
+    *,
+    plate_reader: PlateReader | None = None,
+    defer_clip_encoding: bool = False,
+) -> CameraPipeline:
     """The detection pipeline a camera's configuration asks for."""
     zones = {zone.name: Zone(zone.name, tuple(zone.polygon)) for zone in camera.zones}
-    rules = [
-        ZoneIntrusion(
-            zones[rule.zone],
-            set(rule.classes),
-            min_frames=rule.min_frames,
+    lines = {
+        line.name: Line(line.name, tuple(line.points[0]), tuple(line.points[1]))  # type: ignore[arg-type]
+        for line in camera.lines
+    }
+    rules: list[Rule] = []
+    frame_rules: list[FrameRule] = []
+    for rule in camera.rules:
+        schedule = camera.schedule(rule)
+        common = _RuleCommon(
             cooldown_s=rule.cooldown_s,
-            anchor=rule.anchor,
             category=rule.category.value,
             severity=rule.severity.value,
+            schedule=schedule,
         )
-        for rule in camera.rules
-    ]
-    classes = sorted({name for rule in camera.rules for name in rule.classes})
+        match rule:
+            case IntrusionRuleConfig():
+                rules.append(
+                    ZoneIntrusion(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        min_frames=rule.min_frames,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case LoiteringRuleConfig():
+                rules.append(
+                    Loitering(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        dwell_s=rule.dwell_s,
+                        grace_s=rule.grace_s,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case CrowdRuleConfig():
+                rules.append(
+                    Crowd(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        min_people=rule.min_people,
+                        hold_s=rule.hold_s,
+                        grace_s=rule.grace_s,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case LineCrossingRuleConfig():
+                rules.append(
+                    LineCrossing(
+                        lines[rule.line],
+                        set(rule.classes),
+                        direction=rule.direction,
+                        margin=rule.margin,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case IllegalParkingRuleConfig():
+                parking = IllegalParking(
+                    zones[rule.zone], set(rule.classes), max_stay_s=rule.max_stay_s,
+                    max_movement=rule.max_movement, grace_s=rule.grace_s, anchor=rule.anchor,
+                    **common,
+                )  # fmt: skip
+                parking.reads_plates = rule.read_plate
+                rules.append(parking)
+            case FallRuleConfig():
+                rules.append(
+                    Fall(
+                        zones[rule.zone],
+                        set(rule.classes),
+                        hold_s=rule.hold_s,
+                        grace_s=rule.grace_s,
+                        anchor=rule.anchor,
+                        **common,
+                    )
+                )
+            case TamperRuleConfig():
+                frame_rules.append(
+                    Tamper(
+                        hold_s=rule.hold_s,
+                        defocus_ratio=rule.defocus_ratio,
+                        min_similarity=rule.min_similarity,
+                        **common,
+                    )
+                )
+    classes = sorted(
+        {name for rule in camera.rules for name in getattr(rule, "classes", [])}
+        | set(camera.detect.classes)
+    )
+    motion = camera.motion
     return CameraPipeline(
         camera.id,
         detector,
         list(zones.values()),
         rules,
+        frame_rules=frame_rules,
+        lines=list(lines.values()),
         classes=classes,
         confidence=camera.detect.confidence,
+        motion_gate=(
+            MotionGate(min_changed=motion.min_changed, full_check_s=motion.full_check_s)
+            if motion.enabled
+            else None
+        ),
+        privacy_mask=PrivacyMask([tuple(mask.polygon) for mask in camera.privacy_masks]),
+        evidence=EvidenceSettings(
+            pre_roll_s=camera.evidence.pre_roll_s,
+            post_roll_s=camera.evidence.post_roll_s,
+            clip=camera.evidence.clip,
+            defer_clip_encoding=defer_clip_encoding,
+        ),
+        plate_reader=plate_reader,
     )
 
 
@@ -309,9 +479,44 @@ class _Watched:
     stop: threading.Event
 
 
+class ClipEncoder(threading.Thread):
+    """Encodes incidents' clips off the detection thread, then hands them on to be kept.
+
+    The queue is bounded: when clips come faster than they can be encoded, detection waits
+    for a free place rather than evidence being dropped.
+    """
+
+    def __init__(self, keep: Callable[[Incident], None], *, capacity: int = 8):
+        super().__init__(name="clip-encoder", daemon=True)
+        self._keep = keep
+        self._queue: queue.Queue[Incident | None] = queue.Queue(maxsize=capacity)
+
+    def submit(self, incident: Incident) -> None:
+        self._queue.put(incident)
+
+    def run(self) -> None:
+        while (incident := self._queue.get()) is not None:
+            try:
+                ready = incident.with_clip()
+            except Exception:
+                # The incident matters more than its clip: keep it with the snapshot alone.
+                log.exception("%s: clip of incident %s failed", incident.camera_id, incident.id)
+                ready = replace(
+                    incident, clip_encoder=None, clip_started_at=None, clip_frame_count=0,
+                    clip_duration_s=0.0,
+                )  # fmt: skip
+            self._keep(ready)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Encode what is queued, then stop."""
+        self._queue.put(None)
+        self.join(timeout=timeout)
+
+
 @dataclass
 class Worker:
-    """Runs every enabled camera through detection and hands incidents to the outbox.
+    """Runs every enabled camera through detection and hands incidents to the outbox; clips
+    are encoded on a thread of their own.
 
     The cameras come as a fixed list, or from a feed (camera files watched for changes, or the
     API's leases) polled every `feed_interval_s`: cameras added, changed or removed there are
@@ -319,7 +524,7 @@ class Worker:
     """
 
     cameras: list[CameraConfig]
-    detector: ObjectDetector
+    detector: ObjectDetector | DetectorPool  # one model for every camera, or each its own
     outbox: Outbox
     sender: IncidentSender | None
     realtime: bool | None = None
@@ -332,6 +537,8 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     pipelines: dict[str, CameraPipeline] = field(default_factory=dict)
     inference_ms: list[float] = field(default_factory=list)
+    plate_reader: PlateReader | None = None
+    encoder: ClipEncoder | None = None
     watched: dict[str, _Watched] = field(default_factory=dict)
 
     @property
@@ -356,7 +563,20 @@ class Worker:
             if camera_id in self.watched:
                 continue
             try:
-                self.pipelines[camera_id] = build_pipeline(camera, self.detector)
+                detector = (
+                    self.detector.get(camera.detect)
+                    if isinstance(self.detector, DetectorPool)
+                    else self.detector
+                )
+                reads_plates = any(isinstance(r, IllegalParkingRuleConfig) for r in camera.rules)
+                if reads_plates and self.plate_reader is None:
+                    self.plate_reader = RapidOcrPlateReader()
+                self.pipelines[camera_id] = build_pipeline(
+                    camera,
+                    detector,
+                    plate_reader=self.plate_reader if reads_plates else None,
+                    defer_clip_encoding=True,
+                )
             except Exception:
                 log.exception("%s: detection could not be set up; camera not watched", camera_id)
                 continue
@@ -374,12 +594,17 @@ class Worker:
         watched.stop.set()
         watched.reader.interrupt()
         watched.reader.join(timeout=10)
-        self.pipelines.pop(camera_id, None)
+        pipeline = self.pipelines.pop(camera_id, None)
+        if pipeline is not None:
+            # Incidents still recording their clip are kept with the frames there are.
+            self._keep(camera_id, pipeline.flush())
 
     def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
         """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
         frame_ready = threading.Event()
         threads = []
+        self.encoder = ClipEncoder(self._keep_one)
+        self.encoder.start()
         if self.sender is not None:
             threads.append(
                 threading.Thread(
@@ -439,6 +664,10 @@ class Worker:
                 thread.join(timeout=10)
             if self.feed is not None:
                 self.feed.close()
+            # Incidents still recording their clip are reported with the frames there are.
+            for camera_id, pipeline in self.pipelines.items():
+                self._keep(camera_id, pipeline.flush())
+            self.encoder.close()
             if self.sender is not None and self.outbox.pending():
                 delivered_all = self.sender.drain(drain_s)
                 if not delivered_all:
@@ -467,13 +696,26 @@ class Worker:
             # One bad frame or rule must not take the other cameras down with it.
             log.exception("%s: detection failed on frame %d", reader.camera.id, frame.sequence)
             return
-        self.inference_ms.append(pipeline.stats.last_inference_ms)
+        if pipeline.stats.last_inference_ms:
+            self.inference_ms.append(pipeline.stats.last_inference_ms)
+            pipeline.stats.last_inference_ms = 0.0
         del self.inference_ms[:-1000]
         reader.stats.frames_analysed += 1
+        self._keep(reader.camera.id, incidents)
+
+    def _keep(self, camera_id: str, incidents: list[Incident]) -> None:
         for incident in incidents:
-            if self.outbox.put(incident):
+            if incident.clip_pending and self.encoder is not None and self.encoder.is_alive():
+                self.encoder.submit(incident)
+            else:
+                self._keep_one(incident.with_clip())
+
+    def _keep_one(self, incident: Incident) -> None:
+        reader = next((r for r in self.readers if r.camera.id == incident.camera_id), None)
+        if self.outbox.put(incident):
+            if reader is not None:
                 reader.stats.incidents += 1
-                log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
+            log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
 
     def health(self) -> list[CameraHealth]:
         """Every watched camera's health now."""
@@ -492,6 +734,13 @@ class Worker:
                 stats.frames_read, stats.frames_analysed, health.frames_dropped,
                 stats.incidents, health.reconnects,
             )  # fmt: skip
+        for camera_id, pipeline in self.pipelines.items():
+            counts = pipeline.stats
+            if counts.frames:
+                log.info(
+                    "%s: model ran on %d of %d frames (motion gate saved %.0f%%)",
+                    camera_id, counts.inferred, counts.frames, 100 * counts.skipped / counts.frames,
+                )  # fmt: skip
         if self.inference_ms:
             ordered = sorted(self.inference_ms)
             log.info(

@@ -45,6 +45,9 @@ async def create_incident(
     hub: HubDep,
     metadata: Annotated[str, Form(description="The incident as JSON (IncidentCreate).")],
     snapshot: Annotated[UploadFile, File(description="Annotated JPEG of the incident.")],
+    clip: Annotated[
+        UploadFile | None, File(description="MP4 (H.264) clip around the incident.")
+    ] = None,
 ) -> GridEventPublic:
     try:
         report = IncidentCreate.model_validate(json.loads(metadata))
@@ -64,11 +67,12 @@ async def create_incident(
         raise HTTPException(422, detail="snapshot: not a JPEG image")
     if evidence.sha256_hex(payload) != report.snapshot_sha256:
         raise HTTPException(422, detail="snapshot: SHA-256 does not match metadata.snapshot_sha256")
+    video = await _read_clip(clip, report, settings.max_clip_bytes)
 
     try:
         event, created = register_incident(
-            session, report, payload, evidence_root=settings.evidence_dir, actor=worker.actor,
-            policy=policy,
+            session, report, payload, clip=video, evidence_root=settings.evidence_dir,
+            actor=worker.actor, policy=policy,
         )  # fmt: skip
     except UnknownCamera as err:
         raise HTTPException(
@@ -110,4 +114,46 @@ def incident_snapshot(
             "ETag": f'"{incident.snapshot_sha256}"',
             "Cache-Control": "private, max-age=86400",
         },
+    )
+
+
+async def _read_clip(clip: UploadFile | None, report: IncidentCreate, limit: int) -> bytes | None:
+    """The clip's bytes, checked against the metadata; None when the incident has none."""
+    if clip is None:
+        if report.clip_sha256 is not None:
+            raise HTTPException(
+                422, detail="clip: metadata.clip_sha256 is set but no clip was sent"
+            )
+        return None
+    video = await clip.read(limit + 1)
+    if len(video) > limit:
+        raise HTTPException(413, detail=f"clip: larger than {limit} bytes")
+    if video[4:8] != b"ftyp":
+        raise HTTPException(422, detail="clip: not an MP4 video")
+    if report.clip_sha256 is None or evidence.sha256_hex(video) != report.clip_sha256:
+        raise HTTPException(422, detail="clip: SHA-256 does not match metadata.clip_sha256")
+    return video
+
+
+@router.get(
+    "/{incident_id}/clip.mp4",
+    name="incident_clip",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}}, 404: {"model": Problem}},
+    summary="The incident's clip (MP4/H.264, a few seconds before and after).",
+)
+def incident_clip(
+    incident_id: str, session: SessionDep, settings: SettingsDep, principal: UserDep
+) -> FileResponse:
+    incident = session.get(Incident, incident_id)
+    event = incident.grid_event if incident is not None else None
+    if event is None or can_see_event(session, principal, event.id) is None:
+        raise HTTPException(404, detail=f"incident {incident_id} not found")
+    assert incident is not None
+    if not incident.clip_path or not (settings.evidence_dir / incident.clip_path).is_file():
+        raise HTTPException(404, detail=f"incident {incident_id} has no clip")
+    return FileResponse(
+        settings.evidence_dir / incident.clip_path,
+        media_type="video/mp4",
+        headers={"ETag": f'"{incident.clip_sha256}"', "Cache-Control": "private, max-age=86400"},
     )

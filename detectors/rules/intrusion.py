@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import supervision as sv
 
-from detectors.rules.base import RuleHit
+from detectors.rules.base import RuleHit, box_of, class_names_of, confidence_of, require_tracks
+from detectors.schedule import ALWAYS, Schedule
 from detectors.zones import Anchor, Zone
 
 
@@ -23,6 +24,7 @@ class _TrackState:
 class ZoneIntrusion:
     """Fires once when a tracked object of a watched class has been inside the zone for
     `min_frames` consecutive sampled frames, and not again for that track within `cooldown_s`.
+    Outside its `schedule` it neither fires nor counts frames.
 
     Example:
         >>> rule = ZoneIntrusion(Zone("yard", ((0, 0), (1, 0), (1, 1), (0, 1))), {"person"})
@@ -41,6 +43,7 @@ class ZoneIntrusion:
         anchor: Anchor = "bottom_center",
         category: str = "public_safety",
         severity: str = "medium",
+        schedule: Schedule = ALWAYS,
     ):
         if min_frames < 1:
             raise ValueError("min_frames must be at least 1")
@@ -52,6 +55,7 @@ class ZoneIntrusion:
         self.anchor: Anchor = anchor
         self.category = category
         self.severity = severity
+        self.schedule = schedule
         self._tracks: dict[int, _TrackState] = {}
 
     @property
@@ -64,18 +68,25 @@ class ZoneIntrusion:
             "anchor": self.anchor,
         }
 
+    def holds(self, track_id: int) -> bool:
+        state = self._tracks.get(track_id)
+        return state is not None and state.frames_inside > 0
+
     def update(
         self, detections: sv.Detections, *, width: int, height: int, now: datetime
     ) -> list[RuleHit]:
         """Feed one frame's tracked detections; returns the hits this frame concludes."""
-        if detections.tracker_id is None:
-            raise ValueError("ZoneIntrusion needs tracked detections (tracker_id set)")
-        names = detections.data.get("class_name")
+        track_ids = require_tracks(detections, "ZoneIntrusion")
+        if not self.schedule.active(now):
+            # Unarmed: nobody accumulates frames, so arming never fires on a stale count.
+            detections = sv.Detections.empty()
+            track_ids = track_ids[:0]
+        names = class_names_of(detections)
         inside = self.zone.contains(detections, width, height, self.anchor)
         hits: list[RuleHit] = []
         present: set[int] = set()
-        for index, track_id in enumerate(int(t) for t in detections.tracker_id):
-            object_class = str(names[index]) if names is not None else ""
+        for index, track_id in enumerate(int(t) for t in track_ids):
+            object_class = names[index]
             if object_class not in self.classes:
                 continue
             present.add(track_id)
@@ -84,18 +95,14 @@ class ZoneIntrusion:
             if not inside[index]:
                 state.frames_inside, state.entered_at, state.best_confidence = 0, None, 0.0
                 continue
-            confidence = (
-                float(detections.confidence[index]) if detections.confidence is not None else 1.0
-            )
             if state.frames_inside == 0:
                 state.entered_at = now
             state.frames_inside += 1
-            state.best_confidence = max(state.best_confidence, confidence)
+            state.best_confidence = max(state.best_confidence, confidence_of(detections, index))
             cooling = state.last_fired is not None and now - state.last_fired < self.cooldown
             if state.frames_inside >= self.min_frames and not cooling:
                 state.last_fired = now
                 assert state.entered_at is not None
-                x1, y1, x2, y2 = (float(v) for v in detections.xyxy[index])
                 hits.append(
                     RuleHit(
                         rule=self.kind,
@@ -105,11 +112,12 @@ class ZoneIntrusion:
                         confidence=state.best_confidence,
                         started_at=state.entered_at,
                         detected_at=now,
-                        box_xyxy=(x1, y1, x2, y2),
+                        box_xyxy=box_of(detections, index),
                         category=self.category,
                         severity=self.severity,
                         summary=f"{object_class} in zone {self.zone.name}",
                         parameters=self.parameters,
+                        track_ids=(track_id,),
                     )
                 )
         # A track that left the picture ends its consecutive run; forget it once its cooldown

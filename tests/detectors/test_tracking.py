@@ -32,3 +32,15 @@ def test_no_detections_give_empty_tracked_detections() -> None:
     out = ObjectTracker().update(detections([]))
     assert len(out) == 0
     assert out.tracker_id is not None
+
+
+def test_a_walker_moving_most_of_its_width_per_frame_keeps_one_confirmed_id() -> None:
+    # A 30 px wide person sampled at 2 fps moves ~25 px a frame: boxes barely overlap.
+    tracker = ObjectTracker(high_confidence=0.4)
+    ids = []
+    for step in range(8):
+        x = 100 + 25 * step
+        found = tracker.update(detections([(x, 200, x + 30, 290)]))
+        ids.append(int(found.tracker_id[0]) if len(found) else None)
+    assert ids[0] is not None and None not in ids[1:]
+    assert len(set(ids)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -205,3 +206,103 @@ def test_broken_stream_settings_name_the_field(
         load_camera_file(write(tmp_path, VALID + stream + "\n"))
     problem = caught.value.problems[0]
     assert problem.field == field and reason in problem.reason
+
+
+EVERY_RULE = """\
+id: cam-2
+name: Every rule
+organisation: {id: org-1, name: Org, kind: public}
+source: file:///tmp/clip.avi
+location: {lat: 30.25, lon: 120.12}
+timezone: Asia/Shanghai
+detect: {model: yolov8n, backend: pytorch, imgsz: 480, confidence: 0.35, classes: [dog]}
+motion: {enabled: true, min_changed: 0.003, full_check_s: 15}
+privacy_masks:
+  - name: neighbour-window
+    polygon: [[0.9, 0], [1, 0], [1, 0.2], [0.9, 0.2]]
+evidence: {pre_roll_s: 2, post_roll_s: 4}
+zones:
+  - name: yard
+    polygon: [[0, 0], [1, 0], [1, 1]]
+lines:
+  - name: gate
+    points: [[0, 0.5], [1, 0.5]]
+rules:
+  - kind: intrusion
+    zone: yard
+    schedule: {days: [mon, tue, wed, thu, fri], windows: ["22:00-06:00"]}
+  - {kind: loitering, zone: yard, dwell_s: 90}
+  - {kind: crowd, zone: yard, min_people: 12, hold_s: 20}
+  - {kind: line_crossing, line: gate, direction: in}
+  - {kind: illegal_parking, zone: yard, max_stay_s: 300, read_plate: false}
+  - {kind: tamper, hold_s: 8}
+"""
+
+
+def test_every_rule_kind_loads_with_its_category_and_builds(tmp_path: Path) -> None:
+    from detectors.coco import COCO_CLASS_NAMES
+    from detectors.rules import LineCrossing, Tamper
+    from gridwatch.worker import build_pipeline
+
+    camera = load_camera_file(write(tmp_path, EVERY_RULE))
+    categories = {rule.kind: rule.category.value for rule in camera.rules}
+    assert categories == {
+        "intrusion": "public_safety", "loitering": "public_safety", "crowd": "public_safety",
+        "line_crossing": "public_safety", "illegal_parking": "urban_management",
+        "tamper": "device_fault",
+    }  # fmt: skip
+
+    class Detector:
+        name, version, backend = "yolov8n", "f59b3d833e2f", "pytorch"
+        class_names: ClassVar[dict[int, str]] = dict(enumerate(COCO_CLASS_NAMES))
+
+    pipeline = build_pipeline(camera, Detector())  # type: ignore[arg-type]
+    assert [rule.kind for rule in pipeline.rules] == [
+        "intrusion", "loitering", "crowd", "line_crossing", "illegal_parking",
+    ]  # fmt: skip
+    assert isinstance(pipeline.frame_rules[0], Tamper)
+    line_rule = pipeline.rules[3]
+    assert isinstance(line_rule, LineCrossing) and line_rule.direction == "in"
+    schedule = pipeline.rules[0].schedule  # type: ignore[attr-defined]
+    assert schedule.timezone == "Asia/Shanghai" and schedule.days == frozenset(range(5))
+    assert pipeline.motion_gate is not None and pipeline.motion_gate.full_check_s == 15
+    assert pipeline.privacy_mask and pipeline.evidence.post_roll_s == 4
+    assert pipeline.class_ids is not None and 16 in pipeline.class_ids  # dog, from detect
+
+
+def test_a_fall_rule_needs_the_fall_model(tmp_path: Path) -> None:
+    fall = VALID.replace("kind: intrusion", "kind: fall")
+    with pytest.raises(ConfigError) as raised:
+        load_camera_file(write(tmp_path, fall))
+    assert "rules.0.classes: 'Fall' is not a class the detector knows (model yolov8n)" in str(
+        raised.value
+    )
+    camera = load_camera_file(write(tmp_path, fall + "detect: {model: fall-yolov8}\n"))
+    assert camera.rules[0].category.value == "health_emergency"
+
+
+@pytest.mark.parametrize(
+    ("addition", "field", "reason"),
+    [
+        ('    schedule: {windows: ["25:00-06:00"]}', "rules.0.schedule.windows",
+         "is not HH:MM-HH:MM"),
+        ("    schedule: {days: [someday]}", "rules.0.schedule.days.0", "Input should be"),
+        ("  - {kind: line_crossing, line: exit}", "rules.1.line", "unknown line 'exit'"),
+        ("  - {kind: crowd, zone: yard, min_people: 0}", "rules.1.min_people",
+         "greater than or equal to 1"),
+        ("  - {kind: tamper, hold_s: 5, zone: yard}", "rules.1.zone", "unknown field"),
+        ("timezone: Mars/Olympus", "timezone", "unknown time zone"),
+        ("detect: {model: yolov99}", "detect.model", "unknown model 'yolov99'"),
+        ("detect: {classes: [unicorn]}", "detect.classes", "'unicorn' is not a class"),
+    ],
+)  # fmt: skip
+def test_new_settings_fail_naming_file_field_and_reason(
+    tmp_path: Path, addition: str, field: str, reason: str
+) -> None:
+    path = write(tmp_path, VALID + addition + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_camera_file(path)
+    messages = [str(problem) for problem in raised.value.problems]
+    assert any(
+        message.startswith(f"{path}: {field}: ") and reason in message for message in messages
+    ), messages

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 
-from detectors.evidence import sha256_hex
+from detectors.evidence import encode_mp4, sha256_hex
 from detectors.incident import Incident
 from gridwatch.outbox import IncidentSender, Outbox
 from tests.conftest import WORKER_TOKEN, LiveServer
@@ -115,5 +117,58 @@ def test_a_wrong_token_keeps_everything_and_backs_off(live_api: LiveServer, tmp_
     assert sender.deliver_due() == 0
     assert outbox.pending() == 1
     assert sender.backoff() > 0
+    sender.close()
+    outbox.close()
+
+
+def test_the_clip_is_kept_and_an_outbox_from_before_clips_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+    from dataclasses import replace
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE outbox (id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, metadata TEXT NOT"
+        " NULL, snapshot BLOB NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL"
+        " DEFAULT 0, next_attempt_at REAL NOT NULL, last_error TEXT)"
+    )
+    old.execute("INSERT INTO outbox VALUES ('old-1', 'cam', '{}', x'ffd8ff', 0, 0, 0, NULL)")
+    old.commit()
+    old.close()
+
+    outbox = Outbox(path)
+    incident = replace(make_incident(), clip_mp4=b"\x00\x00\x00\x18ftypmp42", clip_sha256="0" * 64)
+    outbox.put(incident)
+    items = {item.id: item for item in outbox.due()}
+    assert items["old-1"].clip is None
+    assert items[incident.id].clip == incident.clip_mp4
+    outbox.close()
+
+
+def test_the_whole_incident_and_its_clip_reach_the_api(
+    live_api: LiveServer, tmp_path: Path
+) -> None:
+    frames = [np.full((96, 128, 3), shade, dtype=np.uint8) for shade in range(0, 250, 25)]
+    stamps = [T0 + timedelta(seconds=i / 2) for i in range(len(frames))]
+    clip = encode_mp4(frames, stamps)
+    incident = replace(
+        make_incident(), track_ids=(3, 4), clip_mp4=clip, clip_sha256=sha256_hex(clip),
+        clip_started_at=T0, clip_duration_s=5.0, clip_frame_count=len(frames),
+    )  # fmt: skip
+    assert {"ended_at", "track_ids", "details", "clip_sha256"} <= set(incident.metadata())
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox.put(incident)
+    sender = IncidentSender(outbox, live_api.url, WORKER_TOKEN)
+    assert sender.deliver_due() == 1
+    page = httpx.get(f"{live_api.url}/api/v1/events", headers=live_api.admin_headers()).json()
+    stored = page["items"][0]["incident"]
+    assert stored["track_ids"] == list(incident.track_ids)
+    served = httpx.get(stored["clip_url"], headers=live_api.admin_headers())
+    assert served.headers["content-type"] == "video/mp4" and served.content == clip
+    # Browsers seek in a video with range requests.
+    part = httpx.get(
+        stored["clip_url"], headers={**live_api.admin_headers(), "Range": "bytes=0-99"}
+    )
+    assert part.status_code == 206 and part.content == clip[:100]
     sender.close()
     outbox.close()

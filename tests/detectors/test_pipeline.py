@@ -1,0 +1,231 @@
+"""The pipeline around the model: privacy masks, the motion gate, pending clips, evidence."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import ClassVar
+
+import av
+import numpy as np
+import pytest
+import supervision as sv
+
+from detectors.evidence import encode_mp4, sha256_hex
+from detectors.motion import MotionGate
+from detectors.pipeline import CameraPipeline, EvidenceSettings
+from detectors.privacy import PrivacyMask
+from detectors.rules import Tamper, ZoneIntrusion
+from detectors.zones import Zone
+from tests.detectors.factories import at
+
+W, H = 320, 240
+EVERYWHERE = Zone("all", ((0, 0), (1, 0), (1, 1), (0, 1)))
+
+
+class ScriptedDetector:
+    """Finds one person wherever a bright square is in the picture; records what it saw."""
+
+    name, version, backend = "scripted", "0" * 12, "test"
+    class_names: ClassVar[dict[int, str]] = {0: "person", 1: "car"}
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def detect(
+        self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None
+    ) -> sv.Detections:
+        self.seen.append(image.copy())
+        ys, xs = np.nonzero(image[:, :, 0] > 200)
+        if len(xs) == 0:
+            return sv.Detections.empty()
+        return sv.Detections(
+            xyxy=np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=np.float32),
+            confidence=np.array([0.9], dtype=np.float32),
+            class_id=np.array([0]),
+            data={"class_name": np.array(["person"])},
+        )
+
+    def detect_batch(
+        self, images: Sequence[np.ndarray], *, confidence: float, classes: list[int] | None = None
+    ) -> list[sv.Detections]:
+        return [self.detect(image, confidence=confidence, classes=classes) for image in images]
+
+
+def scene(x: int | None = None, *, noise: int = 0, seed: int = 0) -> np.ndarray:
+    """A grey textured yard, with a bright 20 x 40 'person' at column x."""
+    rng = np.random.default_rng(seed)
+    image = np.full((H, W, 3), 90, dtype=np.uint8)
+    image[::16, :, :] = 60  # paving lines
+    if noise:
+        grain = rng.integers(-noise, noise + 1, image.shape)
+        image = np.clip(image.astype(int) + grain, 0, 255).astype(np.uint8)
+    if x is not None:
+        image[150:190, x : x + 20] = 255
+    return image
+
+
+def pipeline(detector: ScriptedDetector, **options) -> CameraPipeline:  # type: ignore[no-untyped-def]
+    rule = ZoneIntrusion(EVERYWHERE, {"person"}, min_frames=2, cooldown_s=600, anchor="center")
+    defaults = {"evidence": EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0)}
+    return CameraPipeline("cam", detector, [EVERYWHERE], [rule], classes=["person"],
+                          confidence=0.4, **{**defaults, **options})  # fmt: skip
+
+
+def test_the_incident_waits_for_its_post_roll_and_carries_a_playable_clip() -> None:
+    detector = ScriptedDetector()
+    pipe = pipeline(detector)
+    reported = []
+    for step in range(12):  # 2 fps, walking right
+        reported.append(pipe.process(scene(20 + 10 * step), now=at(step * 0.5)))
+    # Fires on the 2nd frame (0.5 s), reported once 1 s of frames followed (1.5 s).
+    assert [len(found) for found in reported[:4]] == [0, 0, 0, 1]
+    incident = reported[3][0]
+    assert (incident.started_at, incident.detected_at) == (at(0), at(0.5))
+    assert incident.ended_at == at(1.5) and incident.ongoing
+    assert incident.track_ids == (incident.track_id,)
+    assert incident.clip_mp4 is not None and incident.clip_sha256 == sha256_hex(incident.clip_mp4)
+    assert incident.clip_started_at == at(0) and incident.clip_frame_count == 4
+    assert incident.clip_duration_s == pytest.approx(1.5)
+    with av.open(io.BytesIO(incident.clip_mp4)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(video=0)) == 4
+    metadata = incident.metadata()
+    assert (
+        metadata["ended_at"] == at(1.5).isoformat() and metadata["clip_content_type"] == "video/mp4"
+    )
+    assert metadata["clip_sha256"] == incident.clip_sha256 and metadata["track_ids"] == [1]
+    assert metadata["model_backend"] == "test"
+
+
+def test_flush_completes_pending_incidents_with_the_frames_there_are() -> None:
+    pipe = pipeline(ScriptedDetector())
+    assert pipe.process(scene(20), now=at(0)) == []
+    assert pipe.process(scene(30), now=at(0.5)) == []
+    assert pipe.pending == 1
+    (incident,) = pipe.flush()
+    assert incident.clip_frame_count == 2 and pipe.pending == 0
+
+
+def test_the_snapshot_is_the_frame_where_the_object_was_seen_best() -> None:
+    class Fading(ScriptedDetector):
+        def detect(self, image, *, confidence, classes=None):  # type: ignore[no-untyped-def]
+            found = super().detect(image, confidence=confidence, classes=classes)
+            if len(found):
+                found.confidence = np.array([0.5 + 0.1 * len(self.seen)], dtype=np.float32)
+            return found
+
+    pipe = pipeline(Fading(), evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0))
+    incidents = []
+    for step in range(4):
+        incidents += pipe.process(scene(20 + 10 * step), now=at(step * 0.5))
+    (incident,) = incidents
+    assert incident.snapshot_at == at(1.5)  # the last, surest frame
+    assert incident.confidence == pytest.approx(0.9)
+    assert incident.box_xyxy[0] == 50.0
+
+
+def test_privacy_masks_black_out_before_the_model_and_in_the_evidence() -> None:
+    detector = ScriptedDetector()
+    # The right half is a neighbour's garden: a person there must be neither seen nor shown.
+    mask = PrivacyMask([((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0))])
+    pipe = pipeline(detector, privacy_mask=mask)
+    incidents = []
+    for step in range(6):
+        incidents += pipe.process(scene(240), now=at(step * 0.5))
+    incidents += pipe.flush()
+    assert incidents == []
+    assert all(seen[:, 160:].max() == 0 for seen in detector.seen)
+
+    pipe = pipeline(ScriptedDetector(), privacy_mask=mask)
+    for step in range(6):
+        incidents += pipe.process(scene(40), now=at(step * 0.5))
+    incidents += pipe.flush()
+    assert incidents
+    import cv2
+
+    snapshot = cv2.imdecode(np.frombuffer(incidents[0].snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    # JPEG blurs the edge a little and the caption sits at the bottom: look inside the mask.
+    assert snapshot[20:200, 175:].max() < 40
+    with av.open(io.BytesIO(incidents[0].clip_mp4 or b"")) as container:
+        for frame in container.decode(video=0):
+            assert frame.to_ndarray(format="bgr24")[20:200, 175:].max() < 40
+
+
+def test_the_motion_gate_skips_the_model_on_a_still_scene_and_checks_it_periodically() -> None:
+    detector = ScriptedDetector()
+    gate = MotionGate(min_changed=0.002, full_check_s=10)
+    pipe = pipeline(detector, motion_gate=gate)
+    for step in range(60):  # 30 s of a parked 'person', with sensor grain
+        pipe.process(scene(100, noise=6, seed=step), now=at(step * 0.5))
+    # The first frame, then a full check every 10 s: 0, 10, 20 s (+ the frame at 30 s is not in).
+    assert len(detector.seen) == 3
+    assert gate.stats.skipped == 57 and gate.stats.periodic == 2
+    assert pipe.stats.skipped == 57 and pipe.stats.inferred == 3
+
+
+def test_the_motion_gate_runs_the_model_when_something_moves() -> None:
+    detector = ScriptedDetector()
+    pipe = pipeline(detector, motion_gate=MotionGate())
+    for step in range(10):
+        pipe.process(scene(20 + 15 * step, noise=6, seed=step), now=at(step * 0.5))
+    assert len(detector.seen) == 10
+
+
+def test_tracks_and_rules_go_on_while_the_gate_skips_the_model() -> None:
+    # A person who stands still still fires: the last detections stand for the skipped frames.
+    pipe = pipeline(ScriptedDetector(), motion_gate=MotionGate(full_check_s=60))
+    incidents = []
+    for step in range(8):
+        incidents += pipe.process(scene(100), now=at(step * 0.5))
+    assert len(incidents) == 1 and pipe.stats.skipped == 7
+
+
+def test_a_tampered_view_is_an_incident_without_any_detection() -> None:
+    pipe = CameraPipeline(
+        "cam", ScriptedDetector(), [], [], frame_rules=[Tamper(hold_s=2)],
+        evidence=EvidenceSettings(pre_roll_s=1, post_roll_s=1),
+    )  # fmt: skip
+    incidents = []
+    for step in range(6):
+        incidents += pipe.process(scene(100), now=at(step * 0.5))
+    black = np.zeros((H, W, 3), dtype=np.uint8)
+    for step in range(6, 14):
+        incidents += pipe.process(black, now=at(step * 0.5))
+    (incident,) = incidents
+    assert (incident.rule, incident.category, incident.track_id) == ("tamper", "device_fault", 0)
+    assert incident.details == {"reason": "blacked_out"}
+    assert incident.started_at == at(3) and incident.detected_at == at(5)
+
+
+def test_clips_are_cut_to_even_sizes_and_keep_their_timing() -> None:
+    frames = [scene(20 + 5 * i)[:239, :319] for i in range(5)]
+    times = [at(0) + timedelta(seconds=0.5 * i) for i in range(5)]
+    clip = encode_mp4(frames, times)
+    with av.open(io.BytesIO(clip)) as container:
+        decoded = list(container.decode(video=0))
+    assert len(decoded) == 5 and decoded[0].width == 318 and decoded[0].height == 238
+    assert float(decoded[-1].time) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        encode_mp4([], [])
+
+
+def test_deferred_clips_are_encoded_later_to_the_same_result() -> None:
+    deferred = pipeline(
+        ScriptedDetector(),
+        evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0, defer_clip_encoding=True),
+    )
+    inline = pipeline(ScriptedDetector())
+    late, now = [], []
+    for step in range(4):
+        late += deferred.process(scene(20 + 10 * step), now=at(step * 0.5))
+        now += inline.process(scene(20 + 10 * step), now=at(step * 0.5))
+    (waiting,) = late
+    assert waiting.clip_pending and waiting.clip_mp4 is None and waiting.clip_frame_count == 4
+    with pytest.raises(ValueError, match="with_clip"):
+        waiting.metadata()
+    ready = waiting.with_clip()
+    assert not ready.clip_pending and ready.clip_mp4 == now[0].clip_mp4
+    assert ready.metadata() == now[0].metadata()

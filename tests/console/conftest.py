@@ -18,6 +18,7 @@ import pytest
 from api.settings import Settings
 from tests.conftest import PASSWORD, REPO, WORKER_TOKEN, LiveServer, seed_accounts
 from tests.factories import incident_form, incident_metadata
+from tests.ingest.conftest import h264_clip, rtsp_server  # noqa: F401 - the real RTSP camera
 
 CHROMIUM = Path(os.environ.get("GRIDWATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

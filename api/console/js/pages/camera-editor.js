@@ -57,18 +57,20 @@ function ruleEditor(rule, zoneNames, onChange, onRemove) {
   const kind = h("select", { name: "kind" }, options(RULE_KINDS.map((k) => [k, label("rule", k)]), rule.kind));
   const zone = h("select", { name: "zone" }, options(zoneNames.map((z) => [z, z]), rule.zone));
   const classes = OBJECT_CLASSES.map((name) =>
-    h("label", { class: "check" }, h("input", { type: "checkbox", value: name, checked: rule.classes.includes(name) }), label("object", name)),
+    h("label", { class: "check" }, h("input", { type: "checkbox", value: name, checked: (rule.classes || []).includes(name) }), label("object", name)),
   );
   const number = (name, value, min, step = 1) => h("input", { type: "number", name, value, min, step, class: "short" });
   const minFrames = number("min_frames", rule.min_frames ?? 3, 1);
   const cooldown = number("cooldown_s", rule.cooldown_s ?? 300, 0);
   const dwell = number("dwell_s", rule.dwell_s ?? 30, 1);
-  const minCount = number("min_count", rule.min_count ?? 10, 2);
+  const minCount = number("min_people", rule.min_people ?? 10, 2);
   const category = h("select", { name: "category" }, options(CATEGORIES.map((c) => [c, label("category", c)]), rule.category));
   const severity = h("select", { name: "severity" }, options(SEVERITIES.map((s) => [s, label("severity", s)]), rule.severity));
   const scheduled = h("select", { name: "schedule" }, options([["always", t("rules.always")], ["hours", t("rules.during")]], rule.schedule ? "hours" : "always"));
-  const startTime = h("input", { type: "time", name: "start", value: rule.schedule?.start || "22:00" });
-  const endTime = h("input", { type: "time", name: "end", value: rule.schedule?.end || "06:00" });
+  // The camera file's schedule: days and "HH:MM-HH:MM" windows; the editor shows the first window.
+  const [windowStart, windowEnd] = (rule.schedule?.windows?.[0] || "22:00-06:00").split("-");
+  const startTime = h("input", { type: "time", name: "start", value: windowStart });
+  const endTime = h("input", { type: "time", name: "end", value: windowEnd });
   const days = DAYS.map((day) =>
     h("label", { class: "check" }, h("input", { type: "checkbox", value: day, checked: !rule.schedule || rule.schedule.days.includes(day) }), label("day", day)),
   );
@@ -91,12 +93,11 @@ function ruleEditor(rule, zoneNames, onChange, onRemove) {
     };
     if (value.kind === "intrusion") value.min_frames = Number(minFrames.value);
     if (value.kind === "loitering") value.dwell_s = Number(dwell.value);
-    if (value.kind === "crowd") value.min_count = Number(minCount.value);
+    if (value.kind === "crowd") value.min_people = Number(minCount.value);
     if (scheduled.value === "hours") {
       value.schedule = {
         days: days.map((d) => d.querySelector("input")).filter((input) => input.checked).map((input) => input.value),
-        start: startTime.value,
-        end: endTime.value,
+        windows: [`${startTime.value}-${endTime.value}`],
       };
     }
     return value;
@@ -188,8 +189,8 @@ export async function render(main, { id }, { go }) {
 
   // --- zones, masks, rules
   const editor = zoneEditor({
-    zones: camera?.zones || [],
-    masks: camera?.privacy_masks || [],
+    zones: camera?.config?.zones || [],
+    masks: camera?.config?.privacy_masks || [],
     onChange: (kind) => {
       dirty.add(kind);
       refreshRuleZones();
@@ -214,7 +215,7 @@ export async function render(main, { id }, { go }) {
     ruleEditors = [];
     for (const value of values) addRule(value);
   }
-  for (const rule of camera?.rules || []) addRule(rule);
+  for (const rule of camera?.config?.rules || []) addRule(rule);
 
   const saveError = h("p", { class: "form-error", role: "alert" });
   const saveButton = h("button", { type: "submit", class: "primary save-camera" }, isNew ? t("owner.create") : t("owner.save"));

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from api.auth import Principal, UserDep, WorkerDep, require_roles
+from api.auth import AdminDep, Principal, UserDep, WorkerDep, require_roles
 from api.cameras import (
     CameraRejected,
     active_cameras,
@@ -295,6 +295,57 @@ def test_connection(body: ConnectionTest, principal: OwnerDep) -> ConnectionRepo
         time_to_first_frame_s=round(result.time_to_first_frame_s, 3),
         snapshot_jpeg_base64=base64.b64encode(result.snapshot_jpeg).decode(),
     )
+
+
+class DiscoveryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(default=3, gt=0, le=15, description="How long to listen for answers.")
+    interface: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,3}(\.\d{1,3}){3}$",
+        description="IPv4 address of the local interface to probe from; default: the system's.",
+    )
+
+
+class DiscoveredCameraPublic(BaseModel):
+    source: str = Field(description="onvif:// address to register it with (add credentials).")
+    name: str | None
+    model: str | None
+    location: str | None
+    endpoint: str
+    xaddrs: list[str]
+    scopes: list[str]
+    responder: str
+
+
+@router.post(
+    "/cameras/discover",
+    response_model=list[DiscoveredCameraPublic],
+    summary="Find ONVIF cameras on the API's network by WS-Discovery (admins).",
+)
+def discover_cameras(body: DiscoveryRequest, _admin: AdminDep) -> list[DiscoveredCameraPublic]:
+    from ingest.discovery import discover
+
+    try:
+        found = discover(body.timeout_s, interface=body.interface)
+    except OSError as err:
+        raise HTTPException(
+            422, detail=f"interface: cannot probe from it ({err.strerror})"
+        ) from err
+    return [
+        DiscoveredCameraPublic(
+            source=camera.onvif_url,
+            name=camera.name,
+            model=camera.model,
+            location=camera.location,
+            endpoint=camera.endpoint,
+            xaddrs=list(camera.xaddrs),
+            scopes=list(camera.scopes),
+            responder=camera.responder,
+        )
+        for camera in found
+    ]
 
 
 class CameraFeed(BaseModel):

@@ -160,3 +160,20 @@ def test_cameras_discover_command(onvif_sim: Simulator) -> None:
     )
     assert f"    onvif://www.onvif.org/name/{NAME}" in lines
     assert "1 camera(s) answered within 1.5 s" in result.stderr
+
+
+def test_admins_discover_cameras_through_the_api(
+    onvif_sim: Simulator, api_client, accounts
+) -> None:  # type: ignore[no-untyped-def]
+    body = {"timeout_s": 1.5, "interface": onvif_sim.host_ip}
+    refused = api_client.post(
+        "/api/v1/cameras/discover", json=body, headers=accounts.headers("school_owner")
+    )
+    assert refused.status_code == 403
+    response = api_client.post(
+        "/api/v1/cameras/discover", json=body, headers=accounts.headers("admin")
+    )
+    assert response.status_code == 200, response.text
+    (camera,) = response.json()
+    assert camera["source"] == f"onvif://{onvif_sim.camera_ip}:8080"
+    assert camera["name"] == NAME

@@ -440,6 +440,11 @@ class CameraConfig(_Strict):
     stream: StreamConfig = Field(
         default_factory=StreamConfig, description="Connection settings of live cameras."
     )
+    camera_events: bool = Field(
+        default=True,
+        description="onvif:// cameras: raise a device_fault incident when the camera itself"
+        " reports tampering (its PullPoint events).",
+    )
     timezone: str = Field(
         default="Asia/Shanghai", description="IANA time zone of the camera; rule schedules use it."
     )

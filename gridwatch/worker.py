@@ -43,6 +43,7 @@ from detectors.rules import (
 )
 from detectors.schedule import Schedule
 from detectors.zones import Zone
+from gridwatch.camera_events import CameraEventWatcher
 from gridwatch.config import (
     CameraConfig,
     ConfigError,
@@ -477,6 +478,7 @@ class _Watched:
     reader: CameraReader
     frames: queue.Queue[Frame]
     stop: threading.Event
+    events: CameraEventWatcher | None = None
 
 
 class ClipEncoder(threading.Thread):
@@ -585,7 +587,11 @@ class Worker:
             reader = CameraReader(
                 camera, frames, frame_ready, stop, realtime=self.realtime, loop=self.loop
             )
-            self.watched[camera_id] = _Watched(camera, reader, frames, stop)
+            events = None
+            if camera.camera_events and camera.source.lower().startswith("onvif:"):
+                events = CameraEventWatcher(camera, self._keep_one, stop)
+                events.start()
+            self.watched[camera_id] = _Watched(camera, reader, frames, stop, events)
             reader.start()
         log.info("watching %d cameras", len(self.watched))
 

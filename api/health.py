@@ -101,11 +101,16 @@ def _recovered(session: Session, camera: Camera, now: datetime) -> GridEvent | N
     if event is None or any(step.action == "recover" for step in event.history):
         return None
     lost = event.occurred_at
+    before = event.status
+    # Nobody has acted on it yet: the fault is over, so the event closes itself. Once people
+    # work on it (dispatched to a technician, say), they close it; the recovery is noted.
+    if before in ("reported", "verifying"):
+        event.status, event.closed_at, event.deadline_at = "closed", now, None
     event.history.append(
         GridEventHistory(
             actor="system:camera-health",
             action="recover",
-            from_status=event.status,
+            from_status=before,
             to_status=event.status,
             note=f"video restored after {now - lost}",
             details={"recovered_at": now.isoformat()},

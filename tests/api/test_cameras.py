@@ -199,11 +199,16 @@ def test_a_camera_dark_past_the_grace_period_opens_one_video_loss_event(
         f"/api/v1/events/{event['id']}", headers=accounts.headers("admin")
     ).json()
     assert detail["history"][-1]["action"] == "recover"
+    assert detail["status"] == "closed"  # nobody had acted on it: the fault is over
     report("online", fps=10.0)
     detail = api_client.get(
         f"/api/v1/events/{event['id']}", headers=accounts.headers("admin")
     ).json()
     assert [s["action"] for s in detail["history"]].count("recover") == 1
+    # The next outage is a new event.
+    later = (datetime.now(UTC) - timedelta(seconds=120)).isoformat()
+    report("offline", offline_since=later, error="stream lost")
+    assert len(video_loss_events()) == 2
 
 
 def test_cameras_nobody_reports_on_go_offline(api_client: TestClient, accounts: Accounts) -> None:

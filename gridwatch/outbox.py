@@ -183,7 +183,8 @@ class IncidentSender:
             if response.status_code >= 500 or response.status_code in (401, 403, 429):
                 self._api_unavailable(item, error)
                 break
-            delay = backoff_delay(item.attempts + 4)
+            # A refused report will not pass a second later: come back in minutes, not seconds.
+            delay = backoff_delay(item.attempts, base=60.0, cap=3600.0)
             log.error(
                 "%s: incident %s refused (%s); retry in %.0fs",
                 item.camera_id,

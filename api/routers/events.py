@@ -294,7 +294,7 @@ async def act_on_event(
         step = apply_action(
             session, event, action, principal,
             ActionRequest(note=note, department_id=department_id, assignee_id=assignee_id,
-                          into_event_id=into_event_id),
+                          into_event_id=into_event_id, photo_count=len(pictures)),
             policy,
         )  # fmt: skip
         attach(

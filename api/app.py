@@ -29,6 +29,7 @@ from api.routers import (
     auth,
     cameras,
     departments,
+    evaluation,
     events,
     grids,
     incidents,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(live.router)
     app.include_router(stats.router)
+    app.include_router(evaluation.router)
     app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(departments.router)

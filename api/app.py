@@ -25,10 +25,23 @@ from api.health import mark_silent_cameras
 from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.middleware import LoginLimiter, SecurityHeaders
-from api.routers import auth, cameras, departments, events, grids, incidents, live, stats, users
+from api.routers import (
+    auth,
+    cameras,
+    departments,
+    evaluation,
+    events,
+    grids,
+    incidents,
+    live,
+    stats,
+    taxonomy,
+    users,
+)
 from api.routers.console import mount_console
 from api.security import CredentialCipher
 from api.settings import Settings, get_settings
+from api.taxonomy import load_taxonomy
 from gridwatch.config import load_cameras
 
 log = logging.getLogger(__name__)
@@ -52,6 +65,13 @@ def load_startup_data(
                 "district policy from %s: %d departments",
                 settings.district_file,
                 len(policy.departments),
+            )
+        if settings.taxonomy_file:
+            known = {department.id for department in policy.departments} or None
+            taxonomy = load_taxonomy(settings.taxonomy_file, known)
+            policy = policy.model_copy(update={"taxonomy": taxonomy})
+            log.info(
+                "event taxonomy from %s: %d codes", settings.taxonomy_file, len(taxonomy.events)
             )
         if settings.camera_configs and Path(settings.camera_configs).exists():
             configs = load_cameras([Path(settings.camera_configs)])
@@ -149,9 +169,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(live.router)
     app.include_router(stats.router)
+    app.include_router(evaluation.router)
     app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(departments.router)
+    app.include_router(taxonomy.router)
     mount_console(app)
     integrations.install(app)
 

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.models import Department, RoutingRule
+from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 from gridwatch.config import Category, OrganisationKind, Severity
 
 LEVELS = ("community", "town", "district")
@@ -44,12 +45,22 @@ class DistrictPolicy(_Strict):
     deadlines_minutes: dict[str, dict[Severity, int]] = Field(
         description="Minutes each open state may last, by severity."
     )
+    taxonomy: Taxonomy = Field(
+        default=EMPTY_TAXONOMY,
+        description="Event codes; read from their own file (settings.taxonomy_file) at start.",
+    )
 
-    def route(self, category: str, owner_kind: str | None) -> str | None:
-        """The department for an event of `category` from an owner of `owner_kind`."""
+    def route(
+        self, category: str, owner_kind: str | None, event_code: str | None = None
+    ) -> str | None:
+        """The department for an event of `category` from an owner of `owner_kind`: the
+        owner's own routing first, then the event type's department, then the category's."""
         for rule in self.routing:
             if rule.category == category and rule.owner_kind == owner_kind and owner_kind:
                 return rule.department
+        event_type = self.taxonomy.get(event_code)
+        if event_type is not None:
+            return event_type.department
         for rule in self.routing:
             if rule.category == category and rule.owner_kind is None:
                 return rule.department

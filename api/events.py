@@ -46,7 +46,7 @@ def open_event_clock(
     """Route a new event to its department and level, and start its clock."""
     now = datetime.now(UTC)
     event.status = STATUS_REPORTED
-    event.department_id = policy.route(event.category, owner_kind)
+    event.department_id = policy.route(event.category, owner_kind, event.event_code)
     event.level = policy.level_for(event.severity)
     event.reported_at = now
     event.updated_at = now
@@ -85,6 +85,10 @@ def register_incident(
     camera = session.get(Camera, report.camera_id)
     if camera is None:
         raise UnknownCamera(report.camera_id)
+    if report.event_code is not None:
+        event_code: str | None = policy.taxonomy.check(report.event_code).code
+    else:
+        event_code = policy.taxonomy.for_rule(report.rule, report.category.value)
 
     relative = evidence.snapshot_relative_path(report.id, report.detected_at)
     evidence.store(evidence_root, relative, snapshot)
@@ -105,6 +109,7 @@ def register_incident(
                 "clip_content_type",
                 "clip_frame_count",
                 "details",
+                "event_code",
             }
         ),
         details={**report.details, **{k: v for k, v in extra.items() if v is not None}},
@@ -118,6 +123,7 @@ def register_incident(
         source=SOURCE_VIDEO,
         incident=incident,
         category=report.category.value,
+        event_code=event_code,
         severity=report.severity.value,
         title=f"{report.summary} — {camera.name}",
         description=(
@@ -159,6 +165,7 @@ class ReportedEvent:
 
     source: str
     category: str
+    event_code: str | None
     severity: str
     title: str
     description: str
@@ -178,6 +185,7 @@ def open_reported_event(
         source=report.source,
         source_reference=report.source_reference,
         category=report.category,
+        event_code=report.event_code,
         severity=report.severity,
         title=report.title,
         description=report.description,
@@ -254,6 +262,8 @@ def merge_candidates(
 
 def to_public(event: GridEvent, request: Request) -> GridEventPublic:
     incident = event.incident
+    policy: DistrictPolicy = request.app.state.policy
+    event_type = policy.taxonomy.get(event.event_code)
     location = (
         Location(lat=event.lat, lon=event.lon)
         if event.lat is not None and event.lon is not None
@@ -264,6 +274,9 @@ def to_public(event: GridEvent, request: Request) -> GridEventPublic:
         source=event.source,
         source_reference=event.source_reference,
         category=event.category,
+        event_code=event.event_code,
+        event_name_zh=event_type.name_zh if event_type else None,
+        event_name_en=event_type.name_en if event_type else None,
         severity=event.severity,
         status=event.status,
         title=event.title,

@@ -78,6 +78,7 @@ def _video_loss(
         source="video",
         source_reference=f"{VIDEO_LOSS}:{camera.id}:{since.isoformat()}",
         category="device_fault",
+        event_code=policy.taxonomy.for_rule("video_loss", "device_fault"),
         severity="medium",
         title=f"Video loss — {camera.name}",
         description=f"Camera {camera.id} offline since {since:%Y-%m-%d %H:%M:%S} UTC ({reason}).",

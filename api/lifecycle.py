@@ -2,6 +2,11 @@
 
 reported -> verifying -> confirmed | false_alarm -> dispatched -> handling -> resolved -> closed,
 with rework (resolved -> handling), escalation (one level up, state unchanged) and merge.
+
+A handled (resolved) event is closed by the on-site check: the grid worker of its cell goes
+there and either closes it with at least one photo, or sends it back to handling (a rework,
+counted). An operator may close it instead only with a reason; the history tells the two apart
+(`close` with closure "on_site_check", `operator_close` with closure "operator").
 """
 
 from __future__ import annotations
@@ -39,8 +44,11 @@ TRANSITIONS: dict[str, Transition] = {
     "dispatch": _t(("confirmed",), "dispatched", ("operator",), "dispatch to a department"),
     "accept": _t(("dispatched",), "handling", ("handler",), "department takes it on"),
     "resolve": _t(("handling",), "resolved", ("handler",), "department reports it handled"),
-    "close": _t(("resolved",), "closed", ("grid_worker", "operator"), "checked on site and closed"),
-    "rework": _t(("resolved",), "handling", ("grid_worker", "operator"), "back to handling"),
+    "close": _t(("resolved",), "closed", ("grid_worker",), "checked on site and closed (photo)"),
+    "operator_close": _t(("resolved",), "closed", ("operator",),
+                         "closed without the on-site check, for a stated reason"),
+    "rework": _t(("resolved",), "handling", ("grid_worker", "operator"),
+                 "the check found it not handled: back to handling"),
     "escalate": _t(OPEN_STATES, None, ("operator",), "hand up one level"),
     "merge": _t(OPEN_STATES, "merged", ("operator",), "a duplicate, folded into another event"),
     "comment": _t((*OPEN_STATES, "closed", "false_alarm"), None,
@@ -48,7 +56,10 @@ TRANSITIONS: dict[str, Transition] = {
 }  # fmt: skip
 
 # A grid worker acts only on events in their own cells; a handler only on their department's.
-NEEDS_NOTE = {"reject", "rework", "merge"}
+NEEDS_NOTE = {"reject", "rework", "merge", "operator_close"}
+# The on-site check closes an event only with evidence of what the grid worker found.
+NEEDS_PHOTO = {"close"}
+CLOSURE = {"close": "on_site_check", "operator_close": "operator"}
 
 
 class TransitionError(Exception):
@@ -66,6 +77,7 @@ class ActionRequest:
     department_id: str | None = None
     assignee_id: int | None = None
     into_event_id: int | None = None
+    photo_count: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,6 +113,10 @@ def apply_action(
         )  # fmt: skip
     if action in NEEDS_NOTE and not request.note.strip():
         raise TransitionError(422, f"note: say why ({action} needs a reason)")
+    if action in NEEDS_PHOTO and request.photo_count < 1:
+        raise TransitionError(
+            422, f"photos: the on-site check needs at least one photo to {action} an event"
+        )
 
     details: dict[str, Any] = dict(request.details)
     previous = event.status
@@ -128,8 +144,14 @@ def apply_action(
         details["into_event_id"] = target.id
     elif action == "rework":
         event.reworks += 1
-    if action == "close":
+        details["rework"] = event.reworks
+    elif action == "resolve":
+        # Kept so that evaluation can tell whether handling met its deadline.
+        details["deadline_at"] = event.deadline_at.isoformat() if event.deadline_at else None
+        details["on_time"] = event.deadline_at is None or now <= event.deadline_at
+    if action in CLOSURE:
         event.closed_at = now
+        details["closure"] = CLOSURE[action]
     if transition.target is not None:
         event.status = transition.target
         event.deadline_at = policy.deadline(event.status, event.severity, now)

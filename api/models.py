@@ -178,6 +178,8 @@ class GridEvent(Base):
     source_reference: Mapped[str | None] = mapped_column(String(100))
     incident_id: Mapped[str | None] = mapped_column(ForeignKey("incident.id"), unique=True)
     category: Mapped[str] = mapped_column(String(32), index=True)
+    # The event type's code in the district taxonomy (taxonomy.yaml), e.g. 0801 intrusion.
+    event_code: Mapped[str | None] = mapped_column(String(8), index=True)
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)
     title: Mapped[str] = mapped_column(String(300))

@@ -28,6 +28,11 @@ class IncidentCreate(BaseModel):
     rule: str = Field(max_length=32, description="Rule kind that fired, e.g. intrusion.")
     zone: str = Field(max_length=64, description="Zone the rule watched.")
     category: Category = Field(description="Grid-event category.")
+    event_code: str | None = Field(
+        default=None,
+        max_length=8,
+        description="Taxonomy event code (GET /api/v1/taxonomy); by default the rule kind's.",
+    )
     severity: Severity = Field(description="Grid-event severity.")
     summary: str = Field(max_length=500, description="One line for an operator.")
     started_at: AwareDatetime = Field(description="When the condition began.")
@@ -128,6 +133,9 @@ class GridEventPublic(BaseModel):
     source: str
     source_reference: str | None
     category: str
+    event_code: str | None = Field(description="Event type's code in the district taxonomy.")
+    event_name_zh: str | None = Field(description="Event type's Chinese name.")
+    event_name_en: str | None = Field(description="Event type's English name.")
     severity: str
     status: str
     title: str
@@ -185,8 +193,17 @@ class GridEventCreate(BaseModel):
     source_reference: str | None = Field(
         default=None, max_length=100, description="Its number there, e.g. the 12345 ticket."
     )
-    category: Category = Field(description="Event category.")
-    severity: Severity = Field(default=Severity.medium, description="Severity.")
+    category: Category | None = Field(
+        default=None, description="Event category; by default the event code's."
+    )
+    event_code: str | None = Field(
+        default=None,
+        max_length=8,
+        description="Taxonomy event code (GET /api/v1/taxonomy); by default the category's.",
+    )
+    severity: Severity | None = Field(
+        default=None, description="Severity; by default the event type's."
+    )
     title: str = Field(min_length=1, max_length=300, description="What happened, in one line.")
     description: str = Field(default="", max_length=5000, description="Details.")
     location: Location = Field(description="Where; decides the grid.")

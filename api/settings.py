@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         default=Path("camera_configs/district/policy.yaml"),
         description="Departments, routing and deadlines imported at start-up; empty to skip.",
     )
+    taxonomy_file: Path | None = Field(
+        default=Path("camera_configs/district/taxonomy.yaml"),
+        description="Event codes (classes, rule and category defaults) read at start-up.",
+    )
     max_snapshot_bytes: int = Field(
         default=5 * 1024 * 1024, description="Largest snapshot a worker may upload."
     )

@@ -100,6 +100,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "camera_configs": REPO / "camera_configs",
             "grids_file": REPO / "camera_configs" / "grids.geojson",
             "district_file": REPO / "camera_configs" / "district" / "policy.yaml",
+            "taxonomy_file": REPO / "camera_configs" / "district" / "taxonomy.yaml",
             "secret_key": "test-secret-key-0123456789abcdef",
             "escalation_interval_s": 0,
         }

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.models import DeliveryAttempt, GridEvent, GridEventHistory, OutboundDelivery, Webhook
+from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class OutboxConfig:
 
     mqtt: bool = False
     on_commit: Callable[[], None] | None = None
+    taxonomy: Taxonomy = EMPTY_TAXONOMY
 
 
 def install(factory: sessionmaker[Session], config: OutboxConfig) -> None:
@@ -101,8 +103,12 @@ def _before(event: GridEvent) -> tuple[dict[str, Any], set[str]]:
     return before, changed
 
 
-def _snapshot(event: GridEvent) -> dict[str, Any]:
+def _snapshot(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
     after = _columns(event)
+    # Receivers get the event type's names beside its code, as the event API gives them.
+    event_type = taxonomy.get(event.event_code)
+    after["event_name_zh"] = event_type.name_zh if event_type else None
+    after["event_name_en"] = event_type.name_en if event_type else None
     # Called at commit, after the last flush, so loading the incident here is safe.
     incident = event.incident
     after["incident"] = _columns(incident, _INCIDENT_PRIVATE) if incident is not None else None
@@ -173,7 +179,7 @@ def _write(session: Session) -> None:
             "type": event_type,
             "action": change.action,
             "at": now.isoformat(),
-            "event": _snapshot(grid_event),
+            "event": _snapshot(grid_event, config.taxonomy),
             "before": change.before,
         }
         targets: list[tuple[str, int | None]] = [

@@ -64,7 +64,12 @@ def start(app: FastAPI, settings: Settings) -> Integrations:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(wake.set)
 
-    outbox.install(factory, outbox.OutboxConfig(mqtt=bool(settings.mqtt_url), on_commit=on_commit))
+    outbox.install(
+        factory,
+        outbox.OutboxConfig(
+            mqtt=bool(settings.mqtt_url), on_commit=on_commit, taxonomy=app.state.policy.taxonomy
+        ),
+    )
     mqtt = None
     if settings.mqtt_url:
         mqtt = MqttPublisher(

@@ -45,6 +45,8 @@ from api.schemas import (
     RowId,
 )
 from api.scope import can_see_event, scope_events
+from api.taxonomy import EventType, Taxonomy, UnknownEventCode
+from gridwatch.config import Category
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -58,6 +60,9 @@ class EventFilters:
         self,
         status: Annotated[list[str] | None, Query(description="Only these states.")] = None,
         category: Annotated[list[str] | None, Query(description="Only these categories.")] = None,
+        event_code: Annotated[
+            list[str] | None, Query(description="Only these taxonomy event codes.")
+        ] = None,
         source: Annotated[list[str] | None, Query(description="Only these sources.")] = None,
         camera_id: Annotated[str | None, Query(description="Only from this camera.")] = None,
         grid_id: Annotated[str | None, Query(description="Only in this grid or below it.")] = None,
@@ -74,6 +79,7 @@ class EventFilters:
         ] = None,
     ):
         self.status, self.category, self.source = status, category, source
+        self.event_code = event_code
         self.camera_id, self.grid_id, self.department_id = camera_id, grid_id, department_id
         self.overdue, self.occurred_from, self.occurred_to = overdue, occurred_from, occurred_to
 
@@ -84,6 +90,8 @@ class EventFilters:
             query = query.where(GridEvent.status.in_(self.status))
         if self.category:
             query = query.where(GridEvent.category.in_(self.category))
+        if self.event_code:
+            query = query.where(GridEvent.event_code.in_(self.event_code))
         if self.source:
             query = query.where(GridEvent.source.in_(self.source))
         if self.camera_id:
@@ -182,10 +190,12 @@ def create_event(
         assert principal.user is not None
         if grid is None or session.get(UserGrid, (principal.user.id, grid.id)) is None:
             raise HTTPException(403, detail="location: outside your grid cells")
+    event_type = _event_type(policy.taxonomy, body.event_code, body.category)
     report = ReportedEvent(
         source=body.source.value,
-        category=body.category.value,
-        severity=body.severity.value,
+        category=event_type.category.value,
+        event_code=event_type.code,
+        severity=(body.severity or event_type.severity).value,
         title=body.title,
         description=body.description,
         lat=body.location.lat,
@@ -198,6 +208,27 @@ def create_event(
     event = open_reported_event(session, report, actor=principal.actor, policy=policy)
     publish(hub, "event.created", event, request)
     return to_detail(event, request, principal)
+
+
+def _event_type(taxonomy: Taxonomy, code: str | None, category: Category | None) -> EventType:
+    """The event type a reporter named, by code or by category alone; 422 when they disagree."""
+    if code is None:
+        if category is None:
+            raise HTTPException(422, detail="event_code: name an event code or a category")
+        code = taxonomy.for_category(category.value)
+        if code is None:  # a district without a taxonomy
+            raise HTTPException(422, detail="event_code: the district has no event taxonomy")
+    try:
+        event_type = taxonomy.check(code)
+    except UnknownEventCode as err:
+        raise HTTPException(422, detail=str(err)) from err
+    if category is not None and category != event_type.category:
+        raise HTTPException(
+            422,
+            detail=f"category: event code {code} ({event_type.name_en}) is"
+            f" {event_type.category.value}, not {category.value}",
+        )
+    return event_type
 
 
 def _visible(session: SessionDep, principal: Principal, event_id: int) -> GridEvent:
@@ -263,7 +294,7 @@ async def act_on_event(
         step = apply_action(
             session, event, action, principal,
             ActionRequest(note=note, department_id=department_id, assignee_id=assignee_id,
-                          into_event_id=into_event_id),
+                          into_event_id=into_event_id, photo_count=len(pictures)),
             policy,
         )  # fmt: skip
         attach(

@@ -16,6 +16,7 @@ from api.events import UnknownCamera, publish, register_incident, to_public
 from api.models import Incident
 from api.schemas import GridEventPublic, IncidentCreate, Problem
 from api.scope import can_see_event
+from api.taxonomy import UnknownEventCode
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -78,6 +79,8 @@ async def create_incident(
         raise HTTPException(
             422, detail=f"metadata.camera_id: camera {err} is not registered"
         ) from err
+    except UnknownEventCode as err:
+        raise HTTPException(422, detail=f"metadata.{err}") from err
     except evidence.EvidenceError as err:
         raise HTTPException(507, detail=str(err)) from err
     if not created:

@@ -1,7 +1,7 @@
 """Open311 GeoReport v2: grid events as service requests, so civic tools can read and post them.
 
-Services are the event categories. Reading requests and posting one need an ``api_key``
-(query or form field, or ``Authorization: Bearer``), which is one of:
+Services are the district taxonomy's event codes. Reading requests and posting one need an
+``api_key`` (query or form field, or ``Authorization: Bearer``), which is one of:
 
 - an API token issued by an admin (``POST /api/v1/tokens``, ``gw_...``): the usual choice for a
   system such as the 12345 hotline. It posts events with source ``hotline_12345`` and reads back
@@ -31,6 +31,7 @@ from api.grids import locate_grid
 from api.models import GridEvent, GridEventHistory
 from api.scope import scope_events
 from api.settings import Settings
+from api.taxonomy import EventType, Taxonomy
 from gridwatch.config import Category
 
 log = logging.getLogger(__name__)
@@ -41,40 +42,23 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 CLOSED_STATES = ("closed", "false_alarm", "merged")
 MAX_SPAN = timedelta(days=90)  # the specification's default and widest date range
 MAX_RESULTS = 1000
-CODES = frozenset(category.value for category in Category)
+# Services are the taxonomy's event codes. A category name (the services before the taxonomy)
+# is still accepted as a service_code: it means the category's default code when posting, and
+# every code of the category when listing.
+CATEGORIES = frozenset(category.value for category in Category)
 
-SERVICES: dict[Category, dict[str, str]] = {
-    Category.public_safety: {
-        "service_name": "Public safety (公共安全)",
-        "description": "Intrusion, loitering or crowding at schools, parks, streets and sites.",
-        "keywords": "intrusion,loitering,crowd",
-        "group": "Public safety",
-    },
-    Category.urban_management: {
-        "service_name": "Urban management (城市管理)",
-        "description": "Illegal parking, stationary vehicles and street order.",
-        "keywords": "parking,vehicle,street",
-        "group": "City management",
-    },
-    Category.health_emergency: {
-        "service_name": "Health emergency (医疗急救)",
-        "description": "A person fallen or in need of help.",
-        "keywords": "fall,medical",
-        "group": "Health",
-    },
-    Category.fire_hazard: {
-        "service_name": "Fire hazard (消防隐患)",
-        "description": "Fire or smoke.",
-        "keywords": "fire,smoke",
-        "group": "Public safety",
-    },
-    Category.device_fault: {
-        "service_name": "Camera fault (设备故障)",
-        "description": "A camera tampered with, blacked out, moved or offline.",
-        "keywords": "camera,tamper,offline",
-        "group": "Equipment",
-    },
-}
+
+def _service(event_type: EventType) -> dict[str, Any]:
+    return {
+        "service_code": event_type.code,
+        "service_name": f"{event_type.name_en} ({event_type.name_zh})",
+        "description": f"{event_type.major_name_en} ({event_type.major_name_zh}):"
+        f" {event_type.name_en}.",
+        "metadata": False,
+        "type": "realtime",
+        "keywords": event_type.category.value,
+        "group": f"{event_type.major_name_en} ({event_type.major_name_zh})",
+    }
 
 
 class Open311Error(Exception):
@@ -128,16 +112,16 @@ def _w3c(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
 
-def _service_request(event: GridEvent) -> dict[str, Any]:
-    service = SERVICES.get(Category(event.category)) if event.category in CODES else None
+def _service_request(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
+    event_type = taxonomy.get(event.event_code)
     closed = event.status in CLOSED_STATES
     department = event.department
     return {
         "service_request_id": str(event.id),
         "status": "closed" if closed else "open",
         "status_notes": event.status,
-        "service_name": service["service_name"] if service else event.category,
-        "service_code": event.category,
+        "service_name": _service(event_type)["service_name"] if event_type else event.category,
+        "service_code": event.event_code or event.category,
         "description": event.description or event.title,
         "agency_responsible": department.name if department else None,
         "service_notice": None,
@@ -166,20 +150,9 @@ def _codes(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-@router.get("/services.json", summary="Open311 services: one per grid-event category.")
-def list_services() -> list[dict[str, Any]]:
-    return [
-        {
-            "service_code": category.value,
-            "service_name": fields["service_name"],
-            "description": fields["description"],
-            "metadata": False,
-            "type": "realtime",
-            "keywords": fields["keywords"],
-            "group": fields["group"],
-        }
-        for category, fields in SERVICES.items()
-    ]
+@router.get("/services.json", summary="Open311 services: one per taxonomy event code.")
+def list_services(policy: PolicyDep) -> list[dict[str, Any]]:
+    return [_service(event_type) for event_type in policy.taxonomy.events.values()]
 
 
 @router.get("/requests.json", summary="Open311 service requests: grid events in the key's scope.")
@@ -187,11 +160,14 @@ def list_requests(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    policy: PolicyDep,
     api_key: Annotated[str | None, Query(description="API token or access token.")] = None,
     service_request_id: Annotated[
         str | None, Query(description="Comma-separated ids; other filters are then ignored.")
     ] = None,
-    service_code: Annotated[str | None, Query(description="Comma-separated categories.")] = None,
+    service_code: Annotated[
+        str | None, Query(description="Comma-separated event codes (or categories).")
+    ] = None,
     start_date: Annotated[str | None, Query(description="Requested at or after.")] = None,
     end_date: Annotated[str | None, Query(description="Requested before.")] = None,
     status_filter: Annotated[
@@ -208,11 +184,15 @@ def list_requests(
         query = query.where(GridEvent.id.in_([int(part) for part in ids]))
     else:
         codes = _codes(service_code)
-        unknown = [code for code in codes if code not in CODES]
+        known = policy.taxonomy.events
+        unknown = [code for code in codes if code not in known and code not in CATEGORIES]
         if unknown:
             raise Open311Error(400, f"service_code: unknown {', '.join(unknown)}")
         if codes:
-            query = query.where(GridEvent.category.in_(codes))
+            query = query.where(
+                GridEvent.event_code.in_([code for code in codes if code in known])
+                | GridEvent.category.in_([code for code in codes if code in CATEGORIES])
+            )
         states = _codes(status_filter)
         if any(state not in ("open", "closed") for state in states):
             raise Open311Error(400, "status: open or closed")
@@ -230,7 +210,7 @@ def list_requests(
     rows = session.scalars(
         query.order_by(GridEvent.reported_at.desc(), GridEvent.id.desc()).limit(MAX_RESULTS)
     ).all()
-    return [_service_request(event) for event in rows]
+    return [_service_request(event, policy.taxonomy) for event in rows]
 
 
 @router.get(
@@ -241,6 +221,7 @@ def get_request(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    policy: PolicyDep,
     api_key: Annotated[str | None, Query(description="API token or access token.")] = None,
     jurisdiction_id: Annotated[str | None, Query(description="Ignored: one district.")] = None,
 ) -> list[dict[str, Any]]:
@@ -253,7 +234,7 @@ def get_request(
         event = session.scalars(query.options(selectinload(GridEvent.department))).first()
     if event is None:
         raise Open311Error(404, f"service_request_id: {service_request_id} not found")
-    return [_service_request(event)]
+    return [_service_request(event, policy.taxonomy)]
 
 
 def _coordinate(name: str, text: str | None, limit: float) -> float:
@@ -300,8 +281,14 @@ def create_request(
         source = "manual"
     else:
         raise Open311Error(403, f"a {principal.role} may not post service requests")
-    if service_code not in CODES:
-        raise Open311Error(400, f"service_code: one of {', '.join(sorted(CODES))}")
+    code = (
+        policy.taxonomy.for_category(service_code) if service_code in CATEGORIES else service_code
+    )
+    event_type = policy.taxonomy.get(code)
+    if event_type is None:
+        raise Open311Error(
+            400, f"service_code: one of {', '.join(policy.taxonomy.events)} (services.json)"
+        )
     latitude = _coordinate("lat", lat, 90)
     longitude = _coordinate("long", long, 180)
     if locate_grid(session, longitude, latitude) is None:
@@ -309,13 +296,13 @@ def create_request(
     text = (description or "").strip()
     if len(text) > 4000:
         raise Open311Error(400, "description: longer than 4000 characters")
-    service = SERVICES[Category(str(service_code))]
     first_line = text.splitlines()[0] if text else ""
     report = ReportedEvent(
         source=source,
-        category=service_code,
-        severity="medium",
-        title=(first_line or service["service_name"])[:300],
+        category=event_type.category.value,
+        event_code=event_type.code,
+        severity=event_type.severity.value,
+        title=(first_line or _service(event_type)["service_name"])[:300],
         description=text,
         lat=latitude,
         lon=longitude,

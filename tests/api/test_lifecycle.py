@@ -63,6 +63,10 @@ def test_an_incident_goes_round_the_closed_loop(api_client: TestClient, accounts
             steps, ["reported"] + [s[3] for s in steps[:-1]], strict=True
         )
     ]
+    assert detail["history"][-1]["details"] == {"closure": "on_site_check"}
+    assert detail["history"][6]["details"] == {"rework": 1}
+    resolve = detail["history"][5]["details"]
+    assert resolve["on_time"] is True and resolve["deadline_at"] is not None
     assert [a["filename"] for a in detail["attachments"]] == ["p0.jpg", "p0.jpg"]
     photo = api_client.get(
         detail["attachments"][0]["url"], headers=accounts.headers("school_worker")
@@ -78,7 +82,8 @@ def test_rules_of_the_lifecycle_are_enforced(api_client: TestClient, accounts: A
         return act(api_client, accounts, user, event_id, action, **form).status_code
 
     assert status_of("education_handler", "confirm") == 403  # wrong role
-    assert status_of("west_operator", "close") == 409  # wrong state
+    assert status_of("west_operator", "operator_close", note="x") == 409  # wrong state
+    assert status_of("west_operator", "close") == 403  # only the on-site check closes
     assert status_of("west_operator", "reject") == 422  # a rejection needs a reason
     assert status_of("west_operator", "teleport") == 404
     assert status_of("east_operator", "confirm") == 404  # not in their region
@@ -154,3 +159,60 @@ def test_photos_are_checked(api_client: TestClient, accounts: Accounts) -> None:
     assert many.status_code == 422
     detail = api_client.get(f"/api/v1/events/{event_id}", headers=accounts.headers("admin")).json()
     assert detail["attachments"] == [] and [s["action"] for s in detail["history"]] == ["report"]
+
+
+def _resolved(client: TestClient, accounts: Accounts) -> int:
+    event_id: int = report_incident(client)["id"]
+    for user, action in [
+        ("west_operator", "confirm"),
+        ("west_operator", "dispatch"),
+        ("education_handler", "accept"),
+        ("education_handler", "resolve"),
+    ]:
+        assert act(client, accounts, user, event_id, action).status_code == 200, action
+    return event_id
+
+
+def test_only_the_on_site_check_closes_a_handled_event(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    event_id = _resolved(api_client, accounts)
+
+    def attempt(user: str, action: str, **form):  # type: ignore[no-untyped-def]
+        return act(api_client, accounts, user, event_id, action, **form)
+
+    no_photo = attempt("school_worker", "close", note="looks fine")
+    assert no_photo.status_code == 422
+    assert "at least one photo" in no_photo.json()["detail"]
+    assert attempt("west_operator", "close", photos=[jpeg()]).status_code == 403
+    assert attempt("education_handler", "close", photos=[jpeg()]).status_code == 403
+    assert attempt("east_worker", "close", photos=[jpeg()]).status_code == 404  # not their cell
+    assert attempt("education_handler", "operator_close", note="done").status_code == 403
+    assert attempt("west_operator", "rework").status_code == 422  # a rework needs a reason
+
+    sent_back = attempt("school_worker", "rework", note="bin still full", photos=[jpeg()])
+    assert (sent_back.json()["status"], sent_back.json()["reworks"]) == ("handling", 1)
+    assert attempt("education_handler", "resolve", note="emptied").status_code == 200
+    closed = attempt("school_worker", "close", photos=[jpeg(shade=200)])
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    step = closed.json()["history"][-1]
+    assert (step["action"], step["details"]) == ("close", {"closure": "on_site_check"})
+    assert closed.json()["attachments"][-1]["history_id"] == step["id"]
+
+
+def test_an_operator_closes_a_handled_event_only_with_a_reason(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    event_id = _resolved(api_client, accounts)
+    silent = act(api_client, accounts, "west_operator", event_id, "operator_close")
+    assert silent.status_code == 422 and "needs a reason" in silent.json()["detail"]
+    closed = act(
+        api_client, accounts, "west_operator", event_id, "operator_close",
+        note="grid worker on leave; the school sent a photo of the fixed gate",
+    )  # fmt: skip
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    step = closed.json()["history"][-1]
+    assert (step["action"], step["actor"], step["details"]) == (
+        "operator_close", "user:west_operator", {"closure": "operator"},
+    )  # fmt: skip
+    assert step["note"].startswith("grid worker on leave")

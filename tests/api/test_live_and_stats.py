@@ -12,6 +12,7 @@ from api.models import GridEvent
 from tests.api.helpers import report_incident
 from tests.api.test_lifecycle import act
 from tests.conftest import Accounts
+from tests.factories import jpeg
 
 
 def token_of(accounts: Accounts, username: str) -> str:
@@ -99,7 +100,8 @@ def test_stats_add_up(api_client: TestClient, accounts: Accounts) -> None:
     act(api_client, accounts, operator, events[2], "dispatch")
     for action in ("accept", "resolve"):
         act(api_client, accounts, "education_handler", events[2], action)
-    act(api_client, accounts, "school_worker", events[2], "close")
+    closed = act(api_client, accounts, "school_worker", events[2], "close", photos=[jpeg()])
+    assert closed.status_code == 200, closed.text
 
     stats = api_client.get("/api/v1/stats", headers=accounts.headers("admin")).json()
     assert stats["events"] == 4

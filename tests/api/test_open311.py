@@ -29,15 +29,13 @@ def _post(client: TestClient, api_key: str, **fields: str) -> Any:
     return client.post("/open311/v2/requests.json", data=form)
 
 
-def test_services_are_the_event_categories(api_client: TestClient) -> None:
+def test_services_are_the_taxonomy_event_codes(api_client: TestClient) -> None:
     services = api_client.get("/open311/v2/services.json").json()
-    assert [service["service_code"] for service in services] == [
-        "public_safety",
-        "urban_management",
-        "health_emergency",
-        "fire_hazard",
-        "device_fault",
-    ]
+    codes = [service["service_code"] for service in services]
+    assert codes[:3] == ["0102", "0104", "0106"] and "0501" in codes and "1002" in codes
+    (vending,) = [service for service in services if service["service_code"] == "0501"]
+    assert vending["service_name"] == "Unlicensed street vending (无照经营游商)"
+    assert vending["group"] == "Street order (街面秩序)"
     for service in services:
         assert set(service) >= {"service_code", "service_name", "group", "type", "metadata"}
         assert (service["type"], service["metadata"]) == ("realtime", False)
@@ -76,7 +74,8 @@ def test_a_hotline_posts_a_request_and_follows_it(
     assert (request["status"], request["status_notes"]) == ("open", "reported")
     assert (request["lat"], request["long"]) == (30.255, 120.12)
     assert request["address"] == "No.1 Primary School gate"
-    assert request["service_code"] == "urban_management"
+    # Posted with a category, the event carries that category's default code.
+    assert request["service_code"] == "0599"
     assert request["agency_responsible"]  # routed to a department
     assert datetime.fromisoformat(request["requested_datetime"]).tzinfo is not None
 
@@ -101,7 +100,7 @@ def test_an_operator_posts_manual_requests_and_reads_within_scope(
 ) -> None:
     client = api_client
     token = accounts.headers("west_operator")["Authorization"].removeprefix("Bearer ")
-    posted = _post(client, token, service_code="fire_hazard", description="smoke")
+    posted = _post(client, token, service_code="0406", description="smoke")
     assert posted.status_code == 201, posted.text
     manual_id = posted.json()[0]["service_request_id"]
     camera_event = report_incident(client)
@@ -113,9 +112,14 @@ def test_an_operator_posts_manual_requests_and_reads_within_scope(
         str(camera_event["id"]),
     }
     fire = client.get(
-        "/open311/v2/requests.json", headers=headers, params={"service_code": "fire_hazard"}
+        "/open311/v2/requests.json", headers=headers, params={"service_code": "0406"}
     ).json()
     assert [item["service_request_id"] for item in fire] == [manual_id]
+    assert fire[0]["service_name"] == "Fire and smoke (火情烟雾)"
+    by_category = client.get(
+        "/open311/v2/requests.json", headers=headers, params={"service_code": "fire_hazard"}
+    ).json()
+    assert [item["service_request_id"] for item in by_category] == [manual_id]
     by_id = client.get(
         "/open311/v2/requests.json", headers=headers, params={"service_request_id": manual_id}
     ).json()

@@ -25,7 +25,7 @@ def test_operator_sees_a_new_alert_live_and_dismisses_it_as_a_false_alarm(
     operator = open_console("district_operator")
     operator.login("district_operator")
     page = operator.page
-    assert operator.menu() == ["wall", "map", "stats", "cameras"]
+    assert operator.menu() == ["wall", "map", "stats", "evaluation", "cameras"]
     page.wait_for_selector(".wall .notice, .wall .event-card")
     page.evaluate("window.__sameDocument = true")
 
@@ -116,6 +116,16 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     page.wait_for_selector(".kpis .ring")
     assert page.locator(".chart svg.bars").count() >= 3
     operator.screenshot("operator-stats-desktop")
+
+    operator.open("#/evaluation")
+    page.wait_for_selector(".evaluation-table tbody tr")
+    assert "按期处置率" in page.locator(".evaluation-table thead").inner_text()
+    assert page.locator(".evaluation-table tfoot th").inner_text() == "合计"
+    with page.expect_download() as download:
+        page.click("button.csv-download")
+    assert download.value.suggested_filename == "evaluation-by-department.csv"
+    assert Path(download.value.path()).read_text(encoding="utf-8").startswith("key,name,reported")
+    operator.screenshot("operator-evaluation-desktop")
 
     operator.open("#/cameras")
     page.wait_for_selector(".cameras-table tbody tr")

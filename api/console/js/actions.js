@@ -6,7 +6,9 @@ import { h, toast } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { cameraIcon } from "./widgets.js";
 
-const NEEDS_NOTE = new Set(["reject", "rework", "merge"]);
+const NEEDS_NOTE = new Set(["reject", "rework", "merge", "operator_close"]);
+// The on-site check closes an event only with a photo of what the grid worker found.
+const NEEDS_PHOTO = new Set(["close"]);
 const CONFIRM_FIRST = new Set(["reported", "verifying"]);
 const PRIMARY = ["confirm", "dispatch", "accept", "resolve", "close"];
 
@@ -133,6 +135,10 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
     if (NEEDS_NOTE.has(action) && !text) {
       error.textContent = t("form.note_required");
       note.focus();
+      return;
+    }
+    if (NEEDS_PHOTO.has(action) && !(photoInput && photoInput.files.length)) {
+      error.textContent = t("form.photo_required");
       return;
     }
     const intoEventId = mergeTarget ? mergeTarget.value || mergeTarget.manual.value : undefined;

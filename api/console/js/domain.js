@@ -38,7 +38,7 @@ const WALL_ACTIONS = {
   confirmed: ["dispatch", "escalate", "merge"],
   dispatched: ["escalate", "merge"],
   handling: ["escalate", "merge"],
-  resolved: ["close", "rework", "escalate", "merge"],
+  resolved: ["operator_close", "rework", "escalate", "merge"],
 };
 
 export function wallActions(event) {

@@ -12,12 +12,13 @@ import * as eventList from "./pages/event-list.js";
 import * as mapPage from "./pages/map.js";
 import * as ownerCameras from "./pages/owner-cameras.js";
 import * as reportPage from "./pages/report.js";
+import * as evaluationPage from "./pages/evaluation.js";
 import * as statsPage from "./pages/stats.js";
 import * as wall from "./pages/wall.js";
 
 // Each role's menu: [route, label key]. The first entry is the role's home page.
 const MENUS = {
-  operator: [["/wall", "menu.wall"], ["/map", "menu.map"], ["/stats", "menu.stats"], ["/cameras", "menu.cameras"]],
+  operator: [["/wall", "menu.wall"], ["/map", "menu.map"], ["/stats", "menu.stats"], ["/evaluation", "menu.evaluation"], ["/cameras", "menu.cameras"]],
   grid_worker: [["/tasks", "menu.tasks"], ["/report", "menu.report"]],
   camera_owner: [["/my-cameras", "menu.my_cameras"], ["/my-events", "menu.my_events"]],
   handler: [["/queue", "menu.queue"]],
@@ -29,6 +30,7 @@ const ROUTES = [
   { path: /^\/wall$/, roles: ["operator", "admin"], page: wall },
   { path: /^\/map$/, roles: ["operator", "admin"], page: mapPage },
   { path: /^\/stats$/, roles: ["operator", "admin"], page: statsPage },
+  { path: /^\/evaluation$/, roles: ["operator", "admin"], page: evaluationPage },
   { path: /^\/cameras$/, roles: ["operator", "admin"], page: cameraHealth },
   { path: /^\/tasks$/, roles: ["grid_worker"], page: eventList, params: { kind: "tasks" } },
   { path: /^\/report$/, roles: ["grid_worker", "operator", "admin"], page: reportPage },

@@ -34,6 +34,7 @@ from api.routers import (
     grids,
     incidents,
     live,
+    models,
     stats,
     taxonomy,
     users,
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(departments.router)
+    app.include_router(models.router)
     app.include_router(taxonomy.router)
     mount_console(app)
     integrations.install(app)

@@ -398,3 +398,19 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class CustomModel(Base):
+    """A detection model a district trained and registered, its classes mapped to event codes."""
+
+    __tablename__ = "custom_model"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    weights_path: Mapped[str] = mapped_column(String(500))
+    class_names: Mapped[list[Any]] = mapped_column()
+    # Class name -> event code; classes not named raise nothing.
+    class_codes: Mapped[dict[str, Any]] = mapped_column()
+    description: Mapped[str] = mapped_column(String(300), default="")
+    registered_by: Mapped[str] = mapped_column(String(100))
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gridwatch.config import RULE_KINDS, Category, Severity
 
 # Rule kinds that open events without a camera rule: the API's own video-loss watch.
-API_RULE_KINDS = ("video_loss",)
+# Incidents that come from elsewhere than a camera rule: the API (video loss), the camera itself
+# (its own tamper alarm), a district's own model (custom_model, coded by its class map).
+API_RULE_KINDS = ("video_loss", "camera_tamper", "custom_model")
 
 
 class _Strict(BaseModel):

@@ -61,6 +61,8 @@ class Incident:
     clip_started_at: datetime | None = None
     clip_duration_s: float = 0.0
     clip_frame_count: int = 0
+    # The district taxonomy's code, when the detector knows it (a custom model's class map).
+    event_code: str | None = None
     # Set while the clip's frames are recorded but not yet encoded (see `with_clip`).
     clip_encoder: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
 
@@ -123,4 +125,5 @@ class Incident:
             ),
             "clip_duration_s": round(self.clip_duration_s, 3),
             "clip_frame_count": self.clip_frame_count,
+            "event_code": self.event_code,
         }

@@ -117,7 +117,13 @@ def worker(
     this worker and the other workers, and a camera changed there is picked up within seconds.
     Each camera's health is reported to the API.
     """
-    from gridwatch.feed import ApiLeaseFeed, CameraFeed, FileFeed, HealthReporter
+    from gridwatch.feed import (
+        ApiLeaseFeed,
+        ApiModelSource,
+        CameraFeed,
+        FileFeed,
+        HealthReporter,
+    )
     from gridwatch.outbox import IncidentSender, Outbox
     from gridwatch.worker import DetectorPool, Worker, WorkerSettings
 
@@ -161,6 +167,7 @@ def worker(
         loop=False if once else None,
         feed=feed,
         health_reporter=reporter,
+        custom_models=ApiModelSource(settings.api_url, token, default_data_dir()),
     )
     _stop_on_signals(runner.stop.set)
     try:

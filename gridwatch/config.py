@@ -421,6 +421,13 @@ class StreamConfig(_Strict):
         return value
 
 
+class CustomModelConfig(_Strict):
+    model: str = Field(pattern=SLUG, description="Name of a model registered in the API.")
+    min_frames: int = Field(default=2, ge=1, le=1000, description="Consecutive frames seen.")
+    confidence: float = Field(default=0.4, gt=0, lt=1, description="Minimum confidence.")
+    cooldown_s: float = Field(default=300, ge=0, description="Seconds before a class fires again.")
+
+
 class CameraConfig(_Strict):
     id: str = Field(pattern=SLUG, description="Stable camera identifier, unique in the district.")
     name: str = Field(min_length=1, description="Display name shown to operators.")
@@ -439,6 +446,11 @@ class CameraConfig(_Strict):
     )
     stream: StreamConfig = Field(
         default_factory=StreamConfig, description="Connection settings of live cameras."
+    )
+    custom_models: list[CustomModelConfig] = Field(
+        default=[],
+        description="The district's own models (registered in the API) run beside `detect`;"
+        " each class mapped to an event code raises that event.",
     )
     camera_events: bool = Field(
         default=True,

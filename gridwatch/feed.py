@@ -142,3 +142,50 @@ class HealthReporter:
 
     def close(self) -> None:
         self._client.close()
+
+
+class ApiModelSource:
+    """The district's own models, as registered in the API: weights fetched once, checked by
+    SHA-256 and kept in the data directory, with each class's event."""
+
+    def __init__(
+        self, api_url: str, token: str, data_dir: Path, *, client: httpx.Client | None = None
+    ):
+        self.url = api_url.rstrip("/") + "/api/v1/models"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._client = client or httpx.Client(timeout=60)
+        self.folder = data_dir / "custom-models"
+
+    def get(self, name: str) -> tuple[Path, dict[str, Any]]:
+        """(weights path, class name -> {code, category, severity, name_en}) of model `name`."""
+        import hashlib
+
+        listing = self._client.get(self.url, headers=self._headers)
+        listing.raise_for_status()
+        models = {model["name"]: model for model in listing.json()}
+        if name not in models:
+            raise LookupError(
+                f"model {name!r} is not registered ({', '.join(models) or 'none are'})"
+            )
+        model = models[name]
+        target = self.folder / f"{model['weights_sha256']}.pt"
+        if not target.is_file():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            digest = hashlib.sha256()
+            with self._client.stream(
+                "GET", model["weights_url"], headers=self._headers
+            ) as response:
+                response.raise_for_status()
+                with partial.open("wb") as stream:
+                    for block in response.iter_bytes():
+                        digest.update(block)
+                        stream.write(block)
+            if digest.hexdigest() != model["weights_sha256"]:
+                partial.unlink(missing_ok=True)
+                raise ValueError(f"model {name!r}: weights do not match their SHA-256")
+            partial.replace(target)
+        return target, model["class_codes"]
+
+    def close(self) -> None:
+        self._client.close()

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from detectors.alarms import ClassAlarm, ClassEvent
 from detectors.catalog import MODELS
 from detectors.incident import Incident
 from detectors.model import ObjectDetector, YoloDetector, file_sha256, onnx_export_path
@@ -48,6 +49,7 @@ from gridwatch.config import (
     CameraConfig,
     ConfigError,
     CrowdRuleConfig,
+    CustomModelConfig,
     DetectConfig,
     FallRuleConfig,
     IllegalParkingRuleConfig,
@@ -58,7 +60,7 @@ from gridwatch.config import (
     TamperRuleConfig,
     default_data_dir,
 )
-from gridwatch.feed import CameraFeed, HealthReporter
+from gridwatch.feed import ApiModelSource, CameraFeed, HealthReporter
 from gridwatch.outbox import IncidentSender, Outbox
 from ingest import (
     CameraHealth,
@@ -541,6 +543,10 @@ class Worker:
     inference_ms: list[float] = field(default_factory=list)
     plate_reader: PlateReader | None = None
     encoder: ClipEncoder | None = None
+    # The district's own models, fetched from the API for cameras that name one.
+    custom_models: ApiModelSource | None = None
+    alarms: dict[str, list[ClassAlarm]] = field(default_factory=dict)
+    _custom_detectors: dict[Path, YoloDetector] = field(default_factory=dict)
     watched: dict[str, _Watched] = field(default_factory=dict)
 
     @property
@@ -579,6 +585,9 @@ class Worker:
                     plate_reader=self.plate_reader if reads_plates else None,
                     defer_clip_encoding=True,
                 )
+                self.alarms[camera_id] = [
+                    self._alarm(camera, wanted) for wanted in camera.custom_models
+                ]
             except Exception:
                 log.exception("%s: detection could not be set up; camera not watched", camera_id)
                 continue
@@ -594,6 +603,27 @@ class Worker:
             self.watched[camera_id] = _Watched(camera, reader, frames, stop, events)
             reader.start()
         log.info("watching %d cameras", len(self.watched))
+
+    def _alarm(self, camera: CameraConfig, wanted: CustomModelConfig) -> ClassAlarm:
+        """The alarm of a custom model the camera names (its weights fetched once)."""
+        if self.custom_models is None:
+            raise LookupError(f"model {wanted.model!r}: custom models come from the API")
+        weights, codes = self.custom_models.get(wanted.model)
+        if weights not in self._custom_detectors:
+            self._custom_detectors[weights] = YoloDetector(weights, imgsz=camera.detect.imgsz)
+        classes = {
+            class_name: ClassEvent(
+                code=event["code"], category=event["category"], severity=event["severity"],
+                name=event["name_en"],
+            )
+            for class_name, event in codes.items()
+        }  # fmt: skip
+        return ClassAlarm(
+            camera.id, wanted.model, self._custom_detectors[weights], classes,
+            min_frames=wanted.min_frames, confidence=wanted.confidence,
+            cooldown_s=wanted.cooldown_s,
+            privacy_mask=PrivacyMask([m.polygon for m in camera.privacy_masks]),
+        )  # fmt: skip
 
     def _stop_watching(self, camera_id: str) -> None:
         watched = self.watched.pop(camera_id)
@@ -707,6 +737,11 @@ class Worker:
             pipeline.stats.last_inference_ms = 0.0
         del self.inference_ms[:-1000]
         reader.stats.frames_analysed += 1
+        for alarm in self.alarms.get(reader.camera.id, ()):
+            try:
+                incidents += alarm.process(frame.image, now=frame.timestamp)
+            except Exception:
+                log.exception("%s: model %s failed", reader.camera.id, alarm.model_name)
         self._keep(reader.camera.id, incidents)
 
     def _keep(self, camera_id: str, incidents: list[Incident]) -> None:

@@ -1,0 +1,240 @@
+"""Faults, each injected into real processes on loopback, with what GridWatch did about them.
+
+Scenarios (run all, or name some):
+  api-down         the API is killed and stays down while incidents keep coming
+  worker-killed    a real worker process is SIGKILLed mid-run, again and again
+  camera-flapping  an RTSP camera dies and comes back 20 times while a worker reports health
+  db-restart       the API's PostgreSQL (a throw-away cluster of our own) restarts under load
+  disk-full        the evidence directory (a tiny tmpfs) fills up
+
+Each prints its figures and an ok/FAIL line per expectation, then a verdict; the exit status is
+1 when any expectation failed.
+
+Usage: python bench/faults.py [SCENARIO ...] [--down-s 60] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.harness import (  # noqa: E402
+    SAMPLE_CAMERAS,
+    WORKER_TOKEN,
+    ApiProcess,
+    Snapshots,
+    Verdict,
+    audit_sqlite,
+    incident_ids,
+    synthetic_incident,
+    temporary_folder,
+    wait_until,
+)
+from bench.machine import describe  # noqa: E402
+from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """What each request of the worker's sender ended in: a status code, or the error's name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = super().handle_request(request)
+        except httpx.HTTPError as err:
+            with self._lock:
+                self.outcomes[type(err).__name__] += 1
+            raise
+        with self._lock:
+            self.outcomes[str(response.status_code)] += 1
+        return response
+
+
+class IncidentFeed(threading.Thread):
+    """Puts synthetic incidents into an outbox at a steady rate, as a worker's detection does,
+    and watches how many wait there."""
+
+    def __init__(self, outbox: Outbox, rate: float, snapshots: Snapshots, *, run: str = ""):
+        super().__init__(name="incident-feed", daemon=True)
+        self.outbox = outbox
+        self.rate = rate
+        self.snapshots = snapshots
+        self.run_tag = run
+        self.ids: list[str] = []
+        self.most_pending = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        cameras = sorted(SAMPLE_CAMERAS)
+        started = time.monotonic()
+        number = 0
+        while not self.stop.is_set():
+            incident = synthetic_incident(
+                number, cameras[number % len(cameras)], self.snapshots.jpeg(number),
+                run=self.run_tag,
+            )  # fmt: skip
+            if self.outbox.put(incident):
+                self.ids.append(incident.id)
+            self.most_pending = max(self.most_pending, self.outbox.pending())
+            number += 1
+            self.stop.wait(max(0.0, started + number / self.rate - time.monotonic()))
+
+
+def sender_for(outbox: Outbox, api: ApiProcess) -> tuple[IncidentSender, CountingTransport]:
+    transport = CountingTransport()
+    client = httpx.Client(transport=transport, timeout=10)
+    sender = IncidentSender(outbox, api.url, WORKER_TOKEN, worker_name="bench-edge", client=client)
+    return sender, transport
+
+
+def expect_each_once(verdict: Verdict, sent: set[str], database: Path, evidence: Path) -> None:
+    """Every incident in `sent` is one event in the API's database, with its evidence intact."""
+    stored = incident_ids(database)
+    audit = audit_sqlite(database, evidence)
+    verdict.figure(
+        f"API holds {audit.video_events} video events for {audit.distinct_incident_ids}"
+        f" distinct incident ids ({audit.incidents} incident rows); {len(sent)} were sent"
+    )
+    verdict.expect(
+        sent <= stored,
+        f"every incident reached the API ({len(sent - stored)} missing)",
+    )
+    verdict.expect(
+        audit.video_events == audit.distinct_incident_ids == audit.incidents,
+        "exactly one event per incident id (no duplicates)",
+    )
+    verdict.expect(
+        not audit.missing_files and not audit.digest_mismatches,
+        f"every event's snapshot is on disk with its row's SHA-256 ({len(audit.missing_files)}"
+        f" missing, {len(audit.digest_mismatches)} differ)",
+    )
+
+
+# api-down -----------------------------------------------------------------------------------
+
+
+def api_down(verdict: Verdict, folder: Path, options: argparse.Namespace) -> None:
+    """The API is SIGKILLed (mid-request, as likely as not) and stays down `--down-s` seconds
+    while incidents keep coming at `--rate` a second. The incidents are synthetic but go through
+    the worker's real Outbox and IncidentSender: every id is known, so "all delivered, each
+    once" can be checked exactly, whatever the model would have found."""
+    database = folder / "api.db"
+    api = ApiProcess(f"sqlite:///{database}", folder).start()
+    outbox = Outbox(folder / "outbox.sqlite")
+    sender, transport = sender_for(outbox, api)
+    stop_sender = threading.Event()
+    sending = threading.Thread(target=sender.run, args=(stop_sender,), daemon=True)
+    feed = IncidentFeed(outbox, options.rate, Snapshots())
+    try:
+        sending.start()
+        feed.start()
+        time.sleep(options.warmup_s)
+        before = len(feed.ids)
+        api.kill()
+        down_at = time.monotonic()
+        verdict.figure(f"API SIGKILLed after {before} incidents; down for {options.down_s:g} s")
+        time.sleep(options.down_s)
+        pending_at_restart = outbox.pending()
+        api.start()
+        back_at = time.monotonic()
+        verdict.figure(
+            f"API back after {back_at - down_at:.1f} s (start included);"
+            f" {pending_at_restart} incidents waited in the outbox"
+        )
+        time.sleep(options.after_s)
+        feed.stop.set()
+        feed.join()
+        drained = wait_until(lambda: outbox.pending() == 0, options.drain_timeout_s, 0.2)
+        drained_after = time.monotonic() - back_at
+        stop_sender.set()
+        sending.join(timeout=15)
+
+        verdict.figure(
+            f"incidents made {len(feed.ids)} ({options.rate:g}/s), most waiting at once"
+            f" {feed.most_pending}, outbox empty {drained_after:.1f} s after the API was back"
+        )
+        verdict.figure(f"sender's requests ended in: {dict(sorted(transport.outcomes.items()))}")
+        verdict.expect(
+            feed.most_pending >= options.rate * options.down_s * 0.8,
+            "the outbox kept the incidents made while the API was down",
+        )
+        verdict.expect(drained, f"the outbox was empty within {options.drain_timeout_s:g} s")
+        expect_each_once(verdict, set(feed.ids), database, api.evidence_dir)
+    finally:
+        feed.stop.set()
+        stop_sender.set()
+        sending.join(timeout=15)
+        sender.close()
+        outbox.close()
+        api.stop()
+
+
+# The runner ---------------------------------------------------------------------------------
+
+SCENARIOS: dict[str, Callable[[Verdict, Path, argparse.Namespace], None]] = {
+    "api-down": api_down,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=", ".join(SCENARIOS))
+    parser.add_argument(
+        "--down-s", type=float, default=60, help="api-down: seconds the API is down"
+    )
+    parser.add_argument("--rate", type=float, default=2, help="api-down: incidents a second")
+    parser.add_argument("--warmup-s", type=float, default=5)
+    parser.add_argument(
+        "--after-s", type=float, default=5, help="incidents keep coming this long after"
+    )
+    parser.add_argument("--drain-timeout-s", type=float, default=60)
+    parser.add_argument("--keep", action="store_true", help="keep the scenarios' folders and logs")
+    options = parser.parse_args()
+    # What the worker's own code logs (a delivery failing, a camera lost) is part of the story.
+    logging.basicConfig(
+        level=logging.WARNING, format="  %(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    names = options.scenarios or list(SCENARIOS)
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    print(f"machine: {describe()}", flush=True)
+    results = []
+    for name in names:
+        verdict = Verdict(name)
+        folder = temporary_folder(name)
+        started = time.monotonic()
+        try:
+            SCENARIOS[name](verdict, folder, options)
+        except Exception as err:
+            verdict.expect(False, f"the scenario itself failed: {type(err).__name__}: {err}")
+        results.append(verdict.summary(time.monotonic() - started))
+        print(results[-1], flush=True)
+        if options.keep or not verdict.passed:
+            print(f"[{name}] logs and data kept in {folder}", flush=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    print("\n".join(["verdicts:", *results]))
+    sys.exit(0 if all(" PASS " in line for line in results) else 1)
+
+
+if __name__ == "__main__":
+    main()

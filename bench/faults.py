@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
+import re
 import shutil
 import sqlite3
 import sys
@@ -37,6 +39,7 @@ from bench.harness import (  # noqa: E402
     ApiProcess,
     Snapshots,
     Verdict,
+    WorkerProcess,
     audit_sqlite,
     incident_ids,
     synthetic_incident,
@@ -198,10 +201,119 @@ def api_down(verdict: Verdict, folder: Path, options: argparse.Namespace) -> Non
         api.stop()
 
 
+# worker-killed ------------------------------------------------------------------------------
+
+INCIDENT_LOGGED = re.compile(r"gridwatch\.worker: \S+: incident ([0-9a-f-]{36}) \(")
+
+
+def outbox_integrity(path: Path) -> str:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
+
+def worker_killed(verdict: Verdict, folder: Path, options: argparse.Namespace) -> None:
+    """A real `gridwatch worker --fast` (the model on two sample cameras over the demo clip) is
+    SIGKILLed `--kills` times, each time after it has reported a few incidents, and started
+    again. Before one of the kills the API is SIGKILLed too, so that the worker dies holding
+    incidents in its outbox (and the API dies, perhaps between writing evidence and committing
+    its row). At the end the worker stops cleanly and everything is audited."""
+    database = folder / "api.db"
+    api = ApiProcess(f"sqlite:///{database}", folder).start()
+    cameras = folder / "cameras"
+    cameras.mkdir()
+    for name in ("public_square.yaml", "school_gate.yaml"):
+        shutil.copy(REPO / "camera_configs" / name, cameras / name)
+    command = [sys.executable, "-m", "gridwatch", "worker", "--cameras", str(cameras), "--fast"]
+    worker = WorkerProcess(command, api, folder)
+    kept: set[str] = set()
+    integrity: list[str] = []
+    api_kill_at = max(1, options.kills // 2)
+    try:
+        for kill in range(1, options.kills + 1):
+            seen = len(incident_ids(database))
+            worker.start()
+            reporting = wait_until(
+                lambda seen=seen: len(incident_ids(database)) >= seen + 3, 90, 0.25
+            )
+            if not reporting:
+                verdict.expect(False, f"run {kill}: the worker reported incidents")
+                return
+            if kill == api_kill_at:
+                api.kill()
+                time.sleep(options.api_dead_s)  # incidents now wait in the outbox
+            else:
+                time.sleep(random.uniform(0, 2))
+            worker.kill()
+            integrity.append(outbox_integrity(worker.outbox_path))
+            waiting = outbox_ids(worker.outbox_path)
+            kept |= waiting
+            verdict.figure(
+                f"kill {kill}: worker SIGKILLed after {len(incident_ids(database)) - seen}"
+                f" new events{' (API SIGKILLed first)' if kill == api_kill_at else ''};"
+                f" its outbox holds {len(waiting)}, integrity {integrity[-1]}"
+            )
+            if api.process is None:
+                api.start()
+        worker.start()
+        # Stopped only once it has delivered what the killed runs kept, and worked a little.
+        wait_until(lambda: kept <= incident_ids(database), options.drain_timeout_s, 0.5)
+        time.sleep(options.after_s)
+        code = worker.stop()
+        verdict.figure(f"last run stopped with SIGTERM: exit status {code}")
+        logged = set(INCIDENT_LOGGED.findall(worker.log()))
+        left = outbox_ids(worker.outbox_path)
+        verdict.figure(
+            f"{worker.starts} worker starts; {len(logged)} incidents the worker logged as kept,"
+            f" {len(kept)} found waiting in its outbox after a kill, {len(left)} left at the end"
+        )
+        verdict.expect(
+            all(result == "ok" for result in integrity),
+            "the outbox file was intact after every SIGKILL",
+        )
+        verdict.expect(not left, "the outbox was empty after the clean stop")
+        verdict.expect(
+            kept <= incident_ids(database),
+            "every incident a killed worker had kept was delivered after its restart",
+        )
+        expect_each_once(verdict, logged | kept, database, api.evidence_dir)
+        audit = audit_sqlite(database, api.evidence_dir)
+        verdict.figure(
+            f"audit: integrity {audit.integrity}, events without incident"
+            f" {audit.events_without_incident}, incidents without event"
+            f" {audit.incidents_without_event}, events without their report step"
+            f" {audit.events_without_report_step}"
+        )
+        verdict.expect(
+            audit.integrity == "ok"
+            and not audit.events_without_incident
+            and not audit.incidents_without_event
+            and not audit.events_without_report_step,
+            "no half-written event",
+        )
+        verdict.figure(
+            f"evidence files no row names: {len(audit.orphan_files)} whole,"
+            f" {len(audit.partial_files)} half-written (.incoming-*)"
+        )
+        verdict.expect(not audit.orphan_files, "no orphan evidence file")
+        verdict.figure(
+            "(an API killed between writing a snapshot and committing its row leaves a file no"
+            " row names; the worker sends the incident again, to the same path, and the row then"
+            " names it: an orphan stays only if the incident never comes back, and a write cut"
+            " short leaves an .incoming-* file nothing removes)"
+        )
+    finally:
+        worker.kill()
+        api.stop()
+
+
 # The runner ---------------------------------------------------------------------------------
 
 SCENARIOS: dict[str, Callable[[Verdict, Path, argparse.Namespace], None]] = {
     "api-down": api_down,
+    "worker-killed": worker_killed,
 }
 
 
@@ -219,6 +331,10 @@ def main() -> None:
         "--after-s", type=float, default=5, help="incidents keep coming this long after"
     )
     parser.add_argument("--drain-timeout-s", type=float, default=60)
+    parser.add_argument("--kills", type=int, default=3, help="worker-killed: SIGKILLs")
+    parser.add_argument(
+        "--api-dead-s", type=float, default=6, help="worker-killed: API down before one kill"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' folders and logs")
     options = parser.parse_args()
     # What the worker's own code logs (a delivery failing, a camera lost) is part of the story.

@@ -414,3 +414,71 @@ def incident_ids(database: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT id FROM incident")}
     finally:
         db.close()
+
+
+class WorkerProcess:
+    """A worker as its own process (`gridwatch worker`, or another command line that takes the
+    same GRIDWATCH_* settings), logging to a file; killed, stopped and started again."""
+
+    def __init__(
+        self,
+        command: list[str],
+        api: ApiProcess,
+        folder: Path,
+        *,
+        name: str = "worker",
+        environment: dict[str, str] | None = None,
+    ):
+        self.command = command
+        self.name = name
+        self.log_path = folder / f"{name}.log"
+        self.outbox_path = folder / f"{name}-outbox.sqlite"
+        self.environment = {
+            **api.environment,
+            "GRIDWATCH_API_URL": api.url,
+            "GRIDWATCH_OUTBOX_PATH": str(self.outbox_path),
+            "GRIDWATCH_WORKER_NAME": name,
+            **(environment or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> WorkerProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=REPO, env=self.environment, stdout=log, stderr=subprocess.STDOUT
+            )
+        self.starts += 1
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def stop(self, timeout_s: float = 60) -> int | None:
+        """SIGTERM and wait (a worker delivers what it can first); its exit status."""
+        code = None
+        if self.alive():
+            assert self.process is not None
+            self.process.terminate()
+            try:
+                code = self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                code = self.process.wait(timeout=30)
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

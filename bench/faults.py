@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import random
 import re
 import shutil
 import sqlite3
+import statistics
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,11 +47,13 @@ from bench.harness import (  # noqa: E402
     WorkerProcess,
     audit_sqlite,
     incident_ids,
+    rss_mib,
     synthetic_incident,
     temporary_folder,
     wait_until,
 )
 from bench.machine import describe  # noqa: E402
+from gridwatch.config import default_data_dir  # noqa: E402
 from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
 
 
@@ -309,11 +316,190 @@ def worker_killed(verdict: Verdict, folder: Path, options: argparse.Namespace) -
         api.stop()
 
 
+# camera-flapping ----------------------------------------------------------------------------
+
+FLAPPING_CAMERA = "flapping-gate"
+
+
+class StatusWatch(threading.Thread):
+    """Polls the API for a camera's status, keeping each change with its (wall clock) time."""
+
+    def __init__(self, api: ApiProcess, headers: dict[str, str], camera_id: str):
+        super().__init__(name="status-watch", daemon=True)
+        self.url = f"{api.url}/api/v1/cameras/{camera_id}/health"
+        self.headers = headers
+        self.status = "unknown"
+        self.changes: list[tuple[datetime, str]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(headers=self.headers, timeout=5) as client:
+            while not self.stop.wait(0.1):
+                try:
+                    status = str(client.get(self.url).json()["status"])
+                except (httpx.HTTPError, ValueError, KeyError):
+                    continue
+                if status != self.status:
+                    self.changes.append((datetime.now(UTC), status))
+                    self.status = status
+
+
+def camera_flapping(verdict: Verdict, folder: Path, options: argparse.Namespace) -> None:
+    """An RTSP camera (gst-rtsp-server, tests/ingest/peers.py) is SIGKILLed and started again
+    `--flaps` times, alternately for `--long-outage-s` (past the video-loss grace) and at once
+    (a blip shorter than it). The worker is a real worker process with the real adapters,
+    reconnection, health reports (every 0.5 s) and outbox, and a detector that finds nothing,
+    so that its memory is the capture path's (bench/null_worker.py)."""
+    from tests.ingest.peers import RtspServer, encoded_clip
+
+    clip = encoded_clip(default_data_dir() / "vtest.avi", default_data_dir())
+    server = RtspServer(clip, log_path=folder / "rtsp.log").start()
+    cameras = folder / "cameras"
+    cameras.mkdir()
+    (cameras / f"{FLAPPING_CAMERA}.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "id": FLAPPING_CAMERA,
+                "name": "Flapping camera at the school gate",
+                "organisation": {"id": "bench-org", "name": "Bench", "kind": "public"},
+                "source": server.url(),
+                "location": {"lat": 30.2550, "lon": 120.1200},
+                "detect": {"fps": 2},
+                "stream": {"read_timeout_s": 2, "open_timeout_s": 2, "max_backoff_s": 1},
+            }
+        )
+    )
+    api = ApiProcess(
+        f"sqlite:///{folder / 'api.db'}",
+        folder,
+        environment={
+            "GRIDWATCH_CAMERA_CONFIGS": str(cameras),
+            "GRIDWATCH_VIDEO_LOSS_GRACE_S": str(options.grace_s),
+        },
+    ).start()
+    admin = api.create_admin()
+    worker = WorkerProcess(
+        [sys.executable, str(REPO / "bench" / "null_worker.py"), "--cameras", str(cameras),
+         "--health-interval", "0.5"],
+        api, folder,
+    )  # fmt: skip
+    watch = StatusWatch(api, admin, FLAPPING_CAMERA)
+    outages: list[tuple[bool, datetime, datetime, float]] = []  # long?, lost, back, recovery s
+    rss: list[float] = []
+    try:
+        watch.start()
+        worker.start()
+        if not verdict.expect(
+            wait_until(lambda: watch.status == "online", 60), "the camera came online"
+        ):
+            return
+        time.sleep(options.settle_s)
+        for flap in range(options.flaps):
+            long = flap % 2 == 0
+            lost = datetime.now(UTC)
+            server.kill()
+            time.sleep(options.long_outage_s if long else 0)
+            server.start()
+            restarted = time.monotonic()
+            online = wait_until(lambda: watch.status == "online", options.recovery_timeout_s)
+            recovery = time.monotonic() - restarted if online else float("nan")
+            outages.append((long, lost, datetime.now(UTC), recovery))
+            rss.append(rss_mib(worker.pid))
+            if not online:
+                verdict.expect(False, f"outage {flap + 1}: the camera came back online")
+            time.sleep(options.settle_s)
+        time.sleep(1.0)  # the last health reports
+        watch.stop.set()
+        watch.join(timeout=5)
+        events = httpx.get(
+            f"{api.url}/api/v1/events",
+            params={"category": "device_fault", "limit": 500},
+            headers=admin,
+            timeout=30,
+        ).json()["items"]
+        report_flapping(verdict, options, watch, outages, events, rss)
+        recovered = 0
+        for event in events:
+            detail = httpx.get(f"{api.url}/api/v1/events/{event['id']}", headers=admin).json()
+            recovered += any(step["action"] == "recover" for step in detail["history"])
+        verdict.expect(recovered == len(events), f"{recovered} of {len(events)} video-loss"
+                       " events record the recovery")  # fmt: skip
+    finally:
+        watch.stop.set()
+        worker.stop(timeout_s=20)
+        server.stop()
+        api.stop()
+
+
+def report_flapping(
+    verdict: Verdict,
+    options: argparse.Namespace,
+    watch: StatusWatch,
+    outages: list[tuple[bool, datetime, datetime, float]],
+    events: list[dict[str, Any]],
+    rss: list[float],
+) -> None:
+    offline_spans = []
+    went_offline_at = None
+    for at, status in watch.changes:
+        if status == "offline":
+            went_offline_at = at
+        elif went_offline_at is not None:
+            offline_spans.append((at - went_offline_at).total_seconds())
+            went_offline_at = None
+    long_spans = [span for span in offline_spans if span >= options.grace_s]
+    verdict.figure(
+        f"{len(outages)} outages ({sum(o[0] for o in outages)} of {options.long_outage_s:g} s,"
+        f" the others a kill and restart at once); video-loss grace {options.grace_s:g} s"
+    )
+    verdict.figure(
+        f"offline as the API saw it: {len(offline_spans)} spans, "
+        + ", ".join(f"{span:.1f}" for span in offline_spans)
+        + " s"
+    )
+    recoveries = [o[3] for o in outages]
+    verdict.figure(
+        f"back online after the server restarted: median {statistics.median(recoveries):.1f} s,"
+        f" max {max(recoveries):.1f} s"
+    )
+    per_outage = []
+    for _, lost, back, _ in outages:
+        per_outage.append(
+            sum(
+                1
+                for event in events
+                if lost - timedelta(seconds=1)
+                <= datetime.fromisoformat(event["occurred_at"])
+                <= back + timedelta(seconds=1)
+            )
+        )
+    long_counts = [n for (long, *_), n in zip(outages, per_outage, strict=True) if long]
+    short_counts = [n for (long, *_), n in zip(outages, per_outage, strict=True) if not long]
+    verdict.figure(
+        f"video-loss events: {len(events)} in all; per long outage {long_counts},"
+        f" per short one {short_counts}"
+    )
+    verdict.expect(
+        all(not math.isnan(r) for r in recoveries), "the camera came back after every outage"
+    )
+    verdict.expect(all(n == 1 for n in long_counts), "exactly one video-loss event per long outage")
+    verdict.expect(all(n == 0 for n in short_counts), "none for an outage shorter than the grace")
+    verdict.expect(sum(per_outage) == len(events), "no video-loss event outside the outages")
+    verdict.expect(len(long_spans) >= len(long_counts), "the API saw every long outage")
+    first, last, most = rss[0], rss[-1], max(rss)
+    verdict.figure(f"worker RSS: first {first:.0f} MiB, last {last:.0f} MiB, max {most:.0f} MiB")
+    verdict.expect(
+        last - first <= max(options.rss_slack_mib, 0.05 * first),
+        f"the worker's memory did not grow (last - first {last - first:+.1f} MiB)",
+    )
+
+
 # The runner ---------------------------------------------------------------------------------
 
 SCENARIOS: dict[str, Callable[[Verdict, Path, argparse.Namespace], None]] = {
     "api-down": api_down,
     "worker-killed": worker_killed,
+    "camera-flapping": camera_flapping,
 }
 
 
@@ -335,6 +521,12 @@ def main() -> None:
     parser.add_argument(
         "--api-dead-s", type=float, default=6, help="worker-killed: API down before one kill"
     )
+    parser.add_argument("--flaps", type=int, default=20, help="camera-flapping: outages")
+    parser.add_argument("--long-outage-s", type=float, default=5, help="camera-flapping")
+    parser.add_argument("--grace-s", type=float, default=2, help="camera-flapping: video loss")
+    parser.add_argument("--settle-s", type=float, default=1.5, help="camera-flapping: up between")
+    parser.add_argument("--recovery-timeout-s", type=float, default=20)
+    parser.add_argument("--rss-slack-mib", type=float, default=16)
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' folders and logs")
     options = parser.parse_args()
     # What the worker's own code logs (a delivery failing, a camera lost) is part of the story.

@@ -16,6 +16,7 @@ Usage: python bench/faults.py [SCENARIO ...] [--down-s 60] [--keep]
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import random
@@ -28,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,17 +44,20 @@ from bench.harness import (  # noqa: E402
     SAMPLE_CAMERAS,
     WORKER_TOKEN,
     ApiProcess,
+    PostgresCluster,
     Snapshots,
     Verdict,
     WorkerProcess,
-    audit_sqlite,
+    audit_evidence,
     incident_ids,
+    post_incident,
     rss_mib,
     synthetic_incident,
     temporary_folder,
     wait_until,
 )
 from bench.machine import describe  # noqa: E402
+from detectors.incident import Incident  # noqa: E402
 from gridwatch.config import default_data_dir  # noqa: E402
 from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
 
@@ -123,10 +128,10 @@ def outbox_ids(path: Path) -> set[str]:
         db.close()
 
 
-def expect_each_once(verdict: Verdict, sent: set[str], database: Path, evidence: Path) -> None:
+def expect_each_once(verdict: Verdict, sent: set[str], database: str, evidence: Path) -> None:
     """Every incident in `sent` is one event in the API's database, with its evidence intact."""
     stored = incident_ids(database)
-    audit = audit_sqlite(database, evidence)
+    audit = audit_evidence(database, evidence)
     verdict.figure(
         f"API holds {audit.video_events} video events for {audit.distinct_incident_ids}"
         f" distinct incident ids ({audit.incidents} incident rows); {len(sent)} were sent"
@@ -154,8 +159,8 @@ def api_down(verdict: Verdict, folder: Path, options: argparse.Namespace) -> Non
     while incidents keep coming at `--rate` a second. The incidents are synthetic but go through
     the worker's real Outbox and IncidentSender: every id is known, so "all delivered, each
     once" can be checked exactly, whatever the model would have found."""
-    database = folder / "api.db"
-    api = ApiProcess(f"sqlite:///{database}", folder).start()
+    database = f"sqlite:///{folder / 'api.db'}"
+    api = ApiProcess(database, folder).start()
     outbox = Outbox(folder / "outbox.sqlite")
     sender, transport = sender_for(outbox, api)
     stop_sender = threading.Event()
@@ -227,8 +232,8 @@ def worker_killed(verdict: Verdict, folder: Path, options: argparse.Namespace) -
     again. Before one of the kills the API is SIGKILLed too, so that the worker dies holding
     incidents in its outbox (and the API dies, perhaps between writing evidence and committing
     its row). At the end the worker stops cleanly and everything is audited."""
-    database = folder / "api.db"
-    api = ApiProcess(f"sqlite:///{database}", folder).start()
+    database = f"sqlite:///{folder / 'api.db'}"
+    api = ApiProcess(database, folder).start()
     cameras = folder / "cameras"
     cameras.mkdir()
     for name in ("public_square.yaml", "school_gate.yaml"):
@@ -286,7 +291,7 @@ def worker_killed(verdict: Verdict, folder: Path, options: argparse.Namespace) -
             "every incident a killed worker had kept was delivered after its restart",
         )
         expect_each_once(verdict, logged | kept, database, api.evidence_dir)
-        audit = audit_sqlite(database, api.evidence_dir)
+        audit = audit_evidence(database, api.evidence_dir)
         verdict.figure(
             f"audit: integrity {audit.integrity}, events without incident"
             f" {audit.events_without_incident}, incidents without event"
@@ -494,12 +499,221 @@ def report_flapping(
     )
 
 
+# db-restart ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: str
+    started: float
+    seconds: float
+    outcome: str  # the status code, or the error's name
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.startswith("2")
+
+
+class Caller(threading.Thread):
+    """Calls the API again and again, as a client does, keeping how each call ended."""
+
+    def __init__(self, kind: str, call: Callable[[httpx.Client], httpx.Response], timeout: float):
+        super().__init__(name=f"caller-{kind}", daemon=True)
+        self.kind = kind
+        self.call = call
+        self.timeout = timeout
+        self.calls: list[Call] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=self.timeout) as client:
+            while not self.stop.is_set():
+                started = time.monotonic()
+                try:
+                    response = self.call(client)
+                    outcome, message = str(response.status_code), ""
+                    if response.status_code >= 400:
+                        message = response.text[:120]
+                except httpx.HTTPError as err:
+                    outcome, message = type(err).__name__, str(err)[:120]
+                self.calls.append(
+                    Call(self.kind, started, time.monotonic() - started, outcome, message)
+                )
+                self.stop.wait(0.1)
+
+
+class AlertListener(threading.Thread):
+    """An operator on the live WebSocket, noting the incident of each alert it receives."""
+
+    def __init__(self, api: ApiProcess, token: str):
+        super().__init__(name="alert-listener", daemon=True)
+        self.uri = f"ws://127.0.0.1:{api.port}/api/v1/live/ws?token={token}"
+        self.incidents: dict[str, float] = {}
+        self.closed = ""
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        with connect(self.uri) as socket:
+            socket.recv(timeout=10)  # hello
+            self.connected.set()
+            while not self.stop.is_set():
+                try:
+                    message = json.loads(socket.recv(timeout=0.5))
+                except TimeoutError:
+                    continue
+                except ConnectionClosed as closed:
+                    self.closed = f"closed by the API: {closed}"
+                    return
+                incident = (message.get("event") or {}).get("incident") or {}
+                if incident.get("id"):
+                    self.incidents[incident["id"]] = time.monotonic()
+
+
+def db_restart(verdict: Verdict, folder: Path, options: argparse.Namespace) -> None:
+    """A PostgreSQL cluster of our own (never the machine's shared server) is stopped (fast
+    shutdown: sessions cut) for `--db-down-s` seconds and started again, under a running
+    `gridwatch serve` that clients keep calling: event lists, incident posts, /healthz, and an
+    operator on the live WebSocket."""
+    cluster = PostgresCluster().init()
+    cluster.start()
+    database = cluster.create_database("gridwatch")
+    api = ApiProcess(database, folder).start()
+    admin = api.create_admin()
+    snapshots = Snapshots()
+    posted: dict[str, str] = {}  # incident id -> outcome of its post
+    incidents: dict[str, Incident] = {}
+    numbers = iter(range(1_000_000))
+
+    def post(client: httpx.Client) -> httpx.Response:
+        number = next(numbers)
+        camera = sorted(SAMPLE_CAMERAS)[number % len(SAMPLE_CAMERAS)]
+        incident = synthetic_incident(number, camera, snapshots.jpeg(number), run="db")
+        incidents[incident.id] = incident
+        posted[incident.id] = "sent"
+        response = post_incident(client, api.url, incident)
+        posted[incident.id] = str(response.status_code)
+        return response
+
+    callers = [
+        Caller("list", lambda c: c.get(f"{api.url}/api/v1/events", headers=admin), 10),
+        Caller("post", post, 10),
+        Caller("healthz", lambda c: c.get(f"{api.url}/healthz"), 10),
+    ]
+    listener = AlertListener(api, admin["Authorization"].removeprefix("Bearer "))
+    try:
+        listener.start()
+        listener.connected.wait(10)
+        for caller in callers:
+            caller.start()
+        time.sleep(options.warmup_s)
+        log_before = api.log_path.stat().st_size
+        down_at = time.monotonic()
+        cluster.stop("fast")
+        stopped_at = time.monotonic()
+        time.sleep(options.db_down_s)
+        cluster.start()
+        up_at = time.monotonic()
+        verdict.figure(
+            f"PostgreSQL stopped in {stopped_at - down_at:.1f} s, down {up_at - down_at:.1f} s"
+            f" (start included); the API process was not touched (pid {api.pid}); its log"
+            f" grew {(api.log_path.stat().st_size - log_before) / 1e6:.1f} MB meanwhile"
+            f" ({api.log_path.read_text(errors='replace').count('Traceback')} tracebacks)"
+        )
+        time.sleep(options.db_after_s)
+        for caller in callers:
+            caller.stop.set()
+        for caller in callers:
+            caller.join(timeout=30)
+        time.sleep(2)  # the last alerts
+        listener.stop.set()
+        listener.join(timeout=5)
+        calls = [call for caller in callers for call in caller.calls]
+        report_db_restart(verdict, calls, down_at, up_at, options)
+        # Every incident the API took must have been announced to the operator.
+        created = {i for i, outcome in posted.items() if outcome == "201"}
+        missed = created - set(listener.incidents)
+        verdict.figure(
+            f"live alerts: {len(created)} incidents created, {len(missed)} never reached the"
+            f" operator's WebSocket ({listener.closed or 'connected throughout'})"
+        )
+        verdict.expect(not missed, "the operator received an alert for every incident created")
+        # As a worker's outbox does, what failed is sent again; then each incident is one
+        # event, its evidence whole, and no file is left that no row names.
+        failed = [i for i, outcome in posted.items() if outcome not in ("201", "sent")]
+        before = audit_evidence(database, api.evidence_dir)
+        with httpx.Client(timeout=30) as client:
+            again = Counter(
+                str(post_incident(client, api.url, incidents[i]).status_code) for i in failed
+            )
+        verdict.figure(
+            f"{len(failed)} posts failed, leaving {len(before.orphan_files)} evidence files no"
+            f" row names (written before the commit failed); sent again: {dict(again)}"
+        )
+        expect_each_once(verdict, created | set(failed), database, api.evidence_dir)
+        after = audit_evidence(database, api.evidence_dir)
+        verdict.expect(
+            not after.orphan_files and not after.partial_files,
+            f"no orphan evidence once they were sent again ({len(after.orphan_files)} left)",
+        )
+    finally:
+        for caller in callers:
+            caller.stop.set()
+        listener.stop.set()
+        api.stop()
+        cluster.destroy()
+
+
+def report_db_restart(
+    verdict: Verdict, calls: list[Call], down_at: float, up_at: float, options: argparse.Namespace
+) -> None:
+    during = [c for c in calls if down_at <= c.started < up_at]
+    after = [c for c in calls if c.started >= up_at]
+    for kind in ("list", "post", "healthz"):
+        mine = [c for c in during if c.kind == kind]
+        outcomes = Counter(c.outcome for c in mine)
+        slowest = max((c.seconds for c in mine), default=0.0)
+        verdict.figure(
+            f"during the outage, {kind}: {dict(outcomes)}, slowest answer {slowest:.2f} s"
+        )
+        first_ok = next(
+            (c.started + c.seconds - up_at for c in after if c.kind == kind and c.ok), math.nan
+        )
+        verdict.figure(
+            f"after it, {kind}: first success {first_ok:.2f} s after PostgreSQL was up;"
+            f" {sum(not c.ok for c in after if c.kind == kind)}"
+            f" failures of {sum(c.kind == kind for c in after)}"
+        )
+    messages = Counter(f"{c.outcome} {c.message}" for c in during if not c.ok)
+    for message, count in messages.most_common(4):
+        verdict.figure(f"  {count} x {message!r}")
+    verdict.expect(
+        all(c.outcome.startswith("5") or not c.outcome.isdigit() or c.ok for c in during),
+        "calls during the outage failed with a 5xx or a connection error, or succeeded",
+    )
+    verdict.expect(
+        all(c.seconds < options.hang_s for c in calls),
+        f"no call hung (all answered within {options.hang_s:g} s)",
+    )
+    settled = [c for c in after if c.started >= up_at + options.db_recover_s]
+    verdict.expect(
+        bool(settled) and all(c.ok for c in settled),
+        f"every call succeeded {options.db_recover_s:g} s after PostgreSQL was back,"
+        " without restarting the API",
+    )
+
+
 # The runner ---------------------------------------------------------------------------------
 
 SCENARIOS: dict[str, Callable[[Verdict, Path, argparse.Namespace], None]] = {
     "api-down": api_down,
     "worker-killed": worker_killed,
     "camera-flapping": camera_flapping,
+    "db-restart": db_restart,
 }
 
 
@@ -527,6 +741,10 @@ def main() -> None:
     parser.add_argument("--settle-s", type=float, default=1.5, help="camera-flapping: up between")
     parser.add_argument("--recovery-timeout-s", type=float, default=20)
     parser.add_argument("--rss-slack-mib", type=float, default=16)
+    parser.add_argument("--db-down-s", type=float, default=5, help="db-restart: seconds down")
+    parser.add_argument("--db-after-s", type=float, default=15, help="db-restart: calls after")
+    parser.add_argument("--db-recover-s", type=float, default=5, help="db-restart: allowed")
+    parser.add_argument("--hang-s", type=float, default=8, help="a call slower than this hung")
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' folders and logs")
     options = parser.parse_args()
     # What the worker's own code logs (a delivery failing, a camera lost) is part of the story.

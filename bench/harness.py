@@ -7,11 +7,11 @@ Everything listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -214,21 +214,22 @@ class PostgresCluster:
     """A throw-away PostgreSQL cluster of our own, on a free loopback port, that may be stopped
     and restarted without touching anyone else's server."""
 
-    def __init__(self, folder: Path, port: int | None = None):
-        self.folder = folder
+    def __init__(self, port: int | None = None):
+        # A folder of its own: the server's user must reach it, and the scenario's is private.
+        self.folder = temporary_folder("postgres")
         self.port = port or free_port()
-        self.data = folder / "data"
-        self.log_path = folder / "postgres.log"
+        self.data = self.folder / "data"
+        self.log_path = self.folder / "postgres.log"
         self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _run(self, *command: str) -> None:
-        subprocess.run(
-            [*self._as_postgres, *command], check=True, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
+        result = subprocess.run(
+            [*self._as_postgres, *command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{Path(command[0]).name} failed: {result.stderr.decode()[-500:]}")
 
     def init(self) -> PostgresCluster:
-        self.folder.mkdir(parents=True, exist_ok=True)
         if self._as_postgres:
             shutil.chown(self.folder, "postgres", "postgres")
             self.folder.chmod(0o700)
@@ -353,33 +354,43 @@ class EvidenceAudit:
     integrity: str
 
 
-def audit_sqlite(database: Path, evidence_dir: Path) -> EvidenceAudit:
-    """Read the API's database (read-only) and its evidence; what holds together and what not."""
-    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+def audit_evidence(database_url: str, evidence_dir: Path) -> EvidenceAudit:
+    """The API's rows (SQLite or PostgreSQL) checked against the files in its evidence
+    directory: what holds together and what not."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+
+    def count(query: str) -> int:
+        return int(connection.execute(text(query)).scalar_one())
+
     try:
-        (integrity,) = db.execute("PRAGMA integrity_check").fetchone()
-        rows = db.execute("SELECT id, snapshot_path, snapshot_sha256 FROM incident").fetchall()
-        (events,) = db.execute("SELECT COUNT(*) FROM grid_event").fetchone()
-        (video,) = db.execute(
-            "SELECT COUNT(*) FROM grid_event WHERE incident_id IS NOT NULL"
-        ).fetchone()
-        (distinct,) = db.execute(
-            "SELECT COUNT(DISTINCT incident_id) FROM grid_event WHERE incident_id IS NOT NULL"
-        ).fetchone()
-        (without_incident,) = db.execute(
-            "SELECT COUNT(*) FROM grid_event e WHERE e.incident_id IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM incident i WHERE i.id = e.incident_id)"
-        ).fetchone()
-        (without_event,) = db.execute(
-            "SELECT COUNT(*) FROM incident i"
-            " WHERE NOT EXISTS (SELECT 1 FROM grid_event e WHERE e.incident_id = i.id)"
-        ).fetchone()
-        (without_report,) = db.execute(
-            "SELECT COUNT(*) FROM grid_event e WHERE NOT EXISTS (SELECT 1 FROM"
-            " grid_event_history h WHERE h.grid_event_id = e.id AND h.action = 'report')"
-        ).fetchone()
+        with engine.connect() as connection:
+            integrity = "ok"
+            if engine.dialect.name == "sqlite":
+                integrity = str(connection.execute(text("PRAGMA integrity_check")).scalar_one())
+            rows = connection.execute(
+                text("SELECT id, snapshot_path, snapshot_sha256 FROM incident")
+            ).all()
+            events = count("SELECT COUNT(*) FROM grid_event")
+            video = count("SELECT COUNT(*) FROM grid_event WHERE incident_id IS NOT NULL")
+            distinct = count(
+                "SELECT COUNT(DISTINCT incident_id) FROM grid_event WHERE incident_id IS NOT NULL"
+            )
+            without_incident = count(
+                "SELECT COUNT(*) FROM grid_event e WHERE e.incident_id IS NOT NULL"
+                " AND NOT EXISTS (SELECT 1 FROM incident i WHERE i.id = e.incident_id)"
+            )
+            without_event = count(
+                "SELECT COUNT(*) FROM incident i"
+                " WHERE NOT EXISTS (SELECT 1 FROM grid_event e WHERE e.incident_id = i.id)"
+            )
+            without_report = count(
+                "SELECT COUNT(*) FROM grid_event e WHERE NOT EXISTS (SELECT 1 FROM"
+                " grid_event_history h WHERE h.grid_event_id = e.id AND h.action = 'report')"
+            )
     finally:
-        db.close()
+        engine.dispose()
     named = set()
     missing, mismatched = [], []
     for incident, relative, digest in rows:
@@ -408,12 +419,26 @@ def audit_sqlite(database: Path, evidence_dir: Path) -> EvidenceAudit:
     )  # fmt: skip
 
 
-def incident_ids(database: Path) -> set[str]:
-    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+def incident_ids(database_url: str) -> set[str]:
+    """Ids of the incidents the API holds."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
     try:
-        return {row[0] for row in db.execute("SELECT id FROM incident")}
+        with engine.connect() as connection:
+            return {row[0] for row in connection.execute(text("SELECT id FROM incident"))}
     finally:
-        db.close()
+        engine.dispose()
+
+
+def post_incident(client: httpx.Client, api_url: str, incident: Incident) -> httpx.Response:
+    """POST an incident as a worker does."""
+    return client.post(
+        f"{api_url}/api/v1/incidents",
+        headers={"Authorization": f"Bearer {WORKER_TOKEN}"},
+        data={"metadata": json.dumps(incident.metadata())},
+        files={"snapshot": (f"{incident.id}.jpg", incident.snapshot_jpeg, "image/jpeg")},
+    )
 
 
 class WorkerProcess:

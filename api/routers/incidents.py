@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
@@ -20,6 +21,8 @@ from api.scope import can_see_event
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+
+log = logging.getLogger(__name__)
 
 
 @router.post(
@@ -75,6 +78,9 @@ async def create_incident(
             422, detail=f"metadata.camera_id: camera {err} is not registered"
         ) from err
     except evidence.EvidenceError as err:
+        # Nothing is lost (the worker keeps the incident and retries), but nothing new reaches
+        # the operators until someone frees the storage.
+        log.error("%s: incident %s refused: %s", report.camera_id, report.id, err)
         raise HTTPException(507, detail=str(err)) from err
     if not created:
         request_response.status_code = status.HTTP_200_OK

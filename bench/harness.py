@@ -92,6 +92,7 @@ class Verdict:
 
     name: str
     failures: list[str] = field(default_factory=list)
+    skipped: str = ""
 
     def figure(self, text: str) -> None:
         print(f"[{self.name}] {text}", flush=True)
@@ -104,11 +105,17 @@ class Verdict:
             self.failures.append(text)
         return condition
 
+    def skip(self, reason: str) -> None:
+        self.skipped = reason
+        print(f"[{self.name}] skipped: {reason}", flush=True)
+
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def summary(self, elapsed_s: float) -> str:
+        if self.skipped and self.passed:
+            return f"[{self.name}] SKIP: {self.skipped}"
         if self.passed:
             return f"[{self.name}] PASS ({elapsed_s:.0f} s)"
         return f"[{self.name}] FAIL ({elapsed_s:.0f} s): " + "; ".join(self.failures)

@@ -426,6 +426,11 @@ def camera_flapping(verdict: Verdict, folder: Path, options: argparse.Namespace)
             headers=admin,
             timeout=30,
         ).json()["items"]
+        health = httpx.get(watch.url, headers=admin, timeout=10).json()["health"]
+        verdict.figure(
+            f"the worker reported {health.get('reconnects')} reconnects and"
+            f" {health.get('dropped_frames')} dropped frames for the camera"
+        )
         report_flapping(verdict, options, watch, outages, events, rss)
         recovered = 0
         for event in events:

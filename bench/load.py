@@ -345,8 +345,17 @@ def report(
     verdict.figure(
         f"alerts expected {total} (one connection's share by its region:"
         f" {dict(sorted(by_region.items()))}), missing {missing}, outside the scope"
-        f" {unexpected}, duplicated {duplicates}; {across} delivered by the other process than"
-        f" the one the incident was posted to"
+        f" {unexpected}, duplicated {duplicates}"
+    )
+    delivered = sum(sum(o.received.values()) for o in operators)
+    verdict.figure(
+        f"alerts delivered {delivered} ({delivered / elapsed:.0f} WebSocket messages/s)"
+        + (
+            f", {across} of them by the other process than the one the incident was posted to"
+            " (LISTEN/NOTIFY)"
+            if processes > 1
+            else ""
+        )
     )
     if latencies:
         verdict.figure(

@@ -857,7 +857,7 @@ def main() -> None:
         "--down-s", type=float, default=60, help="api-down: seconds the API is down"
     )
     parser.add_argument("--rate", type=float, default=2, help="api-down: incidents a second")
-    parser.add_argument("--warmup-s", type=float, default=5)
+    parser.add_argument("--warmup-s", type=float, default=3)
     parser.add_argument(
         "--after-s", type=float, default=5, help="incidents keep coming this long after"
     )
@@ -867,17 +867,17 @@ def main() -> None:
         "--api-dead-s", type=float, default=6, help="worker-killed: API down before one kill"
     )
     parser.add_argument("--flaps", type=int, default=20, help="camera-flapping: outages")
-    parser.add_argument("--long-outage-s", type=float, default=5, help="camera-flapping")
+    parser.add_argument("--long-outage-s", type=float, default=3.5, help="camera-flapping")
     parser.add_argument("--grace-s", type=float, default=2, help="camera-flapping: video loss")
-    parser.add_argument("--settle-s", type=float, default=1.5, help="camera-flapping: up between")
+    parser.add_argument("--settle-s", type=float, default=1.0, help="camera-flapping: up between")
     parser.add_argument("--recovery-timeout-s", type=float, default=20)
     parser.add_argument("--rss-slack-mib", type=float, default=16)
     parser.add_argument("--db-down-s", type=float, default=5, help="db-restart: seconds down")
-    parser.add_argument("--db-after-s", type=float, default=15, help="db-restart: calls after")
+    parser.add_argument("--db-after-s", type=float, default=10, help="db-restart: calls after")
     parser.add_argument("--db-recover-s", type=float, default=5, help="db-restart: allowed")
     parser.add_argument("--hang-s", type=float, default=8, help="a call slower than this hung")
     parser.add_argument("--disk-kib", type=int, default=256, help="disk-full: tmpfs size")
-    parser.add_argument("--disk-s", type=float, default=10, help="disk-full: seconds full")
+    parser.add_argument("--disk-s", type=float, default=6, help="disk-full: seconds full")
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' folders and logs")
     options = parser.parse_args()
     # What the worker's own code logs (a delivery failing, a camera lost) is part of the story.

@@ -45,7 +45,12 @@ class PostgresFanout:
         self._thread.join(timeout=5)
 
     def send(self, message: dict[str, Any], audience: Audience) -> bool:
-        """NOTIFY every process (this one too); False when it had to stay local."""
+        """NOTIFY every process; False when this process must deliver the message itself.
+
+        That is when the NOTIFY failed, and also when this process's own listener is not
+        listening (it reconnects after a database restart): it would not hear the message, and
+        its operators would miss the alert.
+        """
         payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
         if len(payload.encode()) > MAX_PAYLOAD:
             message = _shrunk(message)
@@ -57,7 +62,7 @@ class PostgresFanout:
         except Exception:
             log.exception("live fan-out unavailable; delivering to this process only")
             return False
-        return True
+        return self.listening.is_set()
 
     def _listen(self) -> None:
         delay = 0.5
@@ -75,7 +80,8 @@ class PostgresFanout:
                 # The database restarted or the network dropped: listen again, backing off.
                 log.warning("live fan-out lost its connection (%s); retry in %.1fs", err, delay)
                 self._stop.wait(delay)
-                delay = min(delay * 2, 15.0)
+                # Short: alerts from the other processes are missed until it listens again.
+                delay = min(delay * 2, 2.0)
 
     def _relay(self, payload: str) -> None:
         try:

@@ -19,11 +19,17 @@ VIDEO_LOSS = "video-loss"
 
 
 def _open_video_loss(session: Session, camera: Camera) -> GridEvent | None:
+    """The event of the camera's current outage. One whose recovery is recorded belongs to an
+    earlier outage, even while it waits to be handled: a new outage gets an event of its own."""
+    recovered = select(GridEventHistory.id).where(
+        GridEventHistory.grid_event_id == GridEvent.id, GridEventHistory.action == "recover"
+    )
     return session.scalars(
         select(GridEvent).where(
             GridEvent.camera_id == camera.id,
             GridEvent.source_reference.startswith(f"{VIDEO_LOSS}:{camera.id}:"),
             GridEvent.status.in_(OPEN_STATES),
+            ~recovered.exists(),
         )
     ).first()
 
@@ -99,7 +105,7 @@ def _video_loss(
 
 def _recovered(session: Session, camera: Camera, now: datetime) -> GridEvent | None:
     event = _open_video_loss(session, camera)
-    if event is None or any(step.action == "recover" for step in event.history):
+    if event is None:
         return None
     lost = event.occurred_at
     before = event.status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -44,7 +45,8 @@ class Metrics:
         )
         self.incidents = Counter(
             "gridwatch_incidents_received",
-            "Incident reports from workers, by outcome: created, duplicate or rejected.",
+            "Incident reports from workers, by outcome: created, duplicate, not_stored (the"
+            " evidence could not be written; the worker keeps it and retries) or rejected.",
             ["outcome"],
             registry=self.registry,
         )
@@ -77,6 +79,7 @@ class _DatabaseCollector(Collector):
         yield GaugeMetricFamily("gridwatch_delivery_queue_depth", "", labels=["integration"])
         yield GaugeMetricFamily("gridwatch_delivery_queue_oldest_seconds", "")
         yield GaugeMetricFamily("gridwatch_live_subscribers", "")
+        yield GaugeMetricFamily("gridwatch_evidence_free_bytes", "")
 
     def collect(self) -> Iterator[Metric]:
         state = self._app.state
@@ -86,6 +89,16 @@ class _DatabaseCollector(Collector):
             value=state.hub.subscribers,
         )
         yield subscribers
+        try:
+            free = shutil.disk_usage(state.settings.evidence_dir).free
+        except OSError:
+            free = 0  # missing or unreadable: as good as full
+        yield GaugeMetricFamily(
+            "gridwatch_evidence_free_bytes",
+            "Free space where evidence is stored. When a snapshot no longer fits, incidents are"
+            " refused with 507 and wait in the workers' outboxes: alert before that.",
+            value=free,
+        )
         factory = getattr(state, "session_factory", None)
         if factory is None:
             return
@@ -153,7 +166,7 @@ class MetricsMiddleware:
         method = scope["method"]
         self.metrics.request_seconds.labels(method, template, str(status)).observe(seconds)
         if method == "POST" and template == INCIDENTS_ROUTE:
-            outcome = {201: "created", 200: "duplicate"}.get(status, "rejected")
+            outcome = {201: "created", 200: "duplicate", 507: "not_stored"}.get(status, "rejected")
             self.metrics.incidents.labels(outcome).inc()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
@@ -21,6 +22,8 @@ from api.taxonomy import UnknownEventCode
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+
+log = logging.getLogger(__name__)
 
 
 @router.post(
@@ -82,6 +85,9 @@ async def create_incident(
     except UnknownEventCode as err:
         raise HTTPException(422, detail=f"metadata.{err}") from err
     except evidence.EvidenceError as err:
+        # Nothing is lost (the worker keeps the incident and retries), but nothing new reaches
+        # the operators until someone frees the storage.
+        log.error("%s: incident %s refused: %s", report.camera_id, report.id, err)
         raise HTTPException(507, detail=str(err)) from err
     if not created:
         request_response.status_code = status.HTTP_200_OK

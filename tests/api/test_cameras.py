@@ -211,6 +211,43 @@ def test_a_camera_dark_past_the_grace_period_opens_one_video_loss_event(
     assert len(video_loss_events()) == 2
 
 
+def test_each_outage_of_a_flapping_camera_opens_its_own_video_loss_event(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    """A camera back from one outage and lost again is a second outage, even while nobody has
+    closed the first one's event yet."""
+
+    def report(status: str, **fields) -> None:  # type: ignore[no-untyped-def]
+        response = api_client.put(
+            "/api/v1/cameras/school-no1-gate/health", json={"status": status, **fields},
+            headers=WORKER,
+        )  # fmt: skip
+        assert response.status_code == 204, response.text
+
+    def video_loss_events() -> list[dict]:
+        page = api_client.get(
+            "/api/v1/events", params={"category": "device_fault"}, headers=accounts.headers("admin")
+        )
+        return sorted(page.json()["items"], key=lambda event: event["id"])
+
+    def recoveries(event: dict) -> int:
+        detail = api_client.get(
+            f"/api/v1/events/{event['id']}", headers=accounts.headers("admin")
+        ).json()
+        return [step["action"] for step in detail["history"]].count("recover")
+
+    now = datetime.now(UTC)
+    for outage, lost_s_ago in enumerate((300, 120), start=1):
+        report("online", fps=10.0)
+        report("offline", offline_since=(now - timedelta(seconds=lost_s_ago)).isoformat())
+        report("offline", offline_since=(now - timedelta(seconds=lost_s_ago)).isoformat())
+        assert len(video_loss_events()) == outage
+        report("online", fps=10.0)
+    first, second = video_loss_events()
+    assert first["status"] == second["status"] == "reported"  # nobody has handled either
+    assert recoveries(first) == 1 and recoveries(second) == 1
+
+
 def test_cameras_nobody_reports_on_go_offline(api_client: TestClient, accounts: Accounts) -> None:
     response = api_client.put(
         "/api/v1/cameras/urban-works-west/health", json={"status": "online"}, headers=WORKER

@@ -12,6 +12,9 @@ import httpx
 import pytest
 import websockets
 
+from api.db import make_engine
+from api.fanout import PostgresFanout
+from api.live import Audience, LiveHub, ViewerScope
 from api.settings import Settings
 from tests.conftest import PASSWORD, LiveServer, _postgres_database, seed_accounts
 from tests.factories import incident_form, incident_metadata, jpeg
@@ -70,3 +73,38 @@ def test_an_alert_posted_to_one_api_process_reaches_operators_on_another(
     finally:
         first.stop()
         second.stop()
+
+
+def test_alerts_reach_this_process_while_its_listener_is_not_listening(
+    shared_postgres: str,
+) -> None:
+    """After a database restart the listener takes a moment to LISTEN again; an alert published
+    meanwhile would never come back to this process, so it is delivered here directly. Once
+    the listener listens, each alert arrives once, through the database."""
+    engine = make_engine(shared_postgres)
+    hub = LiveHub()
+    fanout = PostgresFanout(engine, hub)  # not started: its listener is not listening
+    hub.relay = fanout.send
+    audience = Audience(grid_id=None, grid_path="/D01/", department_id=None, organisation_id=None)
+
+    async def received(event_id: int) -> list[dict]:
+        hub.bind(asyncio.get_running_loop())
+        with hub.subscription(ViewerScope(role="admin")) as subscription:
+            hub.publish({"type": "event.created", "event_id": event_id}, audience)
+            messages = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    text = await asyncio.wait_for(subscription.next(), timeout=1.5)
+                    assert text is not None
+                    messages.append(json.loads(text))
+            return messages
+
+    assert asyncio.run(received(1)) == [{"type": "event.created", "event_id": 1}]
+    fanout.start()
+    try:
+        assert fanout.listening.wait(10)
+        assert asyncio.run(received(2)) == [{"type": "event.created", "event_id": 2}]
+        assert fanout.received == 1
+    finally:
+        fanout.stop()
+        engine.dispose()

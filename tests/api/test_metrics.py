@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -85,3 +89,30 @@ def test_the_numbers_move(database_url: str, settings_factory: Callable[..., Set
         assert (
             value(scrape(client, **auth), deliveries, integration=integration, outcome="retry") > 1
         )
+
+
+def test_evidence_that_cannot_be_stored_is_told_to_whoever_runs_the_api(
+    settings_factory: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full or broken evidence disk refuses incidents (507, the worker keeps them): the
+    scrape shows the free space before it runs out and counts the refusals, and the log
+    says why."""
+    settings = settings_factory(f"sqlite:///{tmp_path / 'api.db'}", outbox_poll_s=0)
+    with TestClient(create_app(settings)) as client:
+        free = value(scrape(client), "gridwatch_evidence_free_bytes")
+        assert 0 < free <= shutil.disk_usage(settings.evidence_dir).total
+        # A file where the day's folder must go: the write fails as on a full disk.
+        snapshot = jpeg()
+        metadata = incident_metadata(snapshot)
+        (settings.evidence_dir / metadata["detected_at"][:4]).write_bytes(b"in the way")
+        with caplog.at_level(logging.ERROR, logger="api.routers.incidents"):
+            refused = client.post(
+                "/api/v1/incidents", headers=WORKER, **incident_form(metadata, snapshot)
+            )
+        assert refused.status_code == 507
+        assert refused.json()["detail"].startswith("evidence could not be stored")
+        received = "gridwatch_incidents_received_total"
+        assert value(scrape(client), received, outcome="not_stored") == 1
+        assert value(scrape(client), received, outcome="rejected") == 0
+        (line,) = [record.getMessage() for record in caplog.records]
+        assert metadata["id"] in line and "evidence could not be stored" in line

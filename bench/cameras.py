@@ -29,7 +29,7 @@ from gridwatch.worker import DetectorPool, Worker  # noqa: E402
 from tests.ingest.peers import RtspServer, encoded_clip  # noqa: E402
 
 
-def camera(index: int, url: str, fps: float) -> CameraConfig:
+def camera(index: int, url: str, fps: float, imgsz: int = 640) -> CameraConfig:
     return CameraConfig.model_validate(
         {
             "id": f"cam-{index:02d}",
@@ -37,7 +37,7 @@ def camera(index: int, url: str, fps: float) -> CameraConfig:
             "organisation": {"id": "bench", "name": "Bench", "kind": "public"},
             "source": url,
             "location": {"lat": 30.25, "lon": 120.12},
-            "detect": {"fps": fps},
+            "detect": {"fps": fps, "imgsz": imgsz},
             "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
             "rules": [
                 {"kind": "intrusion", "zone": "all", "classes": ["person"], "cooldown_s": 3600}
@@ -47,10 +47,10 @@ def camera(index: int, url: str, fps: float) -> CameraConfig:
 
 
 def run_worker(
-    server: RtspServer, count: int, fps: float, seconds: float, folder: Path
+    server: RtspServer, count: int, fps: float, seconds: float, folder: Path, imgsz: int = 640
 ) -> list[float]:
     """Analysed frames per second of each camera, over the steady part of a run."""
-    cameras = [camera(i, server.url(f"cam{i}"), fps) for i in range(count)]
+    cameras = [camera(i, server.url(f"cam{i}"), fps, imgsz) for i in range(count)]
     outbox = Outbox(folder / f"outbox-{count}.sqlite")
     worker = Worker(cameras, DetectorPool(default_data_dir()), outbox, sender=None)
     thread = threading.Thread(target=worker.run, kwargs={"drain_s": 0}, daemon=True)
@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--counts", default="4,8,12,16")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--fps", type=float, default=1.0)
+    parser.add_argument("--imgsz", type=int, default=640, help="Model input size in pixels.")
+    parser.add_argument("--no-plain", action="store_true", help="Skip the plain-loop comparison.")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     counts = [int(c) for c in arguments.counts.split(",")]
@@ -116,16 +118,21 @@ def main() -> None:
         with RtspServer(clip, mounts=mounts, log_path=folder / "rtsp.log") as server:
             best = 0
             for count in counts:
-                rates = run_worker(server, count, arguments.fps, arguments.seconds, folder)
+                rates = run_worker(
+                    server, count, arguments.fps, arguments.seconds, folder, arguments.imgsz
+                )
                 sustained = sum(rate >= 0.95 * arguments.fps for rate in rates)
                 print(
-                    f"{count:2d} cameras at {arguments.fps:g} fps: {sustained}/{count} sustained, "
+                    f"{count:2d} cameras at {arguments.fps:g} fps, {arguments.imgsz} px: "
+                    f"{sustained}/{count} sustained, "
                     f"rates min {min(rates):.2f} median {sorted(rates)[len(rates) // 2]:.2f} "
                     f"max {max(rates):.2f} fps"
                 )
                 if sustained == count:
                     best = count
             print(f"largest sustained: {best} cameras at {arguments.fps:g} detect fps each")
+            if arguments.no_plain:
+                return
             few = min(4, max(counts))
             naive = plain_loops(server, few, arguments.seconds, assets["yolov8n.pt"])
             print(

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from api import evidence
-from api.auth import UserDep, WorkerDep
+from api.auth import Principal, UserDep, WorkerDep
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import UnknownCamera, publish, register_incident, to_public
 from api.models import Incident
@@ -96,6 +96,15 @@ async def create_incident(
     return to_public(event, request)
 
 
+def _visible_incident(session: SessionDep, principal: Principal, incident_id: str) -> Incident:
+    """The incident if the caller may see its event; 404 alike when missing or out of scope."""
+    incident = session.get(Incident, incident_id)
+    event = incident.grid_event if incident is not None else None
+    if incident is None or event is None or can_see_event(session, principal, event.id) is None:
+        raise HTTPException(404, detail=f"incident {incident_id} not found")
+    return incident
+
+
 @router.get(
     "/{incident_id}/snapshot.jpg",
     name="incident_snapshot",
@@ -106,11 +115,7 @@ async def create_incident(
 def incident_snapshot(
     incident_id: str, session: SessionDep, settings: SettingsDep, principal: UserDep
 ) -> FileResponse:
-    incident = session.get(Incident, incident_id)
-    event = incident.grid_event if incident is not None else None
-    if event is None or can_see_event(session, principal, event.id) is None:
-        raise HTTPException(404, detail=f"incident {incident_id} not found")
-    assert incident is not None
+    incident = _visible_incident(session, principal, incident_id)
     path = settings.evidence_dir / incident.snapshot_path
     if not path.is_file():
         raise HTTPException(
@@ -154,11 +159,7 @@ async def _read_clip(clip: UploadFile | None, report: IncidentCreate, limit: int
 def incident_clip(
     incident_id: str, session: SessionDep, settings: SettingsDep, principal: UserDep
 ) -> FileResponse:
-    incident = session.get(Incident, incident_id)
-    event = incident.grid_event if incident is not None else None
-    if event is None or can_see_event(session, principal, event.id) is None:
-        raise HTTPException(404, detail=f"incident {incident_id} not found")
-    assert incident is not None
+    incident = _visible_incident(session, principal, incident_id)
     if not incident.clip_path or not (settings.evidence_dir / incident.clip_path).is_file():
         raise HTTPException(404, detail=f"incident {incident_id} has no clip")
     return FileResponse(

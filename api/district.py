@@ -6,14 +6,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.models import Department, RoutingRule
 from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
-from gridwatch.config import Category, OrganisationKind, Severity
+from gridwatch.config import Category, ConfigError, OrganisationKind, Severity, load_yaml_model
 
 LEVELS = ("community", "town", "district")
 OPEN_STATES = ("reported", "verifying", "confirmed", "dispatched", "handling", "resolved")
@@ -85,14 +84,9 @@ class PolicyError(ValueError):
 
 def load_policy(path: Path) -> DistrictPolicy:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        policy = DistrictPolicy.model_validate(document)
-    except (OSError, yaml.YAMLError) as err:
-        raise PolicyError(f"{path}: cannot be read: {err}") from err
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise PolicyError(f"{path}: {where}: {first['msg']}") from err
+        policy = load_yaml_model(path, DistrictPolicy)
+    except ConfigError as err:
+        raise PolicyError(str(err.problems[0])) from err
     known = {department.id for department in policy.departments}
     for index, rule in enumerate(policy.routing):
         if rule.department not in known:

@@ -6,10 +6,9 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gridwatch.config import RULE_KINDS, Category, Severity
+from gridwatch.config import RULE_KINDS, Category, ConfigError, Severity, load_yaml_model
 
 # Rule kinds that open events without a camera rule: the API's own video-loss watch.
 # Incidents that come from elsewhere than a camera rule: the API (video loss), the camera itself
@@ -157,14 +156,9 @@ class TaxonomyError(ValueError):
 def load_taxonomy(path: Path, departments: set[str] | None = None) -> Taxonomy:
     """Read and check the taxonomy; with `departments`, every default department must be one."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        taxonomy = Taxonomy.model_validate(document)
-    except (OSError, yaml.YAMLError) as err:
-        raise TaxonomyError(f"{path}: cannot be read: {err}") from err
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise TaxonomyError(f"{path}: {where or '(file)'}: {first['msg']}") from err
+        taxonomy = load_yaml_model(path, Taxonomy)
+    except ConfigError as err:
+        raise TaxonomyError(str(err.problems[0])) from err
     if departments is not None:
         for event_type in taxonomy.events.values():
             if event_type.department not in departments:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -676,3 +676,18 @@ def load_cameras(paths: Iterable[Path]) -> list[CameraConfig]:
     if problems:
         raise ConfigError(problems)
     return cameras
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[_Model]) -> _Model:
+    """A YAML file validated as `model`; raises ConfigError naming the file, field and reason."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError([ConfigProblem(path, "", f"cannot be read: {err}")]) from err
+    try:
+        return model.model_validate(document)
+    except ValidationError as err:
+        raise ConfigError(problems_from_validation(path, err)) from err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,7 +78,7 @@ class _Slot:
     taken: bool = False
 
 
-class LiveSource:
+class LiveSource(ABC):
     """A live camera read by a background capture thread.
 
     The capture thread receives every frame the camera sends, so nothing queues up in the
@@ -141,8 +142,9 @@ class LiveSource:
         )
         self._thread.start()
 
+    @abstractmethod
     def _connect(self) -> LiveSession:
-        raise NotImplementedError
+        """Open the camera; raise our own errors when it cannot be used."""
 
     def _decode_every_frame(self) -> bool:
         """Whether every received frame is wanted (a source that fetches only when due)."""

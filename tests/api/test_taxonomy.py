@@ -56,7 +56,7 @@ def _broken(tmp_path: Path, change) -> Path:  # type: ignore[no-untyped-def]
         (lambda d: d["category_defaults"].pop("fire_hazard"), "'fire_hazard' has no code"),
         (lambda d: d["classes"][0]["minors"][1].update(code="0102"), "0102 appears twice"),
         (lambda d: d["classes"][0]["minors"][0].update(code="0202"), "0202 is not in class 01"),
-        (lambda d: d["classes"][0].update(colour="red"), "classes.0.colour: Extra inputs"),
+        (lambda d: d["classes"][0].update(colour="red"), "classes.0.colour: unknown field"),
         (lambda d: d["classes"][0]["minors"][0].update(severity="dire"), "minors.0.severity"),
     ],
 )

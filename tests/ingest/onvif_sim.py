@@ -88,7 +88,7 @@ def build_environment() -> Path:
 def running_simulator(clip: Path | None, log_path: Path) -> Iterator[Simulator]:
     """Start the simulator in a namespace of its own; tear both down afterwards."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("the ONVIF simulator needs root and iproute2 for its network namespace")
+        pytest.fail("the ONVIF simulator needs root and iproute2 (ip) for its network namespace")
     venv = build_environment()
     tag = f"gwo{os.getpid()}"
     namespace, host_link, camera_link = f"{tag}ns", f"{tag}h", f"{tag}n"

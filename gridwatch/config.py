@@ -548,16 +548,20 @@ def default_data_dir() -> Path:
 
 
 def expand_source(source: str, environ: Mapping[str, str] | None = None) -> str:
-    env = dict(os.environ if environ is None else environ)
-    env.setdefault("GRIDWATCH_DATA_DIR", str(default_data_dir()))
+    # Only the variables named are looked up, one at a time: copying the whole environment
+    # races with the capture threads that set FFmpeg's options variable while they open.
+    env = os.environ if environ is None else environ
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in env:
+        value = env.get(name)
+        if value is None and name == "GRIDWATCH_DATA_DIR":
+            value = str(default_data_dir())
+        if value is None:
             raise ConfigError(
                 [ConfigProblem(None, "source", f"environment variable {name} is not set")]
             )
-        return env[name]
+        return value
 
     return _ENV_REFERENCE.sub(replace, source)
 

@@ -358,6 +358,12 @@ class CameraReader(threading.Thread):
                     self._tracker.disconnected(str(err))
                     log.error("%s", err)
                     return
+                except Exception as err:
+                    # Whatever went wrong opening it, the camera is retried, not abandoned.
+                    failures += 1
+                    log.exception("%s: camera could not be opened", self.camera.id)
+                    self._unavailable(f"could not be opened: {type(err).__name__}", failures)
+                    continue
                 with self._source_lock:
                     self._source = source
                 try:

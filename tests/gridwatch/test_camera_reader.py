@@ -1,0 +1,55 @@
+"""A camera reader outlives whatever goes wrong while opening its camera."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gridwatch.worker as worker_module
+from gridwatch.config import expand_source
+from gridwatch.worker import CameraReader
+from ingest import Frame
+from tests.ingest.workers import camera
+
+
+def test_an_unexpected_error_while_opening_is_retried_not_fatal(
+    demo_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = worker_module.open_source
+    attempts = []
+
+    def flaky_open(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise KeyError("SOMETHING_THE_LIBRARY_DID_NOT_EXPECT")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "open_source", flaky_open)
+    frames: queue.Queue[Frame] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    reader = CameraReader(
+        camera("gate", f"file://{demo_clip}", fps=5, max_backoff_s=1),
+        frames, threading.Event(), stop, realtime=False, loop=False,
+    )  # fmt: skip
+    reader.start()
+    try:
+        frame = frames.get(timeout=10)
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+    assert frame.image.shape == (576, 768, 3)
+    assert len(attempts) == 2
+    assert reader.stats.last_error == "could not be opened: KeyError"
+
+
+def test_sources_name_only_the_variables_they_use() -> None:
+    environ = {"CAM_USER": "ops", "CAM_PASS": "s3cret"}
+    assert (
+        expand_source("rtsp://${CAM_USER}:${CAM_PASS}@127.0.0.1/stream1", environ)
+        == "rtsp://ops:s3cret@127.0.0.1/stream1"
+    )
+    assert expand_source("file://${GRIDWATCH_DATA_DIR}/vtest.avi", {}).endswith("/vtest.avi")

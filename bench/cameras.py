@@ -5,7 +5,11 @@ analysed at 95% or more of its configured rate.
 Also the speed-up over what a user would write by hand: one `YOLO(...).predict()` loop per
 camera, each reading its own RTSP stream in its own thread.
 
+Each count runs with the worker's detection threads as configured (one per core by default);
+`--detect-threads auto,1` also runs the single-thread worker to compare.
+
 Usage: python bench/cameras.py [--counts 4,8,12,16] [--seconds 30] [--fps 1]
+                               [--detect-threads auto,1] [--no-plain]
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from bench.machine import describe  # noqa: E402
 from gridwatch.assets import ensure_all  # noqa: E402
 from gridwatch.config import CameraConfig, default_data_dir  # noqa: E402
 from gridwatch.outbox import Outbox  # noqa: E402
-from gridwatch.worker import DetectorPool, Worker  # noqa: E402
+from gridwatch.worker import DetectorPool, Worker, usable_cores  # noqa: E402
 from tests.ingest.peers import RtspServer, encoded_clip  # noqa: E402
 
 
@@ -47,12 +51,24 @@ def camera(index: int, url: str, fps: float, imgsz: int = 640) -> CameraConfig:
 
 
 def run_worker(
-    server: RtspServer, count: int, fps: float, seconds: float, folder: Path, imgsz: int = 640
+    server: RtspServer,
+    count: int,
+    fps: float,
+    seconds: float,
+    folder: Path,
+    imgsz: int = 640,
+    detect_threads: int | None = None,
 ) -> list[float]:
     """Analysed frames per second of each camera, over the steady part of a run."""
     cameras = [camera(i, server.url(f"cam{i}"), fps, imgsz) for i in range(count)]
-    outbox = Outbox(folder / f"outbox-{count}.sqlite")
-    worker = Worker(cameras, DetectorPool(default_data_dir()), outbox, sender=None)
+    outbox = Outbox(folder / f"outbox-{count}-{detect_threads}.sqlite")
+    worker = Worker(
+        cameras,
+        DetectorPool(default_data_dir()),
+        outbox,
+        sender=None,
+        detect_threads=detect_threads,
+    )
     thread = threading.Thread(target=worker.run, kwargs={"drain_s": 0}, daemon=True)
     thread.start()
     time.sleep(min(8.0, seconds / 3))  # connect, load the model, warm up
@@ -105,8 +121,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--fps", type=float, default=1.0)
     parser.add_argument("--imgsz", type=int, default=640, help="Model input size in pixels.")
+    parser.add_argument(
+        "--detect-threads",
+        default="auto",
+        help="Comma-separated detection thread counts to compare; auto is one per core.",
+    )
     parser.add_argument("--no-plain", action="store_true", help="Skip the plain-loop comparison.")
     arguments = parser.parse_args()
+    thread_counts = [
+        None if value == "auto" else int(value) for value in arguments.detect_threads.split(",")
+    ]
     logging.basicConfig(level=logging.WARNING)
     counts = [int(c) for c in arguments.counts.split(",")]
     assets = ensure_all(default_data_dir())
@@ -116,21 +140,29 @@ def main() -> None:
         folder = Path(temporary)
         mounts = tuple(f"cam{i}" for i in range(max(counts)))
         with RtspServer(clip, mounts=mounts, log_path=folder / "rtsp.log") as server:
-            best = 0
-            for count in counts:
-                rates = run_worker(
-                    server, count, arguments.fps, arguments.seconds, folder, arguments.imgsz
-                )
-                sustained = sum(rate >= 0.95 * arguments.fps for rate in rates)
+            for threads in thread_counts:
+                shown = threads or f"{usable_cores()} (auto)"
+                best = 0
+                for count in counts:
+                    rates = run_worker(
+                        server, count, arguments.fps, arguments.seconds, folder,
+                        arguments.imgsz, threads,
+                    )  # fmt: skip
+                    sustained = sum(rate >= 0.95 * arguments.fps for rate in rates)
+                    print(
+                        f"{count:2d} cameras at {arguments.fps:g} fps, {arguments.imgsz} px, "
+                        f"{shown} detection threads: {sustained}/{count} sustained, "
+                        f"rates min {min(rates):.2f} median {sorted(rates)[len(rates) // 2]:.2f} "
+                        f"max {max(rates):.2f} fps, {sum(rates):.1f} frames/s in all",
+                        flush=True,
+                    )
+                    if sustained == count:
+                        best = count
                 print(
-                    f"{count:2d} cameras at {arguments.fps:g} fps, {arguments.imgsz} px: "
-                    f"{sustained}/{count} sustained, "
-                    f"rates min {min(rates):.2f} median {sorted(rates)[len(rates) // 2]:.2f} "
-                    f"max {max(rates):.2f} fps"
+                    f"largest sustained with {shown} detection threads: {best} cameras "
+                    f"at {arguments.fps:g} detect fps each",
+                    flush=True,
                 )
-                if sustained == count:
-                    best = count
-            print(f"largest sustained: {best} cameras at {arguments.fps:g} detect fps each")
             if arguments.no_plain:
                 return
             few = min(4, max(counts))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import supervision as sv
@@ -67,12 +68,20 @@ class YoloDetector:
     """An ultralytics YOLO model run on the CPU (or a GPU): `.pt` through PyTorch, or its `.onnx`
     export through ONNX Runtime.
 
+    Safe to call from several threads at once: each calling thread runs its own copy of the
+    model (an ultralytics predictor keeps per-call state), so frames of different cameras can be
+    inferred in parallel.
+
     Args:
         weights: Absolute path to the PyTorch weights; they name the model and its version.
         imgsz: Input size in pixels (the longer side; frames keep their aspect ratio).
         device: "cpu", or a CUDA device such as "0".
         backend: "pytorch", or "onnx" to run the export made by `gridwatch assets fetch`.
         onnx_path: The export to run, when not at its usual place beside the weights.
+        threads: Cores one ONNX inference may use (ONNX Runtime's intra-op threads), None for
+            the runtime's default of every core. Workers running several inferences at once give
+            each a share of the cores; the threads then sleep rather than spin while they wait,
+            so they leave the cores to decoding and to each other.
 
     Example:
         >>> detector = YoloDetector(Path("/abs/path/yolov8n.pt"), backend="onnx")
@@ -87,6 +96,7 @@ class YoloDetector:
         device: str = "cpu",
         backend: Backend = "pytorch",
         onnx_path: Path | None = None,
+        threads: int | None = None,
     ):
         from ultralytics import YOLO  # heavy import, kept out of module import time
 
@@ -96,6 +106,9 @@ class YoloDetector:
         self.weights = weights
         self.imgsz = imgsz
         self.device = device
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.threads = threads
         self.backend: str = backend
         self.name = weights.stem
         digest = file_sha256(weights)
@@ -111,8 +124,9 @@ class YoloDetector:
         else:
             model_file = weights
         self.model_file = model_file
-        self._model = YOLO(str(model_file), task="detect")
-        names = self._model.names
+        self._local = threading.local()
+        model = self._thread_model()
+        names = model.names
         if backend == "onnx" and not names:
             names = YOLO(str(weights), task="detect").names
         self.class_names: dict[int, str] = dict(names)
@@ -142,7 +156,7 @@ class YoloDetector:
         """Detections for several images in one model call (one per image, in order)."""
         if not images:
             return []
-        results = self._model.predict(
+        results = self._thread_model().predict(
             list(images) if len(images) > 1 else images[0],
             imgsz=self.imgsz,
             conf=confidence,
@@ -151,3 +165,37 @@ class YoloDetector:
             verbose=False,
         )
         return [sv.Detections.from_ultralytics(result) for result in results]
+
+    def _thread_model(self) -> Any:
+        """This thread's copy of the model, loaded on its first call."""
+        model = getattr(self._local, "model", None)
+        if model is None:
+            from ultralytics import YOLO
+
+            model = YOLO(str(self.model_file), task="detect")
+            if self.backend == "onnx" and self.threads is not None:
+                model.add_callback("on_predict_start", self._size_onnx_session)
+            self._local.model = model
+        return model
+
+    def _size_onnx_session(self, predictor: Any) -> None:
+        """Give the ONNX Runtime session ultralytics made `self.threads` non-spinning threads.
+
+        Ultralytics builds the session with the runtime's defaults and takes no options, so the
+        session is replaced once, when a predictor is set up (on the first call, and again should
+        ultralytics ever set one up anew).
+        """
+        backend: Any = getattr(predictor.model, "backend", None)
+        session = getattr(backend, "session", None)
+        if session is None or getattr(backend, "_gridwatch_sized", False):
+            return
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads or 0
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        backend.session = onnxruntime.InferenceSession(
+            str(self.model_file), options, providers=session.get_providers()
+        )
+        backend._gridwatch_sized = True

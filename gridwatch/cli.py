@@ -168,6 +168,7 @@ def worker(
         feed=feed,
         health_reporter=reporter,
         custom_models=ApiModelSource(settings.api_url, token, default_data_dir()),
+        detect_threads=settings.detect_threads,
     )
     _stop_on_signals(runner.stop.set)
     try:

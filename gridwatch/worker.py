@@ -1,14 +1,17 @@
 """The worker: camera adapters feed detection pipelines; incidents go to the outbox and the API.
 
 Capture never waits for detection. Each camera has a reader thread that puts frames into a small
-bounded queue and drops (and counts) a frame when detection is behind; one detection thread takes
-the newest frames of every camera in turn through the shared model.
+bounded queue and drops (and counts) a frame when detection is behind. The main loop hands the
+newest frames of the cameras, in turn, to a few detection threads (one per core by default): the
+model runs on frames of different cameras at once, while each camera's frames are analysed one
+at a time and in order, as its tracker and rules need.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import socket
 import threading
@@ -96,6 +99,12 @@ class WorkerSettings(BaseSettings):
     outbox_path: Path = Field(
         default=Path("var/worker-outbox.sqlite"), description="The durable outbox file."
     )
+    detect_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Frames analysed at once, each camera's in turn; default one per core.",
+    )
 
 
 @dataclass
@@ -111,19 +120,28 @@ class CameraStats:
 
 class DetectorPool:
     """Loads each (model, backend, input size) once and shares it between the cameras that ask
-    for it; all calls come from the one detection thread.
+    for it; the worker's detection threads call it at once, each running its own copy.
 
     `weights` overrides where a model's weights are (GRIDWATCH_MODEL_PATH for yolov8n).
+    `threads` is how many cores one ONNX inference may use; None leaves it to the worker,
+    which shares the cores out between its detection threads.
 
     Example:
         >>> pool = DetectorPool(default_data_dir())
         >>> detector = pool.get(camera.detect)
     """
 
-    def __init__(self, data_dir: Path, *, weights: dict[str, Path] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        weights: dict[str, Path] | None = None,
+        threads: int | None = None,
+    ):
         self.data_dir = data_dir
         self.weights = dict(weights or {})
-        self._loaded: dict[tuple[str, str, int], ObjectDetector] = {}
+        self.threads = threads
+        self._loaded: dict[tuple[str, str, int, int | None], ObjectDetector] = {}
 
     def get(self, detect: DetectConfig) -> ObjectDetector:
         weights = self.weights.get(detect.model) or self.data_dir / MODELS[detect.model].weights
@@ -133,9 +151,11 @@ class DetectorPool:
                 onnx_export_path(weights, file_sha256(weights)) if weights.is_file() else None
             )
             backend = "onnx" if exported is not None and exported.is_file() else "pytorch"
-        key = (str(weights), backend, detect.imgsz)
+        key = (str(weights), backend, detect.imgsz, self.threads)
         if key not in self._loaded:
-            detector = YoloDetector(weights, imgsz=detect.imgsz, backend=backend)
+            detector = YoloDetector(
+                weights, imgsz=detect.imgsz, backend=backend, threads=self.threads
+            )
             log.info("model %s loaded, input %d px", detector.label, detect.imgsz)
             self._loaded[key] = detector
         return self._loaded[key]
@@ -489,6 +509,83 @@ class _Watched:
     events: CameraEventWatcher | None = None
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _Detection:
+    """Detection threads: each analyses one frame at a time, and a camera is with at most one
+    of them at a time, so its frames are analysed in order.
+
+    The dispatcher (the worker's main loop) hands a frame over only while a thread is free, so
+    frames never queue here and grow old: they wait in their camera's queue, where a newer one
+    replaces them.
+    """
+
+    def __init__(
+        self,
+        threads: int,
+        analyse: Callable[[CameraReader, Frame], None],
+        done: threading.Event,
+    ):
+        self.threads = threads
+        self._analyse = analyse
+        self._done = done
+        self._jobs: queue.SimpleQueue[tuple[CameraReader, Frame] | None] = queue.SimpleQueue()
+        self._busy: set[str] = set()
+        self._changed = threading.Condition()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"detect-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def free(self) -> int:
+        with self._changed:
+            return self.threads - len(self._busy)
+
+    def busy(self, camera_id: str | None = None) -> bool:
+        """Whether `camera_id` (or any camera) has a frame being analysed."""
+        with self._changed:
+            return camera_id in self._busy if camera_id is not None else bool(self._busy)
+
+    def submit(self, reader: CameraReader, frame: Frame) -> None:
+        with self._changed:
+            if reader.camera.id in self._busy:
+                raise RuntimeError(f"{reader.camera.id} is already being analysed")
+            self._busy.add(reader.camera.id)
+        self._jobs.put((reader, frame))
+
+    def wait_idle(self, camera_id: str | None = None, timeout: float | None = None) -> bool:
+        """Wait until `camera_id` (or every camera) has no frame being analysed."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self.busy(camera_id), timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Finish the frames being analysed, then stop the threads."""
+        self.wait_idle(timeout=timeout)
+        for _ in self._workers:
+            self._jobs.put(None)
+        for worker in self._workers:
+            worker.join(timeout=10)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            reader, frame = job
+            try:
+                self._analyse(reader, frame)
+            finally:
+                with self._changed:
+                    self._busy.discard(reader.camera.id)
+                    self._changed.notify_all()
+                self._done.set()  # wakes the dispatcher: a thread is free
+
+
 class ClipEncoder(threading.Thread):
     """Encodes incidents' clips off the detection thread, then hands them on to be kept.
 
@@ -528,6 +625,11 @@ class Worker:
     """Runs every enabled camera through detection and hands incidents to the outbox; clips
     are encoded on a thread of their own.
 
+    `detect_threads` frames are analysed at once (default: one per core). A `DetectorPool`
+    left to choose then gives each inference an equal share of the cores: on a small CPU,
+    several single-core inferences side by side get more frames through than one inference
+    spread over every core, whose threads wait on each other and on the decoders.
+
     The cameras come as a fixed list, or from a feed (camera files watched for changes, or the
     API's leases) polled every `feed_interval_s`: cameras added, changed or removed there are
     started, restarted or stopped without restarting the worker.
@@ -554,6 +656,22 @@ class Worker:
     alarms: dict[str, list[ClassAlarm]] = field(default_factory=dict)
     _custom_detectors: dict[Path, YoloDetector] = field(default_factory=dict)
     watched: dict[str, _Watched] = field(default_factory=dict)
+    detect_threads: int | None = None
+    _detection: _Detection | None = None
+    _turn: int = 0
+
+    def __post_init__(self) -> None:
+        if self.detect_threads is None:
+            self.detect_threads = usable_cores()
+        if self.detect_threads < 1:
+            raise ValueError("detect_threads must be at least 1")
+        if isinstance(self.detector, DetectorPool) and self.detector.threads is None:
+            self.detector.threads = self.inference_threads
+
+    @property
+    def inference_threads(self) -> int:
+        """Cores each of the detection threads' inferences may use."""
+        return max(1, usable_cores() // (self.detect_threads or 1))
 
     @property
     def readers(self) -> list[CameraReader]:
@@ -616,7 +734,9 @@ class Worker:
             raise LookupError(f"model {wanted.model!r}: custom models come from the API")
         weights, codes = self.custom_models.get(wanted.model)
         if weights not in self._custom_detectors:
-            self._custom_detectors[weights] = YoloDetector(weights, imgsz=camera.detect.imgsz)
+            self._custom_detectors[weights] = YoloDetector(
+                weights, imgsz=camera.detect.imgsz, threads=self.inference_threads
+            )
         classes = {
             class_name: ClassEvent(
                 code=event["code"], category=event["category"], severity=event["severity"],
@@ -636,6 +756,8 @@ class Worker:
         watched.stop.set()
         watched.reader.interrupt()
         watched.reader.join(timeout=10)
+        if self._detection is not None:
+            self._detection.wait_idle(camera_id)  # its last frame may still be in detection
         pipeline = self.pipelines.pop(camera_id, None)
         if pipeline is not None:
             # Incidents still recording their clip are kept with the frames there are.
@@ -659,6 +781,8 @@ class Worker:
             )
         for thread in threads:
             thread.start()
+        assert self.detect_threads is not None
+        self._detection = detection = _Detection(self.detect_threads, self._analyse, frame_ready)
         initial = self.cameras
         if self.feed is not None:
             initial = self.feed.poll() or []
@@ -673,14 +797,7 @@ class Worker:
                     break
                 frame_ready.wait(0.5)
                 frame_ready.clear()
-                busy = False
-                for watched in list(self.watched.values()):
-                    try:
-                        frame = watched.frames.get_nowait()
-                    except queue.Empty:
-                        continue
-                    busy = True
-                    self._analyse(watched.reader, frame)
+                busy = self._dispatch(detection)
                 if self.feed is not None and time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.feed_interval_s
                     changed = self.feed.poll()
@@ -690,6 +807,7 @@ class Worker:
                     self.feed is None
                     and not busy
                     and all(w.reader.finished.is_set() for w in self.watched.values())
+                    and all(w.frames.empty() for w in self.watched.values())
                 ):
                     break
                 if time.monotonic() - last_report >= 30:
@@ -706,6 +824,7 @@ class Worker:
                 thread.join(timeout=10)
             if self.feed is not None:
                 self.feed.close()
+            detection.close()
             # Incidents still recording their clip are reported with the frames there are.
             for camera_id, pipeline in self.pipelines.items():
                 self._keep(camera_id, pipeline.flush())
@@ -718,6 +837,26 @@ class Worker:
                         self.outbox.pending(), self.outbox.path,
                     )  # fmt: skip
             self.log_stats()
+
+    def _dispatch(self, detection: _Detection) -> bool:
+        """Hand the cameras' newest frames to free detection threads, taking the cameras in
+        turn so that none waits behind the others; True while there is detection work.
+        """
+        watched = list(self.watched.values())
+        for step in range(len(watched)):
+            if detection.free() <= 0:
+                break
+            index = (self._turn + step) % len(watched)
+            camera = watched[index]
+            if detection.busy(camera.config.id):
+                continue
+            try:
+                frame = camera.frames.get_nowait()
+            except queue.Empty:
+                continue
+            detection.submit(camera.reader, frame)
+            self._turn = index + 1
+        return detection.busy() or any(not w.frames.empty() for w in watched)
 
     def _report_health(self) -> None:
         assert self.health_reporter is not None

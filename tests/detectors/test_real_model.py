@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -75,3 +76,42 @@ def test_pipeline_turns_people_in_a_zone_into_deduplicated_incidents(
         bx1, by1 = int(x1), int(y1)
         patch = picture[max(0, by1 - 2) : by1 + 3, bx1 : int(x2)].reshape(-1, 3).astype(int)
         assert np.any((patch[:, 2] > 150) & (patch[:, 1] < 110) & (patch[:, 0] < 110))
+
+
+def test_one_detector_serves_several_threads_at_once(model_path: Path, demo_clip: Path) -> None:
+    """A worker's detection threads share one detector: each thread runs its own copy of the
+    ONNX model with the cores it was given, and gets the same answers as a single thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from detectors.model import YoloDetector
+
+    detector = YoloDetector(model_path, backend="onnx", threads=1)
+    frames = [frame_at(demo_clip, index) for index in (100, 300, 500, 700)]
+    alone = [detector.detect(frame, confidence=0.4, classes=[0]) for frame in frames]
+
+    sessions = {}
+
+    def detect(index: int) -> tuple[int, object]:
+        found = detector.detect(frames[index % 4], confidence=0.4, classes=[0])
+        model = detector._thread_model()
+        sessions[threading.get_ident()] = model.predictor.model.backend.session
+        return index % 4, found
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(detect, range(12)))
+
+    assert all(len(found) > 0 for found in alone)  # people on the path in every frame
+    for index, found in together:
+        assert np.allclose(found.xyxy, alone[index].xyxy, atol=0.5)
+        assert found.class_id.tolist() == alone[index].class_id.tolist()
+    assert len(sessions) == 2
+    assert len({id(session) for session in sessions.values()}) == 2
+    for session in sessions.values():
+        assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_detector_threads_must_be_positive(model_path: Path) -> None:
+    from detectors.model import YoloDetector
+
+    with pytest.raises(ValueError, match="threads"):
+        YoloDetector(model_path, backend="onnx", threads=0)

@@ -106,17 +106,13 @@ def _watch_once(app: FastAPI) -> list[tuple[str, int]]:
 
 
 def _publish_by_id(app: FastAPI, kind: str, event_id: int) -> None:
-    from api.events import audience
+    from api.events import AppLinks, publish
     from api.models import GridEvent
 
     with app.state.session_factory() as session:
         event = session.get(GridEvent, event_id)
         if event is not None:
-            app.state.hub.publish(
-                {"type": kind, "event_id": event.id, "level": event.level,
-                 "status": event.status, "title": event.title},
-                audience(event),
-            )  # fmt: skip
+            publish(app.state.hub, kind, event, AppLinks(app))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

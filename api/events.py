@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -217,10 +218,31 @@ def audience(event: GridEvent) -> Audience:
     )
 
 
-def publish(hub: LiveHub, kind: str, event: GridEvent, request: Request) -> None:
-    """Tell connected operators about a new or changed event."""
+@dataclass(frozen=True)
+class AppLinks:
+    """What `to_public` needs of a request, for messages made outside one (the deadline watch):
+    links are paths from the site's root, which the console resolves against its own origin."""
+
+    app: FastAPI
+
+    def url_for(self, name: str, /, **path_params: Any) -> str:
+        return str(self.app.url_path_for(name, **path_params))
+
+
+Links = Request | AppLinks
+
+
+def publish(hub: LiveHub, kind: str, event: GridEvent, links: Links) -> None:
+    """Tell connected operators about a new or changed event: every message carries the event
+    as the API shows it, whichever part of the API sent it."""
     hub.publish(
-        {"type": kind, "event": to_public(event, request).model_dump(mode="json")}, audience(event)
+        {
+            "type": kind,
+            "event_id": event.id,
+            "level": event.level,
+            "event": to_public(event, links).model_dump(mode="json"),
+        },
+        audience(event),
     )
 
 
@@ -260,7 +282,7 @@ def merge_candidates(
     return sorted(near, key=lambda pair: (pair[1], pair[0].id))
 
 
-def to_public(event: GridEvent, request: Request) -> GridEventPublic:
+def to_public(event: GridEvent, request: Links) -> GridEventPublic:
     incident = event.incident
     policy: DistrictPolicy = request.app.state.policy
     event_type = policy.taxonomy.get(event.event_code)
@@ -308,7 +330,7 @@ def to_public(event: GridEvent, request: Request) -> GridEventPublic:
     )
 
 
-def _incident_public(incident: Incident, request: Request) -> IncidentPublic:
+def _incident_public(incident: Incident, request: Links) -> IncidentPublic:
     public = IncidentPublic.model_validate(incident)
     if incident.clip_path:
         public.clip_url = str(request.url_for("incident_clip", incident_id=incident.id))

@@ -118,3 +118,40 @@ def test_stats_add_up(api_client: TestClient, accounts: Accounts) -> None:
     assert stats["open_by_department"] == {"education-bureau": 2}
     east = api_client.get("/api/v1/stats", headers=accounts.headers("east_operator")).json()
     assert east["events"] == 0
+
+
+def test_events_the_api_opens_by_itself_reach_the_wall_like_any_other(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    """The deadline watch runs outside any request; its video-loss event must still arrive with
+    the event itself, as the console's wall and map read it."""
+    from api.app import _publish_by_id
+    from api.health import mark_silent_cameras
+    from tests.api.helpers import WORKER
+
+    app = api_client.app
+    assert (
+        api_client.put(
+            "/api/v1/cameras/school-no1-gate/health", json={"status": "online"}, headers=WORKER
+        ).status_code
+        == 204
+    )
+    west = token_of(accounts, "west_operator")
+    with api_client.websocket_connect(f"/api/v1/live/ws?token={west}") as socket:
+        assert socket.receive_json()["type"] == "hello"
+        with app.state.session_factory() as session:  # type: ignore[attr-defined]
+            opened = mark_silent_cameras(
+                session, app.state.policy,  # type: ignore[attr-defined]
+                grace=timedelta(seconds=60), now=datetime.now(UTC) + timedelta(minutes=5),
+            )  # fmt: skip
+            loss = next(event for event in opened if event.camera_id == "school-no1-gate")
+            loss_id = loss.id
+        _publish_by_id(app, "event.created", loss_id)  # type: ignore[arg-type]
+        message = socket.receive_json()
+    assert message["type"] == "event.created"
+    assert message["event_id"] == message["event"]["id"] == loss_id
+    assert message["event"]["camera_id"] == "school-no1-gate"
+    assert message["event"]["category"] == "device_fault"
+    assert message["level"] == message["event"]["level"]
+    detail = api_client.get(f"/api/v1/events/{loss_id}", headers=accounts.headers("admin"))
+    assert detail.json()["title"] == message["event"]["title"]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.district import DistrictPolicy
 from api.live import LiveHub
+from api.security import CredentialCipher
 from api.settings import Settings
 
 
@@ -23,8 +24,15 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_cipher(request: Request) -> CredentialCipher:
+    """The cipher for secrets at rest (camera credentials, webhook secrets), built at start-up."""
+    cipher: CredentialCipher = request.app.state.cipher
+    return cipher
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+CipherDep = Annotated[CredentialCipher, Depends(get_cipher)]
 
 
 def get_policy(request: Request) -> DistrictPolicy:

@@ -16,7 +16,7 @@ from api import metrics
 from api.integrations import outbox
 from api.integrations.delivery import Dispatcher, RetryPolicy, Sender, run_loop
 from api.integrations.mqtt import MqttPublisher
-from api.integrations.webhooks import WebhookSender, secret_cipher
+from api.integrations.webhooks import WebhookSender
 from api.routers import open311, webhooks
 from api.settings import Settings
 
@@ -89,7 +89,7 @@ def start(app: FastAPI, settings: Settings) -> Integrations:
             settings.webhook_timeout_s,
         )
     http = httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False)
-    senders: dict[str, Sender] = {"webhook": WebhookSender(http, secret_cipher(settings))}
+    senders: dict[str, Sender] = {"webhook": WebhookSender(http, settings.cipher())}
     if mqtt is not None:
         senders[outbox.MQTT] = mqtt
     dispatcher = Dispatcher(

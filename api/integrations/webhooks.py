@@ -25,7 +25,6 @@ import httpx
 from api.integrations.errors import DeliveryRejected, DeliveryRetryable
 from api.integrations.outbox import Claimed
 from api.security import CredentialCipher
-from api.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +35,6 @@ SIGNATURE_HEADER = "X-GridWatch-Signature"
 USER_AGENT = "GridWatch-Webhooks/1"
 # Statuses a receiver answers when it is busy rather than when it refuses the delivery.
 RETRYABLE_STATUSES = frozenset({408, 429})
-
-
-def secret_cipher(settings: Settings) -> CredentialCipher:
-    """The cipher webhook secrets are stored under (the camera-credentials key)."""
-    if settings.credentials_key is not None:
-        return CredentialCipher(settings.credentials_key.get_secret_value())
-    return CredentialCipher.derived_from(settings.secret_key.get_secret_value())
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

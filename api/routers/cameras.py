@@ -20,13 +20,12 @@ from api.cameras import (
     upsert_camera,
     validate_registration,
 )
-from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.deps import CipherDep, HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import publish
 from api.health import record_health
 from api.models import Camera, Organisation
 from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
 from api.scope import scope_cameras
-from api.security import CredentialCipher
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
@@ -56,14 +55,6 @@ class HealthReport(BaseModel):
     dropped_frames: int = Field(default=0, ge=0)
     frame_age_s: float | None = Field(default=None, ge=0)
     error: str | None = Field(default=None, max_length=500)
-
-
-def _cipher(request: Request) -> CredentialCipher:
-    cipher: CredentialCipher = request.app.state.cipher
-    return cipher
-
-
-CipherDep = Annotated[CredentialCipher, Depends(_cipher)]
 
 
 def _public(camera: Camera) -> CameraPublic:

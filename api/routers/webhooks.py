@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from api.auth import AdminDep
-from api.deps import SessionDep, SettingsDep
+from api.deps import CipherDep, SessionDep
 from api.integrations import outbox
 from api.integrations.schemas import (
     DeliveryAttemptPublic,
@@ -23,7 +23,6 @@ from api.integrations.schemas import (
     WebhookPublic,
     WebhookUpdate,
 )
-from api.integrations.webhooks import secret_cipher
 from api.models import OutboundDelivery, Webhook
 from api.schemas import Problem, RowId
 
@@ -80,13 +79,13 @@ def _get(session: SessionDep, webhook_id: RowId) -> Webhook:
     summary="Register a webhook; the answer holds its signing secret, shown only this once.",
 )
 def create_webhook(
-    body: WebhookCreate, session: SessionDep, settings: SettingsDep, admin: AdminDep
+    body: WebhookCreate, session: SessionDep, cipher: CipherDep, admin: AdminDep
 ) -> WebhookCreated:
     secret = body.secret or "whsec_" + secrets.token_urlsafe(32)
     webhook = Webhook(
         url=str(body.url),
         description=body.description,
-        secret_encrypted=secret_cipher(settings).encrypt(secret),
+        secret_encrypted=cipher.encrypt(secret),
         categories=[category.value for category in body.categories],
         event_types=[event_type.value for event_type in body.event_types],
         enabled=body.enabled,
@@ -119,7 +118,7 @@ def update_webhook(
     webhook_id: RowId,
     body: WebhookUpdate,
     session: SessionDep,
-    settings: SettingsDep,
+    cipher: CipherDep,
     _admin: AdminDep,
 ) -> WebhookPublic:
     webhook = _get(session, webhook_id)
@@ -128,7 +127,7 @@ def update_webhook(
     if body.description is not None:
         webhook.description = body.description
     if body.secret is not None:
-        webhook.secret_encrypted = secret_cipher(settings).encrypt(body.secret)
+        webhook.secret_encrypted = cipher.encrypt(body.secret)
     if body.categories is not None:
         webhook.categories = [category.value for category in body.categories]
     if body.event_types is not None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from detectors.catalog import DEFAULT_MODEL, MODELS
 from detectors.schedule import DAY_NAMES, Schedule, TimeWindow
+from ingest.errors import mask_credentials
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "onvif", "file")
@@ -564,17 +565,6 @@ def expand_source(source: str, environ: Mapping[str, str] | None = None) -> str:
         return value
 
     return _ENV_REFERENCE.sub(replace, source)
-
-
-def mask_credentials(url: str) -> str:
-    """Replace the user-info part of a URL by *** so it can be logged."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=f"***@{host}").geturl()
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,7 @@ import aiohttp
 import httpx
 from defusedxml import ElementTree as SafeET
 
-from gridwatch.config import mask_credentials
-from ingest.errors import CameraUnavailable
+from ingest.errors import CameraUnavailable, mask_credentials
 
 # Importing the client runs `logging.basicConfig(level=INFO)` as a side effect, which would take
 # the process's logging set-up away from the command line. Keep the root logger as it was.

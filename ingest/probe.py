@@ -9,11 +9,10 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 import cv2
 
-from ingest.errors import CameraUnavailable, SourceTimeout
+from ingest.errors import CameraUnavailable, SourceTimeout, mask_credentials
 from ingest.live import LiveSource, StreamOptions
 from ingest.sources import FileSource, open_source
 
@@ -46,19 +45,6 @@ class ProbeResult:
     snapshot_jpeg: bytes
 
 
-def masked_url(url: str) -> str:
-    """`url` with its user name and password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "<malformed address>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    return parts._replace(netloc=f"***@{host}:{port}" if port else f"***@{host}").geturl()
-
-
 def probe(
     url: str,
     timeout_s: float = 10.0,
@@ -79,7 +65,7 @@ def probe(
         >>> (result.width, result.height, result.codec)
         (640, 360, 'h264')
     """
-    label = masked_url(url)
+    label = mask_credentials(url)
     options = StreamOptions(transport=transport, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
     started = time.monotonic()
     deadline = started + timeout_s

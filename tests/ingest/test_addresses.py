@@ -7,11 +7,10 @@ import hashlib
 import httpx
 import pytest
 
-from ingest.errors import InvalidSource
+from ingest.errors import InvalidSource, mask_credentials
 from ingest.ffmpeg import format_options
 from ingest.http import MultipartReader, _boundary
 from ingest.http import parse_address as parse_http
-from ingest.probe import masked_url
 from ingest.rtsp import authorization, parse_address, parse_sdp
 
 
@@ -48,9 +47,10 @@ def test_http_address() -> None:
 
 
 def test_masked_url() -> None:
-    assert masked_url("rtsp://a:b@cam:8554/x") == "rtsp://***@cam:8554/x"
-    assert masked_url("http://cam/x") == "http://cam/x"
-    assert masked_url("rtsp://a:b@cam:nope/x") == "<malformed address>"
+    assert mask_credentials("rtsp://a:b@cam:8554/x") == "rtsp://***@cam:8554/x"
+    assert mask_credentials("http://cam/x") == "http://cam/x"
+    assert mask_credentials("rtsp://a:b@cam:nope/x") == "rtsp://***@cam:nope/x"
+    assert mask_credentials("rtsp://a:p@ss@cam/x") == "rtsp://***@cam/x"  # '@' in the password
 
 
 @pytest.mark.parametrize(

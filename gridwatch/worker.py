@@ -237,13 +237,13 @@ def build_pipeline(
                     )
                 )
             case IllegalParkingRuleConfig():
-                parking = IllegalParking(
-                    zones[rule.zone], set(rule.classes), max_stay_s=rule.max_stay_s,
-                    max_movement=rule.max_movement, grace_s=rule.grace_s, anchor=rule.anchor,
-                    **common,
+                rules.append(
+                    IllegalParking(
+                        zones[rule.zone], set(rule.classes), max_stay_s=rule.max_stay_s,
+                        max_movement=rule.max_movement, grace_s=rule.grace_s,
+                        anchor=rule.anchor, read_plate=rule.read_plate, **common,
+                    )
                 )  # fmt: skip
-                parking.reads_plates = rule.read_plate
-                rules.append(parking)
             case FallRuleConfig():
                 rules.append(
                     Fall(
@@ -700,7 +700,9 @@ class Worker:
                     if isinstance(self.detector, DetectorPool)
                     else self.detector
                 )
-                reads_plates = any(isinstance(r, IllegalParkingRuleConfig) for r in camera.rules)
+                reads_plates = any(
+                    isinstance(r, IllegalParkingRuleConfig) and r.read_plate for r in camera.rules
+                )
                 if reads_plates and self.plate_reader is None:
                     self.plate_reader = RapidOcrPlateReader()
                 self.pipelines[camera_id] = build_pipeline(

@@ -86,27 +86,38 @@ class _TrackDwellRule:
         for track_id in self.timer.step(samples, now=now):
             run = self.timer.runs[track_id]
             held = (now - run.since).total_seconds()
-            hits.append(
-                RuleHit(
-                    rule=self.kind,
-                    zone=self.zone.name,
-                    track_id=track_id,
-                    object_class=run.sample.object_class,
-                    confidence=run.best_confidence,
-                    started_at=run.since,
-                    detected_at=now,
-                    box_xyxy=run.sample.box_xyxy,
-                    category=self.category,
-                    severity=self.severity,
-                    summary=self.summary_template.format(
-                        object_class=run.sample.object_class, zone=self.zone.name, held=held
-                    ),
-                    parameters=self.parameters,
-                    track_ids=(track_id,),
-                    details={"held_s": round(held, 1)},
-                )
+            summary = self.summary_template.format(
+                object_class=run.sample.object_class, zone=self.zone.name, held=held
             )
+            hits.append(self._hit(track_id, now, summary, (track_id,), {"held_s": round(held, 1)}))
         return hits
+
+    def _hit(
+        self,
+        key: int,
+        now: datetime,
+        summary: str,
+        track_ids: tuple[int, ...],
+        details: dict[str, Any],
+    ) -> RuleHit:
+        """The hit for the timer's run under `key`, concluded at `now`."""
+        run = self.timer.runs[key]
+        return RuleHit(
+            rule=self.kind,
+            zone=self.zone.name,
+            track_id=key,
+            object_class=run.sample.object_class,
+            confidence=run.best_confidence,
+            started_at=run.since,
+            detected_at=now,
+            box_xyxy=run.sample.box_xyxy,
+            category=self.category,
+            severity=self.severity,
+            summary=summary,
+            parameters=self.parameters,
+            track_ids=track_ids,
+            details=details,
+        )
 
 
 class Loitering(_TrackDwellRule):
@@ -153,7 +164,6 @@ class IllegalParking(_TrackDwellRule):
 
     kind = "illegal_parking"
     summary_template = "{object_class} parked in no-parking zone {zone} for {held:.0f} s"
-    reads_plates = True
 
     def __init__(
         self,
@@ -168,6 +178,7 @@ class IllegalParking(_TrackDwellRule):
         category: str = "urban_management",
         severity: str = "low",
         schedule: Schedule = ALWAYS,
+        read_plate: bool = True,
     ):
         super().__init__(
             zone, classes, min_duration_s=max_stay_s, grace_s=grace_s, cooldown_s=cooldown_s,
@@ -175,6 +186,7 @@ class IllegalParking(_TrackDwellRule):
             max_displacement=max_movement,
         )  # fmt: skip
         self.max_movement = max_movement
+        self.reads_plates = read_plate
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -216,10 +228,12 @@ class Fall(_TrackDwellRule):
 CROWD_KEY = 0  # a crowd is the zone's, not one track's
 
 
-class Crowd:
+class Crowd(_TrackDwellRule):
     """Fires when at least `min_people` tracked people have been in the zone together for
     `hold_s`; dips shorter than `grace_s` (someone hidden for a moment) do not restart the clock.
     One incident per zone within `cooldown_s`.
+
+    The timer runs on the zone as a whole (one key), not on each track.
 
     Example:
         >>> rule = Crowd(Zone("square", ((0, 0), (1, 0), (1, 1))), min_people=10, hold_s=30)
@@ -243,18 +257,13 @@ class Crowd:
     ):
         if min_people < 1:
             raise ValueError("min_people must be at least 1")
-        self.zone = zone
-        self.zone_name = zone.name
-        self.classes = frozenset(classes)
+        super().__init__(
+            zone, classes, min_duration_s=hold_s, grace_s=grace_s, cooldown_s=cooldown_s,
+            anchor=anchor, category=category, severity=severity, schedule=schedule,
+            handover_distance=0.0,  # one key for the whole zone: nothing to hand over
+        )  # fmt: skip
         self.min_people = min_people
         self.hold_s = hold_s
-        self.grace_s = grace_s
-        self.cooldown_s = cooldown_s
-        self.anchor: Anchor = anchor
-        self.category = category
-        self.severity = severity
-        self.schedule = schedule
-        self.timer = DwellTimer(min_duration_s=hold_s, grace_s=grace_s, cooldown_s=cooldown_s)
         self._peak = 0
 
     @property
@@ -296,25 +305,11 @@ class Crowd:
             best = max(sample.confidence for sample in inside.values())
             label = next(iter(inside.values())).object_class
             sample = Sample((0.0, 0.0), best, label, union)
-        due = self.timer.step({CROWD_KEY: sample} if crowded else {}, now=now)
-        if not due:
+        if not self.timer.step({CROWD_KEY: sample} if crowded else {}, now=now):
             return []
-        run = self.timer.runs[CROWD_KEY]
         return [
-            RuleHit(
-                rule=self.kind,
-                zone=self.zone.name,
-                track_id=CROWD_KEY,
-                object_class=run.sample.object_class,
-                confidence=run.best_confidence,
-                started_at=run.since,
-                detected_at=now,
-                box_xyxy=run.sample.box_xyxy,
-                category=self.category,
-                severity=self.severity,
-                summary=f"{len(inside)} people gathered in zone {self.zone.name}",
-                parameters=self.parameters,
-                track_ids=tuple(sorted(inside)),
-                details={"count": len(inside), "peak_count": self._peak},
+            self._hit(
+                CROWD_KEY, now, f"{len(inside)} people gathered in zone {self.zone.name}",
+                tuple(sorted(inside)), {"count": len(inside), "peak_count": self._peak},
             )
-        ]
+        ]  # fmt: skip

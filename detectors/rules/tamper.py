@@ -36,8 +36,8 @@ def measure(grey: np.ndarray) -> ViewMeasure:
 def _small_grey(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     size = (ANALYSIS_WIDTH, max(1, round(height * ANALYSIS_WIDTH / width)))
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)  # shrink first: less to convert
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
 
 
 class Tamper:
@@ -98,6 +98,7 @@ class Tamper:
         # No grace: a tampered view is tampered in every frame; one healthy frame ends it.
         self.timer = DwellTimer(min_duration_s=hold_s, grace_s=0.0, cooldown_s=cooldown_s)
         self.reference: np.ndarray | None = None
+        self._reference_float: np.ndarray | None = None
         self.reference_measure: ViewMeasure | None = None
         self._reference_at: datetime | None = None
         self._warmup: list[np.ndarray] = []
@@ -128,13 +129,13 @@ class Tamper:
             reference is None or reference.contrast >= 2 * self.min_contrast
         ):
             return "covered"
-        if reference is None or self.reference is None:
+        if reference is None or self.reference is None or self._reference_float is None:
             return None
         if view.sharpness < self.defocus_ratio * reference.sharpness:
             return "defocused"
         similarity = float(cv2.matchTemplate(grey, self.reference, cv2.TM_CCOEFF_NORMED).max())
         (shift_x, shift_y), _response = cv2.phaseCorrelate(
-            self.reference.astype(np.float32), grey.astype(np.float32)
+            self._reference_float, grey.astype(np.float32)
         )
         shift = float(np.hypot(shift_x, shift_y)) / grey.shape[1]
         if similarity < self.min_similarity or shift > self.max_shift:
@@ -190,5 +191,6 @@ class Tamper:
 
     def _set_reference(self, grey: np.ndarray, now: datetime) -> None:
         self.reference = grey
+        self._reference_float = grey.astype(np.float32)
         self.reference_measure = measure(grey)
         self._reference_at = now

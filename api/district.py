@@ -16,6 +16,8 @@ from gridwatch.config import Category, ConfigError, OrganisationKind, Severity, 
 
 LEVELS = ("community", "town", "district")
 OPEN_STATES = ("reported", "verifying", "confirmed", "dispatched", "handling", "resolved")
+# Where an event's life ends: done, not a real problem, or folded into another event.
+FINAL_STATES = ("closed", "false_alarm", "merged")
 Level = Literal["community", "town", "district"]
 
 

@@ -23,8 +23,9 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from api.district import FINAL_STATES
 from api.integrations.errors import DeliveryRetryable
-from api.integrations.outbox import EVENT_CREATED, FINAL_STATES, Claimed
+from api.integrations.outbox import EVENT_CREATED, Claimed
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ EVENT_TYPES = (EVENT_CREATED, EVENT_UPDATED)
 MQTT = "mqtt"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 # States after which nothing more happens to an event (Frigate calls such an update "end").
-FINAL_STATES = frozenset({"closed", "false_alarm", "merged"})
 
 _CONFIG_KEY = "gridwatch.outbox"
 _QUEUED_KEY = "gridwatch.outbox.queued"

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.auth import Principal, current_principal
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.district import FINAL_STATES
 from api.events import ReportedEvent, open_reported_event, publish
 from api.grids import locate_grid
 from api.models import GridEvent, GridEventHistory
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
-# Requests in these states are "closed" to Open311; every other state is "open".
-CLOSED_STATES = ("closed", "false_alarm", "merged")
 MAX_SPAN = timedelta(days=90)  # the specification's default and widest date range
 MAX_RESULTS = 1000
 # Services are the taxonomy's event codes. A category name (the services before the taxonomy)
@@ -114,7 +113,7 @@ def _w3c(value: datetime | None) -> str | None:
 
 def _service_request(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
     event_type = taxonomy.get(event.event_code)
-    closed = event.status in CLOSED_STATES
+    closed = event.status in FINAL_STATES  # "closed" to Open311; every other state is "open"
     department = event.department
     return {
         "service_request_id": str(event.id),
@@ -197,9 +196,9 @@ def list_requests(
         if any(state not in ("open", "closed") for state in states):
             raise Open311Error(400, "status: open or closed")
         if states == ["open"]:
-            query = query.where(GridEvent.status.not_in(CLOSED_STATES))
+            query = query.where(GridEvent.status.not_in(FINAL_STATES))
         elif states == ["closed"]:
-            query = query.where(GridEvent.status.in_(CLOSED_STATES))
+            query = query.where(GridEvent.status.in_(FINAL_STATES))
         end = _parse_datetime("end_date", end_date) if end_date else datetime.now(UTC)
         start = _parse_datetime("start_date", start_date) if start_date else end - MAX_SPAN
         if start >= end:

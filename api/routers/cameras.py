@@ -132,7 +132,9 @@ def cameras_geojson(session: SessionDep, principal: UserDep) -> dict[str, Any]:
             "geometry": {"type": "Point", "coordinates": [camera.lon, camera.lat]},
             "properties": _public(camera).model_dump(mode="json", exclude={"location"}),
         }
-        for camera in session.scalars(query.order_by(Camera.id))
+        for camera in session.scalars(
+            query.options(selectinload(Camera.organisation)).order_by(Camera.id)
+        )
     ]
     return {"type": "FeatureCollection", "features": features}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from api.auth import ROLES, AdminDep
 from api.deps import SessionDep
@@ -98,7 +98,8 @@ def post_user(request: UserCreate, session: SessionDep, _admin: AdminDep) -> Use
 
 @router.get("/users", response_model=list[UserPublic])
 def list_users(session: SessionDep, _admin: AdminDep) -> list[UserPublic]:
-    return [user_public(user) for user in session.scalars(select(User).order_by(User.username))]
+    users = session.scalars(select(User).options(selectinload(User.grids)).order_by(User.username))
+    return [user_public(user) for user in users]
 
 
 @router.post(

@@ -3,9 +3,9 @@ the map, figures and camera health show the district."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import LiveServer
+from detectors.evidence import encode_mp4, sha256_hex
+from gridwatch.outbox import IncidentSender, Outbox
+from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.console.conftest import Console, api_as, post_incident
+from tests.gridwatch.test_outbox import T0, make_incident
+from tests.ingest.peers import jpeg_frames
 
 pytestmark = pytest.mark.browser
 
@@ -139,45 +143,104 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     page.wait_for_selector("nav.menu a[data-menu=wall]:text('告警墙')")
 
 
-def webm_clip(frames: int = 12) -> bytes:
-    """A short VP8 clip, the kind of evidence clip a browser plays natively."""
-    path = Path(tempfile.mkdtemp()) / "clip.webm"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"VP80"), 6, (320, 180))
-    for index in range(frames):
-        writer.write(np.full((180, 320, 3), 40 + index * 15, np.uint8))
-    writer.release()
-    return path.read_bytes()
+CLIP_FPS = 10  # the demo footage's own rate
+THUMB = (96, 72)  # size at which the page's picture is compared with the footage
 
 
-def test_an_events_clip_plays_in_the_page_when_it_has_one(
-    open_console: Callable[..., Console], console_server: LiveServer
+def test_an_incidents_h264_clip_from_the_api_plays_in_the_event_page(
+    open_console: Callable[..., Console],
+    console_server: LiveServer,
+    demo_clip: Path,
+    tmp_path: Path,
 ) -> None:
-    """The API does not give clips yet; the page plays one as soon as an event names it."""
-    event = post_incident(console_server, detected_at=datetime.now(UTC))
-    clip_path = f"/api/v1/incidents/{event['incident']['id']}/clip.webm"
-    clip = webm_clip()
+    """A worker's incident with three seconds of the demo footage as H.264: the event page fetches
+    the API's clip.mp4 with the token and Chromium decodes and plays it to the end."""
+    jpegs = jpeg_frames(demo_clip, count=3 * CLIP_FPS, step=1)
+    frames = [
+        frame
+        for jpeg in jpegs
+        if (frame := cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)) is not None
+    ]
+    assert len(frames) == len(jpegs) == 3 * CLIP_FPS
+    height, width = frames[0].shape[:2]
+    stamps = [T0 + timedelta(seconds=index / CLIP_FPS) for index in range(len(frames))]
+    clip = encode_mp4(frames, stamps)
+    incident = replace(
+        make_incident(), snapshot_jpeg=jpegs[0], snapshot_sha256=sha256_hex(jpegs[0]),
+        clip_mp4=clip, clip_sha256=sha256_hex(clip), clip_started_at=T0,
+        clip_duration_s=len(frames) / CLIP_FPS, clip_frame_count=len(frames),
+    )  # fmt: skip
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    outbox.put(incident)
+    sender = IncidentSender(outbox, console_server.url, WORKER_TOKEN, worker_name="edge-1")
+    assert sender.deliver_due() == 1
+    sender.close()
+    outbox.close()
+    with api_as(console_server, "district_operator") as client:
+        listed = client.get("/api/v1/events", params={"limit": 500}).json()["items"]
+        (event,) = [item for item in listed if item["incident"]["id"] == incident.id]
+        detail = client.get(f"/api/v1/events/{event['id']}").json()
+        clip_path = f"/api/v1/incidents/{incident.id}/clip.mp4"
+        stored = client.get(clip_path)
+    assert detail["incident"]["clip_url"] == f"{console_server.url}{clip_path}"
+    assert stored.headers["content-type"] == "video/mp4" and stored.content == clip
+
     operator = open_console("district_operator")
-    operator.login("district_operator")
     page = operator.page
-    asked_with_token: list[bool] = []
-
-    def with_clip(route: Any) -> None:
-        detail = route.fetch().json()
-        route.fulfill(json={**detail, "clip_url": f"{console_server.url}{clip_path}"})
-
-    def serve_clip(route: Any) -> None:
-        asked_with_token.append(
-            route.request.headers.get("authorization", "").startswith("Bearer ")
-        )
-        route.fulfill(body=clip, content_type="video/webm")
-
-    page.route(f"**/api/v1/events/{event['id']}", with_clip)
-    page.route(f"**{clip_path}", serve_clip)
+    # The wall's card may fetch the clip before the event page does; the page then reuses it.
+    clip_fetches: list[Any] = []
+    page.on("response", lambda r: clip_fetches.append(r) if r.url.endswith(clip_path) else None)
+    operator.login("district_operator")
     operator.open(f"#/events/{event['id']}")
-    video = page.locator("video.evidence-clip")
-    video.wait_for()
+    video = page.locator(".event-page video.evidence-clip")
+    handle = video.element_handle()
     page.wait_for_function(
-        "video => video.src.startsWith('blob:') && video.readyState >= 1 && video.duration > 1",
-        arg=video.element_handle(),
+        "video => video.src.startsWith('blob:') && (video.readyState >= 2 || video.error)",
+        arg=handle,
     )
-    assert asked_with_token == [True]
+    assert clip_fetches
+    for served in clip_fetches:
+        assert served.status == 200
+        assert served.request.headers["authorization"].startswith("Bearer ")
+        assert served.headers["content-type"] == "video/mp4"
+        assert served.headers["content-length"] == str(len(clip))
+        assert served.headers["etag"] == f'"{sha256_hex(clip)}"'
+
+    loaded = video.evaluate(
+        "video => ({error: video.error && video.error.message, width: video.videoWidth,"
+        " height: video.videoHeight, duration: video.duration, at: video.currentTime})"
+    )
+    assert loaded == {
+        "error": None,
+        "width": width,
+        "height": height,
+        "duration": pytest.approx(len(frames) / CLIP_FPS, abs=0.05),
+        "at": 0,
+    }
+
+    # The picture shown is the footage's first frame (its last frame is 5 grey levels off).
+    shown = video.evaluate(
+        """(video, [w, h]) => {
+            const canvas = Object.assign(document.createElement("canvas"), {width: w, height: h});
+            const context = canvas.getContext("2d", {willReadFrequently: true});
+            context.drawImage(video, 0, 0, w, h);
+            const rgba = context.getImageData(0, 0, w, h).data;
+            return Array.from({length: w * h}, (_, i) =>
+                0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]);
+        }""",
+        list(THUMB),
+    )
+    picture = np.array(shown, np.float32).reshape(THUMB[1], THUMB[0])
+    footage = cv2.cvtColor(cv2.resize(frames[0], THUMB, interpolation=cv2.INTER_AREA),
+                           cv2.COLOR_BGR2GRAY).astype(np.float32)  # fmt: skip
+    assert float(np.abs(picture - footage).mean()) < 3
+
+    video.evaluate("video => video.play()")
+    page.wait_for_function("video => video.ended || video.error", arg=handle, timeout=15_000)
+    played = video.evaluate(
+        "video => ({error: video.error && video.error.message, ended: video.ended,"
+        " at: video.currentTime, frames: video.getVideoPlaybackQuality().totalVideoFrames})"
+    )
+    assert played["error"] is None and played["ended"] is True
+    assert played["at"] == pytest.approx(len(frames) / CLIP_FPS, abs=0.05)
+    assert played["frames"] == len(frames)

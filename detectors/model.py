@@ -82,6 +82,7 @@ class YoloDetector:
             the runtime's default of every core. Workers running several inferences at once give
             each a share of the cores; the threads then sleep rather than spin while they wait,
             so they leave the cores to decoding and to each other.
+        weights_sha256: The weights' SHA-256 when the caller has it already.
 
     Example:
         >>> detector = YoloDetector(Path("/abs/path/yolov8n.pt"), backend="onnx")
@@ -97,6 +98,7 @@ class YoloDetector:
         backend: Backend = "pytorch",
         onnx_path: Path | None = None,
         threads: int | None = None,
+        weights_sha256: str | None = None,
     ):
         from ultralytics import YOLO  # heavy import, kept out of module import time
 
@@ -111,7 +113,7 @@ class YoloDetector:
         self.threads = threads
         self.backend: str = backend
         self.name = weights.stem
-        digest = file_sha256(weights)
+        digest = weights_sha256 or file_sha256(weights)
         # The weights' digest names exactly which model produced an incident, whichever backend
         # runs it: the ONNX export is the same model.
         self.version = digest[:12]

@@ -142,20 +142,23 @@ class DetectorPool:
         self.weights = dict(weights or {})
         self.threads = threads
         self._loaded: dict[tuple[str, str, int, int | None], ObjectDetector] = {}
+        self._digests: dict[Path, str] = {}  # weights are hashed once, not once per camera
 
     def get(self, detect: DetectConfig) -> ObjectDetector:
         weights = self.weights.get(detect.model) or self.data_dir / MODELS[detect.model].weights
+        if weights.is_file() and weights not in self._digests:
+            self._digests[weights] = file_sha256(weights)
+        digest = self._digests.get(weights)
         backend = detect.backend
         if backend == "auto":
-            exported = (
-                onnx_export_path(weights, file_sha256(weights)) if weights.is_file() else None
-            )
+            exported = onnx_export_path(weights, digest) if digest is not None else None
             backend = "onnx" if exported is not None and exported.is_file() else "pytorch"
         key = (str(weights), backend, detect.imgsz, self.threads)
         if key not in self._loaded:
             detector = YoloDetector(
-                weights, imgsz=detect.imgsz, backend=backend, threads=self.threads
-            )
+                weights, imgsz=detect.imgsz, backend=backend, threads=self.threads,
+                weights_sha256=digest,
+            )  # fmt: skip
             log.info("model %s loaded, input %d px", detector.label, detect.imgsz)
             self._loaded[key] = detector
         return self._loaded[key]

@@ -14,17 +14,16 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
-from urllib.parse import unquote, urlsplit
 
 import cv2
 import httpx
 import numpy as np
 
+from ingest.addresses import split_address
 from ingest.backoff import Backoff
 from ingest.errors import (
     AuthenticationFailed,
     CameraUnavailable,
-    InvalidSource,
     NotAVideoStream,
     connection_error,
 )
@@ -54,25 +53,8 @@ class HttpAddress:
 
 def parse_address(camera_id: str, url: str) -> HttpAddress:
     """Split and check an http(s):// URL; raises InvalidSource saying what is wrong."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        raise InvalidSource(camera_id, "the port is not a number from 0 to 65535") from err
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise InvalidSource(camera_id, f"not an HTTP address (scheme {scheme or 'missing'})")
-    host = parts.hostname
-    if not host:
-        raise InvalidSource(camera_id, "no host name in the address")
-    if any(character.isspace() for character in url):
-        raise InvalidSource(camera_id, "the address contains white space")
-    port = port or (443 if scheme == "https" else 80)
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    clean = parts._replace(scheme=scheme, netloc=netloc, fragment="").geturl()
-    username = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return HttpAddress(clean, host, port, username, password)
+    address = split_address(camera_id, url, {"http": 80, "https": 443}, "HTTP")
+    return HttpAddress(address.url, address.host, address.port, address.username, address.password)
 
 
 class CameraAuth(httpx.Auth):

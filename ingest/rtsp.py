@@ -18,16 +18,15 @@ import time
 from base64 import b64encode
 from dataclasses import dataclass
 from typing import ClassVar
-from urllib.parse import SplitResult, unquote, urlsplit
 
 import cv2
 import numpy as np
 
+from ingest.addresses import split_address
 from ingest.backoff import Backoff
 from ingest.errors import (
     AuthenticationFailed,
     CameraUnavailable,
-    InvalidSource,
     NotAVideoStream,
     SourceTimeout,
     connection_error,
@@ -65,26 +64,11 @@ class RtspAddress:
 
 def parse_address(camera_id: str, url: str) -> RtspAddress:
     """Split and check an rtsp(s):// URL; raises InvalidSource saying what is wrong."""
-    try:
-        parts: SplitResult = urlsplit(url)
-        port = parts.port
-    except ValueError as err:
-        # urlsplit's message would repeat the URL, credentials and all.
-        raise InvalidSource(camera_id, "the port is not a number from 0 to 65535") from err
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise InvalidSource(camera_id, f"not an RTSP address (scheme {scheme or 'missing'})")
-    host = parts.hostname
-    if not host:
-        raise InvalidSource(camera_id, "no host name in the address")
-    if any(character.isspace() for character in url):
-        raise InvalidSource(camera_id, "the address contains white space")
-    port = port or DEFAULT_PORTS[scheme]
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    request_url = parts._replace(scheme=scheme, netloc=netloc, fragment="").geturl()
-    username = unquote(parts.username) if parts.username is not None else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return RtspAddress(scheme, host, port, username, password, request_url, url)
+    address = split_address(camera_id, url, DEFAULT_PORTS, "RTSP")
+    return RtspAddress(
+        address.scheme, address.host, address.port, address.username, address.password,
+        address.url, url,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

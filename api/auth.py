@@ -11,6 +11,7 @@ from typing import Annotated
 import jwt
 from fastapi import Depends, Header, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import select
 
 from api.deps import SessionDep, SettingsDep
@@ -34,6 +35,17 @@ class Principal:
     def actor(self) -> str:
         """How the caller appears in audit trails."""
         return f"{'worker' if self.role == 'worker' else 'user'}:{self.name}"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case), or None.
+
+    Example:
+        >>> bearer_token("bearer gw_abc"), bearer_token("Basic dTpw"), bearer_token(None)
+        ('gw_abc', None, None)
+    """
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _unauthorised(detail: str) -> HTTPException:

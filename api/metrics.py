@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import bearer_token
 from api.integrations.outbox import PENDING, queue_depth
 from api.models import GridEvent, OutboundDelivery
 
@@ -179,7 +180,7 @@ def install(app: FastAPI) -> Metrics:
     def scrape(request: Request) -> Response:
         token = request.app.state.settings.metrics_token
         if token is not None:
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            given = bearer_token(request.headers.get("authorization")) or ""
             if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
                 raise HTTPException(
                     401, detail="metrics need the bearer token GRIDWATCH_METRICS_TOKEN"

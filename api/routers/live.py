@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.auth import Principal, UserDep, current_principal
+from api.auth import Principal, UserDep, bearer_token, current_principal
 from api.live import LiveHub, ViewerScope
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
@@ -47,8 +47,7 @@ async def live_events_sse(request: Request, principal: UserDep) -> StreamingResp
 
 def _websocket_principal(websocket: WebSocket, token: str | None) -> Principal | None:
     """Browsers cannot set headers on a WebSocket, so the token may also come as ?token=."""
-    header = websocket.headers.get("authorization", "")
-    bearer = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else token
+    bearer = bearer_token(websocket.headers.get("authorization")) or token
     with websocket.app.state.session_factory() as session:
         try:
             principal = current_principal(session, websocket.app.state.settings, bearer)

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from api.auth import Principal, current_principal
+from api.auth import Principal, bearer_token, current_principal
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.district import FINAL_STATES
 from api.events import ReportedEvent, open_reported_event, publish
@@ -83,10 +83,7 @@ def install(app: FastAPI) -> None:
 def _principal(
     session: Session, settings: Settings, request: Request, api_key: str | None
 ) -> Principal:
-    header = request.headers.get("authorization", "")
-    key = api_key or (
-        header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    )
+    key = api_key or bearer_token(request.headers.get("authorization"))
     if not key:
         raise Open311Error(401, "api_key is required")
     if key == settings.worker_token.get_secret_value():

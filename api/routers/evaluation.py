@@ -35,17 +35,15 @@ from sqlalchemy import select
 
 from api.auth import UserDep
 from api.deps import SessionDep
+from api.figures import events_in_range, history_steps, incident_rules, minutes
 from api.models import (
     Camera,
     Department,
     Grid,
     GridEvent,
-    GridEventHistory,
-    Incident,
     User,
     UserGrid,
 )
-from api.scope import scope_events
 
 router = APIRouter(prefix="/api/v1/evaluation", tags=["evaluation"])
 
@@ -116,10 +114,6 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def _minutes(later: datetime | None, earlier: datetime) -> float | None:
-    return (later - earlier).total_seconds() / 60 if later else None
-
-
 def _row(key: str | None, name: str | None, items: list[tuple[GridEvent, _Facts]]) -> EvaluationRow:
     filed = sum(1 for _, facts in items if facts.filed)
     handled = sum(1 for _, facts in items if facts.resolved)
@@ -134,9 +128,9 @@ def _row(key: str | None, name: str | None, items: list[tuple[GridEvent, _Facts]
     to_dispatch = [
         m
         for event, _ in items
-        if (m := _minutes(event.dispatched_at, event.reported_at)) is not None
+        if (m := minutes(event.dispatched_at, event.reported_at)) is not None
     ]
-    to_close = [m for e in closed if (m := _minutes(e.closed_at, e.reported_at)) is not None]
+    to_close = [m for e in closed if (m := minutes(e.closed_at, e.reported_at)) is not None]
     return EvaluationRow(
         key=key, name=name, reported=len(items), filed=filed, dispatched=dispatched,
         handled=handled, handled_on_time=on_time, reworked=reworked,
@@ -150,26 +144,15 @@ def _row(key: str | None, name: str | None, items: list[tuple[GridEvent, _Facts]
 
 def _facts(session: SessionDep, ids: list[int]) -> dict[int, _Facts]:
     facts: dict[int, _Facts] = {event_id: _Facts() for event_id in ids}
-    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        steps = session.execute(
-            select(
-                GridEventHistory.grid_event_id, GridEventHistory.action, GridEventHistory.details
-            )
-            .where(
-                GridEventHistory.grid_event_id.in_(ids[start : start + 900]),
-                GridEventHistory.action.in_(("confirm", "reject", "resolve")),
-            )
-            .order_by(GridEventHistory.id)
-        ).all()
-        for event_id, action, details in steps:
-            item = facts[event_id]
-            if action == "confirm":
-                item.filed = True
-            elif action == "reject":
-                item.rejected = True
-            else:  # the last resolve decides
-                item.resolved = True
-                item.on_time = bool((details or {}).get("on_time"))
+    for event_id, action, details in history_steps(session, ids, ("confirm", "reject", "resolve")):
+        item = facts[event_id]
+        if action == "confirm":
+            item.filed = True
+        elif action == "reject":
+            item.rejected = True
+        else:  # the last resolve decides
+            item.resolved = True
+            item.on_time = bool((details or {}).get("on_time"))
     return facts
 
 
@@ -222,18 +205,7 @@ def evaluate(
 
 
 def _by_rule(session: SessionDep, pairs: list[tuple[GridEvent, _Facts]]) -> list[RuleFalseAlarms]:
-    incident_ids = [event.incident_id for event, _ in pairs if event.incident_id]
-    rules: dict[str, str] = {}
-    for start in range(0, len(incident_ids), 900):
-        rules.update(
-            dict(
-                session.execute(
-                    select(Incident.id, Incident.rule).where(
-                        Incident.id.in_(incident_ids[start : start + 900])
-                    )
-                ).all()
-            )
-        )
+    rules = incident_rules(session, [event.incident_id for event, _ in pairs if event.incident_id])
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for event, facts in pairs:
         rule = rules.get(event.incident_id or "")
@@ -284,11 +256,7 @@ def get_evaluation(
         str | None, Query(pattern="^(json|csv)$", description="csv: a CSV file.")
     ] = None,
 ) -> Evaluation | Response:
-    query = scope_events(select(GridEvent), principal)
-    if occurred_from:
-        query = query.where(GridEvent.occurred_at >= occurred_from)
-    if occurred_to:
-        query = query.where(GridEvent.occurred_at < occurred_to)
+    query = events_in_range(principal, occurred_from, occurred_to)
     events = list(session.scalars(query.order_by(GridEvent.id)).all())
     rows, total, by_rule = evaluate(session, events, by)
     wants_csv = format == "csv" or (

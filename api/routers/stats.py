@@ -9,13 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
-from sqlalchemy import select
 
 from api.auth import UserDep
 from api.deps import SessionDep
 from api.district import OPEN_STATES
-from api.models import GridEvent, GridEventHistory, Incident
-from api.scope import scope_events
+from api.figures import events_in_range, history_steps, incident_rules, minutes
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -44,10 +42,6 @@ class Stats(BaseModel):
     false_alarm_rate_by_rule: dict[str, FalseAlarmRate]
 
 
-def _minutes(later: datetime | None, earlier: datetime) -> float | None:
-    return (later - earlier).total_seconds() / 60 if later else None
-
-
 @router.get("", response_model=Stats, summary="Figures over events that occurred in a time range.")
 def get_stats(
     session: SessionDep,
@@ -55,33 +49,15 @@ def get_stats(
     occurred_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     occurred_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> Stats:
-    query = scope_events(select(GridEvent), principal)
-    if occurred_from:
-        query = query.where(GridEvent.occurred_at >= occurred_from)
-    if occurred_to:
-        query = query.where(GridEvent.occurred_at < occurred_to)
-    events = session.scalars(query).all()
-    ids = [event.id for event in events]
-    verdicts: dict[int, str] = {}
-    for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-        rows = session.execute(
-            select(GridEventHistory.grid_event_id, GridEventHistory.action).where(
-                GridEventHistory.grid_event_id.in_(ids[start : start + 900]),
-                GridEventHistory.action.in_(("confirm", "reject")),
-            )
-        ).all()
-        verdicts.update({event_id: action for event_id, action in rows})
-    rules = (
-        dict(
-            session.execute(
-                select(Incident.id, Incident.rule).where(
-                    Incident.id.in_([e.incident_id for e in events if e.incident_id][:30000])
-                )
-            ).all()
+    events = session.scalars(events_in_range(principal, occurred_from, occurred_to)).all()
+    # Should an event have had more than one verdict, the latest counts.
+    verdicts = {
+        event_id: action
+        for event_id, action, _details in history_steps(
+            session, [event.id for event in events], ("confirm", "reject")
         )
-        if any(e.incident_id for e in events)
-        else {}
-    )
+    }
+    rules = incident_rules(session, [e.incident_id for e in events if e.incident_id])
 
     by_camera: dict[str, Counter[str]] = defaultdict(Counter)
     by_rule: dict[str, Counter[str]] = defaultdict(Counter)
@@ -103,8 +79,8 @@ def get_stats(
 
     real = [e for e in events if e.status not in ("false_alarm", "merged")]
     closed = [e for e in events if e.status == "closed"]
-    to_dispatch = [m for e in events if (m := _minutes(e.dispatched_at, e.reported_at)) is not None]
-    to_close = [m for e in closed if (m := _minutes(e.closed_at, e.reported_at)) is not None]
+    to_dispatch = [m for e in events if (m := minutes(e.dispatched_at, e.reported_at)) is not None]
+    to_close = [m for e in closed if (m := minutes(e.closed_at, e.reported_at)) is not None]
     open_events = [e for e in events if e.status in OPEN_STATES]
     now = datetime.now(tz=events[0].reported_at.tzinfo) if events else None
     return Stats(

@@ -208,8 +208,11 @@ class CameraPipeline:
             if held:
                 pending.ended_at = now
         post_roll = timedelta(seconds=self.evidence.post_roll_s)
+        since = now - timedelta(seconds=self.evidence.pre_roll_s)
         for hit, fired_rule in hits:
-            before = [frame for frame in self._recent if frame.at < now]
+            # The recent frames reach back pre_roll_s from the previous frame; the clip's lead-in
+            # counts from this one.
+            before = [frame for frame in self._recent if since <= frame.at < now]
             self._pending.append(
                 _Pending(
                     hit, fired_rule, due_at=now + post_roll, frames=[*before, record],

@@ -249,7 +249,7 @@ def fetch_snapshot(
         with client.stream("GET", address.url) as response:
             if check_response(camera_id, response) != "snapshot":
                 raise NotAVideoStream(camera_id, "the snapshot address now sends a stream")
-            return _read_limited(camera_id, response.iter_bytes())
+            return read_limited(camera_id, response.iter_bytes())
     except httpx.HTTPError as err:
         raise _http_error(camera_id, err, address, timeout_s) from err
 
@@ -265,7 +265,8 @@ def _http_error(
     return connection_error(camera_id, err, address.host, address.port, timeout_s)
 
 
-def _read_limited(camera_id: str, chunks: Iterator[bytes]) -> bytes:
+def read_limited(camera_id: str, chunks: Iterator[bytes]) -> bytes:
+    """A response body, refused once it grows past MAX_IMAGE_BYTES."""
     body = bytearray()
     for chunk in chunks:
         body += chunk
@@ -370,7 +371,7 @@ class HttpSource(LiveSource):
                     self.health_tracker.kind = "http-snapshot" if mode == "snapshot" else mode
                 session: _SnapshotSession | _MjpegSession
                 if mode == "snapshot":
-                    first = _read_limited(self.camera_id, response.iter_bytes())
+                    first = read_limited(self.camera_id, response.iter_bytes())
                     response.close()
                     session = _SnapshotSession(
                         self.camera_id,

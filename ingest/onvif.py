@@ -37,6 +37,7 @@ import httpx
 from defusedxml import ElementTree as SafeET
 
 from ingest.errors import CameraUnavailable, mask_credentials
+from ingest.http import CameraAuth, read_limited
 
 # Importing the client runs `logging.basicConfig(level=INFO)` as a side effect, which would take
 # the process's logging set-up away from the command line. Keep the root logger as it was.
@@ -701,24 +702,34 @@ class OnvifCamera:
         return self._call("GetSnapshotUri", fetch)
 
     def snapshot(self, profile: str | None = None) -> bytes:
-        """One JPEG from the camera's snapshot URI, logging in with HTTP digest or basic auth.
-
-        The auth scheme follows the camera's challenge: digest when offered, basic only when the
-        camera asks for basic. Raises OnvifError when there is no snapshot or it is not a JPEG.
+        """One JPEG from the camera's snapshot URI, logging in as the HTTP cameras do
+        (`CameraAuth`: the scheme the camera's challenge asks for) and read with their size
+        limit. Raises OnvifError when there is no snapshot or it is not a JPEG.
         """
         uri = self.snapshot_uri(profile)
         if uri is None:
             raise OnvifError(self.camera_id, "the camera offers no snapshot URI")
         user, password = self.address.user, self.address.password
+        auth = CameraAuth(user, password or "") if user else None
         try:
-            with httpx.Client(timeout=self.timeout_s, follow_redirects=True) as client:
-                if user:
-                    response = client.get(uri, auth=httpx.DigestAuth(user, password or ""))
-                    challenge = response.headers.get("www-authenticate", "").lower()
-                    if response.status_code == 401 and challenge.startswith("basic"):
-                        response = client.get(uri, auth=httpx.BasicAuth(user, password or ""))
-                else:
-                    response = client.get(uri)
+            with (
+                httpx.Client(timeout=self.timeout_s, follow_redirects=True, auth=auth) as client,
+                client.stream("GET", uri) as response,
+            ):
+                if response.status_code in (401, 403):
+                    raise OnvifAuthError(
+                        self.camera_id,
+                        f"snapshot authentication failed at {mask_credentials(uri)}"
+                        " (check the user and password)",
+                    )
+                if response.status_code != 200:
+                    raise OnvifError(
+                        self.camera_id,
+                        f"snapshot from {mask_credentials(uri)} answered HTTP "
+                        f"{response.status_code}",
+                    )
+                content = read_limited(self.camera_id, response.iter_bytes())
+                kind = response.headers.get("content-type", "unknown type")
         except httpx.TimeoutException as err:
             raise OnvifTimeout(
                 self.camera_id, f"snapshot from {mask_credentials(uri)} timed out"
@@ -727,21 +738,9 @@ class OnvifCamera:
             raise OnvifUnreachable(
                 self.camera_id, f"snapshot from {mask_credentials(uri)} failed: {err}"
             ) from err
-        if response.status_code in (401, 403):
-            raise OnvifAuthError(
-                self.camera_id,
-                f"snapshot authentication failed at {mask_credentials(uri)}"
-                " (check the user and password)",
-            )
-        if response.status_code != 200:
-            raise OnvifError(
-                self.camera_id,
-                f"snapshot from {mask_credentials(uri)} answered HTTP {response.status_code}",
-            )
-        if not response.content.startswith(b"\xff\xd8"):
-            kind = response.headers.get("content-type", "unknown type")
+        if not content.startswith(b"\xff\xd8"):
             raise OnvifError(self.camera_id, f"snapshot is not a JPEG ({kind})")
-        return response.content
+        return content
 
     def describe(self) -> CameraDescription:
         """Device facts, profiles and the chosen profile's addresses (without credentials)."""

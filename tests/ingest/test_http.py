@@ -112,3 +112,21 @@ def test_snapshot_camera_that_stops_answering_goes_offline(demo_clip_frames: lis
         assert source.health().status is CameraStatus.offline
     finally:
         source.close()
+
+
+def test_a_snapshot_past_the_size_limit_is_refused_not_held() -> None:
+    """A camera (HTTP or ONVIF, which share the reader) that sends an endless or huge picture
+    is cut off at 16 MiB rather than filling the worker's memory."""
+    import httpx
+
+    from ingest import CameraUnavailable
+    from ingest.http import MAX_IMAGE_BYTES, fetch_snapshot, parse_address
+
+    huge = b"\xff\xd8" + bytes(MAX_IMAGE_BYTES)
+    camera = HttpCamera([huge]).start()
+    try:
+        address = parse_address("lobby", camera.url("/snapshot.jpg"))
+        with httpx.Client(timeout=10) as client, pytest.raises(CameraUnavailable, match="16 MiB"):
+            fetch_snapshot("lobby", address, client, 10)
+    finally:
+        camera.stop()

@@ -11,7 +11,7 @@ import supervision as sv
 
 from detectors.evidence import annotate, encode_jpeg, sha256_hex
 from detectors.incident import Incident, incident_id
-from detectors.model import ObjectDetector
+from detectors.model import ObjectDetector, class_ids_of
 from detectors.privacy import PrivacyMask
 from detectors.tracking import subset
 
@@ -49,15 +49,11 @@ class ClassAlarm:
         cooldown_s: float = 300.0,
         privacy_mask: PrivacyMask | None = None,
     ):
-        by_name = {name: class_id for class_id, name in detector.class_names.items()}
-        unknown = [name for name in classes if name not in by_name]
-        if unknown:
-            raise ValueError(f"{camera_id}: model {model_name} has no class {unknown[0]!r}")
+        self.class_ids = class_ids_of(detector, classes, camera_id=camera_id, model_name=model_name)
         self.camera_id = camera_id
         self.model_name = model_name
         self.detector = detector
         self.classes = classes
-        self.class_ids = sorted(by_name[name] for name in classes)
         self.min_frames = min_frames
         self.confidence = confidence
         self.cooldown = timedelta(seconds=cooldown_s)

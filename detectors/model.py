@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -41,6 +41,19 @@ class ObjectDetector(Protocol):
         confidence: float,
         classes: list[int] | None = None,
     ) -> list[sv.Detections]: ...
+
+
+def class_ids_of(
+    detector: ObjectDetector, names: Iterable[str], *, camera_id: str, model_name: str
+) -> list[int]:
+    """The model's class ids for class names, sorted; raises ValueError naming the camera, the
+    model and the first class it does not know."""
+    by_name = {name: class_id for class_id, name in detector.class_names.items()}
+    wanted = list(names)
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        raise ValueError(f"{camera_id}: model {model_name} has no class {unknown[0]!r}")
+    return sorted({by_name[name] for name in wanted})
 
 
 def file_sha256(path: Path) -> str:
@@ -137,11 +150,6 @@ class YoloDetector:
     def label(self) -> str:
         """Name, version and backend in one string for logs."""
         return f"{self.name} ({self.version}, {self.backend})"
-
-    def class_ids(self, names: list[str]) -> list[int]:
-        """Model class ids for class names; raises KeyError naming an unknown one."""
-        by_name = {name: class_id for class_id, name in self.class_names.items()}
-        return [by_name[name] for name in names]
 
     def detect(
         self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None

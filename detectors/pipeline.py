@@ -13,7 +13,7 @@ import supervision as sv
 
 from detectors.evidence import annotate, encode_jpeg, encode_mp4, sha256_hex
 from detectors.incident import Incident, incident_id
-from detectors.model import ObjectDetector
+from detectors.model import ObjectDetector, class_ids_of
 from detectors.motion import MotionDecision, MotionGate
 from detectors.plates import PlateReader
 from detectors.privacy import PrivacyMask
@@ -134,11 +134,9 @@ class CameraPipeline:
         self.rules = list(rules)
         self.frame_rules = list(frame_rules)
         self.confidence = confidence
-        by_name = {name: class_id for class_id, name in detector.class_names.items()}
-        unknown = [name for name in classes if name not in by_name]
-        if unknown:
-            raise ValueError(f"{camera_id}: model {detector.name} has no class {unknown[0]!r}")
-        self.class_ids = sorted({by_name[name] for name in classes}) or None
+        self.class_ids = (
+            class_ids_of(detector, classes, camera_id=camera_id, model_name=detector.name) or None
+        )
         # A lower tracker threshold than the detector's would never be reached: keep them aligned.
         self.tracker = tracker or ObjectTracker(high_confidence=confidence)
         self.motion_gate = motion_gate

@@ -229,3 +229,12 @@ def test_deferred_clips_are_encoded_later_to_the_same_result() -> None:
     ready = waiting.with_clip()
     assert not ready.clip_pending and ready.clip_mp4 == now[0].clip_mp4
     assert ready.metadata() == now[0].metadata()
+
+
+def test_a_class_the_model_does_not_know_is_named_at_set_up() -> None:
+    with pytest.raises(ValueError, match=r"gate: model scripted has no class 'bicycle'"):
+        CameraPipeline("gate", ScriptedDetector(), [EVERYWHERE], [], classes=["person", "bicycle"])
+    pipeline = CameraPipeline(
+        "gate", ScriptedDetector(), [EVERYWHERE], [], classes=["car", "person"]
+    )
+    assert pipeline.class_ids == [0, 1]

@@ -36,6 +36,8 @@ def test_the_console_is_served_with_a_strict_content_security_policy(client: Tes
     assert "img-src 'self' blob: data:;" in policy  # no tile server unless configured
     assert "connect-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
     assert '<script type="module" src="static/js/main.js">' in response.text
 
 
@@ -56,6 +58,7 @@ def test_assets_are_served_from_the_repository(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(content_type)
     assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-content-type-options"] == "nosniff"
     again = client.get(f"/console/{path}", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
 

@@ -254,8 +254,9 @@ def samples_in_zone(
     if len(detections) == 0:
         return {}
     names = class_names_of(detections)
-    inside = zone.contains(detections, width, height, anchor)
-    points = normalised_anchors(anchor_points(detections, anchor), width, height)
+    normalised = np.asarray(anchor_points(detections, anchor), dtype=np.float64) / (width, height)
+    inside = zone.contains_points(normalised)
+    points = [(float(x), float(y)) for x, y in normalised]
     samples: dict[int, Sample] = {}
     for index, track_id in enumerate(int(t) for t in track_ids):
         if names[index] not in classes or not inside[index]:

@@ -34,6 +34,21 @@ class AccountError(ValueError):
     """An account request that does not fit the role's scope rules. Not retried."""
 
 
+class UsernameTaken(AccountError):
+    """The user name belongs to another account."""
+
+
+def grid_cells(session: Session, grid_ids: list[str]) -> list[Grid]:
+    """The grid cells named, in order; raises AccountError naming the first that is not one."""
+    cells = []
+    for grid_id in grid_ids:
+        grid = session.get(Grid, grid_id)
+        if grid is None or grid.level != "cell":
+            raise AccountError(f"grid_ids: {grid_id!r} is not a grid cell")
+        cells.append(grid)
+    return cells
+
+
 def create_user(session: Session, request: UserCreate) -> User:
     """Create an account after checking its scope fits its role; raises AccountError."""
     if request.role not in ROLES:
@@ -57,12 +72,7 @@ def create_user(session: Session, request: UserCreate) -> User:
         raise AccountError(f"organisation_id: unknown organisation {request.organisation_id!r}")
     if request.department_id and session.get(Department, request.department_id) is None:
         raise AccountError(f"department_id: unknown department {request.department_id!r}")
-    grids = []
-    for grid_id in request.grid_ids:
-        grid = session.get(Grid, grid_id)
-        if grid is None or grid.level != "cell":
-            raise AccountError(f"grid_ids: {grid_id!r} is not a grid cell")
-        grids.append(grid)
+    grids = grid_cells(session, request.grid_ids)
     user = User(
         username=request.username,
         full_name=request.full_name,
@@ -78,7 +88,7 @@ def create_user(session: Session, request: UserCreate) -> User:
         session.commit()
     except IntegrityError as err:
         session.rollback()
-        raise AccountError(f"username: {request.username!r} is taken") from err
+        raise UsernameTaken(f"username: {request.username!r} is taken") from err
     return user
 
 
@@ -92,7 +102,7 @@ def post_user(request: UserCreate, session: SessionDep, _admin: AdminDep) -> Use
     try:
         return user_public(create_user(session, request))
     except AccountError as err:
-        code = 409 if "taken" in str(err) else 422
+        code = 409 if isinstance(err, UsernameTaken) else 422
         raise HTTPException(code, detail=str(err)) from err
 
 
@@ -144,16 +154,11 @@ def assign_grids(
         raise HTTPException(404, detail=f"user {user_id} not found")
     if user.role != "grid_worker":
         raise HTTPException(422, detail=f"{user.username} is a {user.role}, not a grid worker")
-    grids = [session.get(Grid, grid_id) for grid_id in grid_ids]
-    missing = [
-        gid
-        for gid, grid in zip(grid_ids, grids, strict=True)
-        if grid is None or grid.level != "cell"
-    ]
-    if missing or not grids:
-        raise HTTPException(
-            422, detail=f"grid_ids: {missing[0] if missing else 'none'} is not a grid cell"
-        )
-    user.grids = [grid for grid in grids if grid is not None]
+    if not grid_ids:
+        raise HTTPException(422, detail="grid_ids: a grid worker needs at least one cell")
+    try:
+        user.grids = grid_cells(session, grid_ids)
+    except AccountError as err:
+        raise HTTPException(422, detail=str(err)) from err
     session.commit()
     return user_public(user)

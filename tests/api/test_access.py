@@ -240,6 +240,11 @@ def test_admins_import_grids_and_assign_cells(api_client: TestClient, accounts: 
         f"/api/v1/users/{worker}/grids", json=["D01-T01-C01-G03"], headers=accounts.headers("admin")
     )
     assert moved.status_code == 200 and moved.json()["grid_ids"] == ["D01-T01-C01-G03"]
+    for wrong, reason in ((["D01-T01"], "'D01-T01' is not a grid cell"), ([], "at least one")):
+        refused = api_client.put(
+            f"/api/v1/users/{worker}/grids", json=wrong, headers=accounts.headers("admin")
+        )
+        assert refused.status_code == 422 and reason in refused.json()["detail"]
     operator = accounts.user_id("west_operator")
     assert (
         api_client.put(

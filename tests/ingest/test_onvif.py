@@ -433,7 +433,7 @@ def test_a_message_the_wsdls_do_not_describe_is_read_as_xml() -> None:
 
     from lxml import etree
 
-    from ingest.onvif import _event_from_zeep
+    from ingest.onvif.parsers import event_from_zeep
 
     # The client hands such a message over as a raw element instead of a typed object.
     raw = etree.fromstring(
@@ -445,7 +445,7 @@ def test_a_message_the_wsdls_do_not_describe_is_read_as_xml() -> None:
         Topic=SimpleNamespace(_value_1="tnsvendor:Device/HardDisk/Full"),
         Message=SimpleNamespace(_value_1=raw),
     )
-    event = _event_from_zeep(notification, dt.datetime.now(UTC))
+    event = event_from_zeep(notification, dt.datetime.now(UTC))
     assert event is not None
     assert (event.kind, event.state, dict(event.source)) == ("other", True, {"Channel": "2"})
     assert event.time == dt.datetime(2026, 11, 27, 8, 0, 9, tzinfo=UTC)

@@ -49,13 +49,15 @@ class SourceTimeout(CameraUnavailable):
 
 
 class AuthenticationFailed(CameraUnavailable):
-    """The camera rejected the credentials (RTSP or HTTP 401/403). Retried at the backoff cap,
-    since an owner may fix the password on the camera rather than in GridWatch."""
+    """The camera rejected the credentials (RTSP or HTTP 401/403, an ONVIF camera's
+    `OnvifAuthError`). Retried at the backoff cap, since an owner may fix the password on the
+    camera rather than in GridWatch."""
 
 
 class NotAVideoStream(CameraUnavailable):
-    """The address answers, but with something other than video (a web page, audio only).
-    Retried: a camera's web server may answer before its streaming service is up."""
+    """The address answers, but with something other than video (a web page, audio only, or at
+    an onvif:// address no ONVIF device service). Retried: a camera's web server may answer
+    before its streaming service is up."""
 
 
 class UnsupportedSource(IngestError):

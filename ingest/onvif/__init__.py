@@ -1,8 +1,8 @@
 """ONVIF cameras: device facts, media profiles, stream and snapshot addresses, PullPoint events.
 
 This package is the only place that talks to the ONVIF client library (onvif-zeep-async). What
-leaves it is our own: the dataclasses of `models` and the errors of `errors`, each a
-`CameraUnavailable`.
+leaves it is our own: the dataclasses of `models` and the errors of `errors`, each a kind of the
+generic ingest error it is (`OnvifAuthError` is an `AuthenticationFailed`, ...).
 
 - `models`: what the adapter hands out (address, device facts, profiles, camera events).
 - `errors`: our ONVIF errors and the library's mapped onto them.
@@ -29,6 +29,7 @@ from ingest.onvif.errors import (
     OnvifAuthError,
     OnvifError,
     OnvifEventsUnsupported,
+    OnvifRefused,
     OnvifTimeout,
     OnvifUnreachable,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "OnvifError",
     "OnvifEventSubscription",
     "OnvifEventsUnsupported",
+    "OnvifRefused",
     "OnvifTimeout",
     "OnvifUnreachable",
     "choose_profile",

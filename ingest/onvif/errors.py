@@ -1,7 +1,8 @@
-"""ONVIF errors, and the library's mapped onto them.
+"""ONVIF errors, each a kind of the generic ingest error it is, and the library's mapped onto them.
 
 Every error here is a `CameraUnavailable`, so the worker retries it with backoff like any other
-camera that cannot be reached.
+camera that cannot be reached, and each also subclasses the generic kind it is: an ONVIF camera
+that refuses the password raises `OnvifAuthError`, which `except AuthenticationFailed` catches.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import errno
 import aiohttp
 import zeep.exceptions
 
-from ingest.errors import CameraUnavailable
+from ingest.errors import (
+    AuthenticationFailed,
+    CameraUnavailable,
+    NotAVideoStream,
+    SourceRefused,
+    SourceTimeout,
+    SourceUnreachable,
+)
 from ingest.onvif.library import (
     ONVIFAuthError,
     ONVIFError,
@@ -27,20 +35,25 @@ class OnvifError(CameraUnavailable):
     """An ONVIF camera could not be used. Retried with backoff, as every CameraUnavailable."""
 
 
-class OnvifAuthError(OnvifError):
+class OnvifAuthError(OnvifError, AuthenticationFailed):
     """The camera refused the user and password. Retried with the worker's capped backoff, which
     is slow enough not to lock the camera's account; the fix is in the camera's config."""
 
 
-class OnvifUnreachable(OnvifError):
-    """Nothing answered: connection refused, no route, or an unknown host name. Retried."""
+class OnvifUnreachable(OnvifError, SourceUnreachable):
+    """Nothing answered: no route, an unknown host name, or (as `OnvifRefused`) a refused
+    connection. Retried."""
 
 
-class OnvifTimeout(OnvifError):
+class OnvifRefused(OnvifUnreachable, SourceRefused):
+    """The host answered but nothing listens on the device service's port. Retried."""
+
+
+class OnvifTimeout(OnvifError, SourceTimeout):
     """The camera accepted the connection but did not answer in time. Retried."""
 
 
-class NotAnOnvifDevice(OnvifError):
+class NotAnOnvifDevice(OnvifError, NotAVideoStream):
     """Something answered HTTP at the address, but not as an ONVIF device service. Retried, but
     usually the config names the wrong port or host."""
 
@@ -106,7 +119,7 @@ def translate(
     if isinstance(err, aiohttp.ClientConnectorError):
         code = err.os_error.errno if err.os_error else None
         if code == errno.ECONNREFUSED:
-            return OnvifUnreachable(camera_id, f"connection refused at {where} (nothing listens)")
+            return OnvifRefused(camera_id, f"connection refused at {where} (nothing listens)")
         if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return OnvifUnreachable(camera_id, f"{where} is unreachable (no route to host)")
         return OnvifUnreachable(camera_id, f"cannot connect to {where}: {err.strerror or err}")

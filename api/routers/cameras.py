@@ -26,6 +26,7 @@ from api.health import record_health
 from api.models import Camera, Organisation
 from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
 from api.scope import scope_cameras
+from gridwatch.config import CameraConfig
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
@@ -137,6 +138,15 @@ def cameras_geojson(session: SessionDep, principal: UserDep) -> dict[str, Any]:
         )
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+@router.get(
+    "/cameras.schema.json",
+    summary="The JSON schema of a camera file: every field and rule kind, with descriptions.",
+)
+def camera_schema(_user: UserDep) -> dict[str, Any]:
+    """What the console's camera editor draws its forms from; rules are a union on `kind`."""
+    return CameraConfig.model_json_schema()
 
 
 @router.get(

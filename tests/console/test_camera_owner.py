@@ -84,7 +84,7 @@ def test_camera_owner_tests_a_connection_and_saves_a_zone(
     page.click("button.add-rule")
     rule = page.locator("fieldset.rule").first
     rule.locator("select[name=zone]").select_option("gate_night")
-    rule.locator("select[name=schedule]").select_option("hours")
+    rule.locator("select[name=schedule]").select_option("on")
     owner.screenshot("camera-owner-editor-desktop", full_page=True)
 
     page.click("button.save-camera")

@@ -2,22 +2,20 @@
 // a connection test that shows the live snapshot, zones and privacy masks drawn on it, and
 // the rules (with schedules) that run on it.
 //
-// Endpoints: GET /api/v1/cameras/{id}; POST /api/v1/cameras/test {source};
+// Endpoints: GET /api/v1/cameras/{id}; GET /api/v1/cameras.schema.json (every rule kind's fields,
+// which the rule forms are drawn from); POST /api/v1/cameras/test {source};
 // POST /api/v1/cameras (new) or PATCH /api/v1/cameras/{id} (changed fields only).
 
 import { api, ApiError, authorisedObjectUrl, once } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount, options, toast } from "../dom.js";
-import { CATEGORIES, SEVERITIES } from "../domain.js";
-import { label, t } from "../i18n.js";
+import { t } from "../i18n.js";
 import { gridMap } from "../geo.js";
+import { newRule, ruleForm, ruleSchema } from "../rule-form.js";
 import { zoneEditor } from "../zone-editor.js";
 import { notice } from "../widgets.js";
 
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const RULE_KINDS = ["intrusion", "loitering", "crowd"];
-const OBJECT_CLASSES = ["person", "bicycle", "car", "motorcycle", "bus", "truck"];
-const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /** Whether an API error means the server has no such endpoint (yet). */
 function missingEndpoint(err) {
@@ -53,79 +51,14 @@ function resolutionText(resolution) {
   return String(resolution ?? "—").replace("x", "×");
 }
 
-function ruleEditor(rule, zoneNames, onChange, onRemove) {
-  const kind = h("select", { name: "kind" }, options(RULE_KINDS.map((k) => [k, label("rule", k)]), rule.kind));
-  const zone = h("select", { name: "zone" }, options(zoneNames.map((z) => [z, z]), rule.zone));
-  const classes = OBJECT_CLASSES.map((name) =>
-    h("label", { class: "check" }, h("input", { type: "checkbox", value: name, checked: (rule.classes || []).includes(name) }), label("object", name)),
-  );
-  const number = (name, value, min, step = 1) => h("input", { type: "number", name, value, min, step, class: "short" });
-  const minFrames = number("min_frames", rule.min_frames ?? 3, 1);
-  const cooldown = number("cooldown_s", rule.cooldown_s ?? 300, 0);
-  const dwell = number("dwell_s", rule.dwell_s ?? 30, 1);
-  const minCount = number("min_people", rule.min_people ?? 10, 2);
-  const category = h("select", { name: "category" }, options(CATEGORIES.map((c) => [c, label("category", c)]), rule.category));
-  const severity = h("select", { name: "severity" }, options(SEVERITIES.map((s) => [s, label("severity", s)]), rule.severity));
-  const scheduled = h("select", { name: "schedule" }, options([["always", t("rules.always")], ["hours", t("rules.during")]], rule.schedule ? "hours" : "always"));
-  // The camera file's schedule: days and "HH:MM-HH:MM" windows; the editor shows the first window.
-  const [windowStart, windowEnd] = (rule.schedule?.windows?.[0] || "22:00-06:00").split("-");
-  const startTime = h("input", { type: "time", name: "start", value: windowStart });
-  const endTime = h("input", { type: "time", name: "end", value: windowEnd });
-  const days = DAYS.map((day) =>
-    h("label", { class: "check" }, h("input", { type: "checkbox", value: day, checked: !rule.schedule || rule.schedule.days.includes(day) }), label("day", day)),
-  );
-  const hours = h("div", { class: "schedule-hours" }, startTime, " – ", endTime, h("div", { class: "days" }, days));
-  const kindFields = {
-    intrusion: h("span", { class: "rule-params" }, h("label", {}, t("rules.min_frames"), " ", minFrames)),
-    loitering: h("span", { class: "rule-params" }, h("label", {}, t("rules.dwell_s"), " ", dwell)),
-    crowd: h("span", { class: "rule-params" }, h("label", {}, t("rules.min_count"), " ", minCount)),
-  };
-  const params = h("div", { class: "rule-kind-params" });
-
-  function read() {
-    const value = {
-      kind: kind.value,
-      zone: zone.value,
-      classes: classes.map((c) => c.querySelector("input")).filter((input) => input.checked).map((input) => input.value),
-      cooldown_s: Number(cooldown.value),
-      category: category.value,
-      severity: severity.value,
-    };
-    if (value.kind === "intrusion") value.min_frames = Number(minFrames.value);
-    if (value.kind === "loitering") value.dwell_s = Number(dwell.value);
-    if (value.kind === "crowd") value.min_people = Number(minCount.value);
-    if (scheduled.value === "hours") {
-      value.schedule = {
-        days: days.map((d) => d.querySelector("input")).filter((input) => input.checked).map((input) => input.value),
-        windows: [`${startTime.value}-${endTime.value}`],
-      };
-    }
-    return value;
-  }
-
-  function sync() {
-    mount(params, kindFields[kind.value]);
-    hours.hidden = scheduled.value !== "hours";
-  }
-  sync();
-  const fieldset = h(
-    "fieldset",
-    { class: "rule", onchange: () => { sync(); onChange(); } },
-    h("legend", {}, label("rule", rule.kind)),
-    h("div", { class: "rule-row" }, h("label", {}, t("rules.kind"), " ", kind), h("label", {}, t("rules.zone"), " ", zone), params),
-    h("div", { class: "rule-row" }, h("span", { class: "rule-label" }, t("rules.classes")), classes),
-    h("div", { class: "rule-row" }, h("label", {}, t("rules.cooldown_s"), " ", cooldown), h("label", {}, t("field.category"), " ", category), h("label", {}, t("field.severity"), " ", severity)),
-    h("div", { class: "rule-row" }, h("label", {}, t("rules.schedule"), " ", scheduled), hours),
-    h("button", { type: "button", class: "link danger", onclick: onRemove }, t("rules.remove")),
-  );
-  fieldset.read = read;
-  return fieldset;
-}
-
 export async function render(main, { id }, { go }) {
   const isNew = !id;
   mount(main, notice(t("common.loading")));
   let camera = null;
+  // The rule forms come from the server's schema; without it rules are shown as kept, not editable.
+  const rulesReady = Promise.all([once("/api/v1/cameras.schema.json"), once("/api/v1/taxonomy").catch(() => null)])
+    .then(([schema, taxonomy]) => ruleSchema(schema, taxonomy))
+    .catch(() => null);
   if (!isNew) {
     try {
       camera = await api(`/api/v1/cameras/${id}`);
@@ -134,6 +67,7 @@ export async function render(main, { id }, { go }) {
       return null;
     }
   }
+  const rules = await rulesReady;
   // Which parts the person changed: an edit sends only those, so fields this server does not
   // show (zones on an older API) are never overwritten by an empty list.
   const dirty = new Set();
@@ -197,26 +131,50 @@ export async function render(main, { id }, { go }) {
     },
   });
   const ruleList = h("div", { class: "rules" });
+  const lineNames = (camera?.config?.lines || []).map((line) => line.name);
+  const detectedClasses = camera?.config?.detect?.classes || [];
   let ruleEditors = [];
+  // Without the schema the stored rules are sent back untouched (they are never marked changed).
+  let keptRules = camera?.config?.rules || [];
   function addRule(rule) {
-    const zoneNames = editor.zoneNames();
-    const value = rule || { kind: "intrusion", zone: zoneNames[0] || "", classes: ["person"], category: "public_safety", severity: "medium" };
-    const editorEl = ruleEditor(value, zoneNames, () => dirty.add("rules"), () => {
-      ruleEditors = ruleEditors.filter((r) => r !== editorEl);
-      editorEl.remove();
-      dirty.add("rules");
+    const shapes = { zones: editor.zoneNames(), lines: lineNames };
+    const editorEl = ruleForm(rule, {
+      rules,
+      shapes,
+      classes: detectedClasses,
+      onChange: () => dirty.add("rules"),
+      onRemove: () => {
+        ruleEditors = ruleEditors.filter((r) => r !== editorEl);
+        editorEl.remove();
+        dirty.add("rules");
+      },
     });
     ruleEditors.push(editorEl);
     ruleList.append(editorEl);
   }
   function refreshRuleZones() {
+    if (!rules) return;
     const values = ruleEditors.map((r) => r.read());
     ruleList.replaceChildren();
     ruleEditors = [];
     for (const value of values) addRule(value);
   }
-  for (const rule of camera?.config?.rules || []) addRule(rule);
-
+  const kindPicker = h("select", { name: "new_rule_kind", class: "rule-kind-picker", "aria-label": t("rules.kind") }, options((rules?.kinds || []).map((kind) => [kind, rules.kindLabel(kind)])));
+  const addButton = h("button", {
+    type: "button",
+    class: "add-rule",
+    disabled: !rules,
+    onclick: () => {
+      addRule(newRule(rules, kindPicker.value, { zones: editor.zoneNames(), lines: lineNames }));
+      dirty.add("rules");
+    },
+  }, "+ ", t("rules.add"));
+  if (rules) {
+    for (const rule of keptRules) addRule(rule);
+    keptRules = null;
+  } else {
+    mount(ruleList, notice(t("rules.no_schema"), "error"));
+  }
   const saveError = h("p", { class: "form-error", role: "alert" });
   const saveButton = h("button", { type: "submit", class: "primary save-camera" }, isNew ? t("owner.create") : t("owner.save"));
 
@@ -255,7 +213,7 @@ export async function render(main, { id }, { go }) {
           "div",
           { class: "editor-main" },
           h("section", { class: "panel" }, h("h2", {}, t("zones.title")), editor.element),
-          h("section", { class: "panel" }, h("h2", {}, t("rules.title")), ruleList, h("button", { type: "button", class: "add-rule", onclick: () => { addRule(); dirty.add("rules"); } }, "+ ", t("rules.add"))),
+          h("section", { class: "panel" }, h("h2", {}, t("rules.title")), ruleList, h("div", { class: "add-rule-row" }, kindPicker, addButton)),
         ),
       ),
       h("div", { class: "save-bar" }, saveError, saveButton),
@@ -358,11 +316,10 @@ export async function render(main, { id }, { go }) {
       saveError.textContent = t("owner.need_location");
       return;
     }
-    const rules = ruleEditors.map((r) => r.read());
-    const zoneNames = editor.zoneNames();
-    const orphan = rules.find((rule) => !zoneNames.includes(rule.zone));
-    if (orphan && (isNew || dirty.has("rules") || dirty.has("zones"))) {
-      saveError.textContent = t("rules.needs_zone");
+    const ruleValues = keptRules || ruleEditors.map((r) => r.read());
+    const ruleProblem = ruleEditors.map((r) => r.validate()).find(Boolean);
+    if (ruleProblem && (isNew || dirty.has("rules") || dirty.has("zones"))) {
+      saveError.textContent = ruleProblem;
       return;
     }
     const body = {
@@ -373,7 +330,7 @@ export async function render(main, { id }, { go }) {
     if (isNew || dirty.has("source")) body.source = source;
     if (isNew || dirty.has("zones")) body.zones = editor.zones();
     if (isNew || dirty.has("masks")) body.privacy_masks = editor.masks();
-    if (isNew || dirty.has("rules") || dirty.has("zones")) body.rules = rules;
+    if (isNew || dirty.has("rules") || dirty.has("zones")) body.rules = ruleValues;
     saveButton.disabled = true;
     try {
       if (isNew) {

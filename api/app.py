@@ -17,7 +17,13 @@ from sqlalchemy import Engine, text
 from api import migrate
 from api.cameras import upsert_camera
 from api.db import make_engine, session_factory
-from api.district import DEFAULT_POLICY, DistrictPolicy, load_policy, store_policy
+from api.district import (
+    DEFAULT_POLICY,
+    DistrictPolicy,
+    check_time_limits,
+    load_policy,
+    store_policy,
+)
 from api.escalation import escalate_overdue
 from api.fanout import PostgresFanout
 from api.grids import import_grids
@@ -71,6 +77,7 @@ def load_startup_data(
             known = {department.id for department in policy.departments} or None
             taxonomy = load_taxonomy(settings.taxonomy_file, known)
             policy = policy.model_copy(update={"taxonomy": taxonomy})
+            check_time_limits(policy, settings.district_file)
             log.info(
                 "event taxonomy from %s: %d codes", settings.taxonomy_file, len(taxonomy.events)
             )

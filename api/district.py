@@ -1,17 +1,28 @@
-"""The district's handling policy: departments, routing, handling levels and deadlines."""
+"""The district's handling policy: departments, routing, handling levels and deadlines.
+
+A deadline is the end of a state's time limit. An event code may have its own limits (CJ/T 315:
+exposed garbage one working day, an illegal building 15 working days), in natural minutes or in
+the district's working hours or days, shortened for the urgency tiers 紧急 and 特急; a state the
+code names no limit for keeps the simple default, minutes by severity (`deadlines_minutes`).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from api.models import Department, RoutingRule
 from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
+from api.worktime import DEFAULT_TIMEZONE, WorkingCalendar
 from gridwatch.config import Category, ConfigError, OrganisationKind, Severity, load_yaml_model
 
 LEVELS = ("community", "town", "district")
@@ -39,12 +50,158 @@ class RoutingConfig(_Strict):
     department: str = Field(description="Department that handles it.")
 
 
+class Urgency(StrEnum):
+    """The urgency tiers of city-management cases (CJ/T 315)."""
+
+    general = "general"
+    urgent = "urgent"
+    extra_urgent = "extra_urgent"
+
+    @property
+    def name_zh(self) -> str:
+        return URGENCY_NAMES_ZH[self]
+
+
+URGENCY_NAMES_ZH = {Urgency.general: "一般", Urgency.urgent: "紧急", Urgency.extra_urgent: "特急"}
+
+
+class LimitUnit(StrEnum):
+    minutes = "minutes"
+    working_hours = "working_hours"
+    working_days = "working_days"
+
+
+class TimeLimit(_Strict):
+    limit: float = Field(gt=0, description="How long the state may last, in `unit`.")
+    unit: LimitUnit = Field(
+        description="minutes: natural time; working_hours, working_days: the district's"
+        " working time (working_time), which skips nights, weekends and public holidays."
+    )
+
+    @property
+    def counts_working_time(self) -> bool:
+        return self.unit is not LimitUnit.minutes
+
+    def ends(self, since: datetime, calendar: WorkingCalendar) -> datetime:
+        """When the limit started at `since` (aware) runs out."""
+        if self.unit is LimitUnit.working_hours:
+            return calendar.add_working_hours(since, self.limit)
+        if self.unit is LimitUnit.working_days:
+            return calendar.add_working_days(since, self.limit)
+        return since + timedelta(minutes=self.limit)
+
+
+class CodeTimeLimit(TimeLimit):
+    """An event code's limit on one state, for a general (一般) event, and optionally its own
+    limit for the urgent tiers; without one a tier scales the limit by urgency.factors."""
+
+    urgent: TimeLimit | None = Field(default=None, description="Limit of an urgent (紧急) event.")
+    extra_urgent: TimeLimit | None = Field(
+        default=None, description="Limit of an extra-urgent (特急) event."
+    )
+
+    def for_urgency(self, urgency: Urgency, factors: dict[Urgency, float]) -> TimeLimit:
+        explicit = None if urgency is Urgency.general else getattr(self, urgency.value)
+        if explicit is not None:
+            return TimeLimit(limit=explicit.limit, unit=explicit.unit)
+        return TimeLimit(limit=self.limit * factors.get(urgency, 1.0), unit=self.unit)
+
+
+_HOURS = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+class WorkingTimeConfig(_Strict):
+    timezone: str = Field(
+        default=DEFAULT_TIMEZONE, description="IANA time zone the working hours are in."
+    )
+    hours: list[str] = Field(
+        default=["08:30-12:00", "13:30-17:30"],
+        min_length=1,
+        description="Working hours of a working day, 'HH:MM-HH:MM' local time, in order.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _periods(cls, value: list[str]) -> list[str]:
+        for period in value:
+            if not _HOURS.match(period):
+                raise ValueError(f"{period!r} is not 'HH:MM-HH:MM'")
+        return value
+
+    @model_validator(mode="after")
+    def _calendar_valid(self) -> WorkingTimeConfig:
+        self.calendar  # noqa: B018 - builds it, so that bad hours fail when the file loads
+        return self
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        periods = tuple(
+            (_parse_time(start), _parse_time(end))
+            for start, end in (period.split("-") for period in self.hours)
+        )
+        return WorkingCalendar(ZoneInfo(self.timezone), periods)
+
+
+def _parse_time(text: str) -> time:
+    hours, minutes = (int(part) for part in text.split(":"))
+    return time(hours, minutes)
+
+
+DEFAULT_URGENCY = {
+    Severity.low: Urgency.general,
+    Severity.medium: Urgency.general,
+    Severity.high: Urgency.urgent,
+    Severity.critical: Urgency.extra_urgent,
+}
+
+
+class UrgencyConfig(_Strict):
+    by_severity: dict[Severity, Urgency] = Field(
+        default=DEFAULT_URGENCY, description="Urgency tier of an event by its severity."
+    )
+    factors: dict[Urgency, float] = Field(
+        default={Urgency.general: 1.0, Urgency.urgent: 0.5, Urgency.extra_urgent: 0.25},
+        description="Share of an event code's limit a tier leaves, unless the code names the"
+        " tier's own limit.",
+    )
+
+    @field_validator("factors")
+    @classmethod
+    def _shares(cls, value: dict[Urgency, float]) -> dict[Urgency, float]:
+        for urgency, factor in value.items():
+            if not 0 < factor <= 1:
+                raise ValueError(f"{urgency.value}: {factor} is not in (0, 1]")
+        return value
+
+
 class DistrictPolicy(_Strict):
     departments: list[DepartmentConfig] = Field(description="Departments that handle events.")
     routing: list[RoutingConfig] = Field(description="Category (and owner kind) to department.")
     levels: dict[Severity, Level] = Field(description="Initial handling level by severity.")
     deadlines_minutes: dict[str, dict[Severity, int]] = Field(
-        description="Minutes each open state may last, by severity."
+        description="Minutes each open state may last, by severity: the default when the"
+        " event code has no limit of its own for the state."
+    )
+    time_limits: dict[str, dict[str, CodeTimeLimit]] = Field(
+        default={},
+        description="Limits per event code (taxonomy) and open state, e.g. 0102: handling:"
+        " {limit: 1, unit: working_days}.",
+    )
+    working_time: WorkingTimeConfig = Field(
+        default=WorkingTimeConfig(),
+        description="Working hours and time zone that working-hour and working-day limits count.",
+    )
+    urgency: UrgencyConfig = Field(
+        default=UrgencyConfig(), description="Urgency tiers (一般/紧急/特急) and what they shorten."
     )
     taxonomy: Taxonomy = Field(
         default=EMPTY_TAXONOMY,
@@ -70,9 +227,25 @@ class DistrictPolicy(_Strict):
     def level_for(self, severity: str) -> str:
         return self.levels.get(Severity(severity), "community")
 
-    def deadline(self, state: str, severity: str, since: datetime) -> datetime | None:
+    def urgency_for(self, severity: str) -> Urgency:
+        """The urgency tier of an event of `severity` (ValueError if not a severity)."""
+        return self.urgency.by_severity.get(Severity(severity), Urgency.general)
+
+    def time_limit(self, state: str, severity: str, event_code: str | None) -> TimeLimit | None:
+        """How long an event may stay in `state`: its code's own limit for the state, for its
+        urgency tier, else the severity's minutes; None when the state has no limit."""
+        own = self.time_limits.get(event_code or "", {}).get(state)
+        if own is not None:
+            return own.for_urgency(self.urgency_for(severity), self.urgency.factors)
         minutes = self.deadlines_minutes.get(state, {}).get(Severity(severity))
-        return since + timedelta(minutes=minutes) if minutes else None
+        return TimeLimit(limit=minutes, unit=LimitUnit.minutes) if minutes else None
+
+    def deadline(
+        self, state: str, severity: str, since: datetime, event_code: str | None = None
+    ) -> datetime | None:
+        """When an event that entered `state` at `since` (aware) is overdue; None: no limit."""
+        limit = self.time_limit(state, severity, event_code)
+        return limit.ends(since, self.working_time.calendar) if limit else None
 
 
 def next_level(level: str) -> str | None:
@@ -96,7 +269,21 @@ def load_policy(path: Path) -> DistrictPolicy:
     for state in policy.deadlines_minutes:
         if state not in OPEN_STATES:
             raise PolicyError(f"{path}: deadlines_minutes.{state}: not an open state")
+    for code, states in policy.time_limits.items():
+        if not re.fullmatch(r"[0-9]{4}", code):
+            raise PolicyError(f"{path}: time_limits.{code}: not an event code (four digits)")
+        for state in states:
+            if state not in OPEN_STATES:
+                raise PolicyError(f"{path}: time_limits.{code}.{state}: not an open state")
     return policy
+
+
+def check_time_limits(policy: DistrictPolicy, path: Path | None) -> None:
+    """Every event code with limits must be in the policy's taxonomy; raises PolicyError."""
+    known = policy.taxonomy.events
+    for code in policy.time_limits:
+        if code not in known:
+            raise PolicyError(f"{path}: time_limits.{code}: not an event code in the taxonomy")
 
 
 DEFAULT_POLICY = DistrictPolicy(departments=[], routing=[], levels={}, deadlines_minutes={})

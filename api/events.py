@@ -51,7 +51,7 @@ def open_event_clock(
     event.level = policy.level_for(event.severity)
     event.reported_at = now
     event.updated_at = now
-    event.deadline_at = policy.deadline(STATUS_REPORTED, event.severity, now)
+    event.deadline_at = policy.deadline(STATUS_REPORTED, event.severity, now, event.event_code)
     event.history.append(
         GridEventHistory(
             actor=actor,
@@ -286,6 +286,8 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
     incident = event.incident
     policy: DistrictPolicy = request.app.state.policy
     event_type = policy.taxonomy.get(event.event_code)
+    urgency = policy.urgency_for(event.severity)
+    limit = policy.time_limit(event.status, event.severity, event.event_code)
     location = (
         Location(lat=event.lat, lon=event.lon)
         if event.lat is not None and event.lon is not None
@@ -314,6 +316,9 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         level=event.level,
         assignee=event.assignee.username if event.assignee else None,
         deadline_at=event.deadline_at,
+        urgency=urgency.value,
+        urgency_name_zh=urgency.name_zh,
+        deadline_working_time=bool(event.deadline_at and limit and limit.counts_working_time),
         overdue=bool(event.deadline_at and event.deadline_at < datetime.now(UTC)),
         escalations=event.escalations,
         reworks=event.reworks,

@@ -154,9 +154,8 @@ def apply_action(
         details["closure"] = CLOSURE[action]
     if transition.target is not None:
         event.status = transition.target
-        event.deadline_at = policy.deadline(event.status, event.severity, now)
-    elif action == "escalate":
-        event.deadline_at = policy.deadline(event.status, event.severity, now)
+    if transition.target is not None or action == "escalate":
+        event.deadline_at = policy.deadline(event.status, event.severity, now, event.event_code)
     step = GridEventHistory(
         actor=principal.actor,
         action=action,

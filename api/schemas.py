@@ -151,6 +151,16 @@ class GridEventPublic(BaseModel):
     level: str = Field(description="Handling level: community, town or district.")
     assignee: str | None = Field(description="Grid worker asked to verify, if any.")
     deadline_at: datetime | None = Field(description="When the current state escalates.")
+    urgency: str | None = Field(
+        default=None,
+        description="Urgency tier: general (一般), urgent (紧急), extra_urgent (特急).",
+    )
+    urgency_name_zh: str | None = Field(default=None, description="The tier's Chinese name.")
+    deadline_working_time: bool = Field(
+        default=False,
+        description="Whether the current state's limit counts working time (working hours or"
+        " days, skipping nights, weekends and public holidays) rather than natural time.",
+    )
     overdue: bool
     escalations: int
     reworks: int

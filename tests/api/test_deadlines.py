@@ -20,6 +20,8 @@ from api.district import (
     check_time_limits,
     load_policy,
 )
+from api.escalation import escalate_overdue
+from api.models import GridEvent
 from api.taxonomy import load_taxonomy
 from api.worktime import is_working_day
 from tests.api.test_lifecycle import act
@@ -215,3 +217,32 @@ def test_an_event_with_a_working_day_code_gets_its_deadline_through_the_api(
     assert any(
         item["id"] == event["id"] and item["urgency"] == "general" for item in listed["items"]
     )
+
+
+def test_the_deadline_watch_restarts_a_working_day_clock(
+    api_client: TestClient, accounts: Accounts, policy: DistrictPolicy
+) -> None:
+    operator = "district_operator"
+    created = api_client.post(
+        "/api/v1/events",
+        headers=accounts.headers(operator),
+        json={
+            "source": "wechat", "event_code": "0106", "title": "bricks piled on the pavement",
+            "location": {"lat": 30.2550, "lon": 120.1200},
+        },
+    )  # fmt: skip
+    event_id = created.json()["id"]
+    assert act(api_client, accounts, operator, event_id, "confirm").status_code == 200
+    assert act(api_client, accounts, operator, event_id, "dispatch").status_code == 200
+    assert act(api_client, accounts, "urban_handler", event_id, "accept").status_code == 200
+    factory = api_client.app.state.session_factory  # type: ignore[attr-defined]
+    with factory() as session:
+        event = session.get(GridEvent, event_id)
+        assert event is not None and event.deadline_at is not None
+        later = event.deadline_at + timedelta(minutes=1)
+        assert [e.id for e in escalate_overdue(session, policy, now=later)] == [event_id]
+    with factory() as session:
+        event = session.get(GridEvent, event_id)
+        assert event is not None and event.status == "handling"
+        # Piled materials: 3 working days, counted afresh from the escalation.
+        assert event.deadline_at == policy.working_time.calendar.add_working_days(later, 3)

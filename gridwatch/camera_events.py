@@ -18,6 +18,7 @@ import numpy as np
 from detectors.evidence import encode_jpeg, sha256_hex
 from detectors.incident import Incident, incident_id
 from gridwatch.config import CameraConfig
+from ingest.backoff import Backoff
 from ingest.errors import IngestError
 from ingest.onvif import CameraEvent, OnvifCamera
 
@@ -79,14 +80,16 @@ class CameraEventWatcher(threading.Thread):
         stop: threading.Event,
         *,
         cooldown: timedelta = timedelta(minutes=5),
-        max_backoff_s: float = 60.0,
+        backoff: Backoff | None = None,
     ):
         super().__init__(name=f"events-{camera.id}", daemon=True)
         self.camera = camera
         self.keep = keep
         self.stop = stop
         self.cooldown = cooldown
-        self.max_backoff_s = max_backoff_s
+        # 2 s after the first failure, doubling to a minute; jittered like a camera's reconnects,
+        # since the cameras of one recorder lose their subscriptions together.
+        self.backoff = backoff or Backoff(initial_s=2.0, cap_s=60.0)
         self.raised = 0
         self._last: datetime | None = None
         self._tampered = False
@@ -107,15 +110,15 @@ class CameraEventWatcher(threading.Thread):
                         for event in subscription.pull(timeout_s=2):
                             self._handle(event, device, name)
             except IngestError as err:
+                delay = self.backoff.delay(failures)
                 failures += 1
-                delay = min(self.max_backoff_s, 2.0**failures)
                 log.warning(
                     "%s: camera events unavailable (%s); retry in %.0fs", self.camera.id, err, delay
                 )
                 self.stop.wait(delay)
             except Exception:
                 log.exception("%s: camera events failed", self.camera.id)
-                self.stop.wait(self.max_backoff_s)
+                self.stop.wait(self.backoff.cap_s)
 
     def _handle(self, event: CameraEvent, device: OnvifCamera, name: str) -> None:
         if event.kind != "tamper" or event.state is None:

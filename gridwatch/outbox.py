@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import sqlite3
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from detectors.incident import Incident
+from ingest.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +126,6 @@ class Outbox:
             self._db.close()
 
 
-def backoff_delay(attempts: int, *, base: float = 1.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter: a random delay up to base * 2**attempts, capped."""
-    return random.uniform(base / 2, min(cap, base * 2**attempts))  # noqa: S311 - jitter, not crypto
-
-
 class IncidentSender:
     """Delivers the outbox to the API over HTTP, retrying with backoff while it is unreachable."""
 
@@ -150,6 +145,10 @@ class IncidentSender:
         self._client = client or httpx.Client(timeout=timeout)
         self.delivered_count = 0
         self.consecutive_failures = 0
+        # While the API is down or refuses the token: half a second, doubling to 30 s.
+        self.unavailable_backoff = Backoff(initial_s=0.5, cap_s=30.0, jitter=0.5)
+        # A refused report will not pass a second later: a minute, doubling to an hour.
+        self.refused_backoff = Backoff(initial_s=60.0, cap_s=3600.0, jitter=0.5)
 
     def deliver_due(self) -> int:
         """One pass over the due incidents; returns how many the API took.
@@ -183,8 +182,7 @@ class IncidentSender:
             if response.status_code >= 500 or response.status_code in (401, 403, 429):
                 self._api_unavailable(item, error)
                 break
-            # A refused report will not pass a second later: come back in minutes, not seconds.
-            delay = backoff_delay(item.attempts, base=60.0, cap=3600.0)
+            delay = self.refused_backoff.delay(item.attempts)
             log.error(
                 "%s: incident %s refused (%s); retry in %.0fs",
                 item.camera_id,
@@ -208,7 +206,7 @@ class IncidentSender:
         """Seconds to wait before the next pass while the API is failing (0 when it is not)."""
         if not self.consecutive_failures:
             return 0.0
-        return backoff_delay(self.consecutive_failures - 1, base=0.5, cap=30.0)
+        return self.unavailable_backoff.delay(self.consecutive_failures - 1)
 
     def run(self, stop: threading.Event, *, idle_wait: float = 0.5) -> None:
         """Deliver until `stop` is set."""

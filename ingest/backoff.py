@@ -1,4 +1,8 @@
-"""How long to wait before trying a failed camera again."""
+"""How long to wait before trying again: the one backoff of every retry loop.
+
+Cameras reconnecting, a camera's event subscription, the worker's incident outbox and the API's
+webhook/MQTT deliveries all take their delays from `Backoff`; only the numbers differ.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from dataclasses import dataclass, field
 class Backoff:
     """Exponential backoff with jitter and a cap.
 
-    The delay doubles with each failure up to `cap_s`. Jitter only ever shortens it, so the cap
-    holds, and cameras that fail together (a switch reboots, a recorder restarts) spread their
-    retries instead of knocking on the recorder at the same instant.
+    The delay doubles with each failure up to `cap_s`. Jitter only ever shortens it, by up to
+    `jitter` of it, so the cap holds, and clients that fail together (cameras behind a rebooting
+    switch, deliveries to a receiver that went down) spread their retries instead of knocking at
+    the same instant. `jitter=0.5` waits between half the step and the whole step.
 
     Example:
         >>> backoff = Backoff(initial_s=0.5, cap_s=30, rng=random.Random(1))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.integrations import outbox
 from api.integrations.errors import DeliveryRejected, DeliveryRetryable, IntegrationUnavailable
 from api.integrations.outbox import DELIVERED, FAILED, AttemptResult, Claimed
+from ingest.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,25 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter: attempt n waits base * 2**(n-1), capped, then halved at
-    random so that deliveries failing together do not all come back together."""
+    """When a failed delivery is tried again, and when it is given up.
+
+    After its n-th failed attempt a delivery waits `base_s * 2**(n-1)` seconds, capped at
+    `max_s`, shortened at random by up to half so that deliveries failing together do not all
+    come back together; after `max_attempts` attempts it fails for good.
+    """
 
     base_s: float = 5
     max_s: float = 3600
     max_attempts: int = 25
 
-    def delay_s(self, attempts: int, rng: random.Random) -> float:
-        ceiling = min(self.max_s, self.base_s * 2 ** max(0, attempts - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    def backoff(self, rng: random.Random | None = None) -> Backoff:
+        """The delays, as `Backoff.delay(failed_attempts - 1)`."""
+        return Backoff(
+            initial_s=self.base_s,
+            cap_s=self.max_s,
+            jitter=0.5,
+            rng=rng or random.Random(),  # noqa: S311 - jitter, not secrecy
+        )
 
 
 ResultHook = Callable[[str, str], None]
@@ -66,7 +76,7 @@ class Dispatcher:
         self.lease = lease
         self.batch = batch
         self._on_result = on_result
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._backoff = self.retry.backoff(rng)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="delivery")
         self._busy = threading.Lock()
         self._closed = False
@@ -164,7 +174,7 @@ class Dispatcher:
             return self._result(
                 FAILED, started, status_code, f"{error}; gave up after {attempts} attempts"
             )
-        delay = self.retry.delay_s(attempts, self._rng)
+        delay = self._backoff.delay(attempts - 1)
         if retry_after_s is not None:
             delay = min(max(delay, retry_after_s), self.retry.max_s)
         duration_ms = (time.perf_counter() - started) * 1000

@@ -126,9 +126,9 @@ def test_a_crashed_claim_is_retried_after_its_lease(client: TestClient) -> None:
 
 def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
     policy = RetryPolicy(base_s=2, max_s=60, max_attempts=10)
-    rng = random.Random(7)  # noqa: S311 - jitter, not secrecy
+    backoff = policy.backoff(random.Random(7))  # noqa: S311 - jitter, not secrecy
     for attempts, ceiling in [(1, 2), (2, 4), (3, 8), (5, 32), (6, 60), (9, 60)]:
-        delays = [policy.delay_s(attempts, rng) for _ in range(50)]
+        delays = [backoff.delay(attempts - 1) for _ in range(50)]
         assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
         assert len({round(delay, 6) for delay in delays}) > 1  # jittered, not in lockstep
 

@@ -167,7 +167,9 @@ def worker(
         loop=False if once else None,
         feed=feed,
         health_reporter=reporter,
-        custom_models=ApiModelSource(settings.api_url, token, default_data_dir()),
+        custom_models=ApiModelSource(
+            settings.api_url, token, default_data_dir(), worker_name=settings.worker_name
+        ),
         detect_threads=settings.detect_threads,
     )
     _stop_on_signals(runner.stop.set)

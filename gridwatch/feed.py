@@ -6,6 +6,7 @@ or None to say "keep what you have" (nothing changed, or the answer could not be
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import ValidationError
 
+from gridwatch.api_client import ApiClient, ApiError, ApiRefused
 from gridwatch.config import CameraConfig, ConfigError, camera_files, load_cameras
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ class FileFeed:
 class ApiLeaseFeed:
     """The cameras the API leases to this worker; every poll is also the lease heartbeat."""
 
+    path = "/api/v1/worker/leases"
+
     def __init__(
         self,
         api_url: str,
@@ -72,21 +76,15 @@ class ApiLeaseFeed:
         capacity: int,
         client: httpx.Client | None = None,
     ):
-        self.url = api_url.rstrip("/") + "/api/v1/worker/leases"
+        self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=10, client=client)
         self.capacity = capacity
-        self._headers = {"Authorization": f"Bearer {token}", "X-GridWatch-Worker": worker_name}
-        self._client = client or httpx.Client(timeout=10)
         self.lease_s: float | None = None
         self._last: list[dict[str, Any]] | None = None
 
     def poll(self) -> list[CameraConfig] | None:
         try:
-            response = self._client.post(
-                self.url, headers=self._headers, json={"capacity": self.capacity}
-            )
-            response.raise_for_status()
-            grant = response.json()
-        except (httpx.HTTPError, ValueError) as err:
+            grant = self.api.call("POST", self.path, json={"capacity": self.capacity})
+        except ApiError as err:
             # Keep watching what we have: an edge box cut off from the district center still
             # records incidents in its outbox.
             log.warning("camera leases not renewed (%s); keeping the running cameras", err)
@@ -107,12 +105,10 @@ class ApiLeaseFeed:
     def close(self) -> None:
         """Give the leases back at once, so other workers take the cameras without waiting."""
         try:
-            self._client.post(
-                self.url, headers=self._headers, json={"capacity": 0, "release": True}
-            )
-        except httpx.HTTPError as err:
+            self.api.call("POST", self.path, json={"capacity": 0, "release": True})
+        except ApiError as err:
             log.warning("leases not released (%s); they expire by themselves", err)
-        self._client.close()
+        self.api.close()
 
 
 class HealthReporter:
@@ -121,48 +117,53 @@ class HealthReporter:
     def __init__(
         self, api_url: str, token: str, *, worker_name: str, client: httpx.Client | None = None
     ):
-        self.base = api_url.rstrip("/") + "/api/v1/cameras"
-        self._headers = {"Authorization": f"Bearer {token}", "X-GridWatch-Worker": worker_name}
-        self._client = client or httpx.Client(timeout=5)
+        self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=5, client=client)
         self.sent = 0
 
     def report(self, reports: dict[str, dict[str, Any]]) -> None:
         for camera_id, body in reports.items():
             try:
-                response = self._client.put(
-                    f"{self.base}/{camera_id}/health", headers=self._headers, json=body
-                )
-            except httpx.HTTPError as err:
-                log.warning("%s: health not reported (%s)", camera_id, type(err).__name__)
+                self.api.call("PUT", f"/api/v1/cameras/{camera_id}/health", json=body)
+            except ApiRefused as err:
+                if err.status_code != 404:  # a camera the API does not know is not an error here
+                    log.warning("%s: health report refused (%d)", camera_id, err.status_code)
+                continue
+            except ApiError as err:
+                log.warning("%s: health not reported (%s)", camera_id, err)
                 return  # the API is down: the next round tries again
-            if response.status_code == 204:
-                self.sent += 1
-            elif response.status_code != 404:  # a camera the API does not know is not an error here
-                log.warning("%s: health report refused (%d)", camera_id, response.status_code)
+            self.sent += 1
 
     def close(self) -> None:
-        self._client.close()
+        self.api.close()
 
 
 class ApiModelSource:
     """The district's own models, as registered in the API: weights fetched once, checked by
     SHA-256 and kept in the data directory, with each class's event."""
 
+    path = "/api/v1/models"
+
     def __init__(
-        self, api_url: str, token: str, data_dir: Path, *, client: httpx.Client | None = None
+        self,
+        api_url: str,
+        token: str,
+        data_dir: Path,
+        *,
+        worker_name: str = "worker",
+        client: httpx.Client | None = None,
     ):
-        self.url = api_url.rstrip("/") + "/api/v1/models"
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._client = client or httpx.Client(timeout=60)
+        self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=60, client=client)
         self.folder = data_dir / "custom-models"
 
     def get(self, name: str) -> tuple[Path, dict[str, Any]]:
-        """(weights path, class name -> {code, category, severity, name_en}) of model `name`."""
-        import hashlib
+        """(weights path, class name -> {code, category, severity, name_en}) of model `name`.
 
-        listing = self._client.get(self.url, headers=self._headers)
-        listing.raise_for_status()
-        models = {model["name"]: model for model in listing.json()}
+        Raises:
+            LookupError: The API has no model of that name.
+            ValueError: The weights do not match their SHA-256.
+            ApiError: The API could not be asked or refused.
+        """
+        models = {model["name"]: model for model in self.api.call("GET", self.path)}
         if name not in models:
             raise LookupError(
                 f"model {name!r} is not registered ({', '.join(models) or 'none are'})"
@@ -173,14 +174,13 @@ class ApiModelSource:
             self.folder.mkdir(parents=True, exist_ok=True)
             partial = target.with_suffix(".partial")
             digest = hashlib.sha256()
-            with self._client.stream(
-                "GET", model["weights_url"], headers=self._headers
-            ) as response:
-                response.raise_for_status()
-                with partial.open("wb") as stream:
-                    for block in response.iter_bytes():
-                        digest.update(block)
-                        stream.write(block)
+            with (
+                self.api.stream("GET", model["weights_url"]) as response,
+                partial.open("wb") as stream,
+            ):
+                for block in response.iter_bytes():
+                    digest.update(block)
+                    stream.write(block)
             if digest.hexdigest() != model["weights_sha256"]:
                 partial.unlink(missing_ok=True)
                 raise ValueError(f"model {name!r}: weights do not match their SHA-256")
@@ -188,4 +188,4 @@ class ApiModelSource:
         return target, model["class_codes"]
 
     def close(self) -> None:
-        self._client.close()
+        self.api.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from detectors.incident import Incident
+from gridwatch.api_client import ApiClient, ApiError, ApiRefused
 from ingest.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ class Outbox:
 class IncidentSender:
     """Delivers the outbox to the API over HTTP, retrying with backoff while it is unreachable."""
 
+    path = "/api/v1/incidents"
+
     def __init__(
         self,
         outbox: Outbox,
@@ -140,9 +143,9 @@ class IncidentSender:
         timeout: float = 15.0,
     ):
         self.outbox = outbox
-        self.url = api_url.rstrip("/") + "/api/v1/incidents"
-        self._headers = {"Authorization": f"Bearer {token}", "X-GridWatch-Worker": worker_name}
-        self._client = client or httpx.Client(timeout=timeout)
+        self.api = ApiClient(
+            api_url, token, worker_name=worker_name, timeout=timeout, client=client
+        )
         self.delivered_count = 0
         self.consecutive_failures = 0
         # While the API is down or refuses the token: half a second, doubling to 30 s.
@@ -163,34 +166,29 @@ class IncidentSender:
             if item.clip is not None:
                 files["clip"] = (f"{item.id}.mp4", item.clip, "video/mp4")
             try:
-                response = self._client.post(
-                    self.url,
-                    headers=self._headers,
-                    data={"metadata": item.metadata},
-                    files=files,
+                self.api.request("POST", self.path, data={"metadata": item.metadata}, files=files)
+            except ApiRefused as err:
+                error = f"API answered {err.status_code}: {err.detail}"
+                if err.api_unavailable:
+                    self._api_unavailable(item, error)
+                    break
+                delay = self.refused_backoff.delay(item.attempts)
+                log.error(
+                    "%s: incident %s refused (%s); retry in %.0fs",
+                    item.camera_id,
+                    item.id,
+                    error,
+                    delay,
                 )
-            except httpx.HTTPError as err:
-                self._api_unavailable(item, f"API unreachable ({type(err).__name__})")
-                break
-            if response.status_code in (200, 201):
-                self.outbox.delivered(item.id)
-                self.delivered_count += 1
-                self.consecutive_failures = 0
-                taken += 1
+                self.outbox.retry_later(item.id, delay, error)
                 continue
-            error = f"API answered {response.status_code}: {_detail(response)}"
-            if response.status_code >= 500 or response.status_code in (401, 403, 429):
-                self._api_unavailable(item, error)
+            except ApiError as err:
+                self._api_unavailable(item, str(err))
                 break
-            delay = self.refused_backoff.delay(item.attempts)
-            log.error(
-                "%s: incident %s refused (%s); retry in %.0fs",
-                item.camera_id,
-                item.id,
-                error,
-                delay,
-            )
-            self.outbox.retry_later(item.id, delay, error)
+            self.outbox.delivered(item.id)
+            self.delivered_count += 1
+            self.consecutive_failures = 0
+            taken += 1
         return taken
 
     def _api_unavailable(self, item: PendingIncident, error: str) -> None:
@@ -233,11 +231,4 @@ class IncidentSender:
         return self.outbox.pending() == 0
 
     def close(self) -> None:
-        self._client.close()
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail", ""))[:200]
-    except (ValueError, AttributeError):
-        return response.text[:200]
+        self.api.close()

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api.models import Camera, GridEvent  # noqa: E402
-from bench.machine import describe  # noqa: E402
+from gridwatch.machine import describe  # noqa: E402
 
 TOKEN = "bench-worker-token"  # noqa: S105 - a throw-away API for the benchmark
 PASSWORD = "bench password 123"  # noqa: S105

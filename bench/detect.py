@@ -24,7 +24,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import describe
 from detectors.incident import Incident
 from detectors.model import YoloDetector
 from detectors.motion import MotionGate
@@ -33,6 +32,7 @@ from detectors.rules import ZoneIntrusion
 from detectors.zones import Zone
 from gridwatch.assets import ensure_all
 from gridwatch.config import default_data_dir
+from gridwatch.machine import describe
 from ingest.sources import FileSource
 
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)

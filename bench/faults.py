@@ -58,9 +58,9 @@ from bench.harness import (  # noqa: E402
     temporary_folder,
     wait_until,
 )
-from bench.machine import describe  # noqa: E402
 from detectors.incident import Incident  # noqa: E402
 from gridwatch.config import default_data_dir  # noqa: E402
+from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
 
 

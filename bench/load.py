@@ -45,7 +45,7 @@ from bench.harness import (  # noqa: E402
     synthetic_incident,
     temporary_folder,
 )
-from bench.machine import describe  # noqa: E402
+from gridwatch.machine import describe  # noqa: E402
 
 REGIONS = ("D01", "D01-T01", "D01-T02", "D01-T01-C01", "D01-T01-C02", "D01-T02-C01", "D01-T02-C02")
 

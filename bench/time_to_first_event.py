@@ -22,8 +22,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.machine import describe  # noqa: E402
 from gridwatch.cli import DEMO_PASSWORD_DEFAULT  # noqa: E402
+from gridwatch.machine import describe  # noqa: E402
 
 
 def free_port() -> int:

@@ -336,12 +336,13 @@ def evaluate(
     from gridwatch.assets import ensure_all
     from gridwatch.config import DetectConfig
     from gridwatch.evaluation import evaluate_clip, evaluate_photos, ultralytics_photo
+    from gridwatch.machine import describe
     from gridwatch.worker import DetectorPool
 
     document = json.loads(labels.read_text(encoding="utf-8"))
     assets = ensure_all(default_data_dir())
     detector = DetectorPool(default_data_dir()).get(DetectConfig(backend=backend))
-    typer.echo(f"machine: {_machine()}")
+    typer.echo(f"machine: {describe()}")
     typer.echo(f"model: {detector.name} ({detector.version}, {detector.backend})")
     if "photos" in document:
         photos = {
@@ -371,16 +372,6 @@ def evaluate(
         f"model ran on {run.inferred} of {run.frames} frames; {run.seconds:.1f} s "
         f"({run.frames / run.seconds:.1f} frames/s)"
     )
-
-
-def _machine() -> str:
-    try:
-        from bench.machine import describe  # in a checkout; not part of the installed package
-    except ImportError:
-        import platform
-
-        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    return describe()
 
 
 @db_app.command("upgrade")

@@ -1,4 +1,4 @@
-"""What machine a benchmark ran on, printed with its figures."""
+"""What machine this is, in one line: printed with evaluation and benchmark figures."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def describe() -> str:
+    """CPU model, cores, memory and OS, e.g. ``"AMD EPYC 7B13, 2 cores, 8 GiB, Linux 6.8.0"``."""
     model = "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():

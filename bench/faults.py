@@ -150,9 +150,12 @@ def expect_each_once(verdict: Verdict, sent: set[str], database: str, evidence: 
     )
     verdict.expect(
         not audit.missing_files and not audit.digest_mismatches,
-        f"every event's snapshot is on disk with its row's SHA-256 ({len(audit.missing_files)}"
-        f" missing, {len(audit.digest_mismatches)} differ)",
+        f"every evidence file a row names (snapshots, clips) is on disk with its row's SHA-256"
+        f" ({audit.evidence_files} named, {len(audit.missing_files)} missing,"
+        f" {len(audit.digest_mismatches)} differ)",
     )
+    for problem in (audit.missing_files + audit.digest_mismatches)[:3]:
+        verdict.figure(f"  {problem}")
 
 
 # api-down -----------------------------------------------------------------------------------
@@ -313,6 +316,8 @@ def worker_killed(verdict: Verdict, folder: Path, options: argparse.Namespace) -
             f"evidence files no row names: {len(audit.orphan_files)} whole,"
             f" {len(audit.partial_files)} half-written (.incoming-*)"
         )
+        for orphan in audit.orphan_files[:3]:
+            verdict.figure(f"  orphan: {orphan}")
         verdict.expect(not audit.orphan_files, "no orphan evidence file")
         verdict.figure(
             "(an API killed between writing a snapshot and committing its row leaves a file no"

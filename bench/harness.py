@@ -345,7 +345,13 @@ def synthetic_incident(
 
 @dataclass
 class EvidenceAudit:
-    """Rows of the API's SQLite database checked against the files in its evidence directory."""
+    """The API's rows checked against the files in its evidence directory.
+
+    Which files a row names (an incident's snapshot and clip, an event's photos, a model's
+    weights) is asked of `api.evidence.stored_files`, the API's own account of them. The file
+    lists say ``"<owner> <kind>: <path>"`` (missing, digest mismatches) or give the path
+    relative to the evidence directory (orphans, partial writes).
+    """
 
     events: int
     video_events: int
@@ -354,6 +360,7 @@ class EvidenceAudit:
     events_without_incident: int
     incidents_without_event: int
     events_without_report_step: int
+    evidence_files: int
     missing_files: list[str]
     digest_mismatches: list[str]
     orphan_files: list[str]
@@ -365,6 +372,9 @@ def audit_evidence(database_url: str, evidence_dir: Path) -> EvidenceAudit:
     """The API's rows (SQLite or PostgreSQL) checked against the files in its evidence
     directory: what holds together and what not."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from api.evidence import PARTIAL_PREFIX, stored_files
 
     engine = create_engine(database_url)
 
@@ -376,9 +386,7 @@ def audit_evidence(database_url: str, evidence_dir: Path) -> EvidenceAudit:
             integrity = "ok"
             if engine.dialect.name == "sqlite":
                 integrity = str(connection.execute(text("PRAGMA integrity_check")).scalar_one())
-            rows = connection.execute(
-                text("SELECT id, snapshot_path, snapshot_sha256 FROM incident")
-            ).all()
+            incidents = count("SELECT COUNT(*) FROM incident")
             events = count("SELECT COUNT(*) FROM grid_event")
             video = count("SELECT COUNT(*) FROM grid_event WHERE incident_id IS NOT NULL")
             distinct = count(
@@ -396,33 +404,34 @@ def audit_evidence(database_url: str, evidence_dir: Path) -> EvidenceAudit:
                 "SELECT COUNT(*) FROM grid_event e WHERE NOT EXISTS (SELECT 1 FROM"
                 " grid_event_history h WHERE h.grid_event_id = e.id AND h.action = 'report')"
             )
+        with Session(engine) as session:
+            files = list(stored_files(session))
     finally:
         engine.dispose()
-    named = set()
+    named = {file.path for file in files}
     missing, mismatched = [], []
-    for incident, relative, digest in rows:
-        named.add(relative)
-        path = evidence_dir / relative
+    for file in files:
+        path = evidence_dir / file.path
         if not path.is_file():
-            missing.append(incident)
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            mismatched.append(incident)
+            missing.append(f"{file.owner} {file.kind}: {file.path}")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != file.sha256:
+            mismatched.append(f"{file.owner} {file.kind}: {file.path}")
     orphans, partial = [], []
     if evidence_dir.exists():
         for path in evidence_dir.rglob("*"):
             if not path.is_file():
                 continue
             relative = path.relative_to(evidence_dir).as_posix()
-            if path.name.startswith(".incoming-"):
+            if path.name.startswith(PARTIAL_PREFIX):
                 partial.append(relative)
             elif relative not in named:
                 orphans.append(relative)
     return EvidenceAudit(
-        events=events, video_events=video, incidents=len(rows), distinct_incident_ids=distinct,
+        events=events, video_events=video, incidents=incidents, distinct_incident_ids=distinct,
         events_without_incident=without_incident, incidents_without_event=without_event,
-        events_without_report_step=without_report, missing_files=missing,
-        digest_mismatches=mismatched, orphan_files=orphans, partial_files=partial,
-        integrity=integrity,
+        events_without_report_step=without_report, evidence_files=len(named),
+        missing_files=missing, digest_mismatches=mismatched, orphan_files=orphans,
+        partial_files=partial, integrity=integrity,
     )  # fmt: skip
 
 

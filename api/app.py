@@ -49,7 +49,7 @@ from api.routers.console import mount_console
 from api.security import CredentialCipher
 from api.settings import Settings, get_settings
 from api.taxonomy import load_taxonomy
-from gridwatch.config import load_cameras
+from contract.loading import load_cameras
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from api.grids import locate_grid
 from api.models import Camera, Organisation
 from api.security import CredentialCipher
-from gridwatch.config import CameraConfig, problems_from_validation
+from contract.camera import CameraConfig
+from contract.problems import problems_from_validation
 
 
 class CameraRejected(ValueError):

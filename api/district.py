@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from api.models import Department, RoutingRule
 from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 from api.worktime import DEFAULT_TIMEZONE, WorkingCalendar
-from gridwatch.config import Category, ConfigError, OrganisationKind, Severity, load_yaml_model
+from contract.loading import load_yaml_model
+from contract.problems import ConfigError
+from contract.vocabulary import Category, OrganisationKind, Severity
 
 LEVELS = ("community", "town", "district")
 OPEN_STATES = ("reported", "verifying", "confirmed", "dispatched", "handling", "resolved")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,10 +26,10 @@ from api.schemas import (
     GridEventDetail,
     GridEventPublic,
     HistoryPublic,
-    IncidentCreate,
     IncidentPublic,
     Location,
 )
+from contract.incident import IncidentReport
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,24 @@ def open_event_clock(
     )
 
 
+# Report fields without a column of their own, kept with the rule's findings in `details`.
+_KEPT_IN_DETAILS = ("ongoing", "clip_frame_count")
+
+
+def incident_row(report: IncidentReport, **stored: Any) -> Incident:
+    """The incident's row, built from the report: each field with a column of its name, and the
+    few without one added to `details`; `stored` fills the API's own columns (paths, reporter)."""
+    columns = set(inspect(Incident).columns.keys()) & set(IncidentReport.model_fields)
+    values = report.model_dump(include=columns)
+    kept = {name: getattr(report, name) for name in _KEPT_IN_DETAILS}
+    values["details"] = {**report.details, **{k: v for k, v in kept.items() if v is not None}}
+    values.update(category=report.category.value, severity=report.severity.value)
+    return Incident(**values, **stored)
+
+
 def register_incident(
     session: Session,
-    report: IncidentCreate,
+    report: IncidentReport,
     snapshot: bytes,
     *,
     clip: bytes | None = None,
@@ -98,24 +113,8 @@ def register_incident(
         clip_relative = relative.with_suffix(".mp4")
         evidence.store(evidence_root, clip_relative, clip)
 
-    # Kept with the rule's findings rather than as columns of their own.
-    extra = {"ongoing": report.ongoing, "clip_frame_count": report.clip_frame_count}
-    incident = Incident(
-        **report.model_dump(
-            exclude={
-                "category",
-                "severity",
-                "ongoing",
-                "snapshot_at",
-                "clip_content_type",
-                "clip_frame_count",
-                "details",
-                "event_code",
-            }
-        ),
-        details={**report.details, **{k: v for k, v in extra.items() if v is not None}},
-        category=report.category.value,
-        severity=report.severity.value,
+    incident = incident_row(
+        report,
         snapshot_path=relative.as_posix(),
         clip_path=clip_relative.as_posix() if clip_relative else None,
         reported_by=actor,

@@ -8,64 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gridwatch.config import Category, Severity
+from contract.vocabulary import Category, Severity
 
 # Row ids as they may appear in a path or form: anything larger names no row on any backend.
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
-
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-
-class IncidentCreate(BaseModel):
-    """An incident as a worker reports it; `id` is the idempotency key."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(
-        pattern=UUID_PATTERN, description="Incident id (UUID); the same id is one incident."
-    )
-    camera_id: str = Field(max_length=64, description="Camera that saw it.")
-    rule: str = Field(max_length=32, description="Rule kind that fired, e.g. intrusion.")
-    zone: str = Field(max_length=64, description="Zone the rule watched.")
-    category: Category = Field(description="Grid-event category.")
-    event_code: str | None = Field(
-        default=None,
-        max_length=8,
-        description="Taxonomy event code (GET /api/v1/taxonomy); by default the rule kind's.",
-    )
-    severity: Severity = Field(description="Grid-event severity.")
-    summary: str = Field(max_length=500, description="One line for an operator.")
-    started_at: AwareDatetime = Field(description="When the condition began.")
-    detected_at: AwareDatetime = Field(description="When the rule concluded.")
-    track_id: int = Field(ge=0, le=2**31 - 1, description="Tracked object that fired the rule.")
-    object_class: str = Field(max_length=64, description="Its class.")
-    confidence: float = Field(ge=0, le=1, description="Best detector confidence.")
-    box_xyxy: list[float] = Field(min_length=4, max_length=4, description="Box in pixels.")
-    frame_width: int = Field(gt=0, le=100_000, description="Frame width in pixels.")
-    frame_height: int = Field(gt=0, le=100_000, description="Frame height in pixels.")
-    model_name: str = Field(max_length=100, description="Detection model name.")
-    model_version: str = Field(
-        max_length=64, description="Detection model version (weights digest)."
-    )
-    rule_parameters: dict[str, Any] = Field(default={}, description="The rule's parameters.")
-    snapshot_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the snapshot.")
-    ended_at: AwareDatetime | None = Field(default=None, description="When the condition ended.")
-    ongoing: bool = Field(default=False, description="Still going on when reported.")
-    track_ids: list[int] = Field(default=[], max_length=500, description="Every track involved.")
-    details: dict[str, Any] = Field(
-        default={}, description="Rule-specific findings: count, plate, direction, time held."
-    )
-    model_backend: str | None = Field(default=None, max_length=32, description="pytorch or onnx.")
-    snapshot_at: AwareDatetime | None = Field(
-        default=None, description="When the snapshot was taken."
-    )
-    clip_sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the clip, if one is sent."
-    )
-    clip_content_type: str | None = Field(default=None, max_length=40, description="video/mp4.")
-    clip_started_at: AwareDatetime | None = Field(default=None, description="When the clip starts.")
-    clip_duration_s: float | None = Field(default=None, ge=0, le=600, description="Clip length.")
-    clip_frame_count: int | None = Field(default=None, ge=0, le=100_000, description="Clip frames.")
 
 
 class Location(BaseModel):

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gridwatch.config import RULE_KINDS, Category, ConfigError, Severity, load_yaml_model
+from contract.loading import load_yaml_model
+from contract.problems import ConfigError
+from contract.rules import RULE_KINDS
+from contract.vocabulary import Category, Severity
 
 # Rule kinds that open events without a camera rule: the API's own video-loss watch.
 # Incidents that come from elsewhere than a camera rule: the API (video loss), the camera itself

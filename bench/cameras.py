@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from contract.camera import CameraConfig, default_data_dir  # noqa: E402
 from gridwatch.assets import ensure_all  # noqa: E402
-from gridwatch.config import CameraConfig, default_data_dir  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import Outbox  # noqa: E402
 from gridwatch.worker import DetectorPool, Worker, usable_cores  # noqa: E402

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contract.camera import default_data_dir
 from detectors.incident import Incident
 from detectors.model import YoloDetector
 from detectors.motion import MotionGate
@@ -31,7 +32,6 @@ from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.rules import ZoneIntrusion
 from detectors.zones import Zone
 from gridwatch.assets import ensure_all
-from gridwatch.config import default_data_dir
 from gridwatch.machine import describe
 from ingest.sources import FileSource
 

@@ -58,8 +58,8 @@ from bench.harness import (  # noqa: E402
     temporary_folder,
     wait_until,
 )
+from contract.camera import default_data_dir  # noqa: E402
 from detectors.incident import Incident  # noqa: E402
-from gridwatch.config import default_data_dir  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
 

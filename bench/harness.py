@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from contract.camera import default_data_dir  # noqa: E402
 from detectors.incident import Incident, incident_id  # noqa: E402
-from gridwatch.config import default_data_dir  # noqa: E402
 
 WORKER_TOKEN = "bench-worker-token-0123456789"  # noqa: S105 - a throw-away API for the benchmark
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105

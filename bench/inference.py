@@ -14,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contract.camera import default_data_dir
 from detectors.model import YoloDetector
 from detectors.pipeline import CameraPipeline
 from detectors.rules import ZoneIntrusion
 from detectors.zones import Zone
 from gridwatch.assets import ensure_all
-from gridwatch.config import default_data_dir
 from gridwatch.machine import describe
 from ingest.sources import FileSource
 

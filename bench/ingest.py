@@ -26,8 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from contract.camera import default_data_dir  # noqa: E402
 from gridwatch.assets import ensure_all  # noqa: E402
-from gridwatch.config import default_data_dir  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from ingest import CameraStatus, StreamOptions, open_source  # noqa: E402
 from ingest.backoff import Backoff  # noqa: E402

@@ -21,8 +21,8 @@ import supervision as sv
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from detectors.coco import COCO_CLASS_NAMES  # noqa: E402
-from gridwatch.config import load_cameras  # noqa: E402
+from contract.coco import COCO_CLASS_NAMES  # noqa: E402
+from contract.loading import load_cameras  # noqa: E402
 from gridwatch.feed import HealthReporter  # noqa: E402
 from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
 from gridwatch.worker import Worker, WorkerSettings  # noqa: E402

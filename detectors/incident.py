@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from contract.incident import IncidentReport
+from contract.vocabulary import Category, Severity
+
 # Incident ids are derived from what happened, so the same conclusion always has the same id and
 # the API can refuse a second copy of it (the idempotency key).
 INCIDENT_NAMESPACE = uuid.UUID("6c0b7a5e-2f52-4d8e-9a43-6f1d0c8e9b21")
@@ -88,42 +91,48 @@ class Incident:
             clip_encoder=None,
         )
 
-    def metadata(self) -> dict[str, Any]:
-        """Everything but the evidence bytes, as JSON-ready values."""
+    def report(self) -> IncidentReport:
+        """The incident as the API takes it (POST /api/v1/incidents), without evidence bytes.
+
+        Raises ValueError while the clip is not encoded yet, and pydantic's ValidationError when
+        a value is outside what the API accepts.
+        """
         if self.clip_encoder is not None:
             raise ValueError(f"incident {self.id}: encode its clip first (with_clip)")
-        return {
-            "id": self.id,
-            "camera_id": self.camera_id,
-            "rule": self.rule,
-            "zone": self.zone,
-            "category": self.category,
-            "severity": self.severity,
-            "summary": self.summary,
-            "started_at": self.started_at.isoformat(),
-            "detected_at": self.detected_at.isoformat(),
-            "track_id": self.track_id,
-            "object_class": self.object_class,
-            "confidence": round(self.confidence, 4),
-            "box_xyxy": [round(v, 1) for v in self.box_xyxy],
-            "frame_width": self.frame_width,
-            "frame_height": self.frame_height,
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "rule_parameters": self.rule_parameters,
-            "snapshot_sha256": self.snapshot_sha256,
-            "ended_at": (self.ended_at or self.detected_at).isoformat(),
-            "ongoing": self.ongoing,
-            "track_ids": list(self.track_ids),
-            "details": self.details,
-            "model_backend": self.model_backend,
-            "snapshot_at": (self.snapshot_at or self.detected_at).isoformat(),
-            "clip_sha256": self.clip_sha256,
-            "clip_content_type": "video/mp4" if self.clip_mp4 is not None else None,
-            "clip_started_at": (
-                self.clip_started_at.isoformat() if self.clip_started_at is not None else None
-            ),
-            "clip_duration_s": round(self.clip_duration_s, 3),
-            "clip_frame_count": self.clip_frame_count,
-            "event_code": self.event_code,
-        }
+        return IncidentReport(
+            id=self.id,
+            camera_id=self.camera_id,
+            rule=self.rule,
+            zone=self.zone,
+            category=Category(self.category),
+            severity=Severity(self.severity),
+            summary=self.summary,
+            started_at=self.started_at,
+            detected_at=self.detected_at,
+            track_id=self.track_id,
+            object_class=self.object_class,
+            confidence=round(self.confidence, 4),
+            box_xyxy=[round(v, 1) for v in self.box_xyxy],
+            frame_width=self.frame_width,
+            frame_height=self.frame_height,
+            model_name=self.model_name,
+            model_version=self.model_version,
+            rule_parameters=self.rule_parameters,
+            snapshot_sha256=self.snapshot_sha256,
+            ended_at=self.ended_at or self.detected_at,
+            ongoing=self.ongoing,
+            track_ids=list(self.track_ids),
+            details=self.details,
+            model_backend=self.model_backend,
+            snapshot_at=self.snapshot_at or self.detected_at,
+            clip_sha256=self.clip_sha256,
+            clip_content_type="video/mp4" if self.clip_mp4 is not None else None,
+            clip_started_at=self.clip_started_at,
+            clip_duration_s=round(self.clip_duration_s, 3),
+            clip_frame_count=self.clip_frame_count,
+            event_code=self.event_code,
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """The report as JSON-ready values: what goes beside the evidence bytes."""
+        return self.report().model_dump(mode="json")

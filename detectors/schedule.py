@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from contract.rules import DAY_NAMES, ScheduleConfig, parse_window
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,20 @@ class Schedule:
 
 
 ALWAYS = Schedule()
+
+
+def schedule_from_config(config: ScheduleConfig | None, timezone: str) -> Schedule:
+    """A rule's configured schedule in the camera's IANA `timezone`; always armed when None.
+
+    Example:
+        >>> nights = schedule_from_config(ScheduleConfig(windows=["22:00-06:00"]), "Asia/Shanghai")
+        >>> nights.windows[0].crosses_midnight
+        True
+    """
+    if config is None:
+        return Schedule(timezone=timezone)
+    return Schedule(
+        windows=tuple(TimeWindow(*parse_window(window)) for window in config.windows),
+        days=frozenset(DAY_NAMES.index(day) for day in config.days),
+        timezone=timezone,
+    )

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import cv2
 import numpy as np
 
+from contract.camera import CameraConfig
 from detectors.evidence import encode_jpeg, sha256_hex
 from detectors.incident import Incident, incident_id
-from gridwatch.config import CameraConfig
 from ingest.backoff import Backoff
 from ingest.errors import IngestError
 from ingest.onvif import CameraEvent, OnvifCamera

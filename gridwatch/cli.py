@@ -16,13 +16,10 @@ from typing import Annotated
 import httpx
 import typer
 
-from gridwatch.config import (
-    ConfigError,
-    default_data_dir,
-    expand_source,
-    load_cameras,
-    mask_credentials,
-)
+from contract.addresses import mask_credentials
+from contract.camera import default_data_dir, expand_source
+from contract.loading import load_cameras
+from contract.problems import ConfigError
 
 app = typer.Typer(help="GridWatch: camera incidents in, grid events out.", no_args_is_help=True)
 assets_app = typer.Typer(help="Model weights and demo footage.", no_args_is_help=True)
@@ -333,8 +330,8 @@ def evaluate(
     """Score a rule on a labelled clip, or the detector on labelled photos."""
     import json
 
+    from contract.camera import DetectConfig
     from gridwatch.assets import ensure_all
-    from gridwatch.config import DetectConfig
     from gridwatch.evaluation import evaluate_clip, evaluate_photos, ultralytics_photo
     from gridwatch.machine import describe
     from gridwatch.worker import DetectorPool

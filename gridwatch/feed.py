@@ -14,8 +14,10 @@ from typing import Any, Protocol
 import httpx
 from pydantic import ValidationError
 
+from contract.camera import CameraConfig
+from contract.loading import camera_files, load_cameras
+from contract.problems import ConfigError
 from gridwatch.api_client import ApiClient, ApiError, ApiRefused
-from gridwatch.config import CameraConfig, ConfigError, camera_files, load_cameras
 
 log = logging.getLogger(__name__)
 

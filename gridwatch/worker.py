@@ -19,50 +19,34 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.camera import (
+    CameraConfig,
+    CustomModelConfig,
+    DetectConfig,
+    StreamConfig,
+    default_data_dir,
+)
+from contract.catalog import MODELS
+from contract.health import HealthReport
+from contract.problems import ConfigError
+from contract.rules import IllegalParkingRuleConfig
 from detectors.alarms import ClassAlarm, ClassEvent
-from detectors.catalog import MODELS
 from detectors.incident import Incident
 from detectors.model import ObjectDetector, YoloDetector, file_sha256, onnx_export_path
 from detectors.motion import MotionGate
 from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.plates import PlateReader, RapidOcrPlateReader
 from detectors.privacy import PrivacyMask
-from detectors.rules import (
-    Crowd,
-    Fall,
-    FrameRule,
-    IllegalParking,
-    Line,
-    LineCrossing,
-    Loitering,
-    Rule,
-    Tamper,
-    ZoneIntrusion,
-)
-from detectors.schedule import Schedule
+from detectors.rules import FrameRule, Line, Rule, RuleSite, build_rule
+from detectors.schedule import schedule_from_config
 from detectors.zones import Zone
 from gridwatch.camera_events import CameraEventWatcher
-from gridwatch.config import (
-    CameraConfig,
-    ConfigError,
-    CrowdRuleConfig,
-    CustomModelConfig,
-    DetectConfig,
-    FallRuleConfig,
-    IllegalParkingRuleConfig,
-    IntrusionRuleConfig,
-    LineCrossingRuleConfig,
-    LoiteringRuleConfig,
-    StreamConfig,
-    TamperRuleConfig,
-    default_data_dir,
-)
 from gridwatch.feed import ApiModelSource, CameraFeed, HealthReporter
 from gridwatch.outbox import IncidentSender, Outbox
 from ingest import (
@@ -164,13 +148,6 @@ class DetectorPool:
         return self._loaded[key]
 
 
-class _RuleCommon(TypedDict):
-    cooldown_s: float
-    category: str
-    severity: str
-    schedule: Schedule
-
-
 def build_pipeline(
     camera: CameraConfig,
     detector: ObjectDetector,
@@ -187,86 +164,12 @@ def build_pipeline(
     rules: list[Rule] = []
     frame_rules: list[FrameRule] = []
     for rule in camera.rules:
-        schedule = camera.schedule(rule)
-        common = _RuleCommon(
-            cooldown_s=rule.cooldown_s,
-            category=rule.category.value,
-            severity=rule.severity.value,
-            schedule=schedule,
-        )
-        match rule:
-            case IntrusionRuleConfig():
-                rules.append(
-                    ZoneIntrusion(
-                        zones[rule.zone],
-                        set(rule.classes),
-                        min_frames=rule.min_frames,
-                        anchor=rule.anchor,
-                        **common,
-                    )
-                )
-            case LoiteringRuleConfig():
-                rules.append(
-                    Loitering(
-                        zones[rule.zone],
-                        set(rule.classes),
-                        dwell_s=rule.dwell_s,
-                        grace_s=rule.grace_s,
-                        anchor=rule.anchor,
-                        **common,
-                    )
-                )
-            case CrowdRuleConfig():
-                rules.append(
-                    Crowd(
-                        zones[rule.zone],
-                        set(rule.classes),
-                        min_people=rule.min_people,
-                        hold_s=rule.hold_s,
-                        grace_s=rule.grace_s,
-                        anchor=rule.anchor,
-                        **common,
-                    )
-                )
-            case LineCrossingRuleConfig():
-                rules.append(
-                    LineCrossing(
-                        lines[rule.line],
-                        set(rule.classes),
-                        direction=rule.direction,
-                        margin=rule.margin,
-                        anchor=rule.anchor,
-                        **common,
-                    )
-                )
-            case IllegalParkingRuleConfig():
-                rules.append(
-                    IllegalParking(
-                        zones[rule.zone], set(rule.classes), max_stay_s=rule.max_stay_s,
-                        max_movement=rule.max_movement, grace_s=rule.grace_s,
-                        anchor=rule.anchor, read_plate=rule.read_plate, **common,
-                    )
-                )  # fmt: skip
-            case FallRuleConfig():
-                rules.append(
-                    Fall(
-                        zones[rule.zone],
-                        set(rule.classes),
-                        hold_s=rule.hold_s,
-                        grace_s=rule.grace_s,
-                        anchor=rule.anchor,
-                        **common,
-                    )
-                )
-            case TamperRuleConfig():
-                frame_rules.append(
-                    Tamper(
-                        hold_s=rule.hold_s,
-                        defocus_ratio=rule.defocus_ratio,
-                        min_similarity=rule.min_similarity,
-                        **common,
-                    )
-                )
+        site = RuleSite(zones, lines, schedule_from_config(rule.schedule, camera.timezone))
+        built = build_rule(rule, site)
+        if isinstance(built, FrameRule):
+            frame_rules.append(built)
+        else:
+            rules.append(built)
     classes = sorted(
         {name for rule in camera.rules for name in getattr(rule, "classes", [])}
         | set(camera.detect.classes)
@@ -483,22 +386,22 @@ class CameraReader(threading.Thread):
 
 
 def health_report(health: CameraHealth) -> dict[str, Any]:
-    """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health)."""
-    return {
-        "status": health.status.value,
-        "last_frame_at": health.last_frame_at.isoformat() if health.last_frame_at else None,
-        "fps": None if health.input_fps is None else round(health.input_fps, 2),
-        "detect_fps": None if health.output_fps is None else round(health.output_fps, 2),
-        "resolution": list(health.resolution) if health.resolution else None,
-        "codec": health.codec,
-        "reconnects": health.reconnects,
-        "dropped_frames": health.frames_dropped,
-        "frame_age_s": None
-        if health.last_frame_age_s is None
-        else round(health.last_frame_age_s, 3),
-        "error": (health.last_error or health.reason or None)
-        and (health.last_error or health.reason)[:500],
-    }
+    """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health), as JSON."""
+    error = health.last_error or health.reason
+    return HealthReport(
+        status=health.status.value,
+        last_frame_at=health.last_frame_at,
+        fps=None if health.input_fps is None else round(health.input_fps, 2),
+        detect_fps=None if health.output_fps is None else round(health.output_fps, 2),
+        resolution=health.resolution or None,
+        codec=health.codec,
+        reconnects=health.reconnects,
+        dropped_frames=health.frames_dropped,
+        frame_age_s=(
+            None if health.last_frame_age_s is None else round(health.last_frame_age_s, 3)
+        ),
+        error=error[:500] if error else None,
+    ).model_dump(mode="json")
 
 
 @dataclass

@@ -12,21 +12,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+
+from contract.vocabulary import CameraStatus
 
 MIN_FPS_RATIO = 0.5
 """A camera delivering less than this share of its detection rate is degraded."""
 
 SETTLE_S = 2.0
 """After (re)connecting, the frame rate is not judged for this long: the meter has no history."""
-
-
-class CameraStatus(StrEnum):
-    """A camera's health as operators see it."""
-
-    online = "online"
-    degraded = "degraded"
-    offline = "offline"
 
 
 def default_stale_after_s(detect_fps: float) -> float:

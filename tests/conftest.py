@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.settings import Settings
+from contract.camera import default_data_dir
 from gridwatch.assets import ensure_all
-from gridwatch.config import default_data_dir
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER_TOKEN = "test-worker-token"

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from gridwatch.config import Category
+from contract.vocabulary import Category
 
 
 class WebhookEventType(StrEnum):

@@ -26,7 +26,8 @@ from api.health import record_health
 from api.models import Camera, Organisation
 from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
 from api.scope import scope_cameras
-from gridwatch.config import CameraConfig
+from contract.camera import CameraConfig
+from contract.health import HealthReport
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
@@ -38,24 +39,6 @@ class CameraDetail(CameraPublic):
     status_since: AwareDatetime | None
     last_frame_at: AwareDatetime | None
     health: dict[str, Any]
-
-
-class HealthReport(BaseModel):
-    """What a worker knows about a camera's stream."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    status: Literal["online", "degraded", "offline"]
-    last_frame_at: AwareDatetime | None = None
-    offline_since: AwareDatetime | None = None
-    fps: float | None = Field(default=None, ge=0, description="Frames per second measured.")
-    detect_fps: float | None = Field(default=None, ge=0, description="Frames analysed per second.")
-    resolution: tuple[int, int] | None = None
-    codec: str | None = Field(default=None, max_length=32)
-    reconnects: int = Field(default=0, ge=0)
-    dropped_frames: int = Field(default=0, ge=0)
-    frame_age_s: float | None = Field(default=None, ge=0)
-    error: str | None = Field(default=None, max_length=500)
 
 
 def _public(camera: Camera) -> CameraPublic:
@@ -278,7 +261,8 @@ class ConnectionReport(BaseModel):
 def test_connection(body: ConnectionTest, principal: OwnerDep) -> ConnectionReport:
     import base64
 
-    from gridwatch.config import ConfigError, expand_source
+    from contract.camera import expand_source
+    from contract.problems import ConfigError
     from ingest.errors import IngestError
     from ingest.probe import probe
 

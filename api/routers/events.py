@@ -46,7 +46,7 @@ from api.schemas import (
 )
 from api.scope import can_see_event, scope_events
 from api.taxonomy import EventType, Taxonomy, UnknownEventCode
-from gridwatch.config import Category
+from contract.vocabulary import Category
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 

@@ -15,9 +15,10 @@ from api.auth import Principal, UserDep, WorkerDep
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import UnknownCamera, publish, register_incident, to_public
 from api.models import Incident
-from api.schemas import GridEventPublic, IncidentCreate, Problem
+from api.schemas import GridEventPublic, Problem
 from api.scope import can_see_event
 from api.taxonomy import UnknownEventCode
+from contract.incident import IncidentReport
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -47,14 +48,14 @@ async def create_incident(
     worker: WorkerDep,
     policy: PolicyDep,
     hub: HubDep,
-    metadata: Annotated[str, Form(description="The incident as JSON (IncidentCreate).")],
+    metadata: Annotated[str, Form(description="The incident as JSON (IncidentReport).")],
     snapshot: Annotated[UploadFile, File(description="Annotated JPEG of the incident.")],
     clip: Annotated[
         UploadFile | None, File(description="MP4 (H.264) clip around the incident.")
     ] = None,
 ) -> GridEventPublic:
     try:
-        report = IncidentCreate.model_validate(json.loads(metadata))
+        report = IncidentReport.model_validate(json.loads(metadata))
     except json.JSONDecodeError as err:
         raise HTTPException(422, detail=f"metadata: not valid JSON ({err.msg})") from err
     except ValidationError as err:
@@ -131,7 +132,7 @@ def incident_snapshot(
     )
 
 
-async def _read_clip(clip: UploadFile | None, report: IncidentCreate, limit: int) -> bytes | None:
+async def _read_clip(clip: UploadFile | None, report: IncidentReport, limit: int) -> bytes | None:
     """The clip's bytes, checked against the metadata; None when the incident has none."""
     if clip is None:
         if report.clip_sha256 is not None:

@@ -33,7 +33,7 @@ from api.models import GridEvent, GridEventHistory
 from api.scope import scope_events
 from api.settings import Settings
 from api.taxonomy import EventType, Taxonomy
-from gridwatch.config import Category
+from contract.vocabulary import Category
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import supervision as sv
@@ -72,6 +72,7 @@ class Rule(Protocol):
         ...
 
 
+@runtime_checkable
 class FrameRule(Protocol):
     """A rule over the picture itself (tamper), needing no detector."""
 

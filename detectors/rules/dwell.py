@@ -9,7 +9,14 @@ from typing import Any
 
 import supervision as sv
 
+from contract.rules import (
+    CrowdRuleConfig,
+    FallRuleConfig,
+    IllegalParkingRuleConfig,
+    LoiteringRuleConfig,
+)
 from detectors.rules.base import DwellTimer, RuleHit, Sample, samples_in_zone
+from detectors.rules.registry import RuleSite, builds
 from detectors.schedule import ALWAYS, Schedule
 from detectors.zones import Anchor, Zone
 
@@ -313,3 +320,54 @@ class Crowd(_TrackDwellRule):
                 tuple(sorted(inside)), {"count": len(inside), "peak_count": self._peak},
             )
         ]  # fmt: skip
+
+
+@builds(LoiteringRuleConfig)
+def build_loitering(config: LoiteringRuleConfig, site: RuleSite) -> Loitering:
+    return Loitering(
+        site.zones[config.zone],
+        set(config.classes),
+        dwell_s=config.dwell_s,
+        grace_s=config.grace_s,
+        anchor=config.anchor,
+        **site.common(config),
+    )
+
+
+@builds(CrowdRuleConfig)
+def build_crowd(config: CrowdRuleConfig, site: RuleSite) -> Crowd:
+    return Crowd(
+        site.zones[config.zone],
+        set(config.classes),
+        min_people=config.min_people,
+        hold_s=config.hold_s,
+        grace_s=config.grace_s,
+        anchor=config.anchor,
+        **site.common(config),
+    )
+
+
+@builds(IllegalParkingRuleConfig)
+def build_illegal_parking(config: IllegalParkingRuleConfig, site: RuleSite) -> IllegalParking:
+    return IllegalParking(
+        site.zones[config.zone],
+        set(config.classes),
+        max_stay_s=config.max_stay_s,
+        max_movement=config.max_movement,
+        grace_s=config.grace_s,
+        anchor=config.anchor,
+        read_plate=config.read_plate,
+        **site.common(config),
+    )
+
+
+@builds(FallRuleConfig)
+def build_fall(config: FallRuleConfig, site: RuleSite) -> Fall:
+    return Fall(
+        site.zones[config.zone],
+        set(config.classes),
+        hold_s=config.hold_s,
+        grace_s=config.grace_s,
+        anchor=config.anchor,
+        **site.common(config),
+    )

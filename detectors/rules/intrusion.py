@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 import supervision as sv
 
+from contract.rules import IntrusionRuleConfig
 from detectors.rules.base import RuleHit, box_of, class_names_of, confidence_of, require_tracks
+from detectors.rules.registry import RuleSite, builds
 from detectors.schedule import ALWAYS, Schedule
 from detectors.zones import Anchor, Zone
 
@@ -130,3 +132,14 @@ class ZoneIntrusion:
             if last is None or now - last >= self.cooldown:
                 del self._tracks[track_id]
         return hits
+
+
+@builds(IntrusionRuleConfig)
+def build_intrusion(config: IntrusionRuleConfig, site: RuleSite) -> ZoneIntrusion:
+    return ZoneIntrusion(
+        site.zones[config.zone],
+        set(config.classes),
+        min_frames=config.min_frames,
+        anchor=config.anchor,
+        **site.common(config),
+    )

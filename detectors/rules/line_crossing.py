@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import supervision as sv
 
+from contract.rules import LineCrossingRuleConfig
 from detectors.rules.base import (
     Point,
     RuleHit,
@@ -18,6 +19,7 @@ from detectors.rules.base import (
     normalised_anchors,
     require_tracks,
 )
+from detectors.rules.registry import RuleSite, builds
 from detectors.schedule import ALWAYS, Schedule
 from detectors.zones import Anchor, anchor_points
 
@@ -215,3 +217,15 @@ class LineCrossing:
         del self._tracks[other]
         self._tracks[track_id] = state
         return state
+
+
+@builds(LineCrossingRuleConfig)
+def build_line_crossing(config: LineCrossingRuleConfig, site: RuleSite) -> LineCrossing:
+    return LineCrossing(
+        site.lines[config.line],
+        set(config.classes),
+        direction=config.direction,
+        margin=config.margin,
+        anchor=config.anchor,
+        **site.common(config),
+    )

@@ -9,7 +9,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from contract.rules import TamperRuleConfig
 from detectors.rules.base import DwellTimer, RuleHit, Sample
+from detectors.rules.registry import RuleSite, builds
 from detectors.schedule import ALWAYS, Schedule
 
 VIEW_KEY = 0  # tamper is about the whole view, not one object
@@ -194,3 +196,13 @@ class Tamper:
         self._reference_float = grey.astype(np.float32)
         self.reference_measure = measure(grey)
         self._reference_at = now
+
+
+@builds(TamperRuleConfig)
+def build_tamper(config: TamperRuleConfig, site: RuleSite) -> Tamper:
+    return Tamper(
+        hold_s=config.hold_s,
+        defocus_ratio=config.defocus_ratio,
+        min_similarity=config.min_similarity,
+        **site.common(config),
+    )

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.district import load_policy
 from api.taxonomy import API_RULE_KINDS, TaxonomyError, load_taxonomy
-from gridwatch.config import RULE_KINDS, Category
+from contract.rules import RULE_KINDS
+from contract.vocabulary import Category
 from tests.api.helpers import report_incident
 from tests.conftest import REPO, Accounts
 

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gridwatch.config import CameraConfig, camera_files, load_camera_file
+from contract.camera import CameraConfig
+from contract.loading import camera_files, load_camera_file
 from tests.conftest import REPO, LiveServer
 from tests.console.conftest import Console
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from contract.rules import parse_window
 from detectors.schedule import Schedule, TimeWindow
-from gridwatch.config import parse_window
 
 SHANGHAI = timedelta(hours=8)
 
@@ -77,7 +77,7 @@ def test_naive_times_are_refused() -> None:
     [("22:00-06:00", time(22), time(6)), ("00:00-24:00", time(0), time(0))],
 )
 def test_window_text(text: str, start: time, end: time) -> None:
-    assert parse_window(text) == TimeWindow(start, end)
+    assert TimeWindow(*parse_window(text)) == TimeWindow(start, end)
 
 
 @pytest.mark.parametrize("text", ["22-06", "25:00-06:00", "22:00-24:30", "22:00"])

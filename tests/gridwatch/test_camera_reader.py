@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import gridwatch.worker as worker_module
-from gridwatch.config import expand_source
+from contract.camera import expand_source
 from gridwatch.worker import CameraReader
 from ingest import Frame
 from tests.ingest.workers import camera

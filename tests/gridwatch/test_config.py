@@ -9,8 +9,10 @@ from typing import ClassVar
 import pytest
 from typer.testing import CliRunner
 
+from contract.addresses import mask_credentials
+from contract.loading import load_camera_file, load_cameras
+from contract.problems import ConfigError
 from gridwatch.cli import app
-from gridwatch.config import ConfigError, load_camera_file, load_cameras, mask_credentials
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -240,7 +242,7 @@ rules:
 
 
 def test_every_rule_kind_loads_with_its_category_and_builds(tmp_path: Path) -> None:
-    from detectors.coco import COCO_CLASS_NAMES
+    from contract.coco import COCO_CLASS_NAMES
     from detectors.rules import LineCrossing, Tamper
     from gridwatch.worker import build_pipeline
 

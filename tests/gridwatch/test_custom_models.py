@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from api.settings import Settings
-from gridwatch.config import CameraConfig
+from contract.camera import CameraConfig
 from gridwatch.feed import ApiModelSource
 from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker import DetectorPool, Worker

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwatch.config import CameraConfig
+from contract.camera import CameraConfig
 from gridwatch.outbox import Outbox
 from gridwatch.worker import DetectorPool, Worker
 from ingest import Frame

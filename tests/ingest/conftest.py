@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwatch.config import default_data_dir
+from contract.camera import default_data_dir
 from tests.ingest.peers import (
     SYSTEM_PYTHON,
     HttpCamera,

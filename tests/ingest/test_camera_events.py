@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from contract.camera import CameraConfig
 from detectors.incident import Incident
 from gridwatch.camera_events import CameraEventWatcher
-from gridwatch.config import CameraConfig
 from tests.ingest.onvif_events_device import events_device
 
 RECORDED = Path(__file__).parent / "data" / "onvif" / "pull_messages_response.xml"

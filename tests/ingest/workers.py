@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 import supervision as sv
 
-from detectors.coco import COCO_CLASS_NAMES
-from gridwatch.config import CameraConfig
+from contract.camera import CameraConfig
+from contract.coco import COCO_CLASS_NAMES
 from gridwatch.outbox import Outbox
 from gridwatch.worker import Worker
 

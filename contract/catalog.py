@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detectors.coco import COCO_CLASS_NAMES
+from contract.coco import COCO_CLASS_NAMES
 
 
 @dataclass(frozen=True)

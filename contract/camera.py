@@ -1,0 +1,319 @@
+"""A camera's configuration: what camera files hold, what the API stores, what workers receive."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contract.addresses import mask_credentials
+from contract.catalog import DEFAULT_MODEL, MODELS
+from contract.problems import ConfigError, ConfigProblem
+from contract.rules import LineCrossingRuleConfig, RuleConfig
+from contract.vocabulary import SLUG, SOURCE_SCHEMES, OrganisationKind
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrganisationConfig(_Strict):
+    id: str = Field(pattern=SLUG, description="Stable identifier of the owning organisation.")
+    name: str = Field(min_length=1, description="Display name, e.g. 'No.1 Primary School'.")
+    kind: OrganisationKind = Field(
+        description="Owner kind: education, health, urban_management, ..."
+    )
+
+
+class Location(_Strict):
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees (WGS 84).")
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees (WGS 84).")
+
+
+NormalisedPoint = Annotated[
+    tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]],
+    Field(description="A point [x, y] in normalised image coordinates, 0..1 from the top left."),
+]
+
+
+class ZoneConfig(_Strict):
+    name: str = Field(pattern=SLUG, description="Zone name, unique within the camera.")
+    polygon: list[NormalisedPoint] = Field(
+        min_length=3, description="Polygon vertices in normalised image coordinates."
+    )
+
+
+class DetectConfig(_Strict):
+    fps: float = Field(default=2, gt=0, le=30, description="Frames per second given to detection.")
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description=f"Detection model: {', '.join(MODELS)} (fall-yolov8 for fall rules).",
+    )
+    backend: Literal["auto", "onnx", "pytorch"] = Field(
+        default="auto",
+        description="How the model runs: ONNX Runtime, PyTorch, or auto (ONNX when exported).",
+    )
+    confidence: float = Field(
+        default=0.4, gt=0, lt=1, description="Minimum detector confidence for a detection."
+    )
+    imgsz: int = Field(default=640, ge=160, le=1920, description="Model input size in pixels.")
+    classes: list[str] = Field(
+        default=[], description="Classes to detect and draw besides those the rules watch."
+    )
+
+    @field_validator("imgsz")
+    @classmethod
+    def _multiple_of_32(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError("must be a multiple of 32")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"unknown model {value!r} (models: {', '.join(MODELS)})")
+        return value
+
+
+class MotionConfig(_Strict):
+    enabled: bool = Field(default=True, description="Skip the model on frames where nothing moved.")
+    min_changed: float = Field(
+        default=0.002, ge=0, le=1,
+        description="Share of the picture that must change to run the model.",
+    )  # fmt: skip
+    full_check_s: float = Field(
+        default=10, gt=0,
+        description="Run the model at least this often, so objects that stopped are confirmed.",
+    )  # fmt: skip
+
+
+class PolygonConfig(_Strict):
+    name: str = Field(pattern=SLUG, description="Name of the region.")
+    polygon: list[NormalisedPoint] = Field(
+        min_length=3, description="Polygon vertices in normalised image coordinates."
+    )
+
+
+class LineConfig(_Strict):
+    name: str = Field(pattern=SLUG, description="Line name, unique within the camera.")
+    points: list[NormalisedPoint] = Field(
+        min_length=2, max_length=2, description="Start and end, in normalised image coordinates."
+    )
+
+
+class EvidenceConfig(_Strict):
+    pre_roll_s: float = Field(
+        default=3, ge=0, le=30, description="Seconds of video kept from before the incident."
+    )
+    post_roll_s: float = Field(
+        default=3, ge=0, le=30,
+        description="Seconds of video after the incident; it is reported when they have passed.",
+    )  # fmt: skip
+    clip: bool = Field(default=True, description="Attach an H.264 clip to each incident.")
+
+
+class FilePlaybackConfig(_Strict):
+    loop: bool = Field(default=True, description="Start the recording again when it ends.")
+    realtime: bool = Field(
+        default=True,
+        description="Play at the recording's own pace, as a live camera, not as fast as possible.",
+    )
+
+
+class StreamConfig(_Strict):
+    """How a live camera (rtsp, http) is reached and watched."""
+
+    transport: Literal["tcp", "udp"] = Field(
+        default="tcp",
+        description=(
+            "RTSP transport: tcp passes NAT and firewalls and loses nothing; udp has less"
+            " latency on a clean LAN."
+        ),
+    )
+    sub_source: str | None = Field(
+        default=None,
+        description=(
+            "Address of the camera's lower-resolution sub stream. When set, detection reads it"
+            " and `source` (the main stream) is kept for evidence. ${VAR} is replaced as in"
+            " `source`."
+        ),
+    )
+    open_timeout_s: float = Field(
+        default=5, gt=0, le=60, description="Seconds allowed for connecting to the camera."
+    )
+    read_timeout_s: float = Field(
+        default=5, gt=0, le=120, description="A connected camera silent this long is lost."
+    )
+    max_backoff_s: float = Field(
+        default=30, ge=1, le=3600, description="Longest wait between reconnection attempts."
+    )
+    stale_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Newest-frame age in seconds past which the camera is degraded; default: the"
+            " larger of 2 s and three detection intervals."
+        ),
+    )
+
+    @field_validator("sub_source")
+    @classmethod
+    def _sub_source_scheme(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheme = urlsplit(value).scheme.lower()
+            if scheme not in ("rtsp", "rtsps", "http", "https"):
+                raise ValueError(f"scheme {scheme or '(none)'!r} is not a live stream's scheme")
+        return value
+
+
+class CustomModelConfig(_Strict):
+    model: str = Field(pattern=SLUG, description="Name of a model registered in the API.")
+    min_frames: int = Field(default=2, ge=1, le=1000, description="Consecutive frames seen.")
+    confidence: float = Field(default=0.4, gt=0, lt=1, description="Minimum confidence.")
+    cooldown_s: float = Field(default=300, ge=0, description="Seconds before a class fires again.")
+
+
+class CameraConfig(_Strict):
+    id: str = Field(pattern=SLUG, description="Stable camera identifier, unique in the district.")
+    name: str = Field(min_length=1, description="Display name shown to operators.")
+    organisation: OrganisationConfig = Field(description="The camera's owner.")
+    source: str = Field(
+        description=(
+            "Stream address: rtsp://, rtsps://, http(s)://, onvif://host:port or file:// ."
+            " ${VAR} is replaced from the environment, so credentials stay out of the file."
+        )
+    )
+    location: Location = Field(description="Where the camera stands; decides its grid.")
+    enabled: bool = Field(default=True, description="Disabled cameras are not watched.")
+    detect: DetectConfig = Field(default_factory=DetectConfig, description="Detection settings.")
+    playback: FilePlaybackConfig = Field(
+        default_factory=FilePlaybackConfig, description="Playback of file:// recordings."
+    )
+    stream: StreamConfig = Field(
+        default_factory=StreamConfig, description="Connection settings of live cameras."
+    )
+    custom_models: list[CustomModelConfig] = Field(
+        default=[],
+        description="The district's own models (registered in the API) run beside `detect`;"
+        " each class mapped to an event code raises that event.",
+    )
+    camera_events: bool = Field(
+        default=True,
+        description="onvif:// cameras: raise a device_fault incident when the camera itself"
+        " reports tampering (its PullPoint events).",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="IANA time zone of the camera; rule schedules use it."
+    )
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig, description="The motion gate in front of the model."
+    )
+    privacy_masks: list[PolygonConfig] = Field(
+        default=[], description="Regions blacked out before detection and in all evidence."
+    )
+    evidence: EvidenceConfig = Field(
+        default_factory=EvidenceConfig, description="Snapshot and clip of each incident."
+    )
+    zones: list[ZoneConfig] = Field(default=[], description="Named regions of the image.")
+    lines: list[LineConfig] = Field(default=[], description="Named lines for line_crossing rules.")
+    rules: list[RuleConfig] = Field(default=[], description="Incident rules run on this camera.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme.lower()
+        if scheme not in SOURCE_SCHEMES:
+            raise ValueError(
+                f"scheme {scheme or '(none)'!r} is not one of {', '.join(SOURCE_SCHEMES)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_zones(self) -> CameraConfig:
+        names = [zone.name for zone in self.zones]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"zones: duplicate zone name {duplicates[0]!r}")
+        line_names = [line.name for line in self.lines]
+        model = MODELS[self.detect.model]
+        for index, rule in enumerate(self.rules):
+            zone = getattr(rule, "zone", None)
+            if zone is not None and zone not in names:
+                known = ", ".join(names) or "none defined"
+                raise ValueError(f"rules.{index}.zone: unknown zone {zone!r} (zones: {known})")
+            if isinstance(rule, LineCrossingRuleConfig) and rule.line not in line_names:
+                known = ", ".join(line_names) or "none defined"
+                raise ValueError(f"rules.{index}.line: unknown line {rule.line!r} (lines: {known})")
+            unknown = [
+                name for name in getattr(rule, "classes", []) if name not in model.class_names
+            ]
+            if unknown:
+                raise ValueError(
+                    f"rules.{index}.classes: {unknown[0]!r} is not a class the detector knows"
+                    f" (model {model.name})"
+                )
+        unknown = [name for name in self.detect.classes if name not in model.class_names]
+        if unknown:
+            raise ValueError(
+                f"detect.classes: {unknown[0]!r} is not a class model {model.name} knows"
+            )
+        return self
+
+    def resolved_source(self, environ: Mapping[str, str] | None = None) -> str:
+        """The source with ${VAR} references replaced; raises ConfigError naming a missing one."""
+        return expand_source(self.source, environ)
+
+    def detect_source(self, environ: Mapping[str, str] | None = None) -> str:
+        """The address detection reads: the sub stream when one is configured, else `source`."""
+        return expand_source(self.stream.sub_source or self.source, environ)
+
+    def masked_source(self) -> str:
+        """The source as it may be shown or logged: credentials replaced by ***."""
+        return mask_credentials(self.source)
+
+
+def default_data_dir() -> Path:
+    """Where fetched assets (model weights, the demo clip) live unless overridden."""
+    return Path(os.environ.get("GRIDWATCH_DATA_DIR", Path.home() / ".cache" / "gridwatch" / "data"))
+
+
+def expand_source(source: str, environ: Mapping[str, str] | None = None) -> str:
+    """`source` with each ${VAR} replaced from `environ` (default: the process environment).
+
+    Raises ConfigError naming the first variable that is not set; GRIDWATCH_DATA_DIR falls back
+    to `default_data_dir()`.
+    """
+    # Only the variables named are looked up, one at a time: copying the whole environment
+    # races with the capture threads that set FFmpeg's options variable while they open.
+    env = os.environ if environ is None else environ
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = env.get(name)
+        if value is None and name == "GRIDWATCH_DATA_DIR":
+            value = str(default_data_dir())
+        if value is None:
+            raise ConfigError(
+                [ConfigProblem(None, "source", f"environment variable {name} is not set")]
+            )
+        return value
+
+    return _ENV_REFERENCE.sub(replace, source)

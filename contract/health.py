@@ -1,0 +1,35 @@
+"""A camera's stream health as a worker reports it (PUT /api/v1/cameras/{id}/health)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contract.vocabulary import CameraStatus, Instant
+
+
+class HealthReport(BaseModel):
+    """What a worker knows about a camera's stream; rates in frames per second."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: CameraStatus = Field(description="online, degraded (old or slow frames) or offline.")
+    last_frame_at: Instant | None = Field(
+        default=None, description="When the newest frame arrived."
+    )
+    offline_since: Instant | None = Field(
+        default=None, description="When the camera went offline, if it is."
+    )
+    fps: float | None = Field(default=None, ge=0, description="Frames per second measured.")
+    detect_fps: float | None = Field(default=None, ge=0, description="Frames analysed per second.")
+    resolution: tuple[int, int] | None = Field(
+        default=None, description="Width and height of the frames, in pixels."
+    )
+    codec: str | None = Field(default=None, max_length=32, description="Video codec, e.g. h264.")
+    reconnects: int = Field(default=0, ge=0, description="Reconnections since the worker started.")
+    dropped_frames: int = Field(
+        default=0, ge=0, description="Frames dropped because detection was behind."
+    )
+    frame_age_s: float | None = Field(
+        default=None, ge=0, description="Age of the newest frame, in seconds."
+    )
+    error: str | None = Field(default=None, max_length=500, description="Why it is not online.")

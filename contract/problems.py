@@ -1,0 +1,55 @@
+"""What is wrong with a configuration: each problem as file, field path and reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from contract.rules import RULE_KINDS
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong in a configuration file."""
+
+    path: Path | None
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = str(self.path) if self.path else "<config>"
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+class ConfigError(Exception):
+    """Configuration could not be loaded; carries every problem found. Not retried."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+def problems_from_validation(path: Path | None, error: ValidationError) -> list[ConfigProblem]:
+    """Each validation error as file, field path and reason."""
+    problems = []
+    for item in error.errors():
+        parts = list(item["loc"])
+        # A rule's kind picks its model; pydantic puts that tag in the path ("rules.0.intrusion").
+        if len(parts) > 2 and parts[0] == "rules" and parts[2] in RULE_KINDS:
+            del parts[2]
+        location = ".".join(str(part) for part in parts)
+        message = item["msg"].removeprefix("Value error, ")
+        given = item.get("input")
+        if item["type"] not in ("missing", "extra_forbidden") and isinstance(
+            given, str | int | float
+        ):
+            message = f"{message} (got {given!r})"
+        # A model-level validator names the field inside its own message ("rules.0.zone: ...").
+        if not location and ": " in message:
+            location, message = message.split(": ", 1)
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        problems.append(ConfigProblem(path, location or "(file)", message))
+    return problems

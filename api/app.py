@@ -42,6 +42,7 @@ from api.routers import (
     live,
     models,
     stats,
+    suppressions,
     taxonomy,
     users,
 )
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users.router)
     app.include_router(incidents.router)
     app.include_router(events.router)
+    app.include_router(suppressions.router)
     app.include_router(live.router)
     app.include_router(stats.router)
     app.include_router(evaluation.router)

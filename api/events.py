@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api import evidence
+from api import evidence, suppressions
 from api.auth import Principal
 from api.district import OPEN_STATES, DistrictPolicy
 from api.grids import locate_grid
@@ -88,16 +88,19 @@ def register_incident(
     evidence_root: Path,
     actor: str,
     policy: DistrictPolicy,
-) -> tuple[GridEvent, bool]:
+) -> tuple[GridEvent | None, bool]:
     """Store an incident and open its grid event; returns (event, created).
 
     Idempotent on the incident id: a second report of the same incident returns the event the
     first one opened and changes nothing. The snapshot is on disk before the rows commit, so an
-    event never points at missing evidence.
+    event never points at missing evidence. An incident that a suppression holds back is stored
+    with its evidence but opens no event: the event is then None.
     """
     existing = _event_for_incident(session, report.id)
     if existing is not None:
         return existing, False
+    if session.get(Incident, report.id) is not None:  # held back by a suppression before
+        return None, False
     camera = session.get(Camera, report.camera_id)
     if camera is None:
         raise UnknownCamera(report.camera_id)
@@ -119,6 +122,8 @@ def register_incident(
         clip_path=clip_relative.as_posix() if clip_relative else None,
         reported_by=actor,
     )
+    if suppressions.suppress(session, camera, incident) is not None:
+        return _store_suppressed(session, incident)
     event = GridEvent(
         source=SOURCE_VIDEO,
         incident=incident,
@@ -157,6 +162,17 @@ def register_incident(
         return existing, False
     log.info("%s: incident %s opened grid event %s", camera.id, report.id, event.id)
     return event, True
+
+
+def _store_suppressed(session: Session, incident: Incident) -> tuple[GridEvent | None, bool]:
+    """Commit a suppressed incident (no event); a concurrent report of it counts nothing."""
+    session.add(incident)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return _event_for_incident(session, incident.id), False
+    return None, True
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 reported -> verifying -> confirmed | false_alarm -> dispatched -> handling -> resolved -> closed,
 with rework (resolved -> handling), escalation (one level up, state unchanged) and merge.
 
+A false-alarm verdict (reject) may also ask that the same thing not be raised again: a
+suppression around the incident's object (api/suppressions.py), made by an operator or an admin.
+
 A handled (resolved) event is closed by the on-site check: the grid worker of its cell goes
 there and either closes it with at least one photo, or sends it back to handling (a rework,
 counted). An operator may close it instead only with a reason; the history tells the two apart
@@ -20,6 +23,8 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.district import OPEN_STATES, DistrictPolicy, next_level
 from api.models import Department, GridEvent, GridEventHistory, User, UserGrid
+from api.schemas import SuppressOnReject
+from api.suppressions import suppression_from_incident
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ NEEDS_NOTE = {"reject", "rework", "merge", "operator_close"}
 # The on-site check closes an event only with evidence of what the grid worker found.
 NEEDS_PHOTO = {"close"}
 CLOSURE = {"close": "on_site_check", "operator_close": "operator"}
+# Who may turn a false-alarm verdict into a suppression: those who watch the alerts, not the
+# grid worker on the spot.
+SUPPRESSORS = {"operator", "admin"}
 
 
 class TransitionError(Exception):
@@ -79,6 +87,7 @@ class ActionRequest:
     into_event_id: int | None = None
     photo_count: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    suppress: SuppressOnReject | None = None
 
 
 def allowed_actions(event: GridEvent, principal: Principal) -> list[str]:
@@ -118,6 +127,9 @@ def apply_action(
             422, f"photos: the on-site check needs at least one photo to {action} an event"
         )
 
+    if request.suppress is not None:
+        _check_suppress(event, action, principal)
+
     details: dict[str, Any] = dict(request.details)
     previous = event.status
     if action == "verify":
@@ -142,6 +154,8 @@ def apply_action(
         target = _merge_target(session, event, request.into_event_id)
         event.merged_into_id = target.id
         details["into_event_id"] = target.id
+    elif action == "reject" and request.suppress is not None:
+        details["suppression_id"] = _suppress(session, event, principal, request, now)
     elif action == "rework":
         event.reworks += 1
         details["rework"] = event.reworks
@@ -169,6 +183,40 @@ def apply_action(
     event.updated_at = now
     session.flush()
     return step
+
+
+def _check_suppress(event: GridEvent, action: str, principal: Principal) -> None:
+    if action != "reject":
+        raise TransitionError(422, f"suppress: only a false-alarm verdict (reject), not {action}")
+    if principal.role not in SUPPRESSORS:
+        raise TransitionError(403, f"a {principal.role} may not suppress a camera's alerts")
+    if event.incident is None:
+        raise TransitionError(422, "suppress: only an event raised by a camera can be suppressed")
+
+
+def _suppress(
+    session: Session,
+    event: GridEvent,
+    principal: Principal,
+    request: ActionRequest,
+    now: datetime,
+) -> int:
+    """Leave a suppression around the event's incident; returns its id."""
+    assert event.incident is not None and request.suppress is not None
+    try:
+        suppression = suppression_from_incident(
+            event.incident,
+            request.suppress,
+            actor=principal.actor,
+            grid_event_id=event.id,
+            note=request.note.strip(),
+            now=now,
+        )
+    except ValueError as err:
+        raise TransitionError(422, f"suppress: {err}") from err
+    session.add(suppression)
+    session.flush()
+    return suppression.id
 
 
 def _grid_worker_for(session: Session, event: GridEvent, user_id: int) -> User:

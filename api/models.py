@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
@@ -122,6 +123,9 @@ class Camera(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # Removed cameras keep their rows (their events refer to them) but are no longer watched.
     retired_at: Mapped[datetime | None] = mapped_column()
+    # Incidents that a suppression kept from the operators, over the camera's life.
+    suppressed_incidents: Mapped[int] = mapped_column(Integer, default=0)
+    last_suppressed_at: Mapped[datetime | None] = mapped_column()
 
     organisation: Mapped[Organisation] = relationship(back_populates="cameras")
     grid: Mapped[Grid | None] = relationship()
@@ -162,6 +166,9 @@ class Incident(Base):
     clip_duration_s: Mapped[float | None] = mapped_column(Float)
     reported_by: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The suppression that kept it from the operators (it then opened no event). Not a foreign
+    # key: the record of why stays when the suppression is removed.
+    suppression_id: Mapped[int | None] = mapped_column(Integer)
 
     camera: Mapped[Camera] = relationship()
     grid_event: Mapped[GridEvent | None] = relationship(back_populates="incident")
@@ -414,3 +421,32 @@ class CustomModel(Base):
     description: Mapped[str] = mapped_column(String(300), default="")
     registered_by: Mapped[str] = mapped_column(String(100))
     registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """An operator's "false alarm, do not raise this again": incidents of this camera, rule, zone
+    and object class in this image region (optionally at this time of day, until an expiry) are
+    stored and counted but open no event."""
+
+    __tablename__ = "suppression"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("camera.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    zone: Mapped[str] = mapped_column(String(64))
+    object_class: Mapped[str] = mapped_column(String(64))
+    # A polygon in image coordinates normalised to [0, 1]: [[x, y], ...].
+    region: Mapped[list[Any]] = mapped_column()
+    # Local time of day in the camera's time zone; a window may wrap midnight (22:00-06:00).
+    starts_at_time: Mapped[time | None] = mapped_column(Time)
+    ends_at_time: Mapped[time | None] = mapped_column(Time)
+    timezone: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    grid_event_id: Mapped[int | None] = mapped_column(ForeignKey("grid_event.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    suppressed_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_suppressed_at: Mapped[datetime | None] = mapped_column()
+
+    camera: Mapped[Camera] = relationship()

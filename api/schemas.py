@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contract.vocabulary import Category, Severity
 
@@ -235,6 +235,49 @@ class ApiTokenIssued(BaseModel):
     id: int
     name: str
     token: str = Field(description="Shown once; only its digest is kept.")
+
+
+class IncidentSuppressed(BaseModel):
+    """The answer to a reported incident that a suppression held back: stored, no event."""
+
+    incident_id: str
+    suppressed: bool = Field(default=True, description="Always true: no event was opened.")
+    suppression_id: int | None = Field(
+        description="The suppression that held it back (none once that one is removed)."
+    )
+
+
+class TimeOfDay(BaseModel):
+    """A local time-of-day window in the camera's time zone; it may wrap midnight (22:00-06:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at_time: time | None = Field(default=None, description="Local start, HH:MM.")
+    ends_at_time: time | None = Field(default=None, description="Local end, HH:MM (exclusive).")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TimeOfDay:
+        if (self.starts_at_time is None) != (self.ends_at_time is None):
+            raise ValueError("give both starts_at_time and ends_at_time, or neither")
+        if self.starts_at_time is not None and self.starts_at_time == self.ends_at_time:
+            raise ValueError("starts_at_time and ends_at_time are the same: an empty window")
+        return self
+
+
+class SuppressOnReject(TimeOfDay):
+    """ "Do not raise this again": what a false-alarm verdict leaves behind, around the object of
+    the event's incident."""
+
+    margin: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="How far the region reaches beyond the object's box on each side, as a"
+        " fraction of the box's width and height (0.5: a box twice as wide and high).",
+    )
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Out of force after this many days; none: never."
+    )
 
 
 class Problem(BaseModel):

@@ -39,6 +39,10 @@ class CameraDetail(CameraPublic):
     status_since: AwareDatetime | None
     last_frame_at: AwareDatetime | None
     health: dict[str, Any]
+    suppressed_incidents: int = Field(
+        description="Incidents a suppression held back (stored, no event), over its life."
+    )
+    last_suppressed_at: AwareDatetime | None
 
 
 def _public(camera: Camera) -> CameraPublic:
@@ -61,6 +65,8 @@ def _detail(camera: Camera) -> CameraDetail:
         status_since=camera.status_since,
         last_frame_at=camera.last_frame_at,
         health=camera.health,
+        suppressed_incidents=camera.suppressed_incidents,
+        last_suppressed_at=camera.last_suppressed_at,
     )
 
 

@@ -17,7 +17,7 @@ from fastapi import (
     status,
 )
 from fastapi.responses import FileResponse
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, ValidationError
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
@@ -43,6 +43,7 @@ from api.schemas import (
     MergeCandidate,
     Problem,
     RowId,
+    SuppressOnReject,
 )
 from api.scope import can_see_event, scope_events
 from api.taxonomy import EventType, Taxonomy, UnknownEventCode
@@ -277,8 +278,17 @@ async def act_on_event(
     photos: Annotated[
         list[UploadFile] | None, File(description="Photos (JPEG, PNG, WebP).")
     ] = None,
+    suppress: Annotated[
+        str | None,
+        Form(
+            max_length=2000,
+            description='reject: "do not raise this again", as a JSON object (SuppressOnReject:'
+            " margin, starts_at_time, ends_at_time, expires_in_days); {} for the defaults.",
+        ),
+    ] = None,
 ) -> GridEventDetail:
     event = _visible(session, principal, event_id)
+    suppression = _suppress_request(suppress)
     if principal.role == "handler" and event.department_id != (
         principal.user and principal.user.department_id
     ):
@@ -294,7 +304,8 @@ async def act_on_event(
         step = apply_action(
             session, event, action, principal,
             ActionRequest(note=note, department_id=department_id, assignee_id=assignee_id,
-                          into_event_id=into_event_id, photo_count=len(pictures)),
+                          into_event_id=into_event_id, photo_count=len(pictures),
+                          suppress=suppression),
             policy,
         )  # fmt: skip
         attach(
@@ -318,6 +329,20 @@ async def act_on_event(
     session.refresh(event)
     publish(hub, "event.updated", event, request)
     return to_detail(event, request, principal)
+
+
+def _suppress_request(text: str | None) -> SuppressOnReject | None:
+    """The verdict's "do not raise this again" request; 422 naming the field when invalid."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return SuppressOnReject.model_validate_json(text)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise HTTPException(
+            422, detail=f"suppress{'.' + where if where else ''}: {first['msg']}"
+        ) from err
 
 
 @router.get(

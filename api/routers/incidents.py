@@ -15,7 +15,7 @@ from api.auth import Principal, UserDep, WorkerDep
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import UnknownCamera, publish, register_incident, to_public
 from api.models import Incident
-from api.schemas import GridEventPublic, Problem
+from api.schemas import GridEventPublic, IncidentSuppressed, Problem
 from api.scope import can_see_event
 from api.taxonomy import UnknownEventCode
 from contract.incident import IncidentReport
@@ -29,16 +29,20 @@ log = logging.getLogger(__name__)
 
 @router.post(
     "",
-    response_model=GridEventPublic,
+    response_model=GridEventPublic | IncidentSuppressed,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"model": GridEventPublic, "description": "Already reported: the existing event."},
+        200: {
+            "model": GridEventPublic | IncidentSuppressed,
+            "description": "Already reported: the existing event (or the suppression).",
+        },
         401: {"model": Problem},
         413: {"model": Problem},
         422: {"model": Problem},
         507: {"model": Problem, "description": "Evidence storage failed; retry later."},
     },
-    summary="Report an incident (workers); opens a grid event. Idempotent on the incident id.",
+    summary="Report an incident (workers); opens a grid event unless a suppression holds it"
+    " back. Idempotent on the incident id.",
 )
 async def create_incident(
     request: Request,
@@ -53,7 +57,7 @@ async def create_incident(
     clip: Annotated[
         UploadFile | None, File(description="MP4 (H.264) clip around the incident.")
     ] = None,
-) -> GridEventPublic:
+) -> GridEventPublic | IncidentSuppressed:
     try:
         report = IncidentReport.model_validate(json.loads(metadata))
     except json.JSONDecodeError as err:
@@ -92,7 +96,11 @@ async def create_incident(
         raise HTTPException(507, detail=str(err)) from err
     if not created:
         request_response.status_code = status.HTTP_200_OK
-    else:
+    if event is None:
+        incident = session.get(Incident, report.id)
+        assert incident is not None
+        return IncidentSuppressed(incident_id=incident.id, suppression_id=incident.suppression_id)
+    if created:
         publish(hub, "event.created", event, request)
     return to_public(event, request)
 

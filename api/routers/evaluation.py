@@ -14,6 +14,10 @@ Over the events in the caller's scope that occurred in [from, to):
 - medians: minutes from report to dispatch, and from report to close.
 
 By grid worker, an event counts for every grid worker of its cell.
+
+False-alarm sources: per camera, the rule, zone and object class of its rejected video events,
+most rejected first, with the incidents a suppression has since held back (detected in the same
+range) and a mask that would cover every rejected object.
 """
 
 from __future__ import annotations
@@ -35,15 +39,17 @@ from sqlalchemy import select
 
 from api.auth import UserDep
 from api.deps import SessionDep
-from api.figures import events_in_range, history_steps, incident_rules, minutes
+from api.figures import batches, events_in_range, history_steps, incident_rules, minutes
 from api.models import (
     Camera,
     Department,
     Grid,
     GridEvent,
+    Incident,
     User,
     UserGrid,
 )
+from api.suppressions import normalised_box, suggested_mask, suppressed_counts
 
 router = APIRouter(prefix="/api/v1/evaluation", tags=["evaluation"])
 
@@ -82,6 +88,24 @@ class RuleFalseAlarms(BaseModel):
     rate: float | None
 
 
+class FalseAlarmSource(BaseModel):
+    rule: str
+    zone: str
+    object_class: str
+    false_alarms: int = Field(description="Its video events rejected as false alarms.")
+    suppressed: int = Field(description="Its incidents a suppression held back (no event).")
+    suggested_mask: list[list[float]] = Field(
+        description="Polygon [[x, y], ...] in normalised image coordinates covering the boxes"
+        " of the rejected objects: a privacy mask or suppression region to consider."
+    )
+
+
+class CameraFalseAlarms(BaseModel):
+    camera_id: str
+    camera_name: str
+    sources: list[FalseAlarmSource] = Field(description="Most rejected first.")
+
+
 class Evaluation(BaseModel):
     by: GroupBy
     occurred_from: datetime | None
@@ -89,6 +113,9 @@ class Evaluation(BaseModel):
     rows: list[EvaluationRow]
     total: EvaluationRow = Field(description="All events in the range, each once.")
     false_alarms_by_rule: list[RuleFalseAlarms] = Field(description="Video events, per rule.")
+    false_alarm_sources: list[CameraFalseAlarms] = Field(
+        description="Per camera, its top false-alarm sources (rule, zone, object class)."
+    )
 
 
 @dataclass
@@ -156,13 +183,17 @@ def _facts(session: SessionDep, ids: list[int]) -> dict[int, _Facts]:
     return facts
 
 
+def _pairs(session: SessionDep, events: list[GridEvent]) -> list[tuple[GridEvent, _Facts]]:
+    facts = _facts(session, [event.id for event in events])
+    return [(event, facts[event.id]) for event in events]
+
+
 def evaluate(
     session: SessionDep,
-    events: list[GridEvent],
+    pairs: list[tuple[GridEvent, _Facts]],
     by: GroupBy,
 ) -> tuple[list[EvaluationRow], EvaluationRow, list[RuleFalseAlarms]]:
-    facts = _facts(session, [event.id for event in events])
-    pairs = [(event, facts[event.id]) for event in events]
+    events = [event for event, _ in pairs]
     groups: dict[str | None, list[tuple[GridEvent, _Facts]]] = defaultdict(list)
     names: dict[str | None, str | None] = {}
     if by is GroupBy.grid_worker:
@@ -223,6 +254,53 @@ def _by_rule(session: SessionDep, pairs: list[tuple[GridEvent, _Facts]]) -> list
     ]
 
 
+SOURCES_PER_CAMERA = 5
+
+
+def false_alarm_sources(
+    session: SessionDep,
+    pairs: list[tuple[GridEvent, _Facts]],
+    occurred_from: datetime | None,
+    occurred_to: datetime | None,
+) -> list[CameraFalseAlarms]:
+    """Each camera's top false-alarm sources among the events given (the caller's scope)."""
+    rejected = [
+        event.incident_id
+        for event, facts in pairs
+        if facts.rejected and event.source == "video" and event.incident_id
+    ]
+    objects: dict[tuple[str, str, str, str], list[Any]] = defaultdict(list)
+    for chunk in batches(rejected):
+        for incident in session.scalars(select(Incident).where(Incident.id.in_(chunk))):
+            key = (incident.camera_id, incident.rule, incident.zone, incident.object_class)
+            objects[key].append(
+                normalised_box(incident.box_xyxy, incident.frame_width, incident.frame_height)
+            )
+    cameras = sorted({key[0] for key in objects})
+    held = suppressed_counts(session, cameras, occurred_from, occurred_to)
+    names = dict(
+        session.execute(select(Camera.id, Camera.name).where(Camera.id.in_(cameras))).all()
+    )
+    result = []
+    for camera_id in cameras:
+        keys = sorted(
+            (key for key in objects if key[0] == camera_id),
+            key=lambda key: (-len(objects[key]), key),
+        )[:SOURCES_PER_CAMERA]
+        sources = [
+            FalseAlarmSource(
+                rule=key[1], zone=key[2], object_class=key[3],
+                false_alarms=len(objects[key]), suppressed=held.get(key, 0),
+                suggested_mask=suggested_mask(objects[key]),
+            )
+            for key in keys
+        ]  # fmt: skip
+        result.append(
+            CameraFalseAlarms(camera_id=camera_id, camera_name=names[camera_id], sources=sources)
+        )
+    return result
+
+
 CSV_COLUMNS = list(EvaluationRow.model_fields)
 
 
@@ -258,7 +336,8 @@ def get_evaluation(
 ) -> Evaluation | Response:
     query = events_in_range(principal, occurred_from, occurred_to)
     events = list(session.scalars(query.order_by(GridEvent.id)).all())
-    rows, total, by_rule = evaluate(session, events, by)
+    pairs = _pairs(session, events)
+    rows, total, by_rule = evaluate(session, pairs, by)
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
@@ -272,4 +351,5 @@ def get_evaluation(
     return Evaluation(
         by=by, occurred_from=occurred_from, occurred_to=occurred_to, rows=rows, total=total,
         false_alarms_by_rule=by_rule,
+        false_alarm_sources=false_alarm_sources(session, pairs, occurred_from, occurred_to),
     )  # fmt: skip

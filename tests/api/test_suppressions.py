@@ -236,6 +236,39 @@ def test_owners_draw_suppressions_of_their_own_cameras(
     assert answer["suppression_id"] == created["id"]
 
 
+def test_evaluation_lists_each_cameras_top_false_alarm_sources(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    operator = accounts.headers("district_operator")
+    for shift in (0, 20):
+        _, event = post(api_client, detected_at=DETECTED, box_xyxy=[b + shift for b in BOX])
+        assert reject(api_client, accounts, event["id"], None).status_code == 200
+    _, event = post(api_client, detected_at=DETECTED, object_class="car")
+    assert reject(api_client, accounts, event["id"], {}).status_code == 200
+    _, held = post(api_client, detected_at=DETECTED + timedelta(hours=1), object_class="car")
+    assert held["suppressed"] is True
+
+    evaluation = api_client.get("/api/v1/evaluation?by=camera", headers=operator).json()
+    [camera] = evaluation["false_alarm_sources"]
+    assert camera["camera_id"] == "school-no1-gate"
+    sources = [
+        (s["rule"], s["zone"], s["object_class"], s["false_alarms"], s["suppressed"])
+        for s in camera["sources"]
+    ]
+    assert sources == [
+        ("intrusion", "gate_path", "person", 2, 0),
+        ("intrusion", "gate_path", "car", 1, 1),
+    ]
+    mask = camera["sources"][0]["suggested_mask"]
+    xs, ys = [x for x, _ in mask], [y for _, y in mask]
+    assert (min(xs), max(xs)) == (round(100 / 768, 4), round(160 / 768, 4))
+    assert (min(ys), max(ys)) == (round(120 / 576, 4), round(240 / 576, 4))
+
+    # Another organisation's owner sees none of this camera's sources.
+    owner = api_client.get("/api/v1/evaluation?by=camera", headers=accounts.headers("works_owner"))
+    assert owner.json()["false_alarm_sources"] == []
+
+
 def test_regions_windows_and_masks() -> None:
     region = region_around([0, 0, 100, 100], 200, 200, 0.5)
     assert region == [[0.0, 0.0], [0.75, 0.0], [0.75, 0.75], [0.0, 0.75]]  # kept in the frame

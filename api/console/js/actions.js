@@ -1,8 +1,8 @@
-// Acting on an event: the form (note, department, merge target, photos) and the dialog the
-// alert wall opens for one action.
+// Acting on an event: the form (note, department, merge target, photos, "do not raise this
+// again" on a false alarm) and the dialog the alert wall opens for one action.
 
 import { api, ApiError, once } from "./api.js";
-import { h, toast } from "./dom.js";
+import { h, options, toast } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { cameraIcon } from "./widgets.js";
 
@@ -11,9 +11,12 @@ const NEEDS_NOTE = new Set(["reject", "rework", "merge", "operator_close"]);
 const NEEDS_PHOTO = new Set(["close"]);
 const CONFIRM_FIRST = new Set(["reported", "verifying"]);
 const PRIMARY = ["confirm", "dispatch", "accept", "resolve", "close"];
+// How far a suppression reaches beyond the object's box, as a share of its size on each side.
+const SUPPRESS_MARGINS = [["0.25", "suppress.margin.small"], ["0.5", "suppress.margin.medium"], ["1", "suppress.margin.large"]];
+const SUPPRESS_DAYS = [["7", "suppress.days.7"], ["30", "suppress.days.30"], ["90", "suppress.days.90"], ["", "suppress.days.never"]];
 
 /** Post one action; "dispatch" of an unconfirmed event confirms it first. Returns the detail. */
-export async function runAction(event, action, { note = "", departmentId, intoEventId, photos = [] } = {}) {
+export async function runAction(event, action, { note = "", departmentId, intoEventId, photos = [], suppress } = {}) {
   if (action === "dispatch" && CONFIRM_FIRST.has(event.status)) {
     const confirm = new FormData();
     confirm.append("note", note);
@@ -24,6 +27,7 @@ export async function runAction(event, action, { note = "", departmentId, intoEv
   if (departmentId) form.append("department_id", departmentId);
   if (intoEventId) form.append("into_event_id", intoEventId);
   for (const photo of photos) form.append("photos", photo, photo.name);
+  if (suppress) form.append("suppress", JSON.stringify(suppress));
   return api(`/api/v1/events/${event.id}/actions/${action}`, { method: "POST", form });
 }
 
@@ -63,11 +67,51 @@ async function mergeOptions(select, hint, event) {
   }
 }
 
+function hhmm(date) {
+  return `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`;
+}
+
+/**
+ * "Do not raise this again" for a false-alarm verdict on a camera's alert: the region around
+ * the object, optionally only at this time of day (an hour either side of the incident), with
+ * an expiry. `value()` is the API's `suppress` object, or null when not chosen.
+ */
+function suppressFields(event) {
+  const detected = new Date(event.incident.detected_at);
+  const enabled = h("input", { type: "checkbox", name: "suppress" });
+  const margin = h("select", { name: "suppress_margin" }, options(SUPPRESS_MARGINS.map(([v, key]) => [v, t(key)]), "0.5"));
+  const timed = h("input", { type: "checkbox", name: "suppress_timed" });
+  const starts = h("input", { type: "time", name: "suppress_starts", value: hhmm(new Date(detected.getTime() - 3600e3)) });
+  const ends = h("input", { type: "time", name: "suppress_ends", value: hhmm(new Date(detected.getTime() + 3600e3)) });
+  const days = h("select", { name: "suppress_days" }, options(SUPPRESS_DAYS.map(([v, key]) => [v, t(key)]), "30"));
+  const details = h(
+    "div",
+    { class: "suppress-details", hidden: true },
+    h("label", { class: "field" }, h("span", {}, t("suppress.margin")), margin),
+    h("label", { class: "check" }, timed, " ", t("suppress.timed"), " ", starts, " – ", ends),
+    h("label", { class: "field" }, h("span", {}, t("suppress.expires")), days),
+    h("small", { class: "muted" }, t("suppress.help", { object: event.incident.object_class, zone: event.incident.zone })),
+  );
+  enabled.addEventListener("change", () => {
+    details.hidden = !enabled.checked;
+  });
+  const box = h("fieldset", { class: "suppress-choice" }, h("label", { class: "check" }, enabled, " ", t("suppress.choice")), details);
+  box.value = () => {
+    if (!enabled.checked) return null;
+    const suppress = { margin: Number(margin.value) };
+    if (timed.checked && starts.value && ends.value) Object.assign(suppress, { starts_at_time: starts.value, ends_at_time: ends.value });
+    if (days.value) suppress.expires_in_days = Number(days.value);
+    return suppress;
+  };
+  return box;
+}
+
 /**
  * The form that acts on `event`: one button per action in `actions`, with the fields those
  * actions take. `onDone(detail)` gets the event as the API returns it after the action.
+ * `suppress`: offer "do not raise this again" with a false-alarm verdict on a camera's alert.
  */
-export function actionForm({ event, actions, onDone, photos = true, autofocus = false }) {
+export function actionForm({ event, actions, onDone, photos = true, autofocus = false, suppress = false }) {
   const note = h("textarea", {
     name: "note",
     rows: 3,
@@ -94,6 +138,9 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
     mergeTarget.manual = manual;
     fields.push(h("label", { class: "field" }, h("span", {}, t("form.merge_into")), mergeTarget, manual, hint));
   }
+
+  const suppression = suppress && actions.includes("reject") && event.incident ? suppressFields(event) : null;
+  if (suppression) fields.push(suppression);
 
   let photoInput = null;
   const previews = h("div", { class: "photo-previews" });
@@ -153,6 +200,7 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
         departmentId: action === "dispatch" ? department?.value : undefined,
         intoEventId: action === "merge" ? intoEventId : undefined,
         photos: photoInput ? [...photoInput.files] : [],
+        suppress: action === "reject" ? suppression?.value() : undefined,
       });
       toast(t("action.done", { action: label("action", action), id: event.id }), "ok");
       onDone?.(detail, action);

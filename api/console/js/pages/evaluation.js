@@ -1,10 +1,11 @@
 // Evaluation figures (GB/T 30428's closed-loop evaluation) as a table per department, grid,
-// grid worker or camera over a period, with the same table as a CSV download.
+// grid worker or camera over a period, with the same table as a CSV download; below it, each
+// camera's top false-alarm sources with a suggested mask.
 
 import { api, localPath, session } from "../api.js";
 import { errorText } from "../actions.js";
-import { h, mount, options } from "../dom.js";
-import { minutesText, t } from "../i18n.js";
+import { h, mount, options, s } from "../dom.js";
+import { label, minutesText, t } from "../i18n.js";
 import { notice } from "../widgets.js";
 
 const GROUPS = ["department", "grid", "grid_worker", "camera"];
@@ -51,6 +52,54 @@ function table(evaluation) {
   return h("table", { class: "evaluation-table" }, h("thead", {}, head), h("tbody", {}, ...rows), h("tfoot", {}, total));
 }
 
+/** The suggested mask drawn in a 16:9 frame (the mask is in normalised image coordinates). */
+function maskPicture(mask) {
+  if (!mask.length) return "—";
+  const points = mask.map(([x, y]) => `${x * 160},${y * 90}`).join(" ");
+  return s(
+    "svg",
+    { class: "mask-picture", viewBox: "0 0 160 90", width: 80, height: 45, role: "img", "aria-label": t("evaluation.sources.mask") },
+    s("rect", { x: 0, y: 0, width: 160, height: 90, fill: "#3c4043" }),
+    s("polygon", { points, fill: "rgba(217, 48, 37, 0.55)", stroke: "#d93025", "stroke-width": 2 }),
+    s("title", {}, mask.map(([x, y]) => `(${x}, ${y})`).join(" ")),
+  );
+}
+
+function falseAlarmSources(cameras) {
+  if (!cameras.length) return null;
+  const names = ["rule", "zone", "object", "false_alarms", "suppressed", "mask"];
+  return h(
+    "section",
+    { class: "false-alarm-sources" },
+    h("h2", {}, t("evaluation.sources")),
+    h("p", { class: "muted" }, t("evaluation.sources.help")),
+    h(
+      "table",
+      { class: "table sources-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, t("evaluation.by.camera")), ...names.map((name) => h("th", {}, t(`evaluation.sources.${name}`))))),
+      h(
+        "tbody",
+        {},
+        cameras.flatMap((camera) =>
+          camera.sources.map((source, index) =>
+            h(
+              "tr",
+              { dataset: { cameraId: camera.camera_id } },
+              h("td", {}, index === 0 ? camera.camera_name : ""),
+              h("td", {}, label("rule", source.rule)),
+              h("td", {}, source.zone),
+              h("td", {}, source.object_class),
+              h("td", { class: "number" }, String(source.false_alarms)),
+              h("td", { class: "number" }, String(source.suppressed)),
+              h("td", {}, maskPicture(source.suggested_mask)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 export async function render(main) {
   const bySelect = h("select", { name: "by" }, options(GROUPS.map((by) => [by, t(`evaluation.by.${by}`)]), "department"));
   const rangeSelect = h("select", { name: "range" }, options([["7d", t("stats.7d")], ["30d", t("stats.30d")], ["90d", t("evaluation.90d")], ["all", t("stats.all")]], "30d"));
@@ -73,7 +122,7 @@ export async function render(main) {
     mount(body, notice(t("common.loading")));
     try {
       const evaluation = await api("/api/v1/evaluation", { query: query(bySelect.value, rangeSelect.value) });
-      mount(body, evaluation.rows.length ? table(evaluation) : notice(t("stats.no_data")));
+      mount(body, evaluation.rows.length ? table(evaluation) : notice(t("stats.no_data")), falseAlarmSources(evaluation.false_alarm_sources));
     } catch (err) {
       mount(body, notice(errorText(err), "error"));
     }

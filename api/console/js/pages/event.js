@@ -38,6 +38,7 @@ function stepDetails(step, departments) {
   if (details.department_id) parts.push(`${t("field.department")}: ${departmentName(departments, details.department_id)}`);
   if (details.from_level) parts.push(`${label("level", details.from_level)} → ${label("level", details.to_level)}`);
   if (details.into_event_id) parts.push(h("a", { href: `#/events/${details.into_event_id}` }, t("event.merged_into", { id: details.into_event_id })));
+  if (details.suppression_id) parts.push(h("span", { class: "step-suppression", dataset: { suppressionId: details.suppression_id } }, t("suppress.made", { id: details.suppression_id })));
   return parts.length ? h("p", { class: "step-details" }, parts.flatMap((part, i) => (i ? [" · ", part] : [part]))) : null;
 }
 
@@ -135,6 +136,7 @@ export async function render(main, { id }, { role, go }) {
         event: detail,
         actions,
         onDone: (updated) => show(updated),
+        suppress: role === "operator" || role === "admin",
       }),
     );
   }

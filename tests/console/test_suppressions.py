@@ -1,0 +1,61 @@
+""" "Do not raise this again" from the browser: an operator rejects a camera's alert on its event
+page with a suppression, the same false alarm then raises nothing, and evaluation shows it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import LiveServer
+from tests.console.conftest import Console, api_as, post_incident
+
+pytestmark = pytest.mark.browser
+
+
+def test_operator_rejects_with_do_not_raise_this_again_from_the_event_page(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    now = datetime.now(UTC)
+    event = post_incident(console_server, detected_at=now, object_class="person")
+    operator = open_console("district_operator")
+    operator.login("district_operator")
+    page = operator.page
+
+    operator.open(f"#/events/{event['id']}")
+    form = page.locator(".actions-panel form.action-form")
+    form.wait_for()
+    choice = form.locator("fieldset.suppress-choice")
+    assert choice.inner_text().startswith("不再提示此类告警")
+    assert form.locator(".suppress-details").is_hidden()
+    choice.locator("input[name=suppress]").check()
+    assert form.locator(".suppress-details").is_visible()
+    form.locator("select[name=suppress_days]").select_option("7")
+    form.locator("textarea[name=note]").fill("围栏上的人像海报")
+    operator.screenshot("operator-reject-do-not-raise-again")
+    form.locator("button[data-action=reject]").click()
+
+    made = page.locator(".timeline .step-reject .step-suppression")
+    made.wait_for()
+    suppression_id = made.get_attribute("data-suppression-id")
+    assert made.inner_text() == f"已创建屏蔽规则 #{suppression_id}"
+    with api_as(console_server, "admin") as admin:
+        suppression = admin.get(f"/api/v1/suppressions/{suppression_id}").json()
+        assert suppression["grid_event_id"] == event["id"]
+        assert suppression["object_class"] == "person" and suppression["active"] is True
+        expires = datetime.fromisoformat(suppression["expires_at"])
+        assert timedelta(days=6) < expires - now < timedelta(days=8)
+
+        # The same false alarm a minute later: stored and counted, no event, no alert.
+        again = post_incident(console_server, detected_at=now + timedelta(minutes=1))
+        assert again["suppressed"] is True and again["suppression_id"] == int(suppression_id)
+        assert admin.get(f"/api/v1/suppressions/{suppression_id}").json()["suppressed_count"] == 1
+
+    operator.open("#/evaluation")
+    row = page.locator(".sources-table tbody tr[data-camera-id=school-no1-gate]").first
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1:6] == ["区域入侵", "gate_path", "person", "1", "1"]
+    assert row.locator("svg.mask-picture polygon").count() == 1
+    operator.screenshot("operator-evaluation-false-alarm-sources")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,25 +15,10 @@ from sqlalchemy import select
 
 from api.deps import SessionDep, SettingsDep
 from api.models import ApiToken, User
+from api.principal import Principal
 from api.security import decode_access_token, token_digest
 
-ROLES = ("admin", "operator", "camera_owner", "grid_worker", "handler")
-
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: a user with a role, or a worker."""
-
-    role: str  # one of ROLES, or "worker"
-    name: str
-    user: User | None = None
-
-    @property
-    def actor(self) -> str:
-        """How the caller appears in audit trails."""
-        return f"{'worker' if self.role == 'worker' else 'user'}:{self.name}"
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal
 from api.district import OPEN_STATES, DistrictPolicy, next_level
 from api.lifecycle import ActionRequest, apply_action
 from api.models import GridEvent
+from api.principal import Principal
 
 log = logging.getLogger(__name__)
 SYSTEM = Principal("admin", "deadline-watch")

@@ -15,12 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import evidence, suppressions
-from api.auth import Principal
 from api.district import OPEN_STATES, DistrictPolicy
 from api.grids import locate_grid
 from api.lifecycle import allowed_actions
 from api.live import Audience, LiveHub
 from api.models import Camera, GridEvent, GridEventHistory, Incident
+from api.principal import Principal
 from api.schemas import (
     AttachmentPublic,
     GridEventDetail,

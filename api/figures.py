@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal
 from api.models import GridEvent, GridEventHistory, Incident
+from api.principal import Principal
 from api.scope import scope_events
 
 # SQLite allows 999 bound parameters in a statement; lists of ids go in chunks below that.

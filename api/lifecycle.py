@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.auth import Principal
 from api.district import OPEN_STATES, DistrictPolicy, next_level
 from api.models import Department, GridEvent, GridEventHistory, User, UserGrid
+from api.principal import Principal
 from api.schemas import SuppressOnReject
 from api.suppressions import suppression_from_incident
 

@@ -8,10 +8,9 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from api.auth import Principal
+from api.principal import Principal
 
 log = logging.getLogger(__name__)
 

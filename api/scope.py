@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal
 from api.models import Camera, Grid, GridEvent, UserGrid
+from api.principal import Principal
 
 
 def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridEvent]:

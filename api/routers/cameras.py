@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from api.auth import AdminDep, Principal, UserDep, WorkerDep, require_roles
+from api.auth import AdminDep, UserDep, WorkerDep, require_roles
 from api.cameras import (
     CameraRejected,
     active_cameras,
@@ -24,6 +24,7 @@ from api.deps import CipherDep, HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import publish
 from api.health import record_health
 from api.models import Camera, Organisation
+from api.principal import Principal
 from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
 from api.scope import scope_cameras
 from contract.camera import CameraConfig

@@ -22,7 +22,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from api.attachments import AttachmentRejected, attach, read_photos
-from api.auth import Principal, UserDep, require_roles
+from api.auth import UserDep, require_roles
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import (
     ReportedEvent,
@@ -36,6 +36,7 @@ from api.evidence import EvidenceError
 from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
 from api.models import Attachment, GridEvent, UserGrid
+from api.principal import Principal
 from api.schemas import (
     GridEventCreate,
     GridEventDetail,

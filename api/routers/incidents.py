@@ -11,10 +11,11 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from api import evidence
-from api.auth import Principal, UserDep, WorkerDep
+from api.auth import UserDep, WorkerDep
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.events import UnknownCamera, publish, register_incident, to_public
 from api.models import Incident
+from api.principal import Principal
 from api.schemas import GridEventPublic, IncidentSuppressed, Problem
 from api.scope import can_see_event
 from api.taxonomy import UnknownEventCode

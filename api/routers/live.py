@@ -10,8 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 
-from api.auth import Principal, UserDep, bearer_token, current_principal
+from api.auth import UserDep, bearer_token, current_principal
 from api.live import LiveHub, ViewerScope
+from api.principal import Principal
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 

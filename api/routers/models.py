@@ -14,9 +14,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api.auth import AdminDep, Principal, current_principal
+from api.auth import AdminDep, current_principal
 from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.models import CustomModel
+from api.principal import Principal
 from api.schemas import Problem
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])

@@ -24,12 +24,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from api.auth import Principal, bearer_token, current_principal
+from api.auth import bearer_token, current_principal
 from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
 from api.district import FINAL_STATES
 from api.events import ReportedEvent, open_reported_event, publish
 from api.grids import locate_grid
 from api.models import GridEvent, GridEventHistory
+from api.principal import Principal
 from api.scope import scope_events
 from api.settings import Settings
 from api.taxonomy import EventType, Taxonomy

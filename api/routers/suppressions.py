@@ -12,9 +12,10 @@ from shapely.geometry import Polygon
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from api.auth import Principal, UserDep, require_roles
+from api.auth import UserDep, require_roles
 from api.deps import SessionDep
 from api.models import Camera, Suppression
+from api.principal import Principal
 from api.schemas import Problem, RowId, TimeOfDay
 from api.scope import scope_cameras
 from api.suppressions import camera_timezone, is_active

@@ -7,9 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from api.auth import ROLES, AdminDep
+from api.auth import AdminDep
 from api.deps import SessionDep
 from api.models import ApiToken, Department, Grid, Organisation, User
+from api.principal import ROLES
 from api.schemas import ApiTokenCreate, ApiTokenIssued, Problem, RowId, UserCreate, UserPublic
 from api.security import hash_password, new_api_token, token_digest
 

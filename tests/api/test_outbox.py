@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.auth import Principal
 from api.db import make_engine, session_factory
 from api.escalation import escalate_overdue
 from api.integrations import outbox
@@ -20,6 +19,7 @@ from api.integrations.delivery import RetryPolicy
 from api.integrations.outbox import AttemptResult
 from api.lifecycle import ActionRequest, apply_action
 from api.models import DeliveryAttempt, GridEvent, OutboundDelivery
+from api.principal import Principal
 from api.settings import Settings
 from tests.api.helpers import report_incident
 from tests.api.integration_helpers import create_webhook

@@ -280,8 +280,8 @@ def users_create(
     from pydantic import ValidationError
 
     from api import migrate
+    from api.accounts import AccountError, create_user
     from api.db import make_engine, session_factory
-    from api.routers.users import AccountError, create_user
     from api.schemas import UserCreate
     from api.settings import get_settings
 
@@ -304,9 +304,9 @@ def seed_demo_accounts(database_url: str, password: str) -> list[str]:
     """Create the demo accounts that do not exist yet; returns their names."""
     from sqlalchemy import select
 
+    from api.accounts import create_user
     from api.db import make_engine, session_factory
     from api.models import User
-    from api.routers.users import create_user
     from api.schemas import UserCreate
 
     engine = make_engine(database_url)

@@ -205,12 +205,12 @@ def _password_hash(password: str) -> str:
 def seed_accounts(app, names: tuple[str, ...] | None = None) -> None:  # type: ignore[no-untyped-def]
     from unittest import mock
 
-    from api.routers.users import create_user
+    from api.accounts import create_user
     from api.schemas import UserCreate
 
     # Argon2 is slow on purpose; the seeded accounts share one real hash of the same password.
     with (
-        mock.patch("api.routers.users.hash_password", _password_hash),
+        mock.patch("api.accounts.hash_password", _password_hash),
         app.state.session_factory() as session,
     ):
         for username, scope in ACCOUNTS.items():

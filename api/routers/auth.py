@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
+from api.accounts import user_public
 from api.auth import UserDep
 from api.deps import SessionDep, SettingsDep
 from api.middleware import LoginLimiter
 from api.models import User
-from api.routers.users import user_public
 from api.schemas import Problem, TokenPublic, UserPublic
 from api.security import DUMMY_HASH, create_access_token, verify_password
 

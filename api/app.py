@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, text
 
-from api import migrate
+from api import changes, migrate
 from api.cameras import upsert_camera
 from api.db import make_engine, session_factory
 from api.district import (
@@ -25,6 +25,7 @@ from api.district import (
     store_policy,
 )
 from api.escalation import escalate_overdue
+from api.events import live_alerts
 from api.fanout import PostgresFanout
 from api.grids import import_grids
 from api.health import mark_silent_cameras
@@ -92,35 +93,22 @@ def load_startup_data(
 
 async def _watch_deadlines(app: FastAPI, interval_s: float) -> None:
     """Every `interval_s` seconds, off the event loop: escalate overdue events and open
-    video-loss events for cameras no worker reports on any more."""
+    video-loss events for cameras no worker reports on any more. Their live alerts, webhooks
+    and MQTT messages go out as each change commits (api.changes)."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            changed = await asyncio.to_thread(_watch_once, app)
+            await asyncio.to_thread(_watch_once, app)
         except Exception:
             log.exception("deadline watch failed; trying again in %.0fs", interval_s)
-            continue
-        for kind, event_id in changed:
-            _publish_by_id(app, kind, event_id)
 
 
-def _watch_once(app: FastAPI) -> list[tuple[str, int]]:
+def _watch_once(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     with app.state.session_factory() as session:
-        changed = [("event.escalated", e.id) for e in escalate_overdue(session, app.state.policy)]
+        escalate_overdue(session, app.state.policy)
         grace = timedelta(seconds=settings.video_loss_grace_s)
-        silent = mark_silent_cameras(session, app.state.policy, grace=grace)
-        return changed + [("event.created", event.id) for event in silent]
-
-
-def _publish_by_id(app: FastAPI, kind: str, event_id: int) -> None:
-    from api.events import AppLinks, publish
-    from api.models import GridEvent
-
-    with app.state.session_factory() as session:
-        event = session.get(GridEvent, event_id)
-        if event is not None:
-            publish(app.state.hub, kind, event, AppLinks(app))
+        mark_silent_cameras(session, app.state.policy, grace=grace)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -135,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
+        changes.listen(app.state.session_factory, live_alerts(app))
         app.state.hub.bind(asyncio.get_running_loop())
         fanout = None
         if engine.dialect.name == "postgresql":

@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.district import DistrictPolicy
-from api.live import LiveHub
 from api.security import CredentialCipher
 from api.settings import Settings
 
@@ -40,10 +39,4 @@ def get_policy(request: Request) -> DistrictPolicy:
     return policy
 
 
-def get_hub(request: Request) -> LiveHub:
-    hub: LiveHub = request.app.state.hub
-    return hub
-
-
 PolicyDep = Annotated[DistrictPolicy, Depends(get_policy)]
-HubDep = Annotated[LiveHub, Depends(get_hub)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import evidence, suppressions
+from api.changes import GridEventChange, Listener
 from api.district import OPEN_STATES, DistrictPolicy
 from api.grids import locate_grid
 from api.lifecycle import allowed_actions
@@ -235,8 +237,9 @@ def audience(event: GridEvent) -> Audience:
 
 @dataclass(frozen=True)
 class AppLinks:
-    """What `to_public` needs of a request, for messages made outside one (the deadline watch):
-    links are paths from the site's root, which the console resolves against its own origin."""
+    """What `to_public` needs of a request, for what is shaped for no one request (live alerts
+    go to every operator in scope): links are paths from the site's root, which the console
+    resolves against its own origin."""
 
     app: FastAPI
 
@@ -246,19 +249,49 @@ class AppLinks:
 
 Links = Request | AppLinks
 
+EVENT_ESCALATED = "event.escalated"
 
-def publish(hub: LiveHub, kind: str, event: GridEvent, links: Links) -> None:
-    """Tell connected operators about a new or changed event: every message carries the event
-    as the API shows it, whichever part of the API sent it."""
-    hub.publish(
-        {
-            "type": kind,
-            "event_id": event.id,
-            "level": event.level,
-            "event": to_public(event, links).model_dump(mode="json"),
-        },
-        audience(event),
-    )
+
+def live_message(change: GridEventChange, links: Links) -> dict[str, Any]:
+    """The live alert of one change: its type (`event.created`, `event.updated`, or
+    `event.escalated` for an escalation), and the event as the API shows it."""
+    grid_event = change.grid_event
+    kind = EVENT_ESCALATED if not change.created and change.action == "escalate" else None
+    return {
+        "type": kind or change.event_type,
+        "event_id": grid_event.id,
+        "level": grid_event.level,
+        "event": to_public(grid_event, links).model_dump(mode="json"),
+    }
+
+
+def live_alerts(app: FastAPI) -> Listener:
+    """A listener (`api.changes.listen`) that tells connected operators in scope about every
+    grid event created or changed, once its transaction commits, whichever code path made it."""
+    links = AppLinks(app)
+
+    def prepare(_session: Session, changed: Sequence[GridEventChange]) -> Callable[[], None] | None:
+        hub: LiveHub = app.state.hub
+        if hub.relay is None and hub.subscribers == 0:
+            return None  # nobody to tell, here or in another API process
+        # Shaped now, inside the transaction, where the event's relations can still be loaded.
+        try:
+            messages = [
+                (live_message(change, links), audience(change.grid_event)) for change in changed
+            ]
+        except Exception:
+            # Live alerts are best effort (clients reload on reconnect); the change itself,
+            # and its webhooks, must not fail for them.
+            log.exception("could not shape the live alerts of %d changes", len(changed))
+            return None
+
+        def send() -> None:
+            for message, who in messages:
+                hub.publish(message, who)
+
+        return send
+
+    return prepare
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

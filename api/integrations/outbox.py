@@ -15,11 +15,12 @@ a receiver drop the rare duplicate.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, insert, inspect, or_, select, update
@@ -27,13 +28,13 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.models import DeliveryAttempt, GridEvent, GridEventHistory, OutboundDelivery, Webhook
+from api import changes
+from api.changes import EVENT_CREATED, EVENT_UPDATED
+from api.models import DeliveryAttempt, GridEvent, OutboundDelivery, Webhook
 from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 
 log = logging.getLogger(__name__)
 
-EVENT_CREATED = "event.created"
-EVENT_UPDATED = "event.updated"
 EVENT_TYPES = (EVENT_CREATED, EVENT_UPDATED)
 MQTT = "mqtt"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -41,9 +42,6 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 _CONFIG_KEY = "gridwatch.outbox"
 _QUEUED_KEY = "gridwatch.outbox.queued"
-_PENDING_KEY = "gridwatch.outbox.pending"
-# A change that only touches these is not news to a receiver.
-_BOOKKEEPING = frozenset({"updated_at"})
 # Incident columns kept out of outbound messages: storage paths are internal.
 _INCIDENT_PRIVATE = frozenset({"snapshot_path"})
 
@@ -62,44 +60,22 @@ class OutboxConfig:
 
 
 def install(factory: sessionmaker[Session], config: OutboxConfig) -> None:
-    """Make every session of `factory` queue grid-event changes in the outbox as it flushes."""
+    """Make every session of `factory` queue grid-event changes in the outbox as it commits."""
     info = dict(factory.kw.get("info") or {})
     info[_CONFIG_KEY] = config
     factory.configure(info=info)
-    sa_event.listen(factory, "after_flush", _collect)
-    sa_event.listen(factory, "before_commit", _write)
+    changes.listen(factory, functools.partial(_write, config))
     sa_event.listen(factory, "after_commit", _after_commit)
     sa_event.listen(factory, "after_rollback", _after_rollback)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def _columns(row: Any, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     state = inspect(row)
     return {
-        attr.key: _json_safe(getattr(row, attr.key))
+        attr.key: changes.json_safe(getattr(row, attr.key))
         for attr in state.mapper.column_attrs
         if attr.key not in skip
     }
-
-
-def _before(event: GridEvent) -> tuple[dict[str, Any], set[str]]:
-    """The event as it was before this flush, and the names of the columns that changed."""
-    state = inspect(event)
-    before: dict[str, Any] = {}
-    changed: set[str] = set()
-    for attr in state.mapper.column_attrs:
-        history = state.attrs[attr.key].history
-        if history.added:
-            changed.add(attr.key)
-            before[attr.key] = _json_safe(history.deleted[0]) if history.deleted else None
-        else:
-            before[attr.key] = _json_safe(getattr(event, attr.key))
-    return before, changed
 
 
 def _snapshot(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
@@ -114,66 +90,22 @@ def _snapshot(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
     return after
 
 
-@dataclass
-class _Change:
-    """What one transaction did to one grid event so far, gathered flush by flush."""
-
-    grid_event: GridEvent
-    created: bool
-    before: dict[str, Any] | None  # as the transaction found it; None for a new event
-    changed: set[str]
-    action: str | None = None
-
-
-def _collect(session: Session, _flush_context: Any) -> None:
-    """After each flush: note which events it created or changed, and by which action.
-
-    One request may flush an event several times (a lazy load flushes what is pending), so the
-    outbox rows are written once, at commit, with the state the transaction started from and
-    the state it ends with.
-    """
-    if session.info.get(_CONFIG_KEY) is None:
-        return
-    pending: dict[int, _Change] = session.info.setdefault(_PENDING_KEY, {})
-    for obj in session.new:
-        if isinstance(obj, GridEvent):
-            pending[id(obj)] = _Change(obj, created=True, before=None, changed=set())
-    for obj in session.dirty:
-        if isinstance(obj, GridEvent) and obj not in session.new:
-            before, changed = _before(obj)
-            change = pending.get(id(obj))
-            if change is None:
-                pending[id(obj)] = _Change(obj, created=False, before=before, changed=changed)
-            else:
-                change.changed |= changed
-    # History rows name the action behind a change (dispatch, close, ...).
-    by_id = {change.grid_event.id: change for change in pending.values()}
-    for step in session.new:
-        if isinstance(step, GridEventHistory) and step.grid_event_id in by_id:
-            by_id[step.grid_event_id].action = step.action
-
-
-def _write(session: Session) -> None:
-    """Before commit: one outbox row per changed event per enabled integration."""
-    config: OutboxConfig | None = session.info.get(_CONFIG_KEY)
-    if config is None:
-        return
-    session.flush()  # so that the last changes are collected too
-    pending: dict[int, _Change] = session.info.pop(_PENDING_KEY, {})
-    changes = [
-        change for change in pending.values() if change.created or (change.changed - _BOOKKEEPING)
-    ]
-    if not changes:
-        return
+def _write(
+    config: OutboxConfig, session: Session, changed: Sequence[changes.GridEventChange]
+) -> Callable[[], None] | None:
+    """Before commit: one outbox row per changed event per enabled integration; returns the
+    wake-up for delivery, to run once the rows are committed."""
     connection = session.connection()
     webhooks = connection.execute(
         select(Webhook.id, Webhook.categories, Webhook.event_types).where(Webhook.enabled)
     ).all()
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
-    for change in changes:
+    for change in changed:
+        if not change.columns_changed:
+            continue  # a comment: receivers get the event's state, which it did not change
         grid_event = change.grid_event
-        event_type = EVENT_CREATED if change.created else EVENT_UPDATED
+        event_type = change.event_type
         payload = {
             "type": event_type,
             "action": change.action,
@@ -204,12 +136,14 @@ def _write(session: Session) -> None:
             }
             for integration, webhook_id in targets
         )
-    if rows:
-        connection.execute(insert(OutboundDelivery), rows)
-        session.info[_QUEUED_KEY] = True
+    if not rows:
+        return None
+    connection.execute(insert(OutboundDelivery), rows)
+    return config.on_commit
 
 
 def _after_commit(session: Session) -> None:
+    """Wake delivery after a commit that queued deliveries again (`redeliver`)."""
     if session.info.pop(_QUEUED_KEY, False):
         config: OutboxConfig | None = session.info.get(_CONFIG_KEY)
         if config is not None and config.on_commit is not None:
@@ -218,7 +152,6 @@ def _after_commit(session: Session) -> None:
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_QUEUED_KEY, None)
-    session.info.pop(_PENDING_KEY, None)
 
 
 @dataclass(frozen=True)

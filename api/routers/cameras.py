@@ -20,8 +20,7 @@ from api.cameras import (
     upsert_camera,
     validate_registration,
 )
-from api.deps import CipherDep, HubDep, PolicyDep, SessionDep, SettingsDep
-from api.events import publish
+from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
 from api.health import record_health
 from api.models import Camera, Organisation
 from api.principal import Principal
@@ -420,11 +419,9 @@ def worker_leases(
 def report_health(
     camera_id: str,
     report: HealthReport,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     policy: PolicyDep,
-    hub: HubDep,
     _worker: WorkerDep,
 ) -> None:
     from datetime import timedelta
@@ -432,12 +429,10 @@ def report_health(
     camera = session.get(Camera, camera_id)
     if camera is None or camera.retired_at is not None:
         raise HTTPException(404, detail=f"camera {camera_id} not found")
-    event, created = record_health(
+    record_health(
         session, camera, report.model_dump(), policy=policy,
         grace=timedelta(seconds=settings.video_loss_grace_s),
     )  # fmt: skip
-    if event is not None:
-        publish(hub, "event.created" if created else "event.updated", event, request)
 
 
 @router.get(

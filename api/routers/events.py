@@ -23,12 +23,11 @@ from sqlalchemy.orm import selectinload
 
 from api.attachments import AttachmentRejected, attach, read_photos
 from api.auth import UserDep, require_roles
-from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.events import (
     ReportedEvent,
     merge_candidates,
     open_reported_event,
-    publish,
     to_detail,
     to_public,
 )
@@ -184,7 +183,6 @@ def create_event(
     session: SessionDep,
     principal: ReporterDep,
     policy: PolicyDep,
-    hub: HubDep,
 ) -> GridEventDetail:
     if principal.role == "grid_worker":
         # A grid worker reports what they see in their own cells.
@@ -208,7 +206,6 @@ def create_event(
         reporter=body.reporter or principal.name,
     )
     event = open_reported_event(session, report, actor=principal.actor, policy=policy)
-    publish(hub, "event.created", event, request)
     return to_detail(event, request, principal)
 
 
@@ -267,7 +264,6 @@ async def act_on_event(
     settings: SettingsDep,
     principal: UserDep,
     policy: PolicyDep,
-    hub: HubDep,
     note: Annotated[str, Form(max_length=5000, description="Why, or what was found.")] = "",
     department_id: Annotated[str | None, Form(description="dispatch: department.")] = None,
     assignee_id: Annotated[
@@ -328,7 +324,6 @@ async def act_on_event(
         session.rollback()
         raise HTTPException(507, detail=str(err)) from err
     session.refresh(event)
-    publish(hub, "event.updated", event, request)
     return to_detail(event, request, principal)
 
 

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from api import evidence
 from api.auth import UserDep, WorkerDep
-from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
-from api.events import UnknownCamera, publish, register_incident, to_public
+from api.deps import PolicyDep, SessionDep, SettingsDep
+from api.events import UnknownCamera, register_incident, to_public
 from api.models import Incident
 from api.principal import Principal
 from api.schemas import GridEventPublic, IncidentSuppressed, Problem
@@ -52,7 +52,6 @@ async def create_incident(
     settings: SettingsDep,
     worker: WorkerDep,
     policy: PolicyDep,
-    hub: HubDep,
     metadata: Annotated[str, Form(description="The incident as JSON (IncidentReport).")],
     snapshot: Annotated[UploadFile, File(description="Annotated JPEG of the incident.")],
     clip: Annotated[
@@ -101,8 +100,6 @@ async def create_incident(
         incident = session.get(Incident, report.id)
         assert incident is not None
         return IncidentSuppressed(incident_id=incident.id, suppression_id=incident.suppression_id)
-    if created:
-        publish(hub, "event.created", event, request)
     return to_public(event, request)
 
 

@@ -25,9 +25,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from api.auth import bearer_token, current_principal
-from api.deps import HubDep, PolicyDep, SessionDep, SettingsDep
+from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.district import FINAL_STATES
-from api.events import ReportedEvent, open_reported_event, publish
+from api.events import ReportedEvent, open_reported_event
 from api.grids import locate_grid
 from api.models import GridEvent, GridEventHistory
 from api.principal import Principal
@@ -258,7 +258,6 @@ def create_request(
     session: SessionDep,
     settings: SettingsDep,
     policy: PolicyDep,
-    hub: HubDep,
     api_key: Annotated[str | None, Form(description="API token or access token.")] = None,
     service_code: Annotated[str | None, Form(description="A code from services.json.")] = None,
     lat: Annotated[str | None, Form(description="Latitude (WGS84).")] = None,
@@ -309,6 +308,5 @@ def create_request(
         reporter=" ".join(part for part in (first_name, last_name) if part).strip()[:100],
     )
     event = open_reported_event(session, report, actor=principal.actor, policy=policy)
-    publish(hub, "event.created", event, request)
     log.info("open311: %s opened grid event %d (%s)", principal.actor, event.id, source)
     return [{"service_request_id": str(event.id), "service_notice": None, "account_id": None}]

@@ -131,7 +131,6 @@ def test_events_the_api_opens_by_itself_reach_the_wall_like_any_other(
 ) -> None:
     """The deadline watch runs outside any request; its video-loss event must still arrive with
     the event itself, as the console's wall and map read it."""
-    from api.app import _publish_by_id
     from api.health import mark_silent_cameras
     from tests.api.helpers import WORKER
 
@@ -152,7 +151,6 @@ def test_events_the_api_opens_by_itself_reach_the_wall_like_any_other(
             )  # fmt: skip
             loss = next(event for event in opened if event.camera_id == "school-no1-gate")
             loss_id = loss.id
-        _publish_by_id(app, "event.created", loss_id)  # type: ignore[arg-type]
         message = socket.receive_json()
     assert message["type"] == "event.created"
     assert message["event_id"] == message["event"]["id"] == loss_id

@@ -1,12 +1,31 @@
-"""API schemas: what goes over the wire, kept apart from the database rows."""
+"""API schemas: what goes over the wire, kept apart from the database rows.
+
+Where a schema lives: every pydantic model that an HTTP route takes as its body or returns,
+with the models and enums it is made of, is defined here, under the heading of its resource.
+Routers hold routes, their dependencies and the functions that shape rows into these models;
+logic elsewhere (`api.accounts`, `api.events`) takes and returns them by importing them from
+here. Two kinds of model are not API schemas and live with the code that reads them: documents
+loaded from files (camera files, the district policy, the taxonomy), and the payloads a worker
+sends, which are shared with the worker (`IncidentCreate` below, and the camera `HealthReport`
+of the cameras router, for now).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from shapely.geometry import Polygon
 
 from contract.vocabulary import Category, Severity
 
@@ -284,3 +303,348 @@ class Problem(BaseModel):
     """An error: what went wrong, in words."""
 
     detail: str
+
+
+# Cameras (HealthReport, a worker's report, is the cameras router's).
+
+
+class CameraDetail(CameraPublic):
+    config: dict[str, Any] = Field(description="The camera's configuration, credentials masked.")
+    status_since: AwareDatetime | None
+    last_frame_at: AwareDatetime | None
+    health: dict[str, Any]
+    suppressed_incidents: int = Field(
+        description="Incidents a suppression held back (stored, no event), over its life."
+    )
+    last_suppressed_at: AwareDatetime | None
+
+
+class ConnectionTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(max_length=1000, description="The address to try, with credentials.")
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
+    timeout_s: float = Field(default=8, gt=0, le=30, description="Give up after this long.")
+
+
+class ConnectionReport(BaseModel):
+    ok: bool
+    kind: str = Field(description="rtsp, http-snapshot, mjpeg or file.")
+    resolution: tuple[int, int]
+    fps: float | None
+    codec: str | None
+    transport: str | None
+    time_to_first_frame_s: float
+    snapshot_jpeg_base64: str = Field(description="The first frame, JPEG, base64.")
+
+
+class DiscoveryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(default=3, gt=0, le=15, description="How long to listen for answers.")
+    interface: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,3}(\.\d{1,3}){3}$",
+        description="IPv4 address of the local interface to probe from; default: the system's.",
+    )
+
+
+class DiscoveredCameraPublic(BaseModel):
+    source: str = Field(description="onvif:// address to register it with (add credentials).")
+    name: str | None
+    model: str | None
+    location: str | None
+    endpoint: str
+    xaddrs: list[str]
+    scopes: list[str]
+    responder: str
+
+
+class CameraFeed(BaseModel):
+    version: str = Field(description="Changes whenever any camera changes.")
+    cameras: list[dict[str, Any]] = Field(description="Camera files with their real addresses.")
+
+
+class LeaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int = Field(ge=0, le=1000, description="Most cameras this worker will watch.")
+    release: bool = Field(default=False, description="Give every lease back (a clean stop).")
+
+
+class LeaseGrant(BaseModel):
+    worker: str
+    lease_s: float = Field(description="Renew within this many seconds or lose the cameras.")
+    cameras: list[dict[str, Any]] = Field(description="This worker's cameras, with credentials.")
+
+
+# Departments.
+
+
+class DepartmentPublic(BaseModel):
+    id: str
+    name: str
+    grid_id: str | None
+
+
+# Stats.
+
+
+class FalseAlarmRate(BaseModel):
+    confirmed: int
+    false_alarms: int
+    rate: float | None = Field(description="false alarms / verdicts; none without verdicts")
+
+
+class Stats(BaseModel):
+    events: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    by_source: dict[str, int]
+    closed: int
+    closure_rate: float | None = Field(
+        description="closed / events that were real (not false alarms or merged)"
+    )
+    median_minutes_to_dispatch: float | None
+    median_minutes_to_close: float | None
+    open_by_grid: dict[str, int]
+    open_by_department: dict[str, int]
+    overdue_open: int
+    false_alarm_rate_by_camera: dict[str, FalseAlarmRate]
+    false_alarm_rate_by_rule: dict[str, FalseAlarmRate]
+
+
+# Evaluation.
+
+
+class GroupBy(StrEnum):
+    department = "department"
+    grid = "grid"
+    grid_worker = "grid_worker"
+    camera = "camera"
+
+
+class EvaluationRow(BaseModel):
+    key: str | None = Field(description="Department, grid, grid worker (username) or camera id.")
+    name: str | None = Field(description="Its display name.")
+    reported: int
+    filed: int = Field(description="Confirmed real.")
+    dispatched: int
+    handled: int = Field(description="Resolved by the department at least once.")
+    handled_on_time: int = Field(description="Last resolve before its handling deadline.")
+    reworked: int = Field(description="Events sent back to handling at least once.")
+    reworks: int = Field(description="Send-backs in all.")
+    closed: int
+    false_alarms: int
+    on_time_rate: float | None = Field(description="handled_on_time / dispatched")
+    closure_rate: float | None = Field(description="closed / filed")
+    rework_rate: float | None = Field(description="reworked / handled")
+    false_alarm_rate: float | None = Field(description="video: false alarms / verdicts")
+    median_minutes_to_dispatch: float | None
+    median_minutes_to_close: float | None
+
+
+class RuleFalseAlarms(BaseModel):
+    rule: str
+    confirmed: int
+    false_alarms: int
+    rate: float | None
+
+
+class FalseAlarmSource(BaseModel):
+    rule: str
+    zone: str
+    object_class: str
+    false_alarms: int = Field(description="Its video events rejected as false alarms.")
+    suppressed: int = Field(description="Its incidents a suppression held back (no event).")
+    suggested_mask: list[list[float]] = Field(
+        description="Polygon [[x, y], ...] in normalised image coordinates covering the boxes"
+        " of the rejected objects: a privacy mask or suppression region to consider."
+    )
+
+
+class CameraFalseAlarms(BaseModel):
+    camera_id: str
+    camera_name: str
+    sources: list[FalseAlarmSource] = Field(description="Most rejected first.")
+
+
+class Evaluation(BaseModel):
+    by: GroupBy
+    occurred_from: datetime | None
+    occurred_to: datetime | None
+    rows: list[EvaluationRow]
+    total: EvaluationRow = Field(description="All events in the range, each once.")
+    false_alarms_by_rule: list[RuleFalseAlarms] = Field(description="Video events, per rule.")
+    false_alarm_sources: list[CameraFalseAlarms] = Field(
+        description="Per camera, its top false-alarm sources (rule, zone, object class)."
+    )
+
+
+# Bring-your-own models.
+
+
+class ClassCode(BaseModel):
+    code: str
+    category: str
+    severity: str
+    name_en: str
+    name_zh: str
+
+
+class CustomModelPublic(BaseModel):
+    name: str
+    description: str
+    weights_sha256: str
+    weights_url: str
+    class_names: list[str]
+    class_codes: dict[str, ClassCode] = Field(description="Class name -> the event it raises.")
+
+
+# Webhooks and their delivery log.
+
+
+class WebhookEventType(StrEnum):
+    created = "event.created"
+    updated = "event.updated"
+
+
+class WebhookCreate(BaseModel):
+    """A receiver to register. Its secret is shown once, in the answer to this request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="Where deliveries are POSTed (http or https).")
+    description: str = Field(default="", max_length=300, description="What it is for.")
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="Signs every delivery (HMAC-SHA256); generated when left out.",
+    )
+    categories: list[Category] = Field(
+        default=[], description="Only events of these categories; empty for all."
+    )
+    event_types: list[WebhookEventType] = Field(
+        default=[], description="Only these changes (event.created, event.updated); empty for all."
+    )
+    enabled: bool = Field(default=True, description="A disabled webhook's deliveries wait.")
+
+
+class WebhookUpdate(BaseModel):
+    """Fields to change; a new secret replaces the old one at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl | None = Field(default=None, description="Where deliveries are POSTed.")
+    description: str | None = Field(default=None, max_length=300, description="What it is for.")
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, description="A new signing secret."
+    )
+    categories: list[Category] | None = Field(default=None, description="Category filter.")
+    event_types: list[WebhookEventType] | None = Field(
+        default=None, description="Event-type filter."
+    )
+    enabled: bool | None = Field(default=None, description="Pause (false) or resume (true).")
+
+
+class WebhookPublic(BaseModel):
+    """A registered webhook; never its secret."""
+
+    id: int
+    url: str = Field(description="The address, any user information masked.")
+    description: str
+    categories: list[str]
+    event_types: list[str]
+    enabled: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    pending: int = Field(description="Deliveries waiting to be sent.")
+    failed: int = Field(description="Deliveries that gave up (redeliverable).")
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="Shown only now; verify X-GridWatch-Signature with it.")
+
+
+class DeliveryAttemptPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempt: int = Field(description="1 for the first try.")
+    at: datetime
+    outcome: str = Field(description="delivered, retry or failed.")
+    status_code: int | None = Field(description="The receiver's HTTP status, if it answered.")
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryPublic(BaseModel):
+    delivery_id: str = Field(description="X-GridWatch-Delivery: the same on every retry.")
+    event_type: str
+    grid_event_id: int
+    status: str = Field(description="pending, delivered or failed.")
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="When it is tried next, if pending.")
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[DeliveryAttemptPublic]
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+Point = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=2, max_length=2)]
+
+
+class SuppressionCreate(TimeOfDay):
+    """A suppression drawn by hand: incidents of this camera, rule, zone and class in the region
+    open no event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    camera_id: str = Field(max_length=64, description="The camera.")
+    rule: str = Field(max_length=32, description="Rule kind, e.g. intrusion.")
+    zone: str = Field(max_length=64, description="The zone (or line) the rule watches.")
+    object_class: str = Field(max_length=64, description="Object class, e.g. person.")
+    region: list[Point] = Field(
+        min_length=3,
+        max_length=100,
+        description="Polygon [[x, y], ...] in image coordinates normalised to [0, 1].",
+    )
+    expires_at: AwareDatetime | None = Field(default=None, description="Out of force from then.")
+    note: str = Field(default="", max_length=2000, description="Why.")
+
+    @field_validator("region")
+    @classmethod
+    def _a_polygon(cls, region: list[list[float]]) -> list[list[float]]:
+        shape = Polygon(region)
+        if not shape.is_valid or shape.area <= 0:
+            raise ValueError("not a simple polygon with an area (do its edges cross?)")
+        return region
+
+
+class SuppressionPublic(BaseModel):
+    id: int
+    camera_id: str
+    camera_name: str
+    rule: str
+    zone: str
+    object_class: str
+    region: list[list[float]] = Field(description="Normalised polygon [[x, y], ...].")
+    starts_at_time: time | None = Field(description="Local start of its time of day, if any.")
+    ends_at_time: time | None = Field(description="Local end of its time of day, if any.")
+    timezone: str = Field(description="The camera's time zone the window is read in.")
+    expires_at: datetime | None
+    active: bool = Field(description="Not expired now.")
+    note: str
+    created_by: str
+    grid_event_id: int | None = Field(description="The event whose verdict made it, if any.")
+    created_at: datetime
+    suppressed_count: int = Field(description="Incidents it has held back.")
+    last_suppressed_at: datetime | None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -24,7 +23,20 @@ from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
 from api.health import record_health
 from api.models import Camera, Organisation
 from api.principal import Principal
-from api.schemas import CameraPublic, Location, OrganisationPublic, Problem
+from api.schemas import (
+    CameraDetail,
+    CameraFeed,
+    CameraPublic,
+    ConnectionReport,
+    ConnectionTest,
+    DiscoveredCameraPublic,
+    DiscoveryRequest,
+    LeaseGrant,
+    LeaseRequest,
+    Location,
+    OrganisationPublic,
+    Problem,
+)
 from api.scope import scope_cameras
 from contract.camera import CameraConfig
 from contract.health import HealthReport
@@ -32,17 +44,6 @@ from contract.health import HealthReport
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
 OwnerDep = Annotated[Principal, Depends(require_roles("camera_owner"))]
-
-
-class CameraDetail(CameraPublic):
-    config: dict[str, Any] = Field(description="The camera's configuration, credentials masked.")
-    status_since: AwareDatetime | None
-    last_frame_at: AwareDatetime | None
-    health: dict[str, Any]
-    suppressed_incidents: int = Field(
-        description="Incidents a suppression held back (stored, no event), over its life."
-    )
-    last_suppressed_at: AwareDatetime | None
 
 
 def _public(camera: Camera) -> CameraPublic:
@@ -239,25 +240,6 @@ def retire_camera(camera_id: str, session: SessionDep, principal: OwnerDep) -> N
     session.commit()
 
 
-class ConnectionTest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(max_length=1000, description="The address to try, with credentials.")
-    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
-    timeout_s: float = Field(default=8, gt=0, le=30, description="Give up after this long.")
-
-
-class ConnectionReport(BaseModel):
-    ok: bool
-    kind: str = Field(description="rtsp, http-snapshot, mjpeg or file.")
-    resolution: tuple[int, int]
-    fps: float | None
-    codec: str | None
-    transport: str | None
-    time_to_first_frame_s: float
-    snapshot_jpeg_base64: str = Field(description="The first frame, JPEG, base64.")
-
-
 @router.post(
     "/cameras/test",
     response_model=ConnectionReport,
@@ -290,28 +272,6 @@ def test_connection(body: ConnectionTest, principal: OwnerDep) -> ConnectionRepo
     )
 
 
-class DiscoveryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    timeout_s: float = Field(default=3, gt=0, le=15, description="How long to listen for answers.")
-    interface: str | None = Field(
-        default=None,
-        pattern=r"^\d{1,3}(\.\d{1,3}){3}$",
-        description="IPv4 address of the local interface to probe from; default: the system's.",
-    )
-
-
-class DiscoveredCameraPublic(BaseModel):
-    source: str = Field(description="onvif:// address to register it with (add credentials).")
-    name: str | None
-    model: str | None
-    location: str | None
-    endpoint: str
-    xaddrs: list[str]
-    scopes: list[str]
-    responder: str
-
-
 @router.post(
     "/cameras/discover",
     response_model=list[DiscoveredCameraPublic],
@@ -341,11 +301,6 @@ def discover_cameras(body: DiscoveryRequest, _admin: AdminDep) -> list[Discovere
     ]
 
 
-class CameraFeed(BaseModel):
-    version: str = Field(description="Changes whenever any camera changes.")
-    cameras: list[dict[str, Any]] = Field(description="Camera files with their real addresses.")
-
-
 @router.get(
     "/worker/cameras",
     response_model=CameraFeed,
@@ -368,19 +323,6 @@ def worker_cameras(
         version=version,
         cameras=[full_config(camera, cipher).model_dump(mode="json") for camera in cameras],
     )
-
-
-class LeaseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    capacity: int = Field(ge=0, le=1000, description="Most cameras this worker will watch.")
-    release: bool = Field(default=False, description="Give every lease back (a clean stop).")
-
-
-class LeaseGrant(BaseModel):
-    worker: str
-    lease_s: float = Field(description="Renew within this many seconds or lose the cameras.")
-    cameras: list[dict[str, Any]] = Field(description="This worker's cameras, with credentials.")
 
 
 @router.post(

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.auth import UserDep
 from api.deps import SessionDep
 from api.models import Department
+from api.schemas import DepartmentPublic
 
 router = APIRouter(prefix="/api/v1/departments", tags=["departments"])
-
-
-class DepartmentPublic(BaseModel):
-    id: str
-    name: str
-    grid_id: str | None
 
 
 @router.get("", response_model=list[DepartmentPublic], summary="Departments that handle events.")

@@ -29,12 +29,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from api.auth import UserDep
@@ -49,73 +48,17 @@ from api.models import (
     User,
     UserGrid,
 )
+from api.schemas import (
+    CameraFalseAlarms,
+    Evaluation,
+    EvaluationRow,
+    FalseAlarmSource,
+    GroupBy,
+    RuleFalseAlarms,
+)
 from api.suppressions import normalised_box, suggested_mask, suppressed_counts
 
 router = APIRouter(prefix="/api/v1/evaluation", tags=["evaluation"])
-
-
-class GroupBy(StrEnum):
-    department = "department"
-    grid = "grid"
-    grid_worker = "grid_worker"
-    camera = "camera"
-
-
-class EvaluationRow(BaseModel):
-    key: str | None = Field(description="Department, grid, grid worker (username) or camera id.")
-    name: str | None = Field(description="Its display name.")
-    reported: int
-    filed: int = Field(description="Confirmed real.")
-    dispatched: int
-    handled: int = Field(description="Resolved by the department at least once.")
-    handled_on_time: int = Field(description="Last resolve before its handling deadline.")
-    reworked: int = Field(description="Events sent back to handling at least once.")
-    reworks: int = Field(description="Send-backs in all.")
-    closed: int
-    false_alarms: int
-    on_time_rate: float | None = Field(description="handled_on_time / dispatched")
-    closure_rate: float | None = Field(description="closed / filed")
-    rework_rate: float | None = Field(description="reworked / handled")
-    false_alarm_rate: float | None = Field(description="video: false alarms / verdicts")
-    median_minutes_to_dispatch: float | None
-    median_minutes_to_close: float | None
-
-
-class RuleFalseAlarms(BaseModel):
-    rule: str
-    confirmed: int
-    false_alarms: int
-    rate: float | None
-
-
-class FalseAlarmSource(BaseModel):
-    rule: str
-    zone: str
-    object_class: str
-    false_alarms: int = Field(description="Its video events rejected as false alarms.")
-    suppressed: int = Field(description="Its incidents a suppression held back (no event).")
-    suggested_mask: list[list[float]] = Field(
-        description="Polygon [[x, y], ...] in normalised image coordinates covering the boxes"
-        " of the rejected objects: a privacy mask or suppression region to consider."
-    )
-
-
-class CameraFalseAlarms(BaseModel):
-    camera_id: str
-    camera_name: str
-    sources: list[FalseAlarmSource] = Field(description="Most rejected first.")
-
-
-class Evaluation(BaseModel):
-    by: GroupBy
-    occurred_from: datetime | None
-    occurred_to: datetime | None
-    rows: list[EvaluationRow]
-    total: EvaluationRow = Field(description="All events in the range, each once.")
-    false_alarms_by_rule: list[RuleFalseAlarms] = Field(description="Video events, per rule.")
-    false_alarm_sources: list[CameraFalseAlarms] = Field(
-        description="Per camera, its top false-alarm sources (rule, zone, object class)."
-    )
 
 
 @dataclass

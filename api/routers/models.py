@@ -11,36 +11,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.auth import AdminDep, current_principal
 from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.models import CustomModel
 from api.principal import Principal
-from api.schemas import Problem
+from api.schemas import ClassCode, CustomModelPublic, Problem
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
-
-
-class ClassCode(BaseModel):
-    code: str
-    category: str
-    severity: str
-    name_en: str
-    name_zh: str
-
-
-class CustomModelPublic(BaseModel):
-    name: str
-    description: str
-    weights_sha256: str
-    weights_url: str
-    class_names: list[str]
-    class_codes: dict[str, ClassCode] = Field(description="Class name -> the event it raises.")
 
 
 def _admin_or_worker(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

@@ -8,38 +8,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime
 
 from api.auth import UserDep
 from api.deps import SessionDep
 from api.district import OPEN_STATES
 from api.figures import events_in_range, history_steps, incident_rules, minutes
+from api.schemas import FalseAlarmRate, Stats
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
-
-
-class FalseAlarmRate(BaseModel):
-    confirmed: int
-    false_alarms: int
-    rate: float | None = Field(description="false alarms / verdicts; none without verdicts")
-
-
-class Stats(BaseModel):
-    events: int
-    by_status: dict[str, int]
-    by_category: dict[str, int]
-    by_source: dict[str, int]
-    closed: int
-    closure_rate: float | None = Field(
-        description="closed / events that were real (not false alarms or merged)"
-    )
-    median_minutes_to_dispatch: float | None
-    median_minutes_to_close: float | None
-    open_by_grid: dict[str, int]
-    open_by_department: dict[str, int]
-    overdue_open: int
-    false_alarm_rate_by_camera: dict[str, FalseAlarmRate]
-    false_alarm_rate_by_rule: dict[str, FalseAlarmRate]
 
 
 @router.get("", response_model=Stats, summary="Figures over events that occurred in a time range.")

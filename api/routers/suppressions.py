@@ -3,12 +3,10 @@ through a false-alarm verdict); scoped like cameras, so one outside the caller's
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from shapely.geometry import Polygon
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
@@ -16,63 +14,13 @@ from api.auth import UserDep, require_roles
 from api.deps import SessionDep
 from api.models import Camera, Suppression
 from api.principal import Principal
-from api.schemas import Problem, RowId, TimeOfDay
+from api.schemas import Problem, RowId, SuppressionCreate, SuppressionPublic
 from api.scope import scope_cameras
 from api.suppressions import camera_timezone, is_active
 
 router = APIRouter(prefix="/api/v1/suppressions", tags=["suppressions"])
 
 ManagerDep = Annotated[Principal, Depends(require_roles("camera_owner"))]
-
-Point = Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=2, max_length=2)]
-
-
-class SuppressionCreate(TimeOfDay):
-    """A suppression drawn by hand: incidents of this camera, rule, zone and class in the region
-    open no event."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    camera_id: str = Field(max_length=64, description="The camera.")
-    rule: str = Field(max_length=32, description="Rule kind, e.g. intrusion.")
-    zone: str = Field(max_length=64, description="The zone (or line) the rule watches.")
-    object_class: str = Field(max_length=64, description="Object class, e.g. person.")
-    region: list[Point] = Field(
-        min_length=3,
-        max_length=100,
-        description="Polygon [[x, y], ...] in image coordinates normalised to [0, 1].",
-    )
-    expires_at: AwareDatetime | None = Field(default=None, description="Out of force from then.")
-    note: str = Field(default="", max_length=2000, description="Why.")
-
-    @field_validator("region")
-    @classmethod
-    def _a_polygon(cls, region: list[list[float]]) -> list[list[float]]:
-        shape = Polygon(region)
-        if not shape.is_valid or shape.area <= 0:
-            raise ValueError("not a simple polygon with an area (do its edges cross?)")
-        return region
-
-
-class SuppressionPublic(BaseModel):
-    id: int
-    camera_id: str
-    camera_name: str
-    rule: str
-    zone: str
-    object_class: str
-    region: list[list[float]] = Field(description="Normalised polygon [[x, y], ...].")
-    starts_at_time: time | None = Field(description="Local start of its time of day, if any.")
-    ends_at_time: time | None = Field(description="Local end of its time of day, if any.")
-    timezone: str = Field(description="The camera's time zone the window is read in.")
-    expires_at: datetime | None
-    active: bool = Field(description="Not expired now.")
-    note: str
-    created_by: str
-    grid_event_id: int | None = Field(description="The event whose verdict made it, if any.")
-    created_at: datetime
-    suppressed_count: int = Field(description="Incidents it has held back.")
-    last_suppressed_at: datetime | None
 
 
 def _public(suppression: Suppression, now: datetime) -> SuppressionPublic:

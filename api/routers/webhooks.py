@@ -14,17 +14,18 @@ from sqlalchemy.orm import selectinload
 from api.auth import AdminDep
 from api.deps import CipherDep, SessionDep
 from api.integrations import outbox
-from api.integrations.schemas import (
+from api.models import OutboundDelivery, Webhook
+from api.schemas import (
     DeliveryAttemptPublic,
     DeliveryPage,
     DeliveryPublic,
+    Problem,
+    RowId,
     WebhookCreate,
     WebhookCreated,
     WebhookPublic,
     WebhookUpdate,
 )
-from api.models import OutboundDelivery, Webhook
-from api.schemas import Problem, RowId
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 

@@ -29,7 +29,9 @@ from contract.camera import CameraConfig, default_data_dir  # noqa: E402
 from gridwatch.assets import ensure_all  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import Outbox  # noqa: E402
-from gridwatch.worker import DetectorPool, Worker, usable_cores  # noqa: E402
+from gridwatch.worker.assemble import CameraAssembly, DetectorPool  # noqa: E402
+from gridwatch.worker.runner import Worker  # noqa: E402
+from gridwatch.worker.settings import usable_cores  # noqa: E402
 from tests.ingest.peers import RtspServer, encoded_clip  # noqa: E402
 
 
@@ -64,10 +66,9 @@ def run_worker(
     outbox = Outbox(folder / f"outbox-{count}-{detect_threads}.sqlite")
     worker = Worker(
         cameras,
-        DetectorPool(default_data_dir()),
+        CameraAssembly(DetectorPool(default_data_dir()), detect_threads=detect_threads),
         outbox,
         sender=None,
-        detect_threads=detect_threads,
     )
     thread = threading.Thread(target=worker.run, kwargs={"drain_s": 0}, daemon=True)
     thread.start()

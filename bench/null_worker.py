@@ -25,7 +25,9 @@ from contract.coco import COCO_CLASS_NAMES  # noqa: E402
 from contract.loading import load_cameras  # noqa: E402
 from gridwatch.feed import HealthReporter  # noqa: E402
 from gridwatch.outbox import IncidentSender, Outbox  # noqa: E402
-from gridwatch.worker import Worker, WorkerSettings  # noqa: E402
+from gridwatch.worker.assemble import CameraAssembly  # noqa: E402
+from gridwatch.worker.runner import Worker  # noqa: E402
+from gridwatch.worker.settings import WorkerSettings  # noqa: E402
 
 
 class NullDetector:
@@ -57,7 +59,7 @@ def main() -> None:
     sender = IncidentSender(outbox, settings.api_url, token, worker_name=settings.worker_name)
     reporter = HealthReporter(settings.api_url, token, worker_name=settings.worker_name)
     worker = Worker(
-        load_cameras([arguments.cameras]), NullDetector(), outbox, sender,
+        load_cameras([arguments.cameras]), CameraAssembly(NullDetector()), outbox, sender,
         health_reporter=reporter, health_interval_s=arguments.health_interval,
     )  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())

@@ -114,68 +114,32 @@ def worker(
     this worker and the other workers, and a camera changed there is picked up within seconds.
     Each camera's health is reported to the API.
     """
-    from gridwatch.feed import (
-        ApiLeaseFeed,
-        ApiModelSource,
-        CameraFeed,
-        FileFeed,
-        HealthReporter,
-    )
-    from gridwatch.outbox import IncidentSender, Outbox
-    from gridwatch.worker import DetectorPool, Worker, WorkerSettings
+    from gridwatch.worker.assemble import assemble_worker
+    from gridwatch.worker.settings import WorkerSettings
 
     _logging(verbose)
     settings = WorkerSettings()
-    token = settings.worker_token.get_secret_value()
-    configs = []
-    feed: CameraFeed | None = None
-    if from_api:
-        feed = ApiLeaseFeed(
-            settings.api_url, token, worker_name=settings.worker_name, capacity=capacity
+    try:
+        runner = assemble_worker(
+            settings,
+            None if from_api else cameras,
+            only=set(camera_id) if camera_id else None,
+            once=once,
+            fast=fast,
+            capacity=capacity,
         )
-    else:
-        try:
-            configs = load_cameras(cameras)
-        except ConfigError as err:
-            for problem in err.problems:
-                typer.echo(str(problem), err=True)
-            raise typer.Exit(1) from None
-        if camera_id:
-            configs = [camera for camera in configs if camera.id in set(camera_id)]
-        if not configs:
-            typer.echo("no cameras to watch", err=True)
-            raise typer.Exit(1)
-        if not once:
-            # A long-running worker follows edits of its camera files.
-            feed = FileFeed(cameras, only=set(camera_id) if camera_id else None)
-    # Models are loaded when a camera first asks for them; cameras asking for the same share one.
-    detectors = DetectorPool(default_data_dir(), weights={"yolov8n": settings.model_path})
-    outbox = Outbox(settings.outbox_path)
-    if outbox.pending():
-        log.info("%d incidents from an earlier run wait in the outbox", outbox.pending())
-    sender = IncidentSender(outbox, settings.api_url, token, worker_name=settings.worker_name)
-    reporter = HealthReporter(settings.api_url, token, worker_name=settings.worker_name)
-    runner = Worker(
-        configs,
-        detectors,
-        outbox,
-        sender,
-        realtime=False if fast else None,
-        loop=False if once else None,
-        feed=feed,
-        health_reporter=reporter,
-        custom_models=ApiModelSource(
-            settings.api_url, token, default_data_dir(), worker_name=settings.worker_name
-        ),
-        detect_threads=settings.detect_threads,
-    )
+    except ConfigError as err:
+        for problem in err.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    except ValueError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
     _stop_on_signals(runner.stop.set)
     try:
         runner.run(max_seconds=max_seconds)
     finally:
-        sender.close()
-        reporter.close()
-        outbox.close()
+        runner.close()
 
 
 def _stop_on_signals(stop: object) -> None:
@@ -334,7 +298,7 @@ def evaluate(
     from gridwatch.assets import ensure_all
     from gridwatch.evaluation import evaluate_clip, evaluate_photos, ultralytics_photo
     from gridwatch.machine import describe
-    from gridwatch.worker import DetectorPool
+    from gridwatch.worker.assemble import DetectorPool
 
     document = json.loads(labels.read_text(encoding="utf-8"))
     assets = ensure_all(default_data_dir())

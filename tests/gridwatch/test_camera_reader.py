@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-import gridwatch.worker as worker_module
+import gridwatch.worker.capture as capture_module
 from contract.camera import expand_source
-from gridwatch.worker import CameraReader
+from gridwatch.worker.assemble import stream_options
+from gridwatch.worker.capture import CameraReader
 from ingest import Frame
 from tests.ingest.workers import camera
 
@@ -19,7 +20,7 @@ from tests.ingest.workers import camera
 def test_an_unexpected_error_while_opening_is_retried_not_fatal(
     demo_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_open = worker_module.open_source
+    real_open = capture_module.open_source
     attempts = []
 
     def flaky_open(*args: Any, **kwargs: Any) -> Any:
@@ -28,12 +29,13 @@ def test_an_unexpected_error_while_opening_is_retried_not_fatal(
             raise KeyError("SOMETHING_THE_LIBRARY_DID_NOT_EXPECT")
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(worker_module, "open_source", flaky_open)
+    monkeypatch.setattr(capture_module, "open_source", flaky_open)
     frames: queue.Queue[Frame] = queue.Queue(maxsize=2)
     stop = threading.Event()
+    gate = camera("gate", f"file://{demo_clip}", fps=5, max_backoff_s=1)
     reader = CameraReader(
-        camera("gate", f"file://{demo_clip}", fps=5, max_backoff_s=1),
-        frames, threading.Event(), stop, realtime=False, loop=False,
+        gate, frames, threading.Event(), stop, options=stream_options(gate.stream),
+        realtime=False, loop=False,
     )  # fmt: skip
     reader.start()
     try:

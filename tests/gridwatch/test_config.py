@@ -244,7 +244,7 @@ rules:
 def test_every_rule_kind_loads_with_its_category_and_builds(tmp_path: Path) -> None:
     from contract.coco import COCO_CLASS_NAMES
     from detectors.rules import LineCrossing, Tamper
-    from gridwatch.worker import build_pipeline
+    from gridwatch.worker.assemble import build_pipeline
 
     camera = load_camera_file(write(tmp_path, EVERY_RULE))
     categories = {rule.kind: rule.category.value for rule in camera.rules}

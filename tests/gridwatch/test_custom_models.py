@@ -16,7 +16,8 @@ from api.settings import Settings
 from contract.camera import CameraConfig
 from gridwatch.feed import ApiModelSource
 from gridwatch.outbox import IncidentSender, Outbox
-from gridwatch.worker import DetectorPool, Worker
+from gridwatch.worker.assemble import CameraAssembly, DetectorPool
+from gridwatch.worker.runner import Worker
 from tests.conftest import WORKER_TOKEN, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -82,10 +83,9 @@ def test_a_registered_model_runs_beside_coco_and_raises_its_mapped_code(
         models = ApiModelSource(server.url, WORKER_TOKEN, tmp_path / "data")
         worker = Worker(
             [camera],
-            DetectorPool(assets["yolov8n.pt"].parent),
+            CameraAssembly(DetectorPool(assets["yolov8n.pt"].parent), custom_models=models),
             outbox,
             sender,
-            custom_models=models,
         )
         worker.run(drain_s=30)
         models.close()

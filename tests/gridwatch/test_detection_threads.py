@@ -15,7 +15,8 @@ import pytest
 
 from contract.camera import CameraConfig
 from gridwatch.outbox import Outbox
-from gridwatch.worker import DetectorPool, Worker
+from gridwatch.worker.assemble import CameraAssembly, DetectorPool
+from gridwatch.worker.runner import Worker
 from ingest import Frame
 from tests.ingest.workers import NullDetector
 
@@ -81,7 +82,9 @@ def test_cameras_are_analysed_side_by_side_and_each_in_order(
 ) -> None:
     cameras = [recorded_camera(f"cam-{i}", demo_clip, fps=1) for i in range(3)]
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    worker = RecordingWorker(cameras, SlowDetector(), outbox, sender=None, detect_threads=2)
+    worker = RecordingWorker(
+        cameras, CameraAssembly(SlowDetector(), detect_threads=2), outbox, sender=None
+    )
     worker.run(max_seconds=60, drain_s=0)
     outbox.close()
 
@@ -109,13 +112,13 @@ def test_cameras_are_analysed_side_by_side_and_each_in_order(
 
 def test_a_pool_left_to_the_worker_gets_a_share_of_the_cores(model_path: Path) -> None:
     pool = DetectorPool(model_path.parent)
-    worker = Worker([], pool, outbox=None, sender=None, detect_threads=1)  # type: ignore[arg-type]
-    assert pool.threads == worker.inference_threads >= 1
+    assembly = CameraAssembly(pool, detect_threads=1)
+    assert pool.threads == assembly.inference_threads >= 1
     chosen = DetectorPool(model_path.parent, threads=3)
-    Worker([], chosen, outbox=None, sender=None, detect_threads=2)  # type: ignore[arg-type]
+    CameraAssembly(chosen, detect_threads=2)
     assert chosen.threads == 3
     with pytest.raises(ValueError, match="detect_threads"):
-        Worker([], NullDetector(), outbox=None, sender=None, detect_threads=0)  # type: ignore[arg-type]
+        CameraAssembly(NullDetector(), detect_threads=0)
 
 
 @pytest.mark.slow
@@ -129,8 +132,9 @@ def test_two_threads_raise_the_same_incidents_as_one(
         cameras = [recorded_camera(f"cam-{i}", demo_clip, fps=0.5, rules=True) for i in range(3)]
         outbox = Outbox(tmp_path / f"outbox-{threads}.sqlite")
         worker = RecordingWorker(
-            cameras, DetectorPool(assets["yolov8n.pt"].parent), outbox, sender=None,
-            detect_threads=threads,
+            cameras, CameraAssembly(DetectorPool(assets["yolov8n.pt"].parent),
+                                    detect_threads=threads),
+            outbox, sender=None,
         )  # fmt: skip
         worker.run(max_seconds=120, drain_s=0)
         incidents = [json.loads(pending.metadata) for pending in outbox.due(limit=1000)]

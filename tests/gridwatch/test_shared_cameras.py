@@ -14,7 +14,8 @@ import pytest
 from api.settings import Settings
 from gridwatch.feed import ApiLeaseFeed, HealthReporter
 from gridwatch.outbox import Outbox
-from gridwatch.worker import Worker
+from gridwatch.worker.assemble import CameraAssembly
+from gridwatch.worker.runner import Worker
 from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.ingest.workers import NullDetector
 
@@ -28,7 +29,8 @@ class EdgeWorker:
         self.feed = ApiLeaseFeed(server.url, WORKER_TOKEN, worker_name=name, capacity=capacity)
         self.outbox = Outbox(folder / f"{name}.sqlite")
         self.worker = Worker(
-            [], NullDetector(), self.outbox, sender=None, feed=self.feed, feed_interval_s=0.5,
+            [], CameraAssembly(NullDetector()), self.outbox, sender=None,
+            feed=self.feed, feed_interval_s=0.5,
             health_reporter=HealthReporter(server.url, WORKER_TOKEN, worker_name=name),
             health_interval_s=0.5,
         )  # fmt: skip

@@ -13,7 +13,8 @@ import httpx
 from api.settings import Settings
 from gridwatch.feed import HealthReporter
 from gridwatch.outbox import Outbox
-from gridwatch.worker import Worker
+from gridwatch.worker.assemble import CameraAssembly
+from gridwatch.worker.runner import Worker
 from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.ingest.peers import RtspServer
 from tests.ingest.workers import NullDetector, camera
@@ -47,7 +48,7 @@ def test_an_outage_raises_one_video_loss_event_that_closes_on_recovery(
     )
     outbox = Outbox(tmp_path / "outbox.sqlite")
     worker = Worker(
-        [config], NullDetector(), outbox, sender=None,
+        [config], CameraAssembly(NullDetector()), outbox, sender=None,
         health_reporter=HealthReporter(server.url, WORKER_TOKEN, worker_name="edge"),
         health_interval_s=0.3,
     )  # fmt: skip

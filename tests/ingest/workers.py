@@ -12,7 +12,8 @@ import supervision as sv
 from contract.camera import CameraConfig
 from contract.coco import COCO_CLASS_NAMES
 from gridwatch.outbox import Outbox
-from gridwatch.worker import Worker
+from gridwatch.worker.assemble import CameraAssembly
+from gridwatch.worker.runner import Worker
 
 
 class NullDetector:
@@ -47,7 +48,7 @@ class RunningWorker:
 
     def __init__(self, cameras: list[CameraConfig], folder: Path, max_seconds: float = 60):
         self.outbox = Outbox(folder / "outbox.sqlite")
-        self.worker = Worker(cameras, NullDetector(), self.outbox, sender=None)
+        self.worker = Worker(cameras, CameraAssembly(NullDetector()), self.outbox, sender=None)
         self.max_seconds = max_seconds
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)

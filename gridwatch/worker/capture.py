@@ -1,0 +1,243 @@
+"""Capture: one reader thread per camera moves its frames towards detection, reopening the camera
+with backoff when it cannot be opened; and the camera's health as the API takes it.
+
+Capture never waits for detection: a frame detection is too busy to take is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from contract.camera import CameraConfig
+from contract.health import HealthReport
+from contract.problems import ConfigError
+from ingest import (
+    CameraHealth,
+    CameraUnavailable,
+    Frame,
+    FrameSource,
+    InvalidSource,
+    LiveSource,
+    StreamOptions,
+    UnsupportedSource,
+    open_source,
+)
+from ingest.backoff import Backoff
+from ingest.health import HealthTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraStats:
+    frames_read: int = 0
+    frames_dropped: int = 0
+    frames_analysed: int = 0
+    incidents: int = 0
+    reconnects: int = 0
+    status: str = "starting"
+    last_error: str = ""
+
+
+class CameraReader(threading.Thread):
+    """Reads one camera into a bounded queue; reopens it with backoff when it fails.
+
+    `options` are the live adapter's (see `assemble.stream_options`); `realtime` and `loop`
+    override the camera's `playback:` settings for recordings.
+
+    Live adapters reconnect by themselves once open; this loop covers a camera that cannot be
+    opened at all (down at start, wrong password) and recordings that fail.
+    """
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        frames: queue.Queue[Frame],
+        frame_ready: threading.Event,
+        stop: threading.Event,
+        *,
+        options: StreamOptions,
+        realtime: bool | None = None,
+        loop: bool | None = None,
+        max_backoff_s: float | None = None,
+        backoff: Backoff | None = None,
+    ):
+        super().__init__(name=f"camera-{camera.id}", daemon=True)
+        self.camera = camera
+        self.frames = frames
+        self.frame_ready = frame_ready
+        self.stop = stop
+        self.options = options
+        self.realtime = camera.playback.realtime if realtime is None else realtime
+        self.loop = camera.playback.loop if loop is None else loop
+        self.max_backoff_s = camera.stream.max_backoff_s if max_backoff_s is None else max_backoff_s
+        self.backoff = backoff or Backoff(
+            initial_s=min(1.0, self.max_backoff_s), cap_s=self.max_backoff_s
+        )
+        self.stats = CameraStats()
+        self.finished = threading.Event()
+        self._source: FrameSource | None = None
+        self._source_lock = threading.Lock()
+        # Health of sources that do not track their own (recordings), and of a camera that
+        # could not be opened at all.
+        self._tracker = HealthTracker(
+            camera.id,
+            kind=urlsplit(camera.source).scheme.lower() or "unknown",
+            detect_fps=camera.detect.fps,
+            stale_after_s=camera.stream.stale_after_s,
+        )
+
+    def _open(self) -> FrameSource:
+        return open_source(
+            self.camera.id,
+            self.camera.detect_source(),
+            detect_fps=self.camera.detect.fps,
+            loop=self.loop,
+            realtime=self.realtime,
+            options=self.options,
+        )
+
+    def run(self) -> None:
+        failures = 0
+        try:
+            while not self.stop.is_set():
+                try:
+                    source = self._open()
+                except CameraUnavailable as err:
+                    failures += 1
+                    self._unavailable(err.reason, failures)
+                    continue
+                except ConfigError as err:
+                    failures += 1
+                    self._unavailable(str(err), failures)
+                    continue
+                except (UnsupportedSource, InvalidSource) as err:
+                    # Retrying cannot help: the camera's configuration must change.
+                    self.stats.status, self.stats.last_error = "offline", str(err)
+                    self._tracker.disconnected(str(err))
+                    log.error("%s", err)
+                    return
+                except Exception as err:
+                    # Whatever went wrong opening it, the camera is retried, not abandoned.
+                    failures += 1
+                    log.exception("%s: camera could not be opened", self.camera.id)
+                    self._unavailable(f"could not be opened: {type(err).__name__}", failures)
+                    continue
+                with self._source_lock:
+                    self._source = source
+                try:
+                    if self.stats.reconnects or failures:
+                        log.info(
+                            "%s: camera back after %d failed attempts", self.camera.id, failures
+                        )
+                    failures = 0
+                    self.stats.status = "online"
+                    self._tracker.connected()
+                    if self._pump(source):
+                        return
+                except CameraUnavailable as err:
+                    failures += 1
+                    self.stats.reconnects += 1
+                    self._unavailable(err.reason, failures)
+                finally:
+                    with self._source_lock:
+                        self._source = None
+                    source.close()
+        finally:
+            self.finished.set()
+            self.frame_ready.set()
+
+    def _pump(self, source: FrameSource) -> bool:
+        """Move frames until stopped or the source ends; True when the source has ended."""
+        while not self.stop.is_set():
+            frame = source.read()
+            if frame is None:
+                if self.stop.is_set():
+                    return False  # a live source closed because the worker stops
+                self.stats.status = "ended"
+                self._tracker.disconnected("recording ended")
+                log.info(
+                    "%s: recording ended after %d frames", self.camera.id, self.stats.frames_read
+                )
+                return True
+            self.stats.frames_read += 1
+            self._tracker.received(frame.size)
+            self._tracker.delivered()
+            if not self.realtime:
+                # A recording read as fast as possible has no live moment to keep up with:
+                # wait for detection instead of dropping, so every sampled frame is analysed.
+                while not self.stop.is_set():
+                    try:
+                        self.frames.put(frame, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                self.frame_ready.set()
+                continue
+            try:
+                self.frames.put_nowait(frame)
+            except queue.Full:
+                # Detection is behind: keep the newest frame, drop the oldest, count it.
+                with contextlib.suppress(queue.Empty):
+                    self.frames.get_nowait()
+                self.frames.put_nowait(frame)  # cannot fail: this thread is the only producer
+                self.stats.frames_dropped += 1
+            self.frame_ready.set()
+        return False
+
+    def _unavailable(self, reason: str, failures: int) -> None:
+        self.stats.status, self.stats.last_error = "offline", reason
+        self._tracker.disconnected(reason)
+        delay = self.backoff.delay(failures - 1)
+        log.warning("%s: %s; retry in %.1fs", self.camera.id, reason, delay)
+        self.stop.wait(delay)
+
+    def interrupt(self) -> None:
+        """Wake this reader if it waits on a live camera, so a stopping worker is not held up."""
+        with self._source_lock:
+            source = self._source
+        if isinstance(source, LiveSource):
+            # No waiting here for its capture thread: the reader's own close does that, so
+            # many cameras stop in parallel.
+            source.close(timeout_s=0)
+
+    def health(self) -> CameraHealth:
+        """The camera's health: the live adapter's own view, with the worker's counts added.
+
+        `frames_dropped` counts frames that arrived and were never analysed: those the adapter
+        skipped between detection intervals and those detection was too busy to take.
+        """
+        with self._source_lock:
+            source = self._source
+        health = source.health() if isinstance(source, LiveSource) else self._tracker.snapshot()
+        return replace(
+            health,
+            reconnects=health.reconnects + self.stats.reconnects,
+            frames_dropped=health.frames_dropped + self.stats.frames_dropped,
+            last_error=health.last_error or self.stats.last_error,
+        )
+
+
+def health_report(health: CameraHealth) -> dict[str, Any]:
+    """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health), as JSON."""
+    error = health.last_error or health.reason
+    return HealthReport(
+        status=health.status.value,
+        last_frame_at=health.last_frame_at,
+        fps=None if health.input_fps is None else round(health.input_fps, 2),
+        detect_fps=None if health.output_fps is None else round(health.output_fps, 2),
+        resolution=health.resolution or None,
+        codec=health.codec,
+        reconnects=health.reconnects,
+        dropped_frames=health.frames_dropped,
+        frame_age_s=(
+            None if health.last_frame_age_s is None else round(health.last_frame_age_s, 3)
+        ),
+        error=error[:500] if error else None,
+    ).model_dump(mode="json")

@@ -1,0 +1,301 @@
+"""The runner: watches the cameras it is given, hands their newest frames to the detection
+threads, keeps the incidents in the outbox, and reports health and figures.
+
+Capture never waits for detection. The main loop hands the newest frames of the cameras, in
+turn, to a few detection threads (one per core by default): the model runs on frames of
+different cameras at once, while each camera's frames are analysed one at a time and in order,
+as its tracker and rules need.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from contract.camera import CameraConfig
+from detectors.alarms import ClassAlarm
+from detectors.incident import Incident
+from detectors.pipeline import CameraPipeline
+from gridwatch.camera_events import CameraEventWatcher
+from gridwatch.feed import CameraFeed, HealthReporter
+from gridwatch.outbox import IncidentSender, Outbox
+from gridwatch.worker.capture import CameraReader, health_report
+from gridwatch.worker.scheduling import ClipEncoder, DetectionThreads
+from ingest import CameraHealth, Frame
+
+if TYPE_CHECKING:
+    from gridwatch.worker.assemble import CameraAssembly
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WatchedCamera:
+    """One camera being watched: its configuration, reader thread, frames, stop switch,
+    detection pipeline, custom models' alarms and ONVIF event watcher."""
+
+    config: CameraConfig
+    reader: CameraReader
+    frames: queue.Queue[Frame]
+    stop: threading.Event
+    pipeline: CameraPipeline
+    alarms: list[ClassAlarm]
+    events: CameraEventWatcher | None = None
+
+
+@dataclass
+class Worker:
+    """Runs every enabled camera through detection and hands incidents to the outbox; clips
+    are encoded on a thread of their own.
+
+    What watches each camera comes from `assembly` (see `CameraAssembly`), which also says how
+    many frames are analysed at once.
+
+    The cameras come as a fixed list, or from a feed (camera files watched for changes, or the
+    API's leases) polled every `feed_interval_s`: cameras added, changed or removed there are
+    started, restarted or stopped without restarting the worker.
+    """
+
+    cameras: list[CameraConfig]
+    assembly: CameraAssembly
+    outbox: Outbox
+    sender: IncidentSender | None
+    feed: CameraFeed | None = None
+    feed_interval_s: float = 10.0
+    health_reporter: HealthReporter | None = None
+    health_interval_s: float = 10.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    inference_ms: list[float] = field(default_factory=list)
+    encoder: ClipEncoder | None = None
+    watched: dict[str, WatchedCamera] = field(default_factory=dict)
+    _detection: DetectionThreads | None = None
+    _turn: int = 0
+
+    @property
+    def readers(self) -> list[CameraReader]:
+        return [watched.reader for watched in self.watched.values()]
+
+    def apply(self, cameras: list[CameraConfig], frame_ready: threading.Event) -> None:
+        """Watch exactly `cameras` (the enabled ones): start new, restart changed, stop gone."""
+        wanted = {camera.id: camera for camera in cameras if camera.enabled}
+        for camera in cameras:
+            if not camera.enabled and camera.id not in self.watched:
+                log.info("%s: disabled, not watched", camera.id)
+        for camera_id, watched in list(self.watched.items()):
+            if wanted.get(camera_id) != watched.config:
+                log.info(
+                    "%s: %s; stopping it",
+                    camera_id,
+                    "changed" if camera_id in wanted else "no longer ours",
+                )
+                self._stop_watching(camera_id)
+        for camera_id, camera in wanted.items():
+            if camera_id in self.watched:
+                continue
+            try:
+                watched = self.assembly.watch(camera, frame_ready, self._keep_one)
+            except Exception:
+                log.exception("%s: detection could not be set up; camera not watched", camera_id)
+                continue
+            self.watched[camera_id] = watched
+            if watched.events is not None:
+                watched.events.start()
+            watched.reader.start()
+        log.info("watching %d cameras", len(self.watched))
+
+    def _stop_watching(self, camera_id: str) -> None:
+        watched = self.watched[camera_id]
+        watched.stop.set()
+        watched.reader.interrupt()
+        watched.reader.join(timeout=10)
+        if self._detection is not None:
+            self._detection.wait_idle(camera_id)  # its last frame may still be in detection
+        del self.watched[camera_id]
+        # Incidents still recording their clip are kept with the frames there are.
+        self._keep(camera_id, watched.pipeline.flush())
+
+    def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
+        """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
+        frame_ready = threading.Event()
+        threads = []
+        self.encoder = ClipEncoder(self._keep_one)
+        self.encoder.start()
+        if self.sender is not None:
+            threads.append(
+                threading.Thread(
+                    target=self.sender.run, args=(self.stop,), name="incident-sender", daemon=True
+                )
+            )
+        if self.health_reporter is not None:
+            threads.append(
+                threading.Thread(target=self._report_health, name="health-reporter", daemon=True)
+            )
+        for thread in threads:
+            thread.start()
+        assert self.assembly.detect_threads is not None
+        self._detection = detection = DetectionThreads(
+            self.assembly.detect_threads, self._analyse, frame_ready
+        )
+        initial = self.cameras
+        if self.feed is not None:
+            initial = self.feed.poll() or []
+        self.apply(initial, frame_ready)
+        next_poll = time.monotonic() + self.feed_interval_s
+
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        last_report = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                frame_ready.wait(0.5)
+                frame_ready.clear()
+                busy = self._dispatch(detection)
+                if self.feed is not None and time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + self.feed_interval_s
+                    changed = self.feed.poll()
+                    if changed is not None:
+                        self.apply(changed, frame_ready)
+                elif (
+                    self.feed is None
+                    and not busy
+                    and all(w.reader.finished.is_set() for w in self.watched.values())
+                    and all(w.frames.empty() for w in self.watched.values())
+                ):
+                    break
+                if time.monotonic() - last_report >= 30:
+                    self.log_stats()
+                    last_report = time.monotonic()
+        finally:
+            self.stop.set()
+            for watched in self.watched.values():
+                watched.stop.set()
+                watched.reader.interrupt()
+            for watched in self.watched.values():
+                watched.reader.join(timeout=10)
+            for thread in threads:
+                thread.join(timeout=10)
+            if self.feed is not None:
+                self.feed.close()
+            detection.close()
+            # Incidents still recording their clip are reported with the frames there are.
+            for camera_id, watched in self.watched.items():
+                self._keep(camera_id, watched.pipeline.flush())
+            self.encoder.close()
+            if self.sender is not None and self.outbox.pending():
+                delivered_all = self.sender.drain(drain_s)
+                if not delivered_all:
+                    log.warning(
+                        "%d incidents stay in the outbox %s and will be sent at next start",
+                        self.outbox.pending(), self.outbox.path,
+                    )  # fmt: skip
+            self.log_stats()
+
+    def _dispatch(self, detection: DetectionThreads) -> bool:
+        """Hand the cameras' newest frames to free detection threads, taking the cameras in
+        turn so that none waits behind the others; True while there is detection work.
+        """
+        watched = list(self.watched.values())
+        for step in range(len(watched)):
+            if detection.free() <= 0:
+                break
+            index = (self._turn + step) % len(watched)
+            camera = watched[index]
+            if detection.busy(camera.config.id):
+                continue
+            try:
+                frame = camera.frames.get_nowait()
+            except queue.Empty:
+                continue
+            detection.submit(camera.reader, frame)
+            self._turn = index + 1
+        return detection.busy() or any(not w.frames.empty() for w in watched)
+
+    def _report_health(self) -> None:
+        assert self.health_reporter is not None
+        while not self.stop.wait(self.health_interval_s):
+            reports = {}
+            for camera_id, watched in list(self.watched.items()):
+                try:
+                    reports[camera_id] = health_report(watched.reader.health())
+                except Exception:
+                    log.exception("%s: health could not be read", camera_id)
+            self.health_reporter.report(reports)
+
+    def _analyse(self, reader: CameraReader, frame: Frame) -> None:
+        watched = self.watched[reader.camera.id]
+        pipeline = watched.pipeline
+        try:
+            incidents = pipeline.process(frame.image, now=frame.timestamp)
+        except Exception:
+            # One bad frame or rule must not take the other cameras down with it.
+            log.exception("%s: detection failed on frame %d", reader.camera.id, frame.sequence)
+            return
+        if pipeline.stats.last_inference_ms:
+            self.inference_ms.append(pipeline.stats.last_inference_ms)
+            pipeline.stats.last_inference_ms = 0.0
+        del self.inference_ms[:-1000]
+        reader.stats.frames_analysed += 1
+        for alarm in watched.alarms:
+            try:
+                incidents += alarm.process(frame.image, now=frame.timestamp)
+            except Exception:
+                log.exception("%s: model %s failed", reader.camera.id, alarm.model_name)
+        self._keep(reader.camera.id, incidents)
+
+    def _keep(self, camera_id: str, incidents: list[Incident]) -> None:
+        for incident in incidents:
+            if incident.clip_pending and self.encoder is not None and self.encoder.is_alive():
+                self.encoder.submit(incident)
+            else:
+                self._keep_one(incident.with_clip())
+
+    def _keep_one(self, incident: Incident) -> None:
+        reader = next((r for r in self.readers if r.camera.id == incident.camera_id), None)
+        if self.outbox.put(incident):
+            if reader is not None:
+                reader.stats.incidents += 1
+            log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
+
+    def close(self) -> None:
+        """Release what the worker was given to talk to: the sender, the health reporter and the
+        outbox (after `run` has returned)."""
+        if self.sender is not None:
+            self.sender.close()
+        if self.health_reporter is not None:
+            self.health_reporter.close()
+        self.outbox.close()
+
+    def health(self) -> list[CameraHealth]:
+        """Every watched camera's health now."""
+        return [watched.reader.health() for watched in self.watched.values()]
+
+    def log_stats(self) -> None:
+        for reader in self.readers:
+            stats = reader.stats
+            health = reader.health()
+            log.info(
+                "%s: %s%s, %s fps in, read %d, analysed %d, dropped %d, incidents %d,"
+                " reconnects %d",
+                reader.camera.id, health.status.value,
+                f" ({health.reason})" if health.reason else "",
+                "-" if health.input_fps is None else f"{health.input_fps:.1f}",
+                stats.frames_read, stats.frames_analysed, health.frames_dropped,
+                stats.incidents, health.reconnects,
+            )  # fmt: skip
+        for camera_id, watched in self.watched.items():
+            counts = watched.pipeline.stats
+            if counts.frames:
+                log.info(
+                    "%s: model ran on %d of %d frames (motion gate saved %.0f%%)",
+                    camera_id, counts.inferred, counts.frames, 100 * counts.skipped / counts.frames,
+                )  # fmt: skip
+        if self.inference_ms:
+            ordered = sorted(self.inference_ms)
+            log.info(
+                "inference median %.1f ms over %d frames", ordered[len(ordered) // 2], len(ordered)
+            )

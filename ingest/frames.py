@@ -1,9 +1,12 @@
-"""The frame type every camera adapter yields, and the protocol adapters satisfy."""
+"""The frame type every camera adapter yields, the protocol adapters satisfy, and the one-frame
+buffer where a camera's newest frame waits for detection."""
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -59,3 +62,79 @@ class FrameSource(Protocol):
     def read(self) -> Frame | None: ...
 
     def close(self) -> None: ...
+
+
+class FrameSlot:
+    """Where a camera's newest frame waits for detection: a buffer of one, safe between threads.
+
+    A frame `put` while the one before still waits replaces it, and `on_drop` is called for the
+    one replaced: detection had no time for it. `put_when_free` waits instead, for a recording
+    that must not lose a frame. With `numbered`, frames are numbered as they are taken (0, 1,
+    2, ...), so a consumer sees consecutive `sequence` numbers whatever was dropped before.
+
+    Example:
+        >>> slot = FrameSlot(on_drop=health_tracker.dropped)
+        >>> slot.put(frame)  # from the capture thread
+        >>> slot.take()  # from the detection side; None if no frame waits
+    """
+
+    def __init__(
+        self, *, on_drop: Callable[[], object] | None = None, numbered: bool = False
+    ) -> None:
+        self._on_drop = on_drop
+        self._numbered = numbered
+        self._changed = threading.Condition()
+        self._frame: Frame | None = None
+        self._taken = 0
+        self._closed = False
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a frame waits to be taken."""
+        with self._changed:
+            return self._frame is not None
+
+    def put(self, frame: Frame) -> None:
+        """Hold `frame`; a frame still waiting is dropped (and counted)."""
+        with self._changed:
+            replaced = self._frame is not None
+            self._frame = frame
+            self._changed.notify_all()
+        if replaced and self._on_drop is not None:
+            self._on_drop()
+
+    def put_when_free(self, frame: Frame, stop: threading.Event) -> bool:
+        """Hold `frame` once the frame before has been taken; False if `stop` is set (or the slot
+        closed) first, and the frame is not held."""
+        with self._changed:
+            while self._frame is not None:
+                if stop.is_set() or self._closed:
+                    return False
+                # Bounded, so a stop is noticed without a notification.
+                self._changed.wait(0.2)
+            self._frame = frame
+            self._changed.notify_all()
+        return True
+
+    def take(self, timeout: float | None = 0.0) -> Frame | None:
+        """The waiting frame, or None if there is none; the slot is then empty.
+
+        `timeout` is how long to wait for a frame in seconds: 0 does not wait, None waits
+        until a frame comes or the slot is closed.
+        """
+        with self._changed:
+            if timeout != 0:
+                self._changed.wait_for(lambda: self._frame is not None or self._closed, timeout)
+            frame, self._frame = self._frame, None
+            if frame is None:
+                return None
+            sequence = self._taken
+            self._taken += 1
+            self._changed.notify_all()
+        return replace(frame, sequence=sequence) if self._numbered else frame
+
+    def close(self) -> None:
+        """Release whoever waits on the slot; safe from any thread and more than once."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()

@@ -1,5 +1,5 @@
-"""What every live camera adapter shares: a capture thread that always holds the newest frame,
-paced hand-out at the detection rate, reconnection with backoff, and health.
+"""What every live camera adapter shares: a capture thread that hands out the newest frame at
+the detection rate into the camera's one frame buffer, reconnection with backoff, and health.
 
 A subclass only says how to connect (`_connect`) and gets back a `LiveSession` that receives
 one frame at a time and decodes the last one on demand.
@@ -20,7 +20,7 @@ import numpy as np
 
 from ingest.backoff import Backoff
 from ingest.errors import CameraUnavailable, IngestError
-from ingest.frames import Frame
+from ingest.frames import Frame, FrameSlot
 from ingest.health import CameraHealth, HealthTracker
 
 log = logging.getLogger(__name__)
@@ -71,21 +71,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class _Slot:
-    image: np.ndarray
-    received: float
-    taken: bool = False
-
-
 class LiveSource(ABC):
     """A live camera read by a background capture thread.
 
     The capture thread receives every frame the camera sends, so nothing queues up in the
-    socket or the decoder, and keeps only the newest. `read()` hands it out at the camera's
-    detection rate; frames that arrive between two hand-outs are dropped and counted. When the
-    connection is lost the capture thread reconnects by itself, with backoff, while `read()`
-    waits; health shows the camera offline meanwhile.
+    socket or the decoder, and at the camera's detection rate hands the newest out into the
+    camera's one frame buffer (a `FrameSlot`), where it waits for detection: `read()` waits
+    for it, `take()` takes it if it is there. Frames that arrive between two hand-outs, and a
+    handed-out frame replaced by the next before anyone took it, are dropped and counted once,
+    in health. When the connection is lost the capture thread reconnects by itself, with
+    backoff, while `read()` waits; health shows the camera offline meanwhile.
 
     The first connection is made in the constructor, so a camera that cannot be opened at all
     raises its error (refused, authentication failed, not a video stream, ...) right there.
@@ -122,11 +117,11 @@ class LiveSource(ABC):
             monotonic=monotonic,
             now=now,
         )
-        self._condition = threading.Condition()
         self._closed = threading.Event()
-        self._slot: _Slot | None = None
+        self._slot = FrameSlot(on_drop=self.health_tracker.dropped, numbered=True)
+        self._on_frame: Callable[[], object] | None = None
+        # Only the capture thread uses these two.
         self._next_due = monotonic()
-        self._delivered = 0
         self._arrival_interval = 0.1  # running estimate of the camera's frame interval
         self._thread: threading.Thread | None = None
 
@@ -175,8 +170,7 @@ class LiveSource(ABC):
                     session = None
         finally:
             self.health_tracker.disconnected("closed")
-            with self._condition:
-                self._condition.notify_all()
+            self._slot.close()
 
     def _pump(self, session: LiveSession) -> None:
         last_arrival: float | None = None
@@ -190,22 +184,34 @@ class LiveSource(ABC):
             if last_arrival is not None:
                 self._arrival_interval += 0.2 * (arrived - last_arrival - self._arrival_interval)
             last_arrival = arrived
-            # Decoding to BGR costs; only the frame that may be handed out next is decoded.
-            # Once the hand-out is due every frame is, so the slot always holds the newest.
-            if not (
-                self._decode_every_frame() or arrived + self._arrival_interval >= self._next_due
-            ):
+            due = self._due(arrived)
+            # Decoding to BGR costs; only a frame that is handed out is decoded.
+            if not (due or self._decode_every_frame()):
                 self.health_tracker.received()
                 self.health_tracker.dropped()
                 continue
             image = session.decode()
             height, width = image.shape[:2]
             self.health_tracker.received((width, height))
-            with self._condition:
-                if self._slot is not None and not self._slot.taken:
-                    self.health_tracker.dropped()
-                self._slot = _Slot(image, arrived)
-                self._condition.notify_all()
+            if not due:
+                self.health_tracker.dropped()
+                continue
+            self._next_due = max(self._next_due + self._interval, arrived)
+            taken_at = self._now() - timedelta(seconds=self._monotonic() - arrived)
+            # Numbered as it is taken; a frame still waiting in the slot is dropped, counted.
+            self._slot.put(Frame(self.camera_id, image, taken_at, 0, received=arrived))
+            if self._on_frame is not None:
+                self._on_frame()
+
+    def _due(self, arrived: float) -> bool:
+        """Whether a frame that arrived at `arrived` is handed out for the hand-out due next.
+
+        A frame that arrived more than half a camera interval before the due time is passed
+        over for the next one, due within half an interval: detection then never works on a
+        picture older than half a frame interval, whatever the phase between the camera's
+        frames and the detection schedule.
+        """
+        return arrived >= self._next_due - self._arrival_interval / 2
 
     def _reconnect(self) -> LiveSession | None:
         failures = 0
@@ -229,43 +235,31 @@ class LiveSource(ABC):
     # The consumer's side.
 
     def read(self) -> Frame | None:
-        """The newest frame once the next detection is due; None once the source is closed.
+        """The next frame handed out, at the detection rate; None once the source is closed.
 
         Waits while the camera is offline: the capture thread is reconnecting meanwhile.
         """
-        with self._condition:
-            while not self._closed.is_set():
-                wait = self._next_due - self._monotonic()
-                if wait <= 0:
-                    break
-                self._condition.wait(wait)
-            while not self._closed.is_set() and not self._eligible(self._slot):
-                # Bounded so a closed source is noticed even without a notification.
-                self._condition.wait(0.5)
-            if self._closed.is_set() or self._slot is None:
-                return None
-            slot = self._slot
-            slot.taken = True
-            now = self._monotonic()
-            self._next_due = max(self._next_due + self._interval, now)
-            sequence = self._delivered
-            self._delivered += 1
-        height, width = slot.image.shape[:2]
-        self.health_tracker.delivered((width, height))
-        taken_at = self._now() - timedelta(seconds=now - slot.received)
-        return Frame(self.camera_id, slot.image, taken_at, sequence, received=slot.received)
+        frame = self._slot.take(timeout=None)
+        if frame is None or self._closed.is_set():
+            return None
+        self.health_tracker.delivered(frame.size)
+        return frame
 
-    def _eligible(self, slot: _Slot | None) -> bool:
-        """Whether `slot` may be handed out for the hand-out due now.
+    def take(self) -> Frame | None:
+        """The frame handed out and waiting for detection, if there is one; never waits."""
+        frame = self._slot.take()
+        if frame is not None:
+            self.health_tracker.delivered(frame.size)
+        return frame
 
-        A frame that arrived more than half a camera interval before the due time is passed
-        over for the next one, due within half an interval: detection then never works on a
-        picture older than half a frame interval, whatever the phase between the camera's
-        frames and the detection schedule.
-        """
-        if slot is None or slot.taken:
-            return False
-        return slot.received >= self._next_due - self._arrival_interval / 2
+    @property
+    def waiting(self) -> bool:
+        """Whether a handed-out frame waits to be taken."""
+        return self._slot.waiting
+
+    def notify_frames(self, callback: Callable[[], object]) -> None:
+        """Call `callback` (on the capture thread, so briefly) each time a frame is handed out."""
+        self._on_frame = callback
 
     def health(self) -> CameraHealth:
         """The camera's health now."""
@@ -274,8 +268,7 @@ class LiveSource(ABC):
     def close(self, timeout_s: float = 2.0) -> None:
         """Stop the capture thread; safe from any thread and more than once."""
         self._closed.set()
-        with self._condition:
-            self._condition.notify_all()
+        self._slot.close()
         thread = self._thread
         if timeout_s > 0 and thread is not None and thread is not threading.current_thread():
             # A thread blocked in a read returns within the read timeout; waiting that long

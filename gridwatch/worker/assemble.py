@@ -8,7 +8,6 @@ reader and its ONVIF event watcher.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker.capture import CameraReader
 from gridwatch.worker.runner import WatchedCamera, Worker
 from gridwatch.worker.settings import WorkerSettings, usable_cores
-from ingest import Frame, StreamOptions
+from ingest import StreamOptions
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,6 @@ class CameraAssembly:
     detect_threads: int | None = None
     realtime: bool | None = None
     loop: bool | None = None
-    queue_size: int = 2
     custom_models: ApiModelSource | None = None
     plate_reader: PlateReader | None = None
     _custom_detectors: dict[Path, YoloDetector] = field(default_factory=dict)
@@ -216,11 +214,9 @@ class CameraAssembly:
             defer_clip_encoding=True,
         )
         alarms = [self._alarm(camera, wanted) for wanted in camera.custom_models]
-        frames: queue.Queue[Frame] = queue.Queue(maxsize=self.queue_size)
         stop = threading.Event()
         reader = CameraReader(
             camera,
-            frames,
             frame_ready,
             stop,
             options=stream_options(camera.stream),
@@ -230,7 +226,7 @@ class CameraAssembly:
         events = None
         if camera.camera_events and camera.source.lower().startswith("onvif:"):
             events = CameraEventWatcher(camera, keep, stop)
-        return WatchedCamera(camera, reader, frames, stop, pipeline, alarms, events)
+        return WatchedCamera(camera, reader, stop, pipeline, alarms, events)
 
     def _plate_reader(self, camera: CameraConfig) -> PlateReader | None:
         """The plate reader, for a camera whose parking rules read plates (loaded once)."""

@@ -1,14 +1,13 @@
-"""Capture: one reader thread per camera moves its frames towards detection, reopening the camera
-with backoff when it cannot be opened; and the camera's health as the API takes it.
+"""Capture: one reader thread per camera opens it (again, with backoff, when it cannot be opened)
+and keeps its newest frame for detection; and the camera's health as the API takes it.
 
-Capture never waits for detection: a frame detection is too busy to take is dropped and counted.
+Capture never waits for detection: a frame detection is too busy to take is replaced by the
+next one, dropped and counted once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,6 +28,7 @@ from ingest import (
     open_source,
 )
 from ingest.backoff import Backoff
+from ingest.frames import FrameSlot
 from ingest.health import HealthTracker
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CameraStats:
-    frames_read: int = 0
-    frames_dropped: int = 0
+    """The reader's own counts; frames dropped are in the camera's health."""
+
+    frames_read: int = 0  # from a recording; a live camera's: those taken for detection
     frames_analysed: int = 0
     incidents: int = 0
     reconnects: int = 0
@@ -46,7 +47,14 @@ class CameraStats:
 
 
 class CameraReader(threading.Thread):
-    """Reads one camera into a bounded queue; reopens it with backoff when it fails.
+    """Opens one camera and keeps its newest frame for detection (`take`); reopens the camera
+    with backoff when it fails, and sets `frame_ready` whenever a frame waits.
+
+    A camera has one frame buffer (a `FrameSlot`) and one drop count, in its health. A live
+    camera's buffer is its adapter's: the adapter hands the newest frame out at the detection
+    rate, and a frame detection had no time for is replaced by the next. A recording's is the
+    reader's own: played in real time it drops as a live camera does; read as fast as possible
+    it waits for detection to take each frame, and drops none.
 
     `options` are the live adapter's (see `assemble.stream_options`); `realtime` and `loop`
     override the camera's `playback:` settings for recordings.
@@ -58,7 +66,6 @@ class CameraReader(threading.Thread):
     def __init__(
         self,
         camera: CameraConfig,
-        frames: queue.Queue[Frame],
         frame_ready: threading.Event,
         stop: threading.Event,
         *,
@@ -70,7 +77,6 @@ class CameraReader(threading.Thread):
     ):
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
-        self.frames = frames
         self.frame_ready = frame_ready
         self.stop = stop
         self.options = options
@@ -92,6 +98,7 @@ class CameraReader(threading.Thread):
             detect_fps=camera.detect.fps,
             stale_after_s=camera.stream.stale_after_s,
         )
+        self._slot = FrameSlot(on_drop=self._tracker.dropped)  # a recording's frame buffer
 
     def _open(self) -> FrameSource:
         return open_source(
@@ -155,11 +162,17 @@ class CameraReader(threading.Thread):
 
     def _pump(self, source: FrameSource) -> bool:
         """Move frames until stopped or the source ends; True when the source has ended."""
+        if isinstance(source, LiveSource):
+            # The adapter holds the camera's frame and reconnects by itself.
+            source.notify_frames(self.frame_ready.set)
+            self.frame_ready.set()
+            self.stop.wait()
+            return False
         while not self.stop.is_set():
             frame = source.read()
             if frame is None:
                 if self.stop.is_set():
-                    return False  # a live source closed because the worker stops
+                    return False
                 self.stats.status = "ended"
                 self._tracker.disconnected("recording ended")
                 log.info(
@@ -168,28 +181,35 @@ class CameraReader(threading.Thread):
                 return True
             self.stats.frames_read += 1
             self._tracker.received(frame.size)
-            self._tracker.delivered()
-            if not self.realtime:
+            if self.realtime:
+                self._slot.put(frame)  # a frame detection did not take is dropped, counted
+            elif not self._slot.put_when_free(frame, self.stop):
                 # A recording read as fast as possible has no live moment to keep up with:
-                # wait for detection instead of dropping, so every sampled frame is analysed.
-                while not self.stop.is_set():
-                    try:
-                        self.frames.put(frame, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                self.frame_ready.set()
-                continue
-            try:
-                self.frames.put_nowait(frame)
-            except queue.Full:
-                # Detection is behind: keep the newest frame, drop the oldest, count it.
-                with contextlib.suppress(queue.Empty):
-                    self.frames.get_nowait()
-                self.frames.put_nowait(frame)  # cannot fail: this thread is the only producer
-                self.stats.frames_dropped += 1
+                # it waits for detection instead of dropping, so every sampled frame is analysed.
+                return False
             self.frame_ready.set()
         return False
+
+    def take(self) -> Frame | None:
+        """The camera's frame waiting for detection, if there is one; never waits."""
+        with self._source_lock:
+            source = self._source
+        if isinstance(source, LiveSource):
+            frame = source.take()
+            if frame is not None:
+                self.stats.frames_read += 1
+            return frame
+        frame = self._slot.take()
+        if frame is not None:
+            self._tracker.delivered()
+        return frame
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a frame waits for detection."""
+        with self._source_lock:
+            source = self._source
+        return source.waiting if isinstance(source, LiveSource) else self._slot.waiting
 
     def _unavailable(self, reason: str, failures: int) -> None:
         self.stats.status, self.stats.last_error = "offline", reason
@@ -208,10 +228,11 @@ class CameraReader(threading.Thread):
             source.close(timeout_s=0)
 
     def health(self) -> CameraHealth:
-        """The camera's health: the live adapter's own view, with the worker's counts added.
+        """The camera's health: the live adapter's own view, with the reader's reopenings added.
 
         `frames_dropped` counts frames that arrived and were never analysed: those the adapter
-        skipped between detection intervals and those detection was too busy to take.
+        skipped between detection intervals and those detection was too busy to take, counted
+        once, where the camera's frame buffer is.
         """
         with self._source_lock:
             source = self._source
@@ -219,7 +240,6 @@ class CameraReader(threading.Thread):
         return replace(
             health,
             reconnects=health.reconnects + self.stats.reconnects,
-            frames_dropped=health.frames_dropped + self.stats.frames_dropped,
             last_error=health.last_error or self.stats.last_error,
         )
 

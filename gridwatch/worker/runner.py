@@ -10,7 +10,6 @@ as its tracker and rules need.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,12 +34,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WatchedCamera:
-    """One camera being watched: its configuration, reader thread, frames, stop switch,
-    detection pipeline, custom models' alarms and ONVIF event watcher."""
+    """One camera being watched: its configuration, reader thread (which holds its frame for
+    detection), stop switch, detection pipeline, custom models' alarms and ONVIF event watcher."""
 
     config: CameraConfig
     reader: CameraReader
-    frames: queue.Queue[Frame]
     stop: threading.Event
     pipeline: CameraPipeline
     alarms: list[ClassAlarm]
@@ -164,7 +162,7 @@ class Worker:
                     self.feed is None
                     and not busy
                     and all(w.reader.finished.is_set() for w in self.watched.values())
-                    and all(w.frames.empty() for w in self.watched.values())
+                    and not any(w.reader.waiting for w in self.watched.values())
                 ):
                     break
                 if time.monotonic() - last_report >= 30:
@@ -207,13 +205,12 @@ class Worker:
             camera = watched[index]
             if detection.busy(camera.config.id):
                 continue
-            try:
-                frame = camera.frames.get_nowait()
-            except queue.Empty:
+            frame = camera.reader.take()
+            if frame is None:
                 continue
             detection.submit(camera.reader, frame)
             self._turn = index + 1
-        return detection.busy() or any(not w.frames.empty() for w in watched)
+        return detection.busy() or any(w.reader.waiting for w in watched)
 
     def _report_health(self) -> None:
         assert self.health_reporter is not None

@@ -21,8 +21,8 @@ class DetectionThreads:
     of them at a time, so its frames are analysed in order.
 
     The dispatcher (the worker's main loop) hands a frame over only while a thread is free, so
-    frames never queue here and grow old: they wait in their camera's queue, where a newer one
-    replaces them.
+    frames never queue here and grow old: they wait in their camera's frame buffer, where a
+    newer one replaces them.
     """
 
     def __init__(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,17 @@ from gridwatch.worker.assemble import stream_options
 from gridwatch.worker.capture import CameraReader
 from ingest import Frame
 from tests.ingest.workers import camera
+
+
+def next_frame(reader: CameraReader, timeout_s: float) -> Frame:
+    """The reader's next frame for detection, as the worker's dispatcher takes it."""
+    deadline = time.monotonic() + timeout_s
+    while (frame := reader.take()) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no frame within {timeout_s} s")
+        reader.frame_ready.wait(0.1)
+        reader.frame_ready.clear()
+    return frame
 
 
 def test_an_unexpected_error_while_opening_is_retried_not_fatal(
@@ -30,16 +41,15 @@ def test_an_unexpected_error_while_opening_is_retried_not_fatal(
         return real_open(*args, **kwargs)
 
     monkeypatch.setattr(capture_module, "open_source", flaky_open)
-    frames: queue.Queue[Frame] = queue.Queue(maxsize=2)
     stop = threading.Event()
     gate = camera("gate", f"file://{demo_clip}", fps=5, max_backoff_s=1)
     reader = CameraReader(
-        gate, frames, threading.Event(), stop, options=stream_options(gate.stream),
+        gate, threading.Event(), stop, options=stream_options(gate.stream),
         realtime=False, loop=False,
     )  # fmt: skip
     reader.start()
     try:
-        frame = frames.get(timeout=10)
+        frame = next_frame(reader, timeout_s=10)
     finally:
         stop.set()
         reader.join(timeout=10)

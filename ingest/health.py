@@ -141,8 +141,8 @@ class CameraHealth:
         reconnects: Times the camera came back after its connection was lost.
         frames_received: Frames that arrived from the camera.
         frames_delivered: Frames handed to detection.
-        frames_dropped: Frames that arrived but were not handed out, because a newer one came
-            before detection was due for another.
+        frames_dropped: Frames that arrived but never reached detection: a newer one came
+            before detection was due for another, or before detection was free to take it.
         last_error: The most recent connection problem, "" if none.
     """
 

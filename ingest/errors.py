@@ -46,6 +46,17 @@ class NotAVideoStream(CameraUnavailable):
     before its streaming service is up."""
 
 
+class DamagedFrame(IngestError):
+    """One frame could not be decoded (a damaged JPEG in an MJPEG stream, a broken snapshot, a
+    picture the decoder refused) while the connection itself is fine. Not retried: the frame is
+    skipped and counted, and the camera goes on with the next one."""
+
+    def __init__(self, camera_id: str, reason: str):
+        self.camera_id = camera_id
+        self.reason = reason
+        super().__init__(f"{camera_id}: {reason}")
+
+
 class UnsupportedSource(IngestError):
     """The source's scheme has no adapter in this build. Not retried: the config must change."""
 

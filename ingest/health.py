@@ -144,6 +144,8 @@ class CameraHealth:
         frames_dropped: Frames that arrived but never reached detection: a newer one came
             before detection was due for another, or before detection was free to take it.
         last_error: The most recent connection problem, "" if none.
+        frames_damaged: Frames that arrived but could not be decoded (a damaged JPEG, a broken
+            snapshot): skipped, the connection kept. Also counted in `frames_received`.
     """
 
     camera_id: str
@@ -163,6 +165,7 @@ class CameraHealth:
     frames_delivered: int
     frames_dropped: int
     last_error: str
+    frames_damaged: int = 0
 
 
 def _utcnow() -> datetime:
@@ -207,6 +210,7 @@ class HealthTracker:
         self._received = 0
         self._delivered = 0
         self._dropped = 0
+        self._damaged = 0
         self._last_error = ""
 
     def connected(self, *, codec: str | None = None) -> None:
@@ -247,6 +251,11 @@ class HealthTracker:
     def dropped(self, count: int = 1) -> None:
         with self._lock:
             self._dropped += count
+
+    def damaged(self, count: int = 1) -> None:
+        """Frames that arrived but could not be decoded, and were skipped."""
+        with self._lock:
+            self._damaged += count
 
     def add_reconnects(self, count: int) -> None:
         """Reconnects made by someone else on this camera's behalf (the worker reopening it)."""
@@ -295,4 +304,5 @@ class HealthTracker:
                 frames_delivered=self._delivered,
                 frames_dropped=self._dropped,
                 last_error=self._last_error,
+                frames_damaged=self._damaged,
             )

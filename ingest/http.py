@@ -1,8 +1,10 @@
 """HTTP cameras: JPEG snapshots polled at the detection rate, and MJPEG streams.
 
-Which one a URL is, the camera says itself: an image/jpeg answer is a snapshot to poll, a
-multipart/x-mixed-replace answer is an MJPEG stream. Anything else (a login page, a JSON error)
-is refused with a clear reason.
+Which one a URL is, the camera says itself: a multipart/x-mixed-replace answer is an MJPEG
+stream; a picture is a snapshot to poll. Whether an answer is a picture is decided by its bytes
+(JPEG or PNG) when its Content-Type is missing or generic (application/octet-stream, as many
+encoders send), by `snapshot_format`, which the ONVIF snapshot shares. Anything else (a login
+page, a JSON error) is refused with a clear reason.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import cv2
 import httpx
@@ -24,6 +26,7 @@ from ingest.backoff import Backoff
 from ingest.errors import (
     AuthenticationFailed,
     CameraUnavailable,
+    DamagedFrame,
     NotAVideoStream,
     connection_error,
 )
@@ -32,8 +35,57 @@ from ingest.live import LiveSource, StreamOptions
 log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
-SNAPSHOT_TYPES = ("image/jpeg", "image/jpg", "image/png")
 MJPEG_TYPE = "multipart/x-mixed-replace"
+# Content types that say nothing about what the body is: the bytes decide.
+GENERIC_TYPES = frozenset(
+    {"", "application/octet-stream", "binary/octet-stream", "application/binary", "unknown"}
+)
+JPEG_START = b"\xff\xd8\xff"
+JPEG_END = b"\xff\xd9"
+PNG_START = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"
+
+PictureFormat = Literal["jpeg", "png"]
+
+
+def picture_format(payload: bytes) -> PictureFormat | None:
+    """The picture format `payload` starts with (JPEG or PNG), None for anything else.
+
+    Example:
+        >>> picture_format(b"\\xff\\xd8\\xff\\xe0...")
+        'jpeg'
+    """
+    if payload.startswith(JPEG_START):
+        return "jpeg"
+    if payload.startswith(PNG_START):
+        return "png"
+    return None
+
+
+def may_be_picture(content_type: str) -> bool:
+    """Whether an answer of `content_type` (lower case, no parameters) may hold a picture: an
+    image type, or a missing or generic one, whose bytes then decide."""
+    return content_type in GENERIC_TYPES or content_type.startswith("image/")
+
+
+def snapshot_format(content_type: str, payload: bytes) -> PictureFormat | None:
+    """The one decision whether a snapshot answer is a picture, for HTTP and ONVIF snapshots.
+
+    Args:
+        content_type: The answer's Content-Type, lower case, without parameters ("" if none).
+        payload: The answer's body.
+
+    Returns:
+        "jpeg" or "png" when the type may hold a picture and the bytes are one; None otherwise
+        (a web page, a JSON error, an image type over bytes that are no picture).
+    """
+    return picture_format(payload) if may_be_picture(content_type) else None
+
+
+def ends_picture(payload: bytes) -> bool:
+    """Whether `payload` ends as a complete JPEG or PNG does (trailing padding ignored)."""
+    tail = payload.rstrip(b"\r\n\x00")
+    return tail.endswith(JPEG_END) or tail.endswith(PNG_END)
 
 
 @dataclass(frozen=True)
@@ -88,7 +140,8 @@ class CameraAuth(httpx.Auth):
             yield from self._basic.auth_flow(request)
 
 
-def _content_type(response: httpx.Response) -> str:
+def content_type_of(response: httpx.Response) -> str:
+    """The answer's Content-Type, lower case and without parameters; "" when there is none."""
     return response.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
@@ -98,45 +151,78 @@ def _boundary(response: httpx.Response) -> str | None:
 
 
 def check_response(camera_id: str, response: httpx.Response) -> str:
-    """'snapshot' or 'mjpeg' for a usable answer; raises the error naming what it is instead."""
+    """'snapshot' or 'mjpeg' for a usable answer; raises the error naming what it is instead.
+
+    'snapshot' means the answer may hold a picture (see `may_be_picture`); the body's bytes
+    decide whether it does (`snapshot_format`).
+    """
     if response.status_code in (401, 403):
         raise AuthenticationFailed(
             camera_id,
             f"authentication failed: user name or password rejected (HTTP {response.status_code})",
         )
-    content_type = _content_type(response) or "no content type"
+    content_type = content_type_of(response) or "no content type"
     if response.status_code != 200:
         raise CameraUnavailable(
             camera_id, f"the camera answered HTTP {response.status_code} {response.reason_phrase}"
         )
-    if content_type in SNAPSHOT_TYPES:
-        return "snapshot"
     if content_type == MJPEG_TYPE:
         return "mjpeg"
+    if may_be_picture(content_type_of(response)):
+        return "snapshot"
     raise NotAVideoStream(
         camera_id, f"not a video stream: HTTP {response.status_code} {content_type}"
     )
 
 
+def check_picture(camera_id: str, response: httpx.Response, payload: bytes) -> PictureFormat:
+    """The format of a snapshot answer's body; raises NotAVideoStream when it is no picture."""
+    content_type = content_type_of(response)
+    found = snapshot_format(content_type, payload)
+    if found is None:
+        raise NotAVideoStream(
+            camera_id,
+            f"not a video stream: HTTP {response.status_code} {content_type or 'no content type'}"
+            " that is neither a JPEG nor a PNG picture",
+        )
+    return found
+
+
 def decode_image(camera_id: str, payload: bytes) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+    """BGR pixels of a JPEG or PNG; raises DamagedFrame when they cannot be decoded."""
+    image = None
+    if payload:
+        image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise CameraUnavailable(camera_id, "the camera sent an image that could not be decoded")
+        raise DamagedFrame(camera_id, "the camera sent a picture that could not be decoded")
     return image
+
+
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.I)
+MAX_HEADER_BYTES = 8192
 
 
 class MultipartReader:
     """Splits a multipart/x-mixed-replace byte stream into its parts' bodies.
 
-    Parts with a Content-Length are cut by it; parts without one (many cameras) end at the next
-    boundary. Some cameras put the leading dashes into the boundary parameter itself; both forms
-    are accepted.
+    What cameras send is taken as it comes, never as a reason to hang up:
+
+    - Lines may end in CRLF or in a bare LF.
+    - A part's Content-Length is trusted when the body it cuts ends as a picture does; a wrong
+      one (short or long) falls back to the next boundary, as parts without one (many cameras)
+      always end.
+    - Junk (headers that never end, a part past `max_part_bytes`) is skipped up to the next
+      boundary and handed out as an empty body, so the caller counts a damaged part.
+
+    Some cameras put the leading dashes into the boundary parameter itself; both forms are
+    accepted.
 
     Example:
         >>> reader = MultipartReader("frame")
         >>> reader.feed(b"--frame\\r\\nContent-Type: image/jpeg\\r\\n\\r\\nJPEG1\\r\\n--fr")
         []
-        >>> reader.feed(b"ame\\r\\n\\r\\nJPEG2\\r\\n--frame\\r\\n")
+        >>> reader.feed(b"ame\\n\\nJPEG2\\n--frame\\r\\n")
         [b'JPEG1', b'JPEG2']
     """
 
@@ -149,7 +235,10 @@ class MultipartReader:
         self._length: int | None = None
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        """Add received bytes; returns the bodies of parts completed by them, oldest first."""
+        """Add received bytes; returns the bodies of parts completed by them, oldest first.
+
+        An empty body stands for a part that was skipped as junk.
+        """
         self._buffer += chunk
         parts: list[bytes] = []
         while True:
@@ -159,30 +248,46 @@ class MultipartReader:
                     # Keep a tail that could be the start of a split delimiter.
                     del self._buffer[: max(0, len(self._buffer) - len(self._delimiter))]
                     return parts
-                head_end = self._buffer.find(b"\r\n\r\n", start)
-                if head_end < 0:
-                    if len(self._buffer) - start > 8192:
-                        raise ValueError("multipart part headers are too long")
-                    return parts
-                headers = bytes(self._buffer[start + len(self._delimiter) : head_end])
-                match = re.search(rb"content-length:\s*(\d+)", headers, re.I)
-                self._length = int(match.group(1)) if match else None
-                del self._buffer[: head_end + 4]
+                head_start = start + len(self._delimiter)
+                head_end = _HEAD_END.search(self._buffer, head_start)
+                if head_end is None:
+                    if len(self._buffer) - head_start <= MAX_HEADER_BYTES:
+                        return parts
+                    # Headers that never end: not a part; look for the next boundary.
+                    del self._buffer[:head_start]
+                    parts.append(b"")
+                    continue
+                length = _CONTENT_LENGTH.search(self._buffer, head_start, head_end.start())
+                self._length = int(length.group(1)) if length else None
+                if self._length is not None and self._length > self._max:
+                    self._length = None  # never buffered whole: the boundary ends it
+                del self._buffer[: head_end.end()]
                 self._in_part = True
             if self._length is not None:
                 if len(self._buffer) < self._length:
-                    break
-                parts.append(bytes(self._buffer[: self._length]))
+                    if self._buffer.find(self._delimiter) < 0:
+                        break
+                    self._length = None  # a boundary before the promised length: too long
+                    continue
+                body = bytes(self._buffer[: self._length])
+                if not ends_picture(body):
+                    self._length = None  # cut where no picture ends: the length is wrong
+                    continue
+                parts.append(body)
                 del self._buffer[: self._length]
             else:
                 end = self._buffer.find(self._delimiter)
                 if end < 0:
+                    if len(self._buffer) > self._max:
+                        # No boundary in sight: skip what came, keep looking for one.
+                        del self._buffer[: len(self._buffer) - len(self._delimiter)]
+                        self._in_part = False
+                        parts.append(b"")
                     break
-                parts.append(bytes(self._buffer[:end]).removesuffix(b"\r\n"))
+                body = bytes(self._buffer[:end])
+                parts.append(body.removesuffix(b"\n").removesuffix(b"\r"))
                 del self._buffer[:end]
             self._in_part = False
-        if len(self._buffer) > self._max:
-            raise ValueError(f"a multipart part is larger than {self._max} bytes")
         return parts
 
 
@@ -249,7 +354,9 @@ def fetch_snapshot(
         with client.stream("GET", address.url) as response:
             if check_response(camera_id, response) != "snapshot":
                 raise NotAVideoStream(camera_id, "the snapshot address now sends a stream")
-            return read_limited(camera_id, response.iter_bytes())
+            payload = read_limited(camera_id, response.iter_bytes())
+            check_picture(camera_id, response, payload)
+            return payload
     except httpx.HTTPError as err:
         raise _http_error(camera_id, err, address, timeout_s) from err
 
@@ -309,11 +416,10 @@ class _MjpegSession:
                 self._parts.extend(self._reader.feed(chunk))
         except httpx.HTTPError as err:
             raise _http_error(self.camera_id, err, self.address, self.timeout_s) from err
-        except ValueError as err:
-            raise CameraUnavailable(self.camera_id, f"broken MJPEG stream: {err}") from err
-        # Parts that arrived in one chunk: only the newest matters.
+        # Parts that arrived in one chunk: only the newest matters, a junk one (empty) only if
+        # there is nothing else, so that it is decoded, refused and counted as damaged.
         count = len(self._parts)
-        self._payload = self._parts.pop()
+        self._payload = next((part for part in reversed(self._parts) if part), b"")
         self._parts.clear()
         return count
 
@@ -372,6 +478,7 @@ class HttpSource(LiveSource):
                 session: _SnapshotSession | _MjpegSession
                 if mode == "snapshot":
                     first = read_limited(self.camera_id, response.iter_bytes())
+                    picture = check_picture(self.camera_id, response, first)
                     response.close()
                     session = _SnapshotSession(
                         self.camera_id,
@@ -382,6 +489,7 @@ class HttpSource(LiveSource):
                         timeout,
                         self._closed,
                     )
+                    session.codec = picture
                 else:
                     boundary = _boundary(response)
                     if boundary is None:

@@ -19,9 +19,10 @@ from typing import ClassVar, Literal, Protocol
 import numpy as np
 
 from ingest.backoff import Backoff
-from ingest.errors import CameraUnavailable, IngestError
+from ingest.errors import CameraUnavailable, DamagedFrame, IngestError
 from ingest.frames import Frame, FrameSlot
 from ingest.health import CameraHealth, HealthTracker
+from ingest.reconnects import ReconnectSchedule
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class LiveSource(ABC):
         self.detect_fps = detect_fps
         self.options = options or StreamOptions()
         self.backoff = backoff or Backoff(initial_s=0.5, cap_s=self.options.max_backoff_s)
+        self.reconnects = ReconnectSchedule(self.backoff)
         self._monotonic = monotonic
         self._now = now
         self._interval = 1.0 / detect_fps
@@ -132,6 +134,7 @@ class LiveSource(ABC):
         """Connect once (raising on failure), then hand the connection to the capture thread."""
         session = self._connect()
         self.health_tracker.connected(codec=session.codec)
+        self.reconnects.connected()
         self._thread = threading.Thread(
             target=self._capture, args=(session,), name=f"capture-{self.camera_id}", daemon=True
         )
@@ -166,6 +169,7 @@ class LiveSource(ABC):
                     self.health_tracker.disconnected(reason)
                     log.exception("%s: %s", self.camera_id, reason)
                 finally:
+                    self.reconnects.lost()
                     session.close()
                     session = None
         finally:
@@ -174,6 +178,7 @@ class LiveSource(ABC):
 
     def _pump(self, session: LiveSession) -> None:
         last_arrival: float | None = None
+        last_good = self._monotonic()  # when this connection last gave a picture we could use
         while not self._closed.is_set():
             count = session.receive()
             arrived = self._monotonic()
@@ -190,7 +195,13 @@ class LiveSource(ABC):
                 self.health_tracker.received()
                 self.health_tracker.dropped()
                 continue
-            image = session.decode()
+            try:
+                image = session.decode()
+            except DamagedFrame as err:
+                self._skip_damaged(err, arrived, last_good)
+                continue
+            last_good = arrived
+            self.reconnects.good_frame(arrived)
             height, width = image.shape[:2]
             self.health_tracker.received((width, height))
             if not due:
@@ -213,23 +224,38 @@ class LiveSource(ABC):
         """
         return arrived >= self._next_due - self._arrival_interval / 2
 
+    def _skip_damaged(self, err: DamagedFrame, arrived: float, last_good: float) -> None:
+        """Count a frame that could not be decoded and go on; raise CameraUnavailable once the
+        connection has given nothing but damaged frames for the read timeout."""
+        self.health_tracker.received()
+        self.health_tracker.damaged()
+        log.debug("%s: skipped a damaged frame: %s", self.camera_id, err.reason)
+        if arrived - last_good > self.options.read_timeout_s:
+            raise CameraUnavailable(
+                self.camera_id,
+                f"only damaged frames for {arrived - last_good:.0f} s ({err.reason})",
+            )
+
     def _reconnect(self) -> LiveSession | None:
-        failures = 0
         while True:
-            delay = self.backoff.delay(failures)
+            delay = self.reconnects.delay()
             log.info("%s: reconnecting in %.1fs", self.camera_id, delay)
             if self._closed.wait(delay):
                 return None
             try:
                 session = self._connect()
             except IngestError as err:
-                failures += 1
+                self.reconnects.failed()
                 reason = getattr(err, "reason", str(err))
                 self.health_tracker.disconnected(reason)
                 log.warning("%s: reconnect failed: %s", self.camera_id, reason)
                 continue
             self.health_tracker.connected(codec=session.codec)
-            log.info("%s: camera back after %d failed attempts", self.camera_id, failures)
+            self.reconnects.connected()
+            log.info(
+                "%s: camera back after %d failed attempts",
+                self.camera_id, self.reconnects.failures,
+            )  # fmt: skip
             return session
 
     # The consumer's side.

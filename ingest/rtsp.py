@@ -27,6 +27,7 @@ from ingest.backoff import Backoff
 from ingest.errors import (
     AuthenticationFailed,
     CameraUnavailable,
+    DamagedFrame,
     NotAVideoStream,
     SourceTimeout,
     connection_error,
@@ -350,7 +351,7 @@ class _RtspSession:
     def decode(self) -> np.ndarray:
         ok, image = self.capture.retrieve()
         if not ok or image is None:
-            raise CameraUnavailable(self.camera_id, "frame could not be decoded")
+            raise DamagedFrame(self.camera_id, "frame could not be decoded")
         return image
 
     def close(self) -> None:

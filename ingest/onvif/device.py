@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Iterable
 from urllib.parse import quote, urlsplit
 
+import cv2
 import httpx
 import zeep.exceptions
 
-from ingest.errors import mask_credentials
-from ingest.http import CameraAuth, read_limited
+from ingest.errors import DamagedFrame, mask_credentials
+from ingest.http import CameraAuth, content_type_of, decode_image, read_limited, snapshot_format
 from ingest.onvif.bridge import OnvifBridge
 from ingest.onvif.errors import OnvifAuthError, OnvifError, OnvifTimeout, OnvifUnreachable
 from ingest.onvif.library import ONVIFCamera, is_auth_error, stringify_onvif_error
@@ -209,7 +210,9 @@ class OnvifCamera:
     def snapshot(self, profile: str | None = None) -> bytes:
         """One JPEG from the camera's snapshot URI, logging in as the HTTP cameras do
         (`CameraAuth`: the scheme the camera's challenge asks for) and read with their size
-        limit. Raises OnvifError when there is no snapshot or it is not a JPEG.
+        limit. Whether the answer is a picture is decided as for HTTP cameras
+        (`snapshot_format`: by the bytes when the type is missing or generic); a PNG is
+        re-encoded as JPEG. Raises OnvifError when there is no snapshot or it is no picture.
         """
         uri = self.snapshot_uri(profile)
         if uri is None:
@@ -234,7 +237,7 @@ class OnvifCamera:
                         f"{response.status_code}",
                     )
                 content = read_limited(self.camera_id, response.iter_bytes())
-                kind = response.headers.get("content-type", "unknown type")
+                content_type = content_type_of(response)
         except httpx.TimeoutException as err:
             raise OnvifTimeout(
                 self.camera_id, f"snapshot from {mask_credentials(uri)} timed out"
@@ -243,9 +246,26 @@ class OnvifCamera:
             raise OnvifUnreachable(
                 self.camera_id, f"snapshot from {mask_credentials(uri)} failed: {err}"
             ) from err
-        if not content.startswith(b"\xff\xd8"):
-            raise OnvifError(self.camera_id, f"snapshot is not a JPEG ({kind})")
+        found = snapshot_format(content_type, content)
+        if found is None:
+            raise OnvifError(
+                self.camera_id,
+                f"snapshot is neither a JPEG nor a PNG picture ({content_type or 'no type'})",
+            )
+        if found == "png":
+            return self._as_jpeg(content)
         return content
+
+    def _as_jpeg(self, png: bytes) -> bytes:
+        """A PNG snapshot re-encoded as JPEG, the one format evidence is kept in."""
+        try:
+            image = decode_image(self.camera_id, png)
+        except DamagedFrame as err:
+            raise OnvifError(self.camera_id, "the PNG snapshot could not be decoded") from err
+        ok, encoded = cv2.imencode(".jpg", image)
+        if not ok:
+            raise OnvifError(self.camera_id, "the PNG snapshot could not be encoded as JPEG")
+        return encoded.tobytes()
 
     def describe(self) -> CameraDescription:
         """Device facts, profiles and the chosen profile's addresses (without credentials)."""

@@ -16,9 +16,10 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import cv2
+import numpy as np
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 # gst-rtsp-server's Python bindings are Debian packages: the system interpreter has them, the
@@ -161,6 +162,23 @@ def jpeg_frames(demo_clip: Path, count: int = 20, step: int = 5) -> list[bytes]:
     return frames
 
 
+def damaged(jpeg: bytes) -> bytes:
+    """`jpeg` with its headers scrambled past the start marker: no decoder reads it, as a part
+    damaged on the wire or by a camera's encoder."""
+    return jpeg[:2] + bytes(byte ^ 0x5A for byte in jpeg[2:600]) + jpeg[600:]
+
+
+def picture(jpeg: bytes, format: str) -> bytes:
+    """The same picture as `format`: jpeg (as it is), png, or text (a page of words, no picture)."""
+    if format == "png":
+        ok, encoded = cv2.imencode(".png", cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1))
+        assert ok
+        return encoded.tobytes()
+    if format == "text":
+        return b"<html><body>Please log in</body></html>"
+    return jpeg
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -178,6 +196,17 @@ class HttpCamera:
     /mjpeg-bare            MJPEG without lengths and with the dashes in the boundary parameter
     /private/snapshot.jpg  the same, behind basic authentication (user USER, password PASSWORD)
     /index.html            a web page (text/html), as a camera's login page
+
+    Faults that cameras in the field have, asked for in the query:
+
+    /snapshot.jpg?type=T&format=F  sent as Content-Type T ("none": no header) and as picture
+                                   format F (jpeg, png, or text for a page of words)
+    /mjpeg?damaged=N               every Nth part a damaged JPEG (its bytes scrambled)
+    /mjpeg?newline=lf              bare LF line ends instead of CRLF
+    /mjpeg?length=short            each part's Content-Length 64 bytes short of the truth
+    /mjpeg?hangup=N                the connection closed after N parts, every time
+
+    `requests` lists the paths asked for, in order.
     """
 
     USER = "viewer"
@@ -188,6 +217,7 @@ class HttpCamera:
         self.frames = frames
         self.fps = fps
         self.started = time.monotonic()
+        self.requests: list[str] = []
         camera = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -219,7 +249,9 @@ class HttpCamera:
             # Stopped: kept-alive connections are hung up on too, as a camera losing power.
             request.close_connection = True
             return
-        path = request.path
+        self.requests.append(request.path)
+        path, _, query = request.path.partition("?")
+        faults = dict(parse_qsl(query))
         if path.startswith("/private/"):
             expected = base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
             if request.headers.get("Authorization") != f"Basic {expected}":
@@ -228,11 +260,14 @@ class HttpCamera:
                 return
             path = path.removeprefix("/private")
         if path == "/snapshot.jpg":
-            self._reply(request, 200, "image/jpeg", self.current())
+            self._reply(
+                request, 200, faults.get("type", "image/jpeg"),
+                picture(self.current(), faults.get("format", "jpeg")),
+            )  # fmt: skip
         elif path == "/index.html":
             self._reply(request, 200, "text/html; charset=utf-8", b"<html>login</html>")
         elif path in ("/mjpeg", "/mjpeg-bare"):
-            self._stream(request, with_length=path == "/mjpeg")
+            self._stream(request, with_length=path == "/mjpeg", faults=faults)
         else:
             self._reply(request, 404, "text/plain", b"not found")
 
@@ -245,15 +280,23 @@ class HttpCamera:
         headers: dict[str, str] | None = None,
     ) -> None:
         request.send_response(status)
-        request.send_header("Content-Type", content_type)
+        if content_type != "none":
+            request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(body)))
         for key, value in (headers or {}).items():
             request.send_header(key, value)
         request.end_headers()
         request.wfile.write(body)
 
-    def _stream(self, request: BaseHTTPRequestHandler, *, with_length: bool) -> None:
+    def _stream(
+        self, request: BaseHTTPRequestHandler, *, with_length: bool, faults: dict[str, str]
+    ) -> None:
         boundary = self.BOUNDARY if with_length else f"--{self.BOUNDARY}"
+        newline = "\n" if faults.get("newline") == "lf" else "\r\n"
+        damaged_every = int(faults.get("damaged", 0))
+        length_error = -64 if faults.get("length") == "short" else 0
+        hangup_after = int(faults.get("hangup", 0))
+        sent = 0
         request.send_response(200)
         request.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={boundary}")
         request.send_header("Connection", "close")
@@ -261,12 +304,15 @@ class HttpCamera:
         request.close_connection = True
         next_at = time.monotonic()
         with contextlib.suppress(OSError):
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and not (hangup_after and sent >= hangup_after):
                 frame = self.current()
-                head = f"--{self.BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                sent += 1
+                if damaged_every and sent % damaged_every == 0:
+                    frame = damaged(frame)
+                head = f"--{self.BOUNDARY}{newline}Content-Type: image/jpeg{newline}"
                 if with_length:
-                    head += f"Content-Length: {len(frame)}\r\n"
-                request.wfile.write(head.encode() + b"\r\n" + frame + b"\r\n")
+                    head += f"Content-Length: {len(frame) + length_error}{newline}"
+                request.wfile.write((head + newline).encode() + frame + newline.encode())
                 request.wfile.flush()
                 next_at += 1 / self.fps
                 time.sleep(max(0.0, next_at - time.monotonic()))

@@ -135,8 +135,16 @@ def test_boundary_from_the_content_type(content_type: str, boundary: str | None)
     assert _boundary(response) == boundary
 
 
-def test_multipart_refuses_endless_parts() -> None:
+def test_multipart_skips_endless_parts_and_goes_on_at_the_next_boundary() -> None:
     reader = MultipartReader("frame", max_part_bytes=1000)
-    reader.feed(b"--frame\r\nContent-Type: image/jpeg\r\n\r\n")
-    with pytest.raises(ValueError, match="larger than 1000"):
-        reader.feed(b"x" * 2000)
+    assert reader.feed(b"--frame\r\nContent-Type: image/jpeg\r\n\r\n") == []
+    # Skipped as junk (an empty body, which the camera counts as damaged), never held whole.
+    assert reader.feed(b"x" * 2000) == [b""]
+    assert reader.feed(b"x" * 2000) == []
+    assert reader.feed(b"\r\n--frame\r\n\r\n" + JPEG_A + b"\r\n--frame\r\n") == [JPEG_A]
+
+
+def test_multipart_skips_headers_that_never_end() -> None:
+    reader = MultipartReader("frame")
+    assert reader.feed(b"--frame\r\n" + b"X-Junk: y\r\n" * 1000) == [b""]
+    assert reader.feed(b"--frame\n\n" + JPEG_A + b"\n--frame\n") == [JPEG_A]

@@ -130,3 +130,118 @@ def test_a_snapshot_past_the_size_limit_is_refused_not_held() -> None:
             fetch_snapshot("lobby", address, client, 10)
     finally:
         camera.stop()
+
+
+@pytest.mark.parametrize(
+    ("query", "codec"),
+    [
+        ("type=application/octet-stream", "jpeg"),
+        ("type=binary/octet-stream", "jpeg"),
+        ("type=none", "jpeg"),
+        ("type=image/png&format=png", "png"),
+        ("type=application/octet-stream&format=png", "png"),
+    ],
+)
+def test_a_snapshot_is_a_picture_by_its_bytes_when_the_type_says_nothing(
+    http_camera: HttpCamera, query: str, codec: str
+) -> None:
+    source = open_source("lobby", http_camera.url(f"/snapshot.jpg?{query}"), detect_fps=5)
+    try:
+        frame = source.read()
+        health = source.health()
+    finally:
+        source.close()
+    assert frame is not None and frame.size == (768, 576)
+    assert (health.kind, health.codec) == ("http-snapshot", codec)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("type=application/octet-stream&format=text", "application/octet-stream that is neither"),
+        ("type=image/jpeg&format=text", "image/jpeg that is neither a JPEG nor a PNG"),
+        ("type=text/plain", "not a video stream: HTTP 200 text/plain"),
+    ],
+)
+def test_an_answer_that_is_no_picture_is_refused_whatever_its_type(
+    http_camera: HttpCamera, query: str, message: str
+) -> None:
+    with pytest.raises(NotAVideoStream, match=message):
+        open_source("lobby", http_camera.url(f"/snapshot.jpg?{query}"), detect_fps=2)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "payload", "found"),
+    [
+        ("image/jpeg", b"\xff\xd8\xff\xe0 a JPEG", "jpeg"),
+        ("application/octet-stream", b"\xff\xd8\xff\xdb a JPEG", "jpeg"),
+        ("", b"\x89PNG\r\n\x1a\n a PNG", "png"),
+        ("image/png", b"\xff\xd8\xff\xe0 a JPEG served as PNG", "jpeg"),
+        ("text/html", b"\xff\xd8\xff\xe0 bytes of a page that says it is one", None),
+        ("application/octet-stream", b"<html>login</html>", None),
+        ("image/jpeg", b"", None),
+    ],
+)
+def test_one_decision_types_http_and_onvif_snapshots(
+    content_type: str, payload: bytes, found: str | None
+) -> None:
+    from ingest.http import snapshot_format
+
+    assert snapshot_format(content_type, payload) == found
+
+
+def _watch(source: HttpSource, frames: int) -> list[bytes]:
+    seen = []
+    for _ in range(frames):
+        frame = source.read()
+        assert frame is not None
+        seen.append(frame.image.tobytes()[:20000])
+    return seen
+
+
+def test_a_damaged_jpeg_is_skipped_and_counted_not_a_reason_to_reconnect(
+    http_camera: HttpCamera,
+) -> None:
+    # 10 fps in, every part decoded: one part in 5 is damaged.
+    source = open_source("lobby", http_camera.url("/mjpeg?damaged=5"), detect_fps=10)
+    assert isinstance(source, HttpSource)
+    try:
+        _watch(source, 20)
+        health = source.health()
+    finally:
+        source.close()
+    assert health.reconnects == 0 and health.last_error == ""
+    assert health.frames_damaged >= 3
+    assert health.status is CameraStatus.online
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/mjpeg?newline=lf", "/mjpeg-bare?newline=lf", "/mjpeg?length=short"],
+)
+def test_framing_cameras_get_wrong_is_read_as_it_comes(http_camera: HttpCamera, path: str) -> None:
+    source = open_source("lobby", http_camera.url(path), detect_fps=5)
+    assert isinstance(source, HttpSource)
+    try:
+        seen = _watch(source, 8)
+        health = source.health()
+    finally:
+        source.close()
+    assert (health.reconnects, health.frames_damaged, health.last_error) == (0, 0, "")
+    assert len(set(seen)) > 1
+
+
+def test_a_camera_that_breaks_every_connection_is_called_less_and_less_often(
+    demo_clip_frames: list[bytes],
+) -> None:
+    """Connecting succeeds each time, so only the stream's frames may reset the backoff."""
+    camera = HttpCamera(demo_clip_frames).start()
+    try:
+        source = open_source("lobby", camera.url("/mjpeg?hangup=2"), detect_fps=5)
+        time.sleep(6)
+        source.close()
+    finally:
+        camera.stop()
+    # Waits of 0.5, 1, 2, 4 s (jitter shortens each by up to a fifth): at most 5 connections
+    # in 6 s, where a backoff that restarts on every connect makes about 12.
+    assert 3 <= len(camera.requests) <= 5, camera.requests

@@ -16,6 +16,9 @@ from ingest.errors import CameraUnavailable, SourceTimeout, mask_credentials
 from ingest.live import LiveSource, StreamOptions
 from ingest.sources import FileSource, open_source
 
+FILE_RATE_FRAMES = 12
+"""Frames of a recording read after the first to measure its frame rate."""
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -26,8 +29,9 @@ class ProbeResult:
         kind: rtsp, http-snapshot, mjpeg or file.
         width: Frame width in pixels.
         height: Frame height in pixels.
-        fps: Frames per second measured arriving (the recording's rate for files; None for a
-            snapshot camera, which sends a picture only when asked).
+        fps: Frames per second measured arriving (for files, the rate of the recording's
+            timestamps; None for a snapshot camera, which sends a picture only when asked, and
+            for a recording whose rate is unknown).
         codec: The stream's codec (h264, hevc, mjpeg, jpeg, ...), if known.
         transport: tcp or udp for RTSP, else None.
         time_to_first_frame_s: Seconds from starting to connect to the first decoded frame.
@@ -110,6 +114,11 @@ def probe(
                 fps = None
         elif isinstance(source, FileSource):
             kind, codec, transport_used = "file", source.codec, None
+            # The rate the frames' timestamps give, not the container's word for it (an
+            # MPEG-TS says 90000); a dozen frames are enough and cost milliseconds.
+            for _ in range(FILE_RATE_FRAMES):
+                if source.read() is None:
+                    break
             fps = source.native_fps
         else:  # an adapter added later: report what every frame says
             kind, codec, transport_used, fps = "other", None, None, None

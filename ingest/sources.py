@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +29,38 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+MAX_PLAUSIBLE_FPS = 240.0
+"""The highest frame rate a recording is believed to have (phones film slow motion at 240). A
+container that says more (90000 from an MPEG-TS time base, 1000 from a Matroska one, when the
+timestamps jitter) does not know its rate."""
+
+FALLBACK_FPS = 25.0
+"""The frame rate assumed for a recording whose container and timestamps both say nothing."""
+
+MAX_FRAME_GAP_S = 60.0
+"""A step between two frames' timestamps longer than this (or backwards) is a discontinuity in
+the recording, not a pause to wait out: the frame is placed one frame interval on."""
+
+
+def plausible_fps(value: float | None) -> float | None:
+    """`value` (frames per second) if a recording could have that rate, else None: unknown.
+
+    Example:
+        >>> plausible_fps(25.0), plausible_fps(90000.0), plausible_fps(float("nan"))
+        (25.0, None, None)
+    """
+    if value is None or not math.isfinite(value) or not 0 < value <= MAX_PLAUSIBLE_FPS:
+        return None
+    return value
+
+
 class FileSource:
     """A recording played as a camera, sampled at the camera's detection rate.
+
+    The recording is paced by its frames' own timestamps, never by the rate its container
+    states: a container's rate is often wrong (an NVR export's MPEG-TS says 90000 fps) and
+    frames are not evenly spaced. A timestamp that goes backwards, is missing, or jumps past
+    `MAX_FRAME_GAP_S` places its frame one frame interval after the one before.
 
     With `realtime` the recording advances with the wall clock, as a live camera would, and each
     frame is stamped with the time it was taken out; without it frames come as fast as they can
@@ -67,13 +99,29 @@ class FileSource:
         self._sleep = sleep
         self._now = now
         self._capture = self._open()
-        native_fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.native_fps = native_fps if native_fps and math.isfinite(native_fps) else 25.0
+        self.container_fps = plausible_fps(self._capture.get(cv2.CAP_PROP_FPS))
+        self._steps: deque[float] = deque(maxlen=50)  # recent believable frame intervals, s
         self._started = monotonic()
         self._samples = 0  # frames handed out so far
-        self._decoded_in_pass = 0  # frames decoded since the recording last (re)started
+        self._frames_in_pass = 0  # frames grabbed since the recording last (re)started
+        self._first_stamp = 0.0  # the pass's first frame's timestamp, seconds
+        self._last_stamp = 0.0  # the last grabbed frame's timestamp, seconds
+        self._last_position = 0.0  # the last grabbed frame's media time in this pass, seconds
+        self._shift = 0.0  # seconds added to timestamps after discontinuities in this pass
         self._pass_offset = 0.0  # media seconds played in earlier passes of a looped recording
         self.ended = False
+
+    @property
+    def native_fps(self) -> float | None:
+        """The recording's frame rate: measured from the timestamps of the frames decoded so
+        far, else the container's if it is believable, else None (unknown)."""
+        if len(self._steps) >= 2:
+            return 1 / statistics.median(self._steps)
+        return self.container_fps
+
+    def _frame_interval(self) -> float:
+        """Seconds between frames, as best known now."""
+        return 1 / (self.native_fps or FALLBACK_FPS)
 
     @property
     def codec(self) -> str | None:
@@ -92,36 +140,56 @@ class FileSource:
         return capture
 
     def _rewind(self) -> None:
-        self._pass_offset += self._decoded_in_pass / self.native_fps
-        self._decoded_in_pass = 0
+        self._pass_offset += self._last_position + self._frame_interval()
+        self._frames_in_pass = 0
+        self._last_position = 0.0
         self._capture.release()
         self._capture = self._open()
 
-    def _media_time_of_next_frame(self) -> float:
-        return self._pass_offset + self._decoded_in_pass / self.native_fps
+    def _grab(self) -> float | None:
+        """Grab the next frame; its media time in this pass (seconds), None at the end."""
+        if not self._capture.grab():
+            return None
+        stamp = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        if not math.isfinite(stamp):
+            stamp = self._last_stamp + self._frame_interval()
+        if self._frames_in_pass == 0:
+            self._first_stamp, self._shift = stamp, 0.0
+        else:
+            step = stamp - self._last_stamp
+            if 1 / MAX_PLAUSIBLE_FPS <= step <= MAX_FRAME_GAP_S:
+                self._steps.append(step)
+            else:
+                # A discontinuity: this frame and those after it move to one interval on.
+                self._shift += self._frame_interval() - step
+        position = stamp - self._first_stamp + self._shift
+        self._frames_in_pass += 1
+        self._last_stamp, self._last_position = stamp, position
+        return position
 
     def _decode_at(self, target: float) -> tuple[np.ndarray, float] | None:
-        """Decode the first frame at or after media time `target` (seconds since start)."""
-        half_frame = 0.5 / self.native_fps
+        """Decode the first frame at or after media time `target` (seconds since start); its
+        pixels and media time, None once a recording played once has ended."""
         while True:
-            while self._media_time_of_next_frame() < target - half_frame:
-                if not self._capture.grab():
-                    break
-                self._decoded_in_pass += 1
-            else:
-                position = self._media_time_of_next_frame()
-                ok, image = self._capture.read()
-                if ok:
-                    self._decoded_in_pass += 1
-                    return image, position
-            # The recording ended before `target`.
-            if not self.loop:
-                return None
-            if self._decoded_in_pass == 0:
-                raise CameraUnavailable(
-                    self.camera_id, f"recording has no frames: {self.path.name}"
-                )
-            self._rewind()
+            position = self._grab()
+            if position is None:
+                if not self.loop:
+                    return None
+                if self._frames_in_pass == 0:
+                    raise CameraUnavailable(
+                        self.camera_id, f"recording has no frames: {self.path.name}"
+                    )
+                self._rewind()
+                continue
+            position += self._pass_offset
+            # Half a frame early counts as on time, so sampling at the recording's own rate
+            # takes every frame despite jittered timestamps; a microsecond settles exact ties
+            # for the earlier frame whatever the rounding.
+            if position < target - 0.5 * self._frame_interval() - 1e-6:
+                continue
+            ok, image = self._capture.retrieve()
+            if ok and image is not None:
+                return image, position
 
     def read(self) -> Frame | None:
         """The next sampled frame, or None once a recording played once has ended."""
@@ -143,6 +211,11 @@ class FileSource:
             self.ended = True
             return None
         image, position = decoded
+        if self.realtime:
+            # A frame is not shown before its time comes, however fast detection asks.
+            early = self._started + position - self._monotonic()
+            if early > 0.001:
+                self._sleep(early)
         timestamp = self._now() if self.realtime else self.start_time + timedelta(seconds=position)
         return Frame(self.camera_id, image, timestamp, self._samples - 1)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
 import pytest
 
 from ingest import CameraUnavailable, UnsupportedSource, open_source
 from ingest.sources import FileSource
+from tests.ingest.recordings import jittered_mpegts
 
 START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
@@ -90,3 +93,41 @@ def test_open_source_dispatches_on_the_scheme(demo_clip: Path) -> None:
     source.close()
     with pytest.raises(UnsupportedSource, match="srt"):
         open_source("cam", "srt://127.0.0.1:8080", detect_fps=2)
+
+
+@pytest.fixture(scope="module")
+def mpegts_90khz(demo_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 s of the demo clip at 10 fps as a jittered MPEG-TS whose container says 90000 fps."""
+    target = tmp_path_factory.mktemp("recordings") / "nvr-export.ts"
+    recording = jittered_mpegts(demo_clip, target, frames=30, fps=10)
+    claimed = cv2.VideoCapture(str(recording), cv2.CAP_FFMPEG).get(cv2.CAP_PROP_FPS)
+    assert claimed == 90000  # the fault this recording is here to bring
+    return recording
+
+
+def test_a_recording_is_paced_by_its_timestamps_not_its_containers_rate(
+    mpegts_90khz: Path,
+) -> None:
+    source = FileSource(
+        "cam", mpegts_90khz, detect_fps=2, loop=False, realtime=False, start_time=START
+    )
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame)
+    assert source.container_fps is None  # 90000 fps is no rate a recording has
+    assert source.native_fps == pytest.approx(10, abs=1)
+    seconds = [(frame.timestamp - START).total_seconds() for frame in frames]
+    assert seconds == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5], abs=0.07)
+
+
+def test_a_looped_recording_with_an_absurd_rate_plays_in_real_time(mpegts_90khz: Path) -> None:
+    source = FileSource("cam", mpegts_90khz, detect_fps=4, loop=True, realtime=True)
+    wall, cpu = time.monotonic(), time.process_time()
+    frames = [source.read() for _ in range(16)]  # 4 s: past the 3 s end, into the second pass
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    source.close()
+    assert all(frame is not None for frame in frames)
+    assert wall == pytest.approx(3.75, abs=0.5)
+    assert cpu < 1.5  # decoding 40 frames, not spinning through the file
+    images = {frame.image.tobytes()[:20000] for frame in frames if frame}
+    assert len(images) >= 12

@@ -15,6 +15,7 @@ from ingest import AuthenticationFailed, SourceTimeout
 from ingest.probe import probe
 from tests.ingest.conftest import PASSWORD, USER
 from tests.ingest.peers import HttpCamera, RtspServer, SilentServer
+from tests.ingest.recordings import jittered_mpegts
 
 
 def decoded(jpeg: bytes) -> np.ndarray:
@@ -51,6 +52,13 @@ def test_probe_http_cameras(
 def test_probe_a_recording(demo_clip: Path) -> None:
     result = probe(f"file://{demo_clip}", timeout_s=5)
     assert (result.kind, result.fps, result.codec, result.width) == ("file", 10, "mp43", 768)
+
+
+def test_probe_a_recording_whose_container_says_90000_fps(demo_clip: Path, tmp_path: Path) -> None:
+    recording = jittered_mpegts(demo_clip, tmp_path / "nvr-export.ts", frames=20, fps=10)
+    result = probe(f"file://{recording}", timeout_s=5)
+    assert (result.kind, result.codec, result.width) == ("file", "h264", 768)
+    assert result.fps == pytest.approx(10, abs=1.5)
 
 
 def test_probe_gives_up_at_its_timeout(silent_server: SilentServer) -> None:

@@ -26,6 +26,7 @@ from ingest.onvif.device import (
 )
 from ingest.onvif.errors import (
     NotAnOnvifDevice,
+    OnvifAnswerNotUnderstood,
     OnvifAuthError,
     OnvifError,
     OnvifEventsUnsupported,
@@ -55,6 +56,7 @@ __all__ = [
     "MediaProfile",
     "NotAnOnvifDevice",
     "OnvifAddress",
+    "OnvifAnswerNotUnderstood",
     "OnvifAuthError",
     "OnvifCamera",
     "OnvifError",

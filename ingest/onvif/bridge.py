@@ -11,12 +11,15 @@ parse the WSDLs again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from ingest.onvif.errors import LIBRARY_ERRORS, OnvifError, translate
+from ingest.onvif.errors import LIBRARY_ERRORS, ODD_ANSWER_ERRORS, OnvifError, translate
 from ingest.onvif.models import OnvifAddress
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -62,7 +65,8 @@ class OnvifBridge:
         camera's), re-raising what the library raised as our `OnvifError`, chained.
 
         Raises:
-            OnvifError: Or one of its kinds; also when the bridge is closed.
+            OnvifError: Or one of its kinds; also when the bridge is closed, and
+                (`OnvifAnswerNotUnderstood`) when the library could not read the answer.
         """
         if self.closed:
             raise OnvifError(self.camera_id, f"{action}: the ONVIF connection is closed")
@@ -75,6 +79,12 @@ class OnvifBridge:
             except OnvifError:
                 raise
             except LIBRARY_ERRORS as err:
+                raise translate(self.camera_id, self.address, action, err, limit) from err
+            except ODD_ANSWER_ERRORS as err:
+                # Kept in the log: it may as well be a fault of ours as the camera's.
+                log.warning(
+                    "%s: %s: the answer could not be read", self.camera_id, action, exc_info=True
+                )
                 raise translate(self.camera_id, self.address, action, err, limit) from err
 
         return self._loop.run(guarded())

@@ -25,7 +25,7 @@ from ingest.errors import DamagedFrame, mask_credentials
 from ingest.http import CameraAuth, content_type_of, decode_image, read_limited, snapshot_format
 from ingest.onvif.bridge import OnvifBridge
 from ingest.onvif.errors import OnvifAuthError, OnvifError, OnvifTimeout, OnvifUnreachable
-from ingest.onvif.library import ONVIFCamera, is_auth_error, stringify_onvif_error
+from ingest.onvif.library import OnvifClient, is_auth_error, stringify_onvif_error
 from ingest.onvif.models import CameraDescription, DeviceInfo, MediaProfile, OnvifAddress
 from ingest.onvif.parsers import device_info_from_zeep, media_profile_from_zeep
 from ingest.onvif.pullpoint import OnvifEventSubscription
@@ -80,7 +80,7 @@ class OnvifCamera:
         self.camera_id = camera_id
         self.timeout_s = timeout_s
         self.bridge = OnvifBridge(camera_id, self.address, timeout_s=timeout_s)
-        self._client: ONVIFCamera | None = None
+        self._client: OnvifClient | None = None
         self._profiles: tuple[MediaProfile, ...] | None = None
 
     @classmethod
@@ -105,9 +105,10 @@ class OnvifCamera:
     async def _connect(self) -> None:
         address = self.address
         # adjust_time: a camera whose clock has drifted rejects WS-Security digests made with
-        # ours; the library reads the camera's clock first (one unauthenticated call) and signs
-        # with its time, so drift does not read as a wrong password.
-        self._client = ONVIFCamera(
+        # ours; the client reads the camera's clock first (one unauthenticated call; UTC or,
+        # from cameras that report only that, local time) and signs with its time, so drift
+        # does not read as a wrong password.
+        self._client = OnvifClient(
             address.host,
             address.port,
             # Empty rather than None: the library signs every request and cannot sign None.
@@ -119,7 +120,7 @@ class OnvifCamera:
         await self._client.update_xaddrs()
         log.info("%s: ONVIF device service at %s answers", self.camera_id, address.where)
 
-    def client(self) -> ONVIFCamera:
+    def client(self) -> OnvifClient:
         """The library's client, for coroutines run through `bridge.call` only; raises
         OnvifError before `connect`."""
         if self._client is None:
@@ -167,7 +168,7 @@ class OnvifCamera:
         """
         chosen = self.profile(profile)
 
-        async def fetch() -> str:
+        async def fetch() -> str | None:
             media = await self.client().create_media_service()
             answer = await media.GetStreamUri(
                 {
@@ -175,9 +176,14 @@ class OnvifCamera:
                     "ProfileToken": chosen.token,
                 }
             )
-            return str(answer.Uri)
+            uri = getattr(answer, "Uri", None)
+            return str(uri) if uri else None
 
         uri = self.bridge.call("GetStreamUri", fetch)
+        if uri is None:
+            raise OnvifError(
+                self.camera_id, f"the camera gives no stream address for profile {chosen.name}"
+            )
         log.info(
             "%s: profile %s (%s) streams at %s",
             self.camera_id,

@@ -58,11 +58,16 @@ class NotAnOnvifDevice(OnvifError, NotAVideoStream):
     usually the config names the wrong port or host."""
 
 
+class OnvifAnswerNotUnderstood(OnvifError):
+    """The camera answered, legally but in a shape the client library could not read (an
+    optional element it assumed, an odd value). Retried; the log keeps the library's traceback."""
+
+
 class OnvifEventsUnsupported(OnvifError):
     """The camera has no event service (or no PullPoint support). Not worth retrying soon."""
 
 
-# What the client library raises; anything else escaping a call is a bug, not a camera problem.
+# What the client library raises on purpose.
 LIBRARY_ERRORS = (
     zeep.exceptions.Error,
     ONVIFError,
@@ -71,6 +76,10 @@ LIBRARY_ERRORS = (
     asyncio.TimeoutError,
     OSError,
 )
+
+# What the library (zeep's objects, its own parsing) raises on an answer it did not expect: an
+# optional element missing, a value of another type. A camera's answer, not a reason to crash.
+ODD_ANSWER_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
 def translate(
@@ -82,7 +91,8 @@ def translate(
         camera_id: The camera's id, first in the message.
         address: Where the camera is (only host and port are shown).
         action: The ONVIF operation that failed, e.g. `GetProfiles`.
-        err: One of `LIBRARY_ERRORS`; the caller chains it (`raise ... from err`).
+        err: One of `LIBRARY_ERRORS` or `ODD_ANSWER_ERRORS`; the caller chains it
+            (`raise ... from err`).
         limit_s: The time the call was given, in seconds, for the timeout message.
     """
     where = address.where
@@ -127,4 +137,10 @@ def translate(
         return OnvifUnreachable(camera_id, f"connection to {where} failed during {action}: {err}")
     if isinstance(err, ONVIFError):
         return OnvifError(camera_id, f"{action} failed at {where}: {err}")
+    if isinstance(err, ODD_ANSWER_ERRORS):
+        return OnvifAnswerNotUnderstood(
+            camera_id,
+            f"{where} answered {action} in a form that could not be read"
+            f" ({type(err).__name__}: {err})",
+        )
     return OnvifError(camera_id, f"{action} failed at {where}: {type(err).__name__}: {err}")

@@ -249,3 +249,51 @@ def media_profile_from_zeep(profile: Any) -> MediaProfile:
         height=int(resolution.Height) if resolution is not None else None,
         fps=float(fps) if fps else None,
     )
+
+
+_QUARTER_HOUR = dt.timedelta(minutes=15)
+
+
+def _moment_from_zeep(value: Any, zone: dt.tzinfo) -> dt.datetime | None:
+    """A `tt:DateTime` (Date: Year, Month, Day; Time: Hour, Minute, Second) as a datetime in
+    `zone`; None when it is missing, incomplete or no real date."""
+    date: Any = getattr(value, "Date", None)
+    clock: Any = getattr(value, "Time", None)
+    try:
+        return dt.datetime(
+            int(date.Year), int(date.Month), int(date.Day),
+            int(clock.Hour), int(clock.Minute), int(clock.Second), tzinfo=zone,
+        )  # fmt: skip
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def camera_utc_time(answer: Any, now: dt.datetime) -> dt.datetime | None:
+    """The camera's idea of the current UTC time, from its GetSystemDateAndTime answer.
+
+    `UTCDateTime` is optional in ONVIF, and some cameras send only `LocalDateTime`. Their zone
+    is not read from `TimeZone`, whose text comes in several forms (POSIX "CST-8", IANA names,
+    vendors' "GMT+08:00" with the sign turned round): zones are whole quarter hours, so the
+    local time's distance from our clock rounded to a quarter hour is the zone, and what is left
+    is the camera's drift, which is what signing requests with its clock needs.
+
+    Args:
+        answer: The library's GetSystemDateAndTime answer (`SystemDateAndTime`).
+        now: Our clock's current UTC time (timezone-aware).
+
+    Returns:
+        The camera's UTC time (timezone-aware), or None when the answer holds neither time.
+
+    Example:
+        >>> local_only = ...  # LocalDateTime 20:02:00, no UTCDateTime
+        >>> camera_utc_time(local_only, datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+        datetime.datetime(2026, 11, 27, 12, 2, tzinfo=datetime.timezone.utc)
+    """
+    utc = _moment_from_zeep(getattr(answer, "UTCDateTime", None), dt.UTC)
+    if utc is not None:
+        return utc
+    local = _moment_from_zeep(getattr(answer, "LocalDateTime", None), dt.UTC)
+    if local is None:
+        return None
+    zone = round((local - now) / _QUARTER_HOUR) * _QUARTER_HOUR
+    return local - zone

@@ -32,6 +32,16 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _date_time(name: str, moment: datetime) -> str:
+    """A `tt:DateTime` element named `name` holding `moment`'s date and time of day."""
+    return (
+        f"<tt:{name}><tt:Time><tt:Hour>{moment.hour}</tt:Hour><tt:Minute>{moment.minute}"
+        f"</tt:Minute><tt:Second>{moment.second}</tt:Second></tt:Time><tt:Date><tt:Year>"
+        f"{moment.year}</tt:Year><tt:Month>{moment.month}</tt:Month><tt:Day>{moment.day}"
+        f"</tt:Day></tt:Date></tt:{name}>"
+    )
+
+
 @dataclass
 class EventsDevice:
     """State of the fake device: what it was asked, and what it will answer."""
@@ -42,6 +52,11 @@ class EventsDevice:
     pending: list[str] = field(default_factory=list)  # raw PullMessages answers, in order
     subscriptions: int = 0
     forget_subscriptions: bool = False  # answer Renew/PullMessages with a fault, as after a reboot
+    # How GetSystemDateAndTime answers: "utc" (UTCDateTime and LocalDateTime), "local" (only
+    # LocalDateTime, in UTC+8, as some cameras do) or "none" (no time at all); the camera's
+    # clock runs `clock_drift` ahead of ours.
+    clock: str = "utc"
+    clock_drift: timedelta = timedelta(0)
 
     @property
     def url(self) -> str:
@@ -50,13 +65,18 @@ class EventsDevice:
     def answer(self, action: str, request: str) -> tuple[int, str]:
         now = datetime.now(UTC)
         if action == "GetSystemDateAndTime":
+            camera_now = now + self.clock_drift
+            times = ""
+            if self.clock == "utc":
+                times += _date_time("UTCDateTime", camera_now)
+            if self.clock in ("utc", "local"):
+                times += _date_time("LocalDateTime", camera_now + timedelta(hours=8))
             body = (
                 "<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
-                "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
-                f"<tt:UTCDateTime><tt:Time><tt:Hour>{now.hour}</tt:Hour><tt:Minute>{now.minute}"
-                f"</tt:Minute><tt:Second>{now.second}</tt:Second></tt:Time><tt:Date><tt:Year>"
-                f"{now.year}</tt:Year><tt:Month>{now.month}</tt:Month><tt:Day>{now.day}</tt:Day>"
-                "</tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
+                "<tt:DateTimeType>Manual</tt:DateTimeType>"
+                "<tt:DaylightSavings>false</tt:DaylightSavings>"
+                f"<tt:TimeZone><tt:TZ>CST-8</tt:TZ></tt:TimeZone>{times}"
+                "</tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>"
             )
         elif action == "GetServices":
             services = [
@@ -118,9 +138,14 @@ _ACTION = re.compile(r"<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)", re.DOTALL)
 
 
 @contextmanager
-def events_device(lifetime: timedelta = timedelta(seconds=60)) -> Iterator[EventsDevice]:
+def events_device(
+    lifetime: timedelta = timedelta(seconds=60),
+    *,
+    clock: str = "utc",
+    clock_drift: timedelta = timedelta(0),
+) -> Iterator[EventsDevice]:
     """Serve an EventsDevice on a loopback port for the duration of the block."""
-    device = EventsDevice(lifetime=lifetime)
+    device = EventsDevice(lifetime=lifetime, clock=clock, clock_drift=clock_drift)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from ingest import (
 )
 from ingest.onvif import (
     NotAnOnvifDevice,
+    OnvifAnswerNotUnderstood,
     OnvifAuthError,
     OnvifCamera,
     OnvifError,
@@ -160,3 +162,50 @@ def test_a_camera_without_pullpoint_is_camera_unavailable() -> None:
         ):
             camera.subscribe_events()
     assert isinstance(caught.value, OnvifEventsUnsupported) and caught.value.__cause__ is not None
+
+
+@pytest.mark.parametrize(
+    ("clock", "drift", "signed_with"),
+    [
+        ("utc", timedelta(minutes=3), timedelta(minutes=3)),
+        ("local", timedelta(minutes=3), timedelta(minutes=3)),  # no UTCDateTime: local time
+        ("local", timedelta(seconds=-40), timedelta(seconds=-40)),
+        ("none", timedelta(minutes=3), timedelta(0)),  # no time at all: our clock
+    ],
+)
+def test_a_camera_that_reports_only_local_time_or_none_connects(
+    clock: str, drift: timedelta, signed_with: timedelta
+) -> None:
+    with (
+        events_device(clock=clock, clock_drift=drift) as device,
+        OnvifCamera.connect(
+            "gate-1", f"onvif://u:p@127.0.0.1:{device.port}", timeout_s=5
+        ) as camera,
+    ):
+        assert abs(camera.client().dt_diff - signed_with) < timedelta(seconds=3)
+        subscription = camera.subscribe_events()
+        subscription.close()
+    assert device.subscriptions == 1
+
+
+def test_an_answer_the_library_cannot_read_is_our_error_with_a_reason() -> None:
+    """The library's own AttributeError on an answer without an element it assumed (as a
+    missing UTCDateTime gave) comes out as an OnvifError, chained, not a traceback."""
+
+    async def read_missing_element() -> str:
+        answer = type("SystemDateAndTime", (), {"UTCDateTime": None})()
+        return str(answer.UTCDateTime.Date)
+
+    with events_device() as device:
+        camera = OnvifCamera.connect("gate-1", f"onvif://u:p@127.0.0.1:{device.port}", timeout_s=5)
+        try:
+            with pytest.raises(OnvifAnswerNotUnderstood) as caught:
+                camera.bridge.call("GetSystemDateAndTime", read_missing_element)
+        finally:
+            camera.close()
+    assert isinstance(caught.value, CameraUnavailable)
+    assert isinstance(caught.value.__cause__, AttributeError)
+    assert caught.value.reason == (
+        f"127.0.0.1:{device.port} answered GetSystemDateAndTime in a form that could not be read"
+        " (AttributeError: 'NoneType' object has no attribute 'Date')"
+    )

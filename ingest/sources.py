@@ -37,7 +37,7 @@ timestamps jitter) does not know its rate."""
 FALLBACK_FPS = 25.0
 """The frame rate assumed for a recording whose container and timestamps both say nothing."""
 
-MAX_FRAME_GAP_S = 60.0
+MAX_FRAME_GAP_S = 5.0
 """A step between two frames' timestamps longer than this (or backwards) is a discontinuity in
 the recording, not a pause to wait out: the frame is placed one frame interval on."""
 

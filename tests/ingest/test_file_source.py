@@ -131,3 +131,18 @@ def test_a_looped_recording_with_an_absurd_rate_plays_in_real_time(mpegts_90khz:
     assert cpu < 1.5  # decoding 40 frames, not spinning through the file
     images = {frame.image.tobytes()[:20000] for frame in frames if frame}
     assert len(images) >= 12
+
+
+def test_a_jump_in_a_recordings_timestamps_is_not_waited_out(
+    demo_clip: Path, tmp_path: Path
+) -> None:
+    recording = jittered_mpegts(demo_clip, tmp_path / "gap.ts", frames=20, gap_after=10, gap_s=600)
+    source = FileSource(
+        "cam", recording, detect_fps=10, loop=False, realtime=False, start_time=START
+    )
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame)
+    seconds = [(frame.timestamp - START).total_seconds() for frame in frames]
+    assert len(frames) >= 18  # sampled at 10 fps from jittered 10 fps
+    assert seconds[-1] == pytest.approx(1.9, abs=0.15)  # ten minutes left out, not played

@@ -25,6 +25,7 @@ from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 from api.worktime import DEFAULT_TIMEZONE, WorkingCalendar
 from contract.loading import load_yaml_model
 from contract.problems import ConfigError
+from contract.rules import GroupingConfig
 from contract.vocabulary import Category, OrganisationKind, Severity
 
 LEVELS = ("community", "town", "district")
@@ -205,6 +206,13 @@ class DistrictPolicy(_Strict):
     urgency: UrgencyConfig = Field(
         default=UrgencyConfig(), description="Urgency tiers (一般/紧急/特急) and what they shorten."
     )
+    grouping: dict[Category, GroupingConfig] = Field(
+        default={},
+        description=(
+            "How repeats of one situation fold into one event, by category; a category left out"
+            " groups with the defaults (30 min window, dispatched events do not absorb)."
+        ),
+    )
     taxonomy: Taxonomy = Field(
         default=EMPTY_TAXONOMY,
         description="Event codes; read from their own file (settings.taxonomy_file) at start.",
@@ -225,6 +233,10 @@ class DistrictPolicy(_Strict):
             if rule.category == category and rule.owner_kind is None:
                 return rule.department
         return None
+
+    def grouping_for(self, category: str) -> GroupingConfig:
+        """The district's grouping of repeats for events of `category`."""
+        return self.grouping.get(Category(category)) or GroupingConfig()
 
     def level_for(self, severity: str) -> str:
         return self.levels.get(Severity(severity), "community")

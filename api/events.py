@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from api import evidence, suppressions
 from api.changes import GridEventChange, Listener
 from api.district import OPEN_STATES, DistrictPolicy
 from api.grids import locate_grid
+from api.grouping import (
+    add_occurrence,
+    find_open_situation,
+    group_key,
+    grouping_settings,
+    lock_situation,
+    start_situation,
+)
 from api.lifecycle import allowed_actions
 from api.live import Audience, LiveHub
 from api.models import Camera, GridEvent, GridEventHistory, Incident
@@ -30,6 +39,7 @@ from api.schemas import (
     HistoryPublic,
     IncidentPublic,
     Location,
+    OccurrencePublic,
 )
 from contract.incident import IncidentReport
 
@@ -81,6 +91,15 @@ def incident_row(report: IncidentReport, **stored: Any) -> Incident:
     return Incident(**values, **stored)
 
 
+class Registration(StrEnum):
+    """What reporting an incident did to the grid events."""
+
+    opened = "opened"  # a new event
+    joined = "joined"  # an occurrence of an open event of the same situation
+    already = "already"  # reported before: nothing changed
+    suppressed = "suppressed"  # held back by a suppression: stored, no event
+
+
 def register_incident(
     session: Session,
     report: IncidentReport,
@@ -90,19 +109,20 @@ def register_incident(
     evidence_root: Path,
     actor: str,
     policy: DistrictPolicy,
-) -> tuple[GridEvent | None, bool]:
-    """Store an incident and open its grid event; returns (event, created).
+) -> tuple[GridEvent | None, Registration]:
+    """Store an incident and open its grid event, or add it to the open event of the same
+    situation (see api.grouping); returns (event, what happened).
 
     Idempotent on the incident id: a second report of the same incident returns the event the
-    first one opened and changes nothing. The snapshot is on disk before the rows commit, so an
-    event never points at missing evidence. An incident that a suppression holds back is stored
-    with its evidence but opens no event: the event is then None.
+    first one opened or joined and changes nothing. The snapshot is on disk before the rows
+    commit, so an event never points at missing evidence. An incident that a suppression holds
+    back is stored with its evidence but opens no event: the event is then None.
     """
     existing = _event_for_incident(session, report.id)
     if existing is not None:
-        return existing, False
+        return existing, Registration.already
     if session.get(Incident, report.id) is not None:  # held back by a suppression before
-        return None, False
+        return None, Registration.already
     camera = session.get(Camera, report.camera_id)
     if camera is None:
         raise UnknownCamera(report.camera_id)
@@ -126,7 +146,34 @@ def register_incident(
     )
     if suppressions.suppress(session, camera, incident) is not None:
         return _store_suppressed(session, incident)
-    event = GridEvent(
+    grouping = grouping_settings(policy, camera, report.rule, report.zone, report.category.value)
+    key = group_key(report.camera_id, report.rule, report.zone, report.details)
+    # From the lock to the commit nothing waits on the event loop: a lock held across an await
+    # would stall every other request of this process that waits for it.
+    lock_situation(session, key)
+    try:
+        situation = find_open_situation(session, key, report.started_at, grouping)
+        if situation is not None:
+            add_occurrence(situation, incident, actor, datetime.now(UTC))
+            session.add(incident)
+            return _commit(session, report.id, situation, Registration.joined, camera.id)
+        event = _video_event(report, incident, camera, event_code)
+        open_event_clock(
+            event, policy, camera.organisation.kind, actor,
+            f"incident {report.id} from camera {camera.id}",
+        )  # fmt: skip
+        start_situation(event, incident, key)
+        session.add(event)
+        return _commit(session, report.id, event, Registration.opened, camera.id)
+    except BaseException:
+        session.rollback()  # and with it the situation's lock
+        raise
+
+
+def _video_event(
+    report: IncidentReport, incident: Incident, camera: Camera, event_code: str | None
+) -> GridEvent:
+    return GridEvent(
         source=SOURCE_VIDEO,
         incident=incident,
         category=report.category.value,
@@ -145,36 +192,35 @@ def register_incident(
         escalations=0,
         reworks=0,
     )
-    open_event_clock(
-        event,
-        policy,
-        camera.organisation.kind,
-        actor,
-        f"incident {report.id} from camera {camera.id}",
-    )
-    session.add(event)
+
+
+def _commit(
+    session: Session, incident_id: str, event: GridEvent, done: Registration, camera_id: str
+) -> tuple[GridEvent, Registration]:
     try:
         session.commit()
     except IntegrityError:
         # Another request registered the same incident between our check and our insert.
         session.rollback()
-        existing = _event_for_incident(session, report.id)
+        existing = _event_for_incident(session, incident_id)
         if existing is None:
             raise
-        return existing, False
-    log.info("%s: incident %s opened grid event %s", camera.id, report.id, event.id)
-    return event, True
+        return existing, Registration.already
+    log.info("%s: incident %s %s grid event %s", camera_id, incident_id, done.value, event.id)
+    return event, done
 
 
-def _store_suppressed(session: Session, incident: Incident) -> tuple[GridEvent | None, bool]:
+def _store_suppressed(
+    session: Session, incident: Incident
+) -> tuple[GridEvent | None, Registration]:
     """Commit a suppressed incident (no event); a concurrent report of it counts nothing."""
     session.add(incident)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        return _event_for_incident(session, incident.id), False
-    return None, True
+        return _event_for_incident(session, incident.id), Registration.already
+    return None, Registration.suppressed
 
 
 @dataclass(frozen=True)
@@ -223,7 +269,12 @@ def open_reported_event(
 
 
 def _event_for_incident(session: Session, incident_id: str) -> GridEvent | None:
-    return session.scalars(select(GridEvent).where(GridEvent.incident_id == incident_id)).first()
+    """The event the incident opened or joined."""
+    return session.scalars(
+        select(GridEvent)
+        .join(Incident, Incident.grid_event_id == GridEvent.id)
+        .where(Incident.id == incident_id)
+    ).first()
 
 
 def audience(event: GridEvent) -> Audience:
@@ -332,6 +383,7 @@ def merge_candidates(
 
 def to_public(event: GridEvent, request: Links) -> GridEventPublic:
     incident = event.incident
+    best = event.best_incident or incident
     policy: DistrictPolicy = request.app.state.policy
     event_type = policy.taxonomy.get(event.event_code)
     urgency = policy.urgency_for(event.severity)
@@ -378,7 +430,31 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         updated_at=event.updated_at,
         incident=_incident_public(incident, request) if incident else None,
         snapshot_url=(
-            str(request.url_for("incident_snapshot", incident_id=incident.id)) if incident else None
+            str(request.url_for("incident_snapshot", incident_id=best.id)) if best else None
+        ),
+        occurrence_count=event.occurrence_count,
+        first_seen_at=event.first_seen_at,
+        last_seen_at=event.last_seen_at,
+        ongoing=event.ongoing,
+        object_classes=event.objects_involved.get("classes", []),
+        track_ids=event.objects_involved.get("track_ids", []),
+    )
+
+
+def to_occurrence(incident: Incident, request: Links) -> OccurrencePublic:
+    return OccurrencePublic(
+        incident_id=incident.id,
+        started_at=incident.started_at,
+        detected_at=incident.detected_at,
+        object_class=incident.object_class,
+        confidence=incident.confidence,
+        track_id=incident.track_id,
+        ongoing=bool(incident.details.get("ongoing")),
+        snapshot_url=str(request.url_for("incident_snapshot", incident_id=incident.id)),
+        clip_url=(
+            str(request.url_for("incident_clip", incident_id=incident.id))
+            if incident.clip_path
+            else None
         ),
     )
 

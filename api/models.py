@@ -169,16 +169,27 @@ class Incident(Base):
     # The suppression that kept it from the operators (it then opened no event). Not a foreign
     # key: the record of why stays when the suppression is removed.
     suppression_id: Mapped[int | None] = mapped_column(Integer)
+    # The grid event this incident is an occurrence of: the one it opened or the one it joined.
+    grid_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("grid_event.id", use_alter=True), index=True
+    )
 
     camera: Mapped[Camera] = relationship()
-    grid_event: Mapped[GridEvent | None] = relationship(back_populates="incident")
+    # Set after both rows exist: the first incident and its event point at each other.
+    grid_event: Mapped[GridEvent | None] = relationship(
+        foreign_keys=[grid_event_id], post_update=True
+    )
 
 
 class GridEvent(Base):
     """The case on the governance platform that a command center dispatches and closes."""
 
     __tablename__ = "grid_event"
-    __table_args__ = (Index("ix_grid_event_occurred_at_id", "occurred_at", "id"),)
+    __table_args__ = (
+        Index("ix_grid_event_occurred_at_id", "occurred_at", "id"),
+        # Grouping looks up the open events of one situation.
+        Index("ix_grid_event_group_key_status", "group_key", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(32))
@@ -210,8 +221,21 @@ class GridEvent(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # One situation, one event: the incidents that joined it (occurrences), counted with the
+    # one that opened it; seen from the first incident's start to the latest one's detection.
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen_at: Mapped[datetime | None] = mapped_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    ongoing: Mapped[bool] = mapped_column(default=False)
+    # "camera|rule|zone" (line crossings: "|direction" too); None for events reported by people.
+    group_key: Mapped[str | None] = mapped_column(String(200))
+    # The occurrence with the most confident detection, whose snapshot stands for the event.
+    best_incident_id: Mapped[str | None] = mapped_column(ForeignKey("incident.id"))
+    # {"classes": [...], "track_ids": [...]}: every object the occurrences involved.
+    objects_involved: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    incident: Mapped[Incident | None] = relationship(back_populates="grid_event")
+    incident: Mapped[Incident | None] = relationship(foreign_keys=[incident_id])
+    best_incident: Mapped[Incident | None] = relationship(foreign_keys=[best_incident_id])
     camera: Mapped[Camera | None] = relationship()
     grid: Mapped[Grid | None] = relationship()
     department: Mapped[Department | None] = relationship()

@@ -136,7 +136,19 @@ class GridEventPublic(BaseModel):
     closed_at: datetime | None
     updated_at: datetime
     incident: IncidentPublic | None
-    snapshot_url: str | None = Field(description="Annotated JPEG of the incident, if any.")
+    snapshot_url: str | None = Field(
+        description="Annotated JPEG of the most confident occurrence, if any."
+    )
+    occurrence_count: int = Field(
+        default=1, description="Incidents of this situation (camera, rule, zone) in the event."
+    )
+    first_seen_at: datetime | None = Field(default=None, description="When it was first seen.")
+    last_seen_at: datetime | None = Field(default=None, description="When it was last seen.")
+    ongoing: bool = Field(
+        default=False, description="Still going on when it was last seen (the latest occurrence)."
+    )
+    object_classes: list[str] = Field(default=[], description="Classes of the objects involved.")
+    track_ids: list[int] = Field(default=[], description="Tracks of the objects involved.")
 
 
 class GridEventDetail(GridEventPublic):
@@ -147,6 +159,27 @@ class GridEventDetail(GridEventPublic):
 
 class GridEventPage(BaseModel):
     items: list[GridEventPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class OccurrencePublic(BaseModel):
+    """One incident of an event's situation, with its evidence."""
+
+    incident_id: str
+    started_at: datetime
+    detected_at: datetime
+    object_class: str
+    confidence: float
+    track_id: int
+    ongoing: bool
+    snapshot_url: str
+    clip_url: str | None
+
+
+class OccurrencePage(BaseModel):
+    items: list[OccurrencePublic] = Field(description="Newest first.")
     total: int
     limit: int
     offset: int

@@ -75,6 +75,28 @@ class ScheduleConfig(_Strict):
 _REGISTERED: dict[str, type[RuleConfigBase]] = {}
 
 
+class GroupingConfig(_Strict):
+    """How repeats of one situation (same camera, rule and zone) fold into one grid event."""
+
+    window_s: float = Field(
+        default=1800,
+        ge=0,
+        title="Grouping window (s)",
+        description=(
+            "Seconds after the situation was last seen in which a new incident of it joins its"
+            " event as an occurrence instead of opening a new event; 0 never groups."
+        ),
+    )
+    absorb_dispatched: bool = Field(
+        default=False,
+        title="Absorb after dispatch",
+        description=(
+            "Whether an event already dispatched to a department still absorbs repeats; by"
+            " default a repeat after dispatch opens a new event."
+        ),
+    )
+
+
 class RuleConfigBase(_Strict):
     """What every rule kind has: schedule, severity, cooldown and category.
 
@@ -85,6 +107,10 @@ class RuleConfigBase(_Strict):
     label_en: ClassVar[str]
     label_zh: ClassVar[str]
 
+    grouping: GroupingConfig | None = Field(
+        default=None,
+        description="Grouping of repeats for this rule; by default the district policy's.",
+    )
     schedule: ScheduleConfig | None = Field(
         default=None, description="When the rule is armed; always when left out."
     )

@@ -29,18 +29,20 @@ from api.events import (
     merge_candidates,
     open_reported_event,
     to_detail,
+    to_occurrence,
     to_public,
 )
 from api.evidence import EvidenceError
 from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
-from api.models import Attachment, GridEvent, UserGrid
+from api.models import Attachment, GridEvent, Incident, UserGrid
 from api.principal import Principal
 from api.schemas import (
     GridEventCreate,
     GridEventDetail,
     GridEventPage,
     MergeCandidate,
+    OccurrencePage,
     Problem,
     RowId,
     SuppressOnReject,
@@ -116,6 +118,7 @@ class EventFilters:
 FiltersDep = Annotated[EventFilters, Depends()]
 _LOAD = (
     selectinload(GridEvent.incident),
+    selectinload(GridEvent.best_incident),
     selectinload(GridEvent.camera),
     selectinload(GridEvent.grid),
     selectinload(GridEvent.assignee),
@@ -362,6 +365,34 @@ def get_attachment(
         settings.evidence_dir / item.path,
         media_type=item.content_type,
         headers={"ETag": f'"{item.sha256}"'},
+    )
+
+
+@router.get(
+    "/{event_id}/occurrences",
+    response_model=OccurrencePage,
+    responses={404: {"model": Problem}},
+    summary="The incidents of an event's situation (occurrences), newest first.",
+)
+def list_occurrences(
+    event_id: RowId,
+    request: Request,
+    session: SessionDep,
+    principal: UserDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> OccurrencePage:
+    event = _visible(session, principal, event_id)
+    query = select(Incident).where(Incident.grid_event_id == event.id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Incident.started_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return OccurrencePage(
+        items=[to_occurrence(incident, request) for incident in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from api import evidence
 from api.auth import UserDep, WorkerDep
 from api.deps import PolicyDep, SessionDep, SettingsDep
-from api.events import UnknownCamera, register_incident, to_public
+from api.events import Registration, UnknownCamera, register_incident, to_public
 from api.models import Incident
 from api.principal import Principal
 from api.schemas import GridEventPublic, IncidentSuppressed, Problem
@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
         422: {"model": Problem},
         507: {"model": Problem, "description": "Evidence storage failed; retry later."},
     },
-    summary="Report an incident (workers); opens a grid event unless a suppression holds it"
-    " back. Idempotent on the incident id.",
+    summary=(
+        "Report an incident (workers); opens a grid event or joins the open event of the same"
+        " situation as an occurrence, unless a suppression holds it back. Idempotent on the"
+        " incident id."
+    ),
 )
 async def create_incident(
     request: Request,
@@ -79,7 +82,7 @@ async def create_incident(
     video = await _read_clip(clip, report, settings.max_clip_bytes)
 
     try:
-        event, created = register_incident(
+        event, done = register_incident(
             session, report, payload, clip=video, evidence_root=settings.evidence_dir,
             actor=worker.actor, policy=policy,
         )  # fmt: skip
@@ -94,7 +97,7 @@ async def create_incident(
         # the operators until someone frees the storage.
         log.error("%s: incident %s refused: %s", report.camera_id, report.id, err)
         raise HTTPException(507, detail=str(err)) from err
-    if not created:
+    if done is Registration.already:
         request_response.status_code = status.HTTP_200_OK
     if event is None:
         incident = session.get(Incident, report.id)

@@ -1,0 +1,162 @@
+"""One situation, one item: whether an incident joins an open grid event as an occurrence.
+
+A situation is one camera, rule and zone (for line crossings also the direction crossed). An
+incident of a situation whose event is still open, and was last seen within the grouping window
+before the incident started, joins that event instead of opening a new one. The window and
+whether a dispatched event still absorbs repeats come from the rule's `grouping:` block in the
+camera file, else from the district policy's entry for the event's category.
+
+Example:
+    >>> key = group_key("school-no1-gate", "line_crossing", "gate_line", {"direction": "in"})
+    >>> key
+    'school-no1-gate|line_crossing|gate_line|in'
+    >>> event = find_open_situation(session, key, incident.started_at, GroupingConfig())
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.district import DistrictPolicy
+from api.models import Camera, GridEvent, GridEventHistory, Incident
+from contract.rules import GroupingConfig
+
+log = logging.getLogger(__name__)
+
+# Before dispatch: an operator has not yet handed the event to anyone.
+UNDISPATCHED_STATES = ("reported", "verifying", "confirmed")
+# After dispatch but not finished: absorbs repeats only where the grouping says so.
+DISPATCHED_STATES = ("dispatched", "handling", "resolved")
+# The audit trail gets a step when the count reaches one of these (and every power of ten
+# after), not one per occurrence: a crowd that stays all afternoon leaves a readable trail.
+_MILESTONES = (2, 10)
+# Bounds the event's list of objects; the occurrences keep every track id anyway.
+MAX_TRACK_IDS = 500
+
+
+def group_key(camera_id: str, rule: str, zone: str, details: dict[str, Any] | None) -> str:
+    """The situation an incident belongs to: "camera|rule|zone", plus "|direction" for a line
+    crossing, so crossings one way and the other are two situations."""
+    direction = (details or {}).get("direction") if rule == "line_crossing" else None
+    return "|".join([camera_id, rule, zone, *([str(direction)] if direction else [])])
+
+
+def grouping_settings(
+    policy: DistrictPolicy, camera: Camera, rule: str, zone: str, category: str
+) -> GroupingConfig:
+    """The camera file's grouping for the rule that fired (matched by kind and zone or line),
+    else the district's for the category."""
+    for rule_config in (camera.config or {}).get("rules", []):
+        watched = rule_config.get("zone", rule_config.get("line"))
+        if rule_config.get("kind") == rule and watched in (zone, None):
+            if rule_config.get("grouping"):
+                return GroupingConfig.model_validate(rule_config["grouping"])
+            break
+    return policy.grouping_for(category)
+
+
+def lock_situation(session: Session, key: str) -> None:
+    """Hold the situation's lock until the transaction ends, so that two incidents of one
+    situation arriving at once (on two API processes) cannot both open an event.
+
+    PostgreSQL: a transaction-scoped advisory lock on the key's hash. SQLite has one writer at a
+    time and the API registers incidents one by one in its event loop, so it needs none.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+def find_open_situation(
+    session: Session, key: str, at: datetime, settings: GroupingConfig
+) -> GridEvent | None:
+    """The open event of situation `key` that an incident starting `at` joins, if any.
+
+    It is the most recently seen event of the key that is not yet dispatched (or, with
+    `absorb_dispatched`, dispatched but not finished) and was last seen no more than
+    `settings.window_s` seconds before `at`. A window of 0 never groups. Call
+    `lock_situation` first in the same transaction.
+    """
+    if settings.window_s <= 0:
+        return None
+    states = UNDISPATCHED_STATES + (DISPATCHED_STATES if settings.absorb_dispatched else ())
+    window = timedelta(seconds=settings.window_s)
+    return session.scalars(
+        select(GridEvent)
+        .where(
+            GridEvent.group_key == key,
+            GridEvent.status.in_(states),
+            GridEvent.last_seen_at >= at - window,
+            GridEvent.first_seen_at <= at + window,
+        )
+        .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _seen_until(incident: Incident) -> datetime:
+    return incident.ended_at or incident.detected_at
+
+
+def _objects(incidents: list[Incident], known: dict[str, Any] | None = None) -> dict[str, Any]:
+    classes = list((known or {}).get("classes", []))
+    track_ids = set((known or {}).get("track_ids", []))
+    for incident in incidents:
+        if incident.object_class not in classes:
+            classes.append(incident.object_class)
+        track_ids |= {incident.track_id, *incident.track_ids}
+    return {"classes": classes, "track_ids": sorted(track_ids)[:MAX_TRACK_IDS]}
+
+
+def start_situation(event: GridEvent, incident: Incident, key: str) -> None:
+    """Make a new event the situation of the incident that opened it."""
+    event.group_key = key
+    event.occurrence_count = 1
+    event.first_seen_at = incident.started_at
+    event.last_seen_at = _seen_until(incident)
+    event.ongoing = bool(incident.details.get("ongoing"))
+    event.best_incident = incident
+    event.objects_involved = _objects([incident])
+    incident.grid_event = event
+
+
+def add_occurrence(event: GridEvent, incident: Incident, actor: str, now: datetime) -> None:
+    """Fold `incident` into `event`: count, first and last seen, ongoing (from the latest
+    occurrence), objects involved, best snapshot (highest confidence); a history step only at
+    the count's milestones (2, 10, 100, ...)."""
+    incident.grid_event = event
+    event.occurrence_count += 1
+    seen_until = _seen_until(incident)
+    if event.first_seen_at is None or incident.started_at < event.first_seen_at:
+        event.first_seen_at = incident.started_at
+    if event.last_seen_at is None or seen_until >= event.last_seen_at:
+        event.last_seen_at = seen_until
+        event.ongoing = bool(incident.details.get("ongoing"))
+    best = event.best_incident
+    if best is None or incident.confidence > best.confidence:
+        event.best_incident = incident
+    event.objects_involved = _objects([incident], event.objects_involved)
+    event.updated_at = now
+    count = event.occurrence_count
+    if count in _MILESTONES or (count > _MILESTONES[-1] and _is_power_of_ten(count)):
+        event.history.append(
+            GridEventHistory(
+                actor=actor,
+                action="occurrence",
+                from_status=event.status,
+                to_status=event.status,
+                note=f"{count} occurrences; latest incident {incident.id}",
+                details={"occurrence_count": count, "incident_id": incident.id},
+                at=now,
+            )
+        )
+
+
+def _is_power_of_ten(number: int) -> bool:
+    while number % 10 == 0 and number > 1:
+        number //= 10
+    return number == 1

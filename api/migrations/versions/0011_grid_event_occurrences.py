@@ -1,0 +1,142 @@
+"""grid event occurrences: one situation, one event
+
+Revision ID: 0011
+Revises: 0008
+Create Date: 2026-12-10 09:00:00.000000
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+import api.models
+
+revision: str = "0011"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _group_key(camera_id: str, rule: str, zone: str, details: Any) -> str:
+    # As api.grouping.group_key, kept here so the migration stays what it was when written.
+    direction = (details or {}).get("direction") if rule == "line_crossing" else None
+    return "|".join([camera_id, rule, zone, *([str(direction)] if direction else [])])
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("incident", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("grid_event_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_incident_grid_event_id"), ["grid_event_id"])
+        batch_op.create_foreign_key(
+            batch_op.f("fk_incident_grid_event_id_grid_event"),
+            "grid_event",
+            ["grid_event_id"],
+            ["id"],
+        )
+    with op.batch_alter_table("grid_event", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("occurrence_count", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("first_seen_at", api.models.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column("last_seen_at", api.models.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("ongoing", sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column("group_key", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("best_incident_id", sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column("objects_involved", sa.JSON(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_grid_event_best_incident_id_incident"),
+            "incident",
+            ["best_incident_id"],
+            ["id"],
+        )
+        batch_op.create_index("ix_grid_event_group_key_status", ["group_key", "status"])
+
+    # Every event so far is one occurrence, seen once, when it occurred.
+    grid_event = sa.table(
+        "grid_event",
+        sa.column("id", sa.Integer),
+        sa.column("incident_id", sa.String),
+        sa.column("occurred_at", sa.DateTime(timezone=True)),
+        sa.column("occurrence_count", sa.Integer),
+        sa.column("first_seen_at", sa.DateTime(timezone=True)),
+        sa.column("last_seen_at", sa.DateTime(timezone=True)),
+        sa.column("ongoing", sa.Boolean),
+        sa.column("group_key", sa.String),
+        sa.column("best_incident_id", sa.String),
+        sa.column("objects_involved", sa.JSON),
+    )
+    incident = sa.table(
+        "incident",
+        sa.column("id", sa.String),
+        sa.column("camera_id", sa.String),
+        sa.column("rule", sa.String),
+        sa.column("zone", sa.String),
+        sa.column("object_class", sa.String),
+        sa.column("track_id", sa.Integer),
+        sa.column("track_ids", sa.JSON),
+        sa.column("details", sa.JSON),
+        sa.column("grid_event_id", sa.Integer),
+    )
+    op.execute(
+        grid_event.update().values(
+            occurrence_count=1,
+            first_seen_at=grid_event.c.occurred_at,
+            last_seen_at=grid_event.c.occurred_at,
+            ongoing=sa.false(),
+        )
+    )
+    op.execute(grid_event.update().where(grid_event.c.incident_id.is_(None)).values(
+        objects_involved={}
+    ))  # fmt: skip
+    connection = op.get_bind()
+    rows = connection.execute(
+        sa.select(
+            grid_event.c.id.label("event_id"), incident.c.id.label("incident_id"),
+            incident.c.camera_id, incident.c.rule, incident.c.zone, incident.c.object_class,
+            incident.c.track_id, incident.c.track_ids, incident.c.details,
+        ).join(incident, incident.c.id == grid_event.c.incident_id)
+    ).all()  # fmt: skip
+    for row in rows:
+        track_ids = sorted({int(row.track_id), *(int(t) for t in row.track_ids or [])})
+        op.execute(
+            grid_event.update()
+            .where(grid_event.c.id == row.event_id)
+            .values(
+                group_key=_group_key(row.camera_id, row.rule, row.zone, row.details),
+                best_incident_id=row.incident_id,
+                objects_involved={"classes": [row.object_class], "track_ids": track_ids},
+            )
+        )
+        op.execute(
+            incident.update()
+            .where(incident.c.id == row.incident_id)
+            .values(grid_event_id=row.event_id)
+        )
+
+    with op.batch_alter_table("grid_event", schema=None) as batch_op:
+        batch_op.alter_column("occurrence_count", existing_type=sa.Integer(), nullable=False)
+        batch_op.alter_column("ongoing", existing_type=sa.Boolean(), nullable=False)
+        batch_op.alter_column("objects_involved", existing_type=sa.JSON(), nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("grid_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_grid_event_group_key_status")
+        batch_op.drop_constraint(
+            batch_op.f("fk_grid_event_best_incident_id_incident"), type_="foreignkey"
+        )
+        for column in (
+            "objects_involved", "best_incident_id", "group_key", "ongoing", "last_seen_at",
+            "first_seen_at", "occurrence_count",
+        ):  # fmt: skip
+            batch_op.drop_column(column)
+    with op.batch_alter_table("incident", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_incident_grid_event_id_grid_event"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_incident_grid_event_id"))
+        batch_op.drop_column("grid_event_id")

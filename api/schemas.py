@@ -430,7 +430,10 @@ class FalseAlarmRate(BaseModel):
 
 
 class Stats(BaseModel):
-    events: int
+    events: int = Field(description="Grid events: each situation once, however often it recurred.")
+    occurrences: int = Field(
+        description="Incidents and reports behind the events: an event counts its occurrences."
+    )
     by_status: dict[str, int]
     by_category: dict[str, int]
     by_source: dict[str, int]
@@ -460,7 +463,8 @@ class GroupBy(StrEnum):
 class EvaluationRow(BaseModel):
     key: str | None = Field(description="Department, grid, grid worker (username) or camera id.")
     name: str | None = Field(description="Its display name.")
-    reported: int
+    reported: int = Field(description="Events: each situation once.")
+    occurrences: int = Field(description="Incidents and reports behind the reported events.")
     filed: int = Field(description="Confirmed real.")
     dispatched: int
     handled: int = Field(description="Resolved by the department at least once.")

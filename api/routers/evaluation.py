@@ -4,7 +4,9 @@ closed, and how fast.
 
 Over the events in the caller's scope that occurred in [from, to):
 
-- reported: events; filed: confirmed real (a confirm step); dispatched: sent to a department;
+- reported: events, each situation once; occurrences: the incidents (and reports) behind them,
+  as a camera's repeats of one situation join its event; filed: confirmed real (a confirm
+  step); dispatched: sent to a department;
   handled: resolved at least once; handled_on_time: the last resolve came before the handling
   deadline then in force; reworked: sent back at least once (reworks counts every send-back);
   closed: closed, by the on-site check or by an operator; false_alarms: rejected.
@@ -102,7 +104,9 @@ def _row(key: str | None, name: str | None, items: list[tuple[GridEvent, _Facts]
     ]
     to_close = [m for e in closed if (m := minutes(e.closed_at, e.reported_at)) is not None]
     return EvaluationRow(
-        key=key, name=name, reported=len(items), filed=filed, dispatched=dispatched,
+        key=key, name=name, reported=len(items),
+        occurrences=sum(event.occurrence_count for event, _ in items), filed=filed,
+        dispatched=dispatched,
         handled=handled, handled_on_time=on_time, reworked=reworked,
         reworks=sum(event.reworks for event, _ in items), closed=len(closed),
         false_alarms=false_alarms, on_time_rate=_ratio(on_time, dispatched),

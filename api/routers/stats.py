@@ -62,6 +62,7 @@ def get_stats(
     now = datetime.now(tz=events[0].reported_at.tzinfo) if events else None
     return Stats(
         events=len(events),
+        occurrences=sum(e.occurrence_count for e in events),
         by_status=dict(Counter(e.status for e in events)),
         by_category=dict(Counter(e.category for e in events)),
         by_source=dict(Counter(e.source for e in events)),

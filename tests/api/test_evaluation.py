@@ -35,7 +35,10 @@ def _seed(client: TestClient, accounts: Accounts) -> None:
     (30); e5 only reported (loitering); p1 public square, a false alarm; m1 hotline, reported.
     """
     operator, handler, worker = "west_operator", "education_handler", "school_worker"
-    e1, e2, e3, e4 = (report_incident(client, track_id=i)["id"] for i in range(1, 5))
+    # One zone each, so that they are four events, not occurrences of one.
+    e1, e2, e3, e4 = (
+        report_incident(client, track_id=i, zone=f"zone-{i}")["id"] for i in range(1, 5)
+    )
     report_incident(client, track_id=5, rule="loitering")  # e5
     p1 = report_incident(client, camera_id="public-square-north")["id"]
     assert act(client, accounts, operator, e1, "reject", note="a shadow").status_code == 200

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import MetaData, insert, select
+from sqlalchemy.orm import Session
 
+from api import migrate
 from api.app import create_app
+from api.db import make_engine
 from api.events import Registration, register_incident
-from api.models import GridEvent
+from api.models import GridEvent, Incident
 from contract.incident import IncidentReport
 from tests.api.helpers import WORKER
 from tests.conftest import REPO, Accounts, _postgres_database
@@ -285,3 +288,78 @@ def test_one_situation_reported_at_once_to_two_api_processes_opens_one_event(
     with app.state.session_factory() as session:
         (event,) = session.scalars(select(GridEvent)).all()
         assert event.occurrence_count == 8
+
+
+def test_stats_and_evaluation_count_events_and_occurrences_apart(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    for minute in range(3):
+        report(api_client, detected_at=T0 + timedelta(minutes=minute), track_id=minute)
+    report(api_client, detected_at=T0, zone="playground")
+    admin = accounts.headers("admin")
+
+    stats = api_client.get("/api/v1/stats", headers=admin).json()
+    assert (stats["events"], stats["occurrences"]) == (2, 4)
+    total = api_client.get("/api/v1/evaluation", headers=admin).json()["total"]
+    assert (total["reported"], total["occurrences"]) == (2, 4)
+
+
+def test_upgrade_gives_existing_events_one_occurrence_each(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine, "0008")
+        tables = MetaData()
+        tables.reflect(engine)
+        opened, now = T0 - timedelta(days=3), datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(insert(tables.tables["organisation"]), [
+                {"id": "no1-primary-school", "name": "No.1", "kind": "education",
+                 "created_at": now},
+            ])  # fmt: skip
+            connection.execute(insert(tables.tables["camera"]), [
+                {"id": "school-no1-gate", "name": "gate", "organisation_id": "no1-primary-school",
+                 "source_display": "file://clip", "lat": 30.255, "lon": 120.12, "enabled": True,
+                 "config": {}, "status": "unknown", "health": {}, "created_at": now,
+                 "updated_at": now},
+            ])  # fmt: skip
+            metadata = incident_metadata(jpeg(), detected_at=opened, track_ids=[7, 8])
+            incident = {
+                key: metadata[key]
+                for key in ("id", "camera_id", "rule", "zone", "category", "severity", "summary",
+                            "track_id", "object_class", "confidence", "box_xyxy", "frame_width",
+                            "frame_height", "model_name", "model_version", "rule_parameters",
+                            "snapshot_sha256", "track_ids")
+            }  # fmt: skip
+            connection.execute(insert(tables.tables["incident"]), [{
+                **incident, "started_at": opened, "detected_at": opened, "details": {},
+                "snapshot_path": "a.jpg", "reported_by": "worker", "received_at": opened,
+            }])  # fmt: skip
+            common = {
+                "category": "public_safety", "severity": "high", "status": "reported",
+                "description": "", "address": "", "reporter": "", "level": "community",
+                "escalations": 0, "reworks": 0, "occurred_at": opened, "reported_at": opened,
+                "updated_at": opened,
+            }  # fmt: skip
+            connection.execute(insert(tables.tables["grid_event"]), [
+                {**common, "source": "video", "incident_id": incident["id"], "title": "video",
+                 "camera_id": "school-no1-gate"},
+                {**common, "source": "hotline_12345", "incident_id": None, "title": "a call",
+                 "camera_id": None},
+            ])  # fmt: skip
+
+        migrate.upgrade(engine)
+
+        with Session(engine) as session:
+            video, hotline = session.scalars(select(GridEvent).order_by(GridEvent.id)).all()
+            assert (video.occurrence_count, hotline.occurrence_count) == (1, 1)
+            assert video.first_seen_at == video.last_seen_at == opened
+            assert hotline.first_seen_at == hotline.last_seen_at == opened
+            assert (video.ongoing, hotline.ongoing) == (False, False)
+            assert video.group_key == "school-no1-gate|intrusion|gate_path"
+            assert hotline.group_key is None
+            assert video.best_incident_id == incident["id"]
+            assert video.objects_involved == {"classes": ["person"], "track_ids": [7, 8]}
+            assert hotline.objects_involved == {}
+            assert session.get(Incident, incident["id"]).grid_event_id == video.id  # type: ignore[union-attr]
+    finally:
+        engine.dispose()

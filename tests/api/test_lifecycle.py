@@ -123,7 +123,8 @@ def test_merge_folds_a_duplicate_into_the_open_event(
     api_client: TestClient, accounts: Accounts
 ) -> None:
     first = report_incident(api_client)["id"]
-    second = report_incident(api_client, track_id=8)["id"]
+    # Another zone seeing the same thing: not grouped, but a duplicate an operator may merge.
+    second = report_incident(api_client, track_id=8, zone="playground")["id"]
     candidates = api_client.get(
         f"/api/v1/events/{second}/merge-candidates", headers=accounts.headers("west_operator")
     ).json()

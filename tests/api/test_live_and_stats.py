@@ -95,7 +95,8 @@ def test_overdue_events_escalate_one_level(api_client: TestClient, accounts: Acc
 def test_stats_add_up(
     api_client: TestClient, accounts: Accounts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    events = [report_incident(api_client, track_id=i)["id"] for i in range(4)]
+    # Four situations (zones), so four events rather than one with four occurrences.
+    events = [report_incident(api_client, track_id=i, zone=f"zone-{i}")["id"] for i in range(4)]
     operator = "west_operator"
     act(api_client, accounts, operator, events[0], "reject", note="a shadow")
     act(api_client, accounts, operator, events[1], "confirm")

@@ -52,7 +52,7 @@ def test_the_numbers_move(database_url: str, settings_factory: Callable[..., Set
 
         hook = create_webhook(client, accounts.headers("admin"), url="http://127.0.0.1:9/")
         first = report_incident(client)
-        report_incident(client, track_id=2)
+        report_incident(client, track_id=2, zone="playground")
         snapshot = jpeg()
         metadata = incident_metadata(snapshot, id=first["incident"]["id"])
         duplicate = client.post(

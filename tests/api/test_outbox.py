@@ -66,7 +66,7 @@ def test_rows_commit_and_roll_back_with_the_change(client: TestClient) -> None:
 
 def _queue(client: TestClient, count: int) -> None:
     for track in range(count):
-        report_incident(client, track_id=track)
+        report_incident(client, track_id=track, zone=f"zone-{track}")  # an event each
 
 
 def test_concurrent_claims_never_share_a_row(client: TestClient, database_url: str) -> None:

@@ -141,7 +141,7 @@ def test_a_receiver_down_then_up_gets_every_event_exactly_once(
     accounts = Accounts(client)
     receiver = Receiver(SECRET, port=free_port())  # not listening yet
     hook = create_webhook(client, admin, url=receiver.url, secret=SECRET)
-    events = [report_incident(client, track_id=i)["id"] for i in range(3)]
+    events = [report_incident(client, track_id=i, zone=f"zone-{i}")["id"] for i in range(3)]
     act(client, accounts, "west_operator", events[0], "reject", note="a shadow")
 
     dispatcher = client.app.state.integrations.dispatcher  # type: ignore[attr-defined]
@@ -230,7 +230,7 @@ def test_a_paused_webhook_keeps_its_queue(manual_client: TestClient, admin: dict
         client.patch(f"/api/v1/webhooks/{hook['id']}", headers=admin, json={"enabled": False})
         report_incident(client)  # queued only for enabled webhooks: none
         client.patch(f"/api/v1/webhooks/{hook['id']}", headers=admin, json={"enabled": True})
-        event = report_incident(client, track_id=2)
+        event = report_incident(client, track_id=2, zone="playground")
         client.patch(f"/api/v1/webhooks/{hook['id']}", headers=admin, json={"enabled": False})
         assert drain(client) == 0  # paused: waits
         client.patch(f"/api/v1/webhooks/{hook['id']}", headers=admin, json={"enabled": True})

@@ -25,35 +25,50 @@ def _group_key(camera_id: str, rule: str, zone: str, details: Any) -> str:
     return "|".join([camera_id, rule, zone, *([str(direction)] if direction else [])])
 
 
+def _add_reference(table: str, column: sa.Column[Any], target: str, name: str) -> None:
+    """Add a nullable column referring to `target` ("table.id"), constraint named `name`.
+
+    Plain ADD COLUMN, no batch: on SQLite a batch rebuilds the table, and dropping the old
+    incident or grid_event table fails its foreign keys once events refer to incidents. SQLite
+    adds a reference only inline, which Alembic does not write, so it is spelt out there.
+    """
+    if op.get_bind().dialect.name == "sqlite":
+        referred, referred_column = target.split(".")
+        kind = column.type.compile(dialect=op.get_bind().dialect)
+        op.execute(
+            f"ALTER TABLE {table} ADD COLUMN {column.name} {kind} "
+            f"CONSTRAINT {name} REFERENCES {referred} ({referred_column})"
+        )
+    else:
+        op.add_column(table, column)
+        op.create_foreign_key(name, table, target.split(".")[0], [column.name], ["id"])
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("incident", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("grid_event_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_incident_grid_event_id"), ["grid_event_id"])
-        batch_op.create_foreign_key(
-            batch_op.f("fk_incident_grid_event_id_grid_event"),
-            "grid_event",
-            ["grid_event_id"],
-            ["id"],
-        )
-    with op.batch_alter_table("grid_event", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("occurrence_count", sa.Integer(), nullable=True))
-        batch_op.add_column(
-            sa.Column("first_seen_at", api.models.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(
-            sa.Column("last_seen_at", api.models.UTCDateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(sa.Column("ongoing", sa.Boolean(), nullable=True))
-        batch_op.add_column(sa.Column("group_key", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("best_incident_id", sa.String(length=36), nullable=True))
-        batch_op.add_column(sa.Column("objects_involved", sa.JSON(), nullable=True))
-        batch_op.create_foreign_key(
-            batch_op.f("fk_grid_event_best_incident_id_incident"),
-            "incident",
-            ["best_incident_id"],
-            ["id"],
-        )
-        batch_op.create_index("ix_grid_event_group_key_status", ["group_key", "status"])
+    _add_reference(
+        "incident",
+        sa.Column("grid_event_id", sa.Integer(), nullable=True),
+        "grid_event.id",
+        "fk_incident_grid_event_id_grid_event",
+    )
+    op.create_index("ix_incident_grid_event_id", "incident", ["grid_event_id"])
+    # Server defaults so that SQLite can add NOT NULL columns to rows that exist.
+    for column in (
+        sa.Column("occurrence_count", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("first_seen_at", api.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_seen_at", api.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ongoing", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("group_key", sa.String(length=200), nullable=True),
+        sa.Column("objects_involved", sa.JSON(), server_default="{}", nullable=False),
+    ):
+        op.add_column("grid_event", column)
+    _add_reference(
+        "grid_event",
+        sa.Column("best_incident_id", sa.String(length=36), nullable=True),
+        "incident.id",
+        "fk_grid_event_best_incident_id_incident",
+    )
+    op.create_index("ix_grid_event_group_key_status", "grid_event", ["group_key", "status"])
 
     # Every event so far is one occurrence, seen once, when it occurred.
     grid_event = sa.table(
@@ -83,15 +98,9 @@ def upgrade() -> None:
     )
     op.execute(
         grid_event.update().values(
-            occurrence_count=1,
-            first_seen_at=grid_event.c.occurred_at,
-            last_seen_at=grid_event.c.occurred_at,
-            ongoing=sa.false(),
+            first_seen_at=grid_event.c.occurred_at, last_seen_at=grid_event.c.occurred_at
         )
     )
-    op.execute(grid_event.update().where(grid_event.c.incident_id.is_(None)).values(
-        objects_involved={}
-    ))  # fmt: skip
     connection = op.get_bind()
     rows = connection.execute(
         sa.select(
@@ -117,26 +126,22 @@ def upgrade() -> None:
             .values(grid_event_id=row.event_id)
         )
 
-    with op.batch_alter_table("grid_event", schema=None) as batch_op:
-        batch_op.alter_column("occurrence_count", existing_type=sa.Integer(), nullable=False)
-        batch_op.alter_column("ongoing", existing_type=sa.Boolean(), nullable=False)
-        batch_op.alter_column("objects_involved", existing_type=sa.JSON(), nullable=False)
-
 
 def downgrade() -> None:
-    with op.batch_alter_table("grid_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_grid_event_group_key_status")
-        batch_op.drop_constraint(
-            batch_op.f("fk_grid_event_best_incident_id_incident"), type_="foreignkey"
+    # SQLite rebuilds each table without the columns, and their references go with them.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    op.drop_index("ix_grid_event_group_key_status", table_name="grid_event")
+    op.drop_index("ix_incident_grid_event_id", table_name="incident")
+    if not sqlite:
+        op.drop_constraint(
+            "fk_grid_event_best_incident_id_incident", "grid_event", type_="foreignkey"
         )
+        op.drop_constraint("fk_incident_grid_event_id_grid_event", "incident", type_="foreignkey")
+    with op.batch_alter_table("grid_event", schema=None) as batch_op:
         for column in (
             "objects_involved", "best_incident_id", "group_key", "ongoing", "last_seen_at",
             "first_seen_at", "occurrence_count",
         ):  # fmt: skip
             batch_op.drop_column(column)
     with op.batch_alter_table("incident", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("fk_incident_grid_event_id_grid_event"), type_="foreignkey"
-        )
-        batch_op.drop_index(batch_op.f("ix_incident_grid_event_id"))
         batch_op.drop_column("grid_event_id")

@@ -54,6 +54,8 @@ const zh = {
   "field.reporter": "上报人",
   "field.escalations": "升级次数",
   "field.reworks": "返工次数",
+  "field.first_seen": "首次发生",
+  "field.last_seen": "最近发生",
   "field.merged_into": "已合并到",
 
   "grid.outside": "网格外",
@@ -85,6 +87,10 @@ const zh = {
   "evidence.clip": "录像",
   "evidence.play_clip": "播放告警录像",
   "evidence.clip_unavailable": "录像不可用",
+  "situation.count": "共 {n} 次",
+  "situation.last_seen": "最近",
+  "situation.ongoing": "进行中",
+  "situation.ended": "已结束",
 
   "form.note": "说明",
   "form.note_placeholder": "处置说明、核实情况或原因",
@@ -121,6 +127,8 @@ const zh = {
   "event.actions": "处置",
   "event.no_actions": "当前没有您可执行的操作。",
   "event.timeline": "处理记录",
+  "event.occurrences": "发生记录",
+  "event.confidence": "置信度 {value}",
   "event.overdue": "已超时",
   "event.merged_into": "合并到 #{id}",
 
@@ -389,6 +397,7 @@ const zh = {
   "action.escalate": "上报上级",
   "action.merge": "合并",
   "action.comment": "备注",
+  "action.occurrence": "再次发生",
 
   "role.admin": "系统管理员",
   "role.operator": "指挥中心",
@@ -485,6 +494,8 @@ const en = {
   "field.reporter": "Reported by",
   "field.escalations": "Escalations",
   "field.reworks": "Reworks",
+  "field.first_seen": "First seen",
+  "field.last_seen": "Last seen",
   "field.merged_into": "Merged into",
 
   "grid.outside": "Outside the grids",
@@ -516,6 +527,10 @@ const en = {
   "evidence.clip": "Clip",
   "evidence.play_clip": "Play the alert's clip",
   "evidence.clip_unavailable": "Clip unavailable",
+  "situation.count": "{n} occurrences",
+  "situation.last_seen": "last seen",
+  "situation.ongoing": "ongoing",
+  "situation.ended": "ended",
 
   "form.note": "Note",
   "form.note_placeholder": "What was found, what was done, or why",
@@ -552,6 +567,8 @@ const en = {
   "event.actions": "Actions",
   "event.no_actions": "Nothing for you to do on it now.",
   "event.timeline": "Timeline",
+  "event.occurrences": "Occurrences",
+  "event.confidence": "confidence {value}",
   "event.overdue": "Overdue",
   "event.merged_into": "Merged into #{id}",
 
@@ -820,6 +837,7 @@ const en = {
   "action.escalate": "Escalate",
   "action.merge": "Merge",
   "action.comment": "Comment",
+  "action.occurrence": "Occurred again",
 
   "role.admin": "Administrator",
   "role.operator": "Command center",

@@ -65,6 +65,22 @@ export function ago(iso) {
   return h("time", { class: "age", datetime: iso, dataset: { age: iso }, title: new Date(iso).toLocaleString() }, ageText(iso));
 }
 
+/** One situation, one item: how often it occurred, when last, and whether it goes on. */
+export function situation(event) {
+  if (!event.last_seen_at) return null;
+  return h(
+    "p",
+    { class: `situation${event.ongoing ? " is-ongoing" : ""}` },
+    h("span", { class: "occurrences" }, t("situation.count", { n: event.occurrence_count })),
+    " · ",
+    t("situation.last_seen"),
+    " ",
+    ago(event.last_seen_at),
+    " ",
+    h("span", { class: `badge ${event.ongoing ? "badge-ongoing" : "badge-ended"}` }, t(event.ongoing ? "situation.ongoing" : "situation.ended")),
+  );
+}
+
 /** Text that says how long until a deadline (or how long past it). */
 export function deadline(iso) {
   if (!iso) return h("span", { class: "deadline muted" }, t("deadline.none"));
@@ -125,6 +141,7 @@ export function eventCard(event, { actions = [], onAction, href, compact = false
       h("div", { class: "badges" }, severityBadge(event.severity), categoryBadge(event.category), statusBadge(event.status), ago(event.occurred_at)),
       h("h3", { class: "title" }, h("a", { href: href || `#/events/${event.id}` }, event.title)),
       facts,
+      situation(event),
       compact && event.deadline_at ? h("p", { class: "deadline-line" }, t("field.deadline"), ": ", deadline(event.deadline_at)) : null,
       actions.length || playButton
         ? h(

@@ -6,7 +6,7 @@ import { actionForm, errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { actorName, isStale, pageActions } from "../domain.js";
 import { dateTime, label, t } from "../i18n.js";
-import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, severityBadge, statusBadge } from "../widgets.js";
+import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, severityBadge, situation, statusBadge } from "../widgets.js";
 
 function fact(name, value) {
   if (value === undefined || value === null || value === "") return null;
@@ -85,6 +85,38 @@ function incidentFacts(incident) {
     fact(t("incident.detected"), dateTime(incident.detected_at)),
     fact(t("incident.model"), `${incident.model_name} (${incident.model_version})`),
   );
+}
+
+// The newest occurrences shown on the page; the API pages through the rest.
+const OCCURRENCES_SHOWN = 50;
+
+/** The incidents of the event's situation, newest first, each with its picture and clip. */
+function occurrences(detail) {
+  if (detail.occurrence_count < 2) return null;
+  const list = h("ol", { class: "occurrences" }, h("li", {}, notice(t("common.loading"))));
+  api(`/api/v1/events/${detail.id}/occurrences`, { query: { limit: OCCURRENCES_SHOWN } })
+    .then((page) =>
+      mount(
+        list,
+        page.items.map((item) =>
+          h(
+            "li",
+            { class: "occurrence", dataset: { incidentId: item.incident_id } },
+            h("button", { type: "button", class: "photo", onclick: () => lightbox(item.snapshot_url, item.object_class) }, evidenceImage(item.snapshot_url, item.object_class, "thumb")),
+            h(
+              "p",
+              {},
+              h("time", { datetime: item.detected_at }, dateTime(item.detected_at)),
+              ` · ${item.object_class} #${item.track_id} · `,
+              t("event.confidence", { value: `${Math.round(item.confidence * 100)}%` }),
+              item.clip_url ? [" · ", h("a", { href: item.clip_url, target: "_blank", rel: "noopener" }, t("evidence.clip"))] : null,
+            ),
+          ),
+        ),
+      ),
+    )
+    .catch((err) => mount(list, notice(errorText(err), "error")));
+  return h("section", { class: "panel" }, h("h2", {}, t("event.occurrences"), ` (${detail.occurrence_count})`), list);
 }
 
 function notFound(main, id) {
@@ -168,6 +200,7 @@ export async function render(main, { id }, { role, go }) {
           detail.overdue ? h("span", { class: "badge badge-overdue" }, t("event.overdue")) : null,
           ago(detail.occurred_at),
         ),
+        situation(detail),
       ),
       h(
         "div",
@@ -199,12 +232,15 @@ export async function render(main, { id }, { role, go }) {
             fact(t("field.assignee"), detail.assignee),
             fact(t("field.deadline"), detail.deadline_at ? deadline(detail.deadline_at) : null),
             fact(t("field.occurred"), dateTime(detail.occurred_at)),
+            detail.first_seen_at ? fact(t("field.first_seen"), dateTime(detail.first_seen_at)) : null,
+            detail.last_seen_at ? fact(t("field.last_seen"), dateTime(detail.last_seen_at)) : null,
             fact(t("field.reporter"), detail.reporter),
             detail.escalations ? fact(t("field.escalations"), String(detail.escalations)) : null,
             detail.reworks ? fact(t("field.reworks"), String(detail.reworks)) : null,
             detail.merged_into_id ? fact(t("field.merged_into"), h("a", { href: `#/events/${detail.merged_into_id}` }, `#${detail.merged_into_id}`)) : null,
           ),
           actionsBox,
+          occurrences(detail),
           h("section", { class: "panel" }, h("h2", {}, t("event.timeline")), timeline(detail, departments)),
         ),
       ),

@@ -1,0 +1,53 @@
+"""One situation, one item in the browser: repeats raise the count on the wall card, and the
+event page lists every occurrence with its picture."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import LiveServer
+from tests.console.conftest import Console, post_incident
+
+pytestmark = pytest.mark.browser
+
+
+def test_repeats_of_a_situation_count_on_one_wall_card(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    operator = open_console("district_operator")
+    operator.login("district_operator")
+    page = operator.page
+    page.wait_for_selector(".wall .notice, .wall .event-card")
+    now = datetime.now(UTC)
+
+    first = post_incident(console_server, detected_at=now, track_id=3)
+    card = page.locator(f'.event-card[data-event-id="{first["id"]}"]')
+    card.wait_for()
+    assert card.locator(".situation .occurrences").inner_text() == "共 1 次"
+    assert card.locator(".situation .badge-ended").inner_text() == "已结束"
+
+    # The same camera, rule and zone a minute later, still going on: the card counts it.
+    second = post_incident(
+        console_server, detected_at=now + timedelta(minutes=1), track_id=4, ongoing=True
+    )
+    assert second["id"] == first["id"]
+    page.wait_for_function(
+        "id => document.querySelector(`.event-card[data-event-id='${id}'] .occurrences`)"
+        "?.textContent === '共 2 次'",
+        arg=str(first["id"]),
+    )
+    assert page.locator(".event-card").count() == 1
+    assert card.locator(".situation .badge-ongoing").inner_text() == "进行中"
+    operator.screenshot("operator-wall-situation")
+
+    operator.open(f"#/events/{first['id']}")
+    items = page.locator(".occurrences .occurrence")
+    items.first.wait_for()
+    assert items.count() == 2
+    assert "#4" in items.first.inner_text()  # newest first
+    thumb = items.first.locator("img.thumb")
+    page.wait_for_function("img => img.naturalWidth > 0", arg=thumb.element_handle())
+    assert page.locator(".event-head .situation .badge-ongoing").inner_text() == "进行中"

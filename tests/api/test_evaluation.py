@@ -83,7 +83,8 @@ def _rows(body: Any) -> dict[str | None, dict[str, Any]]:
 
 EDUCATION = {
     "key": "education-bureau", "name": "District Education Bureau",
-    "reported": 5, "filed": 3, "dispatched": 3, "handled": 3, "handled_on_time": 2,
+    "reported": 5, "occurrences": 5, "filed": 3, "dispatched": 3, "handled": 3,
+    "handled_on_time": 2,
     "reworked": 1, "reworks": 1, "closed": 2, "false_alarms": 1,
     "on_time_rate": 0.6667, "closure_rate": 0.6667, "rework_rate": 0.3333,
     "false_alarm_rate": 0.25,  # 1 false alarm against 3 confirmed, video only

@@ -75,7 +75,7 @@ export function situation(event) {
     " · ",
     t("situation.last_seen"),
     " ",
-    ago(event.last_seen_at),
+    Object.assign(ago(event.last_seen_at), { className: "last-seen" }),
     " ",
     h("span", { class: `badge ${event.ongoing ? "badge-ongoing" : "badge-ended"}` }, t(event.ongoing ? "situation.ongoing" : "situation.ended")),
   );

@@ -6,8 +6,8 @@ Routers hold routes, their dependencies and the functions that shape rows into t
 logic elsewhere (`api.accounts`, `api.events`) takes and returns them by importing them from
 here. Two kinds of model are not API schemas and live with the code that reads them: documents
 loaded from files (camera files, the district policy, the taxonomy), and the payloads a worker
-sends, which are shared with the worker (`IncidentCreate` below, and the camera `HealthReport`
-of the cameras router, for now).
+sends, which are shared with the worker and live in the wire contract (`contract.incident`,
+`contract.health`).
 """
 
 from __future__ import annotations

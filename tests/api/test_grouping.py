@@ -307,7 +307,7 @@ def test_stats_and_evaluation_count_events_and_occurrences_apart(
 def test_upgrade_gives_existing_events_one_occurrence_each(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        migrate.upgrade(engine, "0008")
+        migrate.upgrade(engine, "0009")
         tables = MetaData()
         tables.reflect(engine)
         opened, now = T0 - timedelta(days=3), datetime.now(UTC)

@@ -1,8 +1,8 @@
 """grid event occurrences: one situation, one event
 
-Revision ID: 0011
-Revises: 0008
-Create Date: 2026-12-10 09:00:00.000000
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-29 09:00:00.000000
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 
 import api.models
 
-revision: str = "0011"
-down_revision: str | None = "0008"
+revision: str = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -220,7 +220,7 @@ def test_every_route_that_changes_an_event_announces_it_once_in_scope(wall: Live
     _act(wall, "west_operator", second, "reject", note="a shadow")
     wall.expect({second: "event.updated"})
     third = report_incident(client, track_id=9)["id"]
-    fourth = report_incident(client, track_id=10)["id"]
+    fourth = report_incident(client, track_id=10, zone="playground")["id"]
     wall.expect({third: "event.created", fourth: "event.created"})
     _act(wall, "west_operator", fourth, "merge", into_event_id=third, note="same people")
     wall.expect({fourth: "event.updated"})

@@ -20,7 +20,8 @@ class MotionDecision:
         infer: Run the model (otherwise the last frame's detections still describe the scene).
         reason: "first" frame, "motion" seen, "periodic" full check, or "still".
         changed_fraction: Share of the picture that changed since the last inferred frame.
-        regions: Boxes of the changed regions, normalised (x1, y1, x2, y2).
+        regions: Boxes of the regions changed since the last inferred frame, normalised
+            (x1, y1, x2, y2), however small the change; empty for the first frame.
     """
 
     infer: bool
@@ -78,15 +79,17 @@ class MotionGate:
         # Opening removes single-pixel noise (sensor grain, compression) before counting.
         changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, self._kernel)
         fraction = cv2.countNonZero(changed) / changed.size
+        # Small changes are reported too: the tracker tells a person standing still (who still
+        # moves a little) from a poster by them.
+        regions = _regions(changed) if fraction else ()
         if fraction >= self.min_changed:
-            regions = _regions(changed)
             return self._inferred(grey, now, MotionDecision(True, "motion", fraction, regions))
         assert self._last_inference is not None
         if now - self._last_inference >= timedelta(seconds=self.full_check_s):
             self.stats.periodic += 1
-            return self._inferred(grey, now, MotionDecision(True, "periodic", fraction))
+            return self._inferred(grey, now, MotionDecision(True, "periodic", fraction, regions))
         self.stats.skipped += 1
-        return MotionDecision(False, "still", fraction)
+        return MotionDecision(False, "still", fraction, regions)
 
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]

@@ -185,7 +185,9 @@ class CameraPipeline:
             self.stats.inferred += 1
             detections = self._select(detections)
             self._last_detections = detections
-        tracked = self.tracker.update(detections)
+        tracked = self.tracker.update(
+            detections, now=now, motion=_motion_boxes(step.decision, width, height)
+        )
         hits: list[tuple[RuleHit, Rule | FrameRule]] = []
         for rule in self.rules:
             hits += [
@@ -357,4 +359,14 @@ def _crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarr
 def _without_ids(detections: sv.Detections) -> sv.Detections:
     detections.tracker_id = np.full(len(detections), -1, dtype=int)
     detections.data["source_index"] = np.full(len(detections), -1, dtype=int)
+    detections.data["stationary"] = np.zeros(len(detections), dtype=bool)
     return detections
+
+
+def _motion_boxes(decision: MotionDecision | None, width: int, height: int) -> np.ndarray | None:
+    """Where the picture changed, as pixel boxes of shape (N, 4); None when not known (no motion
+    gate, or its first frame)."""
+    if decision is None or decision.reason == "first":
+        return None
+    regions = np.array(decision.regions, dtype=np.float32).reshape(-1, 4)
+    return regions * np.array([width, height, width, height], dtype=np.float32)

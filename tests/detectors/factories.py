@@ -24,3 +24,15 @@ def tracked(boxes: list[tuple[float, float, float, float]], track_ids: list[int]
         tracker_id=np.array(track_ids, dtype=int),
         data={"class_name": np.array(names)},
     )
+
+
+def detected(boxes: list[tuple[float, float, float, float]], names: list[str] | None = None,
+             confidence: float = 0.9) -> sv.Detections:  # fmt: skip
+    """What the model sees in one frame: boxes in pixels, no track ids yet."""
+    names = names or ["person"] * len(boxes)
+    return sv.Detections(
+        xyxy=np.array(boxes, dtype=np.float32).reshape(-1, 4),
+        confidence=np.full(len(boxes), confidence, dtype=np.float32),
+        class_id=np.zeros(len(boxes), dtype=int),
+        data={"class_name": np.array(names)},
+    )

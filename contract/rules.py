@@ -176,6 +176,13 @@ class IntrusionRuleConfig(ZoneRuleConfigBase):
     min_frames: int = Field(
         default=3, ge=1, le=1000, description="Consecutive sampled frames inside before it fires."
     )
+    skip_stationary: bool = Field(
+        default=True,
+        description=(
+            "After an object's first alert, raise none for it while the tracker marks it"
+            " stationary (in place with no motion in its box for a minute: a poster, a statue)."
+        ),
+    )
 
 
 class LoiteringRuleConfig(ZoneRuleConfigBase):
@@ -191,6 +198,13 @@ class LoiteringRuleConfig(ZoneRuleConfigBase):
     dwell_s: float = Field(default=60, gt=0, description="Seconds in the zone before it fires.")
     grace_s: float = Field(
         default=3, ge=0, description="Absences shorter than this do not restart the clock."
+    )
+    skip_stationary: bool = Field(
+        default=True,
+        description=(
+            "After an object's first alert, raise none for it while the tracker marks it"
+            " stationary (in place with no motion in its box for a minute: a poster, a statue)."
+        ),
     )
 
 

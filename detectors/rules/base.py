@@ -84,6 +84,14 @@ class FrameRule(Protocol):
     def holds(self, track_id: int) -> bool: ...
 
 
+def stationary_of(detections: sv.Detections) -> np.ndarray:
+    """The tracker's stationary mark of each detection; all False when it is not there."""
+    flags = detections.data.get("stationary")
+    if flags is None:
+        return np.zeros(len(detections), dtype=bool)
+    return np.asarray(flags, dtype=bool)
+
+
 def box_of(detections: sv.Detections, index: int) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = (float(v) for v in detections.xyxy[index])
     return x1, y1, x2, y2
@@ -104,6 +112,40 @@ def require_tracks(detections: sv.Detections, rule: str) -> np.ndarray:
     return np.asarray(detections.tracker_id, dtype=int)
 
 
+# How long a rule keeps what it knows of a track it no longer sees: longer than the tracker
+# may re-find it under the same id (ByteTrack's lost frames at the slowest sampling, and the
+# tracker's hand-over window). Track ids are never reused, so this only bounds memory.
+TRACK_MEMORY = timedelta(seconds=60)
+
+
+class StationaryRepeats:
+    """Which objects a rule has alerted for, so that one the tracker marks stationary (a poster,
+    a statue, a mannequin) opens its first alert and no more while it stays marked.
+
+    Example:
+        >>> repeats = StationaryRepeats()
+        >>> if not repeats.skip(track_id, stationary=True, now=ts): ...  # may alert
+        >>> repeats.alerted(track_id, now=ts)
+    """
+
+    def __init__(self) -> None:
+        self._last_seen: dict[int, datetime] = {}  # tracks alerted for, by track id
+
+    def skip(self, track_id: int, *, stationary: bool, now: datetime) -> bool:
+        """Is `track_id` stationary and alerted for before? Call for each object seen."""
+        if track_id not in self._last_seen:
+            return False
+        self._last_seen[track_id] = now
+        return stationary
+
+    def alerted(self, track_id: int, *, now: datetime) -> None:
+        """Record an alert for `track_id`; forgets tracks unseen for `TRACK_MEMORY`."""
+        self._last_seen[track_id] = now
+        for other, seen in list(self._last_seen.items()):
+            if now - seen > TRACK_MEMORY:
+                del self._last_seen[other]
+
+
 @dataclass(frozen=True)
 class Sample:
     """What a dwell rule saw of one object in one frame while its condition held."""
@@ -112,6 +154,7 @@ class Sample:
     confidence: float
     object_class: str
     box_xyxy: tuple[float, float, float, float]
+    stationary: bool = False  # the tracker's mark: in place, no motion, for long
 
 
 @dataclass
@@ -131,10 +174,8 @@ class DwellTimer:
     """Times how long a condition has held per key, tolerant of the noise real tracking has.
 
     - A gap shorter than `grace_s` (a box jittering over a zone edge, a missed detection, a
-      classification flicker) does not end a run.
-    - When a track vanishes and a new track id appears within `handover_distance` (normalised
-      image units) of it within `grace_s`, the new id takes over the run: the tracker lost and
-      re-found the same object, which must not restart its clock or let it fire twice.
+      classification flicker) does not end a run. An object the tracker lost and re-found
+      keeps its track id (`ObjectTracker`'s hand-over), so its run goes on.
     - With `max_displacement` set, a sample farther than that from where the run began starts
       a new run there (a vehicle that drove on is not the parked one).
     - A key fires once per run, and not again within `cooldown_s` of its last firing.
@@ -150,7 +191,6 @@ class DwellTimer:
         min_duration_s: float,
         grace_s: float = 0.0,
         cooldown_s: float = 300.0,
-        handover_distance: float = 0.0,
         max_displacement: float | None = None,
     ):
         if min_duration_s < 0 or grace_s < 0 or cooldown_s < 0:
@@ -158,7 +198,6 @@ class DwellTimer:
         self.min_duration = timedelta(seconds=min_duration_s)
         self.grace = timedelta(seconds=grace_s)
         self.cooldown = timedelta(seconds=cooldown_s)
-        self.handover_distance = handover_distance
         self.max_displacement = max_displacement
         self.runs: dict[int, Run] = {}
         self._fired_at: dict[int, datetime] = {}
@@ -177,7 +216,8 @@ class DwellTimer:
             if now - run.missing_since > self.grace:
                 del self.runs[key]
         for key in [key for key in samples if key not in self.runs]:
-            self._take_over_or_start(key, samples, now)
+            sample = samples[key]
+            self.runs[key] = Run(now, now, sample.anchor, sample, sample.confidence)
         for key, sample in samples.items():
             run = self.runs[key]
             moved = (
@@ -207,21 +247,6 @@ class DwellTimer:
             if key not in self.runs and now - fired_at >= self.cooldown:
                 del self._fired_at[key]
         return due
-
-    def _take_over_or_start(self, key: int, samples: dict[int, Sample], now: datetime) -> None:
-        sample = samples[key]
-        if self.handover_distance > 0:
-            lost = [(other, run) for other, run in self.runs.items() if other not in samples]
-            if lost:
-                other, run = min(
-                    lost, key=lambda item: _distance(item[1].sample.anchor, sample.anchor)
-                )
-                if _distance(run.sample.anchor, sample.anchor) <= self.handover_distance:
-                    self.runs[key] = self.runs.pop(other)
-                    if other in self._fired_at:
-                        self._fired_at[key] = self._fired_at.pop(other)
-                    return
-        self.runs[key] = Run(now, now, sample.anchor, sample, sample.confidence)
 
     def holds(self, key: int) -> bool:
         """Did `key`'s condition hold at the last step?"""
@@ -255,6 +280,7 @@ def samples_in_zone(
     if len(detections) == 0:
         return {}
     names = class_names_of(detections)
+    stationary = stationary_of(detections)
     normalised = np.asarray(anchor_points(detections, anchor), dtype=np.float64) / (width, height)
     inside = zone.contains_points(normalised)
     points = [(float(x), float(y)) for x, y in normalised]
@@ -263,8 +289,9 @@ def samples_in_zone(
         if names[index] not in classes or not inside[index]:
             continue
         sample = Sample(
-            points[index], confidence_of(detections, index), names[index], box_of(detections, index)
-        )
+            points[index], confidence_of(detections, index), names[index],
+            box_of(detections, index), bool(stationary[index]),
+        )  # fmt: skip
         # Two boxes on one id (rare ByteTrack artefact): keep the surer one.
         if track_id not in samples or sample.confidence > samples[track_id].confidence:
             samples[track_id] = sample

@@ -15,7 +15,13 @@ from contract.rules import (
     IllegalParkingRuleConfig,
     LoiteringRuleConfig,
 )
-from detectors.rules.base import DwellTimer, RuleHit, Sample, samples_in_zone
+from detectors.rules.base import (
+    DwellTimer,
+    RuleHit,
+    Sample,
+    StationaryRepeats,
+    samples_in_zone,
+)
 from detectors.rules.registry import RuleSite, builds
 from detectors.schedule import ALWAYS, Schedule
 from detectors.zones import Anchor, Zone
@@ -41,8 +47,8 @@ class _TrackDwellRule:
         category: str,
         severity: str,
         schedule: Schedule,
-        handover_distance: float = 0.05,
         max_displacement: float | None = None,
+        skip_stationary: bool = False,
     ):
         if not classes:
             raise ValueError(f"{self.kind}: at least one class is needed")
@@ -57,9 +63,10 @@ class _TrackDwellRule:
             min_duration_s=min_duration_s,
             grace_s=grace_s,
             cooldown_s=cooldown_s,
-            handover_distance=handover_distance,
             max_displacement=max_displacement,
         )
+        self.skip_stationary = skip_stationary
+        self._repeats = StationaryRepeats()
         self.min_duration_s = min_duration_s
         self.grace_s = grace_s
         self.cooldown_s = cooldown_s
@@ -89,8 +96,14 @@ class _TrackDwellRule:
             self.zone, detections, width=width, height=height, anchor=self.anchor,
             classes=self.classes,
         )  # fmt: skip
+        if self.skip_stationary:
+            samples = {
+                track_id: sample for track_id, sample in samples.items()
+                if not self._repeats.skip(track_id, stationary=sample.stationary, now=now)
+            }  # fmt: skip
         hits = []
         for track_id in self.timer.step(samples, now=now):
+            self._repeats.alerted(track_id, now=now)
             run = self.timer.runs[track_id]
             held = (now - run.since).total_seconds()
             summary = self.summary_template.format(
@@ -129,7 +142,9 @@ class _TrackDwellRule:
 
 class Loitering(_TrackDwellRule):
     """Fires when a tracked person (or other watched class) has stayed in the zone longer than
-    `dwell_s`; brief exits shorter than `grace_s` do not restart the clock.
+    `dwell_s`; brief exits shorter than `grace_s` do not restart the clock. With
+    `skip_stationary`, an object the tracker marks stationary (a poster, a mannequin) fires once
+    and is then ignored while it stays marked.
 
     Example:
         >>> rule = Loitering(Zone("gate", ((0, 0), (1, 0), (1, 1))), {"person"}, dwell_s=60)
@@ -151,10 +166,12 @@ class Loitering(_TrackDwellRule):
         category: str = "public_safety",
         severity: str = "medium",
         schedule: Schedule = ALWAYS,
+        skip_stationary: bool = True,
     ):
         super().__init__(
             zone, classes, min_duration_s=dwell_s, grace_s=grace_s, cooldown_s=cooldown_s,
             anchor=anchor, category=category, severity=severity, schedule=schedule,
+            skip_stationary=skip_stationary,
         )  # fmt: skip
 
 
@@ -267,7 +284,6 @@ class Crowd(_TrackDwellRule):
         super().__init__(
             zone, classes, min_duration_s=hold_s, grace_s=grace_s, cooldown_s=cooldown_s,
             anchor=anchor, category=category, severity=severity, schedule=schedule,
-            handover_distance=0.0,  # one key for the whole zone: nothing to hand over
         )  # fmt: skip
         self.min_people = min_people
         self.hold_s = hold_s
@@ -330,6 +346,7 @@ def build_loitering(config: LoiteringRuleConfig, site: RuleSite) -> Loitering:
         dwell_s=config.dwell_s,
         grace_s=config.grace_s,
         anchor=config.anchor,
+        skip_stationary=config.skip_stationary,
         **site.common(config),
     )
 

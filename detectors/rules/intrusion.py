@@ -8,7 +8,15 @@ from datetime import datetime, timedelta
 import supervision as sv
 
 from contract.rules import IntrusionRuleConfig
-from detectors.rules.base import RuleHit, box_of, class_names_of, confidence_of, require_tracks
+from detectors.rules.base import (
+    RuleHit,
+    StationaryRepeats,
+    box_of,
+    class_names_of,
+    confidence_of,
+    require_tracks,
+    stationary_of,
+)
 from detectors.rules.registry import RuleSite, builds
 from detectors.schedule import ALWAYS, Schedule
 from detectors.zones import Anchor, Zone
@@ -26,7 +34,9 @@ class _TrackState:
 class ZoneIntrusion:
     """Fires once when a tracked object of a watched class has been inside the zone for
     `min_frames` consecutive sampled frames, and not again for that track within `cooldown_s`.
-    Outside its `schedule` it neither fires nor counts frames.
+    Outside its `schedule` it neither fires nor counts frames. With `skip_stationary`, an object
+    the tracker marks stationary (a poster, a statue, a mannequin) fires once and is then ignored
+    while it stays marked.
 
     Example:
         >>> rule = ZoneIntrusion(Zone("yard", ((0, 0), (1, 0), (1, 1), (0, 1))), {"person"})
@@ -46,6 +56,7 @@ class ZoneIntrusion:
         category: str = "public_safety",
         severity: str = "medium",
         schedule: Schedule = ALWAYS,
+        skip_stationary: bool = True,
     ):
         if min_frames < 1:
             raise ValueError("min_frames must be at least 1")
@@ -58,7 +69,9 @@ class ZoneIntrusion:
         self.category = category
         self.severity = severity
         self.schedule = schedule
+        self.skip_stationary = skip_stationary
         self._tracks: dict[int, _TrackState] = {}
+        self._repeats = StationaryRepeats()
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -84,12 +97,17 @@ class ZoneIntrusion:
             detections = sv.Detections.empty()
             track_ids = track_ids[:0]
         names = class_names_of(detections)
+        stationary = stationary_of(detections)
         inside = self.zone.contains(detections, width, height, self.anchor)
         hits: list[RuleHit] = []
         present: set[int] = set()
         for index, track_id in enumerate(int(t) for t in track_ids):
             object_class = names[index]
             if object_class not in self.classes:
+                continue
+            if self.skip_stationary and self._repeats.skip(
+                track_id, stationary=bool(stationary[index]), now=now
+            ):
                 continue
             present.add(track_id)
             state = self._tracks.setdefault(track_id, _TrackState())
@@ -104,6 +122,7 @@ class ZoneIntrusion:
             cooling = state.last_fired is not None and now - state.last_fired < self.cooldown
             if state.frames_inside >= self.min_frames and not cooling:
                 state.last_fired = now
+                self._repeats.alerted(track_id, now=now)
                 assert state.entered_at is not None
                 hits.append(
                     RuleHit(
@@ -141,5 +160,6 @@ def build_intrusion(config: IntrusionRuleConfig, site: RuleSite) -> ZoneIntrusio
         set(config.classes),
         min_frames=config.min_frames,
         anchor=config.anchor,
+        skip_stationary=config.skip_stationary,
         **site.common(config),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from detectors.rules import ZoneIntrusion
@@ -74,6 +75,29 @@ def test_a_vanished_track_is_forgotten_after_its_cooldown() -> None:
     feed(intrusion, [(t, [INSIDE], [1], None) for t in range(3)])
     feed(intrusion, [(20, [], [], None)])
     assert intrusion._tracks == {}
+
+
+@pytest.mark.parametrize(("skip_stationary", "fired"), [(True, 1), (False, 4)])
+def test_a_stationary_object_opens_one_intrusion_by_default(
+    skip_stationary: bool, fired: int
+) -> None:
+    # A poster of a person in the yard, there for 4 cooldowns; the tracker marks it stationary.
+    intrusion = rule(cooldown_s=60, skip_stationary=skip_stationary)
+    hits = []
+    for seconds in range(0, 240, 2):
+        frame = tracked([INSIDE], [5], stationary=seconds >= 60)
+        hits += intrusion.update(frame, width=W, height=H, now=at(seconds))
+    assert len(hits) == fired
+
+
+def test_someone_next_to_a_stationary_object_still_counts() -> None:
+    intrusion = rule(cooldown_s=60)
+    hits = feed(intrusion, [(t, [INSIDE], [5], None) for t in range(3)])
+    people = tracked([INSIDE, INSIDE], [5, 6])
+    people.data["stationary"] = np.array([True, False])
+    for t in range(100, 106):
+        hits += intrusion.update(people, width=W, height=H, now=at(t))
+    assert [hit.track_id for hit in hits] == [5, 6]
 
 
 def test_untracked_detections_are_refused() -> None:

@@ -252,6 +252,14 @@ class LineCrossingRuleConfig(RuleConfigBase):
         default=0.01, ge=0, le=0.2,
         description="Distance from the line (normalised) an object must pass to count a side.",
     )  # fmt: skip
+    hold_frames: int = Field(
+        default=2, ge=1, le=100,
+        description="Sampled frames an object must stay on the new side for a crossing to count.",
+    )  # fmt: skip
+    hold_s: float = Field(
+        default=0, ge=0, le=60,
+        description="Seconds an object must stay on the new side for a crossing to count.",
+    )  # fmt: skip
     cooldown_s: float = Field(
         default=60, ge=0, description="Seconds before the same track may fire again."
     )

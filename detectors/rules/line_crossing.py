@@ -11,6 +11,7 @@ import supervision as sv
 
 from contract.rules import LineCrossingRuleConfig
 from detectors.rules.base import (
+    TRACK_MEMORY,
     Point,
     RuleHit,
     box_of,
@@ -57,21 +58,33 @@ class Line:
 
 
 @dataclass
+class _Crossing:
+    """A track seen on the other side, not yet for long enough to count."""
+
+    side: int
+    since: datetime
+    frames: int = 1
+
+
+@dataclass
 class _TrackSide:
     side: int  # +1 right-hand, -1 left-hand: the last side the track was clearly on
     point: Point
     seen: datetime
     last_fired: datetime | None = None
+    crossing: _Crossing | None = None
 
 
 class LineCrossing:
     """Counts tracked objects crossing `line` and fires for crossings in `direction`.
 
     A side only counts once the object's anchor is more than `margin` (normalised) away from the
-    line, so a box jittering on the line is not counted as crossing back and forth. A crossing
-    counts only where it passes the drawn segment, not its extension. A track that vanishes and
-    reappears under a new id within `grace_s` near where it was keeps its side. One incident per
-    track within `cooldown_s`; every crossing is counted.
+    line, so a box jittering on the line is not counted as crossing back and forth; and a
+    crossing only counts once the object has stayed on the new side for `hold_frames` sampled
+    frames and `hold_s` seconds, so a box flickering across the line for a frame is not counted
+    twice. A crossing counts only where it passes the drawn segment, not its extension. One
+    incident per track within `cooldown_s`; every crossing is counted. An object the tracker
+    lost and re-found keeps its track id (`ObjectTracker`'s hand-over), and so its side.
 
     Example:
         >>> gate = Line("gate", (0.0, 0.6), (1.0, 0.6))
@@ -90,21 +103,23 @@ class LineCrossing:
         *,
         direction: Direction = "both",
         margin: float = 0.01,
-        grace_s: float = 2.0,
-        handover_distance: float = 0.1,
+        hold_frames: int = 2,
+        hold_s: float = 0.0,
         cooldown_s: float = 60.0,
         anchor: Anchor = "bottom_center",
         category: str = "public_safety",
         severity: str = "low",
         schedule: Schedule = ALWAYS,
     ):
+        if hold_frames < 1 or hold_s < 0:
+            raise ValueError("hold_frames must be at least 1 and hold_s not negative")
         self.line = line
         self.zone_name = line.name
         self.classes = frozenset(classes)
         self.direction: Direction = direction
         self.margin = margin
-        self.grace = timedelta(seconds=grace_s)
-        self.handover_distance = handover_distance
+        self.hold_frames = hold_frames
+        self.hold = timedelta(seconds=hold_s)
         self.cooldown = timedelta(seconds=cooldown_s)
         self.anchor: Anchor = anchor
         self.category = category
@@ -123,6 +138,8 @@ class LineCrossing:
             "classes": sorted(self.classes),
             "direction": self.direction,
             "margin": self.margin,
+            "hold_frames": self.hold_frames,
+            "hold_s": self.hold.total_seconds(),
             "cooldown_s": self.cooldown.total_seconds(),
             "anchor": self.anchor,
         }
@@ -151,22 +168,16 @@ class LineCrossing:
             point = points[index]
             distance = self.line.signed_distance(point)
             side = 0 if abs(distance) <= self.margin else (1 if distance > 0 else -1)
-            state = self._tracks.get(track_id) or self._handover(track_id, point, present, now)
+            state = self._tracks.get(track_id)
             if state is None:
                 if side:
                     self._tracks[track_id] = _TrackSide(side, point, now)
                 continue
-            crossed = side != 0 and side != state.side
-            if crossed:
-                middle = ((state.point[0] + point[0]) / 2, (state.point[1] + point[1]) / 2)
-                crossed = -0.02 <= self.line.position_along(middle) <= 1.02
-            previous_side = state.side
-            if side:
-                state.side, state.point = side, point
             state.seen = now
-            if not crossed:
+            crossing = self._step(state, side, point, now)
+            if crossing is None:
                 continue
-            way = "in" if previous_side > 0 else "out"
+            way = "in" if crossing.side < 0 else "out"
             self.counts[way] += 1
             self._crossed_now.add(track_id)
             watched = self.direction in ("both", way)
@@ -181,7 +192,7 @@ class LineCrossing:
                     track_id=track_id,
                     object_class=names[index],
                     confidence=confidence_of(detections, index),
-                    started_at=now,
+                    started_at=crossing.since,
                     detected_at=now,
                     box_xyxy=box_of(detections, index),
                     category=self.category,
@@ -196,27 +207,33 @@ class LineCrossing:
                     },
                 )
             )
+        forget_after = max(TRACK_MEMORY, self.cooldown)
         for track_id, state in list(self._tracks.items()):
-            if track_id not in present and now - state.seen > max(self.grace, self.cooldown):
+            if track_id not in present and now - state.seen > forget_after:
                 del self._tracks[track_id]
         return hits
 
-    def _handover(
-        self, track_id: int, point: Point, present: set[int], now: datetime
-    ) -> _TrackSide | None:
-        """The side of a track lost within `grace_s` near `point`: the tracker re-found it."""
-        lost = [
-            (other, state)
-            for other, state in self._tracks.items()
-            if other not in present and now - state.seen <= self.grace
-            and math.dist(state.point, point) <= self.handover_distance
-        ]  # fmt: skip
-        if not lost:
+    def _step(self, state: _TrackSide, side: int, point: Point, now: datetime) -> _Crossing | None:
+        """Move `state` on by one sighting on `side` (0: within the margin) at `point`; returns
+        the crossing this sighting completes, if any."""
+        if side == 0:
+            return None  # on the line: neither across nor back
+        if side == state.side:
+            state.point, state.crossing = point, None  # back: a flicker, not a crossing
             return None
-        other, state = min(lost, key=lambda item: math.dist(item[1].point, point))
-        del self._tracks[other]
-        self._tracks[track_id] = state
-        return state
+        if state.crossing is None:
+            middle = ((state.point[0] + point[0]) / 2, (state.point[1] + point[1]) / 2)
+            if not -0.02 <= self.line.position_along(middle) <= 1.02:
+                state.side, state.point = side, point  # went round the segment's end
+                return None
+            state.crossing = _Crossing(side, now)
+        else:
+            state.crossing.frames += 1
+        crossing = state.crossing
+        if crossing.frames < self.hold_frames or now - crossing.since < self.hold:
+            return None
+        state.side, state.point, state.crossing = side, point, None
+        return crossing
 
 
 @builds(LineCrossingRuleConfig)
@@ -226,6 +243,8 @@ def build_line_crossing(config: LineCrossingRuleConfig, site: RuleSite) -> LineC
         set(config.classes),
         direction=config.direction,
         margin=config.margin,
+        hold_frames=config.hold_frames,
+        hold_s=config.hold_s,
         anchor=config.anchor,
         **site.common(config),
     )

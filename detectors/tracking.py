@@ -102,7 +102,7 @@ class ObjectTracker:
         match_threshold: float = 0.8,
         association_scale: float = 2.0,
         handover_s: float = 3.0,
-        handover_distance: float = 0.75,
+        handover_distance: float = 0.25,
         handover_size_ratio: float = 1.25,
         stationary_s: float = 60.0,
         stationary_movement: float = 0.1,

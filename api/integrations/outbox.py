@@ -42,8 +42,9 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 _CONFIG_KEY = "gridwatch.outbox"
 _QUEUED_KEY = "gridwatch.outbox.queued"
-# Incident columns kept out of outbound messages: storage paths are internal.
-_INCIDENT_PRIVATE = frozenset({"snapshot_path"})
+# Incident columns kept out of outbound messages: where the API stores evidence is its own
+# business (receivers fetch evidence through the API's URLs).
+_INCIDENT_PRIVATE = frozenset({"snapshot_path", "clip_path"})
 
 
 def webhook_integration(webhook_id: int) -> str:

@@ -249,6 +249,24 @@ def false_alarm_sources(
 
 
 CSV_COLUMNS = list(EvaluationRow.model_fields)
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection").
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """`value` fit for a CSV cell a spreadsheet will open: text that a spreadsheet would run as a
+    formula gets a leading apostrophe (shown as text, not evaluated); numbers and None (an empty
+    cell) are kept as they are.
+
+    Example:
+        >>> csv_cell('=HYPERLINK("http://x")'), csv_cell(-1.5), csv_cell(None)
+        ('\'=HYPERLINK("http://x")', -1.5, '')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_TRIGGERS):
+        return "'" + value
+    return value
 
 
 def _csv(rows: Iterable[EvaluationRow]) -> str:
@@ -256,9 +274,7 @@ def _csv(rows: Iterable[EvaluationRow]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(
-            {key: "" if value is None else value for key, value in row.model_dump().items()}
-        )
+        writer.writerow({key: csv_cell(value) for key, value in row.model_dump().items()})
     return buffer.getvalue()
 
 

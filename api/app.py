@@ -152,6 +152,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Camera incidents registered as grid events for a district's governance platform.",
         version="0.1.0",
         lifespan=lifespan,
+        # Closed by default outside development (api/settings.py): a map of the API is for
+        # integrators, not for whoever finds the server.
+        openapi_url="/openapi.json" if settings.openapi_enabled else None,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     app.state.hub = LiveHub()

@@ -28,6 +28,9 @@ from api.models import GridEvent, OutboundDelivery
 log = logging.getLogger(__name__)
 
 INCIDENTS_ROUTE = "/api/v1/incidents"
+# Any other method (a client may send any token as a method) is counted as "other", so that
+# requests cannot add series without bound.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Latency buckets for an API whose answers take milliseconds, and uploads that take longer.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -164,7 +167,7 @@ class MetricsMiddleware:
         route = scope.get("route")
         # Templates, not raw paths, keep the label set small; unknown paths share one label.
         template = getattr(route, "path", None) or "unmatched"
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
         self.metrics.request_seconds.labels(method, template, str(status)).observe(seconds)
         if method == "POST" and template == INCIDENTS_ROUTE:
             outcome = {201: "created", 200: "duplicate", 507: "not_stored"}.get(status, "rejected")
@@ -178,7 +181,14 @@ def install(app: FastAPI) -> Metrics:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def scrape(request: Request) -> Response:
-        token = request.app.state.settings.metrics_token
+        settings = request.app.state.settings
+        token = settings.metrics_token
+        if token is None and not settings.metrics_public:
+            raise HTTPException(
+                403,
+                detail="metrics are closed: set GRIDWATCH_METRICS_TOKEN (or"
+                " GRIDWATCH_METRICS_PUBLIC=true to serve them to anyone)",
+            )
         if token is not None:
             given = bearer_token(request.headers.get("authorization")) or ""
             if not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import string
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +16,44 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from api.security import CredentialCipher
 
 PLACEHOLDER_SECRET = "changethis"  # noqa: S105 - the value every non-development setting refuses
+# Outside development every secret must carry at least this much (estimated) entropy.
+MIN_SECRET_BITS = 256
+_HEX = frozenset(string.hexdigits)
+_BASE64 = frozenset(string.ascii_letters + string.digits + "+/-_=")
+_CHARACTER_CLASSES = (
+    (frozenset(string.ascii_lowercase), 26),
+    (frozenset(string.ascii_uppercase), 26),
+    (frozenset(string.digits), 10),
+    (frozenset(string.punctuation + " "), 33),
+)
+
+
+def secret_bits(secret: str) -> float:
+    """An estimate of the entropy of `secret`, in bits: its length times the bits per character
+    of its alphabet (hex: 4, base64: 6, else the character classes it uses). A secret made of
+    few distinct characters (`aaaa...`, `abab...`, a word repeated) counts as 0.
+
+    It catches short, placeholder and repetitive secrets; it cannot prove a secret random.
+    `openssl rand -hex 32` and `python -c 'import secrets; print(secrets.token_urlsafe(32))'`
+    give 256 bits.
+
+    Example:
+        >>> secret_bits("0123456789abcdef" * 4), secret_bits("changethis")
+        (256.0, 60.0)
+    """
+    if not secret:
+        return 0.0
+    characters = set(secret)
+    if characters <= _HEX:
+        pool = 16
+    elif characters <= _BASE64:
+        pool = 64
+    else:
+        pool = sum(size for members, size in _CHARACTER_CLASSES if characters & members)
+        pool += 100 if any(not char.isascii() for char in characters) else 0
+    if len(characters) < min(pool, len(secret)) / 4:
+        return 0.0
+    return len(secret) * math.log2(pool)
 
 
 class Settings(BaseSettings):
@@ -112,20 +153,62 @@ class Settings(BaseSettings):
         default=10, description="Time a webhook receiver has to answer."
     )
     metrics_token: SecretStr | None = Field(
-        default=None, description="Bearer token /metrics asks for; empty: /metrics is open."
+        default=None,
+        description="Bearer token /metrics asks for; empty: /metrics is open where"
+        " metrics_public allows it, else refused.",
+    )
+    metrics_public: bool | None = Field(
+        default=None,
+        description="Serve /metrics without a token when metrics_token is empty; default: only"
+        " in development.",
+    )
+    docs_enabled: bool | None = Field(
+        default=None,
+        description="Serve the interactive API documentation (/docs, /redoc); default: only in"
+        " development. They need openapi_enabled.",
+    )
+    openapi_enabled: bool | None = Field(
+        default=None,
+        description="Serve the OpenAPI document (/openapi.json); default: only in development.",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Largest picture (width x height) decoded from outside: camera snapshots,"
+        " MJPEG parts, photos. A bigger one is refused from its header, before decoding"
+        " (40 MP: a 8K camera's frame fits; a decompression bomb does not).",
+    )
+    camera_test_allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
+        default_factory=list,
+        description="Networks a camera owner's connection test may reach although they are"
+        " loopback, link-local or this host's own (cameras on the API's own machine, a site's"
+        ' link-local cameras), e.g. ["127.0.0.0/8"]. Administrators\' tests are not limited.',
     )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
+        development = self.environment == "development"
         for name in ("worker_token", "secret_key"):
             if getattr(self, name).get_secret_value() != PLACEHOLDER_SECRET:
                 continue
             message = f"GRIDWATCH_{name.upper()} is the placeholder 'changethis'; set your own"
-            if self.environment != "development":
+            if not development:
                 raise ValueError(message)
             warnings.warn(message + " before leaving development", stacklevel=2)
-        if self.credentials_key is None and self.environment != "development":
+        if self.credentials_key is None and not development:
             raise ValueError("GRIDWATCH_CREDENTIALS_KEY must be set outside development")
+        if not development:
+            for name in ("worker_token", "secret_key", "metrics_token"):
+                secret: SecretStr | None = getattr(self, name)
+                if secret is not None and secret_bits(secret.get_secret_value()) < MIN_SECRET_BITS:
+                    raise ValueError(
+                        f"GRIDWATCH_{name.upper()} is too weak: outside development a secret needs"
+                        f" {MIN_SECRET_BITS // 8} bytes of entropy (e.g. `openssl rand -hex 32`)"
+                    )
+        # What anyone may read unauthenticated: open while developing, closed otherwise.
+        for name in ("metrics_public", "docs_enabled", "openapi_enabled"):
+            if getattr(self, name) is None:
+                setattr(self, name, development)
         return self
 
     def cipher(self) -> CredentialCipher:

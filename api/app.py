@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, text
 
-from api import changes, migrate
+from api import changes, migrate, redaction
 from api.cameras import upsert_camera
 from api.db import make_engine, session_factory
 from api.district import (
@@ -113,6 +113,8 @@ def _watch_once(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # WebSocket ?token= and Open311 ?api_key= arrive in URLs that every access log writes.
+    redaction.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

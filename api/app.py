@@ -31,7 +31,7 @@ from api.grids import import_grids
 from api.health import mark_silent_cameras
 from api.integrations import runtime as integrations
 from api.live import LiveHub
-from api.middleware import LoginLimiter, SecurityHeaders
+from api.middleware import LoginLimiter, SecurityHeaders, StrictJson, internal_error
 from api.routers import (
     auth,
     cameras,
@@ -163,7 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.hub = LiveHub()
     app.state.login_limiter = LoginLimiter()
+    app.add_middleware(StrictJson)
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(Exception, internal_error)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(incidents.router)

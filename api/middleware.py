@@ -1,14 +1,18 @@
-"""Cross-cutting HTTP protections: security headers and a login rate limit."""
+"""Cross-cutting HTTP protections: security headers, strict JSON bodies and a login rate
+limit."""
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The console is served from this origin and talks only to it (no CDN, no third party).
 CONTENT_SECURITY_POLICY = (
@@ -23,17 +27,113 @@ _DOCS = ("/docs", "/redoc")
 class SecurityHeaders(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
-        headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
-        if request.url.path.startswith("/api/") and "cache-control" not in headers:
-            headers["Cache-Control"] = "no-store"
-        content_type = headers.get("content-type", "")
-        if content_type.startswith("text/html") and not request.url.path.startswith(_DOCS):
-            headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        add_security_headers(request, response)
         return response
+
+
+def add_security_headers(request: Request, response: Response) -> None:
+    """The headers every answer carries (error pages included)."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
+    if request.url.path.startswith("/api/") and "cache-control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("text/html") and not request.url.path.startswith(_DOCS):
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+
+
+async def internal_error(request: Request, _error: Exception) -> Response:
+    """A failure the API did not foresee: a 500 that says nothing of its cause (it is logged),
+    with the security headers, which the middleware cannot add to an answer made outside it."""
+    response = JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+    add_security_headers(request, response)
+    return response
+
+
+class NonStandardNumber(ValueError):
+    """A JSON number that RFC 8259 does not allow or that does not fit a float."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise NonStandardNumber(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonStandardNumber(f"{text} does not fit a 64-bit float")
+    return value
+
+
+def parse_json(text: str | bytes) -> object:
+    """`text` parsed as RFC 8259 JSON: NaN, Infinity and numbers too large for a float are
+    refused (Python's parser accepts them).
+
+    Raises:
+        json.JSONDecodeError: Malformed, or such a number (the message says which).
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except NonStandardNumber as err:
+        document = text.decode(errors="replace") if isinstance(text, bytes) else text
+        raise json.JSONDecodeError(str(err), document, 0) from err
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media_type = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/json" or media_type.endswith(b"+json")
+    return False
+
+
+class StrictJson:
+    """Refuses, with a 422 that says why, a JSON body with NaN, Infinity or a number too large
+    for a float, before any route sees it.
+
+    Python's JSON parser accepts them, so they would reach models and the database, and the
+    validation error that echoes them back could not itself be written as JSON (a 500).
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body:
+            try:
+                json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+            except NonStandardNumber as err:
+                problem = JSONResponse({"detail": f"body: {err}"}, status_code=422)
+                await problem(scope, receive, send)
+                return
+            except ValueError:
+                pass  # malformed JSON: the route's parser says where
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class LoginLimiter:

@@ -91,8 +91,11 @@ def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> 
 def _check_source(principal: Principal, document: dict[str, Any]) -> None:
     if principal.role == "admin":
         return
+    stream = document.get("stream")
     for field in ("source", "sub_source"):
-        value = document.get(field) or (document.get("stream") or {}).get(field) or ""
+        # A stream that is not a mapping is refused by the camera model, with the reason.
+        nested = stream.get(field) if isinstance(stream, dict) else None
+        value = document.get(field) or nested or ""
         source = str(value)
         if source.lower().startswith("file:"):
             raise HTTPException(

@@ -14,6 +14,7 @@ from api import evidence
 from api.auth import UserDep, WorkerDep
 from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.events import Registration, UnknownCamera, register_incident, to_public
+from api.middleware import parse_json
 from api.models import Incident
 from api.principal import Principal
 from api.schemas import GridEventPublic, IncidentSuppressed, Problem
@@ -62,7 +63,7 @@ async def create_incident(
     ] = None,
 ) -> GridEventPublic | IncidentSuppressed:
     try:
-        report = IncidentReport.model_validate(json.loads(metadata))
+        report = IncidentReport.model_validate(parse_json(metadata))
     except json.JSONDecodeError as err:
         raise HTTPException(422, detail=f"metadata: not valid JSON ({err.msg})") from err
     except ValidationError as err:

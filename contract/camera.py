@@ -44,10 +44,18 @@ NormalisedPoint = Annotated[
 ]
 
 
+# Bounds on a camera's geometry: far above what a person draws (a zone has tens of vertices),
+# far below what would make every worker's camera feed megabytes (each camera is sent whole).
+MAX_POLYGON_VERTICES = 256
+MAX_REGIONS = 32  # zones, privacy masks, lines and rules, each, per camera
+
+
 class ZoneConfig(_Strict):
     name: str = Field(pattern=SLUG, description="Zone name, unique within the camera.")
     polygon: list[NormalisedPoint] = Field(
-        min_length=3, description="Polygon vertices in normalised image coordinates."
+        min_length=3,
+        max_length=MAX_POLYGON_VERTICES,
+        description="Polygon vertices in normalised image coordinates (3 to 256).",
     )
 
 
@@ -99,7 +107,9 @@ class MotionConfig(_Strict):
 class PolygonConfig(_Strict):
     name: str = Field(pattern=SLUG, description="Name of the region.")
     polygon: list[NormalisedPoint] = Field(
-        min_length=3, description="Polygon vertices in normalised image coordinates."
+        min_length=3,
+        max_length=MAX_POLYGON_VERTICES,
+        description="Polygon vertices in normalised image coordinates (3 to 256).",
     )
 
 
@@ -218,14 +228,26 @@ class CameraConfig(_Strict):
         default_factory=MotionConfig, description="The motion gate in front of the model."
     )
     privacy_masks: list[PolygonConfig] = Field(
-        default=[], description="Regions blacked out before detection and in all evidence."
+        default=[],
+        max_length=MAX_REGIONS,
+        description="Regions blacked out before detection and in all evidence (at most 32).",
     )
     evidence: EvidenceConfig = Field(
         default_factory=EvidenceConfig, description="Snapshot and clip of each incident."
     )
-    zones: list[ZoneConfig] = Field(default=[], description="Named regions of the image.")
-    lines: list[LineConfig] = Field(default=[], description="Named lines for line_crossing rules.")
-    rules: list[RuleConfig] = Field(default=[], description="Incident rules run on this camera.")
+    zones: list[ZoneConfig] = Field(
+        default=[], max_length=MAX_REGIONS, description="Named regions of the image (at most 32)."
+    )
+    lines: list[LineConfig] = Field(
+        default=[],
+        max_length=MAX_REGIONS,
+        description="Named lines for line_crossing rules (at most 32).",
+    )
+    rules: list[RuleConfig] = Field(
+        default=[],
+        max_length=MAX_REGIONS,
+        description="Incident rules run on this camera (at most 32).",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contract.addresses import mask_credentials
+from contract.addresses import mask_credentials, normalised_address
 from contract.catalog import DEFAULT_MODEL, MODELS
 from contract.problems import ConfigError, ConfigProblem
 from contract.rules import LineCrossingRuleConfig, RuleConfig
@@ -179,6 +179,7 @@ class StreamConfig(_Strict):
     @classmethod
     def _sub_source_scheme(cls, value: str | None) -> str | None:
         if value is not None:
+            value = normalised_address(value)
             scheme = urlsplit(value).scheme.lower()
             if scheme not in ("rtsp", "rtsps", "http", "https"):
                 raise ValueError(f"scheme {scheme or '(none)'!r} is not a live stream's scheme")
@@ -261,6 +262,7 @@ class CameraConfig(_Strict):
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
+        value = normalised_address(value)
         scheme = urlsplit(value).scheme.lower()
         if scheme not in SOURCE_SCHEMES:
             raise ValueError(

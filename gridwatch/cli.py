@@ -363,6 +363,8 @@ def run(
         raise typer.Exit(1) from None
     environment = dict(os.environ)
     environment.setdefault("GRIDWATCH_API_URL", f"http://{host}:{port}")
+    # One machine: a camera owner trying it out tests cameras served on this machine too.
+    environment.setdefault("GRIDWATCH_CAMERA_TEST_ALLOWED_NETWORKS", '["127.0.0.0/8", "::1/128"]')
     command = [sys.executable, "-m", "gridwatch"]
     stopping = threading.Event()
     # Explicit handlers: a shell may start this in the background with SIGINT ignored.

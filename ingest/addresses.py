@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from contract.addresses import normalised_address
 from ingest.errors import InvalidSource
 
 
@@ -56,3 +57,37 @@ def split_address(
         password=unquote(parts.password) if parts.password is not None else None,
         url=parts._replace(scheme=scheme, netloc=netloc, fragment="").geturl(),
     )
+
+
+# What URL parsers (urlsplit, WHATWG) drop from the ends of an address: C0 controls and space.
+def normalise_address(camera_id: str, address: str) -> str:
+    """`address` as parsers read it: white space and control characters at either end removed.
+
+    Decisions about an address (which scheme it is, who may use it) are made on this, never on
+    the raw text: `urlsplit(" file:///x").scheme` is "file", though the text does not start
+    with it.
+
+    Raises:
+        InvalidSource: A control character inside the address (parsers drop tabs and line
+            breaks there too, so the address would not be what it looks like).
+
+    Example:
+        >>> normalise_address("gate", " \\tfile:///etc/passwd\\n")
+        'file:///etc/passwd'
+    """
+    try:
+        return normalised_address(address)
+    except ValueError as err:
+        raise InvalidSource(camera_id, str(err)) from err
+
+
+def address_scheme(camera_id: str, address: str) -> str:
+    """The lower-case scheme of the parsed, normalised `address` ("" when it has none).
+
+    Raises:
+        InvalidSource: The address has a control character inside, or does not parse.
+    """
+    try:
+        return urlsplit(normalise_address(camera_id, address)).scheme.lower()
+    except ValueError as err:  # an unbalanced [ of an IPv6 host
+        raise InvalidSource(camera_id, "not a URL") from err

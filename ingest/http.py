@@ -30,6 +30,7 @@ from ingest.errors import (
     NotAVideoStream,
     connection_error,
 )
+from ingest.images import check_image_size
 from ingest.live import LiveSource, StreamOptions
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ def decode_image(camera_id: str, payload: bytes) -> np.ndarray:
     """BGR pixels of a JPEG or PNG; raises DamagedFrame when they cannot be decoded."""
     image = None
     if payload:
+        check_image_size(camera_id, payload)
         image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DamagedFrame(camera_id, "the camera sent a picture that could not be decoded")
@@ -291,7 +293,7 @@ class MultipartReader:
         return parts
 
 
-def _client(address: HttpAddress, options: StreamOptions) -> httpx.Client:
+def _client(camera_id: str, address: HttpAddress, options: StreamOptions) -> httpx.Client:
     auth = (
         CameraAuth(address.username, address.password or "")
         if address.username is not None
@@ -300,8 +302,23 @@ def _client(address: HttpAddress, options: StreamOptions) -> httpx.Client:
     timeout = httpx.Timeout(
         options.read_timeout_s, connect=options.open_timeout_s, pool=options.open_timeout_s
     )
+
+    def same_host(request: httpx.Request) -> None:
+        # A redirect may change the path or the scheme, never the host: the address someone
+        # checked and gave is the only one reached (a camera is not a way to reach others).
+        if request.url.host != address.host:
+            raise NotAVideoStream(
+                camera_id, f"{address.host} redirects to another host, which is not followed"
+            )
+
     # Cameras ship self-signed certificates; the operator vouches for the address.
-    return httpx.Client(auth=auth, timeout=timeout, verify=False, follow_redirects=True)  # noqa: S501
+    return httpx.Client(
+        auth=auth,
+        timeout=timeout,
+        verify=False,  # noqa: S501
+        follow_redirects=True,
+        event_hooks={"request": [same_host]},
+    )
 
 
 class _SnapshotSession:
@@ -462,7 +479,7 @@ class HttpSource(LiveSource):
 
     def _connect(self) -> _SnapshotSession | _MjpegSession:
         started = time.monotonic()
-        client = _client(self.address, self.options)
+        client = _client(self.camera_id, self.address, self.options)
         timeout = self.options.open_timeout_s
         try:
             request = client.build_request("GET", self.address.url)

@@ -3,21 +3,95 @@ frame, and report what the camera sends, or exactly why it cannot be used."""
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+import socket
 import statistics
 import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import cv2
+import psutil
 
-from ingest.errors import CameraUnavailable, SourceTimeout, mask_credentials
+from ingest.errors import CameraUnavailable, InvalidSource, SourceTimeout, mask_credentials
 from ingest.live import LiveSource, StreamOptions
 from ingest.sources import FileSource, open_source
 
 FILE_RATE_FRAMES = 12
 """Frames of a recording read after the first to measure its frame rate."""
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AddressNotAllowed(InvalidSource):
+    """The connection test may not reach this host: a loopback, link-local, unspecified or
+    multicast address, or one of the server's own. Not retried: the address must change, or an
+    administrator must allow its network."""
+
+
+def _own_addresses() -> set[IPAddress]:
+    """Every address of this machine's network interfaces."""
+    own: set[IPAddress] = set()
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                own.add(ipaddress.ip_address(address.address.split("%", 1)[0]))
+    return own
+
+
+@dataclass(frozen=True)
+class ReachPolicy:
+    """Which hosts a connection test may reach on someone's behalf: none whose address is
+    loopback, link-local (169.254.0.0/16 holds cloud metadata services), unspecified, multicast
+    or this server's own, unless it lies in `allowed_networks` (a site whose cameras live on
+    such a network). Every address the host name resolves to is checked.
+
+    Example:
+        >>> ReachPolicy().check("gate", "http://127.0.0.1:8080/")
+        Traceback (most recent call last):
+        AddressNotAllowed: gate: invalid source address: 127.0.0.1 is a loopback, ...
+    """
+
+    allowed_networks: tuple[IPNetwork, ...] = ()
+
+    def check(self, camera_id: str, url: str) -> None:
+        """Raise AddressNotAllowed when `url`'s host may not be reached. An address that does
+        not parse or resolve is left to the adapter, which says so as for any address."""
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            return
+        if not host:
+            return
+        try:
+            resolved = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return
+        own = _own_addresses()
+        for *_, sockaddr in resolved:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            if any(address in network for network in self.allowed_networks):
+                continue
+            if (
+                address.is_loopback
+                or address.is_link_local
+                or address.is_unspecified
+                or address.is_multicast
+                or address in own
+            ):
+                raise AddressNotAllowed(
+                    camera_id,
+                    f"{host} is a loopback, link-local or this server's own address, which a"
+                    " connection test may not reach (an administrator can allow its network:"
+                    " GRIDWATCH_CAMERA_TEST_ALLOWED_NETWORKS)",
+                )
 
 
 @dataclass(frozen=True)
@@ -55,8 +129,12 @@ def probe(
     *,
     transport: Literal["tcp", "udp"] = "tcp",
     measure_s: float = 1.0,
+    policy: ReachPolicy | None = None,
 ) -> ProbeResult:
     """Connect to `url`, take the first frame, and measure the frame rate for `measure_s`.
+
+    With a `policy`, the address, and the stream address an onvif:// camera answers with, are
+    checked against it before anything connects to them (AddressNotAllowed).
 
     Errors name the address with its credentials masked, and say what failed: the host is
     unreachable (SourceUnreachable), the port refuses (SourceRefused), the camera is silent
@@ -73,10 +151,34 @@ def probe(
     options = StreamOptions(transport=transport, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
     started = time.monotonic()
     deadline = started + timeout_s
+    check_address = None
+    if policy is not None:
+        policy.check(label, url)
+
+        def check_address(resolved: str) -> None:
+            policy.check(label, resolved)
+
     # Paced faster than any camera sends, so every frame is seen while measuring.
-    source = open_source(label, url, detect_fps=100, loop=False, realtime=False, options=options)
-    # A live source waits for its camera as long as it takes; the test must not.
-    timer = threading.Timer(max(0.0, deadline - time.monotonic()), source.close)
+    source = open_source(
+        label,
+        url,
+        detect_fps=100,
+        loop=False,
+        realtime=False,
+        options=options,
+        check_address=check_address,
+    )
+    # A live source waits for its camera as long as it takes; the test must not. Its capture
+    # thread retries whatever went wrong: the last reason, taken before closing, says why.
+    last_error = ""
+
+    def give_up() -> None:
+        nonlocal last_error
+        if isinstance(source, LiveSource):
+            last_error = source.health().last_error
+        source.close()
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), give_up)
     timer.daemon = True
     if isinstance(source, LiveSource):
         timer.start()
@@ -85,7 +187,10 @@ def probe(
         if frame is None:
             if isinstance(source, FileSource):
                 raise CameraUnavailable(label, "the recording has no frames")
-            raise SourceTimeout(label, f"connected, but no frame arrived within {timeout_s:g} s")
+            because = f" (last error: {last_error})" if last_error else ""
+            raise SourceTimeout(
+                label, f"connected, but no frame arrived within {timeout_s:g} s{because}"
+            )
         first_frame_s = time.monotonic() - started
         ok, encoded = cv2.imencode(".jpg", frame.image)
         if not ok:

@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import cv2
 import numpy as np
 
+from ingest.addresses import normalise_address
 from ingest.errors import CameraUnavailable, InvalidSource, UnsupportedSource
 from ingest.ffmpeg import open_capture
 from ingest.frames import Frame, FrameSource
@@ -231,8 +232,12 @@ def open_source(
     loop: bool = True,
     realtime: bool = True,
     options: StreamOptions | None = None,
+    check_address: Callable[[str], None] | None = None,
 ) -> FrameSource:
-    """Open the adapter for `url`'s scheme.
+    """Open the adapter for `url`'s scheme (read from the normalised, parsed address).
+
+    `check_address`, when given, is called with the address a stream is read from after an
+    onvif:// camera named it, and may refuse it by raising.
 
     Raises:
         UnsupportedSource: No adapter for the scheme (not retried).
@@ -240,6 +245,7 @@ def open_source(
         CameraUnavailable: Or one of its kinds (unreachable, refused, timeout, authentication
             failed, not a video stream); worth retrying.
     """
+    url = normalise_address(camera_id, url)
     try:
         parts = urlsplit(url)
     except ValueError as err:
@@ -255,6 +261,8 @@ def open_source(
         from ingest.onvif import resolve_stream_url
 
         url = resolve_stream_url(camera_id, url)
+        if check_address is not None:
+            check_address(url)
         scheme = urlsplit(url).scheme.lower()
     if scheme in ("rtsp", "rtsps"):
         return RtspSource(camera_id, url, detect_fps=detect_fps, options=options)

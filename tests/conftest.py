@@ -103,6 +103,8 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
             "taxonomy_file": REPO / "camera_configs" / "district" / "taxonomy.yaml",
             "secret_key": "test-secret-key-0123456789abcdef",
             "escalation_interval_s": 0,
+            # The suite's cameras (RTSP, HTTP, ONVIF peers) run on loopback.
+            "camera_test_allowed_networks": ["127.0.0.0/8", "::1/128"],
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]

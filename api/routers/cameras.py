@@ -40,6 +40,9 @@ from api.schemas import (
 from api.scope import scope_cameras
 from contract.camera import CameraConfig
 from contract.health import HealthReport
+from ingest.addresses import address_scheme
+from ingest.errors import AuthenticationFailed, CameraUnavailable, InvalidSource, UnsupportedSource
+from ingest.images import ImageTooLarge
 
 router = APIRouter(prefix="/api/v1", tags=["cameras"])
 
@@ -88,6 +91,10 @@ def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> 
     return camera
 
 
+# What a camera owner's address may be: a live camera. file:// reads the API host's own disk.
+OWNER_SCHEMES = ("rtsp", "rtsps", "http", "https", "onvif")
+
+
 def _check_source(principal: Principal, document: dict[str, Any]) -> None:
     if principal.role == "admin":
         return
@@ -97,9 +104,22 @@ def _check_source(principal: Principal, document: dict[str, Any]) -> None:
         nested = stream.get(field) if isinstance(stream, dict) else None
         value = document.get(field) or nested or ""
         source = str(value)
-        if source.lower().startswith("file:"):
+        if not source:
+            continue
+        # Decided on the parsed address, as every reader parses it: " file://" is file://.
+        try:
+            scheme = address_scheme(field, source)
+        except InvalidSource as err:
+            raise HTTPException(422, detail=f"{field}: {err.reason}") from err
+        if scheme == "file":
             raise HTTPException(
                 422, detail=f"{field}: file:// recordings are for administrators only"
+            )
+        if scheme not in OWNER_SCHEMES:
+            raise HTTPException(
+                422,
+                detail=f"{field}: scheme {scheme or '(none)'!r} is not a camera's"
+                f" ({', '.join(OWNER_SCHEMES)})",
             )
         # A worker expands ${VAR} from its own environment: from an owner that would be a way
         # to send a worker's secrets to any address.
@@ -249,20 +269,30 @@ def retire_camera(camera_id: str, session: SessionDep, principal: OwnerDep) -> N
     responses={422: {"model": Problem, "description": "Why the camera cannot be used."}},
     summary="Connect to a camera once: what it sends, with a snapshot, or exactly why not.",
 )
-def test_connection(body: ConnectionTest, principal: OwnerDep) -> ConnectionReport:
+def test_connection(
+    body: ConnectionTest, principal: OwnerDep, settings: SettingsDep
+) -> ConnectionReport:
+    """Administrators test any address and are told everything that failed. A camera owner's
+    test reaches no loopback, link-local or server-own address (unless its network is in
+    `camera_test_allowed_networks`), follows no redirect to another host, and a failure says
+    what the owner can fix, not what else answers at the address."""
     import base64
 
     from contract.camera import expand_source
     from contract.problems import ConfigError
     from ingest.errors import IngestError
-    from ingest.probe import probe
+    from ingest.probe import ReachPolicy, probe
 
     _check_source(principal, {"source": body.source})
+    admin = principal.role == "admin"
+    policy = None if admin else ReachPolicy(tuple(settings.camera_test_allowed_networks))
     try:
-        source = expand_source(body.source) if principal.role == "admin" else body.source
-        result = probe(source, body.timeout_s, transport=body.transport)
+        source = expand_source(body.source) if admin else body.source
+        result = probe(source, body.timeout_s, transport=body.transport, policy=policy)
     except (IngestError, ConfigError) as err:
-        raise HTTPException(422, detail=str(err)) from err
+        raise HTTPException(422, detail=str(err) if admin else _owner_reason(err)) from err
+    except ValueError as err:  # a host name no parser or IDNA codec takes (UnicodeError too)
+        raise HTTPException(422, detail="source: the address cannot be parsed") from err
     return ConnectionReport(
         ok=True,
         kind=result.kind,
@@ -272,6 +302,20 @@ def test_connection(body: ConnectionTest, principal: OwnerDep) -> ConnectionRepo
         transport=result.transport,
         time_to_first_frame_s=round(result.time_to_first_frame_s, 3),
         snapshot_jpeg_base64=base64.b64encode(result.snapshot_jpeg).decode(),
+    )
+
+
+def _owner_reason(err: Exception) -> str:
+    """Why a camera owner's test failed, in words that do not tell a closed port from a silent
+    one, or a web page, another service or an HTTP status from one another: what the owner can
+    fix (the address's form, the password, the picture's size) is said as it is."""
+    if not isinstance(err, CameraUnavailable | InvalidSource | UnsupportedSource):
+        return str(err)  # the address's ${...} or form: about the text, not the network
+    if isinstance(err, InvalidSource | UnsupportedSource | AuthenticationFailed | ImageTooLarge):
+        return str(err)
+    return (
+        f"{err.camera_id}: no camera stream could be opened at this address (check the host,"
+        " port and path, and that the camera is on and streams video)"
     )
 
 

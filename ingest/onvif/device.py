@@ -23,6 +23,7 @@ import zeep.exceptions
 
 from ingest.errors import DamagedFrame, mask_credentials
 from ingest.http import CameraAuth, content_type_of, decode_image, read_limited, snapshot_format
+from ingest.images import check_image_size
 from ingest.onvif.bridge import OnvifBridge
 from ingest.onvif.errors import OnvifAuthError, OnvifError, OnvifTimeout, OnvifUnreachable
 from ingest.onvif.library import OnvifClient, is_auth_error, stringify_onvif_error
@@ -258,6 +259,7 @@ class OnvifCamera:
                 self.camera_id,
                 f"snapshot is neither a JPEG nor a PNG picture ({content_type or 'no type'})",
             )
+        check_image_size(self.camera_id, content)
         if found == "png":
             return self._as_jpeg(content)
         return content

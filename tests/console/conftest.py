@@ -53,6 +53,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
         district_file=REPO / "camera_configs" / "district" / "policy.yaml",
         secret_key="test-secret-key-0123456789abcdef",  # type: ignore[arg-type]
         escalation_interval_s=0,
+        camera_test_allowed_networks=["127.0.0.0/8"],  # type: ignore[list-item]
     )
     server = LiveServer(settings).start()
     seed_accounts(server.app)

@@ -171,13 +171,6 @@ class Settings(BaseSettings):
         default=None,
         description="Serve the OpenAPI document (/openapi.json); default: only in development.",
     )
-    max_image_pixels: int = Field(
-        default=40_000_000,
-        ge=1,
-        description="Largest picture (width x height) decoded from outside: camera snapshots,"
-        " MJPEG parts, photos. A bigger one is refused from its header, before decoding"
-        " (40 MP: a 8K camera's frame fits; a decompression bomb does not).",
-    )
     camera_test_allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
         default_factory=list,
         description="Networks a camera owner's connection test may reach although they are"

@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
+from ingest.images import ImageTooLarge, check_image_size
 from tests.conftest import Accounts, seed_accounts
-from tests.security.peers import SilentPort, WebServer, closed_port
+from tests.security.peers import SilentPort, WebServer, closed_port, png_bomb
 
 TEST = "/api/v1/cameras/test"
 
@@ -113,6 +114,14 @@ def test_a_picture_bomb_is_refused_before_it_is_decoded(
     # Decoding it would have taken 768 MB (16000 x 16000 x 3 bytes) at least once.
     growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
     assert growth_mb < 300
+
+
+def test_the_limit_counts_pixels_from_the_header() -> None:
+    picture = png_bomb(1000)
+    check_image_size("gate", picture, max_pixels=1_000_000)
+    with pytest.raises(ImageTooLarge, match="1000x1000 pixels, more than the 999999 allowed"):
+        check_image_size("gate", picture, max_pixels=999_999)
+    check_image_size("gate", b"not a picture")  # left to the decoder, which says so
 
 
 # Kind 7: the connection test is no map of the server's neighbourhood.

@@ -133,20 +133,24 @@ def outbox_ids(path: Path) -> set[str]:
 
 
 def expect_each_once(verdict: Verdict, sent: set[str], database: str, evidence: Path) -> None:
-    """Every incident in `sent` is one event in the API's database, with its evidence intact."""
+    """Every incident in `sent` is in exactly one event of the API's database (the one it opened
+    or joined), with its evidence intact."""
     stored = incident_ids(database)
     audit = audit_evidence(database, evidence)
     verdict.figure(
-        f"API holds {audit.video_events} video events for {audit.distinct_incident_ids}"
-        f" distinct incident ids ({audit.incidents} incident rows); {len(sent)} were sent"
+        f"API holds {audit.video_events} video events opened by {audit.distinct_incident_ids}"
+        f" distinct incidents, counting {audit.occurrences} occurrences ({audit.incidents}"
+        f" incident rows, {audit.incidents_in_events} in events); {len(sent)} were sent"
     )
     verdict.expect(
         sent <= stored,
         f"every incident reached the API ({len(sent - stored)} missing)",
     )
     verdict.expect(
-        audit.video_events == audit.distinct_incident_ids == audit.incidents,
-        "exactly one event per incident id (no duplicates)",
+        audit.video_events == audit.distinct_incident_ids
+        and audit.occurrences == audit.incidents_in_events == audit.incidents,
+        "each incident is in exactly one event, opening it or as one of its occurrences"
+        " (no duplicates)",
     )
     verdict.expect(
         not audit.missing_files and not audit.digest_mismatches,

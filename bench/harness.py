@@ -357,6 +357,8 @@ class EvidenceAudit:
     video_events: int
     incidents: int
     distinct_incident_ids: int
+    occurrences: int
+    incidents_in_events: int
     events_without_incident: int
     incidents_without_event: int
     events_without_report_step: int
@@ -396,10 +398,18 @@ def audit_evidence(database_url: str, evidence_dir: Path) -> EvidenceAudit:
                 "SELECT COUNT(*) FROM grid_event e WHERE e.incident_id IS NOT NULL"
                 " AND NOT EXISTS (SELECT 1 FROM incident i WHERE i.id = e.incident_id)"
             )
+            # An incident opens an event or joins one as an occurrence (grid_event_id), or a
+            # suppression holds it back (suppression_id); anything else was lost on the way.
             without_event = count(
                 "SELECT COUNT(*) FROM incident i"
-                " WHERE NOT EXISTS (SELECT 1 FROM grid_event e WHERE e.incident_id = i.id)"
+                " WHERE i.suppression_id IS NULL AND (i.grid_event_id IS NULL"
+                " OR NOT EXISTS (SELECT 1 FROM grid_event e WHERE e.id = i.grid_event_id))"
             )
+            occurrences = count(
+                "SELECT COALESCE(SUM(occurrence_count), 0) FROM grid_event"
+                " WHERE incident_id IS NOT NULL"
+            )
+            in_events = count("SELECT COUNT(*) FROM incident WHERE grid_event_id IS NOT NULL")
             without_report = count(
                 "SELECT COUNT(*) FROM grid_event e WHERE NOT EXISTS (SELECT 1 FROM"
                 " grid_event_history h WHERE h.grid_event_id = e.id AND h.action = 'report')"
@@ -428,6 +438,7 @@ def audit_evidence(database_url: str, evidence_dir: Path) -> EvidenceAudit:
                 orphans.append(relative)
     return EvidenceAudit(
         events=events, video_events=video, incidents=incidents, distinct_incident_ids=distinct,
+        occurrences=occurrences, incidents_in_events=in_events,
         events_without_incident=without_incident, incidents_without_event=without_event,
         events_without_report_step=without_report, evidence_files=len(named),
         missing_files=missing, digest_mismatches=mismatched, orphan_files=orphans,

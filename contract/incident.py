@@ -1,4 +1,5 @@
-"""The incident a worker reports (POST /api/v1/incidents): the one shape both sides use.
+"""The incident a worker reports (POST /api/v1/incidents) and the clip that follows it (PUT
+/api/v1/incidents/{id}/clip): the shapes both sides use.
 
 The worker builds it from its detection (`detectors.incident.Incident.report()`), sends it as
 JSON beside the evidence, the API validates it and builds the incident's row from it.
@@ -6,7 +7,7 @@ JSON beside the evidence, the API validates it and builds the incident's row fro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,3 +66,27 @@ class IncidentReport(BaseModel):
     clip_started_at: Instant | None = Field(default=None, description="When the clip starts.")
     clip_duration_s: float | None = Field(default=None, ge=0, le=600, description="Clip length.")
     clip_frame_count: int | None = Field(default=None, ge=0, le=100_000, description="Clip frames.")
+
+
+class ClipReport(BaseModel):
+    """The clip of an incident already reported (PUT /api/v1/incidents/{id}/clip), without its
+    bytes: a worker reports the incident as soon as its rule concludes and sends the clip once
+    its post-roll is recorded. Times are timezone-aware."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str = Field(pattern=SHA256_PATTERN, description="SHA-256 of the clip.")
+    content_type: Literal["video/mp4"] = Field(
+        default="video/mp4", description="The clip's type: MP4 (H.264)."
+    )
+    started_at: Instant = Field(description="When the clip starts (its pre-roll's first frame).")
+    duration_s: float = Field(ge=0, le=600, description="Clip length in seconds.")
+    frame_count: int = Field(ge=1, le=100_000, description="Frames in the clip.")
+    ended_at: Instant | None = Field(
+        default=None,
+        description="The last moment the rule's condition was seen to hold while the clip was"
+        " recorded; updates the incident's ended_at.",
+    )
+    ongoing: bool | None = Field(
+        default=None, description="Whether the condition still held when the clip ended."
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from contract.incident import IncidentReport
+from contract.incident import ClipReport, IncidentReport
 from contract.vocabulary import Category, Severity
 
 # Incident ids are derived from what happened, so the same conclusion always has the same id and
@@ -136,3 +136,48 @@ class Incident:
     def metadata(self) -> dict[str, Any]:
         """The report as JSON-ready values: what goes beside the evidence bytes."""
         return self.report().model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class IncidentClip:
+    """The clip of an incident that was handed out before its clip was recorded: frames from
+    `pre_roll_s` before the rule concluded to `post_roll_s` after, as H.264 in MP4 once encoded.
+
+    `ended_at` is the last moment the rule's condition was seen to hold up to the clip's end,
+    and `ongoing` whether it still held then; they bring the incident's own up to date.
+    `encoder` is set while the frames are recorded but not yet encoded (see `with_video`).
+    """
+
+    incident_id: str
+    camera_id: str
+    started_at: datetime
+    duration_s: float
+    frame_count: int
+    ended_at: datetime
+    ongoing: bool
+    mp4: bytes | None = field(default=None, repr=False)
+    sha256: str | None = None
+    encoder: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
+
+    def with_video(self) -> IncidentClip:
+        """This clip encoded: the heavy step, to run off the detection thread."""
+        if self.encoder is None:
+            return self
+        video = self.encoder()
+        return replace(self, mp4=video, sha256=hashlib.sha256(video).hexdigest(), encoder=None)
+
+    def report(self) -> ClipReport:
+        """The clip as the API takes it (PUT /api/v1/incidents/{id}/clip), without its bytes.
+
+        Raises ValueError while it is not encoded yet.
+        """
+        if self.mp4 is None or self.sha256 is None:
+            raise ValueError(f"clip of incident {self.incident_id}: encode it first (with_video)")
+        return ClipReport(
+            sha256=self.sha256,
+            started_at=self.started_at,
+            duration_s=round(self.duration_s, 3),
+            frame_count=self.frame_count,
+            ended_at=self.ended_at,
+            ongoing=self.ongoing,
+        )

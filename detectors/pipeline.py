@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,7 +12,7 @@ import numpy as np
 import supervision as sv
 
 from detectors.evidence import annotate, encode_jpeg, encode_mp4, sha256_hex
-from detectors.incident import Incident, incident_id
+from detectors.incident import Incident, IncidentClip, incident_id
 from detectors.model import ObjectDetector, class_ids_of
 from detectors.motion import MotionDecision, MotionGate
 from detectors.plates import PlateReader
@@ -30,12 +30,16 @@ class EvidenceSettings:
     Attributes:
         pre_roll_s: Seconds of recent frames kept, to show what led up to the incident.
         post_roll_s: Seconds after the rule concluded that the clip runs on; the incident is
-            handed out when they have passed.
+            handed out when they have passed (unless `clip_follows`).
         clip: Make a clip at all (a snapshot is always made).
         jpeg_quality: Quality of the snapshot, 1..100.
         defer_clip_encoding: Hand incidents out with their clip frames recorded but not
             encoded (`Incident.clip_pending`); the caller runs `Incident.with_clip()` on another
             thread, so encoding never holds up detection.
+        clip_follows: Hand each incident out the moment its rule concludes, with its snapshot
+            and no clip, so that the alert goes out at once; its clip, once the post-roll is
+            recorded, comes from `CameraPipeline.take_clips()` as an `IncidentClip` with its
+            frames recorded but not encoded (`IncidentClip.with_video()`).
     """
 
     pre_roll_s: float = 3.0
@@ -43,6 +47,7 @@ class EvidenceSettings:
     clip: bool = True
     jpeg_quality: int = 85
     defer_clip_encoding: bool = False
+    clip_follows: bool = False
 
 
 @dataclass
@@ -97,7 +102,8 @@ class CameraPipeline:
     detections then stand, so tracks and dwell clocks go on. A rule's hit becomes an incident
     once `evidence.post_roll_s` more seconds of frames have come in for its clip, so nothing
     here waits: the clip is completed by later calls, and `flush` completes what is left when a
-    camera stops.
+    camera stops. With `evidence.clip_follows`, the incident is handed out in the frame its rule
+    concluded, with the snapshot seen best so far, and its clip follows from `take_clips`.
 
     The detector may be shared between cameras (calls must then come from one thread); the
     tracker, the rules and the buffers belong to this camera alone. To batch several cameras
@@ -147,11 +153,18 @@ class CameraPipeline:
         self._last_detections: sv.Detections = sv.Detections.empty()
         self._recent: deque[_Recorded] = deque()
         self._pending: list[_Pending] = []
+        self._clips: list[IncidentClip] = []
 
     @property
     def pending(self) -> int:
         """Incidents concluded whose clip is still being recorded."""
         return len(self._pending)
+
+    def take_clips(self) -> list[IncidentClip]:
+        """The clips completed since the last call, of incidents handed out before (only with
+        `evidence.clip_follows`); each once."""
+        clips, self._clips = self._clips, []
+        return clips
 
     def process(self, image: np.ndarray, *, now: datetime) -> list[Incident]:
         """Mask, gate, detect, track and run every rule on one frame taken at `now`; returns the
@@ -209,26 +222,42 @@ class CameraPipeline:
                 pending.ended_at = now
         post_roll = timedelta(seconds=self.evidence.post_roll_s)
         since = now - timedelta(seconds=self.evidence.pre_roll_s)
+        follows = self.evidence.clip_follows
+        incidents: list[Incident] = []
         for hit, fired_rule in hits:
             # The recent frames reach back pre_roll_s from the previous frame; the clip's lead-in
             # counts from this one.
             before = [frame for frame in self._recent if since <= frame.at < now]
-            self._pending.append(
-                _Pending(
-                    hit, fired_rule, due_at=now + post_roll, frames=[*before, record],
-                    held=[frame.at >= hit.started_at for frame in before] + [True], ended_at=now,
-                )
+            concluded = _Pending(
+                hit, fired_rule, due_at=now + post_roll, frames=[*before, record],
+                held=[frame.at >= hit.started_at for frame in before] + [True], ended_at=now,
             )  # fmt: skip
+            if follows:
+                incidents.append(self._incident(concluded, ongoing=True, clip=False))
+                if not self.evidence.clip:
+                    continue  # nothing follows
+            self._pending.append(concluded)
         self._remember(record)
         due = [pending for pending in self._pending if now >= pending.due_at]
         self._pending = [pending for pending in self._pending if now < pending.due_at]
-        incidents = [self._incident(pending, ongoing=pending.ended_at == now) for pending in due]
+        if follows:
+            self._clips += [self._clip(pending, ongoing=pending.ended_at == now) for pending in due]
+        else:
+            incidents = [self._incident(item, ongoing=item.ended_at == now) for item in due]
         self.stats.incidents += len(incidents)
         return incidents
 
     def flush(self) -> list[Incident]:
-        """Complete every pending incident with the frames there are (the camera stopped)."""
+        """Complete every pending incident with the frames there are (the camera stopped).
+
+        With `evidence.clip_follows` the incidents are out already: their clips are completed
+        for `take_clips`, and none is returned."""
         pending, self._pending = self._pending, []
+        if self.evidence.clip_follows:
+            self._clips += [
+                self._clip(item, ongoing=item.ended_at == item.frames[-1].at) for item in pending
+            ]
+            return []
         incidents = [
             self._incident(item, ongoing=bool(item.frames) and item.ended_at == item.frames[-1].at)
             for item in pending
@@ -251,36 +280,61 @@ class CameraPipeline:
         while self._recent and self._recent[0].at < horizon:
             self._recent.popleft()
 
-    def _incident(self, pending: _Pending, *, ongoing: bool) -> Incident:
+    def _draw(self, hit: RuleHit, frame: _Recorded, caption: str, shade: bool = True) -> np.ndarray:
+        """`frame` annotated with the hit's zone or line and its objects in red."""
+        return annotate(
+            frame.image, frame.shown, [zone for zone in self.zones if zone.name == hit.zone],
+            lines=[line for line in self.lines if line.name == hit.zone], caption=caption,
+            highlight_track=hit.track_id or None, highlight_tracks=hit.involved_tracks,
+            shade_zones=shade,
+        )  # fmt: skip
+
+    def _clip_encoder(self, pending: _Pending) -> Callable[[], bytes]:
+        """What encodes the pending incident's frames into its clip, when called."""
+        frames, hit, camera_id = list(pending.frames), pending.hit, self.camera_id
+
+        def encode_clip() -> bytes:
+            # Outlined zones only: shading every frame costs more than it tells in motion.
+            pictures = [
+                self._draw(hit, frame, f"{camera_id}  {frame.at:%H:%M:%S}", False)
+                for frame in frames
+            ]
+            return encode_mp4(pictures, [frame.at for frame in frames])
+
+        return encode_clip
+
+    def _clip(self, pending: _Pending, *, ongoing: bool) -> IncidentClip:
+        """The clip of an incident handed out when its rule concluded, its frames not encoded."""
+        hit, frames = pending.hit, pending.frames
+        return IncidentClip(
+            incident_id=incident_id(
+                self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at
+            ),
+            camera_id=self.camera_id,
+            started_at=frames[0].at,
+            duration_s=(frames[-1].at - frames[0].at).total_seconds(),
+            frame_count=len(frames),
+            ended_at=pending.ended_at or hit.detected_at,
+            ongoing=ongoing,
+            encoder=self._clip_encoder(pending),
+        )
+
+    def _incident(self, pending: _Pending, *, ongoing: bool, clip: bool = True) -> Incident:
+        """The incident of a hit with its snapshot, and its clip unless `clip` is False."""
         hit = pending.hit
         best, box, confidence = self._best_frame(pending)
         height, width = best.image.shape[:2]
-        zones = [zone for zone in self.zones if zone.name == hit.zone]
-        lines = [line for line in self.lines if line.name == hit.zone]
         details = dict(hit.details)
         if getattr(pending.rule, "reads_plates", False) and self.plate_reader is not None:
             reading = self.plate_reader.read(_crop(best.image, box))
             details["plate"] = reading.text if reading else None
             details["plate_confidence"] = reading.confidence if reading else None
 
-        def draw(frame: _Recorded, caption: str, shade: bool = True) -> np.ndarray:
-            return annotate(
-                frame.image, frame.shown, zones, lines=lines, caption=caption,
-                highlight_track=hit.track_id or None, highlight_tracks=hit.involved_tracks,
-                shade_zones=shade,
-            )  # fmt: skip
-
         caption = f"{self.camera_id}  {best.at:%Y-%m-%d %H:%M:%S}  {hit.summary}"
-        jpeg = encode_jpeg(draw(best, caption), quality=self.evidence.jpeg_quality)
+        jpeg = encode_jpeg(self._draw(hit, best, caption), quality=self.evidence.jpeg_quality)
         frames = pending.frames
-        camera_id = self.camera_id
-
-        def encode_clip() -> bytes:
-            # Outlined zones only: shading every frame costs more than it tells in motion.
-            pictures = [draw(frame, f"{camera_id}  {frame.at:%H:%M:%S}", False) for frame in frames]
-            return encode_mp4(pictures, [frame.at for frame in frames])
-
-        with_clip = self.evidence.clip and bool(frames)
+        encode_clip = self._clip_encoder(pending)
+        with_clip = clip and self.evidence.clip and bool(frames)
         deferred = with_clip and self.evidence.defer_clip_encoding
         clip = encode_clip() if with_clip and not deferred else None
         return Incident(

@@ -231,6 +231,62 @@ def test_deferred_clips_are_encoded_later_to_the_same_result() -> None:
     assert ready.metadata() == now[0].metadata()
 
 
+def test_with_clip_follows_the_incident_is_handed_out_at_once_and_its_clip_after() -> None:
+    follows = pipeline(
+        ScriptedDetector(),
+        evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0, clip_follows=True),
+    )
+    waits = pipeline(ScriptedDetector())
+    reported, clips, later = [], [], []
+    for step in range(6):
+        reported.append(follows.process(scene(20 + 10 * step), now=at(step * 0.5)))
+        clips.append(follows.take_clips())
+        later += waits.process(scene(20 + 10 * step), now=at(step * 0.5))
+    # Out in the frame in which the rule concluded (0.5 s), with no clip; the clip at 1.5 s.
+    assert [len(found) for found in reported] == [0, 1, 0, 0, 0, 0]
+    assert [len(found) for found in clips] == [0, 0, 0, 1, 0, 0]
+    (incident,), (clip,), (whole,) = reported[1], clips[3], later
+    assert incident.detected_at == at(0.5) and incident.ended_at == at(0.5) and incident.ongoing
+    assert (
+        incident.clip_mp4 is None and not incident.clip_pending and incident.clip_frame_count == 0
+    )
+    assert incident.metadata()["clip_sha256"] is None
+    assert incident.id == whole.id and incident.snapshot_at <= incident.detected_at
+    assert clip.incident_id == incident.id and clip.camera_id == "cam" and clip.mp4 is None
+    with pytest.raises(ValueError, match="with_video"):
+        clip.report()
+    ready = clip.with_video()
+    assert ready.mp4 == whole.clip_mp4 and ready.sha256 == whole.clip_sha256
+    assert (ready.started_at, ready.frame_count) == (whole.clip_started_at, whole.clip_frame_count)
+    assert (ready.ended_at, ready.ongoing) == (whole.ended_at, whole.ongoing)
+    report = ready.report()
+    assert report.duration_s == pytest.approx(1.5) and report.content_type == "video/mp4"
+    assert follows.stats.incidents == 1 and follows.take_clips() == []
+
+
+def test_with_clip_follows_flush_completes_the_clips_of_incidents_already_out() -> None:
+    pipe = pipeline(
+        ScriptedDetector(),
+        evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0, clip_follows=True),
+    )
+    assert pipe.process(scene(20), now=at(0)) == []
+    (incident,) = pipe.process(scene(30), now=at(0.5))
+    assert pipe.pending == 1 and pipe.flush() == [] and pipe.pending == 0
+    (clip,) = pipe.take_clips()
+    assert clip.incident_id == incident.id and clip.frame_count == 2
+
+
+def test_with_clip_follows_and_no_clip_nothing_follows() -> None:
+    pipe = pipeline(
+        ScriptedDetector(),
+        evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0, clip=False, clip_follows=True),
+    )
+    incidents = []
+    for step in range(6):
+        incidents += pipe.process(scene(20 + 10 * step), now=at(step * 0.5))
+    assert len(incidents) == 1 and pipe.pending == 0 and pipe.take_clips() == []
+
+
 def test_a_class_the_model_does_not_know_is_named_at_set_up() -> None:
     with pytest.raises(ValueError, match=r"gate: model scripted has no class 'bicycle'"):
         CameraPipeline("gate", ScriptedDetector(), [EVERYWHERE], [], classes=["person", "bicycle"])

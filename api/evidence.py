@@ -1,5 +1,6 @@
 """Evidence files on disk: written atomically, named by incident, checked by digest, and which
-rows name which files (an incident's snapshot and clip, an event's photos, a model's weights)."""
+rows name which files (an incident's snapshot and clip, an event's photos, a model's weights);
+a clip that follows its incident is attached here."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.models import Attachment, CustomModel, Incident
+from api.models import Attachment, CustomModel, GridEventHistory, Incident
+from contract.incident import ClipReport
 
 # A file being written is named so until it is whole; one left so was cut off mid-write.
 PARTIAL_PREFIX = ".incoming-"
@@ -24,8 +26,24 @@ class EvidenceError(Exception):
     """Evidence could not be stored (disk full, permissions). Retried by the worker's outbox."""
 
 
+class UnknownIncident(LookupError):
+    """A clip names an incident the API does not hold (yet): the worker sends it again later."""
+
+
+class ClipConflict(Exception):
+    """The incident already has a different clip; the first one stands. Not retried."""
+
+
+ACTION_ATTACH_CLIP = "attach_clip"
+
+
 def snapshot_relative_path(incident_id: str, detected_at: datetime) -> Path:
     return Path(f"{detected_at:%Y/%m/%d}") / f"{incident_id}.jpg"
+
+
+def clip_relative_path(snapshot_path: str | Path) -> Path:
+    """Where an incident's clip lies: beside its snapshot, as ``<incident id>.mp4``."""
+    return Path(snapshot_path).with_suffix(".mp4")
 
 
 def store(root: Path, relative: Path, payload: bytes) -> Path:
@@ -91,3 +109,66 @@ def stored_files(session: Session) -> Iterator[EvidenceFile]:
         yield EvidenceFile(
             f"model {model.name}", "weights", model.weights_path, model.weights_sha256
         )
+
+
+def attach_clip(
+    session: Session,
+    incident_id: str,
+    report: ClipReport,
+    clip: bytes,
+    *,
+    evidence_root: Path,
+    actor: str,
+) -> bool:
+    """Attach the clip that follows an incident reported without one, and commit; True when it
+    was attached now, False when the incident already had this very clip (idempotent).
+
+    The clip is on disk before the row names it. The incident takes the clip's `ended_at` and
+    `ongoing`, seen up to the clip's end. Its grid event, if it opened one, gets an
+    ``attach_clip`` step in its history, so the change is announced like any other (live
+    alerts, webhooks).
+
+    Raises:
+        UnknownIncident: No incident has this id.
+        ClipConflict: The incident has a different clip (another SHA-256).
+        EvidenceError: The clip could not be written.
+    """
+    incident = session.get(Incident, incident_id, with_for_update=True)
+    if incident is None:
+        raise UnknownIncident(incident_id)
+    if incident.clip_path is not None:
+        if incident.clip_sha256 == report.sha256:
+            session.rollback()  # releases the row lock
+            return False
+        raise ClipConflict(
+            f"incident {incident_id} has another clip (SHA-256 {incident.clip_sha256})"
+        )
+    relative = clip_relative_path(incident.snapshot_path)
+    store(evidence_root, relative, clip)
+    incident.clip_path = relative.as_posix()
+    incident.clip_sha256 = report.sha256
+    incident.clip_started_at = report.started_at
+    incident.clip_duration_s = report.duration_s
+    details = {**incident.details, "clip_frame_count": report.frame_count}
+    if report.ongoing is not None:
+        details["ongoing"] = report.ongoing
+    incident.details = details
+    if report.ended_at is not None:
+        incident.ended_at = report.ended_at
+    event = incident.grid_event
+    if event is not None:
+        now = datetime.now(UTC)
+        event.updated_at = now
+        event.history.append(
+            GridEventHistory(
+                actor=actor,
+                action=ACTION_ATTACH_CLIP,
+                from_status=event.status,
+                to_status=event.status,
+                note=f"clip of incident {incident_id} ({report.duration_s:.1f} s)",
+                at=now,
+                details={"incident_id": incident_id, "clip_sha256": report.sha256},
+            )
+        )
+    session.commit()
+    return True

@@ -233,7 +233,7 @@ class CameraPipeline:
                 held=[frame.at >= hit.started_at for frame in before] + [True], ended_at=now,
             )  # fmt: skip
             if follows:
-                incidents.append(self._incident(concluded, ongoing=True, clip=False))
+                incidents.append(self._incident(concluded, ongoing=True, with_clip=False))
                 if not self.evidence.clip:
                     continue  # nothing follows
             self._pending.append(concluded)
@@ -319,8 +319,8 @@ class CameraPipeline:
             encoder=self._clip_encoder(pending),
         )
 
-    def _incident(self, pending: _Pending, *, ongoing: bool, clip: bool = True) -> Incident:
-        """The incident of a hit with its snapshot, and its clip unless `clip` is False."""
+    def _incident(self, pending: _Pending, *, ongoing: bool, with_clip: bool = True) -> Incident:
+        """The incident of a hit with its snapshot, and its clip unless `with_clip` is False."""
         hit = pending.hit
         best, box, confidence = self._best_frame(pending)
         height, width = best.image.shape[:2]
@@ -334,7 +334,7 @@ class CameraPipeline:
         jpeg = encode_jpeg(self._draw(hit, best, caption), quality=self.evidence.jpeg_quality)
         frames = pending.frames
         encode_clip = self._clip_encoder(pending)
-        with_clip = clip and self.evidence.clip and bool(frames)
+        with_clip = with_clip and self.evidence.clip and bool(frames)
         deferred = with_clip and self.evidence.defer_clip_encoding
         clip = encode_clip() if with_clip and not deferred else None
         return Incident(

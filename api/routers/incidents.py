@@ -7,6 +7,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
@@ -20,7 +21,7 @@ from api.principal import Principal
 from api.schemas import GridEventPublic, IncidentSuppressed, Problem
 from api.scope import can_see_event
 from api.taxonomy import UnknownEventCode
-from contract.incident import IncidentReport
+from contract.incident import UUID_PATTERN, ClipReport, IncidentReport
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -150,14 +151,67 @@ async def _read_clip(clip: UploadFile | None, report: IncidentReport, limit: int
                 422, detail="clip: metadata.clip_sha256 is set but no clip was sent"
             )
         return None
+    return await _checked_clip(clip, report.clip_sha256, "metadata.clip_sha256", limit)
+
+
+async def _checked_clip(clip: UploadFile, sha256: str | None, named: str, limit: int) -> bytes:
+    """The clip's bytes: at most `limit` of them (else 413), an MP4 whose SHA-256 is `sha256`
+    (else 422; `named` says where the digest came from)."""
     video = await clip.read(limit + 1)
     if len(video) > limit:
         raise HTTPException(413, detail=f"clip: larger than {limit} bytes")
     if video[4:8] != b"ftyp":
         raise HTTPException(422, detail="clip: not an MP4 video")
-    if report.clip_sha256 is None or evidence.sha256_hex(video) != report.clip_sha256:
-        raise HTTPException(422, detail="clip: SHA-256 does not match metadata.clip_sha256")
+    if sha256 is None or evidence.sha256_hex(video) != sha256:
+        raise HTTPException(422, detail=f"clip: SHA-256 does not match {named}")
     return video
+
+
+@router.put(
+    "/{incident_id}/clip",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={
+        401: {"model": Problem},
+        404: {"model": Problem, "description": "No such incident (yet): send it again later."},
+        409: {"model": Problem, "description": "The incident already has a different clip."},
+        413: {"model": Problem},
+        422: {"model": Problem},
+        507: {"model": Problem, "description": "Evidence storage failed; retry later."},
+    },
+    summary="Attach the clip that follows an incident reported without one (workers)."
+    " Idempotent: the same clip again changes nothing.",
+)
+async def attach_incident_clip(
+    session: SessionDep,
+    settings: SettingsDep,
+    worker: WorkerDep,
+    incident_id: Annotated[str, PathParam(pattern=UUID_PATTERN, description="Incident id.")],
+    metadata: Annotated[str, Form(description="The clip as JSON (ClipReport).")],
+    clip: Annotated[UploadFile, File(description="MP4 (H.264) clip around the incident.")],
+) -> Response:
+    try:
+        report = ClipReport.model_validate(json.loads(metadata))
+    except json.JSONDecodeError as err:
+        raise HTTPException(422, detail=f"metadata: not valid JSON ({err.msg})") from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "metadata"
+        raise HTTPException(422, detail=f"metadata.{field}: {first['msg']}") from err
+    video = await _checked_clip(clip, report.sha256, "metadata.sha256", settings.max_clip_bytes)
+    try:
+        evidence.attach_clip(
+            session, incident_id, report, video, evidence_root=settings.evidence_dir,
+            actor=worker.actor,
+        )  # fmt: skip
+    except evidence.UnknownIncident as err:
+        raise HTTPException(404, detail=f"incident {incident_id} not found") from err
+    except evidence.ClipConflict as err:
+        raise HTTPException(409, detail=str(err)) from err
+    except evidence.EvidenceError as err:
+        log.error("incident %s: clip refused: %s", incident_id, err)
+        raise HTTPException(507, detail=str(err)) from err
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

@@ -1,8 +1,11 @@
-"""The worker's durable outbox: incidents wait here until the API has taken them, exactly once.
+"""The worker's durable outbox: incidents, and the clips that follow them, wait here until the
+API has taken them, exactly once.
 
 An incident is written to a local SQLite file before anything is sent, and removed only after the
 API has answered that it holds it. The API is idempotent on the incident id, so a delivery that
-succeeded but whose answer was lost is simply sent again and counted once.
+succeeded but whose answer was lost is simply sent again and counted once. A clip recorded after
+its incident went out waits in a table of its own and is sent only once its incident has left the
+outbox; attaching it is idempotent too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from detectors.incident import Incident
+from detectors.incident import Incident, IncidentClip
 from gridwatch.api_client import ApiClient, ApiError, ApiRefused
 from ingest.backoff import Backoff
 
@@ -39,6 +42,19 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 # Outboxes written before clips existed lack the column; incidents waiting in them still count.
 _ADD_CLIP = "ALTER TABLE outbox ADD COLUMN clip BLOB"
+# Clips that follow an incident already kept (or delivered), one per incident.
+_CLIP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clip_outbox (
+    incident_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    clip BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -51,8 +67,20 @@ class PendingIncident:
     clip: bytes | None = None
 
 
+@dataclass(frozen=True)
+class PendingClip:
+    """A clip waiting to be attached to its incident: `metadata` is its `ClipReport` as JSON."""
+
+    incident_id: str
+    camera_id: str
+    metadata: str
+    clip: bytes
+    attempts: int
+
+
 class Outbox:
-    """A durable queue of incidents on local disk. Safe to use from several threads."""
+    """A durable queue of incidents, and of the clips that follow them, on local disk. Safe to
+    use from several threads."""
 
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +95,7 @@ class Outbox:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         if "clip" not in columns:
             self._db.execute(_ADD_CLIP)
+        self._db.execute(_CLIP_SCHEMA)
 
     def put(self, incident: Incident) -> bool:
         """Keep an incident until delivered; False if it was already kept."""
@@ -89,6 +118,31 @@ class Outbox:
             self.new_incident.set()
         return kept
 
+    def put_clip(self, clip: IncidentClip) -> bool:
+        """Keep an encoded clip until attached to its incident; False if it was already kept.
+
+        Raises ValueError when the clip is not encoded yet (`IncidentClip.with_video`).
+        """
+        metadata = clip.report().model_dump_json()
+        assert clip.mp4 is not None  # report() checked it
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO clip_outbox (incident_id, camera_id, metadata, clip,"
+                " created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    clip.incident_id,
+                    clip.camera_id,
+                    metadata,
+                    clip.mp4,
+                    self._clock(),
+                    self._clock(),
+                ),
+            )
+            kept = cursor.rowcount == 1
+        if kept:
+            self.new_incident.set()
+        return kept
+
     def due(self, limit: int = 20) -> list[PendingIncident]:
         """Incidents whose next delivery attempt is due, oldest first."""
         with self._lock:
@@ -99,9 +153,34 @@ class Outbox:
             ).fetchall()
         return [PendingIncident(*row) for row in rows]
 
+    def due_clips(self, limit: int = 20) -> list[PendingClip]:
+        """Clips whose next attempt is due and whose incident has left the outbox, oldest
+        first: an incident always reaches the API before its clip."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT incident_id, camera_id, metadata, clip, attempts FROM clip_outbox"
+                " WHERE next_attempt_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = clip_outbox.incident_id)"
+                " ORDER BY created_at LIMIT ?",
+                (self._clock(), limit),
+            ).fetchall()
+        return [PendingClip(*row) for row in rows]
+
     def delivered(self, incident_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (incident_id,))
+
+    def clip_delivered(self, incident_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM clip_outbox WHERE incident_id = ?", (incident_id,))
+
+    def retry_clip_later(self, incident_id: str, delay: float, error: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE clip_outbox SET attempts = attempts + 1, next_attempt_at = ?,"
+                " last_error = ? WHERE incident_id = ?",
+                (self._clock() + delay, error[:500], incident_id),
+            )
 
     def retry_later(self, incident_id: str, delay: float, error: str) -> None:
         with self._lock:
@@ -112,14 +191,28 @@ class Outbox:
             )
 
     def pending(self) -> int:
+        """Incidents and clips waiting, together."""
+        return self.pending_incidents() + self.pending_clips()
+
+    def pending_incidents(self) -> int:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(count)
+
+    def pending_clips(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM clip_outbox").fetchone()
         return int(count)
 
     def next_due_in(self) -> float | None:
         """Seconds until the next attempt is due (0 if one is due now); None when empty."""
         with self._lock:
-            (earliest,) = self._db.execute("SELECT MIN(next_attempt_at) FROM outbox").fetchone()
+            (earliest,) = self._db.execute(
+                # A clip behind its incident is due no sooner than the incident.
+                "SELECT MIN(at) FROM (SELECT next_attempt_at AS at FROM outbox"
+                " UNION ALL SELECT next_attempt_at FROM clip_outbox WHERE NOT EXISTS"
+                " (SELECT 1 FROM outbox WHERE outbox.id = clip_outbox.incident_id))"
+            ).fetchone()
         return None if earliest is None else max(0.0, earliest - self._clock())
 
     def close(self) -> None:
@@ -128,7 +221,8 @@ class Outbox:
 
 
 class IncidentSender:
-    """Delivers the outbox to the API over HTTP, retrying with backoff while it is unreachable."""
+    """Delivers the outbox to the API over HTTP, retrying with backoff while it is unreachable:
+    incidents first, then the clips whose incident the API holds."""
 
     path = "/api/v1/incidents"
 
@@ -147,19 +241,30 @@ class IncidentSender:
             api_url, token, worker_name=worker_name, timeout=timeout, client=client
         )
         self.delivered_count = 0
+        self.delivered_clip_count = 0
         self.consecutive_failures = 0
         # While the API is down or refuses the token: half a second, doubling to 30 s.
         self.unavailable_backoff = Backoff(initial_s=0.5, cap_s=30.0, jitter=0.5)
         # A refused report will not pass a second later: a minute, doubling to an hour.
         self.refused_backoff = Backoff(initial_s=60.0, cap_s=3600.0, jitter=0.5)
+        # A clip whose incident the API does not hold yet (another worker's request in flight,
+        # or the incident refused for now): a second, doubling to five minutes.
+        self.missing_backoff = Backoff(initial_s=1.0, cap_s=300.0, jitter=0.5)
 
     def deliver_due(self) -> int:
-        """One pass over the due incidents; returns how many the API took.
+        """One pass over the due incidents, then the due clips; returns how many the API took.
 
         A connection failure, a 5xx or a refused token ends the pass and backs the whole sender
-        off (the API is down or misconfigured: the other incidents would fail the same way). Any
-        other refusal backs off that one incident, which stays in the outbox.
+        off (the API is down or misconfigured: the other items would fail the same way). Any
+        other refusal backs off that one item, which stays in the outbox; a clip the API refuses
+        because its incident has another clip (409) is dropped, as it will never pass.
         """
+        taken = self._deliver_incidents()
+        if self.consecutive_failures:
+            return taken  # the API is failing: the clips wait for the next pass
+        return taken + self._deliver_clips()
+
+    def _deliver_incidents(self) -> int:
         taken = 0
         for item in self.outbox.due():
             files = {"snapshot": (f"{item.id}.jpg", item.snapshot, "image/jpeg")}
@@ -191,13 +296,57 @@ class IncidentSender:
             taken += 1
         return taken
 
+    def _deliver_clips(self) -> int:
+        taken = 0
+        for item in self.outbox.due_clips():
+            path = f"{self.path}/{item.incident_id}/clip"
+            files = {"clip": (f"{item.incident_id}.mp4", item.clip, "video/mp4")}
+            try:
+                self.api.request("PUT", path, data={"metadata": item.metadata}, files=files)
+            except ApiRefused as err:
+                error = f"API answered {err.status_code}: {err.detail}"
+                if err.api_unavailable:
+                    self._api_unavailable_for_clip(item, error)
+                    break
+                if err.status_code == 409:
+                    log.error(
+                        "%s: clip of incident %s dropped: %s", item.camera_id, item.incident_id,
+                        error,
+                    )  # fmt: skip
+                    self.outbox.clip_delivered(item.incident_id)
+                    continue
+                backoff = self.missing_backoff if err.status_code == 404 else self.refused_backoff
+                delay = backoff.delay(item.attempts)
+                log.warning(
+                    "%s: clip of incident %s not taken (%s); retry in %.0fs",
+                    item.camera_id, item.incident_id, error, delay,
+                )  # fmt: skip
+                self.outbox.retry_clip_later(item.incident_id, delay, error)
+                continue
+            except ApiError as err:
+                self._api_unavailable_for_clip(item, str(err))
+                break
+            self.outbox.clip_delivered(item.incident_id)
+            self.delivered_clip_count += 1
+            self.consecutive_failures = 0
+            taken += 1
+        return taken
+
     def _api_unavailable(self, item: PendingIncident, error: str) -> None:
         self.consecutive_failures += 1
         self.outbox.retry_later(item.id, 0, error)
+        self._warn_unavailable(item.camera_id, f"incident {item.id}", error)
+
+    def _api_unavailable_for_clip(self, item: PendingClip, error: str) -> None:
+        self.consecutive_failures += 1
+        self.outbox.retry_clip_later(item.incident_id, 0, error)
+        self._warn_unavailable(item.camera_id, f"clip of incident {item.incident_id}", error)
+
+    def _warn_unavailable(self, camera_id: str, what: str, error: str) -> None:
         if self.consecutive_failures == 1 or self.consecutive_failures % 10 == 0:
             log.warning(
-                "%s: incident %s not delivered: %s; %d waiting in the outbox",
-                item.camera_id, item.id, error, self.outbox.pending(),
+                "%s: %s not delivered: %s; %d waiting in the outbox",
+                camera_id, what, error, self.outbox.pending(),
             )  # fmt: skip
 
     def backoff(self) -> float:

@@ -1,7 +1,9 @@
-"""The worker's outbox keeps incidents across restarts and delivers each exactly once."""
+"""The worker's outbox keeps incidents and the clips that follow them across restarts, and
+delivers each exactly once, an incident before its clip."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -9,9 +11,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 from detectors.evidence import encode_mp4, sha256_hex
-from detectors.incident import Incident
+from detectors.incident import Incident, IncidentClip
 from gridwatch.outbox import IncidentSender, Outbox
 from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.factories import jpeg
@@ -170,5 +173,135 @@ def test_the_whole_incident_and_its_clip_reach_the_api(
         stored["clip_url"], headers={**live_api.admin_headers(), "Range": "bytes=0-99"}
     )
     assert part.status_code == 206 and part.content == clip[:100]
+    sender.close()
+    outbox.close()
+
+
+class Clock:
+    """A wall clock the test moves by hand (seconds since the epoch)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def follows(incident: Incident, shade: int = 0) -> IncidentClip:
+    """The encoded clip that follows `incident`."""
+    frames = [np.full((96, 128, 3), (shade + 40 * i) % 255, dtype=np.uint8) for i in range(6)]
+    stamps = [incident.detected_at + timedelta(seconds=i / 2 - 1) for i in range(len(frames))]
+    return IncidentClip(
+        incident_id=incident.id, camera_id=incident.camera_id, started_at=stamps[0],
+        duration_s=2.5, frame_count=len(frames), ended_at=stamps[-1], ongoing=False,
+        encoder=lambda: encode_mp4(frames, stamps),
+    ).with_video()  # fmt: skip
+
+
+def attached(server: LiveServer, incident: Incident) -> tuple[str | None, list[str]]:
+    """The clip's SHA-256 that the API holds for `incident`, and its event's history steps."""
+    page = httpx.get(
+        f"{server.url}/api/v1/events", params={"limit": 100}, headers=server.admin_headers()
+    ).json()
+    (event,) = [item for item in page["items"] if item["incident"]["id"] == incident.id]
+    detail = httpx.get(
+        f"{server.url}/api/v1/events/{event['id']}", headers=server.admin_headers()
+    ).json()
+    return detail["incident"]["clip_sha256"], [step["action"] for step in detail["history"]]
+
+
+def test_a_clip_waits_behind_its_incident_and_both_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    outbox = Outbox(path)
+    incident = make_incident()
+    clip = follows(incident)
+    assert outbox.put(incident) is True
+    assert outbox.put_clip(clip) is True and outbox.put_clip(clip) is False
+    with pytest.raises(ValueError, match="with_video"):
+        outbox.put_clip(replace(clip, mp4=None, sha256=None, encoder=lambda: b""))
+    assert outbox.due_clips() == []  # its incident goes first
+    outbox.close()
+
+    reopened = Outbox(path)
+    assert (reopened.pending(), reopened.pending_incidents(), reopened.pending_clips()) == (2, 1, 1)
+    reopened.delivered(incident.id)
+    (item,) = reopened.due_clips()
+    assert item.incident_id == incident.id and item.clip == clip.mp4
+    assert json.loads(item.metadata)["sha256"] == clip.sha256
+    reopened.clip_delivered(incident.id)
+    assert reopened.pending() == 0 and reopened.next_due_in() is None
+    reopened.close()
+
+
+def test_incidents_and_their_clips_wait_while_the_api_is_down_and_arrive_once_after(
+    settings_factory, database_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    server = LiveServer(settings_factory(database_url))
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    sender = IncidentSender(outbox, server.url, WORKER_TOKEN, worker_name="edge-1", timeout=2)
+    incidents = [make_incident(index=i) for i in range(3)]
+    clips = [follows(incident, shade=i) for i, incident in enumerate(incidents)]
+    for incident, clip in zip(incidents, clips, strict=True):
+        outbox.put(incident)
+        outbox.put_clip(clip)
+
+    # The API is not running: nothing is delivered, nothing is lost.
+    assert sender.deliver_due() == 0
+    assert outbox.pending() == 6
+
+    server.start()
+    try:
+        # The first incident and its clip reached the API before, but the answers were lost.
+        first, first_clip = incidents[0], clips[0]
+        (kept,) = [item for item in outbox.due() if item.id == first.id]
+        headers = {"Authorization": f"Bearer {WORKER_TOKEN}", "X-GridWatch-Worker": "edge-1"}
+        httpx.post(
+            f"{server.url}/api/v1/incidents", headers=headers, data={"metadata": kept.metadata},
+            files={"snapshot": ("s.jpg", first.snapshot_jpeg, "image/jpeg")},
+        ).raise_for_status()  # fmt: skip
+        httpx.put(
+            f"{server.url}/api/v1/incidents/{first.id}/clip", headers=headers,
+            data={"metadata": first_clip.report().model_dump_json()},
+            files={"clip": ("c.mp4", first_clip.mp4 or b"", "video/mp4")},
+        ).raise_for_status()  # fmt: skip
+        assert sender.drain(deadline_s=20) is True
+        assert outbox.pending() == 0 and sender.consecutive_failures == 0
+        assert events_total(server) == 3
+        for incident, clip in zip(incidents, clips, strict=True):
+            assert attached(server, incident) == (clip.sha256, ["report", "attach_clip"])
+    finally:
+        server.stop()
+        sender.close()
+        outbox.close()
+
+
+def test_a_clip_the_api_cannot_place_yet_is_sent_again_later(
+    live_api: LiveServer, tmp_path: Path
+) -> None:
+    clock = Clock()
+    outbox = Outbox(tmp_path / "outbox.sqlite", clock=clock)
+    sender = IncidentSender(outbox, live_api.url, WORKER_TOKEN, worker_name="edge-1")
+    incident = make_incident()
+    clip = follows(incident)
+    # Its incident is still on its way (sent by another outbox, or refused for now): 404.
+    outbox.put_clip(clip)
+    assert sender.deliver_due() == 0
+    assert outbox.pending_clips() == 1 and outbox.due_clips() == []
+    assert sender.consecutive_failures == 0  # the API is up: nothing else waits for this
+    waited = outbox.next_due_in()
+    assert waited is not None and 0 < waited <= 1.5
+
+    # The incident arrives; the clip, due again, follows it in the same pass.
+    outbox.put(incident)
+    clock.now += waited
+    assert sender.deliver_due() == 2
+    assert outbox.pending() == 0
+    assert attached(live_api, incident) == (clip.sha256, ["report", "attach_clip"])
+
+    # Another clip for an incident that has one never passes: it is dropped, not retried.
+    outbox.put_clip(follows(incident, shade=120))
+    assert sender.deliver_due() == 0
+    assert outbox.pending() == 0
+    assert attached(live_api, incident) == (clip.sha256, ["report", "attach_clip"])
     sender.close()
     outbox.close()

@@ -96,8 +96,10 @@ def build_pipeline(
     *,
     plate_reader: PlateReader | None = None,
     defer_clip_encoding: bool = False,
+    clip_follows: bool = False,
 ) -> CameraPipeline:
-    """The detection pipeline a camera's configuration asks for."""
+    """The detection pipeline a camera's configuration asks for; see `EvidenceSettings` for
+    `defer_clip_encoding` and `clip_follows`."""
     zones = {zone.name: Zone(zone.name, tuple(zone.polygon)) for zone in camera.zones}
     lines = {
         line.name: Line(line.name, tuple(line.points[0]), tuple(line.points[1]))  # type: ignore[arg-type]
@@ -137,6 +139,7 @@ def build_pipeline(
             post_roll_s=camera.evidence.post_roll_s,
             clip=camera.evidence.clip,
             defer_clip_encoding=defer_clip_encoding,
+            clip_follows=clip_follows,
         ),
         plate_reader=plate_reader,
     )
@@ -211,7 +214,7 @@ class CameraAssembly:
             camera,
             detector,
             plate_reader=self._plate_reader(camera),
-            defer_clip_encoding=True,
+            clip_follows=True,  # the alert goes out at once; its clip follows
         )
         alarms = [self._alarm(camera, wanted) for wanted in camera.custom_models]
         stop = threading.Event()

@@ -1,5 +1,6 @@
 """The runner: watches the cameras it is given, hands their newest frames to the detection
-threads, keeps the incidents in the outbox, and reports health and figures.
+threads, keeps the incidents in the outbox the moment their rules conclude and their clips once
+recorded and encoded, and reports health and figures.
 
 Capture never waits for detection. The main loop hands the newest frames of the cameras, in
 turn, to a few detection threads (one per core by default): the model runs on frames of
@@ -12,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from contract.camera import CameraConfig
 from detectors.alarms import ClassAlarm
-from detectors.incident import Incident
+from detectors.incident import Incident, IncidentClip
 from detectors.pipeline import CameraPipeline
 from gridwatch.camera_events import CameraEventWatcher
 from gridwatch.feed import CameraFeed, HealthReporter
@@ -47,8 +49,10 @@ class WatchedCamera:
 
 @dataclass
 class Worker:
-    """Runs every enabled camera through detection and hands incidents to the outbox; clips
-    are encoded on a thread of their own.
+    """Runs every enabled camera through detection and hands incidents to the outbox as soon
+    as their rules conclude, with their snapshots; each clip follows once its post-roll is
+    recorded and it is encoded on a thread of its own, and goes to the outbox to be attached
+    to its incident.
 
     What watches each camera comes from `assembly` (see `CameraAssembly`), which also says how
     many frames are analysed at once.
@@ -113,14 +117,14 @@ class Worker:
         if self._detection is not None:
             self._detection.wait_idle(camera_id)  # its last frame may still be in detection
         del self.watched[camera_id]
-        # Incidents still recording their clip are kept with the frames there are.
-        self._keep(camera_id, watched.pipeline.flush())
+        # Clips still being recorded are kept with the frames there are.
+        self._keep(camera_id, watched.pipeline.flush(), watched.pipeline.take_clips())
 
     def run(self, *, max_seconds: float | None = None, drain_s: float = 30.0) -> None:
         """Watch the cameras until stopped, `max_seconds` pass, or every recording has ended."""
         frame_ready = threading.Event()
         threads = []
-        self.encoder = ClipEncoder(self._keep_one)
+        self.encoder = ClipEncoder(self._keep_clip)
         self.encoder.start()
         if self.sender is not None:
             threads.append(
@@ -180,16 +184,18 @@ class Worker:
             if self.feed is not None:
                 self.feed.close()
             detection.close()
-            # Incidents still recording their clip are reported with the frames there are.
+            # Clips still being recorded are kept with the frames there are.
             for camera_id, watched in self.watched.items():
-                self._keep(camera_id, watched.pipeline.flush())
+                self._keep(camera_id, watched.pipeline.flush(), watched.pipeline.take_clips())
             self.encoder.close()
             if self.sender is not None and self.outbox.pending():
                 delivered_all = self.sender.drain(drain_s)
                 if not delivered_all:
                     log.warning(
-                        "%d incidents stay in the outbox %s and will be sent at next start",
-                        self.outbox.pending(), self.outbox.path,
+                        "%d incidents and %d clips stay in the outbox %s and will be sent at"
+                        " next start",
+                        self.outbox.pending_incidents(), self.outbox.pending_clips(),
+                        self.outbox.path,
                     )  # fmt: skip
             self.log_stats()
 
@@ -242,14 +248,25 @@ class Worker:
                 incidents += alarm.process(frame.image, now=frame.timestamp)
             except Exception:
                 log.exception("%s: model %s failed", reader.camera.id, alarm.model_name)
-        self._keep(reader.camera.id, incidents)
+        self._keep(reader.camera.id, incidents, pipeline.take_clips())
 
-    def _keep(self, camera_id: str, incidents: list[Incident]) -> None:
+    def _keep(
+        self, camera_id: str, incidents: list[Incident], clips: Sequence[IncidentClip] = ()
+    ) -> None:
+        """Keep the incidents at once, and the clips once encoded (on the encoder's thread
+        while it runs)."""
         for incident in incidents:
-            if incident.clip_pending and self.encoder is not None and self.encoder.is_alive():
-                self.encoder.submit(incident)
+            self._keep_one(incident.with_clip())
+        for clip in clips:
+            if self.encoder is not None and self.encoder.is_alive():
+                self.encoder.submit(clip)
             else:
-                self._keep_one(incident.with_clip())
+                try:
+                    ready = clip.with_video()
+                except Exception:
+                    log.exception("%s: clip of incident %s failed", camera_id, clip.incident_id)
+                    continue
+                self._keep_clip(ready)
 
     def _keep_one(self, incident: Incident) -> None:
         reader = next((r for r in self.readers if r.camera.id == incident.camera_id), None)
@@ -257,6 +274,13 @@ class Worker:
             if reader is not None:
                 reader.stats.incidents += 1
             log.info("%s: incident %s (%s)", incident.camera_id, incident.id, incident.summary)
+
+    def _keep_clip(self, clip: IncidentClip) -> None:
+        if self.outbox.put_clip(clip):
+            log.info(
+                "%s: clip of incident %s (%.1f s, %d frames)",
+                clip.camera_id, clip.incident_id, clip.duration_s, clip.frame_count,
+            )  # fmt: skip
 
     def close(self) -> None:
         """Release what the worker was given to talk to: the sender, the health reporter and the

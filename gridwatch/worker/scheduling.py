@@ -1,5 +1,5 @@
 """Scheduling: the detection threads that analyse the cameras' frames side by side, and the
-encoder that turns incidents' clips into video off those threads."""
+encoder that turns the clips that follow incidents into video off those threads."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 
-from detectors.incident import Incident
+from detectors.incident import IncidentClip
 from gridwatch.worker.capture import CameraReader
 from ingest import Frame
 
@@ -86,31 +85,29 @@ class DetectionThreads:
 
 
 class ClipEncoder(threading.Thread):
-    """Encodes incidents' clips off the detection thread, then hands them on to be kept.
+    """Encodes the clips that follow incidents off the detection thread, then hands them on to
+    be kept.
 
     The queue is bounded: when clips come faster than they can be encoded, detection waits
     for a free place rather than evidence being dropped.
     """
 
-    def __init__(self, keep: Callable[[Incident], None], *, capacity: int = 8):
+    def __init__(self, keep: Callable[[IncidentClip], None], *, capacity: int = 8):
         super().__init__(name="clip-encoder", daemon=True)
         self._keep = keep
-        self._queue: queue.Queue[Incident | None] = queue.Queue(maxsize=capacity)
+        self._queue: queue.Queue[IncidentClip | None] = queue.Queue(maxsize=capacity)
 
-    def submit(self, incident: Incident) -> None:
-        self._queue.put(incident)
+    def submit(self, clip: IncidentClip) -> None:
+        self._queue.put(clip)
 
     def run(self) -> None:
-        while (incident := self._queue.get()) is not None:
+        while (clip := self._queue.get()) is not None:
             try:
-                ready = incident.with_clip()
+                ready = clip.with_video()
             except Exception:
-                # The incident matters more than its clip: keep it with the snapshot alone.
-                log.exception("%s: clip of incident %s failed", incident.camera_id, incident.id)
-                ready = replace(
-                    incident, clip_encoder=None, clip_started_at=None, clip_frame_count=0,
-                    clip_duration_s=0.0,
-                )  # fmt: skip
+                # The incident went out with its snapshot; it stays so, without a clip.
+                log.exception("%s: clip of incident %s failed", clip.camera_id, clip.incident_id)
+                continue
             self._keep(ready)
 
     def close(self, timeout: float = 60.0) -> None:

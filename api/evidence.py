@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.grouping import seen_again
 from api.models import Attachment, CustomModel, GridEventHistory, Incident
 from contract.incident import ClipReport
 
@@ -159,6 +160,10 @@ def attach_clip(
     if event is not None:
         now = datetime.now(UTC)
         event.updated_at = now
+        seen_again(event, incident)
+    if event is not None and event.incident_id == incident_id:
+        # The event's own clip is a step of its history; an occurrence's clip only moves the
+        # situation's last seen (one history row per repeat would bury the real steps).
         event.history.append(
             GridEventHistory(
                 actor=actor,
@@ -166,7 +171,7 @@ def attach_clip(
                 from_status=event.status,
                 to_status=event.status,
                 note=f"clip of incident {incident_id} ({report.duration_s:.1f} s)",
-                at=now,
+                at=event.updated_at,
                 details={"incident_id": incident_id, "clip_sha256": report.sha256},
             )
         )

@@ -102,6 +102,16 @@ def _seen_until(incident: Incident) -> datetime:
     return incident.ended_at or incident.detected_at
 
 
+def seen_again(event: GridEvent, incident: Incident) -> None:
+    """What `incident` (one of `event`'s occurrences) now says of the situation: last seen, and
+    whether it goes on, when it is the latest word. Called as an occurrence joins, and again when
+    its clip arrives with how long the situation was seen after the rule concluded."""
+    seen_until = _seen_until(incident)
+    if event.last_seen_at is None or seen_until >= event.last_seen_at:
+        event.last_seen_at = seen_until
+        event.ongoing = bool(incident.details.get("ongoing"))
+
+
 def _objects(incidents: list[Incident], known: dict[str, Any] | None = None) -> dict[str, Any]:
     classes = list((known or {}).get("classes", []))
     track_ids = set((known or {}).get("track_ids", []))
@@ -130,12 +140,9 @@ def add_occurrence(event: GridEvent, incident: Incident, actor: str, now: dateti
     the count's milestones (2, 10, 100, ...)."""
     incident.grid_event = event
     event.occurrence_count += 1
-    seen_until = _seen_until(incident)
     if event.first_seen_at is None or incident.started_at < event.first_seen_at:
         event.first_seen_at = incident.started_at
-    if event.last_seen_at is None or seen_until >= event.last_seen_at:
-        event.last_seen_at = seen_until
-        event.ongoing = bool(incident.details.get("ongoing"))
+    seen_again(event, incident)
     best = event.best_incident
     if best is None or incident.confidence > best.confidence:
         event.best_incident = incident

@@ -2,6 +2,10 @@
 
 `assess_status` is the pure rule; `HealthTracker` collects what an adapter observes (frames
 received and handed out, connections, errors) and turns it into a `CameraHealth` snapshot.
+
+An outage starts when the picture stops (the last frame before the connection was lost) and
+ends with the first frame after it: a connection made again without a frame yet is still
+video loss. Its error is cleared when the picture is back.
 """
 
 from __future__ import annotations
@@ -143,7 +147,10 @@ class CameraHealth:
         frames_delivered: Frames handed to detection.
         frames_dropped: Frames that arrived but never reached detection: a newer one came
             before detection was due for another, or before detection was free to take it.
-        last_error: The most recent connection problem, "" if none.
+        last_error: What is wrong while the camera is out ("" once a frame arrives again).
+        offline_since: While an outage lasts, when it began (UTC): the arrival of the last
+            frame before the connection was lost, or the first failed attempt of a camera that
+            gave none; None otherwise.
         frames_damaged: Frames that arrived but could not be decoded (a damaged JPEG, a broken
             snapshot): skipped, the connection kept. Also counted in `frames_received`.
     """
@@ -166,6 +173,7 @@ class CameraHealth:
     frames_dropped: int
     last_error: str
     frames_damaged: int = 0
+    offline_since: datetime | None = None
 
 
 def _utcnow() -> datetime:
@@ -212,6 +220,7 @@ class HealthTracker:
         self._dropped = 0
         self._damaged = 0
         self._last_error = ""
+        self._offline_since: datetime | None = None  # start of the outage in progress
 
     def connected(self, *, codec: str | None = None) -> None:
         """A connection was made; from the second one on it counts as a reconnect."""
@@ -227,16 +236,27 @@ class HealthTracker:
                 self._codec = codec
 
     def disconnected(self, reason: str) -> None:
-        """The connection was lost or could not be made."""
+        """The connection was lost or could not be made; the first such call starts an outage."""
         with self._lock:
+            last, since = self._last_frame, self._connected_at
+            if self._offline_since is None:
+                now = self._monotonic()
+                # The picture stopped with the connection's last frame, if it gave any.
+                lost = last if last is not None and since is not None and last >= since else now
+                # Dated once, so every report of the outage gives the same start.
+                self._offline_since = self._now() - timedelta(seconds=now - lost)
             self._connected_at = None
             self._last_error = reason
 
     def received(self, resolution: tuple[int, int] | None = None) -> None:
+        """A frame arrived from the camera; the first one after an outage ends it."""
         with self._lock:
             now = self._monotonic()
             self._received += 1
             self._last_frame = now
+            if self._connected_at is not None and self._offline_since is not None:
+                self._offline_since = None
+                self._last_error = ""
             self._input.add(now)
             if resolution is not None:
                 self._resolution = resolution
@@ -253,8 +273,10 @@ class HealthTracker:
             self._dropped += count
 
     def damaged(self, count: int = 1) -> None:
-        """Frames that arrived but could not be decoded, and were skipped."""
+        """Frames that arrived but could not be decoded, and were skipped: counted as received,
+        but no proof that the camera is back, so they end no outage."""
         with self._lock:
+            self._received += count
             self._damaged += count
 
     def add_reconnects(self, count: int) -> None:
@@ -283,7 +305,10 @@ class HealthTracker:
                 connected_for_s=0.0 if self._connected_at is None else now - self._connected_at,
                 stale_after_s=self.stale_after_s,
             )
-            if status is CameraStatus.offline and self._last_error:
+            if connected and self._offline_since is not None:
+                # Connected again, but the outage lasts until the picture is back.
+                status, reason = CameraStatus.offline, "reconnected, no frame yet"
+            elif status is CameraStatus.offline and self._last_error:
                 reason = self._last_error
             last_at = None if age is None else self._now() - timedelta(seconds=age)
             return CameraHealth(
@@ -305,4 +330,5 @@ class HealthTracker:
                 frames_dropped=self._dropped,
                 last_error=self._last_error,
                 frames_damaged=self._damaged,
+                offline_since=self._offline_since,
             )

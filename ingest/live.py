@@ -227,7 +227,6 @@ class LiveSource(ABC):
     def _skip_damaged(self, err: DamagedFrame, arrived: float, last_good: float) -> None:
         """Count a frame that could not be decoded and go on; raise CameraUnavailable once the
         connection has given nothing but damaged frames for the read timeout."""
-        self.health_tracker.received()
         self.health_tracker.damaged()
         log.debug("%s: skipped a damaged frame: %s", self.camera_id, err.reason)
         if arrived - last_good > self.options.read_timeout_s:

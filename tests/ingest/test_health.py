@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -97,12 +98,67 @@ def test_tracker_goes_offline_then_online_and_counts_reconnects() -> None:
 
     clock.now += 5
     tracker.connected()
-    assert tracker.snapshot().status is ONLINE  # a grace period for the first frame
+    # Connected again is not back: the outage lasts until the first frame.
+    assert tracker.snapshot().status is OFFLINE
     clock.now += 0.1
     tracker.received()
     back = tracker.snapshot()
     assert back.status is ONLINE and back.reconnects == 1
     assert back.last_frame_age_s == pytest.approx(0)
+
+
+class FakeWallClock:
+    """UTC time that follows a FakeClock, as the real clocks move together."""
+
+    def __init__(self, clock: FakeClock):
+        self.clock = clock
+        self.origin = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.origin + timedelta(seconds=self.clock.now)
+
+    def at(self, monotonic: float) -> datetime:
+        return self.origin + timedelta(seconds=monotonic)
+
+
+def test_an_outage_is_dated_from_the_last_frame_and_its_error_clears_with_the_next() -> None:
+    clock = FakeClock()
+    wall = FakeWallClock(clock)
+    tracker = HealthTracker("gate", kind="rtsp", detect_fps=2, monotonic=clock, now=wall)
+    tracker.connected(codec="h264")
+    for _ in range(10):
+        clock.now += 0.1
+        tracker.received((768, 576))
+    last_frame = clock.now
+    assert tracker.snapshot().offline_since is None
+
+    clock.now += 5  # the read timeout: only now is the loss noticed
+    tracker.disconnected("stream lost")
+    for _ in range(3):
+        clock.now += 1
+        tracker.disconnected("connection refused by 127.0.0.1:554")
+    tracker.connected()
+    out = tracker.snapshot()
+    assert out.status is OFFLINE and out.reason == "reconnected, no frame yet"
+    assert out.offline_since == wall.at(last_frame)  # when the picture stopped, not noticed
+    assert out.last_error == "connection refused by 127.0.0.1:554"
+
+    clock.now += 0.2
+    tracker.received((768, 576))
+    back = tracker.snapshot()
+    assert (back.status, back.reason, back.last_error, back.offline_since) == (ONLINE, "", "", None)
+
+
+def test_a_camera_that_never_gave_a_frame_is_out_since_its_first_failed_attempt() -> None:
+    clock = FakeClock()
+    wall = FakeWallClock(clock)
+    tracker = HealthTracker("gate", kind="rtsp", detect_fps=2, monotonic=clock, now=wall)
+    assert tracker.snapshot().offline_since is None  # not tried yet
+    first_attempt = clock.now
+    tracker.disconnected("connection refused by 127.0.0.1:554")
+    clock.now += 30
+    tracker.disconnected("connection refused by 127.0.0.1:554")
+    assert tracker.snapshot().offline_since == wall.at(first_attempt)
 
 
 def test_tracker_degrades_a_stalled_camera() -> None:

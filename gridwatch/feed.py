@@ -122,18 +122,25 @@ class HealthReporter:
         self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=5, client=client)
         self.sent = 0
 
-    def report(self, reports: dict[str, dict[str, Any]]) -> None:
+    def report(self, reports: dict[str, dict[str, Any]]) -> list[str]:
+        """Send each camera's report; the ids of those the API took or refused for good (a
+        camera it does not know, a report it will not take), which need not be sent again."""
+        answered = []
         for camera_id, body in reports.items():
             try:
                 self.api.call("PUT", f"/api/v1/cameras/{camera_id}/health", json=body)
             except ApiRefused as err:
                 if err.status_code != 404:  # a camera the API does not know is not an error here
                     log.warning("%s: health report refused (%d)", camera_id, err.status_code)
+                if not err.api_unavailable:
+                    answered.append(camera_id)
                 continue
             except ApiError as err:
                 log.warning("%s: health not reported (%s)", camera_id, err)
-                return  # the API is down: the next round tries again
+                return answered  # the API is down: the next round tries again
             self.sent += 1
+            answered.append(camera_id)
+        return answered
 
     def close(self) -> None:
         self.api.close()

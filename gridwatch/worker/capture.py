@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from contract.camera import CameraConfig
 from contract.health import HealthReport
 from contract.problems import ConfigError
+from contract.vocabulary import CameraStatus
 from ingest import (
     CameraHealth,
     CameraUnavailable,
@@ -144,7 +145,8 @@ class CameraReader(threading.Thread):
                             "%s: camera back after %d failed attempts", self.camera.id, failures
                         )
                     failures = 0
-                    self.stats.status = "online"
+                    # The source says from now on what is wrong, if anything.
+                    self.stats.status, self.stats.last_error = "online", ""
                     self._tracker.connected()
                     if self._pump(source):
                         return
@@ -245,11 +247,18 @@ class CameraReader(threading.Thread):
 
 
 def health_report(health: CameraHealth) -> dict[str, Any]:
-    """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health), as JSON."""
-    error = health.last_error or health.reason
+    """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health), as JSON.
+
+    An offline camera's report says since when (its outage's true start, so the API dates the
+    video loss from it, not from the report) and why; an online one carries no error.
+    """
+    online = health.status is CameraStatus.online
+    error = None if online else (health.reason or health.last_error)
+    offline = health.status is CameraStatus.offline
     return HealthReport(
         status=health.status.value,
         last_frame_at=health.last_frame_at,
+        offline_since=health.offline_since if offline else None,
         fps=None if health.input_fps is None else round(health.input_fps, 2),
         detect_fps=None if health.output_fps is None else round(health.output_fps, 2),
         resolution=health.resolution or None,

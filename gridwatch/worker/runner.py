@@ -26,7 +26,7 @@ from gridwatch.feed import CameraFeed, HealthReporter
 from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker.capture import CameraReader, health_report
 from gridwatch.worker.scheduling import ClipEncoder, DetectionThreads
-from ingest import CameraHealth, Frame
+from ingest import CameraHealth, CameraStatus, Frame
 
 if TYPE_CHECKING:
     from gridwatch.worker.assemble import CameraAssembly
@@ -60,6 +60,9 @@ class Worker:
     The cameras come as a fixed list, or from a feed (camera files watched for changes, or the
     API's leases) polled every `feed_interval_s`: cameras added, changed or removed there are
     started, restarted or stopped without restarting the worker.
+
+    Each camera's health goes to `health_reporter` every `health_interval_s`, and at once (within
+    `health_check_s`) when its status changes.
     """
 
     cameras: list[CameraConfig]
@@ -70,6 +73,7 @@ class Worker:
     feed_interval_s: float = 10.0
     health_reporter: HealthReporter | None = None
     health_interval_s: float = 10.0
+    health_check_s: float = 0.25
     stop: threading.Event = field(default_factory=threading.Event)
     inference_ms: list[float] = field(default_factory=list)
     encoder: ClipEncoder | None = None
@@ -219,15 +223,38 @@ class Worker:
         return detection.busy() or any(w.reader.waiting for w in watched)
 
     def _report_health(self) -> None:
+        """Report every camera's health each `health_interval_s`, and a camera whose status
+        changed as soon as that is seen (looked at every `health_check_s`): a camera lost or
+        back reaches the API then, not at the next round."""
         assert self.health_reporter is not None
-        while not self.stop.wait(self.health_interval_s):
+        accepted: dict[str, str] = {}  # camera id -> the status the API last took
+        next_round = time.monotonic()
+        while not self.stop.is_set():
+            now = time.monotonic()
+            full = now >= next_round
+            if full:
+                next_round = now + self.health_interval_s
             reports = {}
             for camera_id, watched in list(self.watched.items()):
                 try:
-                    reports[camera_id] = health_report(watched.reader.health())
+                    health = watched.reader.health()
                 except Exception:
                     log.exception("%s: health could not be read", camera_id)
-            self.health_reporter.report(reports)
+                    continue
+                if health.status is CameraStatus.offline and health.offline_since is None:
+                    continue  # not tried yet: nothing to say
+                report = health_report(health)
+                if full or accepted.get(camera_id) != report["status"]:
+                    reports[camera_id] = report
+            if reports:
+                answered = self.health_reporter.report(reports)
+                for camera_id in answered:
+                    accepted[camera_id] = reports[camera_id]["status"]
+                if len(answered) < len(reports):
+                    # The API could not be reached: changes wait for the next round.
+                    self.stop.wait(max(0.0, next_round - time.monotonic()))
+                    continue
+            self.stop.wait(max(0.0, min(self.health_check_s, next_round - time.monotonic())))
 
     def _analyse(self, reader: CameraReader, frame: Frame) -> None:
         watched = self.watched[reader.camera.id]

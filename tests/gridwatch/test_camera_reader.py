@@ -29,7 +29,7 @@ def next_frame(reader: CameraReader, timeout_s: float) -> Frame:
 
 
 def test_an_unexpected_error_while_opening_is_retried_not_fatal(
-    demo_clip: Path, monkeypatch: pytest.MonkeyPatch
+    demo_clip: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     real_open = capture_module.open_source
     attempts = []
@@ -55,7 +55,9 @@ def test_an_unexpected_error_while_opening_is_retried_not_fatal(
         reader.join(timeout=10)
     assert frame.image.shape == (576, 768, 3)
     assert len(attempts) == 2
-    assert reader.stats.last_error == "could not be opened: KeyError"
+    assert "could not be opened: KeyError; retry in" in caplog.text
+    # Open now: the error was the failed attempt's, and is not kept past it.
+    assert reader.stats.last_error == "" and reader.health().last_error == ""
 
 
 def test_sources_name_only_the_variables_they_use() -> None:

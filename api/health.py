@@ -45,17 +45,24 @@ def record_health(
 ) -> tuple[GridEvent | None, bool]:
     """Store a worker's health report; returns (video-loss event touched, created).
 
-    A camera offline for longer than `grace` opens one device_fault event per outage; when the
-    camera comes back the same event records the recovery.
+    A camera offline for longer than `grace` opens one device_fault event per outage, dated
+    from the report's `offline_since` (when the worker saw the picture stop) if it has one;
+    when the camera comes back the same event records the recovery.
     """
     now = now or datetime.now(UTC)
     status = report["status"]
+    was_offline = camera.status == "offline" and camera.status_since is not None
     if status != camera.status:
         log.info("%s: %s -> %s", camera.id, camera.status, status)
         camera.status_since = now
     if status == "offline" and report.get("offline_since"):
-        # The worker saw the stream go; its clock of the outage is the one that counts.
-        camera.status_since = report["offline_since"]
+        # The worker saw the picture stop; its clock of the outage is the one that counts (not
+        # the report's arrival). A worker that restarted mid-outage knows only a later start,
+        # and a clock ahead of ours does not date an outage in the future.
+        since = min(report["offline_since"], now)
+        if was_offline and camera.status_since is not None:
+            since = min(since, camera.status_since)
+        camera.status_since = since
     camera.status = status
     camera.last_report_at = now
     camera.last_frame_at = report.get("last_frame_at") or camera.last_frame_at

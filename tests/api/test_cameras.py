@@ -249,6 +249,35 @@ def test_each_outage_of_a_flapping_camera_opens_its_own_video_loss_event(
     assert recoveries(first) == 1 and recoveries(second) == 1
 
 
+def test_an_outage_is_dated_from_its_earliest_known_start(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    """A worker restarted mid-outage knows only a later start, and one whose clock is ahead
+    of the API's would date it in the future: neither moves the outage's start."""
+
+    def report(status: str, **fields) -> None:  # type: ignore[no-untyped-def]
+        response = api_client.put(
+            "/api/v1/cameras/school-no1-gate/health", json={"status": status, **fields},
+            headers=WORKER,
+        )  # fmt: skip
+        assert response.status_code == 204, response.text
+
+    def since() -> datetime:
+        health = api_client.get(
+            "/api/v1/cameras/school-no1-gate/health", headers=accounts.headers("admin")
+        ).json()
+        return datetime.fromisoformat(health["status_since"])
+
+    now = datetime.now(UTC)
+    report("online", fps=10.0)
+    report("offline", offline_since=(now + timedelta(minutes=5)).isoformat(), error="lost")
+    assert since() <= datetime.now(UTC)
+    first = now - timedelta(seconds=20)
+    report("offline", offline_since=first.isoformat(), error="stream lost")
+    report("offline", offline_since=(now - timedelta(seconds=5)).isoformat(), error="refused")
+    assert since() == first
+
+
 def test_cameras_nobody_reports_on_go_offline(api_client: TestClient, accounts: Accounts) -> None:
     response = api_client.put(
         "/api/v1/cameras/urban-works-west/health", json={"status": "online"}, headers=WORKER

@@ -65,7 +65,12 @@ class FileFeed:
 
 
 class ApiLeaseFeed:
-    """The cameras the API leases to this worker; every poll is also the lease heartbeat."""
+    """The cameras the API leases to this worker; every poll is also the lease heartbeat.
+
+    `renew_s` is how often the worker polls (its `feed_interval_s`); it is checked against the
+    lease time the API grants, since a worker renewing less often loses its cameras between
+    renewals.
+    """
 
     path = "/api/v1/worker/leases"
 
@@ -76,10 +81,12 @@ class ApiLeaseFeed:
         *,
         worker_name: str,
         capacity: int,
+        renew_s: float | None = None,
         client: httpx.Client | None = None,
     ):
         self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=10, client=client)
         self.capacity = capacity
+        self.renew_s = renew_s
         self.lease_s: float | None = None
         self._last: list[dict[str, Any]] | None = None
 
@@ -91,7 +98,14 @@ class ApiLeaseFeed:
             # records incidents in its outbox.
             log.warning("camera leases not renewed (%s); keeping the running cameras", err)
             return None
-        self.lease_s = float(grant["lease_s"])
+        lease_s = float(grant["lease_s"])
+        if self.renew_s is not None and self.renew_s >= lease_s and self.lease_s != lease_s:
+            log.warning(
+                "leases are renewed every %g s but last %g s: cameras will be lost between"
+                " renewals; set GRIDWATCH_LEASE_RENEW_S well under the lease time",
+                self.renew_s, lease_s,
+            )  # fmt: skip
+        self.lease_s = lease_s
         documents = grant["cameras"]
         if documents == self._last:
             return None

@@ -292,8 +292,9 @@ def assemble_worker(
     feed: CameraFeed | None = None
     if camera_files is None:
         feed = ApiLeaseFeed(
-            settings.api_url, token, worker_name=settings.worker_name, capacity=capacity
-        )
+            settings.api_url, token, worker_name=settings.worker_name, capacity=capacity,
+            renew_s=settings.lease_renew_s,
+        )  # fmt: skip
     else:
         cameras = load_cameras(camera_files)
         if only:
@@ -323,5 +324,7 @@ def assemble_worker(
         outbox,
         IncidentSender(outbox, settings.api_url, token, worker_name=settings.worker_name),
         feed=feed,
+        # Leases are renewed as often as the setting says; camera files are looked at every 10 s.
+        feed_interval_s=settings.lease_renew_s if camera_files is None else 10.0,
         health_reporter=HealthReporter(settings.api_url, token, worker_name=settings.worker_name),
     )

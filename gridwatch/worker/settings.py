@@ -29,6 +29,17 @@ class WorkerSettings(BaseSettings):
     outbox_path: Path = Field(
         default=Path("var/worker-outbox.sqlite"), description="The durable outbox file."
     )
+    lease_renew_s: float = Field(
+        default=10,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds between renewals of the camera leases (each renewal also picks up cameras"
+            " added, changed or freed). Keep it well under the API's GRIDWATCH_LEASE_S: a"
+            " killed worker's cameras are taken over once its lease runs out, at the next"
+            " renewal of a worker with room, so within GRIDWATCH_LEASE_S plus this."
+        ),
+    )
     detect_threads: int | None = Field(
         default=None,
         ge=1,

@@ -234,8 +234,11 @@ class Worker:
             full = now >= next_round
             if full:
                 next_round = now + self.health_interval_s
+            watching = list(self.watched.items())
+            for gone in accepted.keys() - dict(watching).keys():
+                del accepted[gone]  # a camera watched again is reported afresh
             reports = {}
-            for camera_id, watched in list(self.watched.items()):
+            for camera_id, watched in watching:
                 try:
                     health = watched.reader.health()
                 except Exception:

@@ -226,7 +226,9 @@ def api_down(verdict: Verdict, folder: Path, options: argparse.Namespace) -> Non
 
 # worker-killed ------------------------------------------------------------------------------
 
-INCIDENT_LOGGED = re.compile(r"gridwatch\.worker: \S+: incident ([0-9a-f-]{36}) \(")
+# The runner's line for each incident it keeps (its logger is gridwatch.worker.runner since the
+# worker became a package; the old name is matched too).
+INCIDENT_LOGGED = re.compile(r"gridwatch\.worker(?:\.runner)?: \S+: incident ([0-9a-f-]{36}) \(")
 
 
 def outbox_integrity(path: Path) -> str:

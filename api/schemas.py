@@ -411,6 +411,16 @@ class LeaseGrant(BaseModel):
     cameras: list[dict[str, Any]] = Field(description="This worker's cameras, with credentials.")
 
 
+class LiveViewGrant(BaseModel):
+    """A registered live viewer of a camera."""
+
+    camera_id: str
+    watched_s: float = Field(
+        description="Seconds the camera stays watched; renew before they run out."
+    )
+    picture_url: str = Field(description="The newest live picture (GET, JPEG).")
+
+
 # Departments.
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -21,6 +22,7 @@ from api.cameras import (
 )
 from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
 from api.health import record_health
+from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
 from api.models import Camera, Organisation
 from api.principal import Principal
 from api.schemas import (
@@ -33,6 +35,7 @@ from api.schemas import (
     DiscoveryRequest,
     LeaseGrant,
     LeaseRequest,
+    LiveViewGrant,
     Location,
     OrganisationPublic,
     Problem,
@@ -40,6 +43,12 @@ from api.schemas import (
 from api.scope import scope_cameras
 from contract.camera import CameraConfig
 from contract.health import HealthReport
+from contract.live_view import (
+    CAPTURED_AT_HEADER,
+    LIVE_VIEW_HEADER,
+    MAX_LIVE_PICTURE_BYTES,
+    LivePictureReceipt,
+)
 from ingest.addresses import address_scheme
 from ingest.errors import AuthenticationFailed, CameraUnavailable, InvalidSource, UnsupportedSource
 from ingest.images import ImageTooLarge
@@ -411,8 +420,11 @@ def report_health(
     session: SessionDep,
     settings: SettingsDep,
     policy: PolicyDep,
+    live_views: LiveViewsDep,
+    response: Response,
     _worker: WorkerDep,
 ) -> None:
+    """The answer says in the LIVE_VIEW_HEADER header when someone watches the camera live."""
     from datetime import timedelta
 
     camera = session.get(Camera, camera_id)
@@ -422,6 +434,9 @@ def report_health(
         session, camera, report.model_dump(), policy=policy,
         grace=timedelta(seconds=settings.video_loss_grace_s),
     )  # fmt: skip
+    watched_s = live_views.watched_s(camera.id)
+    if watched_s > 0:
+        response.headers[LIVE_VIEW_HEADER] = f"{watched_s:.1f}"
 
 
 @router.get(
@@ -432,3 +447,106 @@ def report_health(
 )
 def get_health(camera_id: str, session: SessionDep, principal: UserDep) -> CameraDetail:
     return _detail(_visible_camera(session, principal, camera_id))
+
+
+@router.post(
+    "/cameras/{camera_id}/live-view",
+    response_model=LiveViewGrant,
+    responses={404: {"model": Problem}},
+    summary="Watch a camera live: registers a viewer for a few seconds; renew while watching.",
+)
+def watch_live(
+    camera_id: str, request: Request, session: SessionDep, principal: UserDep, views: LiveViewsDep
+) -> LiveViewGrant:
+    """The camera's worker sends a picture about once a second while someone watches; the first
+    comes with its next health report (within its health interval, ~10 s)."""
+    camera = _visible_camera(session, principal, camera_id)
+    return LiveViewGrant(
+        camera_id=camera.id,
+        watched_s=round(views.watch(camera.id), 1),
+        picture_url=str(request.url_for("live_picture", camera_id=camera.id)),
+    )
+
+
+@router.get(
+    "/cameras/{camera_id}/live.jpg",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The newest live picture."},
+        404: {"model": Problem, "description": "No live picture of the last minute."},
+    },
+    summary="A camera's newest live picture, with when it was taken (X-GridWatch-Captured-At).",
+)
+def live_picture(
+    camera_id: str, session: SessionDep, principal: UserDep, views: LiveViewsDep
+) -> Response:
+    """Headers: X-GridWatch-Captured-At (ISO 8601) and X-GridWatch-Picture-Age-S (seconds, by the
+    API's clock, so that a browser with a wrong clock still shows the right age)."""
+    camera = _visible_camera(session, principal, camera_id)
+    picture = views.latest(camera.id)
+    if picture is None:
+        raise HTTPException(404, detail=f"camera {camera_id}: no live picture yet")
+    return Response(
+        picture.jpeg,
+        media_type="image/jpeg",
+        headers={
+            CAPTURED_AT_HEADER: picture.captured_at.isoformat(),
+            "X-GridWatch-Picture-Age-S": f"{max(0.0, picture.age_s()):.1f}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def _live_picture_body(request: Request) -> bytes:
+    """The request body, refused (413) as soon as it passes MAX_LIVE_PICTURE_BYTES."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_LIVE_PICTURE_BYTES:
+        raise HTTPException(413, detail=f"live picture: at most {MAX_LIVE_PICTURE_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_LIVE_PICTURE_BYTES:
+            raise HTTPException(413, detail=f"live picture: at most {MAX_LIVE_PICTURE_BYTES} bytes")
+    return bytes(body)
+
+
+_CAPTURED_AT = TypeAdapter(AwareDatetime)
+
+
+@router.put(
+    "/cameras/{camera_id}/live.jpg",
+    response_model=LivePictureReceipt,
+    responses={404: {"model": Problem}, 413: {"model": Problem}, 415: {"model": Problem},
+               422: {"model": Problem}},
+    openapi_extra={"requestBody": {"content": {"image/jpeg": {}}, "required": True}},
+    summary="A worker's newest frame of a watched camera (JPEG; X-GridWatch-Captured-At).",
+)  # fmt: skip
+def put_live_picture(
+    camera_id: str,
+    session: SessionDep,
+    views: LiveViewsDep,
+    _worker: WorkerDep,
+    body: Annotated[bytes, Depends(_live_picture_body)],
+    content_type: Annotated[str | None, Header()] = None,
+    captured_at: Annotated[str | None, Header(alias=CAPTURED_AT_HEADER)] = None,
+) -> LivePictureReceipt:
+    """Kept only while someone watches; the answer tells the worker for how long still."""
+    camera = session.get(Camera, camera_id)
+    if camera is None or camera.retired_at is not None:
+        raise HTTPException(404, detail=f"camera {camera_id} not found")
+    if (content_type or "").split(";")[0].strip().lower() != "image/jpeg":
+        raise HTTPException(415, detail="Content-Type: send the live picture as image/jpeg")
+    try:
+        taken = _CAPTURED_AT.validate_python(captured_at)
+    except ValidationError as err:
+        raise HTTPException(
+            422, detail=f"{CAPTURED_AT_HEADER}: when the frame was taken, ISO 8601 with offset"
+        ) from err
+    try:
+        check_jpeg(body)
+    except LivePictureRejected as err:
+        raise HTTPException(err.status, detail=str(err)) from err
+    watched_s = views.watched_s(camera.id)
+    if watched_s > 0:
+        views.store(camera.id, body, taken)
+    return LivePictureReceipt(live_view_s=round(watched_s, 1))

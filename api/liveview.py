@@ -139,7 +139,7 @@ class LiveViews:
 
 
 def live_views_for(settings: Settings) -> LiveViews:
-    return LiveViews(settings.evidence_dir / "live")
+    return LiveViews(settings.evidence_dir / "live", view_s=VIEW_S)
 
 
 def get_live_views(request: Request) -> LiveViews:

@@ -90,17 +90,22 @@ class ApiClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **options: Any
+    ) -> httpx.Response:
         """Send one request; the API's successful (2xx) answer.
 
-        `options` are httpx's (``json``, ``data``, ``files``, ``params``).
+        `headers` are sent besides the token and worker name; `options` are httpx's (``json``,
+        ``content``, ``data``, ``files``, ``params``).
 
         Raises:
             ApiUnreachable: No answer came.
             ApiRefused: The API answered with another status (a redirect, too, is not followed).
         """
         try:
-            response = self._client.request(method, self.url(path), headers=self.headers, **options)
+            response = self._client.request(
+                method, self.url(path), headers={**self.headers, **(headers or {})}, **options
+            )
         except httpx.HTTPError as err:
             raise ApiUnreachable.of(method, path, err) from err
         self._check(method, path, response)

@@ -15,9 +15,11 @@ import httpx
 from pydantic import ValidationError
 
 from contract.camera import CameraConfig
+from contract.live_view import LIVE_VIEW_HEADER
 from contract.loading import camera_files, load_cameras
 from contract.problems import ConfigError
 from gridwatch.api_client import ApiClient, ApiError, ApiRefused
+from gridwatch.live_view import LiveDemand
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +133,26 @@ class HealthReporter:
     """Sends each camera's health to the API (PUT /api/v1/cameras/{id}/health)."""
 
     def __init__(
-        self, api_url: str, token: str, *, worker_name: str, client: httpx.Client | None = None
+        self,
+        api_url: str,
+        token: str,
+        *,
+        worker_name: str,
+        live_view: LiveDemand | None = None,
+        client: httpx.Client | None = None,
     ):
         self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=5, client=client)
+        self.live_view = live_view
         self.sent = 0
 
     def report(self, reports: dict[str, dict[str, Any]]) -> list[str]:
         """Send each camera's report; the ids of those the API took or refused for good (a
-        camera it does not know, a report it will not take), which need not be sent again."""
+        camera it does not know, a report it will not take), which need not be sent again. The
+        answers also say which cameras someone watches live (recorded in `live_view`)."""
         answered = []
         for camera_id, body in reports.items():
             try:
-                self.api.call("PUT", f"/api/v1/cameras/{camera_id}/health", json=body)
+                answer = self.api.request("PUT", f"/api/v1/cameras/{camera_id}/health", json=body)
             except ApiRefused as err:
                 if err.status_code != 404:  # a camera the API does not know is not an error here
                     log.warning("%s: health report refused (%d)", camera_id, err.status_code)
@@ -153,11 +163,22 @@ class HealthReporter:
                 log.warning("%s: health not reported (%s)", camera_id, err)
                 return answered  # the API is down: the next round tries again
             self.sent += 1
+            if self.live_view is not None:
+                self.live_view.watched_for(
+                    camera_id, _seconds(answer.headers.get(LIVE_VIEW_HEADER))
+                )
             answered.append(camera_id)
         return answered
 
     def close(self) -> None:
         self.api.close()
+
+
+def _seconds(header: str | None) -> float:
+    try:
+        return max(0.0, float(header)) if header else 0.0
+    except ValueError:
+        return 0.0
 
 
 class ApiModelSource:

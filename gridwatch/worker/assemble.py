@@ -35,6 +35,7 @@ from detectors.schedule import schedule_from_config
 from detectors.zones import Zone
 from gridwatch.camera_events import CameraEventWatcher
 from gridwatch.feed import ApiLeaseFeed, ApiModelSource, CameraFeed, FileFeed, HealthReporter
+from gridwatch.live_view import LivePictureSender
 from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker.capture import CameraReader
 from gridwatch.worker.runner import WatchedCamera, Worker
@@ -315,6 +316,7 @@ def assemble_worker(
             settings.api_url, token, default_data_dir(), worker_name=settings.worker_name
         ),
     )
+    live_pictures = LivePictureSender(settings.api_url, token, worker_name=settings.worker_name)
     outbox = Outbox(settings.outbox_path)
     if outbox.pending():
         log.info("%d incidents from an earlier run wait in the outbox", outbox.pending())
@@ -326,5 +328,9 @@ def assemble_worker(
         feed=feed,
         # Leases are renewed as often as the setting says; camera files are looked at every 10 s.
         feed_interval_s=settings.lease_renew_s if camera_files is None else 10.0,
-        health_reporter=HealthReporter(settings.api_url, token, worker_name=settings.worker_name),
-    )
+        health_reporter=HealthReporter(
+            settings.api_url, token, worker_name=settings.worker_name,
+            live_view=live_pictures.demand,
+        ),
+        live_pictures=live_pictures,
+    )  # fmt: skip

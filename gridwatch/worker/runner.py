@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from contract.camera import CameraConfig
+from contract.live_view import LIVE_PICTURE_INTERVAL_S
 from detectors.alarms import ClassAlarm
 from detectors.incident import Incident, IncidentClip
 from detectors.pipeline import CameraPipeline
 from gridwatch.camera_events import CameraEventWatcher
 from gridwatch.feed import CameraFeed, HealthReporter
+from gridwatch.live_view import LivePictureSender
 from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker.capture import CameraReader, health_report
 from gridwatch.worker.scheduling import ClipEncoder, DetectionThreads
@@ -63,6 +65,9 @@ class Worker:
 
     Each camera's health goes to `health_reporter` every `health_interval_s`, and at once (within
     `health_check_s`) when its status changes.
+
+    With `live_pictures`, the newest frame taken for detection of each camera someone watches
+    live is sent to the API about once a second, on a thread of its own.
     """
 
     cameras: list[CameraConfig]
@@ -74,12 +79,14 @@ class Worker:
     health_reporter: HealthReporter | None = None
     health_interval_s: float = 10.0
     health_check_s: float = 0.25
+    live_pictures: LivePictureSender | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     inference_ms: list[float] = field(default_factory=list)
     encoder: ClipEncoder | None = None
     watched: dict[str, WatchedCamera] = field(default_factory=dict)
     _detection: DetectionThreads | None = None
     _turn: int = 0
+    _newest: dict[str, Frame] = field(default_factory=dict)
 
     @property
     def readers(self) -> list[CameraReader]:
@@ -121,6 +128,7 @@ class Worker:
         if self._detection is not None:
             self._detection.wait_idle(camera_id)  # its last frame may still be in detection
         del self.watched[camera_id]
+        self._newest.pop(camera_id, None)
         # Clips still being recorded are kept with the frames there are.
         self._keep(camera_id, watched.pipeline.flush(), watched.pipeline.take_clips())
 
@@ -139,6 +147,10 @@ class Worker:
         if self.health_reporter is not None:
             threads.append(
                 threading.Thread(target=self._report_health, name="health-reporter", daemon=True)
+            )
+        if self.live_pictures is not None:
+            threads.append(
+                threading.Thread(target=self._send_live, name="live-pictures", daemon=True)
             )
         for thread in threads:
             thread.start()
@@ -218,6 +230,7 @@ class Worker:
             frame = camera.reader.take()
             if frame is None:
                 continue
+            self._newest[camera.config.id] = frame
             detection.submit(camera.reader, frame)
             self._turn = index + 1
         return detection.busy() or any(w.reader.waiting for w in watched)
@@ -258,6 +271,20 @@ class Worker:
                     self.stop.wait(max(0.0, next_round - time.monotonic()))
                     continue
             self.stop.wait(max(0.0, min(self.health_check_s, next_round - time.monotonic())))
+
+    def _send_live(self) -> None:
+        """About once a second, send each watched camera's newest frame, if it is new."""
+        assert self.live_pictures is not None
+        sent: dict[str, int] = {}
+        while not self.stop.wait(LIVE_PICTURE_INTERVAL_S):
+            for camera_id in self.live_pictures.demand.watched():
+                frame = self._newest.get(camera_id)
+                if camera_id not in self.watched or frame is None:
+                    continue
+                if sent.get(camera_id) == frame.sequence:
+                    continue  # no newer frame since the last picture (a slow or stalled camera)
+                self.live_pictures.send(frame)
+                sent[camera_id] = frame.sequence
 
     def _analyse(self, reader: CameraReader, frame: Frame) -> None:
         watched = self.watched[reader.camera.id]
@@ -319,6 +346,8 @@ class Worker:
             self.sender.close()
         if self.health_reporter is not None:
             self.health_reporter.close()
+        if self.live_pictures is not None:
+            self.live_pictures.close()
         self.outbox.close()
 
     def health(self) -> list[CameraHealth]:

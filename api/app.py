@@ -24,7 +24,7 @@ from api.district import (
     load_policy,
     store_policy,
 )
-from api.escalation import escalate_overdue
+from api.escalation import escalate_overdue, expire_unverified
 from api.events import live_alerts
 from api.fanout import PostgresFanout
 from api.grids import import_grids
@@ -92,9 +92,9 @@ def load_startup_data(
 
 
 async def _watch_deadlines(app: FastAPI, interval_s: float) -> None:
-    """Every `interval_s` seconds, off the event loop: escalate overdue events and open
-    video-loss events for cameras no worker reports on any more. Their live alerts, webhooks
-    and MQTT messages go out as each change commits (api.changes)."""
+    """Every `interval_s` seconds, off the event loop: escalate overdue events, expire alerts
+    nobody verified, and open video-loss events for cameras no worker reports on any more.
+    Their live alerts, webhooks and MQTT messages go out as each change commits (api.changes)."""
     while True:
         await asyncio.sleep(interval_s)
         try:
@@ -107,6 +107,7 @@ def _watch_once(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     with app.state.session_factory() as session:
         escalate_overdue(session, app.state.policy)
+        expire_unverified(session, app.state.policy)
         grace = timedelta(seconds=settings.video_loss_grace_s)
         mark_silent_cameras(session, app.state.policy, grace=grace)
 

@@ -25,13 +25,17 @@ from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 from api.worktime import DEFAULT_TIMEZONE, WorkingCalendar
 from contract.loading import load_yaml_model
 from contract.problems import ConfigError
-from contract.rules import GroupingConfig
+from contract.rules import RULE_KINDS, GroupingConfig
 from contract.vocabulary import Category, OrganisationKind, Severity
 
 LEVELS = ("community", "town", "district")
 OPEN_STATES = ("reported", "verifying", "confirmed", "dispatched", "handling", "resolved")
-# Where an event's life ends: done, not a real problem, or folded into another event.
-FINAL_STATES = ("closed", "false_alarm", "merged")
+# Where an event's life ends: done, not a real problem, folded into another event, or an alert
+# nobody verified before it expired (intake: verify).
+FINAL_STATES = ("closed", "false_alarm", "merged", "expired")
+# Rules that raise incidents: the camera files' rule kinds, a custom model's class alarm, and a
+# camera's own tamper alarm (ONVIF events).
+INCIDENT_RULES = (*RULE_KINDS, "custom_model", "camera_tamper")
 Level = Literal["community", "town", "district"]
 
 
@@ -186,6 +190,38 @@ class UrgencyConfig(_Strict):
         return value
 
 
+class Intake(StrEnum):
+    """How a video incident comes in: a case at once, or an alert an operator verifies first."""
+
+    file = "file"
+    verify = "verify"
+
+
+class IntakeConfig(_Strict):
+    category: Category = Field(description="Event category the entry is for.")
+    rule: str | None = Field(
+        default=None,
+        description="Rule kind (e.g. loitering, custom_model); empty for every rule of the"
+        " category. An entry with a rule beats one without.",
+    )
+    intake: Intake = Field(
+        description="file: the incident files a case at once (routed, with a deadline);"
+        " verify: it waits in the alert queue for an operator's verdict, which files the case."
+    )
+    expire_after_minutes: int | None = Field(
+        default=None,
+        gt=0,
+        description="verify only: an alert nobody verified within this many minutes expires"
+        " (state expired, with the reason in its history); empty: it waits until verified.",
+    )
+
+    @model_validator(mode="after")
+    def _expiry_for_alerts(self) -> IntakeConfig:
+        if self.expire_after_minutes is not None and self.intake is not Intake.verify:
+            raise ValueError("expire_after_minutes: only alerts that wait (intake: verify) expire")
+        return self
+
+
 class DistrictPolicy(_Strict):
     departments: list[DepartmentConfig] = Field(description="Departments that handle events.")
     routing: list[RoutingConfig] = Field(description="Category (and owner kind) to department.")
@@ -213,6 +249,11 @@ class DistrictPolicy(_Strict):
             " groups with the defaults (30 min window, dispatched events do not absorb)."
         ),
     )
+    intake: list[IntakeConfig] = Field(
+        default=[],
+        description="Whether a video incident files a case at once or waits for an operator's"
+        " verification, per category and optionally rule kind; unnamed ones file at once.",
+    )
     taxonomy: Taxonomy = Field(
         default=EMPTY_TAXONOMY,
         description="Event codes; read from their own file (settings.taxonomy_file) at start.",
@@ -237,6 +278,17 @@ class DistrictPolicy(_Strict):
     def grouping_for(self, category: str) -> GroupingConfig:
         """The district's grouping of repeats for events of `category`."""
         return self.grouping.get(Category(category)) or GroupingConfig()
+
+    def intake_for(self, category: str, rule: str | None) -> IntakeConfig | None:
+        """The intake entry of a video incident of `category` raised by rule kind `rule`: the
+        one for the category and rule, else for the category; None: it files a case at once."""
+        for entry in self.intake:
+            if entry.category == category and entry.rule is not None and entry.rule == rule:
+                return entry
+        for entry in self.intake:
+            if entry.category == category and entry.rule is None:
+                return entry
+        return None
 
     def level_for(self, severity: str) -> str:
         return self.levels.get(Severity(severity), "community")
@@ -280,6 +332,20 @@ def load_policy(path: Path) -> DistrictPolicy:
     for index, rule in enumerate(policy.routing):
         if rule.department not in known:
             raise PolicyError(f"{path}: routing.{index}.department: unknown {rule.department!r}")
+    seen: set[tuple[str, str | None]] = set()
+    for index, entry in enumerate(policy.intake):
+        if entry.rule is not None and entry.rule not in INCIDENT_RULES:
+            raise PolicyError(
+                f"{path}: intake.{index}.rule: unknown rule kind {entry.rule!r}"
+                f" (one of {', '.join(INCIDENT_RULES)})"
+            )
+        key = (entry.category.value, entry.rule)
+        if key in seen:
+            raise PolicyError(
+                f"{path}: intake.{index}: a second entry for {entry.category.value}"
+                f"{f' / {entry.rule}' if entry.rule else ''}"
+            )
+        seen.add(key)
     for state in policy.deadlines_minutes:
         if state not in OPEN_STATES:
             raise PolicyError(f"{path}: deadlines_minutes.{state}: not an open state")

@@ -1,4 +1,5 @@
-"""Deadlines: an event that stays in a state past its deadline goes one level up."""
+"""Deadlines: an event that stays in a state past its deadline goes one level up; an alert
+nobody verified before it expires leaves the queue."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.district import OPEN_STATES, DistrictPolicy, next_level
-from api.lifecycle import ActionRequest, apply_action
+from api.lifecycle import ActionRequest, apply_action, awaits_verdict
 from api.models import GridEvent
 from api.principal import Principal
 
@@ -55,3 +56,45 @@ def escalate_overdue(
     for event in escalated:
         log.info("grid event %d escalated to %s level", event.id, event.level)
     return escalated
+
+
+def expire_unverified(
+    session: Session, policy: DistrictPolicy, *, now: datetime | None = None, limit: int = 200
+) -> list[GridEvent]:
+    """End every alert taken in for verification (intake: verify) that nobody verified before
+    its `expires_at`: state expired, the reason in its history; returns them (committed).
+
+    Locked with SKIP LOCKED on PostgreSQL, like `escalate_overdue`.
+    """
+    now = now or datetime.now(UTC)
+    query = (
+        select(GridEvent)
+        .where(
+            GridEvent.status == "reported",
+            GridEvent.intake == "verify",
+            GridEvent.expires_at.is_not(None),
+            GridEvent.expires_at < now,
+        )
+        .order_by(GridEvent.expires_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    expired = []
+    for event in session.scalars(query).all():
+        if not awaits_verdict(event) or event.expires_at is None:
+            continue
+        waited = round((event.expires_at - event.reported_at).total_seconds() / 60)
+        apply_action(
+            session, event, "expire", SYSTEM,
+            ActionRequest(
+                note=f"not verified within {waited} minutes",
+                details={"reason": "unverified", "expires_at": event.expires_at.isoformat()},
+            ),
+            policy, now=now,
+        )  # fmt: skip
+        expired.append(event)
+    session.commit()
+    for event in expired:
+        log.info("grid event %d expired unverified", event.id)
+    return expired

@@ -28,7 +28,7 @@ from api.grouping import (
     lock_situation,
     start_situation,
 )
-from api.lifecycle import allowed_actions
+from api.lifecycle import allowed_actions, take_in
 from api.live import Audience, LiveHub
 from api.models import Camera, GridEvent, GridEventHistory, Incident
 from api.principal import Principal
@@ -162,6 +162,7 @@ def register_incident(
             event, policy, camera.organisation.kind, actor,
             f"incident {report.id} from camera {camera.id}",
         )  # fmt: skip
+        take_in(event, policy, report.rule)
         start_situation(event, incident, key)
         session.add(event)
         return _commit(session, report.id, event, Registration.opened, camera.id)
@@ -438,6 +439,10 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         ongoing=event.ongoing,
         object_classes=event.objects_involved.get("classes", []),
         track_ids=event.objects_involved.get("track_ids", []),
+        intake=event.intake or "file",
+        expires_at=event.expires_at,
+        acknowledged_at=event.acknowledged_at,
+        acknowledged_by=event.acknowledged_by,
     )
 
 

@@ -2,6 +2,17 @@
 
 reported -> verifying -> confirmed | false_alarm -> dispatched -> handling -> resolved -> closed,
 with rework (resolved -> handling), escalation (one level up, state unchanged) and merge.
+Acknowledgement ("seen, someone is on it") is recorded once and changes no state.
+
+Intake (the district policy's `intake`): a video incident either files a case at once (routed
+to a department, its deadline running) or, with `intake: verify`, waits as an alert in
+`reported` state, unrouted and with no deadline, for an operator's verdict: verify or confirm
+files the case (routes it, starts its clock), reject ends it. It stays `reported` rather than
+getting a state of its own because `reported` already means "waiting for an operator's verdict";
+what differs is only whether the case's clock runs, which is data (department, deadline,
+`expires_at`), so statistics, Open311, MQTT and every console page keep their one vocabulary of
+states. An alert nobody verified before `expires_at` is ended by the deadline watch (`expire`,
+state `expired`, the reason in its history).
 
 A false-alarm verdict (reject) may also ask that the same thing not be raised again: a
 suppression around the incident's object (api/suppressions.py), made by an operator or an admin.
@@ -15,12 +26,12 @@ counted). An operator may close it instead only with a reason; the history tells
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.district import OPEN_STATES, DistrictPolicy, next_level
+from api.district import OPEN_STATES, DistrictPolicy, Intake, next_level
 from api.models import Department, GridEvent, GridEventHistory, User, UserGrid
 from api.principal import Principal
 from api.schemas import SuppressOnReject
@@ -54,20 +65,25 @@ TRANSITIONS: dict[str, Transition] = {
                          "closed without the on-site check, for a stated reason"),
     "rework": _t(("resolved",), "handling", ("grid_worker", "operator"),
                  "the check found it not handled: back to handling"),
+    "acknowledge": _t(OPEN_STATES, None, ("operator",), "seen: someone is on it"),
     "escalate": _t(OPEN_STATES, None, ("operator",), "hand up one level"),
     "merge": _t(OPEN_STATES, "merged", ("operator",), "a duplicate, folded into another event"),
     "comment": _t((*OPEN_STATES, "closed", "false_alarm"), None,
                   ("operator", "grid_worker", "handler", "camera_owner"), "add a note or photo"),
+    "expire": _t(("reported",), "expired", (),
+                 "an alert nobody verified in time leaves the queue (the deadline watch)"),
 }  # fmt: skip
 
 # A grid worker acts only on events in their own cells; a handler only on their department's.
-NEEDS_NOTE = {"reject", "rework", "merge", "operator_close"}
+NEEDS_NOTE = {"reject", "rework", "merge", "operator_close", "expire"}
 # The on-site check closes an event only with evidence of what the grid worker found.
 NEEDS_PHOTO = {"close"}
 CLOSURE = {"close": "on_site_check", "operator_close": "operator"}
 # Who may turn a false-alarm verdict into a suppression: those who watch the alerts, not the
 # grid worker on the spot.
 SUPPRESSORS = {"operator", "admin"}
+# An operator's verdicts that file an alert waiting for verification as a case.
+FILES_CASE = {"verify", "confirm"}
 
 
 class TransitionError(Exception):
@@ -94,8 +110,36 @@ def allowed_actions(event: GridEvent, principal: Principal) -> list[str]:
     return [
         name
         for name, transition in TRANSITIONS.items()
-        if event.status in transition.sources and principal.role in transition.roles
+        if event.status in transition.sources
+        and principal.role in transition.roles
+        and not (name == "acknowledge" and event.acknowledged_at is not None)
+        and not (name == "expire" and not awaits_verdict(event))
     ]
+
+
+def awaits_verdict(event: GridEvent) -> bool:
+    """Whether the event is an alert in the queue: taken in for verification, no verdict yet."""
+    return event.intake == Intake.verify.value and event.status == "reported"
+
+
+def take_in(event: GridEvent, policy: DistrictPolicy, rule: str) -> None:
+    """Apply the district's intake to a new video event (after its clock was opened): with
+    `intake: verify` it waits as an alert, unrouted and without a deadline, until `expires_at`."""
+    entry = policy.intake_for(event.category, rule)
+    if entry is None or entry.intake is Intake.file:
+        event.intake = Intake.file.value
+        return
+    event.intake = Intake.verify.value
+    event.department_id = None
+    event.deadline_at = None
+    if entry.expire_after_minutes is not None:
+        event.expires_at = event.reported_at + timedelta(minutes=entry.expire_after_minutes)
+    report = event.history[-1]
+    report.details = {
+        **(report.details or {}),
+        "intake": Intake.verify.value,
+        "expires_at": event.expires_at.isoformat() if event.expires_at else None,
+    }
 
 
 def apply_action(
@@ -132,7 +176,25 @@ def apply_action(
 
     details: dict[str, Any] = dict(request.details)
     previous = event.status
-    if action == "verify":
+    alert = awaits_verdict(event)
+    if action == "expire" and not alert:
+        raise TransitionError(
+            409, "only an alert waiting for verification (intake: verify) expires"
+        )
+    if alert and action in FILES_CASE:
+        # The verdict files the alert as a case: routed now, its clock starts below.
+        owner_kind = event.camera.organisation.kind if event.camera else None
+        event.department_id = policy.route(event.category, owner_kind, event.event_code)
+        details["filed"] = True
+        details["department_id"] = event.department_id
+    if action == "acknowledge":
+        if event.acknowledged_at is not None:
+            raise TransitionError(
+                409, f"already acknowledged by {event.acknowledged_by}"
+                f" at {event.acknowledged_at.isoformat()}",
+            )  # fmt: skip
+        event.acknowledged_at, event.acknowledged_by = now, principal.name
+    elif action == "verify":
         if request.assignee_id is not None:
             event.assignee_id = _grid_worker_for(session, event, request.assignee_id).id
             details["assignee_id"] = event.assignee_id
@@ -168,7 +230,9 @@ def apply_action(
         details["closure"] = CLOSURE[action]
     if transition.target is not None:
         event.status = transition.target
-    if transition.target is not None or action == "escalate":
+        if previous == "reported":
+            event.expires_at = None
+    if (transition.target is not None or action == "escalate") and not awaits_verdict(event):
         event.deadline_at = policy.deadline(event.status, event.severity, now, event.event_code)
     step = GridEventHistory(
         actor=principal.actor,

@@ -233,6 +233,13 @@ class GridEvent(Base):
     best_incident_id: Mapped[str | None] = mapped_column(ForeignKey("incident.id"))
     # {"classes": [...], "track_ids": [...]}: every object the occurrences involved.
     objects_involved: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How a video incident came in (the district policy's `intake`): "file", a case at once, or
+    # "verify", an alert that waits for an operator's verdict and expires at `expires_at`.
+    intake: Mapped[str] = mapped_column(String(8), default="file", server_default="file")
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The operator's one-click "seen, on it", which does not change the state.
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
 
     incident: Mapped[Incident | None] = relationship(foreign_keys=[incident_id])
     best_incident: Mapped[Incident | None] = relationship(foreign_keys=[best_incident_id])

@@ -149,6 +149,18 @@ class GridEventPublic(BaseModel):
     )
     object_classes: list[str] = Field(default=[], description="Classes of the objects involved.")
     track_ids: list[int] = Field(default=[], description="Tracks of the objects involved.")
+    intake: str = Field(
+        default="file",
+        description="file: a case from the start; verify: an alert that waits for an operator's"
+        " verdict (in the alert queue while reported), which files it as a case.",
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="When an alert nobody verified leaves the queue (expired)."
+    )
+    acknowledged_at: datetime | None = Field(
+        default=None, description="When an operator acknowledged it (seen, someone is on it)."
+    )
+    acknowledged_by: str | None = Field(default=None, description="Who acknowledged it.")
 
 
 class GridEventDetail(GridEventPublic):

@@ -201,6 +201,7 @@ def test_every_route_that_changes_an_event_announces_it_once_in_scope(wall: Live
     # Every lifecycle action, each its own change.
     worker_id = accounts.user_id("school_worker")
     steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("west_operator", "acknowledge", {}),
         ("west_operator", "verify", {"assignee_id": worker_id}),
         ("school_worker", "comment", {"note": "on my way"}),
         ("school_worker", "confirm", {"note": "at the gate", "photos": [jpeg(shade=40)]}),

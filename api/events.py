@@ -41,6 +41,13 @@ from api.schemas import (
     Location,
     OccurrencePublic,
 )
+from api.titles import (
+    DEFAULT_LANGUAGE,
+    Language,
+    incident_description,
+    incident_title,
+    reader_language,
+)
 from contract.incident import IncidentReport
 
 log = logging.getLogger(__name__)
@@ -157,7 +164,7 @@ def register_incident(
             add_occurrence(situation, incident, actor, datetime.now(UTC))
             session.add(incident)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
-        event = _video_event(report, incident, camera, event_code)
+        event = _video_event(report, incident, camera, event_code, policy)
         open_event_clock(
             event, policy, camera.organisation.kind, actor,
             f"incident {report.id} from camera {camera.id}",
@@ -172,19 +179,21 @@ def register_incident(
 
 
 def _video_event(
-    report: IncidentReport, incident: Incident, camera: Camera, event_code: str | None
+    report: IncidentReport,
+    incident: Incident,
+    camera: Camera,
+    event_code: str | None,
+    policy: DistrictPolicy,
 ) -> GridEvent:
+    event_type = policy.taxonomy.get(event_code)
     return GridEvent(
         source=SOURCE_VIDEO,
         incident=incident,
         category=report.category.value,
         event_code=event_code,
         severity=report.severity.value,
-        title=f"{report.summary} — {camera.name}",
-        description=(
-            f"{report.object_class} detected by rule {report.rule} in zone {report.zone} "
-            f"(confidence {report.confidence:.2f}, track {report.track_id})."
-        ),
+        title=incident_title(incident, event_type, camera.name, DEFAULT_LANGUAGE)[:300],
+        description=incident_description(incident, event_type, camera.name, DEFAULT_LANGUAGE),
         grid_id=camera.grid_id,
         camera_id=camera.id,
         lat=camera.lat,
@@ -394,6 +403,11 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         if event.lat is not None and event.lon is not None
         else None
     )
+    title, description = event.title, event.description
+    if incident is not None and event.camera is not None:
+        language = _language_of(request)
+        title = incident_title(incident, event_type, event.camera.name, language)
+        description = incident_description(incident, event_type, event.camera.name, language)
     return GridEventPublic(
         id=event.id,
         source=event.source,
@@ -404,8 +418,8 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         event_name_en=event_type.name_en if event_type else None,
         severity=event.severity,
         status=event.status,
-        title=event.title,
-        description=event.description,
+        title=title,
+        description=description,
         address=event.address,
         reporter=event.reporter,
         grid_id=event.grid_id,
@@ -462,6 +476,13 @@ def to_occurrence(incident: Incident, request: Links) -> OccurrencePublic:
             else None
         ),
     )
+
+
+def _language_of(request: Links) -> Language:
+    """The reader's language; a message shaped for everyone (a live alert) is in the default."""
+    if isinstance(request, Request):
+        return reader_language(request.headers.get("accept-language"))
+    return DEFAULT_LANGUAGE
 
 
 def _incident_public(incident: Incident, request: Links) -> IncidentPublic:

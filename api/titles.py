@@ -1,0 +1,92 @@
+"""System-written titles and descriptions of grid events raised by cameras, in the reader's
+language: Chinese by default (the district's staff read Chinese), English on request
+(`Accept-Language: en`).
+
+They are built when the event is shown, from what the event is (its taxonomy event code's name,
+else its rule kind's label), where (camera name and zone) and what was seen, so one event reads
+right in either language; the stored title is the default language's.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from api.models import Incident
+from api.taxonomy import EventType
+from contract.rules import RULE_CONFIGS
+
+Language = Literal["zh", "en"]
+DEFAULT_LANGUAGE: Language = "zh"
+
+# Objects the district's cameras report most; another class keeps its COCO name.
+_OBJECTS_ZH = {
+    "person": "人员", "bicycle": "自行车", "car": "汽车", "motorcycle": "摩托车", "bus": "公交车",
+    "truck": "货车", "fire": "明火", "smoke": "烟雾", "fall": "跌倒人员",
+}  # fmt: skip
+# Rules that are not rule kinds of a camera file.
+_OTHER_RULES = {
+    "custom_model": ("模型告警", "Model alarm"),
+    "camera_tamper": ("摄像机防拆告警", "Camera tamper alarm"),
+}
+
+
+def reader_language(accept_language: str | None) -> Language:
+    """The language to write for a reader, from an `Accept-Language` header; Chinese when the
+    header is absent or asks for neither. The highest quality wins, then the earliest tag.
+
+    Example:
+        >>> reader_language("en-GB,zh;q=0.5"), reader_language("zh-CN,en;q=0.8")
+        ('en', 'zh')
+        >>> reader_language("fr"), reader_language(None)
+        ('zh', 'zh')
+    """
+    wanted: list[tuple[float, int, Language]] = []
+    for order, part in enumerate((accept_language or "").split(",")):
+        tag, _, parameter = part.partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        quality = 1.0
+        if parameter.strip().startswith("q="):
+            try:
+                quality = float(parameter.strip()[2:])
+            except ValueError:
+                continue
+        if quality > 0 and primary in ("zh", "en"):
+            wanted.append((quality, -order, "zh" if primary == "zh" else "en"))
+    return max(wanted)[2] if wanted else DEFAULT_LANGUAGE
+
+
+def _what(event_type: EventType | None, rule: str, language: Language) -> str:
+    if event_type is not None:
+        return event_type.name_zh if language == "zh" else event_type.name_en
+    config = RULE_CONFIGS.get(rule)
+    if config is not None:
+        return config.label_zh if language == "zh" else config.label_en
+    zh, en = _OTHER_RULES.get(rule, (rule, rule))
+    return zh if language == "zh" else en
+
+
+def incident_title(
+    incident: Incident, event_type: EventType | None, camera_name: str, language: Language
+) -> str:
+    """E.g. "区域入侵 — 第一小学正门 · path", "Intrusion — School gate, zone path"."""
+    what = _what(event_type, incident.rule, language)
+    if language == "zh":
+        return f"{what} — {camera_name} · {incident.zone}"
+    return f"{what} — {camera_name}, zone {incident.zone}"
+
+
+def incident_description(
+    incident: Incident, event_type: EventType | None, camera_name: str, language: Language
+) -> str:
+    """What was seen where, with the rule's confidence and the tracked object's number."""
+    what = _what(event_type, incident.rule, language)
+    if language == "zh":
+        seen = _OBJECTS_ZH.get(incident.object_class, incident.object_class)
+        return (
+            f"摄像头「{camera_name}」的「{incident.zone}」区域：{what}，检测到{seen}"
+            f"（置信度 {incident.confidence:.0%}，目标 #{incident.track_id}）。"
+        )
+    return (
+        f"{what} in zone {incident.zone} of camera {camera_name}: {incident.object_class}"
+        f" detected (confidence {incident.confidence:.0%}, track #{incident.track_id})."
+    )

@@ -89,7 +89,11 @@ def expire_unverified(
             session, event, "expire", SYSTEM,
             ActionRequest(
                 note=f"not verified within {waited} minutes",
-                details={"reason": "unverified", "expires_at": event.expires_at.isoformat()},
+                details={
+                    "reason": "unverified",
+                    "minutes": waited,
+                    "expires_at": event.expires_at.isoformat(),
+                },
             ),
             policy, now=now,
         )  # fmt: skip

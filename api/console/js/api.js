@@ -1,6 +1,8 @@
 // Talking to the GridWatch API: the access token, JSON and form requests, evidence images
 // fetched with the token (an <img src> cannot send it), and the live WebSocket.
 
+import { getLang } from "./i18n.js";
+
 const TOKEN_KEY = "gridwatch.token";
 
 export class ApiError extends Error {
@@ -41,7 +43,8 @@ export async function api(path, { method = "GET", query, json, form, signal } = 
     if (value === undefined || value === null || value === "") continue;
     for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(key, item);
   }
-  const headers = {};
+  // Titles and descriptions the system writes come in the console's language.
+  const headers = { "Accept-Language": getLang() };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
   let body;
   if (json !== undefined) {

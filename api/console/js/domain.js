@@ -3,7 +3,7 @@
 
 export const STATUSES = [
   "reported", "verifying", "confirmed", "false_alarm", "dispatched", "handling", "resolved",
-  "closed", "merged",
+  "closed", "merged", "expired",
 ];
 export const OPEN_STATES = ["reported", "verifying", "confirmed", "dispatched", "handling", "resolved"];
 export const CATEGORIES = [
@@ -42,8 +42,13 @@ const WALL_ACTIONS = {
 };
 
 export function wallActions(event) {
-  return WALL_ACTIONS[event.status] || [];
+  const actions = WALL_ACTIONS[event.status] || [];
+  // Acknowledging ("seen, on it") is one click on an open event nobody has acknowledged yet.
+  return actions.length && !event.acknowledged_at ? ["acknowledge", ...actions] : actions;
 }
+
+/** Actions the wall runs at once, with no dialog: they need nothing more than the click. */
+export const ONE_CLICK = new Set(["acknowledge"]);
 
 /** The actions to offer on an event page: the API's list for the caller, where an operator
  * may also confirm and dispatch in one go. */

@@ -138,10 +138,21 @@ export function eventCard(event, { actions = [], onAction, href, compact = false
     h(
       "div",
       { class: "card-body" },
-      h("div", { class: "badges" }, severityBadge(event.severity), categoryBadge(event.category), statusBadge(event.status), ago(event.occurred_at)),
+      h(
+        "div",
+        { class: "badges" },
+        severityBadge(event.severity),
+        categoryBadge(event.category),
+        statusBadge(event.status),
+        event.intake === "verify" && event.status === "reported" ? h("span", { class: "badge badge-alert-queue" }, t("event.alert_queue")) : null,
+        ago(event.occurred_at),
+      ),
       h("h3", { class: "title" }, h("a", { href: href || `#/events/${event.id}` }, event.title)),
       facts,
       situation(event),
+      event.acknowledged_at
+        ? h("p", { class: "acknowledged", title: new Date(event.acknowledged_at).toLocaleString() }, "✓ ", t("event.acknowledged"), " · ", event.acknowledged_by)
+        : null,
       compact && event.deadline_at ? h("p", { class: "deadline-line" }, t("field.deadline"), ": ", deadline(event.deadline_at)) : null,
       actions.length || playButton
         ? h(

@@ -5,6 +5,7 @@ import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { CAMERA_STATES } from "../domain.js";
 import { dateTime, label, t } from "../i18n.js";
+import { openLiveDialog } from "../live-view.js";
 import { ago, cameraBadge, notice } from "../widgets.js";
 
 const ORDER = Object.fromEntries(CAMERA_STATES.map((state, index) => [state, index]));
@@ -25,8 +26,11 @@ export async function gridNames() {
   }
 }
 
-/** A table of cameras, worst health first; `link(camera)` may make the name a link. */
-export function cameraTable(cameras, { link, showOwner = true, gridNames = new Map() } = {}) {
+/**
+ * A table of cameras, worst health first; `link(camera)` may make the name a link; `live` adds
+ * a button that opens the camera's live view.
+ */
+export function cameraTable(cameras, { link, showOwner = true, gridNames = new Map(), live = false } = {}) {
   const rows = [...cameras].sort((a, b) => (ORDER[a.status] ?? 9) - (ORDER[b.status] ?? 9) || a.name.localeCompare(b.name));
   return h(
     "table",
@@ -34,7 +38,7 @@ export function cameraTable(cameras, { link, showOwner = true, gridNames = new M
     h(
       "thead",
       {},
-      h("tr", {}, h("th", {}, t("camera.status")), h("th", {}, t("camera.since")), h("th", {}, t("camera.name")), showOwner ? h("th", {}, t("camera.owner")) : null, h("th", {}, t("field.grid")), h("th", {}, t("camera.source")), h("th", {}, t("camera.enabled"))),
+      h("tr", {}, h("th", {}, t("camera.status")), h("th", {}, t("camera.since")), h("th", {}, t("camera.name")), showOwner ? h("th", {}, t("camera.owner")) : null, h("th", {}, t("field.grid")), h("th", {}, t("camera.source")), h("th", {}, t("camera.enabled")), live ? h("th", {}, t("liveview.title")) : null),
     ),
     h(
       "tbody",
@@ -50,6 +54,9 @@ export function cameraTable(cameras, { link, showOwner = true, gridNames = new M
           h("td", { title: camera.grid_id || "" }, camera.grid_id ? gridNames.get(camera.grid_id) || camera.grid_id : t("grid.outside")),
           h("td", { class: "mono small" }, camera.source),
           h("td", {}, camera.enabled ? t("common.yes") : t("common.no")),
+          live
+            ? h("td", {}, h("button", { type: "button", class: "live-open", dataset: { cameraId: camera.id }, onclick: () => openLiveDialog(camera) }, t("liveview.start")))
+            : null,
         ),
       ),
     ),
@@ -77,7 +84,7 @@ export async function render(main) {
         { class: "camera-health" },
         h("div", { class: "wall-head" }, h("h1", {}, t("health.title")), h("span", { class: "count" }, t("list.count", { n: cameras.length }))),
         healthSummary(cameras),
-        cameras.length ? cameraTable(cameras, { gridNames: names }) : notice(t("health.empty")),
+        cameras.length ? cameraTable(cameras, { gridNames: names, live: true }) : notice(t("health.empty")),
       ),
     );
   } catch (err) {

@@ -7,6 +7,10 @@ import { h, mount } from "../dom.js";
 import { actorName, isStale, pageActions } from "../domain.js";
 import { dateTime, label, t } from "../i18n.js";
 import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, severityBadge, situation, statusBadge } from "../widgets.js";
+import { livePanel } from "../live-view.js";
+
+// Who may watch a camera live: those who may see it (the API's camera scope).
+const WATCHERS = new Set(["operator", "admin", "camera_owner"]);
 
 function fact(name, value) {
   if (value === undefined || value === null || value === "") return null;
@@ -42,6 +46,15 @@ function stepDetails(step, departments) {
   return parts.length ? h("p", { class: "step-details" }, parts.flatMap((part, i) => (i ? [" · ", part] : [part]))) : null;
 }
 
+/** A step's note; what the system wrote is said in the reader's language. */
+function stepNote(step) {
+  const details = step.details || {};
+  if (step.action === "expire" && details.reason === "unverified") {
+    return h("p", { class: "step-note" }, t("step.expired_unverified", { minutes: details.minutes }));
+  }
+  return step.note ? h("p", { class: "step-note" }, step.note) : null;
+}
+
 function timeline(detail, departments) {
   const photosByStep = new Map();
   for (const attachment of detail.attachments) {
@@ -66,7 +79,7 @@ function timeline(detail, departments) {
             ? h("span", { class: "step-states" }, " ", label("status", step.from_status), " → ", label("status", step.to_status))
             : null,
         ),
-        step.note ? h("p", { class: "step-note" }, step.note) : null,
+        stepNote(step),
         stepDetails(step, departments),
         photosByStep.has(step.id) ? h("div", { class: "photos" }, photosByStep.get(step.id).map(photo)) : null,
       ),
@@ -174,6 +187,8 @@ export async function render(main, { id }, { role, go }) {
   }
 
   const page = h("div", { class: "event-page", dataset: { eventId: detail.id } });
+  // Made once, so that a redraw moves the same panel and the view goes on.
+  const liveView = detail.camera_id && WATCHERS.has(role) ? livePanel(detail.camera_id) : null;
 
   function show(fresh) {
     if (isStale(fresh, detail)) return;
@@ -198,6 +213,8 @@ export async function render(main, { id }, { role, go }) {
           categoryBadge(detail.category),
           statusBadge(detail.status),
           detail.overdue ? h("span", { class: "badge badge-overdue" }, t("event.overdue")) : null,
+          detail.intake === "verify" && detail.status === "reported" ? h("span", { class: "badge badge-alert-queue" }, t("event.alert_queue")) : null,
+          detail.acknowledged_at ? h("span", { class: "badge badge-acknowledged" }, t("event.acknowledged")) : null,
           ago(detail.occurred_at),
         ),
         situation(detail),
@@ -212,6 +229,7 @@ export async function render(main, { id }, { role, go }) {
             ? h("button", { type: "button", class: "snapshot-button", onclick: () => lightbox(detail.snapshot_url, detail.title) }, evidenceImage(detail.snapshot_url, detail.title, "snapshot-large"))
             : null,
           clip,
+          liveView,
           detail.description ? h("p", { class: "description" }, detail.description) : null,
           incidentFacts(detail.incident),
           loose.length ? h("div", { class: "photos" }, loose.map(photo)) : null,
@@ -231,6 +249,10 @@ export async function render(main, { id }, { role, go }) {
             fact(t("field.level"), label("level", detail.level)),
             fact(t("field.assignee"), detail.assignee),
             fact(t("field.deadline"), detail.deadline_at ? deadline(detail.deadline_at) : null),
+            detail.expires_at ? fact(t("event.alert_queue"), t("event.expires", { when: dateTime(detail.expires_at) })) : null,
+            detail.acknowledged_at
+              ? fact(t("event.acknowledged"), h("span", { class: "acknowledged" }, t("event.acknowledged_by", { who: detail.acknowledged_by, when: dateTime(detail.acknowledged_at) })))
+              : null,
             fact(t("field.occurred"), dateTime(detail.occurred_at)),
             detail.first_seen_at ? fact(t("field.first_seen"), dateTime(detail.first_seen_at)) : null,
             detail.last_seen_at ? fact(t("field.last_seen"), dateTime(detail.last_seen_at)) : null,
@@ -260,5 +282,8 @@ export async function render(main, { id }, { role, go }) {
       // Gone from scope (e.g. merged away from a worker's cell): leave what is shown.
     }
   });
-  return stop;
+  return () => {
+    stop();
+    liveView?.stop();
+  };
 }

@@ -27,7 +27,7 @@ export async function render(main, _params, { me }) {
         ),
         healthSummary(cameras),
         cameras.length
-          ? cameraTable(cameras, { link: (camera) => `#/my-cameras/${camera.id}`, showOwner: false, gridNames: names })
+          ? cameraTable(cameras, { link: (camera) => `#/my-cameras/${camera.id}`, showOwner: false, gridNames: names, live: true })
           : notice(t("owner.empty")),
       ),
     );

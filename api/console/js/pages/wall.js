@@ -2,9 +2,9 @@
 // each with its evidence and one-click actions; filters by state, category, grid, camera, time.
 
 import { api, live, once } from "../api.js";
-import { openActionDialog, errorText } from "../actions.js";
+import { openActionDialog, errorText, runAction } from "../actions.js";
 import { h, mount, options, toast } from "../dom.js";
-import { CAMERA_STATES, CATEGORIES, OPEN_STATES, STATUSES, isStale, matchesFilters, newestFirst, wallActions } from "../domain.js";
+import { CAMERA_STATES, CATEGORIES, ONE_CLICK, OPEN_STATES, STATUSES, isStale, matchesFilters, newestFirst, wallActions } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { cameraBadge, eventCard, notice } from "../widgets.js";
 
@@ -102,7 +102,17 @@ export async function render(main) {
     return eventCard(event, {
       actions: wallActions(event),
       onAction: async (current, action) => {
-        const detail = await openActionDialog(cards.get(current.id)?.event || current, action);
+        const shown = cards.get(current.id)?.event || current;
+        if (ONE_CLICK.has(action)) {
+          try {
+            upsert(await runAction(shown, action), false);
+            toast(t("action.done", { action: label("action", action), id: shown.id }), "ok");
+          } catch (err) {
+            toast(errorText(err), "error");
+          }
+          return;
+        }
+        const detail = await openActionDialog(shown, action);
         if (detail) upsert(detail, false);
       },
     });

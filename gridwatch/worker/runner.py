@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from contract.camera import CameraConfig
@@ -273,17 +273,20 @@ class Worker:
             self.stop.wait(max(0.0, min(self.health_check_s, next_round - time.monotonic())))
 
     def _send_live(self) -> None:
-        """About once a second, send each watched camera's newest frame, if it is new."""
+        """About once a second, send each watched camera's newest frame, if it is new, with
+        the camera's privacy masks blacked out as in all evidence."""
         assert self.live_pictures is not None
         sent: dict[str, int] = {}
         while not self.stop.wait(LIVE_PICTURE_INTERVAL_S):
             for camera_id in self.live_pictures.demand.watched():
                 frame = self._newest.get(camera_id)
-                if camera_id not in self.watched or frame is None:
+                watched = self.watched.get(camera_id)
+                if watched is None or frame is None:
                     continue
                 if sent.get(camera_id) == frame.sequence:
                     continue  # no newer frame since the last picture (a slow or stalled camera)
-                self.live_pictures.send(frame)
+                masked = replace(frame, image=watched.pipeline.privacy_mask.apply(frame.image))
+                self.live_pictures.send(masked)
                 sent[camera_id] = frame.sequence
 
     def _analyse(self, reader: CameraReader, frame: Frame) -> None:

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 
 import api.liveview
@@ -91,11 +93,28 @@ def test_the_worker_sends_live_pictures_only_while_someone_watches(
         assert 2 <= sent <= 6, sent  # about one a second
         assert set(pictures) == {WATCHED}  # no other camera is sent
 
-        # The viewer leaves: within the view's time the worker stops sending.
+        # A camera's privacy masks are black in its live picture as in all evidence.
+        masked = "hospital-east-entrance"  # ward windows: x 0.40-0.80, y 0-0.16
+
+        def masked_picture() -> np.ndarray | None:
+            httpx.post(f"{server.url}/api/v1/cameras/{masked}/live-view", headers=admin)
+            answer = httpx.get(f"{server.url}/api/v1/cameras/{masked}/live.jpg", headers=admin)
+            if answer.status_code != 200:
+                return None
+            return cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+
+        assert wait_for(lambda: masked_picture() is not None, timeout_s=15)
+        picture = masked_picture()
+        assert picture is not None
+        height, width = picture.shape
+        windows = picture[: int(0.16 * height) - 2, int(0.40 * width) + 2 : int(0.80 * width) - 2]
+        assert windows.mean() < 8 and picture.mean() > 40
+
+        # The viewers leave: within the view's time the worker stops sending.
         time.sleep(3 + 1.5)
-        stopped = pictures[WATCHED]
+        stopped = sum(pictures.values())
         time.sleep(2.5)
-        assert pictures[WATCHED] == stopped
+        assert sum(pictures.values()) == stopped
     finally:
         worker.stop.set()
         thread.join(timeout=20)

@@ -1,7 +1,7 @@
 """grid events: intake (file or verify, with an expiry) and acknowledgement
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-29 15:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import api.models
 
-revision: str = "0013"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -23,23 +23,29 @@ class ImageTooLarge(CameraUnavailable):
     like any unusable frame (a camera may be reconfigured to a smaller resolution)."""
 
 
+# The formats whose header is read: what cameras and uploads send (Pillow's first-loaded ones).
+# Naming them keeps Pillow from trying every plugin installed beside it: one may need a module
+# that is missing (a HEIF opener without its library), or be slow.
+HEADER_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+
+
 def image_size(payload: bytes) -> tuple[int, int] | None:
     """(width, height) in pixels as the picture's header declares it, without decoding the
     pixels; None when the header is not one of a picture format Pillow knows."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(payload)) as picture:
+            with Image.open(io.BytesIO(payload), formats=HEADER_FORMATS) as picture:
                 return picture.size
     except Image.DecompressionBombError:
         # Pillow refuses huge pictures itself; measure the header without its limit.
         previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
-            with Image.open(io.BytesIO(payload)) as picture:
+            with Image.open(io.BytesIO(payload), formats=HEADER_FORMATS) as picture:
                 return picture.size
         finally:
             Image.MAX_IMAGE_PIXELS = previous
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, OSError, ValueError, ImportError):
         return None
 
 

@@ -75,7 +75,7 @@ def test_an_alert_waits_unrouted_and_the_verdict_files_it(queue_client: TestClie
 def test_an_alert_nobody_verified_expires_with_its_reason(queue_client: TestClient) -> None:
     accounts = Accounts(queue_client)
     alert = report_incident(queue_client)
-    verified = report_incident(queue_client, track_id=3)
+    verified = report_incident(queue_client, track_id=3, zone="playground")
     assert act(queue_client, accounts, "west_operator", verified["id"], "verify").status_code == 200
     # Operators do not expire alerts by hand; and a case is not an alert.
     assert "expire" not in _detail(queue_client, accounts, alert["id"])["actions"]

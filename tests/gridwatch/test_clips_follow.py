@@ -12,6 +12,7 @@ import httpx
 import pytest
 import yaml
 
+from contract.rules import GroupingConfig
 from detectors.incident import Incident, IncidentClip
 from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker.assemble import CameraAssembly, DetectorPool
@@ -43,6 +44,13 @@ def test_each_incident_reaches_the_api_before_its_clip_and_the_clip_follows(
     settings_factory, demo_clip: Path, model_path: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     camera = recorded_camera("school-clip", demo_clip, fps=1, rules=True)
+    # Each incident its own event (no grouping), so that every incident's clip is followed.
+    no_grouping = GroupingConfig(window_s=0)
+    camera = camera.model_copy(
+        update={
+            "rules": [rule.model_copy(update={"grouping": no_grouping}) for rule in camera.rules]
+        }
+    )
     folder = tmp_path / "cameras"
     folder.mkdir()
     (folder / "school-clip.yaml").write_text(yaml.safe_dump(camera.model_dump(mode="json")))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -119,6 +122,20 @@ def api_client(
     """The API in-process on a fresh database (each kind), migrated and loaded with the samples."""
     with TestClient(create_app(settings_factory(database_url))) as client:
         yield client
+
+
+T = TypeVar("T")
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T], timeout_s: float = 60) -> T:
+    """Run `coroutine` to completion in an event loop of its own, on a thread of its own.
+
+    A browser test earlier in the same process (Playwright's sync API) keeps an event loop running
+    on the main thread, where `asyncio.run` then refuses to start; which tests share a process
+    depends on how the suite is split, so every test runs its coroutines through here.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=timeout_s)
 
 
 def free_port() -> int:

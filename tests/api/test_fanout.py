@@ -16,7 +16,13 @@ from api.db import make_engine
 from api.fanout import PostgresFanout
 from api.live import Audience, LiveHub, ViewerScope
 from api.settings import Settings
-from tests.conftest import PASSWORD, LiveServer, _postgres_database, seed_accounts
+from tests.conftest import (
+    PASSWORD,
+    LiveServer,
+    _postgres_database,
+    run_coroutine,
+    seed_accounts,
+)
 from tests.factories import incident_form, incident_metadata, jpeg
 
 pytestmark = pytest.mark.postgres
@@ -65,7 +71,7 @@ def test_an_alert_posted_to_one_api_process_reaches_operators_on_another(
                     east_messages.append(json.loads(await asyncio.wait_for(east.recv(), timeout=1)))
                 return message, east_messages
 
-        message, east_messages = asyncio.run(scenario())
+        message, east_messages = run_coroutine(scenario())
         assert message["type"] == "event.created"
         assert message["event"]["camera_id"] == "school-no1-gate"
         assert east_messages == []  # out of the east operator's region
@@ -99,11 +105,11 @@ def test_alerts_reach_this_process_while_its_listener_is_not_listening(
                     messages.append(json.loads(text))
             return messages
 
-    assert asyncio.run(received(1)) == [{"type": "event.created", "event_id": 1}]
+    assert run_coroutine(received(1)) == [{"type": "event.created", "event_id": 1}]
     fanout.start()
     try:
         assert fanout.listening.wait(10)
-        assert asyncio.run(received(2)) == [{"type": "event.created", "event_id": 2}]
+        assert run_coroutine(received(2)) == [{"type": "event.created", "event_id": 2}]
         assert fanout.received == 1
     finally:
         fanout.stop()

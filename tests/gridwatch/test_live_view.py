@@ -26,6 +26,9 @@ from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.gridwatch.test_shared_cameras import wait_for
 from tests.ingest.workers import NullDetector
 
+# Measures how fresh the live pictures are: runs in the suite's serial part, alone on the CPU.
+pytestmark = pytest.mark.timing
+
 WATCHED = "school-no1-gate"
 
 

@@ -13,6 +13,9 @@ from ingest import CameraUnavailable, UnsupportedSource, open_source
 from ingest.sources import FileSource
 from tests.ingest.recordings import jittered_mpegts
 
+# Measures a recording paced in real time: runs in the suite's serial part, alone on the CPU.
+pytestmark = pytest.mark.timing
+
 START = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 
 

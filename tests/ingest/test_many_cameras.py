@@ -14,6 +14,9 @@ from ingest import CameraStatus
 from tests.ingest.peers import RtspServer
 from tests.ingest.workers import RunningWorker, camera
 
+# Measures frame rates of several cameras: runs in the suite's serial part, alone on the CPU.
+pytestmark = pytest.mark.timing
+
 STEADY = [f"cam{n}" for n in range(1, 8)]
 DETECT_FPS = 5
 

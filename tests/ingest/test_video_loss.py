@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from api.settings import Settings
 from gridwatch.feed import HealthReporter
@@ -22,6 +23,10 @@ from gridwatch.worker.runner import Worker
 from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.ingest.peers import RtspServer
 from tests.ingest.workers import NullDetector, camera
+
+# Measures when an outage and a recovery are reported: runs in the suite's serial part, alone on
+# the CPU.
+pytestmark = pytest.mark.timing
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:

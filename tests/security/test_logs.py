@@ -3,12 +3,10 @@ log at the level it ships with, requests that carry credentials in their URLs.""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 import websockets
 
 from api.redaction import mask_secrets
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, run_coroutine
 
 SECRETS = {
     "token": "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXdlYnNvY2tldA.sig-one",
@@ -63,11 +61,8 @@ def test_credentials_in_urls_never_reach_the_server_log(tmp_path: Path) -> None:
         )  # fmt: skip
     try:
         _wait_until_up(base, server)
-        # On a thread of its own: a browser test earlier in the session may keep an event loop
-        # running on this one.
         url = f"ws://127.0.0.1:{port}/api/v1/live/ws?token={SECRETS['token']}"
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, _open_websocket(url)).result(timeout=30)
+        run_coroutine(_open_websocket(url), timeout_s=30)
         httpx.get(f"{base}/open311/v2/requests.json", params={"api_key": SECRETS["api_key"]})
         httpx.get(
             f"{base}/api/v1/events",

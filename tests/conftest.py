@@ -163,10 +163,14 @@ class LiveServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded 2-core machine the app's start-up (migrations, policy, hubs) has
+        # taken over 30 s.
+        deadline = time.monotonic() + 90
         while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("API server did not start")
+            if not self._thread.is_alive():
+                raise RuntimeError("API server stopped while starting (see its log above)")
+            if time.monotonic() > deadline:
+                raise RuntimeError("API server did not start within 90 s")
             time.sleep(0.05)
         return self
 

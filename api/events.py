@@ -403,6 +403,7 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         if event.lat is not None and event.lon is not None
         else None
     )
+    assignment = _assignment(event)
     title, description = event.title, event.description
     if incident is not None and event.camera is not None:
         language = _language_of(request)
@@ -430,6 +431,8 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         department_id=event.department_id,
         level=event.level,
         assignee=event.assignee.username if event.assignee else None,
+        assigned_by=assignment[0] if assignment else None,
+        assigned_at=assignment[1] if assignment else None,
         deadline_at=event.deadline_at,
         urgency=urgency.value,
         urgency_name_zh=urgency.name_zh,
@@ -458,6 +461,17 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         acknowledged_at=event.acknowledged_at,
         acknowledged_by=event.acknowledged_by,
     )
+
+
+def _assignment(event: GridEvent) -> tuple[str, datetime] | None:
+    """Who asked the event's assignee to verify it, and when: its latest `verify` step naming
+    them. Read only for assigned events, the few a list holds."""
+    if event.assignee_id is None:
+        return None
+    for step in reversed(event.history):
+        if step.action == "verify" and (step.details or {}).get("assignee_id") == event.assignee_id:
+            return step.actor.split(":", 1)[-1], step.at
+    return None
 
 
 def to_occurrence(incident: Incident, request: Links) -> OccurrencePublic:

@@ -2,6 +2,11 @@
 
 reported -> verifying -> confirmed | false_alarm -> dispatched -> handling -> resolved -> closed,
 with rework (resolved -> handling), escalation (one level up, state unchanged) and merge.
+
+A department that is not the right one for a dispatched event either hands it back to the
+command center (`send_back`, 退回: back to `confirmed`, unrouted, with the reason, for the
+operator to dispatch again) or passes it straight to the right department (`reassign`, 改派:
+`dispatched` again, to the department named, its clock restarted). Both need a reason.
 Acknowledgement ("seen, someone is on it") is recorded once and changes no state.
 
 Intake (the district policy's `intake`): a video incident either files a case at once (routed
@@ -60,6 +65,10 @@ TRANSITIONS: dict[str, Transition] = {
     "dispatch": _t(("confirmed",), "dispatched", ("operator",), "dispatch to a department"),
     "accept": _t(("dispatched",), "handling", ("handler",), "department takes it on"),
     "resolve": _t(("handling",), "resolved", ("handler",), "department reports it handled"),
+    "send_back": _t(("dispatched", "handling"), "confirmed", ("handler",),
+                    "not this department's: back to the command center to dispatch again"),
+    "reassign": _t(("dispatched", "handling"), "dispatched", ("handler", "operator"),
+                   "not this department's: passed to the department named"),
     "close": _t(("resolved",), "closed", ("grid_worker",), "checked on site and closed (photo)"),
     "operator_close": _t(("resolved",), "closed", ("operator",),
                          "closed without the on-site check, for a stated reason"),
@@ -75,7 +84,7 @@ TRANSITIONS: dict[str, Transition] = {
 }  # fmt: skip
 
 # A grid worker acts only on events in their own cells; a handler only on their department's.
-NEEDS_NOTE = {"reject", "rework", "merge", "operator_close", "expire"}
+NEEDS_NOTE = {"reject", "rework", "merge", "operator_close", "expire", "send_back", "reassign"}
 # The on-site check closes an event only with evidence of what the grid worker found.
 NEEDS_PHOTO = {"close"}
 CLOSURE = {"close": "on_site_check", "operator_close": "operator"}
@@ -107,6 +116,10 @@ class ActionRequest:
 
 
 def allowed_actions(event: GridEvent, principal: Principal) -> list[str]:
+    if principal.role == "handler" and (
+        principal.user is None or event.department_id != principal.user.department_id
+    ):
+        return []  # sent back or passed on: readable in their done list, no longer theirs
     return [
         name
         for name, transition in TRANSITIONS.items()
@@ -205,6 +218,19 @@ def apply_action(
         event.department_id = department_id
         event.dispatched_at = now
         details["department_id"] = department_id
+    elif action == "send_back":
+        details["from_department_id"] = event.department_id
+        event.department_id = None
+        event.dispatched_at = None
+    elif action == "reassign":
+        department_id = request.department_id
+        if department_id is None or session.get(Department, department_id) is None:
+            raise TransitionError(422, "department_id: name the department to pass it to")
+        if department_id == event.department_id:
+            raise TransitionError(422, f"department_id: the event is already {department_id}'s")
+        details["from_department_id"], details["department_id"] = event.department_id, department_id
+        event.department_id = department_id
+        event.dispatched_at = now
     elif action == "escalate":
         level = next_level(event.level)
         if level is None:

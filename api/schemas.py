@@ -115,6 +115,12 @@ class GridEventPublic(BaseModel):
     department_id: str | None = Field(description="Department routed or dispatched to.")
     level: str = Field(description="Handling level: community, town or district.")
     assignee: str | None = Field(description="Grid worker asked to verify, if any.")
+    assigned_by: str | None = Field(
+        default=None, description="Who asked the assignee to verify (user name), if anyone."
+    )
+    assigned_at: datetime | None = Field(
+        default=None, description="When the assignee was asked to verify (UTC)."
+    )
     deadline_at: datetime | None = Field(description="When the current state escalates.")
     urgency: str | None = Field(
         default=None,

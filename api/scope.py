@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select
 from sqlalchemy.orm import Session
 
-from api.models import Camera, Grid, GridEvent, UserGrid
+from api.models import Camera, Grid, GridEvent, GridEventHistory, UserGrid
 from api.principal import Principal
+
+# Steps that do not make an event part of someone's work: a note, a "seen".
+_NOT_WORK = ("comment", "acknowledge")
+# The states in which an event waits for a role's next step.
+WAITING_FOR = {
+    "grid_worker": ("reported", "verifying", "resolved"),
+    "handler": ("dispatched", "handling"),
+}
+
+
+def acted_on_by(principal: Principal) -> ColumnElement[bool]:
+    """Events the caller moved along (any lifecycle step but a note or an acknowledgement)."""
+    steps = select(GridEventHistory.grid_event_id).where(
+        GridEventHistory.actor == principal.actor, GridEventHistory.action.not_in(_NOT_WORK)
+    )
+    return GridEvent.id.in_(steps)
+
+
+def done_by(principal: Principal) -> ColumnElement[bool]:
+    """The caller's done list (已办): events they acted on that no longer wait for them."""
+    waiting = WAITING_FOR.get(principal.role)
+    if waiting is None or principal.user is None:
+        return acted_on_by(principal)
+    if principal.role == "handler":
+        mine = GridEvent.department_id == principal.user.department_id
+    else:
+        mine = GridEvent.grid_id.in_(
+            select(UserGrid.grid_id).where(UserGrid.user_id == principal.user.id)
+        )
+    return and_(acted_on_by(principal), not_(and_(mine, GridEvent.status.in_(waiting))))
 
 
 def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridEvent]:
@@ -25,7 +55,10 @@ def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridE
         cells = select(UserGrid.grid_id).where(UserGrid.user_id == user.id)
         return query.where(GridEvent.grid_id.in_(cells))
     if principal.role == "handler":
-        return query.where(GridEvent.department_id == user.department_id)
+        # What they sent back or passed on stays readable to them, in their done list.
+        return query.where(
+            or_(GridEvent.department_id == user.department_id, acted_on_by(principal))
+        )
     if principal.role == "camera_owner":
         owned = select(Camera.id).where(Camera.organisation_id == user.organisation_id)
         return query.where(GridEvent.camera_id.in_(owned))

@@ -47,7 +47,7 @@ from api.schemas import (
     RowId,
     SuppressOnReject,
 )
-from api.scope import can_see_event, scope_events
+from api.scope import can_see_event, done_by, scope_events
 from api.taxonomy import EventType, Taxonomy, UnknownEventCode
 from contract.vocabulary import Category
 
@@ -135,8 +135,17 @@ def list_events(
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    done: Annotated[
+        bool,
+        Query(
+            description="Only the caller's done list (已办): events they acted on (any step but"
+            " a note or an acknowledgement) that no longer wait for them."
+        ),
+    ] = False,
 ) -> GridEventPage:
     query = filters.apply(scope_events(select(GridEvent), principal))
+    if done:
+        query = query.where(done_by(principal))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.options(*_LOAD)

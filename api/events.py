@@ -315,12 +315,15 @@ EVENT_ESCALATED = "event.escalated"
 
 def live_message(change: GridEventChange, links: Links) -> dict[str, Any]:
     """The live alert of one change: its type (`event.created`, `event.updated`, or
-    `event.escalated` for an escalation), and the event as the API shows it."""
+    `event.escalated` for an escalation), the state it left (`from_status`, None for a new
+    event), and the event as the API shows it."""
     grid_event = change.grid_event
     kind = EVENT_ESCALATED if not change.created and change.action == "escalate" else None
     return {
         "type": kind or change.event_type,
         "event_id": grid_event.id,
+        # What it was, so that a list can move it between its tabs without asking again.
+        "from_status": change.before.get("status") if change.before else None,
         "level": grid_event.level,
         "event": to_public(grid_event, links).model_dump(mode="json"),
     }

@@ -81,7 +81,12 @@ class Settings(BaseSettings):
         description="Fernet key encrypting camera credentials at rest; derived from the secret"
         " key in development when unset.",
     )
-    access_token_minutes: int = Field(default=8 * 60, description="Lifetime of a login.")
+    access_token_minutes: float = Field(
+        default=8 * 60,
+        gt=0,
+        description="Lifetime of an access token, in minutes; the console renews it"
+        " (POST /api/v1/auth/refresh) before it runs out.",
+    )
     camera_configs: Path | None = Field(
         default=Path("camera_configs"),
         description="Camera YAML files imported at start-up (a folder); empty to skip.",

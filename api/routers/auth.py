@@ -51,11 +51,29 @@ def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     limiter.succeeded(address, form.username)
+    return _issue(user, settings)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPublic,
+    responses={401: {"model": Problem}},
+    summary="A fresh access token for a login whose token has not run out yet.",
+)
+def refresh(principal: UserDep, settings: SettingsDep) -> TokenPublic:
+    """Renew the caller's access token (Authorization: Bearer, still valid) for another full
+    lifetime, so a person at work is not logged out mid-task; an expired or disabled login
+    gets 401 and must log in again."""
+    assert principal.user is not None
+    return _issue(principal.user, settings)
+
+
+def _issue(user: User, settings: SettingsDep) -> TokenPublic:
     lifetime = timedelta(minutes=settings.access_token_minutes)
     token = create_access_token(
         str(user.id), settings.secret_key.get_secret_value(), lifetime, role=user.role
     )
-    return TokenPublic(access_token=token, expires_in=int(lifetime.total_seconds()))
+    return TokenPublic(access_token=token, expires_in=max(1, int(lifetime.total_seconds())))
 
 
 @router.get("/me", response_model=UserPublic)

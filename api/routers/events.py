@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
@@ -135,6 +135,16 @@ def list_events(
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    sort: Annotated[
+        Literal["newest", "deadline"],
+        Query(
+            description="newest: latest occurrence first; deadline: nearest deadline first"
+            " (overdue ones first, those without a deadline last), then newest."
+        ),
+    ] = "newest",
+    assigned_to_me: Annotated[
+        bool, Query(description="Only events the caller was asked to verify (assignee).")
+    ] = False,
     done: Annotated[
         bool,
         Query(
@@ -146,13 +156,17 @@ def list_events(
     query = filters.apply(scope_events(select(GridEvent), principal))
     if done:
         query = query.where(done_by(principal))
+    if assigned_to_me:
+        assert principal.user is not None
+        query = query.where(GridEvent.assignee_id == principal.user.id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.options(*_LOAD)
-        .order_by(GridEvent.occurred_at.desc(), GridEvent.id.desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    newest = (GridEvent.occurred_at.desc(), GridEvent.id.desc())
+    order = (
+        (GridEvent.deadline_at.is_(None), GridEvent.deadline_at.asc(), *newest)
+        if sort == "deadline"
+        else newest
+    )
+    rows = session.scalars(query.options(*_LOAD).order_by(*order).limit(limit).offset(offset)).all()
     return GridEventPage(
         items=[to_public(event, request) for event in rows], total=total, limit=limit, offset=offset
     )

@@ -137,3 +137,25 @@ def test_the_assignee_sees_who_asked_and_when(api_client: TestClient, accounts: 
     ]
     assert (item["assignee"], item["assigned_by"]) == ("school_worker", "west_operator")
     assert item["assigned_at"] is not None
+
+
+def test_lists_sort_by_deadline_and_pick_the_callers_assignments(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    low = int(report_incident(api_client, severity="low")["id"])
+    high = int(report_incident(api_client, severity="critical", zone="playground")["id"])
+    worker_id = accounts.user_id("school_worker")
+    act(api_client, accounts, "west_operator", low, "verify", assignee_id=worker_id)
+    newest = _ids(api_client, accounts, "school_worker")
+    by_deadline = _ids(api_client, accounts, "school_worker", sort="deadline")
+    assert set(newest) == set(by_deadline) == {low, high}
+    page = api_client.get(
+        "/api/v1/events", headers=accounts.headers("school_worker"), params={"sort": "deadline"}
+    ).json()["items"]
+    deadlines = [item["deadline_at"] for item in page]
+    assert deadlines == sorted(deadlines)
+    assert _ids(api_client, accounts, "school_worker", assigned_to_me=True) == [low]
+    bad = api_client.get(
+        "/api/v1/events", headers=accounts.headers("school_worker"), params={"sort": "x"}
+    )
+    assert bad.status_code == 422

@@ -6,7 +6,9 @@ import { h, options, toast } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { cameraIcon } from "./widgets.js";
 
-const NEEDS_NOTE = new Set(["reject", "rework", "merge", "operator_close"]);
+const NEEDS_NOTE = new Set(["reject", "rework", "merge", "operator_close", "send_back", "reassign"]);
+// Actions that name a department: where to dispatch, or where to pass an event on (改派).
+const TAKES_DEPARTMENT = new Set(["dispatch", "reassign"]);
 // The on-site check closes an event only with a photo of what the grid worker found.
 const NEEDS_PHOTO = new Set(["close"]);
 const CONFIRM_FIRST = new Set(["reported", "verifying"]);
@@ -41,10 +43,11 @@ export function errorText(err) {
   return String(err?.message || err);
 }
 
-async function departmentOptions(select, current) {
+async function departmentOptions(select, current, { exclude } = {}) {
   try {
-    const departments = await once("/api/v1/departments");
+    const departments = (await once("/api/v1/departments")).filter((d) => d.id !== exclude);
     select.replaceChildren(
+      ...(exclude ? [h("option", { value: "" }, t("form.pick_department"))] : []),
       ...departments.map((d) => h("option", { value: d.id, selected: d.id === current }, d.name)),
     );
   } catch {
@@ -127,6 +130,11 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
     department = h("select", { name: "department_id" }, h("option", { value: event.department_id || "" }, "…"));
     departmentOptions(department, event.department_id);
     fields.push(h("label", { class: "field" }, h("span", {}, t("form.department")), department));
+  } else if (actions.includes("reassign")) {
+    // Passing an event on names another department than the one that has it.
+    department = h("select", { name: "department_id" }, h("option", { value: "" }, "…"));
+    departmentOptions(department, null, { exclude: event.department_id });
+    fields.push(h("label", { class: "field" }, h("span", {}, t("form.department")), department));
   }
 
   let mergeTarget = null;
@@ -188,6 +196,11 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
       error.textContent = t("form.photo_required");
       return;
     }
+    if (action === "reassign" && !department?.value) {
+      error.textContent = t("form.pick_department");
+      department?.focus();
+      return;
+    }
     const intoEventId = mergeTarget ? mergeTarget.value || mergeTarget.manual.value : undefined;
     if (action === "merge" && !intoEventId) {
       error.textContent = t("merge.pick");
@@ -197,7 +210,7 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
     try {
       const detail = await runAction(event, action, {
         note: text,
-        departmentId: action === "dispatch" ? department?.value : undefined,
+        departmentId: TAKES_DEPARTMENT.has(action) ? department?.value : undefined,
         intoEventId: action === "merge" ? intoEventId : undefined,
         photos: photoInput ? [...photoInput.files] : [],
         suppress: action === "reject" ? suppression?.value() : undefined,

@@ -1,9 +1,17 @@
-// Talking to the GridWatch API: the access token, JSON and form requests, evidence images
-// fetched with the token (an <img src> cannot send it), and the live WebSocket.
+// Talking to the GridWatch API: the access token (renewed before it runs out; when it ran out
+// anyway, the person logs in again over the page they were on, and the request goes through),
+// JSON and form requests, evidence images fetched with the token (an <img src> cannot send it),
+// and the live WebSocket. The token never goes into an address or the browser's console.
 
 import { getLang } from "./i18n.js";
 
 const TOKEN_KEY = "gridwatch.token";
+const EXPIRES_KEY = "gridwatch.token_expires";
+const REASON_KEY = "gridwatch.logout_reason";
+export const AFTER_LOGIN_KEY = "gridwatch.after_login";
+// Renew when this share of the token's remaining life has passed, and retry a failed renewal.
+const RENEW_AT = 0.7;
+const RENEW_RETRY_MS = 10000;
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -15,9 +23,73 @@ export class ApiError extends Error {
 
 export const session = {
   token: sessionStorage.getItem(TOKEN_KEY),
+  expiresAt: Number(sessionStorage.getItem(EXPIRES_KEY)) || 0, // ms since the epoch
   me: null,
   onLogout: () => {},
+  // Asks the person to log in again over the page; resolves true when they did (main.js).
+  onExpired: null,
 };
+
+let renewTimer = null;
+
+/** Keep a token the API issued (`expires_in` seconds), and plan its renewal. */
+function keep(token, expiresIn) {
+  session.token = token;
+  session.expiresAt = Date.now() + expiresIn * 1000;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  sessionStorage.setItem(EXPIRES_KEY, String(session.expiresAt));
+  planRenewal();
+  live.authenticate();
+}
+
+function planRenewal() {
+  clearTimeout(renewTimer);
+  if (!session.token || !session.expiresAt) return;
+  const left = session.expiresAt - Date.now();
+  if (left <= 0) return;
+  renewTimer = setTimeout(renew, Math.max(500, left * RENEW_AT));
+}
+
+/** Exchange the token for a fresh one while it is still valid. */
+export async function renew() {
+  if (!session.token) return;
+  let response;
+  try {
+    response = await fetch("/api/v1/auth/refresh", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } });
+  } catch {
+    renewTimer = setTimeout(renew, RENEW_RETRY_MS); // the network, not the login: try again
+    return;
+  }
+  if (response.ok) {
+    const { access_token: token, expires_in: expiresIn } = await response.json();
+    keep(token, expiresIn);
+  } else if (response.status !== 401) {
+    renewTimer = setTimeout(renew, RENEW_RETRY_MS);
+  }
+  // 401: it ran out already; the next request asks the person to log in again.
+}
+
+// A tab in the background has its timers slowed: plan again from what is left on coming back.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") planRenewal();
+});
+
+let reauthenticating = null;
+
+/** Have the person log in again (once, however many requests are waiting); true when they did. */
+export function reauthenticate() {
+  if (!reauthenticating) {
+    const ask = session.onExpired ? session.onExpired() : Promise.resolve(false);
+    reauthenticating = ask
+      .catch(() => false)
+      .then((ok) => {
+        reauthenticating = null;
+        if (!ok && session.token) logout("expired");
+        return ok;
+      });
+  }
+  return reauthenticating;
+}
 
 function describe(detail) {
   if (Array.isArray(detail)) {
@@ -37,7 +109,19 @@ export function localPath(url) {
  * Call the API. `query` values may be arrays (repeated parameters); `json` or `form` is the
  * body. Resolves to the parsed JSON (null for 204); rejects with ApiError.
  */
-export async function api(path, { method = "GET", query, json, form, signal } = {}) {
+export async function api(path, options = {}) {
+  try {
+    return await request(path, options);
+  } catch (err) {
+    // The login ran out: the person logs in again over the page, and the request goes through.
+    if (err instanceof ApiError && err.status === 401 && err.expired && (await reauthenticate())) {
+      return request(path, options);
+    }
+    throw err;
+  }
+}
+
+async function request(path, { method = "GET", query, json, form, signal } = {}) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query || {})) {
     if (value === undefined || value === null || value === "") continue;
@@ -61,8 +145,9 @@ export async function api(path, { method = "GET", query, json, form, signal } = 
     throw new ApiError(0, "network");
   }
   if (response.status === 401 && session.token) {
-    logout();
-    throw new ApiError(401, "session expired");
+    const expired = new ApiError(401, "session expired");
+    expired.expired = true;
+    throw expired;
   }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
@@ -79,20 +164,40 @@ export async function login(username, password) {
     const problem = await response.json().catch(() => ({}));
     throw new ApiError(response.status, describe(problem.detail));
   }
-  const { access_token: token } = await response.json();
-  session.token = token;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  session.me = await api("/api/v1/auth/me");
+  const { access_token: token, expires_in: expiresIn } = await response.json();
+  keep(token, expiresIn);
+  sessionStorage.removeItem(REASON_KEY);
+  session.me = await request("/api/v1/auth/me");
   return session.me;
 }
 
-export function logout() {
+/**
+ * End the session. `reason`: "ended" (the person logged out) or "expired" (the login ran out
+ * and they did not log in again), which the login page says, and after which it returns them
+ * to the page they were on.
+ */
+export function logout(reason = "ended") {
+  if (reason === "expired") {
+    const path = location.hash.replace(/^#/, "");
+    if (path && path !== "/login") sessionStorage.setItem(AFTER_LOGIN_KEY, path);
+  }
+  sessionStorage.setItem(REASON_KEY, reason);
+  clearTimeout(renewTimer);
   session.token = null;
+  session.expiresAt = 0;
   session.me = null;
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(EXPIRES_KEY);
   for (const url of blobCache.values()) url.then((u) => u && URL.revokeObjectURL(u));
   blobCache.clear();
   session.onLogout();
+}
+
+/** Why the last session ended ("ended", "expired"), once; null when nobody logged out. */
+export function takeLogoutReason() {
+  const reason = sessionStorage.getItem(REASON_KEY);
+  sessionStorage.removeItem(REASON_KEY);
+  return reason;
 }
 
 // Object URLs of fetched evidence, newest last; the oldest are released past the limit.
@@ -149,9 +254,10 @@ class LiveFeed {
     if (!session.token || !this.wanted) return;
     this.setStatus("connecting");
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${location.host}/api/v1/live/ws?token=${encodeURIComponent(session.token)}`;
-    const socket = new WebSocket(url);
+    // The token goes as the first message, never in the address (addresses end up in logs).
+    const socket = new WebSocket(`${scheme}//${location.host}/api/v1/live/ws`);
     this.socket = socket;
+    socket.addEventListener("open", () => this.authenticate());
     socket.addEventListener("message", (message) => {
       let data;
       try {
@@ -170,7 +276,11 @@ class LiveFeed {
       if (this.socket !== socket) return;
       this.socket = null;
       if (closed.code === 4401) {
-        logout();
+        // Its token ran out. A renewed one reconnects at once; else the person logs in again.
+        this.setStatus("connecting");
+        const renewed = session.token && session.expiresAt > Date.now();
+        const ready = renewed ? Promise.resolve(true) : reauthenticate();
+        ready.then((ok) => ok && this.wanted && !this.socket && this.connect());
         return;
       }
       this.setStatus(this.wanted ? "connecting" : "offline");
@@ -179,6 +289,13 @@ class LiveFeed {
         this.delay = Math.min(this.delay * 2, 15000);
       }
     });
+  }
+
+  /** Tell an open socket the current token (first thing, and after each renewal). */
+  authenticate() {
+    if (this.socket?.readyState === WebSocket.OPEN && session.token) {
+      this.socket.send(JSON.stringify({ type: "auth", token: session.token }));
+    }
   }
 
   setStatus(status) {
@@ -200,6 +317,7 @@ class LiveFeed {
 }
 
 export const live = new LiveFeed();
+planRenewal();
 
 // Reference data that changes rarely, fetched once per login.
 const cached = new Map();

@@ -1,7 +1,7 @@
 // The console's shell: login, the menu of the signed-in role, the page router (#/path) and the
 // live-connection indicator.
 
-import { api, ApiError, forgetCached, live, login, logout, session } from "./api.js";
+import { AFTER_LOGIN_KEY, api, ApiError, forgetCached, live, login, logout, session, takeLogoutReason } from "./api.js";
 import { h, mount } from "./dom.js";
 import { getLang, label, LANGUAGES, setLang, t } from "./i18n.js";
 import { refreshClocks } from "./widgets.js";
@@ -79,7 +79,68 @@ function languageSwitch() {
   );
 }
 
+/**
+ * The login ran out: log in again in a dialog over the page, which stays as it was (an open
+ * dialog, a half-written report). Resolves true once the same person logged in again.
+ */
+function reloginDialog() {
+  return new Promise((resolve) => {
+    const me = session.me;
+    const username = h("input", { name: "username", autocomplete: "username", value: me?.username || "", readonly: Boolean(me), required: true });
+    const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true, autofocus: true });
+    const error = h("p", { class: "form-error", role: "alert" });
+    const submit = h("button", { type: "submit", class: "primary" }, t("login.submit"));
+    let done = false;
+    const dialog = h("dialog", { class: "relogin-dialog" });
+    const finish = (ok) => {
+      done = true;
+      dialog.close();
+      resolve(ok);
+    };
+    dialog.append(
+      h(
+        "form",
+        {
+          class: "login-form relogin-form",
+          onsubmit: async (submitted) => {
+            submitted.preventDefault();
+            error.textContent = "";
+            submit.disabled = true;
+            try {
+              const again = await login(username.value.trim(), password.value);
+              if (me && again.id !== me.id) {
+                error.textContent = t("session.relogin_other", { user: me.username });
+                return;
+              }
+              finish(true);
+            } catch (err) {
+              error.textContent = err instanceof ApiError && err.status === 401 ? t("login.wrong") : t("error.network");
+            } finally {
+              submit.disabled = false;
+            }
+          },
+        },
+        h("h2", {}, t("session.relogin_title")),
+        h("p", { class: "muted" }, t("session.relogin_hint")),
+        h("label", { class: "field" }, h("span", {}, t("login.username")), username),
+        h("label", { class: "field" }, h("span", {}, t("login.password")), password),
+        error,
+        h("div", { class: "form-buttons" }, submit, h("button", { type: "button", class: "logout", onclick: () => finish(false) }, t("login.logout"))),
+      ),
+    );
+    // Escape does not dismiss it: the page behind cannot work without a login.
+    dialog.addEventListener("cancel", (cancelled) => cancelled.preventDefault());
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (!done) resolve(false);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
 function loginPage() {
+  const reason = takeLogoutReason();
   const username = h("input", { name: "username", autocomplete: "username", required: true, autofocus: true });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
   const error = h("p", { class: "form-error", role: "alert" });
@@ -105,6 +166,7 @@ function loginPage() {
     },
     h("h1", {}, h("span", { class: "logo" }, "GridWatch"), " ", t("app.name")),
     h("p", { class: "muted" }, t("login.hint")),
+    reason ? h("p", { class: `notice session-notice session-${reason}`, role: "status" }, t(reason === "expired" ? "session.expired" : "session.ended")) : null,
     h("label", { class: "field" }, h("span", {}, t("login.username")), username),
     h("label", { class: "field" }, h("span", {}, t("login.password")), password),
     error,
@@ -135,7 +197,7 @@ function header(activePath) {
       liveIndicator,
       h("span", { class: "who", title: me.username }, me.full_name || me.username, h("small", {}, label("role", me.role))),
       languageSwitch(),
-      h("button", { type: "button", class: "logout", onclick: () => logout() }, t("login.logout")),
+      h("button", { type: "button", class: "logout", onclick: () => logout("ended") }, t("login.logout")),
     ),
   );
 }
@@ -160,7 +222,7 @@ async function route() {
   document.title = `GridWatch · ${t("app.name")}`;
   if (!session.token) {
     if (currentPath() !== "/login") {
-      sessionStorage.setItem("gridwatch.after_login", currentPath());
+      sessionStorage.setItem(AFTER_LOGIN_KEY, currentPath());
     }
     loginPage();
     return;
@@ -169,15 +231,15 @@ async function route() {
     try {
       session.me = await api("/api/v1/auth/me");
     } catch {
-      logout();
+      if (session.token) logout("expired");
       return;
     }
   }
   const role = session.me.role;
   let path = currentPath();
-  const afterLogin = sessionStorage.getItem("gridwatch.after_login");
+  const afterLogin = sessionStorage.getItem(AFTER_LOGIN_KEY);
   if (afterLogin) {
-    sessionStorage.removeItem("gridwatch.after_login");
+    sessionStorage.removeItem(AFTER_LOGIN_KEY);
     if (afterLogin !== "/" && afterLogin !== "/login") {
       go(afterLogin);
       return;
@@ -215,7 +277,9 @@ async function route() {
 }
 
 async function boot() {
+  session.onExpired = reloginDialog;
   session.onLogout = () => {
+    for (const open of document.querySelectorAll("dialog")) open.remove();
     live.stop();
     forgetCached();
     delete document.body.dataset.role;

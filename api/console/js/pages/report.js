@@ -1,7 +1,9 @@
 // Reporting an event seen on the street: what, where (the phone's position or a tap on the
-// map), and a photo. The photo is attached to the new event as a comment step.
+// map), and a photo. The photo is attached to the new event as a comment step. What is typed
+// and the photos chosen are kept as a draft (drafts.js) until the report is sent.
 
 import { api, once } from "../api.js";
+import { dropDraft, loadDraft, saveDraft } from "../drafts.js";
 import { errorText } from "../actions.js";
 import { h, mount, options, toast } from "../dom.js";
 import { CATEGORIES, SEVERITIES } from "../domain.js";
@@ -25,13 +27,29 @@ export async function render(main, _params, { me, role, go }) {
   const mapHolder = h("div", { class: "mini-map report-map", "data-testid": "report-map" });
   const locate = h("button", { type: "button", class: "locate" }, "◎ ", t("report.use_position"));
 
-  photos.addEventListener("change", () => {
+  const draftKey = `report:${me.username}`;
+  const draftNote = h("p", { class: "notice draft-restored", hidden: true });
+  const fieldsKept = { category, severity, title, description, address, lat, lon };
+  let saving = null;
+  function keepDraft() {
+    clearTimeout(saving);
+    saving = setTimeout(() => {
+      const values = Object.fromEntries(Object.entries(fieldsKept).map(([name, input]) => [name, input.value]));
+      saveDraft(draftKey, { ...values, photos: [...photos.files], saved_at: new Date().toISOString() });
+    }, 200);
+  }
+
+  function showPreviews() {
     previews.replaceChildren(
       ...[...photos.files].map((file) => {
         const url = URL.createObjectURL(file);
         return h("img", { src: url, alt: file.name, class: "thumb", onload: () => URL.revokeObjectURL(url) });
       }),
     );
+  }
+  photos.addEventListener("change", () => {
+    showPreviews();
+    keepDraft();
   });
 
   mount(
@@ -40,6 +58,7 @@ export async function render(main, _params, { me, role, go }) {
       "form",
       { class: "report-form", novalidate: true, onsubmit: (e) => { e.preventDefault(); send(); } },
       h("h1", {}, t("report.heading")),
+      draftNote,
       h("label", { class: "field" }, h("span", {}, t("field.category")), category),
       h("label", { class: "field" }, h("span", {}, t("field.severity")), severity),
       h("label", { class: "field" }, h("span", {}, t("report.what")), title),
@@ -53,12 +72,40 @@ export async function render(main, _params, { me, role, go }) {
     ),
   );
 
+  main.querySelector("form.report-form").addEventListener("input", keepDraft);
+  main.querySelector("form.report-form").addEventListener("change", keepDraft);
+
+  const draft = await loadDraft(draftKey);
+  if (draft) {
+    for (const [name, input] of Object.entries(fieldsKept)) if (draft[name] !== undefined) input.value = draft[name];
+    if (draft.photos?.length) {
+      const chosen = new DataTransfer();
+      for (const file of draft.photos) chosen.items.add(file);
+      photos.files = chosen.files;
+      showPreviews();
+    }
+    draftNote.hidden = false;
+    draftNote.append(
+      t("session.draft_restored"),
+      " ",
+      h("button", {
+        type: "button",
+        class: "link discard-draft",
+        onclick: async () => {
+          await dropDraft(draftKey);
+          render(main, _params, { me, role, go });
+        },
+      }, t("session.draft_discard")),
+    );
+  }
+
   let marker = null;
   let map = null;
   function setLocation(latitude, longitude, how) {
     lat.value = latitude.toFixed(6);
     lon.value = longitude.toFixed(6);
     where.textContent = t(how === "gps" ? "report.located_gps" : "report.located_map");
+    keepDraft();
     if (map) {
       if (marker) marker.setLatLng([latitude, longitude]);
       else marker = L.marker([latitude, longitude], { icon: L.divIcon({ className: "report-marker", iconSize: [18, 18] }) }).addTo(map);
@@ -83,6 +130,7 @@ export async function render(main, _params, { me, role, go }) {
     const own = new Set(role === "grid_worker" ? me.grid_ids : []);
     ({ map } = await gridMap(mapHolder, grids, { highlight: own }));
     map.on("click", (clicked) => setLocation(clicked.latlng.lat, clicked.latlng.lng, "map"));
+    if (lat.value && lon.value) setLocation(Number(lat.value), Number(lon.value), "map");
   } catch (err) {
     mount(mapHolder, notice(errorText(err), "error"));
   }
@@ -118,6 +166,8 @@ export async function render(main, _params, { me, role, go }) {
         for (const file of photos.files) form.append("photos", file, file.name);
         await api(`/api/v1/events/${created.id}/actions/comment`, { method: "POST", form });
       }
+      clearTimeout(saving);
+      await dropDraft(draftKey);
       toast(t("report.sent", { id: created.id }), "ok");
       go(`/events/${created.id}`);
     } catch (err) {

@@ -261,7 +261,21 @@ class CameraPublic(BaseModel):
     location: Location
     grid_id: str | None
     enabled: bool
-    status: str
+    status: str = Field(description="online, degraded, offline, or unknown (never reported on).")
+    status_reason: (
+        Literal["disabled", "unwatched", "awaiting_report", "worker_silent", "stream"] | None
+    ) = Field(
+        default=None,
+        description="Why it is not online: disabled; unwatched (no worker has taken it);"
+        " awaiting_report (a worker took it, no report yet); worker_silent (its worker stopped"
+        " reporting); stream (the worker reports the stream failing, see status_error).",
+    )
+    watched_by: str | None = Field(
+        default=None, description="The worker holding the camera's lease, if any."
+    )
+    status_error: str | None = Field(
+        default=None, description="The worker's last error for a failing stream, as it wrote it."
+    )
 
 
 class TokenPublic(BaseModel):

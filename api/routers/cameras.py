@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import object_session, selectinload
 
 from api.auth import AdminDep, UserDep, WorkerDep, require_roles
 from api.cameras import (
@@ -23,7 +24,7 @@ from api.cameras import (
 from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
 from api.health import record_health
 from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
-from api.models import Camera, Organisation
+from api.models import Camera, CameraLease, Organisation
 from api.principal import Principal
 from api.schemas import (
     CameraDetail,
@@ -58,7 +59,29 @@ router = APIRouter(prefix="/api/v1", tags=["cameras"])
 OwnerDep = Annotated[Principal, Depends(require_roles("camera_owner"))]
 
 
+# The health error the API writes when no worker reports on a camera any more (api.health).
+_SILENT = "no health report from any worker"
+
+
+def _why(camera: Camera) -> tuple[str | None, str | None]:
+    """Why a camera is not online, as a code the console words, and the worker watching it."""
+    session = object_session(camera)
+    lease = session.get(CameraLease, camera.id) if session is not None else None
+    watcher = lease.worker if lease is not None and lease.expires_at > datetime.now(UTC) else None
+    if not camera.enabled:
+        return "disabled", watcher
+    if camera.status == "online":
+        return None, watcher
+    if camera.status == "unknown":
+        # Never reported on: nobody runs it, or the worker that took it has not reported yet.
+        return ("unwatched" if watcher is None else "awaiting_report"), watcher
+    if camera.health.get("error") == _SILENT:
+        return "worker_silent", watcher
+    return "stream", watcher
+
+
 def _public(camera: Camera) -> CameraPublic:
+    reason, watcher = _why(camera)
     return CameraPublic(
         id=camera.id,
         name=camera.name,
@@ -68,6 +91,9 @@ def _public(camera: Camera) -> CameraPublic:
         grid_id=camera.grid_id,
         enabled=camera.enabled,
         status=camera.status,
+        status_reason=reason,
+        watched_by=watcher,
+        status_error=camera.health.get("error") if reason in ("stream", "worker_silent") else None,
     )
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.console.conftest import PHONE, Console, api_as
+from tests.console.conftest import PHONE, WORKER, Console, api_as
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,9 @@ def test_the_phone_list_holds_still_and_is_not_fetched_again_per_message(
     cards = page.locator(".list-tasks .event-card")
     assert cards.count() == 30
     page.click(".load-more")
-    page.wait_for_function("() => document.querySelectorAll('.list-tasks .event-card').length === 45")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.list-tasks .event-card').length === 45"
+    )
     assert page.locator(".load-more").is_hidden()
     shown = {int(card.get_attribute("data-event-id") or 0) for card in cards.all()}
     assert shown == {case["id"] for case in cases}
@@ -184,3 +186,39 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
         moved = urban.get(f"/api/v1/events/{wrong['id']}").json()
     assert (moved["status"], moved["department_id"]) == ("dispatched", "urban-management-bureau")
     assert moved["history"][-1]["note"] == "垃圾堆放属城管职责"
+
+
+def test_the_camera_owner_sees_why_a_camera_is_off_the_air(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    owner = open_console("school_owner")
+    owner.login("school_owner")
+    page = owner.page
+    row = page.locator('.cameras-table tr[data-camera-id="school-no1-gate"]')
+    row.wait_for()
+    # Nobody runs it: off the air, and why, not "unknown".
+    assert row.get_attribute("data-health") == "offline"
+    assert row.locator(".badge-camera").inner_text() == "离线"
+    assert row.locator(".status-reason").get_attribute("data-reason") == "unwatched"
+    assert "无人值守" in row.locator(".status-reason").inner_text()
+    assert "未知" not in page.locator(".owner-cameras").inner_text()
+    owner.screenshot("camera-owner-health-unwatched-desktop")
+
+    def leases(capacity: int, release: bool = False) -> None:
+        response = httpx.post(
+            f"{console_server.url}/api/v1/worker/leases",
+            json={"capacity": capacity, "release": release},
+            headers=WORKER,
+        )
+        assert response.status_code == 200, response.text
+
+    leases(4)  # a worker takes every camera, and has not reported yet
+    try:
+        owner.open("#/my-cameras")
+        page.reload()
+        reason = page.locator('tr[data-camera-id="school-no1-gate"] .status-reason')
+        reason.wait_for()
+        assert reason.get_attribute("data-reason") == "awaiting_report"
+        assert "edge-1" in reason.inner_text()
+    finally:
+        leases(0, release=True)

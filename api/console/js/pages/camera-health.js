@@ -9,6 +9,22 @@ import { openLiveDialog } from "../live-view.js";
 import { ago, cameraBadge, notice } from "../widgets.js";
 
 const ORDER = Object.fromEntries(CAMERA_STATES.map((state, index) => [state, index]));
+const SHOWN_STATES = CAMERA_STATES.filter((state) => state !== "unknown");
+
+/**
+ * The health to show: a camera nobody has reported on is not "unknown" to the person who owns
+ * it but off the air (离线), with the reason saying why (unwatched, disabled, ...).
+ */
+export function shownStatus(camera) {
+  return camera.status === "unknown" || camera.status_reason === "disabled" ? "offline" : camera.status;
+}
+
+/** Why a camera is not online, in words; null when it is. */
+export function statusReason(camera) {
+  if (!camera.status_reason) return null;
+  const text = t(`camera.reason.${camera.status_reason}`, { worker: camera.watched_by || "", error: camera.status_error || "" });
+  return h("div", { class: "status-reason small", dataset: { reason: camera.status_reason } }, text);
+}
 
 /** When the camera entered its present state, if the API says (status_since). */
 export function since(camera) {
@@ -31,7 +47,7 @@ export async function gridNames() {
  * a button that opens the camera's live view.
  */
 export function cameraTable(cameras, { link, showOwner = true, gridNames = new Map(), live = false } = {}) {
-  const rows = [...cameras].sort((a, b) => (ORDER[a.status] ?? 9) - (ORDER[b.status] ?? 9) || a.name.localeCompare(b.name));
+  const rows = [...cameras].sort((a, b) => (ORDER[shownStatus(a)] ?? 9) - (ORDER[shownStatus(b)] ?? 9) || a.name.localeCompare(b.name));
   return h(
     "table",
     { class: "table cameras-table" },
@@ -46,8 +62,8 @@ export function cameraTable(cameras, { link, showOwner = true, gridNames = new M
       rows.map((camera) =>
         h(
           "tr",
-          { dataset: { cameraId: camera.id, health: camera.status } },
-          h("td", {}, cameraBadge(camera.status)),
+          { dataset: { cameraId: camera.id, health: shownStatus(camera) } },
+          h("td", {}, cameraBadge(shownStatus(camera)), statusReason(camera)),
           h("td", {}, since(camera)),
           h("td", {}, link ? h("a", { href: link(camera) }, camera.name) : camera.name, h("div", { class: "muted small" }, camera.id)),
           showOwner ? h("td", {}, camera.organisation.name) : null,
@@ -64,12 +80,12 @@ export function cameraTable(cameras, { link, showOwner = true, gridNames = new M
 }
 
 export function healthSummary(cameras) {
-  const counts = Object.fromEntries(CAMERA_STATES.map((state) => [state, 0]));
-  for (const camera of cameras) counts[camera.status] = (counts[camera.status] || 0) + 1;
+  const counts = Object.fromEntries(SHOWN_STATES.map((state) => [state, 0]));
+  for (const camera of cameras) counts[shownStatus(camera)] = (counts[shownStatus(camera)] || 0) + 1;
   return h(
     "div",
     { class: "kpis health-kpis" },
-    CAMERA_STATES.map((state) => h("div", { class: `kpi health-${state}`, dataset: { health: state } }, h("span", { class: "kpi-name" }, label("camera_status", state)), h("span", { class: "kpi-value" }, String(counts[state])))),
+    SHOWN_STATES.map((state) => h("div", { class: `kpi health-${state}`, dataset: { health: state } }, h("span", { class: "kpi-name" }, label("camera_status", state)), h("span", { class: "kpi-value" }, String(counts[state])))),
   );
 }
 

@@ -32,6 +32,7 @@ from api.health import mark_silent_cameras
 from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.middleware import LoginLimiter, SecurityHeaders, StrictJson, internal_error
+from api.problems import CodedProblem, coded_problem
 from api.routers import (
     auth,
     cameras,
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StrictJson)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(Exception, internal_error)
+    app.add_exception_handler(CodedProblem, coded_problem)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(incidents.router)

@@ -96,11 +96,15 @@ FILES_CASE = {"verify", "confirm"}
 
 
 class TransitionError(Exception):
-    """An action that is not allowed now. Not retried; `status` is the HTTP status to answer."""
+    """An action that is not allowed now. Not retried; `status` is the HTTP status to answer,
+    `code` and `params` name the fault for a client to word in its reader's language
+    (api.problems), `detail` words it in English."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, code: str = "", **params: Any):
         self.status = status
         self.detail = detail
+        self.code = code
+        self.params = params
         super().__init__(detail)
 
 
@@ -169,20 +173,30 @@ def apply_action(
     now = now or datetime.now(UTC)
     transition = TRANSITIONS.get(action)
     if transition is None:
-        raise TransitionError(404, f"no action {action!r}; actions: {', '.join(TRANSITIONS)}")
+        raise TransitionError(
+            404, f"no action {action!r}; actions: {', '.join(TRANSITIONS)}",
+            "action_unknown", action=action,
+        )  # fmt: skip
     if principal.role not in transition.roles:
-        raise TransitionError(403, f"a {principal.role} may not {action} an event")
+        raise TransitionError(
+            403, f"a {principal.role} may not {action} an event",
+            "action_role", role=principal.role, action=action,
+        )  # fmt: skip
     if event.status not in transition.sources:
         raise TransitionError(
             409, f"cannot {action} an event that is {event.status}"
             f" (allowed from: {', '.join(sorted(transition.sources))})",
+            "action_state", action=action, state=event.status,
         )  # fmt: skip
     if action in NEEDS_NOTE and not request.note.strip():
-        raise TransitionError(422, f"note: say why ({action} needs a reason)")
+        raise TransitionError(
+            422, f"note: say why ({action} needs a reason)", "note_required", action=action
+        )
     if action in NEEDS_PHOTO and request.photo_count < 1:
         raise TransitionError(
-            422, f"photos: the on-site check needs at least one photo to {action} an event"
-        )
+            422, f"photos: the on-site check needs at least one photo to {action} an event",
+            "photo_required", action=action,
+        )  # fmt: skip
 
     if request.suppress is not None:
         _check_suppress(event, action, principal)
@@ -192,8 +206,9 @@ def apply_action(
     alert = awaits_verdict(event)
     if action == "expire" and not alert:
         raise TransitionError(
-            409, "only an alert waiting for verification (intake: verify) expires"
-        )
+            409, "only an alert waiting for verification (intake: verify) expires",
+            "expire_not_alert",
+        )  # fmt: skip
     if alert and action in FILES_CASE:
         # The verdict files the alert as a case: routed now, its clock starts below.
         owner_kind = event.camera.organisation.kind if event.camera else None
@@ -205,6 +220,8 @@ def apply_action(
             raise TransitionError(
                 409, f"already acknowledged by {event.acknowledged_by}"
                 f" at {event.acknowledged_at.isoformat()}",
+                "already_acknowledged", by=event.acknowledged_by,
+                at=event.acknowledged_at.isoformat(),
             )  # fmt: skip
         event.acknowledged_at, event.acknowledged_by = now, principal.name
     elif action == "verify":
@@ -214,7 +231,9 @@ def apply_action(
     elif action == "dispatch":
         department_id = request.department_id or event.department_id
         if department_id is None or session.get(Department, department_id) is None:
-            raise TransitionError(422, "department_id: name a department to dispatch to")
+            raise TransitionError(
+                422, "department_id: name a department to dispatch to", "department_required"
+            )
         event.department_id = department_id
         event.dispatched_at = now
         details["department_id"] = department_id
@@ -225,16 +244,21 @@ def apply_action(
     elif action == "reassign":
         department_id = request.department_id
         if department_id is None or session.get(Department, department_id) is None:
-            raise TransitionError(422, "department_id: name the department to pass it to")
+            raise TransitionError(
+                422, "department_id: name the department to pass it to", "department_required"
+            )
         if department_id == event.department_id:
-            raise TransitionError(422, f"department_id: the event is already {department_id}'s")
+            raise TransitionError(
+                422, f"department_id: the event is already {department_id}'s",
+                "department_same", department_id=department_id,
+            )  # fmt: skip
         details["from_department_id"], details["department_id"] = event.department_id, department_id
         event.department_id = department_id
         event.dispatched_at = now
     elif action == "escalate":
         level = next_level(event.level)
         if level is None:
-            raise TransitionError(409, "already handled at district level")
+            raise TransitionError(409, "already handled at district level", "top_level")
         details["from_level"], details["to_level"] = event.level, level
         event.level = level
         event.escalations += 1
@@ -277,11 +301,20 @@ def apply_action(
 
 def _check_suppress(event: GridEvent, action: str, principal: Principal) -> None:
     if action != "reject":
-        raise TransitionError(422, f"suppress: only a false-alarm verdict (reject), not {action}")
+        raise TransitionError(
+            422, f"suppress: only a false-alarm verdict (reject), not {action}",
+            "suppress_not_reject", action=action,
+        )  # fmt: skip
     if principal.role not in SUPPRESSORS:
-        raise TransitionError(403, f"a {principal.role} may not suppress a camera's alerts")
+        raise TransitionError(
+            403, f"a {principal.role} may not suppress a camera's alerts",
+            "suppress_role", role=principal.role,
+        )  # fmt: skip
     if event.incident is None:
-        raise TransitionError(422, "suppress: only an event raised by a camera can be suppressed")
+        raise TransitionError(
+            422, "suppress: only an event raised by a camera can be suppressed",
+            "suppress_no_camera",
+        )  # fmt: skip
 
 
 def _suppress(
@@ -312,20 +345,31 @@ def _suppress(
 def _grid_worker_for(session: Session, event: GridEvent, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.role != "grid_worker" or not user.active:
-        raise TransitionError(422, f"assignee_id: {user_id} is not an active grid worker")
+        raise TransitionError(
+            422, f"assignee_id: {user_id} is not an active grid worker",
+            "assignee_not_worker", assignee_id=user_id,
+        )  # fmt: skip
     if event.grid_id is None or session.get(UserGrid, (user.id, event.grid_id)) is None:
         raise TransitionError(
-            422, f"assignee_id: {user.username} does not work grid {event.grid_id}"
-        )
+            422, f"assignee_id: {user.username} does not work grid {event.grid_id}",
+            "assignee_other_grid", assignee=user.username, grid_id=event.grid_id,
+        )  # fmt: skip
     return user
 
 
 def _merge_target(session: Session, event: GridEvent, into_id: int | None) -> GridEvent:
     if into_id is None:
-        raise TransitionError(422, "into_event_id: name the event to merge into")
+        raise TransitionError(
+            422, "into_event_id: name the event to merge into", "merge_target_required"
+        )
     if into_id == event.id:
-        raise TransitionError(422, "into_event_id: an event cannot merge into itself")
+        raise TransitionError(
+            422, "into_event_id: an event cannot merge into itself", "merge_into_itself"
+        )
     target = session.get(GridEvent, into_id)
     if target is None or target.status not in OPEN_STATES:
-        raise TransitionError(422, f"into_event_id: {into_id} is not an open event")
+        raise TransitionError(
+            422, f"into_event_id: {into_id} is not an open event",
+            "merge_target_closed", into_event_id=into_id,
+        )  # fmt: skip
     return target

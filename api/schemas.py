@@ -365,9 +365,12 @@ class SuppressOnReject(TimeOfDay):
 
 
 class Problem(BaseModel):
-    """An error: what went wrong, in words."""
+    """An error: what went wrong, in words (English), and for some a stable code with its
+    parameters, which a client words in its reader's language."""
 
     detail: str
+    code: str | None = Field(default=None, description="The fault, e.g. action_state.")
+    params: dict[str, Any] | None = Field(default=None, description="What the code's words need.")
 
 
 # Cameras (HealthReport, a worker's report, is the cameras router's).

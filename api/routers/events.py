@@ -37,6 +37,7 @@ from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
 from api.models import Attachment, GridEvent, Incident, UserGrid
 from api.principal import Principal
+from api.problems import CodedProblem
 from api.schemas import (
     GridEventCreate,
     GridEventDetail,
@@ -259,7 +260,9 @@ def _event_type(taxonomy: Taxonomy, code: str | None, category: Category | None)
 def _visible(session: SessionDep, principal: Principal, event_id: int) -> GridEvent:
     event = can_see_event(session, principal, event_id)
     if event is None:
-        raise HTTPException(404, detail=f"grid event {event_id} not found")
+        raise CodedProblem(
+            404, f"grid event {event_id} not found", "event_not_found", {"event_id": event_id}
+        )
     return event
 
 
@@ -315,7 +318,7 @@ async def act_on_event(
     if principal.role == "handler" and event.department_id != (
         principal.user and principal.user.department_id
     ):
-        raise HTTPException(403, detail="this event is not your department's")
+        raise CodedProblem(403, "this event is not your department's", "not_your_department")
     if into_event_id is not None and can_see_event(session, principal, into_event_id) is None:
         raise HTTPException(422, detail=f"into_event_id: {into_event_id} is not an open event")
     try:
@@ -342,7 +345,7 @@ async def act_on_event(
         session.commit()
     except TransitionError as err:
         session.rollback()
-        raise HTTPException(err.status, detail=err.detail) from err
+        raise CodedProblem(err.status, err.detail, err.code, err.params) from err
     except AttachmentRejected as err:
         session.rollback()
         raise HTTPException(err.status, detail=str(err)) from err

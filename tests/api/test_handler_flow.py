@@ -28,7 +28,13 @@ def test_a_handler_sends_an_event_back_with_a_reason(
     api_client: TestClient, accounts: Accounts
 ) -> None:
     event_id = _dispatched(api_client, accounts)
-    assert act(api_client, accounts, "education_handler", event_id, "send_back").status_code == 422
+    unexplained = act(api_client, accounts, "education_handler", event_id, "send_back")
+    assert unexplained.status_code == 422
+    assert unexplained.json() == {
+        "detail": "note: say why (send_back needs a reason)",
+        "code": "note_required",
+        "params": {"action": "send_back"},
+    }
     back = act(
         api_client, accounts, "education_handler", event_id, "send_back", note="不属于本部门职责"
     )

@@ -156,6 +156,23 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
     page.locator(f'.list-queue .event-card[data-event-id="{wrong["id"]}"]').wait_for()
     handler.screenshot("handler-queue-desktop")
 
+    # What the API refuses is worded in the reader's language, from the error's code.
+    refused = page.evaluate(
+        """async (id) => {
+            const { api } = await import("./static/js/api.js");
+            try {
+                const form = new FormData();
+                await api(`/api/v1/events/${id}/actions/resolve`, { method: "POST", form });
+            } catch (err) { return [err.status, err.code, err.detail]; }
+        }""",
+        wrong["id"],
+    )
+    assert refused == [
+        409,
+        "action_state",
+        "事件当前为「已派遣」，不能执行「处置完毕」（可能已被他人处理，请刷新）。",
+    ]
+
     page.locator(f'.event-card[data-event-id="{wrong["id"]}"] h3 a').click()
     panel = page.locator(".actions-panel")
     panel.locator("button[data-action=reassign]").wait_for()

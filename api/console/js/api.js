@@ -3,7 +3,7 @@
 // JSON and form requests, evidence images fetched with the token (an <img src> cannot send it),
 // and the live WebSocket. The token never goes into an address or the browser's console.
 
-import { getLang } from "./i18n.js";
+import { getLang, label, labelOr } from "./i18n.js";
 
 const TOKEN_KEY = "gridwatch.token";
 const EXPIRES_KEY = "gridwatch.token_expires";
@@ -14,11 +14,30 @@ const RENEW_AT = 0.7;
 const RENEW_RETRY_MS = 10000;
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, code = null) {
     super(detail || `HTTP ${status}`);
     this.status = status;
     this.detail = detail || "";
+    this.code = code;
   }
+}
+
+// What an error code's parameters are, so that they are worded too (a state, a role, an action).
+const PARAM_KINDS = { state: "status", role: "role", action: "action" };
+
+/** An API error in the reader's language: its code's words where the console has them
+ * (apierror.<code>), else the API's own wording. */
+function wordProblem(problem) {
+  if (problem.code) {
+    const words = labelOr("apierror", problem.code, null);
+    if (words) {
+      const params = Object.fromEntries(
+        Object.entries(problem.params || {}).map(([name, value]) => [name, PARAM_KINDS[name] ? label(PARAM_KINDS[name], value) : value]),
+      );
+      return words.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+    }
+  }
+  return describe(problem.detail);
 }
 
 export const session = {
@@ -151,7 +170,7 @@ async function request(path, { method = "GET", query, json, form, signal } = {})
   }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
-    throw new ApiError(response.status, describe(problem.detail));
+    throw new ApiError(response.status, wordProblem(problem), problem.code || null);
   }
   if (response.status === 204) return null;
   return response.json();

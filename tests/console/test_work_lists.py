@@ -1,19 +1,22 @@
 """The lists people work from, in Chromium against the live API: the grid worker's phone list
 (tabs, every task reachable page by page, the task assigned to them standing out, held still
-under the thumb and never fetched again per live message) and the handler's send back (退回),
-reassign (改派) and done list (已办)."""
+under the thumb and never fetched again per live message), the handler's send back (退回),
+reassign (改派) and done list (已办), and the camera owner's view of their cameras (why one is
+off the air; zones drawn on the freshest picture, its age shown)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from contract.live_view import CAPTURED_AT_HEADER
 from tests.conftest import LiveServer
-from tests.console.conftest import PHONE, WORKER, Console, api_as
+from tests.console.conftest import PHONE, WORKER, Console, api_as, post_incident, scene_jpeg
 
 pytestmark = pytest.mark.browser
 
@@ -239,3 +242,45 @@ def test_the_camera_owner_sees_why_a_camera_is_off_the_air(
         assert "edge-1" in reason.inner_text()
     finally:
         leases(0, release=True)
+
+
+def test_zones_are_drawn_on_the_freshest_picture_and_its_age_is_shown(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    post_incident(console_server, detected_at=datetime.now(UTC) - timedelta(hours=2))
+    owner = open_console("school_owner")
+    owner.login("school_owner")
+    page = owner.page
+    owner.open("#/my-cameras/school-no1-gate")
+    age = page.locator("[data-testid=picture-age]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=picture-age]')?.dataset.takenAt"
+    )
+    # No worker watches it: the newest event's picture, said to be two hours old.
+    assert "is-old" in (age.get_attribute("class") or "")
+    assert age.inner_text().startswith("画面拍摄于 2小时前")
+    assert "可能已过时" in age.inner_text()
+    owner.screenshot("camera-owner-zones-old-picture-desktop")
+
+    # A worker watches it and sends its picture: zones go on the live one.
+    camera = f"{console_server.url}/api/v1/cameras/school-no1-gate"
+    assert httpx.put(f"{camera}/health", json={"status": "online"}, headers=WORKER).is_success
+    with api_as(console_server, "school_owner") as client:
+        assert client.post("/api/v1/cameras/school-no1-gate/live-view").is_success
+    sent = httpx.put(
+        f"{camera}/live.jpg",
+        content=scene_jpeg(caption="live now"),
+        headers={
+            **WORKER,
+            "Content-Type": "image/jpeg",
+            CAPTURED_AT_HEADER: datetime.now(UTC).isoformat(),
+        },
+    )
+    assert sent.is_success, sent.text
+    page.reload()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=picture-age]')"
+        "?.textContent.includes('实时画面')"
+    )
+    assert "is-old" not in (age.get_attribute("class") or "")
+    owner.screenshot("camera-owner-zones-live-picture-desktop")

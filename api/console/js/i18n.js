@@ -223,6 +223,8 @@ const zh = {
   "camera.reason.worker_silent": "检测进程停止上报（进程退出或网络中断）",
   "camera.reason.stream": "视频流故障：{error}",
   "camera.snapshot_age": "画面拍摄于 {age}",
+  "camera.snapshot_live": "实时画面",
+  "camera.snapshot_old": "最近一次事件的画面，可能已过时；点“测试连接”取当前画面",
 
   "list.count": "共 {n} 条",
   "tasks.title": "我的网格待办",
@@ -733,6 +735,8 @@ const en = {
   "camera.reason.worker_silent": "Its worker stopped reporting (stopped, or the network is down)",
   "camera.reason.stream": "Stream failing: {error}",
   "camera.snapshot_age": "Picture taken {age}",
+  "camera.snapshot_live": "live",
+  "camera.snapshot_old": "the newest event's picture, possibly out of date; test the connection for a current one",
 
   "list.count": "{n} in all",
   "tasks.title": "Tasks in my grids",

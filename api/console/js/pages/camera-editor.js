@@ -14,6 +14,7 @@ import { gridMap } from "../geo.js";
 import { newRule, ruleForm, ruleSchema } from "../rule-form.js";
 import { zoneEditor } from "../zone-editor.js";
 import { notice } from "../widgets.js";
+import { freshestPicture, pictureAgeText } from "../snapshot.js";
 
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -130,6 +131,12 @@ export async function render(main, { id }, { go }) {
       refreshRuleZones();
     },
   });
+  const pictureAge = h("p", { class: "picture-age muted small", "data-testid": "picture-age" }, camera ? t("common.loading") : t("zones.no_snapshot"));
+  const showPictureAge = (picture) => {
+    pictureAge.textContent = pictureAgeText(picture);
+    pictureAge.classList.toggle("is-old", Boolean(picture && !picture.live));
+    if (picture) pictureAge.dataset.takenAt = picture.takenAt;
+  };
   const ruleList = h("div", { class: "rules" });
   const lineNames = (camera?.config?.lines || []).map((line) => line.name);
   const detectedClasses = camera?.config?.detect?.classes || [];
@@ -212,7 +219,7 @@ export async function render(main, { id }, { go }) {
         h(
           "div",
           { class: "editor-main" },
-          h("section", { class: "panel" }, h("h2", {}, t("zones.title")), editor.element),
+          h("section", { class: "panel" }, h("h2", {}, t("zones.title")), pictureAge, editor.element),
           h("section", { class: "panel" }, h("h2", {}, t("rules.title")), ruleList, h("div", { class: "add-rule-row" }, kindPicker, addButton)),
         ),
       ),
@@ -221,11 +228,14 @@ export async function render(main, { id }, { go }) {
   );
   syncSource();
 
-  // The camera's latest snapshot on record is a background to draw on until a test gives a live one.
+  // Zones are drawn on the freshest picture there is (live if a worker watches the camera),
+  // and the page says how old it is; a connection test replaces it with one taken now.
   if (camera) {
-    api("/api/v1/events", { query: { camera_id: camera.id, limit: 1 } })
-      .then((page) => page.items[0]?.snapshot_url && authorisedObjectUrl(page.items[0].snapshot_url))
-      .then((url) => url && editor.setBackground(url))
+    freshestPicture(camera, authorisedObjectUrl)
+      .then((picture) => {
+        if (picture) editor.setBackground(picture.url);
+        showPictureAge(picture);
+      })
       .catch(() => {});
   }
   localImage.addEventListener("change", () => {
@@ -258,7 +268,10 @@ export async function render(main, { id }, { go }) {
           h("dt", {}, t("test.first_frame")), h("dd", {}, result.time_to_first_frame_s != null ? `${Number(result.time_to_first_frame_s).toFixed(2)} s` : "—"),
         ),
       );
-      if (snapshot) editor.setBackground(snapshot);
+      if (snapshot) {
+        editor.setBackground(snapshot);
+        showPictureAge({ takenAt: new Date().toISOString(), live: true });
+      }
     } catch (err) {
       mount(testResult, notice(missingEndpoint(err) ? t("owner.test_unavailable") : `${t("owner.test_failed")}: ${errorText(err)}`, "error"));
     } finally {

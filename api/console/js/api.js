@@ -227,7 +227,10 @@ const BLOB_CACHE_LIMIT = 300;
 export function authorisedObjectUrl(url) {
   const key = localPath(url);
   if (blobCache.has(key)) return blobCache.get(key);
-  const pending = fetch(key, { headers: { Authorization: `Bearer ${session.token}` } })
+  const get = () => fetch(key, { headers: { Authorization: `Bearer ${session.token}` } });
+  const pending = get()
+    // A picture refused for a login that ran out comes once the person logged in again.
+    .then(async (response) => (response.status === 401 && session.token && (await reauthenticate()) ? get() : response))
     .then((response) => (response.ok ? response.blob() : null))
     .then((blob) => (blob ? URL.createObjectURL(blob) : null))
     .catch(() => null);

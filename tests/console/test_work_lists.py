@@ -201,6 +201,11 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
         page.locator(f'.list-queue .event-card[data-event-id="{case["id"]}"]').wait_for()
     assert page.locator(".list-queue .event-card").count() == 2
     handler.screenshot("handler-done-desktop")
+    # The queue holds the department's own only: what it passed on is not its to do.
+    page.click(".list-tabs button[data-tab=todo]")
+    page.wait_for_selector(".list-queue[data-tab=todo] .notice:text('本部门暂无待处置事件。')")
+    assert page.locator(".list-queue .event-card").count() == 0
+    assert page.locator(".list-tabs button[data-tab=todo] .tab-count").inner_text() == "0"
 
     with api_as(console_server, "urban_handler") as urban:
         moved = urban.get(f"/api/v1/events/{wrong['id']}").json()

@@ -30,7 +30,8 @@ const KINDS = {
   queue: {
     title: "queue.title",
     tabs: [
-      { id: "todo", label: "queue.tab.todo", empty: "queue.empty", status: ["dispatched", "handling"], sort: "deadline" },
+      // Their department's only: what they passed on stays readable, in the done list.
+      { id: "todo", label: "queue.tab.todo", empty: "queue.empty", status: ["dispatched", "handling"], sort: "deadline", ownDepartment: true },
       { id: "done", label: "queue.tab.done", empty: "queue.empty_done", done: true, sort: "newest" },
     ],
   },
@@ -40,16 +41,22 @@ const KINDS = {
   },
 };
 
-function inTab(tab, event) {
-  if (tab.done) return false; // the done list is not told by live messages; it is read on opening
-  return !tab.status || tab.status.includes(event.status);
-}
-
-function tabQuery(tab) {
-  return { status: tab.status || undefined, done: tab.done ? "true" : undefined, sort: tab.sort };
-}
-
 export async function render(main, { kind }, { me }) {
+  function inTab(tab, event) {
+    if (tab.done) return false; // the done list is not told by live messages; it is read on opening
+    if (tab.ownDepartment && event.department_id !== me.department_id) return false;
+    return !tab.status || tab.status.includes(event.status);
+  }
+
+  function tabQuery(tab) {
+    return {
+      status: tab.status || undefined,
+      department_id: tab.ownDepartment ? me.department_id : undefined,
+      done: tab.done ? "true" : undefined,
+      sort: tab.sort,
+    };
+  }
+
   const spec = KINDS[kind];
   const tabKey = `gridwatch.tab.${kind}`;
   let tab = spec.tabs.find((candidate) => candidate.id === sessionStorage.getItem(tabKey)) || spec.tabs[0];
@@ -245,7 +252,7 @@ export async function render(main, { kind }, { me }) {
     const event = message.event;
     for (const candidate of spec.tabs) {
       if (candidate.done || !counts.has(candidate.id)) continue;
-      const was = message.from_status && inTab(candidate, { status: message.from_status });
+      const was = Boolean(message.from_status) && inTab(candidate, { ...event, status: message.from_status });
       const is = inTab(candidate, event);
       if (was === is) continue;
       counts.set(candidate.id, Math.max(0, counts.get(candidate.id) + (is ? 1 : -1)));

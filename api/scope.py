@@ -39,8 +39,12 @@ def done_by(principal: Principal) -> ColumnElement[bool]:
     return and_(acted_on_by(principal), not_(and_(mine, GridEvent.status.in_(waiting))))
 
 
-def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridEvent]:
-    """Restrict a query of grid events to those the caller may see."""
+def scope_events(
+    query: Select[GridEvent], principal: Principal, *, with_done: bool = False
+) -> Select[GridEvent]:
+    """Restrict a query of grid events to those the caller may see. `with_done`: and, for a
+    handler, those they sent back or passed on (readable, in their done list), which are not
+    their department's in figures."""
     user = principal.user
     if user is None:
         return query.where(false())
@@ -55,10 +59,8 @@ def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridE
         cells = select(UserGrid.grid_id).where(UserGrid.user_id == user.id)
         return query.where(GridEvent.grid_id.in_(cells))
     if principal.role == "handler":
-        # What they sent back or passed on stays readable to them, in their done list.
-        return query.where(
-            or_(GridEvent.department_id == user.department_id, acted_on_by(principal))
-        )
+        own = GridEvent.department_id == user.department_id
+        return query.where(or_(own, acted_on_by(principal)) if with_done else own)
     if principal.role == "camera_owner":
         owned = select(Camera.id).where(Camera.organisation_id == user.organisation_id)
         return query.where(GridEvent.camera_id.in_(owned))
@@ -68,7 +70,9 @@ def scope_events(query: Select[GridEvent], principal: Principal) -> Select[GridE
 def can_see_event(session: Session, principal: Principal, event_id: int) -> GridEvent | None:
     """The event if the caller may see it; None both when it is missing and when it is not
     theirs, so an identifier reveals nothing."""
-    query = scope_events(select(GridEvent).where(GridEvent.id == event_id), principal)
+    query = scope_events(
+        select(GridEvent).where(GridEvent.id == event_id), principal, with_done=True
+    )
     return session.scalars(query).first()
 
 

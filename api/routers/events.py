@@ -154,7 +154,7 @@ def list_events(
         ),
     ] = False,
 ) -> GridEventPage:
-    query = filters.apply(scope_events(select(GridEvent), principal))
+    query = filters.apply(scope_events(select(GridEvent), principal, with_done=True))
     if done:
         query = query.where(done_by(principal))
     if assigned_to_me:
@@ -181,7 +181,7 @@ def events_geojson(
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> dict[str, Any]:
-    query = filters.apply(scope_events(select(GridEvent), principal))
+    query = filters.apply(scope_events(select(GridEvent), principal, with_done=True))
     rows = session.scalars(query.options(*_LOAD).order_by(GridEvent.id.desc()).limit(limit)).all()
     features = []
     for event in rows:

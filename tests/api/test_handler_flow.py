@@ -165,3 +165,25 @@ def test_lists_sort_by_deadline_and_pick_the_callers_assignments(
         "/api/v1/events", headers=accounts.headers("school_worker"), params={"sort": "x"}
     )
     assert bad.status_code == 422
+
+
+def test_a_departments_figures_leave_out_what_it_passed_on(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    event_id = _dispatched(api_client, accounts)
+    act(
+        api_client,
+        accounts,
+        "education_handler",
+        event_id,
+        "reassign",
+        note="属城管",
+        department_id="urban-management-bureau",
+    )
+
+    def backlog(user: str) -> int:
+        response = api_client.get("/api/v1/stats", headers=accounts.headers(user))
+        assert response.status_code == 200, response.text
+        return int(response.json()["events"])
+
+    assert (backlog("education_handler"), backlog("urban_handler")) == (0, 1)

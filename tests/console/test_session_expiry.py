@@ -1,4 +1,4 @@
-"""Sessions at work, in Chromium against the live API with access tokens that last six seconds:
+"""Sessions at work, in Chromium against the live API with access tokens that last eight seconds:
 the console renews them without a word; when one runs out anyway (renewal refused here) the
 person logs in again over the page, and nothing they typed is lost (a dispatch note, a report
 with its photo, kept as a draft through a reload); a session that ended says so on the login page
@@ -19,12 +19,12 @@ from tests.console.test_work_lists import hotline_case
 
 pytestmark = pytest.mark.browser
 
-LIFETIME_S = 6.0
+LIFETIME_S = 8.0
 
 
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The console's API over SQLite, with access tokens that last six seconds."""
+    """The console's API over SQLite, with access tokens that last eight seconds."""
     root = tmp_path_factory.mktemp("short-sessions")
     settings = Settings(
         database_url=f"sqlite:///{root / 'console.db'}",

@@ -4,12 +4,12 @@ that event when the model keeps seeing it (e.g. a street-vending or overflowing-
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import numpy as np
 import supervision as sv
 
-from detectors.evidence import annotate, encode_jpeg, sha256_hex
+from detectors.evidence import annotate, burned_in_time, encode_jpeg, sha256_hex
 from detectors.incident import Incident, incident_id
 from detectors.model import ObjectDetector, class_ids_of
 from detectors.privacy import PrivacyMask
@@ -48,7 +48,10 @@ class ClassAlarm:
         confidence: float = 0.4,
         cooldown_s: float = 300.0,
         privacy_mask: PrivacyMask | None = None,
+        timezone: tzinfo = UTC,
     ):
+        # The camera's zone: the time burned into its snapshots is local, with its offset.
+        self.timezone = timezone
         self.class_ids = class_ids_of(detector, classes, camera_id=camera_id, model_name=model_name)
         self.camera_id = camera_id
         self.model_name = model_name
@@ -99,7 +102,8 @@ class ClassAlarm:
         best = int(np.argmax(mine.confidence)) if mine.confidence is not None else 0
         x1, y1, x2, y2 = (float(v) for v in mine.xyxy[best])
         confidence = float(mine.confidence[best]) if mine.confidence is not None else 1.0
-        caption = f"{self.camera_id}  {now:%Y-%m-%d %H:%M:%S}  {event.name} ({self.model_name})"
+        stamp = burned_in_time(now, self.timezone)
+        caption = f"{self.camera_id}  {stamp}  {event.name} ({self.model_name})"
         jpeg = encode_jpeg(annotate(image, mine, [], caption=caption))
         started = self._since.get(class_name, now)
         return Incident(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
 
 import av
@@ -20,6 +20,19 @@ from detectors.zones import Zone
 ZONE_COLOUR = (0, 215, 255)  # amber, BGR
 BOX_COLOUR = (80, 200, 80)
 HIT_COLOUR = (40, 40, 230)
+
+
+def burned_in_time(at: datetime, zone: tzinfo = UTC) -> str:
+    """The time written on evidence: local to the camera's zone, with its UTC offset, so that the
+    picture and the console (which labels its times the same way) agree at a glance.
+
+    Example:
+        >>> burned_in_time(datetime(2026, 3, 1, 2, 0, 5, tzinfo=UTC), ZoneInfo("Asia/Shanghai"))
+        '2026-03-01 10:00:05 UTC+08:00'
+    """
+    local = at.astimezone(zone)
+    offset = local.strftime("%z") or "+0000"
+    return f"{local:%Y-%m-%d %H:%M:%S} UTC{offset[:3]}:{offset[3:5]}"
 
 
 def annotate(

@@ -6,12 +6,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import numpy as np
 import supervision as sv
 
-from detectors.evidence import annotate, encode_jpeg, encode_mp4, sha256_hex
+from detectors.evidence import annotate, burned_in_time, encode_jpeg, encode_mp4, sha256_hex
 from detectors.incident import Incident, IncidentClip, incident_id
 from detectors.model import ObjectDetector, class_ids_of
 from detectors.motion import MotionDecision, MotionGate
@@ -132,8 +132,11 @@ class CameraPipeline:
         privacy_mask: PrivacyMask | None = None,
         evidence: EvidenceSettings | None = None,
         plate_reader: PlateReader | None = None,
+        timezone: tzinfo = UTC,
     ):
         self.camera_id = camera_id
+        # The camera's zone: the time burned into its snapshots is local, with its offset.
+        self.timezone = timezone
         self.detector = detector
         self.zones = list(zones)
         self.lines = list(lines)
@@ -330,7 +333,7 @@ class CameraPipeline:
             details["plate"] = reading.text if reading else None
             details["plate_confidence"] = reading.confidence if reading else None
 
-        caption = f"{self.camera_id}  {best.at:%Y-%m-%d %H:%M:%S}  {hit.summary}"
+        caption = f"{self.camera_id}  {burned_in_time(best.at, self.timezone)}  {hit.summary}"
         jpeg = encode_jpeg(self._draw(hit, best, caption), quality=self.evidence.jpeg_quality)
         frames = pending.frames
         encode_clip = self._clip_encoder(pending)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 
 from contract.camera import CameraConfig
-from detectors.evidence import encode_jpeg, sha256_hex
+from detectors.evidence import burned_in_time, encode_jpeg, sha256_hex
 from detectors.incident import Incident, incident_id
 from ingest.backoff import Backoff
 from ingest.errors import IngestError
@@ -31,7 +32,7 @@ def tamper_incident(
     camera: CameraConfig, event: CameraEvent, snapshot: bytes | None, *, device: str
 ) -> Incident:
     """The device_fault incident a camera's tamper alarm raises."""
-    picture = snapshot or _no_picture(camera.name, event)
+    picture = snapshot or _no_picture(camera.name, event, ZoneInfo(camera.timezone))
     image = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR)
     height, width = image.shape[:2] if image is not None else (576, 768)
     return Incident(
@@ -59,10 +60,11 @@ def tamper_incident(
     )
 
 
-def _no_picture(name: str, event: CameraEvent) -> bytes:
-    """A plain card saying what happened, for a camera that gives no snapshot."""
+def _no_picture(name: str, event: CameraEvent, zone: tzinfo) -> bytes:
+    """A plain card saying what happened, for a camera that gives no snapshot; the time is the
+    camera's local time with its offset, as on every snapshot."""
     card = np.full((576, 768, 3), 40, dtype=np.uint8)
-    lines = [name, "camera reports tampering", event.topic, f"{event.time:%Y-%m-%d %H:%M:%S} UTC"]
+    lines = [name, "camera reports tampering", event.topic, burned_in_time(event.time, zone)]
     for row, text in enumerate(lines):
         cv2.putText(
             card, text, (30, 240 + 40 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2

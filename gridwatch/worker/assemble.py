@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from contract.camera import (
     CameraConfig,
@@ -135,6 +136,7 @@ def build_pipeline(
             else None
         ),
         privacy_mask=PrivacyMask([tuple(mask.polygon) for mask in camera.privacy_masks]),
+        timezone=ZoneInfo(camera.timezone),
         evidence=EvidenceSettings(
             pre_roll_s=camera.evidence.pre_roll_s,
             post_roll_s=camera.evidence.post_roll_s,
@@ -264,6 +266,7 @@ class CameraAssembly:
             min_frames=wanted.min_frames, confidence=wanted.confidence,
             cooldown_s=wanted.cooldown_s,
             privacy_mask=PrivacyMask([m.polygon for m in camera.privacy_masks]),
+            timezone=ZoneInfo(camera.timezone),
         )  # fmt: skip
 
 

@@ -6,13 +6,15 @@ import io
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import av
+import cv2
 import numpy as np
 import pytest
 import supervision as sv
 
-from detectors.evidence import encode_mp4, sha256_hex
+from detectors.evidence import annotate, burned_in_time, encode_mp4, sha256_hex
 from detectors.motion import MotionGate
 from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.privacy import PrivacyMask
@@ -294,3 +296,33 @@ def test_a_class_the_model_does_not_know_is_named_at_set_up() -> None:
         "gate", ScriptedDetector(), [EVERYWHERE], [], classes=["car", "person"]
     )
     assert pipeline.class_ids == [0, 1]
+
+
+def test_burned_in_time_is_the_cameras_local_time_with_its_offset() -> None:
+    assert burned_in_time(at(0), ZoneInfo("Asia/Shanghai")) == "2026-11-28 06:00:00 UTC+08:00"
+    assert burned_in_time(at(0)) == "2026-11-27 22:00:00 UTC+00:00"
+    assert burned_in_time(at(0), ZoneInfo("America/St_Johns")) == "2026-11-27 18:30:00 UTC-03:30"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_the_snapshot_caption_shows_the_time_in_the_cameras_zone(zone: str) -> None:
+    pipe = pipeline(ScriptedDetector(), timezone=ZoneInfo(zone))
+    incidents = []
+    frames = {}
+    for step in range(4):
+        frames[at(step * 0.5)] = image = scene(20 + 10 * step)
+        incidents += pipe.process(image, now=at(step * 0.5))
+    (incident,) = incidents
+    picture = cv2.imdecode(np.frombuffer(incident.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+    def caption_band(stamp: str) -> np.ndarray:
+        caption = f"cam  {stamp}  {incident.summary}"
+        drawn = annotate(frames[incident.snapshot_at], sv.Detections.empty(), [EVERYWHERE],
+                         caption=caption)  # fmt: skip
+        return drawn[-24:].astype(np.float32)
+
+    shown = picture[-24:].astype(np.float32)
+    local = caption_band(burned_in_time(incident.snapshot_at, ZoneInfo(zone)))
+    utc = caption_band(burned_in_time(incident.snapshot_at))
+    assert np.abs(shown - local).mean() < 4  # JPEG's loss and the zone's edge only
+    assert np.abs(shown - utc).mean() > np.abs(shown - local).mean() + 1

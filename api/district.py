@@ -275,6 +275,33 @@ class DistrictPolicy(_Strict):
                 return rule.department
         return None
 
+    def category_department(self, category: str) -> str | None:
+        """The department the category alone routes to (its routing entry for any owner)."""
+        for rule in self.routing:
+            if rule.category == category and rule.owner_kind is None:
+                return rule.department
+        return None
+
+    def routed_by(
+        self,
+        category: str,
+        owner_kind: str | None,
+        event_code: str | None,
+        department_id: str | None,
+    ) -> str | None:
+        """Why `department_id` handles an event of `category` when it is not the category's own
+        department: "owner" (the camera owner's routing entry), "event_code" (the event type's
+        department in the taxonomy) or "dispatch" (a person chose it). None when they agree or
+        nobody handles it yet."""
+        if department_id is None or department_id == self.category_department(category):
+            return None
+        if department_id != self.route(category, owner_kind, event_code):
+            return "dispatch"
+        for rule in self.routing:
+            if rule.category == category and rule.owner_kind == owner_kind and owner_kind:
+                return "owner"
+        return "event_code"
+
     def grouping_for(self, category: str) -> GroupingConfig:
         """The district's grouping of repeats for events of `category`."""
         return self.grouping.get(Category(category)) or GroupingConfig()

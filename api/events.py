@@ -369,7 +369,8 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def merge_candidates(
     session: Session, event: GridEvent, *, radius_m: float, window: timedelta
 ) -> list[tuple[GridEvent, float]]:
-    """Open events of the same category near this one in space and time, nearest first."""
+    """Open events of the same category near this one in space and time, newest first (the
+    operator looks for the duplicate of what just happened)."""
     if event.lat is None or event.lon is None:
         return []
     # A degree of latitude is ~111 km; the box is a cheap pre-filter before the exact distance.
@@ -391,7 +392,7 @@ def merge_candidates(
         metres = distance_m(event.lat, event.lon, other.lat, other.lon)
         if metres <= radius_m:
             near.append((other, metres))
-    return sorted(near, key=lambda pair: (pair[1], pair[0].id))
+    return sorted(near, key=lambda pair: (pair[0].occurred_at, pair[0].id), reverse=True)
 
 
 def to_public(event: GridEvent, request: Links) -> GridEventPublic:
@@ -463,6 +464,13 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         expires_at=event.expires_at,
         acknowledged_at=event.acknowledged_at,
         acknowledged_by=event.acknowledged_by,
+        category_department_id=policy.category_department(event.category),
+        routed_by=policy.routed_by(
+            event.category,
+            _owner_kind(event, policy),
+            event.event_code,
+            event.department_id,
+        ),
     )
 
 
@@ -475,6 +483,14 @@ def _assignment(event: GridEvent) -> tuple[str, datetime] | None:
         if step.action == "verify" and (step.details or {}).get("assignee_id") == event.assignee_id:
             return step.actor.split(":", 1)[-1], step.at
     return None
+
+
+def _owner_kind(event: GridEvent, policy: DistrictPolicy) -> str | None:
+    """The camera owner's kind, read only when the routing needs explaining (it loads the
+    organisation)."""
+    if event.camera is None or event.department_id == policy.category_department(event.category):
+        return None
+    return event.camera.organisation.kind
 
 
 def to_occurrence(incident: Incident, request: Links) -> OccurrencePublic:

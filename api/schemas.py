@@ -167,6 +167,15 @@ class GridEventPublic(BaseModel):
         default=None, description="When an operator acknowledged it (seen, someone is on it)."
     )
     acknowledged_by: str | None = Field(default=None, description="Who acknowledged it.")
+    category_department_id: str | None = Field(
+        default=None, description="The department the category alone routes to."
+    )
+    routed_by: str | None = Field(
+        default=None,
+        description="Why department_id differs from category_department_id: owner (the camera"
+        " owner's routing), event_code (the event type's department in the taxonomy) or"
+        " dispatch (a person chose it); null when they agree.",
+    )
 
 
 class GridEventDetail(GridEventPublic):

@@ -18,7 +18,7 @@ from fastapi import (
 )
 from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, ValidationError
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import selectinload
 
 from api.attachments import AttachmentRejected, attach, read_photos
@@ -71,6 +71,12 @@ class EventFilters:
         camera_id: Annotated[str | None, Query(description="Only from this camera.")] = None,
         grid_id: Annotated[str | None, Query(description="Only in this grid or below it.")] = None,
         department_id: Annotated[str | None, Query(description="Only this department's.")] = None,
+        severity: Annotated[
+            list[str] | None, Query(description="Only these severities (low ... critical).")
+        ] = None,
+        merged_into_id: Annotated[
+            int | None, Query(ge=1, description="Only the duplicates merged into this event.")
+        ] = None,
         overdue: Annotated[
             bool | None, Query(description="Only those past their deadline.")
         ] = None,
@@ -83,7 +89,7 @@ class EventFilters:
         ] = None,
     ):
         self.status, self.category, self.source = status, category, source
-        self.event_code = event_code
+        self.event_code, self.severity, self.merged_into_id = event_code, severity, merged_into_id
         self.camera_id, self.grid_id, self.department_id = camera_id, grid_id, department_id
         self.overdue, self.occurred_from, self.occurred_to = overdue, occurred_from, occurred_to
 
@@ -98,6 +104,10 @@ class EventFilters:
             query = query.where(GridEvent.event_code.in_(self.event_code))
         if self.source:
             query = query.where(GridEvent.source.in_(self.source))
+        if self.severity:
+            query = query.where(GridEvent.severity.in_(self.severity))
+        if self.merged_into_id is not None:
+            query = query.where(GridEvent.merged_into_id == self.merged_into_id)
         if self.camera_id:
             query = query.where(GridEvent.camera_id == self.camera_id)
         if self.grid_id:
@@ -117,6 +127,9 @@ class EventFilters:
 
 
 FiltersDep = Annotated[EventFilters, Depends()]
+EventSort = Literal["newest", "severity", "deadline"]
+# Most severe first.
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 _LOAD = (
     selectinload(GridEvent.incident),
     selectinload(GridEvent.best_incident),
@@ -137,10 +150,10 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     sort: Annotated[
-        Literal["newest", "deadline"],
+        EventSort,
         Query(
-            description="newest: latest occurrence first; deadline: nearest deadline first"
-            " (overdue ones first, those without a deadline last), then newest."
+            description="newest: newest occurrence first; severity: most severe first, then"
+            " newest; deadline: nearest deadline first (none last), then newest."
         ),
     ] = "newest",
     assigned_to_me: Annotated[
@@ -162,11 +175,13 @@ def list_events(
         query = query.where(GridEvent.assignee_id == principal.user.id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     newest = (GridEvent.occurred_at.desc(), GridEvent.id.desc())
-    order = (
-        (GridEvent.deadline_at.is_(None), GridEvent.deadline_at.asc(), *newest)
-        if sort == "deadline"
-        else newest
-    )
+    if sort == "severity":
+        rank = case(SEVERITY_RANK, value=GridEvent.severity, else_=len(SEVERITY_RANK))
+        order: tuple[Any, ...] = (rank, *newest)
+    elif sort == "deadline":
+        order = (GridEvent.deadline_at.is_(None), GridEvent.deadline_at, *newest)
+    else:
+        order = newest
     rows = session.scalars(query.options(*_LOAD).order_by(*order).limit(limit).offset(offset)).all()
     return GridEventPage(
         items=[to_public(event, request) for event in rows], total=total, limit=limit, offset=offset
@@ -426,7 +441,8 @@ def list_occurrences(
     "/{event_id}/merge-candidates",
     response_model=list[MergeCandidate],
     responses={404: {"model": Problem}},
-    summary="Open events of the same category nearby in space and time: likely duplicates.",
+    summary="Open events of the same category nearby in space and time, newest first: likely"
+    " duplicates.",
 )
 def get_merge_candidates(
     event_id: RowId,

@@ -293,6 +293,14 @@ class TokenPublic(BaseModel):
     expires_in: int = Field(description="Seconds until it expires.")
 
 
+class Verifier(BaseModel):
+    """A grid worker an operator may ask to verify an event (the verify action's assignee_id)."""
+
+    id: int = Field(description="User id: the verify action's assignee_id.")
+    username: str
+    full_name: str
+
+
 class UserPublic(BaseModel):
     id: int
     username: str

@@ -35,7 +35,7 @@ from api.events import (
 from api.evidence import EvidenceError
 from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
-from api.models import Attachment, GridEvent, Incident, UserGrid
+from api.models import Attachment, GridEvent, Incident, User, UserGrid
 from api.principal import Principal
 from api.problems import CodedProblem
 from api.schemas import (
@@ -47,6 +47,7 @@ from api.schemas import (
     Problem,
     RowId,
     SuppressOnReject,
+    Verifier,
 )
 from api.scope import can_see_event, done_by, scope_events
 from api.taxonomy import EventType, Taxonomy, UnknownEventCode
@@ -55,6 +56,7 @@ from contract.vocabulary import Category
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 ReporterDep = Annotated[Principal, Depends(require_roles("operator", "grid_worker"))]
+OperatorDep = Annotated[Principal, Depends(require_roles("operator"))]
 
 
 class EventFilters:
@@ -435,6 +437,31 @@ def list_occurrences(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get(
+    "/{event_id}/verifiers",
+    response_model=list[Verifier],
+    responses={404: {"model": Problem}},
+    summary="Active grid workers of the event's grid cell: whom an operator may ask to verify.",
+)
+def get_verifiers(event_id: RowId, session: SessionDep, principal: OperatorDep) -> list[Verifier]:
+    event = _visible(session, principal, event_id)
+    if event.grid_id is None:
+        return []
+    workers = session.scalars(
+        select(User)
+        .join(UserGrid, UserGrid.user_id == User.id)
+        .where(
+            UserGrid.grid_id == event.grid_id,
+            User.role == "grid_worker",
+            User.active.is_(True),
+        )
+        .order_by(User.username)
+    ).all()
+    return [
+        Verifier(id=user.id, username=user.username, full_name=user.full_name) for user in workers
+    ]
 
 
 @router.get(

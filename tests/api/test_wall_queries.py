@@ -120,3 +120,24 @@ def test_routed_by_names_the_event_code_when_its_type_routes_elsewhere() -> None
     assert policy.routed_by(category, None, "0510", "urban-management-bureau") is None
     assert policy.routed_by(category, None, "0510", "fire-brigade") == "dispatch"
     assert policy.routed_by(category, None, None, None) is None
+
+
+def test_an_operator_lists_the_grid_workers_who_may_verify_and_assigns_one(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    event = report_incident(api_client)
+    response = api_client.get(
+        f"/api/v1/events/{event['id']}/verifiers", headers=accounts.headers("west_operator")
+    )
+    assert response.status_code == 200, response.text
+    verifiers = response.json()
+    assert verifiers and all(set(v) == {"id", "username", "full_name"} for v in verifiers)
+    chosen = verifiers[-1]
+    verified = act(api_client, accounts, "west_operator", event["id"], "verify",
+                   assignee_id=chosen["id"])  # fmt: skip
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["assignee"] == chosen["username"]
+    forbidden = api_client.get(
+        f"/api/v1/events/{event['id']}/verifiers", headers=accounts.headers("school_worker")
+    )
+    assert forbidden.status_code == 403

@@ -29,7 +29,7 @@ def test_operator_sees_a_new_alert_live_and_dismisses_it_as_a_false_alarm(
     operator = open_console("district_operator")
     operator.login("district_operator")
     page = operator.page
-    assert operator.menu() == ["wall", "map", "stats", "evaluation", "cameras"]
+    assert operator.menu() == ["wall", "map", "report", "stats", "evaluation", "cameras"]
     page.wait_for_selector(".wall .notice, .wall .event-card")
     page.evaluate("window.__sameDocument = true")
 
@@ -93,7 +93,8 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     page = operator.page
 
     operator.open(f"#/events/{event['id']}")
-    panel = page.locator(".actions-panel")
+    page.locator(".actions-panel button[data-action=dispatch]").click()
+    panel = page.locator("dialog.action-dialog[data-action=dispatch]")
     panel.locator("select[name=department_id] option[value=urban-management-bureau]").wait_for(
         state="attached"
     )
@@ -112,8 +113,10 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     page.wait_for_selector(".leaflet-overlay-pane path")
     page.wait_for_selector(".camera-marker")
     assert page.locator(".camera-marker").count() == 4
-    assert page.locator("path.event-marker.status-dispatched").count() >= 1
+    page.wait_for_selector(".event-cluster")
+    assert page.locator(".event-cluster.status-dispatched").count() >= 1
     assert page.locator(".leaflet-tile").count() == 0  # no tile server by default
+    assert "GRIDWATCH_CONSOLE_TILE_URL" in page.locator(".map-no-tiles").inner_text()
     operator.screenshot("operator-map-desktop")
 
     operator.open("#/stats")

@@ -24,7 +24,8 @@ def test_operator_rejects_with_do_not_raise_this_again_from_the_event_page(
     page = operator.page
 
     operator.open(f"#/events/{event['id']}")
-    form = page.locator(".actions-panel form.action-form")
+    page.locator(".actions-panel button[data-action=reject]").click()
+    form = page.locator("dialog.action-dialog[data-action=reject] form.action-form")
     form.wait_for()
     choice = form.locator("fieldset.suppress-choice")
     assert choice.inner_text().startswith("不再提示此类告警")

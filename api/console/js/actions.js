@@ -4,7 +4,7 @@
 import { api, ApiError, once } from "./api.js";
 import { h, options, toast } from "./dom.js";
 import { label, t } from "./i18n.js";
-import { cameraIcon } from "./widgets.js";
+import { ago, cameraIcon, evidenceClip, evidenceImage, statusBadge, zoned } from "./widgets.js";
 
 const NEEDS_NOTE = new Set(["reject", "rework", "merge", "operator_close", "send_back", "reassign"]);
 // Actions that name a department: where to dispatch, or where to pass an event on (改派).
@@ -18,7 +18,7 @@ const SUPPRESS_MARGINS = [["0.25", "suppress.margin.small"], ["0.5", "suppress.m
 const SUPPRESS_DAYS = [["7", "suppress.days.7"], ["30", "suppress.days.30"], ["90", "suppress.days.90"], ["", "suppress.days.never"]];
 
 /** Post one action; "dispatch" of an unconfirmed event confirms it first. Returns the detail. */
-export async function runAction(event, action, { note = "", departmentId, intoEventId, photos = [], suppress } = {}) {
+export async function runAction(event, action, { note = "", departmentId, assigneeId, intoEventId, photos = [], suppress } = {}) {
   if (action === "dispatch" && CONFIRM_FIRST.has(event.status)) {
     const confirm = new FormData();
     confirm.append("note", note);
@@ -27,6 +27,7 @@ export async function runAction(event, action, { note = "", departmentId, intoEv
   const form = new FormData();
   form.append("note", note);
   if (departmentId) form.append("department_id", departmentId);
+  if (assigneeId) form.append("assignee_id", assigneeId);
   if (intoEventId) form.append("into_event_id", intoEventId);
   for (const photo of photos) form.append("photos", photo, photo.name);
   if (suppress) form.append("suppress", JSON.stringify(suppress));
@@ -55,19 +56,57 @@ async function departmentOptions(select, current, { exclude } = {}) {
   }
 }
 
-async function mergeOptions(select, hint, event) {
-  try {
-    const candidates = await api(`/api/v1/events/${event.id}/merge-candidates`);
-    if (!candidates.length) hint.textContent = t("merge.none_nearby");
-    select.replaceChildren(
-      h("option", { value: "" }, t("merge.pick")),
-      ...candidates.map(({ event: other, distance_m: metres }) =>
-        h("option", { value: other.id }, `#${other.id} ${other.title} (${Math.round(metres)} m, ${label("status", other.status)})`),
-      ),
-    );
-  } catch (err) {
-    hint.textContent = errorText(err);
-  }
+/**
+ * The merge picker: open events of the same category nearby, newest first, each with its
+ * picture, time, camera and distance; or an event number typed in. `value()` is the chosen id.
+ */
+function mergePicker(event) {
+  const list = h("ul", { class: "merge-candidates", role: "radiogroup", "aria-label": t("form.merge_into") }, h("li", { class: "muted" }, t("common.loading")));
+  const manual = h("input", { type: "number", min: 1, name: "into_event_id_manual", placeholder: t("merge.by_number"), class: "short" });
+  api(`/api/v1/events/${event.id}/merge-candidates`)
+    .then((candidates) => {
+      if (!candidates.length) {
+        list.replaceChildren(h("li", { class: "muted" }, t("merge.none_nearby")));
+        return;
+      }
+      list.replaceChildren(
+        ...candidates.map(({ event: other, distance_m: metres }) =>
+          h(
+            "li",
+            {},
+            h(
+              "label",
+              { class: "merge-candidate", dataset: { eventId: other.id } },
+              h("input", { type: "radio", name: "into_event_id", value: other.id }),
+              other.snapshot_url ? evidenceImage(other.snapshot_url, other.title, "thumb") : h("span", { class: "thumb placeholder" }, label("source", other.source)),
+              h(
+                "span",
+                { class: "candidate-text" },
+                h("strong", {}, `#${other.id} `, other.title),
+                h("span", { class: "candidate-meta" }, zoned(other.occurred_at), " · ", ago(other.occurred_at)),
+                h("span", { class: "candidate-meta" }, other.camera_name || other.address || "—", " · ", h("span", { class: "distance" }, t("merge.distance", { m: Math.round(metres) })), " · ", statusBadge(other.status)),
+              ),
+            ),
+          ),
+        ),
+      );
+    })
+    .catch((err) => list.replaceChildren(h("li", { class: "form-error" }, errorText(err))));
+  const box = h("fieldset", { class: "merge-picker" }, h("legend", {}, t("form.merge_into")), list, h("label", { class: "field inline" }, h("span", {}, t("merge.manual")), manual));
+  box.value = () => list.querySelector("input[name=into_event_id]:checked")?.value || manual.value;
+  return box;
+}
+
+/** Whom to send to verify: the grid workers of the event's cell, or anyone there. */
+function verifierSelect(event) {
+  const select = h("select", { name: "assignee_id" }, h("option", { value: "" }, t("verify.any")));
+  api(`/api/v1/events/${event.id}/verifiers`)
+    .then((workers) => {
+      if (!workers.length) select.replaceChildren(h("option", { value: "" }, t("verify.none")));
+      else select.append(...workers.map((w) => h("option", { value: w.id }, w.full_name ? `${w.full_name} (${w.username})` : w.username)));
+    })
+    .catch(() => {});
+  return select;
 }
 
 function hhmm(date) {
@@ -139,12 +178,14 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
 
   let mergeTarget = null;
   if (actions.includes("merge")) {
-    const hint = h("small", { class: "muted" });
-    mergeTarget = h("select", { name: "into_event_id" }, h("option", { value: "" }, "…"));
-    const manual = h("input", { type: "number", min: 1, name: "into_event_id_manual", placeholder: t("merge.by_number"), class: "short" });
-    mergeOptions(mergeTarget, hint, event);
-    mergeTarget.manual = manual;
-    fields.push(h("label", { class: "field" }, h("span", {}, t("form.merge_into")), mergeTarget, manual, hint));
+    mergeTarget = mergePicker(event);
+    fields.push(mergeTarget);
+  }
+
+  let assignee = null;
+  if (actions.includes("verify")) {
+    assignee = verifierSelect(event);
+    fields.push(h("label", { class: "field" }, h("span", {}, t("verify.assignee")), assignee));
   }
 
   const suppression = suppress && actions.includes("reject") && event.incident ? suppressFields(event) : null;
@@ -201,7 +242,7 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
       department?.focus();
       return;
     }
-    const intoEventId = mergeTarget ? mergeTarget.value || mergeTarget.manual.value : undefined;
+    const intoEventId = mergeTarget ? mergeTarget.value() : undefined;
     if (action === "merge" && !intoEventId) {
       error.textContent = t("merge.pick");
       return;
@@ -211,6 +252,7 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
       const detail = await runAction(event, action, {
         note: text,
         departmentId: TAKES_DEPARTMENT.has(action) ? department?.value : undefined,
+        assigneeId: action === "verify" ? assignee?.value : undefined,
         intoEventId: action === "merge" ? intoEventId : undefined,
         photos: photoInput ? [...photoInput.files] : [],
         suppress: action === "reject" ? suppression?.value() : undefined,
@@ -226,31 +268,135 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
   return form;
 }
 
-/** A modal dialog for one action on one event; resolves to the updated event or null. */
-export function openActionDialog(event, action) {
+/** The evidence a dialog shows beside its fields: the snapshot and the clip, small. */
+function dialogEvidence(event) {
+  const clip = evidenceClip(event);
+  if (!event.snapshot_url && !clip) return null;
+  return h(
+    "div",
+    { class: "dialog-evidence", "aria-label": t("event.evidence") },
+    event.snapshot_url ? evidenceImage(event.snapshot_url, event.title, "dialog-snapshot") : null,
+    clip,
+  );
+}
+
+/**
+ * A modal dialog for one action on one event, with only that action's fields beside the
+ * event's snapshot and clip; resolves to the updated event or null.
+ * `photos`: offer photos; `suppress`: offer "do not raise this again" with a false alarm.
+ */
+export function openActionDialog(event, action, { photos = false, suppress = true } = {}) {
   return new Promise((resolve) => {
     let result = null;
-    const dialog = h("dialog", { class: "action-dialog", dataset: { action } });
+    const dialog = h("dialog", { class: "action-dialog", dataset: { action, eventId: event.id } });
     const close = () => dialog.close();
     dialog.append(
       h("h2", {}, label("action", action), " · #", String(event.id)),
-      h("p", { class: "dialog-event" }, event.title),
-      h("p", { class: "muted" }, t(`action.help.${action}`)),
-      actionForm({
-        event,
-        actions: [action],
-        photos: false,
-        autofocus: true,
-        onDone: (detail) => {
-          result = detail;
-          close();
-        },
-      }),
+      h("p", { class: "dialog-event" }, event.title, " · ", zoned(event.occurred_at)),
+      h(
+        "div",
+        { class: "dialog-body" },
+        dialogEvidence(event),
+        h(
+          "div",
+          { class: "dialog-fields" },
+          h("p", { class: "muted" }, t(`action.help.${action}`)),
+          actionForm({
+            event,
+            actions: [action],
+            photos,
+            suppress,
+            autofocus: true,
+            onDone: (detail) => {
+              result = detail;
+              close();
+            },
+          }),
+        ),
+      ),
       h("button", { type: "button", class: "dialog-cancel", onclick: close }, t("form.cancel")),
     );
     dialog.addEventListener("close", () => {
       dialog.remove();
       resolve(result);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/**
+ * One verdict for several alerts: "reject" (false alarm, one reason for all) or "merge" (keep
+ * one, the others merge into it). Resolves to the events as the API returned them (empty when
+ * cancelled); each that failed is named in the dialog, which then stays open.
+ */
+export function openBulkDialog(kind, events) {
+  return new Promise((resolve) => {
+    const done = [];
+    const dialog = h("dialog", { class: "action-dialog bulk-dialog", dataset: { bulk: kind } });
+    const note = h("textarea", { name: "note", rows: 3, maxlength: 5000, placeholder: t("form.note_placeholder"), autofocus: true });
+    const error = h("div", { class: "form-error", role: "alert" });
+    const ordered = [...events].sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at) || b.id - a.id);
+    const rows = ordered.map((event, index) =>
+      h(
+        "li",
+        { dataset: { eventId: event.id } },
+        h(
+          "label",
+          { class: "merge-candidate" },
+          kind === "merge" ? h("input", { type: "radio", name: "keep", value: event.id, checked: index === 0 }) : null,
+          event.snapshot_url ? evidenceImage(event.snapshot_url, event.title, "thumb") : h("span", { class: "thumb placeholder" }, label("source", event.source)),
+          h("span", { class: "candidate-text" }, h("strong", {}, `#${event.id} `, event.title), h("span", { class: "candidate-meta" }, zoned(event.occurred_at), " · ", event.camera_name || event.address || "—")),
+        ),
+      ),
+    );
+    const submit = h("button", { type: "submit", class: "primary", dataset: { action: kind } }, t(kind === "merge" ? "wall.bulk_merge" : "wall.bulk_reject"), ` (${events.length})`);
+    const form = h(
+      "form",
+      { class: "action-form", novalidate: true },
+      h("p", { class: "muted" }, t(kind === "merge" ? "wall.bulk_merge_help" : "wall.bulk_reject_help")),
+      kind === "merge" ? h("p", {}, h("strong", {}, t("wall.bulk_keep"))) : null,
+      h("ul", { class: "merge-candidates bulk-list" }, rows),
+      h("label", { class: "field" }, h("span", {}, t("form.note")), note),
+      error,
+      h("div", { class: "form-buttons" }, submit),
+    );
+    form.addEventListener("submit", async (submitted) => {
+      submitted.preventDefault();
+      error.replaceChildren();
+      const text = note.value.trim();
+      if (!text) {
+        error.textContent = t("form.note_required");
+        note.focus();
+        return;
+      }
+      const keep = kind === "merge" ? Number(form.querySelector("input[name=keep]:checked")?.value) : null;
+      const targets = ordered.filter((event) => event.id !== keep && !done.some((d) => d.id === event.id));
+      submit.disabled = true;
+      const failures = [];
+      for (const event of targets) {
+        try {
+          done.push(await runAction(event, kind, { note: text, intoEventId: keep || undefined }));
+        } catch (err) {
+          failures.push(h("p", {}, t("wall.bulk_failed", { id: event.id, reason: errorText(err) })));
+        }
+      }
+      submit.disabled = false;
+      if (failures.length) {
+        error.replaceChildren(...failures);
+        return;
+      }
+      toast(t("wall.bulk_done", { n: done.length }), "ok");
+      dialog.close();
+    });
+    dialog.append(
+      h("h2", {}, t(kind === "merge" ? "wall.bulk_merge" : "wall.bulk_reject"), " · ", t("wall.selected", { n: events.length })),
+      form,
+      h("button", { type: "button", class: "dialog-cancel", onclick: () => dialog.close() }, t("form.cancel")),
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(done);
     });
     document.body.append(dialog);
     dialog.showModal();

@@ -18,7 +18,7 @@ import * as wall from "./pages/wall.js";
 
 // Each role's menu: [route, label key]. The first entry is the role's home page.
 const MENUS = {
-  operator: [["/wall", "menu.wall"], ["/map", "menu.map"], ["/stats", "menu.stats"], ["/evaluation", "menu.evaluation"], ["/cameras", "menu.cameras"]],
+  operator: [["/wall", "menu.wall"], ["/map", "menu.map"], ["/report", "menu.report"], ["/stats", "menu.stats"], ["/evaluation", "menu.evaluation"], ["/cameras", "menu.cameras"]],
   grid_worker: [["/tasks", "menu.tasks"], ["/report", "menu.report"]],
   camera_owner: [["/my-cameras", "menu.my_cameras"], ["/my-events", "menu.my_events"]],
   handler: [["/queue", "menu.queue"]],

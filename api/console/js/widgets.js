@@ -3,7 +3,7 @@
 import { authorisedObjectUrl } from "./api.js";
 import { h, s } from "./dom.js";
 import { CAMERA_COLOURS, STATUS_COLOURS, place } from "./domain.js";
-import { ageText, deadlineText, label, t } from "./i18n.js";
+import { ageText, deadlineText, getLang, label, t } from "./i18n.js";
 
 export function statusBadge(status) {
   return h(
@@ -60,9 +60,49 @@ export function evidenceClip(event) {
   return video;
 }
 
+const pad = (n) => String(n).padStart(2, "0");
+
+/**
+ * A time with its zone, as burned into the snapshots: "2026-11-29 16:00:05 UTC+08:00", in the
+ * browser's zone (a district's consoles and cameras share one).
+ */
+export function zonedText(iso) {
+  const at = new Date(iso);
+  const minutes = -at.getTimezoneOffset();
+  const sign = minutes < 0 ? "-" : "+";
+  const offset = `UTC${sign}${pad(Math.floor(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}`;
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} ${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())} ${offset}`;
+}
+
+/** A <time> element with its zone (see zonedText). */
+export function zoned(iso) {
+  return h("time", { class: "zoned", datetime: iso }, zonedText(iso));
+}
+
+/**
+ * Why an event's department is not the one its category goes to (the owner's routing, the
+ * event code's type, or a person's dispatch); null when they agree. `departments`: id -> name.
+ */
+export function routingNote(event, departments = new Map()) {
+  if (!event.routed_by || !event.department_id) return null;
+  const name = (id) => departments.get(id) || id || "—";
+  return h(
+    "p",
+    { class: "routing-note", dataset: { routedBy: event.routed_by } },
+    "ⓘ ",
+    t(`routing.${event.routed_by}`, {
+      category: label("category", event.category),
+      default: name(event.category_department_id),
+      department: name(event.department_id),
+      code: event.event_code || "",
+      name: (getLang() === "en" ? event.event_name_en : event.event_name_zh) || "",
+    }),
+  );
+}
+
 /** Text that says how long ago; kept current by the clock in main.js. */
 export function ago(iso) {
-  return h("time", { class: "age", datetime: iso, dataset: { age: iso }, title: new Date(iso).toLocaleString() }, ageText(iso));
+  return h("time", { class: "age", datetime: iso, dataset: { age: iso }, title: zonedText(iso) }, ageText(iso));
 }
 
 /** One situation, one item: how often it occurred, when last, and whether it goes on. */
@@ -105,7 +145,7 @@ function sourceIcon(event) {
  * A card for one event: its evidence, what and where, and (when `actions` is given) buttons
  * that call `onAction(event, action)`.
  */
-export function eventCard(event, { actions = [], onAction, href, compact = false } = {}) {
+export function eventCard(event, { actions = [], onAction, href, compact = false, departments, onSelect, selected = false } = {}) {
   const clip = compact ? null : evidenceClip(event);
   const picture = event.snapshot_url
     ? evidenceImage(event.snapshot_url, event.title, "snapshot")
@@ -131,9 +171,13 @@ export function eventCard(event, { actions = [], onAction, href, compact = false
     [h("dt", {}, t("field.place")), h("dd", { class: "place" }, place(event) || "—")],
     [h("dt", {}, t("field.grid")), h("dd", { class: "grid" }, event.grid_name || event.grid_id || t("grid.outside"))],
   );
+  const pick = onSelect
+    ? h("label", { class: "card-select", title: t("wall.select") }, h("input", { type: "checkbox", class: "select-event", checked: selected, "aria-label": `${t("wall.select")} #${event.id}`, onchange: (e) => onSelect(event, e.target.checked) }))
+    : null;
   return h(
     "article",
-    { class: `event-card status-${event.status}${event.overdue ? " is-overdue" : ""}`, dataset: { eventId: event.id } },
+    { class: `event-card status-${event.status}${event.overdue ? " is-overdue" : ""}${selected ? " is-selected" : ""}`, dataset: { eventId: event.id } },
+    pick,
     media,
     h(
       "div",
@@ -146,12 +190,14 @@ export function eventCard(event, { actions = [], onAction, href, compact = false
         statusBadge(event.status),
         event.intake === "verify" && event.status === "reported" ? h("span", { class: "badge badge-alert-queue" }, t("event.alert_queue")) : null,
         ago(event.occurred_at),
+        h("small", { class: "occurred muted" }, zoned(event.occurred_at)),
       ),
       h("h3", { class: "title" }, h("a", { href: href || `#/events/${event.id}` }, event.title)),
       facts,
       situation(event),
+      routingNote(event, departments),
       event.acknowledged_at
-        ? h("p", { class: "acknowledged", title: new Date(event.acknowledged_at).toLocaleString() }, "✓ ", t("event.acknowledged"), " · ", event.acknowledged_by)
+        ? h("p", { class: "acknowledged", title: zonedText(event.acknowledged_at) }, "✓ ", t("event.acknowledged"), " · ", event.acknowledged_by)
         : null,
       compact && event.deadline_at ? h("p", { class: "deadline-line" }, t("field.deadline"), ": ", deadline(event.deadline_at)) : null,
       actions.length || playButton

@@ -2,15 +2,19 @@
 // did what. An event outside the caller's scope answers 404 and shows "not found".
 
 import { api, ApiError, live, once } from "../api.js";
-import { actionForm, errorText } from "../actions.js";
+import { actionForm, errorText, openActionDialog } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { actorName, isStale, pageActions } from "../domain.js";
-import { dateTime, label, t } from "../i18n.js";
-import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, severityBadge, situation, statusBadge } from "../widgets.js";
+import { label, t } from "../i18n.js";
+import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, routingNote, severityBadge, situation, statusBadge, zoned, zonedText } from "../widgets.js";
 import { livePanel } from "../live-view.js";
 
 // Who may watch a camera live: those who may see it (the API's camera scope).
 const WATCHERS = new Set(["operator", "admin", "camera_owner"]);
+// At a desk, each action opens its own dialog with only its fields beside the evidence; on the
+// street (grid workers) and at a department's desk the one form with photos stays.
+const DIALOG_ROLES = new Set(["operator", "admin"]);
+const PRIMARY = ["confirm", "dispatch", "accept", "resolve", "close"];
 
 function fact(name, value) {
   if (value === undefined || value === null || value === "") return null;
@@ -68,7 +72,7 @@ function timeline(detail, departments) {
       h(
         "li",
         { class: `step step-${step.action}`, dataset: { action: step.action } },
-        h("time", { datetime: step.at }, dateTime(step.at)),
+        zoned(step.at),
         h(
           "p",
           { class: "step-what" },
@@ -95,7 +99,7 @@ function incidentFacts(incident) {
     fact(t("incident.rule"), label("rule", incident.rule)),
     fact(t("incident.zone"), incident.zone),
     fact(t("incident.object"), `${incident.object_class} · ${Math.round(incident.confidence * 100)}% · #${incident.track_id}`),
-    fact(t("incident.detected"), dateTime(incident.detected_at)),
+    fact(t("incident.detected"), zoned(incident.detected_at)),
     fact(t("incident.model"), `${incident.model_name} (${incident.model_version})`),
   );
 }
@@ -119,7 +123,7 @@ function occurrences(detail) {
             h(
               "p",
               {},
-              h("time", { datetime: item.detected_at }, dateTime(item.detected_at)),
+              zoned(item.detected_at),
               ` · ${item.object_class} #${item.track_id} · `,
               t("event.confidence", { value: `${Math.round(item.confidence * 100)}%` }),
               item.clip_url ? [" · ", h("a", { href: item.clip_url, target: "_blank", rel: "noopener" }, t("evidence.clip"))] : null,
@@ -130,6 +134,31 @@ function occurrences(detail) {
     )
     .catch((err) => mount(list, notice(errorText(err), "error")));
   return h("section", { class: "panel" }, h("h2", {}, t("event.occurrences"), ` (${detail.occurrence_count})`), list);
+}
+
+/** The duplicates operators merged into this event, newest first, each with its picture. */
+function mergedHere(detail) {
+  const list = h("ol", { class: "merged-here" });
+  const section = h("section", { class: "panel merged-panel", hidden: true }, h("h2", {}, t("event.merged_here")), list);
+  api("/api/v1/events", { query: { merged_into_id: detail.id, limit: 100 } })
+    .then((page) => {
+      if (!page.items.length) return;
+      section.hidden = false;
+      section.querySelector("h2").append(` (${page.total})`);
+      mount(
+        list,
+        page.items.map((other) =>
+          h(
+            "li",
+            { class: "merged-event", dataset: { eventId: other.id } },
+            other.snapshot_url ? evidenceImage(other.snapshot_url, other.title, "thumb") : null,
+            h("p", {}, h("a", { href: `#/events/${other.id}` }, `#${other.id} `, other.title), h("br"), zoned(other.occurred_at), " · ", other.camera_name || other.address || "—"),
+          ),
+        ),
+      );
+    })
+    .catch(() => {});
+  return section;
 }
 
 function notFound(main, id) {
@@ -172,6 +201,29 @@ export async function render(main, { id }, { role, go }) {
     shownActions = key;
     if (!actions.length) {
       mount(actionsBox, h("h2", {}, t("event.actions")), notice(t("event.no_actions")));
+      return;
+    }
+    if (DIALOG_ROLES.has(role)) {
+      const primary = PRIMARY.find((action) => actions.includes(action));
+      mount(
+        actionsBox,
+        h("h2", {}, t("event.actions")),
+        h(
+          "div",
+          { class: "action-buttons" },
+          actions.map((action) =>
+            h("button", {
+              type: "button",
+              class: `action action-${action}${action === primary ? " primary" : ""}`,
+              dataset: { action },
+              onclick: async () => {
+                const updated = await openActionDialog(detail, action, { photos: true, suppress: true });
+                if (updated) show(updated);
+              },
+            }, label("action", action)),
+          ),
+        ),
+      );
       return;
     }
     mount(
@@ -218,6 +270,7 @@ export async function render(main, { id }, { role, go }) {
           ago(detail.occurred_at),
         ),
         situation(detail),
+        routingNote(detail, departments),
       ),
       h(
         "div",
@@ -225,10 +278,14 @@ export async function render(main, { id }, { role, go }) {
         h(
           "section",
           { class: "evidence-col" },
-          detail.snapshot_url
-            ? h("button", { type: "button", class: "snapshot-button", onclick: () => lightbox(detail.snapshot_url, detail.title) }, evidenceImage(detail.snapshot_url, detail.title, "snapshot-large"))
-            : null,
-          clip,
+          h(
+            "div",
+            { class: `evidence-pair${detail.snapshot_url && clip ? " two" : ""}` },
+            detail.snapshot_url
+              ? h("button", { type: "button", class: "snapshot-button", onclick: () => lightbox(detail.snapshot_url, detail.title) }, evidenceImage(detail.snapshot_url, detail.title, "snapshot-large"))
+              : null,
+            clip,
+          ),
           liveView,
           detail.description ? h("p", { class: "description" }, detail.description) : null,
           incidentFacts(detail.incident),
@@ -249,19 +306,20 @@ export async function render(main, { id }, { role, go }) {
             fact(t("field.level"), label("level", detail.level)),
             fact(t("field.assignee"), detail.assignee),
             fact(t("field.deadline"), detail.deadline_at ? deadline(detail.deadline_at) : null),
-            detail.expires_at ? fact(t("event.alert_queue"), t("event.expires", { when: dateTime(detail.expires_at) })) : null,
+            detail.expires_at ? fact(t("event.alert_queue"), t("event.expires", { when: zonedText(detail.expires_at) })) : null,
             detail.acknowledged_at
-              ? fact(t("event.acknowledged"), h("span", { class: "acknowledged" }, t("event.acknowledged_by", { who: detail.acknowledged_by, when: dateTime(detail.acknowledged_at) })))
+              ? fact(t("event.acknowledged"), h("span", { class: "acknowledged" }, t("event.acknowledged_by", { who: detail.acknowledged_by, when: zonedText(detail.acknowledged_at) })))
               : null,
-            fact(t("field.occurred"), dateTime(detail.occurred_at)),
-            detail.first_seen_at ? fact(t("field.first_seen"), dateTime(detail.first_seen_at)) : null,
-            detail.last_seen_at ? fact(t("field.last_seen"), dateTime(detail.last_seen_at)) : null,
+            fact(t("field.occurred"), zoned(detail.occurred_at)),
+            detail.first_seen_at ? fact(t("field.first_seen"), zoned(detail.first_seen_at)) : null,
+            detail.last_seen_at ? fact(t("field.last_seen"), zoned(detail.last_seen_at)) : null,
             fact(t("field.reporter"), detail.reporter),
             detail.escalations ? fact(t("field.escalations"), String(detail.escalations)) : null,
             detail.reworks ? fact(t("field.reworks"), String(detail.reworks)) : null,
             detail.merged_into_id ? fact(t("field.merged_into"), h("a", { href: `#/events/${detail.merged_into_id}` }, `#${detail.merged_into_id}`)) : null,
           ),
           actionsBox,
+          mergedHere(detail),
           occurrences(detail),
           h("section", { class: "panel" }, h("h2", {}, t("event.timeline")), timeline(detail, departments)),
         ),

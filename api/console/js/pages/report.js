@@ -26,6 +26,10 @@ export async function render(main, _params, { me, role, go }) {
   const submit = h("button", { type: "submit", class: "primary" }, t("report.submit"));
   const mapHolder = h("div", { class: "mini-map report-map", "data-testid": "report-map" });
   const locate = h("button", { type: "button", class: "locate" }, "◎ ", t("report.use_position"));
+  // At the command center cases come from the 12345 hotline and WeChat, with their case numbers.
+  const desk = role !== "grid_worker";
+  const source = desk ? h("select", { name: "source" }, options(["hotline_12345", "wechat", "manual"].map((s) => [s, label("source", s)]), "hotline_12345")) : null;
+  const reference = desk ? h("input", { name: "source_reference", maxlength: 100 }) : null;
 
   const draftKey = `report:${me.username}`;
   const draftNote = h("p", { class: "notice draft-restored", hidden: true });
@@ -59,6 +63,7 @@ export async function render(main, _params, { me, role, go }) {
       { class: "report-form", novalidate: true, onsubmit: (e) => { e.preventDefault(); send(); } },
       h("h1", {}, t("report.heading")),
       draftNote,
+      desk ? h("div", { class: "field-row" }, h("label", { class: "field" }, h("span", {}, t("report.source")), source), h("label", { class: "field" }, h("span", {}, t("report.reference")), reference)) : null,
       h("label", { class: "field" }, h("span", {}, t("field.category")), category),
       h("label", { class: "field" }, h("span", {}, t("field.severity")), severity),
       h("label", { class: "field" }, h("span", {}, t("report.what")), title),
@@ -151,7 +156,8 @@ export async function render(main, _params, { me, role, go }) {
       const created = await api("/api/v1/events", {
         method: "POST",
         json: {
-          source: role === "grid_worker" ? "grid_worker" : "manual",
+          source: desk ? source.value : "grid_worker",
+          source_reference: desk && reference.value.trim() ? reference.value.trim() : undefined,
           category: category.value,
           severity: severity.value,
           title: title.value.trim(),

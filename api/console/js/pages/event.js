@@ -15,6 +15,8 @@ const WATCHERS = new Set(["operator", "admin", "camera_owner"]);
 // street (grid workers) and at a department's desk the one form with photos stays.
 const DIALOG_ROLES = new Set(["operator", "admin"]);
 const PRIMARY = ["confirm", "dispatch", "accept", "resolve", "close"];
+// Actions whose dialog takes photos: what was found or done on site.
+const WITH_PHOTOS = new Set(["confirm", "reject", "resolve", "close", "rework", "comment"]);
 
 function fact(name, value) {
   if (value === undefined || value === null || value === "") return null;
@@ -217,7 +219,7 @@ export async function render(main, { id }, { role, go }) {
               class: `action action-${action}${action === primary ? " primary" : ""}`,
               dataset: { action },
               onclick: async () => {
-                const updated = await openActionDialog(detail, action, { photos: true, suppress: true });
+                const updated = await openActionDialog(detail, action, { photos: WITH_PHOTOS.has(action), suppress: true });
                 if (updated) show(updated);
               },
             }, label("action", action)),

@@ -328,7 +328,9 @@ export async function render(main, _params, { go } = {}) {
       preview,
       h("h2", {}, h("a", { href: `#/events/${event.id}`, title: t("wall.open_event") }, `#${event.id} `, event.title)),
       h("p", { class: "badges" }, severityBadge(event.severity), statusBadge(event.status), " ", zoned(event.occurred_at)),
-      event.snapshot_url ? evidenceImage(event.snapshot_url, event.title, "snapshot preview-snapshot") : null,
+      event.snapshot_url
+        ? evidenceImage(event.snapshot_url, event.title, "snapshot preview-snapshot")
+        : h("div", { class: "evidence placeholder preview-snapshot" }, h("span", {}, label("source", event.source))),
       evidenceClip(event),
       routingNote(event, departments),
       previewLive,

@@ -490,8 +490,12 @@ export async function render(main, _params, { go } = {}) {
   }
 
   let loading = null;
+  // Live messages that arrive while the wall reloads: the answer may predate them, so they are
+  // applied after it, not lost under it.
+  let heldMessages = null;
   async function load(reset) {
     if (reset) {
+      heldMessages ||= [];
       offset = 0;
       unseen = 0;
       waiting.clear();
@@ -519,6 +523,9 @@ export async function render(main, _params, { go } = {}) {
       }
       total = page.total;
       offset += page.items.length;
+      const held = heldMessages || [];
+      heldMessages = null;
+      for (const message of held) onMessage(message);
       trim();
       if (!shown.length) mount(list, notice(t("wall.empty")));
       if (view.mode === "list" && !previewId) clearPreview();
@@ -526,7 +533,10 @@ export async function render(main, _params, { go } = {}) {
       updateCount();
     } catch (err) {
       if (err.name === "AbortError") return;
+      const held = heldMessages || [];
+      heldMessages = null;
       mount(list, notice(errorText(err), "error"));
+      for (const message of held) onMessage(message);
     } finally {
       if (loading === controller) list.setAttribute("aria-busy", "false");
     }
@@ -663,13 +673,16 @@ export async function render(main, _params, { go } = {}) {
   );
   preview.hidden = view.mode !== "list";
 
-  const stopMessages = live.subscribe((message) => {
-    if (message.type === "event.created" || message.type === "event.updated") {
+  function onMessage(message) {
+    if (heldMessages) {
+      heldMessages.push(message);
+    } else if (message.type === "event.created" || message.type === "event.updated") {
       upsert(message.event, message.type === "event.created");
     } else if (message.type === "event.escalated") {
       escalated(message);
     }
-  });
+  }
+  const stopMessages = live.subscribe(onMessage);
   let wasLive = live.status === "live";
   const stopStatus = live.onStatus((status) => {
     // Messages sent while disconnected are gone: reload what the wall shows.

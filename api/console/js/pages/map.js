@@ -6,7 +6,7 @@
 import { api, live, once } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
-import { CAMERA_COLOURS, CAMERA_STATES, OPEN_STATES, STATUS_COLOURS, STATUSES, matchesFilters } from "../domain.js";
+import { CAMERA_COLOURS, CAMERA_STATES, OPEN_STATES, matchesFilters } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { consoleConfig, gridMap } from "../geo.js";
 import { notice, statusBadge, zoned } from "../widgets.js";
@@ -70,8 +70,6 @@ function legend() {
     h(
       "div",
       { class: "map-legend" },
-      h("h3", {}, t("map.events")),
-      h("ul", {}, STATUSES.filter((s) => s !== "merged").map((s) => h("li", {}, h("span", { class: "swatch round", style: { background: STATUS_COLOURS[s] } }), label("status", s)))),
       h("h3", {}, t("map.lights")),
       h("ul", {}, ["overdue", "soon", "ok"].map((l) => h("li", {}, h("span", { class: `swatch round light-${l}` }), t(l === "overdue" ? "map.overdue" : l === "soon" ? "map.due_soon" : "map.on_time")))),
       h("h3", {}, t("map.cameras")),
@@ -154,7 +152,6 @@ export async function render(main) {
         if (!el) return;
         el.dataset.count = String(members.length);
         el.dataset.eventIds = members.map((e) => e.id).join(",");
-        el.style.setProperty("--status", STATUS_COLOURS[worst.status] || "#5f6368");
       });
       marker.addTo(eventLayer);
       for (const member of members) markers.set(member.id, marker);

@@ -10,7 +10,7 @@ import { h, mount, options, toast } from "../dom.js";
 import { CAMERA_STATES, CATEGORIES, ONE_CLICK, OPEN_STATES, SEVERITIES, STATUSES, deadlineFirst, isStale, matchesFilters, newestFirst, place, wallActions } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { livePanel } from "../live-view.js";
-import { cameraBadge, eventCard, evidenceClip, evidenceImage, notice, routingNote, severityBadge, statusBadge, zoned } from "../widgets.js";
+import { cameraBadge, eventCard, evidenceClip, evidenceImage, notice, routingNote, severityBadge, statusBadge, zoned, zonedText } from "../widgets.js";
 
 const PAGE_SIZE = 60;
 // The most items the page holds: a wall open all day stays as light as after a minute.
@@ -241,8 +241,18 @@ export async function render(main, _params, { go } = {}) {
     return event.acknowledged_by || event.assignee || "—";
   }
 
+  /** Today's times without the date (its zone kept); the full time in the tooltip. */
+  function shortZoned(iso) {
+    const text = zonedText(iso);
+    const today = zonedText(new Date().toISOString()).slice(0, 10);
+    return h("time", { class: "zoned", datetime: iso, title: text }, text.startsWith(today) ? text.slice(11) : text);
+  }
+
+  // A row offers the quick verdicts; the preview pane has every action.
+  const ROW_ACTIONS = new Set(["acknowledge", "reject", "dispatch"]);
+
   function row(event) {
-    const actions = wallActions(event);
+    const actions = wallActions(event).filter((action) => ROW_ACTIONS.has(action));
     return h(
       "tr",
       { class: `alarm-row status-${event.status}${event.overdue ? " is-overdue" : ""}${selected.has(event.id) ? " is-selected" : ""}`, dataset: { eventId: event.id }, onclick: (e) => { if (!e.target.closest("button, input, a")) showPreview(event.id); } },
@@ -250,9 +260,9 @@ export async function render(main, _params, { go } = {}) {
       h("td", { class: "col-priority" }, severityBadge(event.severity)),
       h("td", { class: "col-state" }, statusBadge(event.status), event.acknowledged_at ? h("span", { class: "ack-mark", title: t("event.acknowledged") }, " ✓") : null),
       h("td", { class: "col-owner" }, ownerOf(event)),
-      h("td", { class: "col-time" }, zoned(event.occurred_at)),
-      h("td", { class: "col-camera" }, event.camera_name || place(event) || "—"),
-      h("td", { class: "col-title" }, h("a", { href: `#/events/${event.id}` }, `#${event.id} `, event.title), event.occurrence_count > 1 ? h("span", { class: "muted" }, ` ×${event.occurrence_count}`) : null),
+      h("td", { class: "col-time" }, shortZoned(event.occurred_at)),
+      h("td", { class: "col-camera", title: event.camera_name || place(event) || "" }, event.camera_name || place(event) || "—"),
+      h("td", { class: "col-title", title: event.title }, h("a", { href: `#/events/${event.id}` }, `#${event.id} `, event.title), event.occurrence_count > 1 ? h("span", { class: "muted" }, ` ×${event.occurrence_count}`) : null),
       h("td", { class: "col-actions" }, actions.map((action) => h("button", { type: "button", class: `action action-${action}`, dataset: { action }, onclick: () => onAction(event, action) }, label("action", action)))),
     );
   }

@@ -97,8 +97,8 @@ def test_a_dispatch_note_outlives_the_token(
     operator.login("district_operator")
     page = operator.page
     operator.open(f"#/events/{case['id']}")
-    panel = page.locator(".actions-panel")
-    panel.locator("button[data-action=dispatch]").wait_for()
+    page.locator(".actions-panel button[data-action=dispatch]").click()
+    panel = page.locator("dialog.action-dialog[data-action=dispatch]")
     panel.locator("textarea[name=note]").fill("城管执法队，请尽快到场")
     panel.locator("select[name=department_id]").select_option("urban-management-bureau")
 

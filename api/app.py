@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,6 +92,28 @@ def load_startup_data(
     return policy
 
 
+# Any fixed number will do: the key of the advisory lock API processes start up under.
+_STARTUP_LOCK_KEY = 0x67726964  # "grid"
+
+
+@contextmanager
+def startup_lock(engine: Engine) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock for start-up, so that API processes started
+    together (`gridwatch serve --workers N`, or N services) migrate and import the district
+    one after another instead of racing on the same rows. SQLite serves one process: no lock."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _STARTUP_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _STARTUP_LOCK_KEY})
+            connection.commit()
+
+
 async def _watch_deadlines(app: FastAPI, interval_s: float) -> None:
     """Every `interval_s` seconds, off the event loop: escalate overdue events, expire alerts
     nobody verified, and open video-loss events for cameras no worker reports on any more.
@@ -121,9 +143,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        migrate.upgrade(engine)
         app.state.cipher = settings.cipher()
-        app.state.policy = load_startup_data(engine, settings, app.state.cipher)
+        with startup_lock(engine):
+            migrate.upgrade(engine)
+            app.state.policy = load_startup_data(engine, settings, app.state.cipher)
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)

@@ -19,15 +19,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
+import psutil
 from sqlalchemy import create_engine, insert, select, text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +75,7 @@ def incident(camera_id: str, jpeg: bytes, when: datetime) -> dict[str, object]:
 
 
 class Api:
-    def __init__(self, database_url: str, folder: Path, port: int):
+    def __init__(self, database_url: str, folder: Path, port: int, processes: int = 1):
         self.url = f"http://127.0.0.1:{port}"
         self.environment = {
             **os.environ,
@@ -84,7 +87,8 @@ class Api:
             "GRIDWATCH_ESCALATION_INTERVAL_S": "0",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gridwatch", "serve", "--port", str(port)],
+            [sys.executable, "-m", "gridwatch", "serve", "--port", str(port),
+             "--workers", str(processes)],
             cwd=REPO, env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -114,28 +118,69 @@ class Api:
         self.process.wait(timeout=30)
 
 
-def incidents_per_second(api: Api, count: int, concurrency: int = 8) -> float:
-    jpegs = [snapshot(i) for i in range(16)]
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    base = datetime.now(UTC)
+@dataclass(frozen=True)
+class Intake:
+    """One batch of incident posts: how fast, how slow the slowest, and what it cost the API."""
 
-    def post(index: int) -> int:
+    count: int
+    rate: float  # accepted incidents per second, wall clock
+    p95_ms: float  # 95th percentile of one post, client side
+    cpu_ms: float  # the API processes' CPU time (user + system) per accepted incident
+
+
+def api_cpu_s(api: Api) -> float:
+    """CPU seconds (user + system) the API's processes have used so far: the server and, with
+    several workers, every worker it started."""
+    parent = psutil.Process(api.process.pid)
+    total = 0.0
+    for process in [parent, *parent.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def intake(api: Api, count: int, *, joins: bool, concurrency: int = 8) -> Intake:
+    """Post `count` incidents with a 60 KB JPEG each from `concurrency` clients, each on one
+    kept-alive connection as a worker's client is. With `joins`, every incident is a repeat of
+    one situation (one camera, rule and zone), so all but the first join its open event as
+    occurrences; otherwise each has a zone of its own and opens a new event."""
+    jpegs = [snapshot(i) for i in range(16)]
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-GridWatch-Worker": "bench"}
+    base = datetime.now(UTC)
+    run = uuid.uuid4().hex[:6]
+    bodies = []
+    for index in range(count):
         jpeg = jpegs[index % len(jpegs)]
         body = incident("school-no1-gate", jpeg, base + timedelta(seconds=index))
-        with httpx.Client(timeout=30) as client:
-            response = client.post(
-                f"{api.url}/api/v1/incidents", headers=headers,
-                data={"metadata": json.dumps(body)},
-                files={"snapshot": ("s.jpg", jpeg, "image/jpeg")},
-            )  # fmt: skip
+        body["zone"] = "gate_path" if joins else f"gate_path-{run}-{index}"
+        bodies.append(json.dumps(body))
+    local = threading.local()
+    timings: list[float] = []
+
+    def post(index: int) -> int:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=30, headers=headers)
+        started = time.perf_counter()
+        response = client.post(
+            f"{api.url}/api/v1/incidents",
+            data={"metadata": bodies[index]},
+            files={"snapshot": ("s.jpg", jpegs[index % len(jpegs)], "image/jpeg")},
+        )
+        timings.append((time.perf_counter() - started) * 1000)
         return response.status_code
 
+    cpu_before = api_cpu_s(api)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         codes = list(pool.map(post, range(count)))
     elapsed = time.perf_counter() - started
+    cpu = api_cpu_s(api) - cpu_before
     assert codes.count(201) == count, f"not every incident was accepted: {set(codes)}"
-    return count / elapsed
+    return Intake(count, count / elapsed, percentile(timings, 0.95), cpu * 1000 / count)
 
 
 def seed_events(database_url: str, count: int) -> None:
@@ -239,7 +284,8 @@ async def websocket_latency(api: Api, count: int = 40) -> tuple[float, float]:
     return statistics.median(timings), percentile(timings, 0.95)
 
 
-def run_backend(backend: str, incidents: int, events: int) -> None:
+def run_variant(backend: str, processes: int, incidents: int, events: int) -> None:
+    name = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
     with tempfile.TemporaryDirectory(prefix="gridwatch-bench-") as temporary:
         folder = Path(temporary)
         database = None
@@ -251,20 +297,29 @@ def run_backend(backend: str, incidents: int, events: int) -> None:
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{database}"'))
             database_url = ADMIN_PG.rsplit("/", 1)[0] + f"/{database}"
-        api = Api(database_url, folder, free_port())
+        api = Api(database_url, folder, free_port(), processes)
         try:
-            rate = incidents_per_second(api, incidents)
-            print(f"[{backend}] incidents accepted with a 60 KB JPEG each: {rate:.1f}/s "
-                  f"({incidents} posts, 8 concurrent clients)")  # fmt: skip
+            intake(api, 40, joins=False)  # warm up every process: imports, caches, pools
+            intake(api, 40, joins=True)
+            for joins in (False, True):
+                figures = intake(api, incidents, joins=joins)
+                kind = "joins an open event" if joins else "opens a new event  "
+                print(
+                    f"[{name}] incident with a 60 KB JPEG that {kind}: "
+                    f"{figures.cpu_ms:5.2f} ms API CPU each, {figures.rate:6.1f}/s, "
+                    f"p95 {figures.p95_ms:6.1f} ms ({incidents} posts, 8 clients)"
+                )
+            if events <= 0:
+                return
             p50, p95 = asyncio.run(websocket_latency(api))
             print(
-                f"[{backend}] incident POST -> operator WebSocket message: "
+                f"[{name}] incident POST -> operator WebSocket message: "
                 f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
             )
             seed_events(database_url, events)
-            for name, (median, p95_list) in list_latency(api).items():
+            for case, (median, p95_list) in list_latency(api).items():
                 print(
-                    f"[{backend}] list at {events:,} events, {name:>16}: "
+                    f"[{name}] list at {events:,} events, {case:>16}: "
                     f"p50 {median:6.1f} ms, p95 {p95_list:6.1f} ms"
                 )
         finally:
@@ -278,12 +333,17 @@ def run_backend(backend: str, incidents: int, events: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--incidents", type=int, default=300)
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--events", type=int, default=100_000, help="0: intake figures only")
+    parser.add_argument(
+        "--variants",
+        default="sqlite:1,postgresql:1,postgresql:2",
+        help="backend:API processes, comma-separated",
+    )
     arguments = parser.parse_args()
-    print(f"machine: {describe()}")
-    for backend in arguments.backends.split(","):
-        run_backend(backend, arguments.incidents, arguments.events)
+    print(f"machine: {describe()}, load average {os.getloadavg()[0]:.1f} at start")
+    for variant in arguments.variants.split(","):
+        backend, _, processes = variant.partition(":")
+        run_variant(backend, int(processes or 1), arguments.incidents, arguments.events)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import signal
@@ -11,7 +12,7 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -47,10 +48,13 @@ app.add_typer(cameras_app, name="cameras")
 log = logging.getLogger("gridwatch")
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
 def _logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -76,12 +80,40 @@ def check_config(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the address (uvicorn workers); more than one needs"
+            " PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API (settings from GRIDWATCH_* variables); applies migrations first."""
     import uvicorn
 
     _logging()
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, log_level="info",
+        workers=workers, log_config=_uvicorn_log_config(),
+    )  # fmt: skip
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    """Uvicorn's logging with GridWatch's own lines added, as each API process (each worker of
+    `serve --workers`) configures it for itself."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["gridwatch"] = {"format": LOG_FORMAT}
+    config["handlers"]["gridwatch"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "gridwatch",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"level": "INFO", "handlers": ["gridwatch"]}
+    config["loggers"]["httpx"] = {"level": "WARNING"}
+    return config
 
 
 @app.command()

@@ -14,11 +14,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from api import evidence, suppressions
 from api.changes import GridEventChange, Listener
 from api.district import OPEN_STATES, DistrictPolicy
+from api.fanout import PostgresFanout
 from api.grids import locate_grid
 from api.grouping import (
     add_occurrence,
@@ -30,7 +31,7 @@ from api.grouping import (
 )
 from api.lifecycle import allowed_actions, take_in
 from api.live import Audience, LiveHub
-from api.models import Camera, GridEvent, GridEventHistory, Incident
+from api.models import Camera, Grid, GridEvent, GridEventHistory, Incident
 from api.principal import Principal
 from api.schemas import (
     AttachmentPublic,
@@ -125,12 +126,14 @@ def register_incident(
     commit, so an event never points at missing evidence. An incident that a suppression holds
     back is stored with its evidence but opens no event: the event is then None.
     """
-    existing = _event_for_incident(session, report.id)
-    if existing is not None:
-        return existing, Registration.already
-    if session.get(Incident, report.id) is not None:  # held back by a suppression before
-        return None, Registration.already
-    camera = session.get(Camera, report.camera_id)
+    known = session.execute(
+        select(Incident.grid_event_id).where(Incident.id == report.id)
+    ).one_or_none()
+    if known is not None:
+        if known.grid_event_id is None:  # held back by a suppression before
+            return None, Registration.already
+        return session.get(GridEvent, known.grid_event_id), Registration.already
+    camera = _camera(session, report.camera_id)
     if camera is None:
         raise UnknownCamera(report.camera_id)
     if report.event_code is not None:
@@ -176,6 +179,19 @@ def register_incident(
     except BaseException:
         session.rollback()  # and with it the situation's lock
         raise
+
+
+def _camera(session: Session, camera_id: str) -> Camera | None:
+    """The camera with what registering its incident reads of it (its organisation's kind, its
+    grid's name and path for the event's answer and live alert), in one query."""
+    return session.scalars(
+        select(Camera)
+        .where(Camera.id == camera_id)
+        .options(
+            joinedload(Camera.organisation),
+            joinedload(Camera.grid).load_only(Grid.name, Grid.path),
+        )
+    ).first()
 
 
 def _video_event(
@@ -334,7 +350,7 @@ def live_alerts(app: FastAPI) -> Listener:
     grid event created or changed, once its transaction commits, whichever code path made it."""
     links = AppLinks(app)
 
-    def prepare(_session: Session, changed: Sequence[GridEventChange]) -> Callable[[], None] | None:
+    def prepare(session: Session, changed: Sequence[GridEventChange]) -> Callable[[], None] | None:
         hub: LiveHub = app.state.hub
         if hub.relay is None and hub.subscribers == 0:
             return None  # nobody to tell, here or in another API process
@@ -348,6 +364,21 @@ def live_alerts(app: FastAPI) -> Listener:
             # and its webhooks, must not fail for them.
             log.exception("could not shape the live alerts of %d changes", len(changed))
             return None
+        fanout: PostgresFanout | None = getattr(app.state, "fanout", None)
+        if fanout is not None and hub.relay == fanout.send:
+            # Relayed by the transaction itself: the other processes hear it as it commits.
+            connection = session.connection()
+            relayed = [fanout.notify(connection, message, who) for message, who in messages]
+
+            def deliver_here() -> None:
+                listening = fanout.listening.is_set()
+                for (message, who), queued in zip(messages, relayed, strict=True):
+                    if not (queued and listening):
+                        # This process's listener will not hear it (reconnecting, or the
+                        # message does not fit a NOTIFY): its own operators get it directly.
+                        hub.publish_local(message, who)
+
+            return deliver_here
 
         def send() -> None:
             for message, who in messages:

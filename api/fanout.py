@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from api.live import Audience, LiveHub
 
@@ -51,18 +51,29 @@ class PostgresFanout:
         listening (it reconnects after a database restart): it would not hear the message, and
         its operators would miss the alert.
         """
-        payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
-        if len(payload.encode()) > MAX_PAYLOAD:
-            message = _shrunk(message)
-            payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
+        payload = _payload(message, audience)
+        if payload is None:
+            log.error("live alert %s too large to relay", message.get("type"))
+            return False
         try:
             with self.engine.begin() as connection:
-                connection.execute(text("SELECT pg_notify(:channel, :payload)"),
-                                   {"channel": CHANNEL, "payload": payload})  # fmt: skip
+                connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
         except Exception:
             log.exception("live fan-out unavailable; delivering to this process only")
             return False
         return self.listening.is_set()
+
+    def notify(self, connection: Connection, message: dict[str, Any], audience: Audience) -> bool:
+        """NOTIFY every process as `connection`'s transaction commits (PostgreSQL holds a
+        NOTIFY back until then, and drops it on rollback), without a connection and transaction
+        of its own. False when the message, even shortened, does not fit a NOTIFY: it was not
+        queued, and this process delivers it itself after the commit. Whether this process's
+        own listener hears it is `listening`, read once the transaction committed."""
+        payload = _payload(message, audience)
+        if payload is None:
+            return False
+        connection.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+        return True
 
     def _listen(self) -> None:
         delay = 0.5
@@ -92,6 +103,21 @@ class PostgresFanout:
             return
         self.received += 1
         self.hub.publish_local(document["message"], audience)
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+def _payload(message: dict[str, Any], audience: Audience) -> str | None:
+    """The NOTIFY payload of a message, shortened when too large (`_shrunk`); None when even
+    that does not fit."""
+    payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
+    if len(payload.encode()) > MAX_PAYLOAD:
+        message = _shrunk(message)
+        payload = json.dumps({"message": message, "audience": asdict(audience)}, default=str)
+        if len(payload.encode()) > MAX_PAYLOAD:
+            return None
+    return payload
 
 
 def _shrunk(message: dict[str, Any]) -> dict[str, Any]:

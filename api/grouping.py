@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from api.district import DistrictPolicy
 from api.models import Camera, GridEvent, GridEventHistory, Incident
@@ -95,6 +95,8 @@ def find_open_situation(
         )
         .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
         .limit(1)
+        # Joining reads the best snapshot's confidence, and the answer shows the first one.
+        .options(joinedload(GridEvent.incident), joinedload(GridEvent.best_incident))
     ).first()
 
 
@@ -138,7 +140,9 @@ def add_occurrence(event: GridEvent, incident: Incident, actor: str, now: dateti
     """Fold `incident` into `event`: count, first and last seen, ongoing (from the latest
     occurrence), objects involved, best snapshot (highest confidence); a history step only at
     the count's milestones (2, 10, 100, ...)."""
-    incident.grid_event = event
+    # The event's row exists: the column, not the relationship, so that the incident is
+    # inserted with it instead of inserted and then updated.
+    incident.grid_event_id = event.id
     event.occurrence_count += 1
     if event.first_seen_at is None or incident.started_at < event.first_seen_at:
         event.first_seen_at = incident.started_at

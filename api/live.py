@@ -111,8 +111,10 @@ class LiveHub:
         """Send a message to this process's subscribers in `audience`."""
         if self._loop is None or self._loop.is_closed():
             return
-        text = json.dumps(message, default=str)
         self.published += 1
+        if not self._subscribers:
+            return  # nobody here to write it for
+        text = json.dumps(message, default=str)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:

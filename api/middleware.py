@@ -9,7 +9,7 @@ import threading
 import time
 from collections import defaultdict, deque
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,24 +24,41 @@ CONTENT_SECURITY_POLICY = (
 _DOCS = ("/docs", "/redoc")
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        add_security_headers(request, response)
-        return response
+class SecurityHeaders:
+    """Adds the security headers to every HTTP answer, as its head goes out (plain ASGI: the
+    body streams through untouched)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                _secure(path, MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def add_security_headers(request: Request, response: Response) -> None:
     """The headers every answer carries (error pages included)."""
-    headers = response.headers
+    _secure(request.url.path, response.headers)
+
+
+def _secure(path: str, headers: MutableHeaders) -> None:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(self), microphone=()")
-    if request.url.path.startswith("/api/") and "cache-control" not in headers:
+    if path.startswith("/api/") and "cache-control" not in headers:
         headers["Cache-Control"] = "no-store"
     content_type = headers.get("content-type", "")
-    if content_type.startswith("text/html") and not request.url.path.startswith(_DOCS):
+    if content_type.startswith("text/html") and not path.startswith(_DOCS):
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
 

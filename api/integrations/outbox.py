@@ -107,13 +107,6 @@ def _write(
             continue  # a comment: receivers get the event's state, which it did not change
         grid_event = change.grid_event
         event_type = change.event_type
-        payload = {
-            "type": event_type,
-            "action": change.action,
-            "at": now.isoformat(),
-            "event": _snapshot(grid_event, config.taxonomy),
-            "before": change.before,
-        }
         targets: list[tuple[str, int | None]] = [
             (webhook_integration(hook_id), hook_id)
             for hook_id, categories, event_types in webhooks
@@ -122,6 +115,15 @@ def _write(
         ]
         if config.mqtt:
             targets.append((MQTT, None))
+        if not targets:
+            continue  # no receiver wants it: nothing to shape
+        payload = {
+            "type": event_type,
+            "action": change.action,
+            "at": now.isoformat(),
+            "event": _snapshot(grid_event, config.taxonomy),
+            "before": change.before,
+        }
         rows.extend(
             {
                 "delivery_id": str(uuid.uuid4()),

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api import evidence
 from api.auth import UserDep, WorkerDep
-from api.deps import PolicyDep, SessionDep, SettingsDep
+from api.deps import LoopSessionDep, PolicyDep, SessionDep, SettingsDep
 from api.events import Registration, UnknownCamera, register_incident, to_public
 from api.middleware import parse_json
 from api.models import Incident
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 async def create_incident(
     request: Request,
     request_response: Response,
-    session: SessionDep,
+    session: LoopSessionDep,
     settings: SettingsDep,
     worker: WorkerDep,
     policy: PolicyDep,
@@ -183,7 +183,7 @@ async def _checked_clip(clip: UploadFile, sha256: str | None, named: str, limit:
     " Idempotent: the same clip again changes nothing.",
 )
 async def attach_incident_clip(
-    session: SessionDep,
+    session: LoopSessionDep,
     settings: SettingsDep,
     worker: WorkerDep,
     incident_id: Annotated[str, PathParam(pattern=UUID_PATTERN, description="Incident id.")],

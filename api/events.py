@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -126,9 +126,7 @@ def register_incident(
     commit, so an event never points at missing evidence. An incident that a suppression holds
     back is stored with its evidence but opens no event: the event is then None.
     """
-    known = session.execute(
-        select(Incident.grid_event_id).where(Incident.id == report.id)
-    ).one_or_none()
+    known = session.execute(_KNOWN_INCIDENT, {"incident_id": report.id}).one_or_none()
     if known is not None:
         if known.grid_event_id is None:  # held back by a suppression before
             return None, Registration.already
@@ -181,17 +179,24 @@ def register_incident(
         raise
 
 
+# Built once (each incident runs them): a statement built anew is built, and its cache key
+# computed, on every call.
+_KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
+# The camera with what registering its incident reads of it: its organisation's kind, its
+# grid's name and path (for the event's answer and live alert).
+_CAMERA = (
+    select(Camera)
+    .where(Camera.id == bindparam("camera_id"))
+    .options(
+        joinedload(Camera.organisation),
+        joinedload(Camera.grid).load_only(Grid.name, Grid.path),
+    )
+)
+
+
 def _camera(session: Session, camera_id: str) -> Camera | None:
-    """The camera with what registering its incident reads of it (its organisation's kind, its
-    grid's name and path for the event's answer and live alert), in one query."""
-    return session.scalars(
-        select(Camera)
-        .where(Camera.id == camera_id)
-        .options(
-            joinedload(Camera.organisation),
-            joinedload(Camera.grid).load_only(Grid.name, Grid.path),
-        )
-    ).first()
+    """The camera, its organisation and grid, in one query."""
+    return session.scalars(_CAMERA, {"camera_id": camera_id}).first()
 
 
 def _video_event(

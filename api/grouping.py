@@ -19,7 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from api.district import DistrictPolicy
@@ -37,6 +37,24 @@ DISPATCHED_STATES = ("dispatched", "handling", "resolved")
 _MILESTONES = (2, 10)
 # Bounds the event's list of objects; the occurrences keep every track id anyway.
 MAX_TRACK_IDS = 500
+
+
+# Built once: every incident runs them, and a statement built anew is built, and its cache key
+# computed, on every call.
+_LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key", type_=String), 0)))
+_FIND_SITUATION = (
+    select(GridEvent)
+    .where(
+        GridEvent.group_key == bindparam("key"),
+        GridEvent.status.in_(bindparam("states", expanding=True)),
+        GridEvent.last_seen_at >= bindparam("earliest"),
+        GridEvent.first_seen_at <= bindparam("latest"),
+    )
+    .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
+    .limit(1)
+    # Joining reads the best snapshot's confidence, and the answer shows the first one.
+    .options(joinedload(GridEvent.incident), joinedload(GridEvent.best_incident))
+)
 
 
 def group_key(camera_id: str, rule: str, zone: str, details: dict[str, Any] | None) -> str:
@@ -68,7 +86,7 @@ def lock_situation(session: Session, key: str) -> None:
     time and the API registers incidents one by one in its event loop, so it needs none.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+        session.execute(_LOCK, {"key": key})
 
 
 def find_open_situation(
@@ -86,17 +104,8 @@ def find_open_situation(
     states = UNDISPATCHED_STATES + (DISPATCHED_STATES if settings.absorb_dispatched else ())
     window = timedelta(seconds=settings.window_s)
     return session.scalars(
-        select(GridEvent)
-        .where(
-            GridEvent.group_key == key,
-            GridEvent.status.in_(states),
-            GridEvent.last_seen_at >= at - window,
-            GridEvent.first_seen_at <= at + window,
-        )
-        .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
-        .limit(1)
-        # Joining reads the best snapshot's confidence, and the answer shows the first one.
-        .options(joinedload(GridEvent.incident), joinedload(GridEvent.best_incident))
+        _FIND_SITUATION,
+        {"key": key, "states": states, "earliest": at - window, "latest": at + window},
     ).first()
 
 

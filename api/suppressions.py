@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import shapely
 from shapely.geometry import Polygon
 from shapely.geometry import box as shapely_box
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.models import Camera, Incident, Suppression
@@ -130,20 +130,33 @@ def holds_for(suppression: Suppression, incident: Incident) -> bool:
     )
 
 
+# Built once: every incident runs it.
+_CANDIDATES = (
+    select(Suppression)
+    .where(
+        Suppression.camera_id == bindparam("camera_id"),
+        Suppression.rule == bindparam("rule"),
+        Suppression.zone == bindparam("zone"),
+        Suppression.object_class == bindparam("object_class"),
+        or_(Suppression.expires_at.is_(None), Suppression.expires_at > bindparam("detected_at")),
+    )
+    .order_by(Suppression.id)
+)
+
+
 def suppress(session: Session, camera: Camera, incident: Incident) -> Suppression | None:
     """The suppression that holds `incident` back, if any; it and the camera count one more, and
     the incident records which one (in the caller's transaction, so a repeated report that rolls
     back counts nothing)."""
     candidates = session.scalars(
-        select(Suppression)
-        .where(
-            Suppression.camera_id == incident.camera_id,
-            Suppression.rule == incident.rule,
-            Suppression.zone == incident.zone,
-            Suppression.object_class == incident.object_class,
-            or_(Suppression.expires_at.is_(None), Suppression.expires_at > incident.detected_at),
-        )
-        .order_by(Suppression.id)
+        _CANDIDATES,
+        {
+            "camera_id": incident.camera_id,
+            "rule": incident.rule,
+            "zone": incident.zone,
+            "object_class": incident.object_class,
+            "detected_at": incident.detected_at,
+        },
     ).all()
     suppression = next((item for item in candidates if holds_for(item, incident)), None)
     if suppression is None:

@@ -91,7 +91,15 @@ def serve(
 ) -> None:
     """Run the API (settings from GRIDWATCH_* variables); applies migrations first."""
     import uvicorn
+    from sqlalchemy.engine import make_url
 
+    from api.settings import get_settings
+
+    if workers > 1 and make_url(get_settings().database_url).get_backend_name() == "sqlite":
+        # One SQLite file has one writer, and live alerts and the situation locks of
+        # several processes meet only in PostgreSQL (LISTEN/NOTIFY, advisory locks).
+        typer.echo("error: --workers above 1 needs PostgreSQL (GRIDWATCH_DATABASE_URL)", err=True)
+        raise typer.Exit(2)
     _logging()
     uvicorn.run(
         "api.app:create_app", factory=True, host=host, port=port, log_level="info",

@@ -91,15 +91,19 @@ def _snapshot(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
     return after
 
 
+# Built once: every transaction that changes an event runs it.
+_ENABLED_WEBHOOKS = select(Webhook.id, Webhook.categories, Webhook.event_types).where(
+    Webhook.enabled
+)
+
+
 def _write(
     config: OutboxConfig, session: Session, changed: Sequence[changes.GridEventChange]
 ) -> Callable[[], None] | None:
     """Before commit: one outbox row per changed event per enabled integration; returns the
     wake-up for delivery, to run once the rows are committed."""
     connection = session.connection()
-    webhooks = connection.execute(
-        select(Webhook.id, Webhook.categories, Webhook.event_types).where(Webhook.enabled)
-    ).all()
+    webhooks = connection.execute(_ENABLED_WEBHOOKS).all()
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for change in changed:

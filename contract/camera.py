@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import LineString, Polygon
+from shapely.validation import explain_validity
 
 from contract.addresses import mask_credentials, normalised_address
 from contract.catalog import DEFAULT_MODEL, MODELS
@@ -49,14 +51,53 @@ NormalisedPoint = Annotated[
 MAX_POLYGON_VERTICES = 256
 MAX_REGIONS = 32  # zones, privacy masks, lines and rules, each, per camera
 
+# The smallest shapes a worker can use, in normalised units: a region must cover more than a
+# pixel of a 1920x1080 picture, and a line be longer than a pixel, or no anchor can ever be
+# found in it or be seen to cross it.
+MIN_REGION_AREA = 1 / (1920 * 1080)
+MIN_LINE_LENGTH = 1 / 1920
+
+
+def usable_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """`points` if they outline a simple polygon with an area; ValueError saying why not.
+
+    Shared by zones and privacy masks, so a camera file, the worker and the API's registration
+    refuse the same shapes (a bow-tie whose edges cross, points all on one line).
+    """
+    shape = Polygon(points)
+    if shape.convex_hull.area < MIN_REGION_AREA or (
+        not shape.is_valid and (explain_validity(shape).startswith("Too few points"))
+    ):
+        raise ValueError(
+            f"the polygon has no area ({shape.area:.2g} of the picture): its points lie on"
+            " one line or on top of each other"
+        )
+    if not shape.is_valid:
+        # explain_validity names the fault and where: "Self-intersection[0.5 0.5]".
+        fault = explain_validity(shape)
+        if fault.startswith(("Self-intersection", "Ring Self-intersection")):
+            at = fault.split("[", 1)[-1].strip("]").split()
+            where = f" at ({float(at[0]):.3g}, {float(at[1]):.3g})" if len(at) == 2 else ""
+            raise ValueError(
+                f"the polygon's edges cross{where} (a bow-tie): list its points in order"
+                " around its edge"
+            )
+        raise ValueError(f"not a simple polygon: {fault}")
+    if shape.area < MIN_REGION_AREA:
+        raise ValueError(f"the polygon has no area ({shape.area:.2g} of the picture)")
+    return points
+
 
 class ZoneConfig(_Strict):
     name: str = Field(pattern=SLUG, description="Zone name, unique within the camera.")
     polygon: list[NormalisedPoint] = Field(
         min_length=3,
         max_length=MAX_POLYGON_VERTICES,
-        description="Polygon vertices in normalised image coordinates (3 to 256).",
+        description="Polygon vertices in normalised image coordinates (3 to 256), in order around"
+        " its edge; its edges may not cross.",
     )
+
+    _usable = field_validator("polygon")(usable_polygon)
 
 
 class DetectConfig(_Strict):
@@ -109,15 +150,30 @@ class PolygonConfig(_Strict):
     polygon: list[NormalisedPoint] = Field(
         min_length=3,
         max_length=MAX_POLYGON_VERTICES,
-        description="Polygon vertices in normalised image coordinates (3 to 256).",
+        description="Polygon vertices in normalised image coordinates (3 to 256), in order around"
+        " its edge; its edges may not cross.",
     )
+
+    _usable = field_validator("polygon")(usable_polygon)
 
 
 class LineConfig(_Strict):
     name: str = Field(pattern=SLUG, description="Line name, unique within the camera.")
     points: list[NormalisedPoint] = Field(
-        min_length=2, max_length=2, description="Start and end, in normalised image coordinates."
+        min_length=2,
+        max_length=2,
+        description="Start and end, in normalised image coordinates; two distinct points.",
     )
+
+    @field_validator("points")
+    @classmethod
+    def _has_length(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        length = LineString(points).length
+        if length < MIN_LINE_LENGTH:
+            raise ValueError(
+                f"the line has no length ({length:.2g}): its start and end are the same point"
+            )
+        return points
 
 
 class EvidenceConfig(_Strict):

@@ -155,6 +155,7 @@ def worker(
     Each camera's health is reported to the API.
     """
     from gridwatch.worker.assemble import assemble_worker
+    from gridwatch.worker.runner import NothingWatched
     from gridwatch.worker.settings import WorkerSettings
 
     _logging(verbose)
@@ -178,6 +179,9 @@ def worker(
     _stop_on_signals(runner.stop.set)
     try:
         runner.run(max_seconds=max_seconds)
+    except NothingWatched as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
     finally:
         runner.close()
 

@@ -336,4 +336,5 @@ def assemble_worker(
             live_view=live_pictures.demand,
         ),
         live_pictures=live_pictures,
+        require_cameras=camera_files is not None,
     )  # fmt: skip

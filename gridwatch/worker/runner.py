@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class NothingWatched(RuntimeError):
+    """The worker was given cameras and watches none of them: each was refused when set up, or
+    gave up for good (an address no adapter can open). Not retried: the configuration must
+    change. The message names each camera and why."""
+
+
 @dataclass
 class WatchedCamera:
     """One camera being watched: its configuration, reader thread (which holds its frame for
@@ -68,6 +74,9 @@ class Worker:
 
     With `live_pictures`, the newest frame taken for detection of each camera someone watches
     live is sent to the API about once a second, on a thread of its own.
+
+    With `require_cameras` (cameras from files), `run` raises `NothingWatched` when none of
+    the cameras it was given can be watched; a worker leasing from the API waits for cameras.
     """
 
     cameras: list[CameraConfig]
@@ -80,6 +89,7 @@ class Worker:
     health_interval_s: float = 10.0
     health_check_s: float = 0.25
     live_pictures: LivePictureSender | None = None
+    require_cameras: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     inference_ms: list[float] = field(default_factory=list)
     encoder: ClipEncoder | None = None
@@ -87,6 +97,7 @@ class Worker:
     _detection: DetectionThreads | None = None
     _turn: int = 0
     _newest: dict[str, Frame] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # camera id -> why it is not watched
 
     @property
     def readers(self) -> list[CameraReader]:
@@ -111,9 +122,11 @@ class Worker:
                 continue
             try:
                 watched = self.assembly.watch(camera, frame_ready, self._keep_one)
-            except Exception:
+            except Exception as err:
                 log.exception("%s: detection could not be set up; camera not watched", camera_id)
+                self.refused[camera_id] = f"detection could not be set up: {err}"
                 continue
+            self.refused.pop(camera_id, None)
             self.watched[camera_id] = watched
             if watched.events is not None:
                 watched.events.start()
@@ -161,12 +174,13 @@ class Worker:
         initial = self.cameras
         if self.feed is not None:
             initial = self.feed.poll() or []
-        self.apply(initial, frame_ready)
-        next_poll = time.monotonic() + self.feed_interval_s
-
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         last_report = time.monotonic()
         try:
+            self.apply(initial, frame_ready)
+            next_poll = time.monotonic() + self.feed_interval_s
+            if self.require_cameras and initial and not self.watched:
+                raise NothingWatched(self._why_nothing_watched())
             while not self.stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -184,6 +198,10 @@ class Worker:
                     and all(w.reader.finished.is_set() for w in self.watched.values())
                     and not any(w.reader.waiting for w in self.watched.values())
                 ):
+                    if self.require_cameras and all(
+                        w.reader.stats.status == "offline" for w in self.watched.values()
+                    ):
+                        raise NothingWatched(self._why_nothing_watched())
                     break
                 if time.monotonic() - last_report >= 30:
                     self.log_stats()
@@ -214,6 +232,13 @@ class Worker:
                         self.outbox.path,
                     )  # fmt: skip
             self.log_stats()
+
+    def _why_nothing_watched(self) -> str:
+        reasons = dict(self.refused)
+        for camera_id, watched in self.watched.items():
+            reasons[camera_id] = watched.reader.stats.last_error or watched.reader.stats.status
+        listed = "; ".join(f"{camera_id}: {why}" for camera_id, why in sorted(reasons.items()))
+        return f"no camera is watched ({listed or 'none enabled'})"
 
     def _dispatch(self, detection: DetectionThreads) -> bool:
         """Hand the cameras' newest frames to free detection threads, taking the cameras in

@@ -9,8 +9,11 @@ import sys
 from tests.conftest import REPO
 
 OUR_PACKAGES = {"api", "bench", "contract", "detectors", "gridwatch", "ingest"}
-# pydantic and what pydantic itself imports; pyyaml for camera files.
+# pydantic and what pydantic itself imports; pyyaml for camera files; shapely (and its numpy) to
+# refuse zones and masks the worker could not use, the same way wherever a camera is loaded.
 CONTRACT_DEPENDENCIES = {
+    "shapely",
+    "numpy",
     "pydantic",
     "pydantic_core",
     "annotated_types",
@@ -42,7 +45,7 @@ def test_the_api_imports_no_worker_module() -> None:
     assert "contract" in loaded
 
 
-def test_the_contract_imports_only_the_standard_library_pydantic_and_yaml() -> None:
+def test_the_contract_imports_only_the_standard_library_pydantic_yaml_and_shapely() -> None:
     contract_modules = [
         f"contract.{path.stem}"
         for path in (REPO / "contract").glob("*.py")

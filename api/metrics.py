@@ -19,11 +19,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import bearer_token
 from api.integrations.outbox import PENDING, queue_depth
-from api.models import GridEvent, OutboundDelivery
+from api.models import Camera, GridEvent, OutboundDelivery
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class _DatabaseCollector(Collector):
         yield GaugeMetricFamily("gridwatch_delivery_queue_oldest_seconds", "")
         yield GaugeMetricFamily("gridwatch_live_subscribers", "")
         yield GaugeMetricFamily("gridwatch_evidence_free_bytes", "")
+        yield GaugeMetricFamily("gridwatch_camera_rule_failures", "", labels=["camera", "rule"])
+        yield GaugeMetricFamily("gridwatch_camera_size_changes", "", labels=["camera"])
 
     def collect(self) -> Iterator[Metric]:
         state = self._app.state
@@ -136,11 +139,41 @@ class _DatabaseCollector(Collector):
                 .order_by(OutboundDelivery.id)
                 .limit(1)
             )
+            rule_failures, size_changes = _camera_detection_faults(session)
         age = max(0.0, time.time() - first.timestamp()) if first is not None else 0.0
         oldest.add_metric([], age)
         yield events
         yield depth
         yield oldest
+        yield rule_failures
+        yield size_changes
+
+
+def _camera_detection_faults(session: Session) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    """Rules' failures and picture size changes per camera, as its worker last reported them
+    (counts since that worker started)."""
+    failures = GaugeMetricFamily(
+        "gridwatch_camera_rule_failures",
+        "Frames a camera's rule failed on (raised) since its worker started, by camera and rule"
+        " (kind:zone); the camera's other rules ran on them. Alert on any increase.",
+        labels=["camera", "rule"],
+    )
+    changes = GaugeMetricFamily(
+        "gridwatch_camera_size_changes",
+        "Times a camera's picture changed size mid-stream since its worker started (its tracks,"
+        " references and rule state started afresh each time).",
+        labels=["camera"],
+    )
+    rows = session.execute(
+        select(Camera.id, Camera.health).where(Camera.retired_at.is_(None)).order_by(Camera.id)
+    ).all()
+    for camera_id, health in rows:
+        health = health or {}
+        for rule, count in sorted((health.get("rule_failures") or {}).items()):
+            failures.add_metric([camera_id, rule], count)
+        if health.get("size_changes"):
+            changes.add_metric([camera_id], health["size_changes"])
+    return failures, changes
 
 
 class MetricsMiddleware:

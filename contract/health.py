@@ -33,3 +33,18 @@ class HealthReport(BaseModel):
         default=None, ge=0, description="Age of the newest frame, in seconds."
     )
     error: str | None = Field(default=None, max_length=500, description="Why it is not online.")
+    size_changes: int = Field(
+        default=0,
+        ge=0,
+        description="Times the picture changed size mid-stream since the worker started; each"
+        " time the camera's tracks, references, rule state and clips in progress started afresh.",
+    )
+    last_size_change: str | None = Field(
+        default=None, max_length=64, description="The latest size change, e.g. 768x576 -> 768x432."
+    )
+    rule_failures: dict[str, int] = Field(
+        default={},
+        max_length=64,
+        description="Frames each rule failed on since the worker started, by rule label"
+        " kind:zone (e.g. tamper:view); the camera's other rules ran on them all the same.",
+    )

@@ -91,6 +91,11 @@ class MotionGate:
         self.stats.skipped += 1
         return MotionDecision(False, "still", fraction, regions)
 
+    def reset(self) -> None:
+        """Forget the reference picture: the next frame is a "first" one and goes to the model."""
+        self._reference = None
+        self._last_inference = None
+
     def _prepare(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
         scale = self.analysis_width / width

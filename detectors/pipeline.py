@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 
 import numpy as np
 import supervision as sv
@@ -21,6 +24,8 @@ from detectors.rules.base import FrameRule, Rule, RuleHit
 from detectors.rules.line_crossing import Line
 from detectors.tracking import ObjectTracker, subset
 from detectors.zones import Zone
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,26 @@ class EvidenceSettings:
 
 @dataclass
 class PipelineStats:
+    """What one camera's pipeline has done since it was built.
+
+    Attributes:
+        rule_failures: Frames each rule failed on (raised), by rule label "kind:zone"; the
+            other rules ran on those frames all the same.
+        frame_size: (width, height) of the latest frame, in pixels.
+        size_changes: Times the picture changed size mid-stream; every state kept in the old
+            size's pixels (tracks, motion and tamper references, rules, clips) started afresh.
+        last_size_change: The latest change, e.g. "768x576 -> 768x432".
+    """
+
     frames: int = 0
     inferred: int = 0
     skipped: int = 0  # frames the motion gate let pass without running the model
     incidents: int = 0
     last_inference_ms: float = 0.0
+    rule_failures: Counter[str] = field(default_factory=Counter)
+    frame_size: tuple[int, int] | None = None
+    size_changes: int = 0
+    last_size_change: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,10 @@ class CameraPipeline:
         self._recent: deque[_Recorded] = deque()
         self._pending: list[_Pending] = []
         self._clips: list[IncidentClip] = []
+        self._completed: list[Incident] = []  # completed by a size change, for the next finish
+        # The rules as built, before any frame: what they start again from when the picture
+        # changes size.
+        self._fresh_rules = copy.deepcopy((self.rules, self.frame_rules))
 
     @property
     def pending(self) -> int:
@@ -184,9 +208,56 @@ class CameraPipeline:
 
     def begin(self, image: np.ndarray, *, now: datetime) -> FrameStep:
         """First half of `process`: the masked frame and whether the model must see it."""
+        height, width = image.shape[:2]
+        if self.stats.frame_size is not None and self.stats.frame_size != (width, height):
+            self._size_changed((width, height))
+        self.stats.frame_size = (width, height)
         masked = self.privacy_mask.apply(image)
         decision = self.motion_gate.update(masked, now=now) if self.motion_gate else None
         return FrameStep(masked, now, decision)
+
+    def _size_changed(self, size: tuple[int, int]) -> None:
+        """Start afresh whatever holds the old size's pixels: the tracker's boxes, the motion
+        gate's and the tamper rule's reference pictures, the rules' state, the recent frames
+        and clips being recorded (completed with the frames they have: one clip holds one
+        size). Zones, lines and masks are normalised and fit the new size as they are."""
+        old = self.stats.frame_size
+        assert old is not None
+        change = f"{old[0]}x{old[1]} -> {size[0]}x{size[1]}"
+        log.warning(
+            "%s: picture size changed %s; tracks, motion and tamper references, rule state and"
+            " clips in progress start afresh",
+            self.camera_id, change,
+        )  # fmt: skip
+        self.stats.size_changes += 1
+        self.stats.last_size_change = change
+        self._completed += self.flush()
+        self._recent.clear()
+        self._last_detections = sv.Detections.empty()
+        self.tracker.reset()
+        if self.motion_gate is not None:
+            self.motion_gate.reset()
+        self.rules, self.frame_rules = copy.deepcopy(self._fresh_rules)
+
+    def _run_rule(
+        self, rule: Rule | FrameRule, run: Callable[[], list[RuleHit]], now: datetime
+    ) -> list[RuleHit]:
+        """`run()`'s hits; none when it raises: one rule's fault must not stop the others or
+        the camera. Counted per rule; the first failure is logged with its traceback."""
+        try:
+            return run()
+        except Exception:
+            label = f"{rule.kind}:{rule.zone_name}"
+            self.stats.rule_failures[label] += 1
+            failures = self.stats.rule_failures[label]
+            if failures == 1:
+                log.exception(
+                    "%s: rule %s failed on the frame at %s; the other rules go on",
+                    self.camera_id, label, now.isoformat(),
+                )  # fmt: skip
+            elif failures % 100 == 0:
+                log.warning("%s: rule %s has failed on %d frames", self.camera_id, label, failures)
+            return []
 
     def finish(self, step: FrameStep, detections: sv.Detections | None) -> list[Incident]:
         """Second half of `process`: `detections` of `step.image`, or None where the gate
@@ -206,11 +277,13 @@ class CameraPipeline:
         )
         hits: list[tuple[RuleHit, Rule | FrameRule]] = []
         for rule in self.rules:
-            hits += [
-                (hit, rule) for hit in rule.update(tracked, width=width, height=height, now=now)
-            ]
+            run = partial(rule.update, tracked, width=width, height=height, now=now)
+            hits += [(hit, rule) for hit in self._run_rule(rule, run, now)]
         for frame_rule in self.frame_rules:
-            hits += [(hit, frame_rule) for hit in frame_rule.update_frame(image, now=now)]
+            found = self._run_rule(
+                frame_rule, partial(frame_rule.update_frame, image, now=now), now
+            )
+            hits += [(hit, frame_rule) for hit in found]
 
         # Draw what the model saw but the tracker has not confirmed yet too, without an id.
         untracked = np.ones(len(detections), dtype=bool)
@@ -218,7 +291,10 @@ class CameraPipeline:
         shown = sv.Detections.merge([tracked, _without_ids(subset(detections, untracked))])
         record = _Recorded(now, image, shown)
         for pending in self._pending:
-            held = pending.rule.holds(pending.hit.track_id)
+            try:
+                held = pending.rule.holds(pending.hit.track_id)
+            except Exception:
+                held = False  # a failing rule holds nothing; its failure is counted above
             pending.frames.append(record)
             pending.held.append(held)
             if held:
@@ -248,6 +324,9 @@ class CameraPipeline:
         else:
             incidents = [self._incident(item, ongoing=item.ended_at == now) for item in due]
         self.stats.incidents += len(incidents)
+        if self._completed:  # counted when completed
+            incidents = self._completed + incidents
+            self._completed = []
         return incidents
 
     def flush(self) -> list[Incident]:

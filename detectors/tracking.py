@@ -119,23 +119,27 @@ class ObjectTracker:
         self.handover_size_ratio = handover_size_ratio
         self.stationary_after = timedelta(seconds=stationary_s)
         self.stationary_movement = stationary_movement
-        self._tracker = BYTETracker(
-            SimpleNamespace(
-                track_high_thresh=high_confidence,
-                track_low_thresh=low_confidence,
-                new_track_thresh=high_confidence,
-                track_buffer=lost_frames,
-                match_thresh=match_threshold,
-                fuse_score=True,
-            )
+        self._settings = SimpleNamespace(
+            track_high_thresh=high_confidence,
+            track_low_thresh=low_confidence,
+            new_track_thresh=high_confidence,
+            track_buffer=lost_frames,
+            match_thresh=match_threshold,
+            fuse_score=True,
         )
+        self._next_id = 1
+        self._lost_frames = lost_frames
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (the picture changed size: boxes in the old pixels mean nothing in
+        the new). Ids go on from where they were, so an id is never given twice."""
+        self._tracker = BYTETracker(self._settings)
         # ByteTrack spends an id on every tentative track; operators see short, dense numbers.
         self._ids: dict[int, int] = {}  # ByteTrack's id -> the id published
         self._raw_seen: dict[int, int] = {}  # ByteTrack's id -> update it was last output in
         self._tracks: dict[int, _Track] = {}  # by published id
-        self._next_id = 1
         self._updates = 0
-        self._lost_frames = lost_frames
 
     def update(
         self,

@@ -17,6 +17,7 @@ from contract.camera import CameraConfig
 from contract.health import HealthReport
 from contract.problems import ConfigError
 from contract.vocabulary import CameraStatus
+from detectors.pipeline import PipelineStats
 from ingest import (
     CameraHealth,
     CameraUnavailable,
@@ -246,11 +247,12 @@ class CameraReader(threading.Thread):
         )
 
 
-def health_report(health: CameraHealth) -> dict[str, Any]:
+def health_report(health: CameraHealth, detection: PipelineStats | None = None) -> dict[str, Any]:
     """A camera's health as the API takes it (PUT /api/v1/cameras/{id}/health), as JSON.
 
     An offline camera's report says since when (its outage's true start, so the API dates the
-    video loss from it, not from the report) and why; an online one carries no error.
+    video loss from it, not from the report) and why; an online one carries no error. With
+    `detection`, the camera's pipeline figures: picture size changes and rules' failures.
     """
     online = health.status is CameraStatus.online
     error = None if online else (health.reason or health.last_error)
@@ -269,4 +271,7 @@ def health_report(health: CameraHealth) -> dict[str, Any]:
             None if health.last_frame_age_s is None else round(health.last_frame_age_s, 3)
         ),
         error=error[:500] if error else None,
+        size_changes=detection.size_changes if detection else 0,
+        last_size_change=detection.last_size_change or None if detection else None,
+        rule_failures=dict(detection.rule_failures) if detection else {},
     ).model_dump(mode="json")

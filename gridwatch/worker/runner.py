@@ -284,7 +284,7 @@ class Worker:
                     continue
                 if health.status is CameraStatus.offline and health.offline_since is None:
                     continue  # not tried yet: nothing to say
-                report = health_report(health)
+                report = health_report(health, watched.pipeline.stats)
                 if full or accepted.get(camera_id) != report["status"]:
                     reports[camera_id] = report
             if reports:
@@ -401,6 +401,12 @@ class Worker:
                 log.info(
                     "%s: model ran on %d of %d frames (motion gate saved %.0f%%)",
                     camera_id, counts.inferred, counts.frames, 100 * counts.skipped / counts.frames,
+                )  # fmt: skip
+            if counts.rule_failures or counts.size_changes:
+                log.warning(
+                    "%s: rules failed on frames %s; picture size changed %d times (latest %s)",
+                    camera_id, dict(counts.rule_failures) or "never", counts.size_changes,
+                    counts.last_size_change or "-",
                 )  # fmt: skip
         if self.inference_ms:
             ordered = sorted(self.inference_ms)

@@ -116,3 +116,26 @@ def test_evidence_that_cannot_be_stored_is_told_to_whoever_runs_the_api(
         assert value(scrape(client), received, outcome="rejected") == 0
         (line,) = [record.getMessage() for record in caplog.records]
         assert metadata["id"] in line and "evidence could not be stored" in line
+
+
+def test_rules_failing_and_pictures_changing_size_are_counted_per_camera(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    settings = settings_factory(database_url, metrics_token="scrape-token")
+    with TestClient(create_app(settings)) as client:
+        auth = {"Authorization": "Bearer scrape-token"}
+        report = {
+            "status": "online", "resolution": [768, 432], "size_changes": 2,
+            "last_size_change": "768x576 -> 768x432",
+            "rule_failures": {"tamper:view": 3, "intrusion:gate_path": 1},
+        }  # fmt: skip
+        answer = client.put("/api/v1/cameras/school-no1-gate/health", json=report, headers=WORKER)
+        assert answer.status_code == 204, answer.text
+
+        samples = scrape(client, **auth)
+
+        camera = "school-no1-gate"
+        failures = "gridwatch_camera_rule_failures"
+        assert value(samples, failures, camera=camera, rule="tamper:view") == 3
+        assert value(samples, failures, camera=camera, rule="intrusion:gate_path") == 1
+        assert value(samples, "gridwatch_camera_size_changes", camera=camera) == 2

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from contract.health import HealthReport
+from detectors.pipeline import PipelineStats
 from gridwatch.outbox import Outbox
 from gridwatch.worker.assemble import CameraAssembly
 from gridwatch.worker.capture import health_report
@@ -126,7 +127,9 @@ def test_a_status_change_is_reported_at_once_and_the_rest_each_round(tmp_path: P
         health_interval_s=2.0, health_check_s=0.05,
     )  # fmt: skip
     gate = FakeReader(camera_health(CameraStatus.offline, reason="not connected"))
-    worker.watched["gate"] = SimpleNamespace(reader=gate)  # type: ignore[assignment]
+    worker.watched["gate"] = SimpleNamespace(  # type: ignore[assignment]
+        reader=gate, pipeline=SimpleNamespace(stats=PipelineStats())
+    )
     thread = threading.Thread(target=worker._report_health, daemon=True)
     thread.start()
     try:

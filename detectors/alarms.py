@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import numpy as np
 import supervision as sv
 
+from detectors.clock import SteadyClock
 from detectors.evidence import annotate, burned_in_time, encode_jpeg, sha256_hex
 from detectors.incident import Incident, incident_id
 from detectors.model import ObjectDetector, class_ids_of
@@ -64,8 +65,14 @@ class ClassAlarm:
         self._seen: dict[str, int] = {}
         self._since: dict[str, datetime] = {}
         self._fired: dict[str, datetime] = {}
+        self.steady = SteadyClock()
 
-    def process(self, image: np.ndarray, *, now: datetime) -> list[Incident]:
+    def process(
+        self, image: np.ndarray, *, now: datetime, clock: float | None = None
+    ) -> list[Incident]:
+        """Run the model on one frame taken at `now` (wall time); `clock` is its monotonic
+        reading, which times `min_frames` runs and the cooldown (see `CameraPipeline.process`)."""
+        now = self.steady.at(now, clock)
         masked = self.privacy_mask.apply(image)
         detections = self.detector.detect(
             masked, confidence=self.confidence, classes=self.class_ids
@@ -102,7 +109,8 @@ class ClassAlarm:
         best = int(np.argmax(mine.confidence)) if mine.confidence is not None else 0
         x1, y1, x2, y2 = (float(v) for v in mine.xyxy[best])
         confidence = float(mine.confidence[best]) if mine.confidence is not None else 1.0
-        stamp = burned_in_time(now, self.timezone)
+        wall = self.steady.to_wall
+        stamp = burned_in_time(wall(now), self.timezone)
         caption = f"{self.camera_id}  {stamp}  {event.name} ({self.model_name})"
         jpeg = encode_jpeg(annotate(image, mine, [], caption=caption))
         started = self._since.get(class_name, now)
@@ -114,8 +122,8 @@ class ClassAlarm:
             category=event.category,
             severity=event.severity,
             summary=f"{event.name}: {class_name} seen by {self.model_name}",
-            started_at=started,
-            detected_at=now,
+            started_at=wall(started),
+            detected_at=wall(now),
             track_id=0,
             object_class=class_name,
             confidence=confidence,

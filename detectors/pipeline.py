@@ -14,6 +14,7 @@ from functools import partial
 import numpy as np
 import supervision as sv
 
+from detectors.clock import SteadyClock
 from detectors.evidence import annotate, burned_in_time, encode_jpeg, encode_mp4, sha256_hex
 from detectors.incident import Incident, IncidentClip, incident_id
 from detectors.model import ObjectDetector, class_ids_of
@@ -178,6 +179,7 @@ class CameraPipeline:
         self._pending: list[_Pending] = []
         self._clips: list[IncidentClip] = []
         self._completed: list[Incident] = []  # completed by a size change, for the next finish
+        self.steady = SteadyClock()
         # The rules as built, before any frame: what they start again from when the picture
         # changes size.
         self._fresh_rules = copy.deepcopy((self.rules, self.frame_rules))
@@ -193,10 +195,18 @@ class CameraPipeline:
         clips, self._clips = self._clips, []
         return clips
 
-    def process(self, image: np.ndarray, *, now: datetime) -> list[Incident]:
-        """Mask, gate, detect, track and run every rule on one frame taken at `now`; returns the
-        incidents whose evidence is complete."""
-        step = self.begin(image, now=now)
+    def process(
+        self, image: np.ndarray, *, now: datetime, clock: float | None = None
+    ) -> list[Incident]:
+        """Mask, gate, detect, track and run every rule on one frame taken at `now` (wall time);
+        returns the incidents whose evidence is complete.
+
+        `clock` is the frame's monotonic reading in seconds (`Frame.monotonic`): every duration
+        (dwell, grace, cooldown, hold, post-roll, tamper re-baseline, the motion gate's full
+        check, the tracker's hand-over) is timed by it, so a step of the wall clock between two
+        frames changes none of them. Without it the wall time is all there is. Incidents are
+        dated on the wall clock as it reads at their frame."""
+        step = self.begin(image, now=now, clock=clock)
         detections = None
         if step.infer:
             started = time.perf_counter()
@@ -206,8 +216,11 @@ class CameraPipeline:
             self.stats.last_inference_ms = (time.perf_counter() - started) * 1000
         return self.finish(step, detections)
 
-    def begin(self, image: np.ndarray, *, now: datetime) -> FrameStep:
-        """First half of `process`: the masked frame and whether the model must see it."""
+    def begin(self, image: np.ndarray, *, now: datetime, clock: float | None = None) -> FrameStep:
+        """First half of `process`: the masked frame and whether the model must see it; `now`
+        and `clock` as for `process`. The step's `now` is the frame's instant on the camera's
+        steady timeline."""
+        now = self.steady.at(now, clock)
         height, width = image.shape[:2]
         if self.stats.frame_size is not None and self.stats.frame_size != (width, height):
             self._size_changed((width, height))
@@ -374,11 +387,12 @@ class CameraPipeline:
     def _clip_encoder(self, pending: _Pending) -> Callable[[], bytes]:
         """What encodes the pending incident's frames into its clip, when called."""
         frames, hit, camera_id = list(pending.frames), pending.hit, self.camera_id
+        offset = self.steady.offset  # captions on the wall clock as it reads now
 
         def encode_clip() -> bytes:
             # Outlined zones only: shading every frame costs more than it tells in motion.
             pictures = [
-                self._draw(hit, frame, f"{camera_id}  {frame.at:%H:%M:%S}", False)
+                self._draw(hit, frame, f"{camera_id}  {frame.at + offset:%H:%M:%S}", False)
                 for frame in frames
             ]
             return encode_mp4(pictures, [frame.at for frame in frames])
@@ -393,10 +407,10 @@ class CameraPipeline:
                 self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at
             ),
             camera_id=self.camera_id,
-            started_at=frames[0].at,
+            started_at=self.steady.to_wall(frames[0].at),
             duration_s=(frames[-1].at - frames[0].at).total_seconds(),
             frame_count=len(frames),
-            ended_at=pending.ended_at or hit.detected_at,
+            ended_at=self.steady.to_wall(pending.ended_at or hit.detected_at),
             ongoing=ongoing,
             encoder=self._clip_encoder(pending),
         )
@@ -412,7 +426,9 @@ class CameraPipeline:
             details["plate"] = reading.text if reading else None
             details["plate_confidence"] = reading.confidence if reading else None
 
-        caption = f"{self.camera_id}  {burned_in_time(best.at, self.timezone)}  {hit.summary}"
+        wall = self.steady.to_wall
+        stamp = burned_in_time(wall(best.at), self.timezone)
+        caption = f"{self.camera_id}  {stamp}  {hit.summary}"
         jpeg = encode_jpeg(self._draw(hit, best, caption), quality=self.evidence.jpeg_quality)
         frames = pending.frames
         encode_clip = self._clip_encoder(pending)
@@ -427,8 +443,8 @@ class CameraPipeline:
             category=hit.category,
             severity=hit.severity,
             summary=hit.summary,
-            started_at=hit.started_at,
-            detected_at=hit.detected_at,
+            started_at=wall(hit.started_at),
+            detected_at=wall(hit.detected_at),
             track_id=hit.track_id,
             object_class=hit.object_class,
             confidence=confidence,
@@ -440,15 +456,15 @@ class CameraPipeline:
             rule_parameters=hit.parameters,
             snapshot_jpeg=jpeg,
             snapshot_sha256=sha256_hex(jpeg),
-            ended_at=pending.ended_at or hit.detected_at,
+            ended_at=wall(pending.ended_at or hit.detected_at),
             ongoing=ongoing,
             track_ids=hit.involved_tracks,
             details=details,
             model_backend=str(getattr(self.detector, "backend", "")),
-            snapshot_at=best.at,
+            snapshot_at=wall(best.at),
             clip_mp4=clip,
             clip_sha256=sha256_hex(clip) if clip is not None else None,
-            clip_started_at=frames[0].at if with_clip else None,
+            clip_started_at=wall(frames[0].at) if with_clip else None,
             clip_duration_s=(frames[-1].at - frames[0].at).total_seconds() if with_clip else 0.0,
             clip_frame_count=len(frames) if with_clip else 0,
             clip_encoder=encode_clip if deferred else None,

@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from contract.rules import DAY_NAMES, ScheduleConfig, parse_window
+from detectors.clock import wall_time
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class Schedule:
         ZoneInfo(self.timezone)  # raises for an unknown zone, at configuration time
 
     def active(self, now: datetime) -> bool:
-        """Is the rule armed at `now` (a timezone-aware instant)?"""
+        """Is the rule armed at `now` (a timezone-aware instant)? A `SteadyInstant` is read at
+        its wall time: a schedule is about the time of day."""
+        now = wall_time(now)
         if now.tzinfo is None:
             raise ValueError("schedule needs a timezone-aware time")
         local = now.astimezone(ZoneInfo(self.timezone))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -93,7 +94,7 @@ class CameraEventWatcher(threading.Thread):
         # since the cameras of one recorder lose their subscriptions together.
         self.backoff = backoff or Backoff(initial_s=2.0, cap_s=60.0)
         self.raised = 0
-        self._last: datetime | None = None
+        self._last: float | None = None  # time.monotonic() of the last incident raised
         self._tampered = False
 
     def run(self) -> None:
@@ -128,8 +129,8 @@ class CameraEventWatcher(threading.Thread):
         was, self._tampered = self._tampered, event.state
         if not event.state or was:
             return  # only an alarm turning on is news
-        now = datetime.now(UTC)
-        if self._last is not None and now - self._last < self.cooldown:
+        now = time.monotonic()  # a step of the wall clock must not end or stretch the cooldown
+        if self._last is not None and now - self._last < self.cooldown.total_seconds():
             return
         self._last = now
         try:

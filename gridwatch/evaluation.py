@@ -154,7 +154,7 @@ def evaluate_clip(
     started = time.perf_counter()
     try:
         while (frame := source.read()) is not None:
-            incidents += pipeline.process(frame.image, now=frame.timestamp)
+            incidents += pipeline.process(frame.image, now=frame.timestamp, clock=frame.monotonic)
     finally:
         source.close()
     incidents += pipeline.flush()

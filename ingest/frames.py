@@ -25,6 +25,10 @@ class Frame:
         received: `time.monotonic()` when the adapter received the picture from a live camera,
             or None for recordings. The wall clock can jump; this cannot, so ages computed
             from it are exact.
+        monotonic: The frame's time in seconds on a clock that never steps, beside its wall
+            `timestamp`: `time.monotonic()` at arrival for a live camera, the recording's own
+            timeline for a recording; durations between frames are measured with it (see
+            `detectors.clock`). None for a frame built without one.
     """
 
     camera_id: str
@@ -32,6 +36,7 @@ class Frame:
     timestamp: datetime
     sequence: int
     received: float | None = None
+    monotonic: float | None = None
 
     def age_s(self, now: float | None = None) -> float:
         """Seconds since the picture was received (`now` is a `time.monotonic()` reading).

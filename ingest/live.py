@@ -210,7 +210,9 @@ class LiveSource(ABC):
             self._next_due = max(self._next_due + self._interval, arrived)
             taken_at = self._now() - timedelta(seconds=self._monotonic() - arrived)
             # Numbered as it is taken; a frame still waiting in the slot is dropped, counted.
-            self._slot.put(Frame(self.camera_id, image, taken_at, 0, received=arrived))
+            self._slot.put(
+                Frame(self.camera_id, image, taken_at, 0, received=arrived, monotonic=arrived)
+            )
             if self._on_frame is not None:
                 self._on_frame()
 

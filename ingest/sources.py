@@ -218,7 +218,11 @@ class FileSource:
             if early > 0.001:
                 self._sleep(early)
         timestamp = self._now() if self.realtime else self.start_time + timedelta(seconds=position)
-        return Frame(self.camera_id, image, timestamp, self._samples - 1)
+        # The recording's own timeline is its monotonic clock: durations follow the footage.
+        return Frame(
+            self.camera_id, image, timestamp, self._samples - 1,
+            monotonic=self._started + position,
+        )  # fmt: skip
 
     def close(self) -> None:
         self._capture.release()

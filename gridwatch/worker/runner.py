@@ -318,7 +318,7 @@ class Worker:
         watched = self.watched[reader.camera.id]
         pipeline = watched.pipeline
         try:
-            incidents = pipeline.process(frame.image, now=frame.timestamp)
+            incidents = pipeline.process(frame.image, now=frame.timestamp, clock=frame.monotonic)
         except Exception:
             # One bad frame or rule must not take the other cameras down with it.
             log.exception("%s: detection failed on frame %d", reader.camera.id, frame.sequence)
@@ -330,9 +330,10 @@ class Worker:
         reader.stats.frames_analysed += 1
         for alarm in watched.alarms:
             try:
-                incidents += alarm.process(frame.image, now=frame.timestamp)
+                incidents += alarm.process(frame.image, now=frame.timestamp, clock=frame.monotonic)
             except Exception:
                 log.exception("%s: model %s failed", reader.camera.id, alarm.model_name)
+                pipeline.stats.rule_failures[f"model:{alarm.model_name}"] += 1
         self._keep(reader.camera.id, incidents, pipeline.take_clips())
 
     def _keep(

@@ -19,11 +19,11 @@ from base64 import b64encode
 from dataclasses import dataclass
 from typing import ClassVar
 
-import cv2
 import numpy as np
 
 from ingest.addresses import split_address
 from ingest.backoff import Backoff
+from ingest.decoding import VideoDecoder
 from ingest.errors import (
     AuthenticationFailed,
     CameraUnavailable,
@@ -32,7 +32,6 @@ from ingest.errors import (
     SourceTimeout,
     connection_error,
 )
-from ingest.ffmpeg import open_capture
 from ingest.live import LiveSource, StreamOptions
 
 log = logging.getLogger(__name__)
@@ -336,26 +335,28 @@ def capture_options(options: StreamOptions) -> dict[str, str | int]:
 
 
 class _RtspSession:
-    """One FFmpeg capture on a camera; only the capture thread touches it."""
+    """One decoder on a camera's stream; only the capture thread touches it. Pictures come at
+    the size the stream has when each is decoded: a camera re-configured to another size
+    mid-stream is not stretched to the first."""
 
-    def __init__(self, camera_id: str, capture: cv2.VideoCapture, codec: str | None):
+    def __init__(self, camera_id: str, decoder: VideoDecoder, codec: str | None):
         self.camera_id = camera_id
-        self.capture = capture
+        self.decoder = decoder
         self.codec = codec
 
     def receive(self) -> int:
-        if not self.capture.grab():
+        if not self.decoder.grab():
             raise CameraUnavailable(self.camera_id, "stream lost")
         return 1
 
     def decode(self) -> np.ndarray:
-        ok, image = self.capture.retrieve()
-        if not ok or image is None:
+        image = self.decoder.retrieve()
+        if image is None:
             raise DamagedFrame(self.camera_id, "frame could not be decoded")
         return image
 
     def close(self) -> None:
-        self.capture.release()
+        self.decoder.close()
 
 
 class RtspSource(LiveSource):
@@ -394,22 +395,22 @@ class RtspSource(LiveSource):
         self.description = describe(self.camera_id, self.address, self.options.open_timeout_s)
         # Untuned means OpenCV's own defaults, as a plain VideoCapture(url) would open it.
         options = capture_options(self.options) if self.tuned else None
-        capture = open_capture(
-            self.address.url,
-            options,
-            open_timeout_s=self.options.open_timeout_s,
-            read_timeout_s=self.options.read_timeout_s,
-            threads=self.options.decode_threads if self.tuned else None,
-        )
-        if not capture.isOpened():
-            capture.release()
+        try:
+            decoder = VideoDecoder(
+                self.address.url,
+                options,
+                open_timeout_s=self.options.open_timeout_s,
+                read_timeout_s=self.options.read_timeout_s,
+                threads=self.options.decode_threads if self.tuned else None,
+            )
+        except (OSError, LookupError) as err:
             raise CameraUnavailable(
                 self.camera_id,
                 f"FFmpeg could not open the {self.description.video_codec} stream",
-            )
+            ) from err
         log.info(
             "%s: opened %s (%s over %s) in %.2fs",
             self.camera_id, self.address.masked, self.description.video_codec,
             self.options.transport, time.monotonic() - started,
         )  # fmt: skip
-        return _RtspSession(self.camera_id, capture, self.description.video_codec)
+        return _RtspSession(self.camera_id, decoder, self.description.video_codec)

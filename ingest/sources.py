@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import cv2
 import numpy as np
 
 from ingest.addresses import normalise_address
+from ingest.decoding import VideoDecoder
 from ingest.errors import CameraUnavailable, InvalidSource, UnsupportedSource
-from ingest.ffmpeg import open_capture
 from ingest.frames import Frame, FrameSource
 from ingest.http import HttpSource
 from ingest.live import StreamOptions
@@ -100,7 +99,7 @@ class FileSource:
         self._sleep = sleep
         self._now = now
         self._capture = self._open()
-        self.container_fps = plausible_fps(self._capture.get(cv2.CAP_PROP_FPS))
+        self.container_fps = plausible_fps(self._capture.fps)
         self._steps: deque[float] = deque(maxlen=50)  # recent believable frame intervals, s
         self._started = monotonic()
         self._samples = 0  # frames handed out so far
@@ -126,32 +125,36 @@ class FileSource:
 
     @property
     def codec(self) -> str | None:
-        """The recording's codec tag (its FourCC, lower case), if it has a readable one."""
-        tag = int(self._capture.get(cv2.CAP_PROP_FOURCC))
-        text = tag.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ").lower()
-        return text if tag > 0 and text.isprintable() and text else None
+        """The recording's codec: its tag (FourCC, lower case) if it has a readable one, else
+        FFmpeg's name of it (h264, hevc, ...)."""
+        tag = self._capture.codec_tag.strip("\x00 ").lower()
+        if tag and tag.isprintable() and tag.isascii():
+            return tag
+        return self._capture.codec_name or None
 
-    def _open(self) -> cv2.VideoCapture:
+    def _open(self) -> VideoDecoder:
         if not self.path.is_file():
             raise CameraUnavailable(self.camera_id, f"recording not found: {self.path}")
-        capture = open_capture(str(self.path), {})
-        if not capture.isOpened():
-            capture.release()
-            raise CameraUnavailable(self.camera_id, f"not a readable video: {self.path.name}")
-        return capture
+        try:
+            # Decoded at each picture's own size: a recording whose size changes is not stretched.
+            return VideoDecoder(str(self.path))
+        except (OSError, LookupError) as err:
+            raise CameraUnavailable(
+                self.camera_id, f"not a readable video: {self.path.name}"
+            ) from err
 
     def _rewind(self) -> None:
         self._pass_offset += self._last_position + self._frame_interval()
         self._frames_in_pass = 0
         self._last_position = 0.0
-        self._capture.release()
+        self._capture.close()
         self._capture = self._open()
 
     def _grab(self) -> float | None:
         """Grab the next frame; its media time in this pass (seconds), None at the end."""
         if not self._capture.grab():
             return None
-        stamp = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        stamp = self._capture.position_s
         if not math.isfinite(stamp):
             stamp = self._last_stamp + self._frame_interval()
         if self._frames_in_pass == 0:
@@ -188,8 +191,8 @@ class FileSource:
             # for the earlier frame whatever the rounding.
             if position < target - 0.5 * self._frame_interval() - 1e-6:
                 continue
-            ok, image = self._capture.retrieve()
-            if ok and image is not None:
+            image = self._capture.retrieve()
+            if image is not None:
                 return image, position
 
     def read(self) -> Frame | None:
@@ -225,7 +228,7 @@ class FileSource:
         )  # fmt: skip
 
     def close(self) -> None:
-        self._capture.release()
+        self._capture.close()
 
 
 def open_source(

@@ -51,7 +51,7 @@ def test_probe_http_cameras(
 
 def test_probe_a_recording(demo_clip: Path) -> None:
     result = probe(f"file://{demo_clip}", timeout_s=5)
-    assert (result.kind, result.fps, result.codec, result.width) == ("file", 10, "mp43", 768)
+    assert (result.kind, result.fps, result.codec, result.width) == ("file", 10, "div3", 768)
 
 
 def test_probe_a_recording_whose_container_says_90000_fps(demo_clip: Path, tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""Decoding a video stream (a recording or a camera's RTSP URL) picture by picture with PyAV.
+
+Each picture comes at the size the stream has when it is decoded. OpenCV's FFmpeg capture scales
+every picture to the size of the first: a camera re-configured from 768x576 to 768x432 went on
+being delivered at 768x576, stretched, and nothing downstream could tell.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterator, Mapping
+
+import av
+import av.error
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class VideoDecoder:
+    """One video stream, decoded with FFmpeg's libraries through PyAV.
+
+    `grab` decodes the next picture and `retrieve` converts it to BGR pixels (the costly step,
+    only for pictures that are used), as with `cv2.VideoCapture`. A packet the decoder cannot
+    read is skipped and counted in `damaged`; the next key frame recovers.
+
+    Raises (from the constructor): `OSError` when the address cannot be opened (FFmpeg's
+    error chained), `LookupError` when it has no video stream.
+
+    Example:
+        >>> decoder = VideoDecoder("rtsp://10.0.0.7/Streaming/101", {"rtsp_transport": "tcp"})
+        >>> if decoder.grab():
+        ...     image = decoder.retrieve()  # (height, width, 3) uint8 at the picture's own size
+    """
+
+    def __init__(
+        self,
+        address: str,
+        options: Mapping[str, str | int] | None = None,
+        *,
+        open_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
+        threads: int | None = None,
+    ):
+        timeout: tuple[float, float] | None = None
+        if open_timeout_s is not None or read_timeout_s is not None:
+            opening = open_timeout_s or read_timeout_s or 0.0
+            timeout = (opening, read_timeout_s or opening)
+        try:
+            self._container = av.open(
+                address, options={key: str(value) for key, value in (options or {}).items()},
+                timeout=timeout,
+            )  # fmt: skip
+        except av.error.FFmpegError as err:
+            raise OSError(f"FFmpeg could not open it: {err.strerror or err}") from err
+        if not self._container.streams.video:
+            self._container.close()
+            raise LookupError(f"{address}: no video stream")
+        self.stream = self._container.streams.video[0]
+        if threads is not None:
+            self.stream.codec_context.thread_count = threads
+        self._packets: Iterator[av.Packet] = self._container.demux(self.stream)
+        self._decoded: deque[av.VideoFrame] = deque()
+        self._frame: av.VideoFrame | None = None
+        self.damaged = 0
+        self.ended = False
+
+    @property
+    def fps(self) -> float | None:
+        """The rate the container states (frames per second), if it states one."""
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        return float(rate) if rate else None
+
+    @property
+    def codec_tag(self) -> str:
+        """The stream's codec tag as the container gives it ("" if none), e.g. "div3"."""
+        return str(self.stream.codec_tag or "")
+
+    @property
+    def codec_name(self) -> str:
+        """FFmpeg's name of the stream's codec, e.g. "h264"."""
+        return str(self.stream.codec_context.name)
+
+    def grab(self) -> bool:
+        """Decode the next picture; False at the end of the stream (or once it broke off)."""
+        while not self._decoded:
+            if self.ended:
+                return False
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                self.ended = True
+                return False
+            except (av.error.FFmpegError, OSError) as err:
+                log.debug("%s", err)
+                self.ended = True
+                return False
+            try:
+                self._decoded.extend(packet.decode())
+            except av.error.InvalidDataError:
+                self.damaged += 1
+        self._frame = self._decoded.popleft()
+        return True
+
+    @property
+    def position_s(self) -> float:
+        """The grabbed picture's presentation time in seconds; NaN if it has none."""
+        frame = self._frame
+        if frame is None or frame.time is None:
+            return math.nan
+        return float(frame.time)
+
+    def retrieve(self) -> np.ndarray | None:
+        """The grabbed picture as BGR pixels, shape (height, width, 3); None if none."""
+        if self._frame is None:
+            return None
+        return self._frame.to_ndarray(format="bgr24")
+
+    def close(self) -> None:
+        self._container.close()

@@ -537,6 +537,9 @@ def to_occurrence(incident: Incident, request: Links) -> OccurrencePublic:
         object_class=incident.object_class,
         confidence=incident.confidence,
         track_id=incident.track_id,
+        box_xyxy=list(incident.box_xyxy),
+        frame_width=incident.frame_width,
+        frame_height=incident.frame_height,
         ongoing=bool(incident.details.get("ongoing")),
         snapshot_url=str(request.url_for("incident_snapshot", incident_id=incident.id)),
         clip_url=(

@@ -200,6 +200,9 @@ class OccurrencePublic(BaseModel):
     object_class: str
     confidence: float
     track_id: int
+    box_xyxy: list[float] = Field(description="The object's box, pixels [x1, y1, x2, y2].")
+    frame_width: int = Field(description="Width of the frame the box is in, pixels.")
+    frame_height: int = Field(description="Height of the frame the box is in, pixels.")
     ongoing: bool
     snapshot_url: str
     clip_url: str | None

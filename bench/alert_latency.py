@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -135,20 +136,53 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=90, help="How long the camera runs.")
-    parser.add_argument("--fps", type=float, default=2, help="The camera's detect fps.")
-    arguments = parser.parse_args()
+@dataclass
+class LatencyResult:
+    """What one run of the live camera measured, in seconds from the rule concluding."""
+
+    seconds: float
+    fps: float
+    alerts: list[float]  # -> operator's WebSocket, one per grid event
+    kept: list[float]  # -> incident in the worker's outbox
+    delivered: list[float]  # outbox -> operator's WebSocket
+    clips: list[float]  # -> clip attached
+    created_with_clip: int
+    inference_ms: list[float]
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.alerts, 0.95)
+
+    def describe(self) -> str:
+        lines = [
+            f"{len(self.alerts)} grid events from {self.seconds:g} s of one RTSP camera at "
+            f"{self.fps:g} detect fps, real time; {self.created_with_clip} arrived with a clip"
+            " already",
+            summary("rule concluded -> operator's WebSocket", self.alerts),
+            summary("  rule concluded -> incident in the worker's outbox", self.kept),
+            summary("  outbox -> operator's WebSocket", self.delivered),
+            summary("rule concluded -> clip attached", self.clips),
+        ]
+        if self.inference_ms:
+            inference = sorted(self.inference_ms)
+            lines.append(
+                f"model inference: median {inference[len(inference) // 2]:.0f} ms over "
+                f"{len(inference)} frames; load average {os.getloadavg()[0]:.1f}"
+            )
+        return "\n".join(lines)
+
+
+def measure(seconds: float, fps: float) -> LatencyResult:
+    """Run the live camera for `seconds` at `fps` detect fps against a fresh API (SQLite), with
+    an operator's WebSocket open; the latencies measured."""
     assets = ensure_all(default_data_dir())
     clip = encoded_clip(assets["vtest.avi"], default_data_dir())
-    print(f"machine: {describe()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="gridwatch-alert-latency-") as temporary:
         folder = Path(temporary)
         cameras = folder / "cameras"
         cameras.mkdir()
         with RtspServer(clip, mounts=("gate",), log_path=folder / "rtsp.log") as rtsp:
-            document = camera_document(rtsp.url("gate"), arguments.fps)
+            document = camera_document(rtsp.url("gate"), fps)
             (cameras / f"{CAMERA_ID}.yaml").write_text(yaml.safe_dump(document))
             api = ApiProcess(
                 f"sqlite:///{folder / 'api.db'}", folder,
@@ -170,7 +204,7 @@ def main() -> None:
                 if not operator.ready.wait(30):
                     raise RuntimeError("the operator's WebSocket did not open")
                 running.start()
-                time.sleep(arguments.seconds)
+                time.sleep(seconds)
                 worker.stop.set()
                 running.join(timeout=90)
                 # The last clips are delivered as the worker stops; their messages follow.
@@ -183,10 +217,6 @@ def main() -> None:
                     operator.stop.set()
                     operator.join(timeout=5)
                 api.stop()
-            if not operator.alert_s:
-                print("no alert arrived")
-                raise SystemExit(1)
-    inference = sorted(worker.inference_ms)
     kept = {
         incident: outbox.kept_at[incident] - detected
         for incident, detected in operator.detected_at.items()
@@ -197,24 +227,31 @@ def main() -> None:
         for event, incident in operator.incident_of.items()
         if incident in kept
     ]
-    alerts = list(operator.alert_s.values())
-    clips = list(operator.clip_s.values())
-    print(
-        f"{len(alerts)} grid events from {arguments.seconds:g} s of one RTSP camera at "
-        f"{arguments.fps:g} detect fps; {operator.created_with_clip} arrived with a clip already"
+    return LatencyResult(
+        seconds=seconds,
+        fps=fps,
+        alerts=list(operator.alert_s.values()),
+        kept=list(kept.values()),
+        delivered=delivered,
+        clips=list(operator.clip_s.values()),
+        created_with_clip=operator.created_with_clip,
+        inference_ms=list(worker.inference_ms),
     )
-    print(summary("rule concluded -> operator's WebSocket", alerts))
-    print(summary("  rule concluded -> incident in the worker's outbox", list(kept.values())))
-    print(summary("  outbox -> operator's WebSocket", delivered))
-    print(summary("rule concluded -> clip attached", clips))
-    if inference:
-        print(
-            f"model inference: median {inference[len(inference) // 2]:.0f} ms over "
-            f"{len(inference)} frames; load average {os.getloadavg()[0]:.1f}"
-        )
-    p95 = percentile(alerts, 0.95)
-    verdict = "PASS" if p95 <= TARGET_P95_S else "FAIL"
-    print(f"{verdict}: alert p95 {p95:.3f} s (target <= {TARGET_P95_S:g} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=90, help="How long the camera runs.")
+    parser.add_argument("--fps", type=float, default=2, help="The camera's detect fps.")
+    arguments = parser.parse_args()
+    print(f"machine: {describe()}", flush=True)
+    result = measure(arguments.seconds, arguments.fps)
+    if not result.alerts:
+        print("no alert arrived")
+        raise SystemExit(1)
+    print(result.describe())
+    verdict = "PASS" if result.p95 <= TARGET_P95_S else "FAIL"
+    print(f"{verdict}: alert p95 {result.p95:.3f} s (target <= {TARGET_P95_S:g} s)")
     if verdict == "FAIL":
         raise SystemExit(1)
 

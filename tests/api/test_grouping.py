@@ -75,6 +75,11 @@ def test_a_repeat_within_the_window_joins_the_open_event(
     assert page["total"] == 2
     assert [item["object_class"] for item in page["items"]] == ["bicycle", "person"]
     assert page["items"][1]["incident_id"] == first["incident"]["id"]
+    # Each occurrence says where its object was, so a region (a suppression) can be checked.
+    assert page["items"][1]["box_xyxy"] == first["incident"]["box_xyxy"]
+    assert [page["items"][1]["frame_width"], page["items"][1]["frame_height"]] == [
+        first["incident"]["frame_width"], first["incident"]["frame_height"],
+    ]  # fmt: skip
     assert page["items"][0]["clip_url"] is None
     snapshot = api_client.get(page["items"][1]["snapshot_url"], headers=accounts.headers("admin"))
     assert snapshot.content == jpeg(shade=40)

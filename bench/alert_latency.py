@@ -53,7 +53,8 @@ GATE_PATH = [
 
 
 def camera_document(url: str, fps: float) -> dict[str, object]:
-    """A live camera on the demo clip: every person who enters the gate path is an incident."""
+    """A live camera on the demo clip: every person who enters the gate path is an incident, and
+    every incident an alert."""
     return {
         "id": CAMERA_ID,
         "name": "Bench gate (RTSP)",
@@ -62,9 +63,11 @@ def camera_document(url: str, fps: float) -> dict[str, object]:
         "location": {"lat": 30.2550, "lon": 120.1200},
         "detect": {"fps": fps},
         "zones": [{"name": "gate_path", "polygon": GATE_PATH}],
+        # Grouping off: every incident opens an event of its own, so each one is an alert whose
+        # way to the operator is timed (grouped, a repeat would only update the first event).
         "rules": [
             {"kind": "intrusion", "zone": "gate_path", "classes": ["person"], "min_frames": 2,
-             "cooldown_s": 600, "anchor": "center"}
+             "cooldown_s": 600, "anchor": "center", "grouping": {"window_s": 0}}
         ],
     }  # fmt: skip
 

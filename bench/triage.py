@@ -396,7 +396,9 @@ def score_loops(
     for loop in range(math.ceil(footage_s / loop_s)):
         begins = loop * loop_s
         length = min(loop_s, footage_s - begins)
-        visits = [v for v in labels["visits"] if v["enter_s"] + tolerance_s <= length]
+        visits = labels["visits"]
+        if length < loop_s:
+            visits = [v for v in visits if v["enter_s"] + tolerance_s <= length]
         if not visits:
             break
         in_loop = [offset - begins for offset in offsets if begins <= offset < begins + length]

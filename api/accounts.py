@@ -3,13 +3,15 @@ issuing and revoking tokens. Used by the users router and the command line."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.models import ApiToken, Department, Grid, Organisation, User
-from api.principal import ROLES
+from api.principal import ROLES, TOKEN_SCOPES
 from api.schemas import UserCreate, UserPublic
-from api.security import hash_password, new_api_token, token_digest
+from api.security import hash_password, new_api_token, token_digest, verify_password
 
 
 class AccountError(ValueError):
@@ -112,15 +114,21 @@ def assign_grid_cells(session: Session, user: User, grid_ids: list[str]) -> None
     session.commit()
 
 
-def issue_api_token(session: Session, name: str) -> tuple[ApiToken, str]:
-    """A new worker token named `name`, committed; returns (row, token). Only the token's
-    digest is stored, so the token itself can be shown this once.
+def issue_api_token(session: Session, name: str, scopes: Iterable[str]) -> tuple[ApiToken, str]:
+    """A new API token named `name` that may do `scopes` (TOKEN_SCOPES), committed; returns
+    (row, token). Only the token's digest is stored, so the token itself can be shown this once.
 
     Raises:
+        AccountError: no scope, or one that is not in TOKEN_SCOPES.
         TokenNameTaken: a token has that name.
     """
+    chosen = sorted(set(scopes))
+    unknown = [scope for scope in chosen if scope not in TOKEN_SCOPES]
+    if unknown or not chosen:
+        reason = f"{unknown[0]!r} is not a scope" if unknown else "name at least one"
+        raise AccountError(f"scopes: {reason} (scopes: {', '.join(TOKEN_SCOPES)})")
     token = new_api_token()
-    issued = ApiToken(name=name, token_sha256=token_digest(token))
+    issued = ApiToken(name=name, token_sha256=token_digest(token), scopes=chosen)
     session.add(issued)
     try:
         session.commit()
@@ -138,3 +146,43 @@ def revoke_api_token(session: Session, token_id: int) -> bool:
     issued.revoked = True
     session.commit()
     return True
+
+
+def end_sessions(user: User) -> None:
+    """Make every access token issued to `user` so far invalid (not committed)."""
+    user.token_generation = (user.token_generation or 0) + 1
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    """A user's change of their own password; every earlier access token stops. Committed.
+
+    Raises:
+        AccountError: `current` is not the password in use, or `new` is the same.
+    """
+    if not verify_password(current, user.password_hash):
+        raise AccountError("current_password: not the password in use")
+    if current == new:
+        raise AccountError("new_password: the same as the current one")
+    user.password_hash = hash_password(new)
+    end_sessions(user)
+    session.commit()
+
+
+def update_account(
+    session: Session, user: User, *, active: bool | None, password: str | None, by: User | None
+) -> None:
+    """An admin's change: enable or disable `user`, or set a new password. Either ends the
+    account's sessions. Committed.
+
+    Raises:
+        AccountError: an admin disabling their own account (nobody could enable it again).
+    """
+    if active is False and by is not None and by.id == user.id:
+        raise AccountError("active: you cannot disable your own account")
+    if password is not None:
+        user.password_hash = hash_password(password)
+    if active is not None:
+        user.active = active
+    if password is not None or active is False:
+        end_sessions(user)
+    session.commit()

@@ -1,4 +1,5 @@
-"""Who is calling: users (JWT from the password login) and workers (API tokens); role checks."""
+"""Who is calling: users (JWT from the password login) and systems (API tokens, with scopes);
+role and scope checks."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import select
 
 from api.deps import LoopSessionDep, SessionDep, SettingsDep
 from api.models import ApiToken, User
-from api.principal import Principal
+from api.principal import ALL_SCOPES, TOKEN_SCOPES, Principal
 from api.security import decode_access_token, token_digest
 
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -55,7 +56,7 @@ def current_principal(
         raise _unauthorised("not authenticated: log in or present a token (Authorization: Bearer)")
     if secrets.compare_digest(token.encode(), settings.worker_token.get_secret_value().encode()):
         name = "".join(ch for ch in (worker_name or "") if ch.isalnum() or ch in "-_.")[:60]
-        return Principal("worker", name or "unnamed")
+        return Principal("worker", name or "unnamed", scopes=ALL_SCOPES)
     if token.startswith("gw_"):
         issued = session.scalar(
             select(ApiToken).where(ApiToken.token_sha256 == token_digest(token))
@@ -68,36 +69,55 @@ def current_principal(
         if issued.last_used_at is None or now - issued.last_used_at >= LAST_USED_RESOLUTION:
             issued.last_used_at = now
             session.commit()
-        return Principal("worker", issued.name)
+        return Principal("worker", issued.name, scopes=frozenset(issued.scopes) & ALL_SCOPES)
     try:
         claims = decode_access_token(token, settings.secret_key.get_secret_value())
         user = session.get(User, int(claims["sub"]))
-    except (jwt.InvalidTokenError, ValueError) as err:
+        generation = int(claims.get("gen", 0))
+    except (jwt.InvalidTokenError, ValueError, TypeError) as err:
         raise _unauthorised("invalid or expired access token; log in again") from err
     if user is None or not user.active:
         raise _unauthorised("this account no longer exists or is disabled")
+    if generation != user.token_generation:
+        raise _unauthorised("the password changed or the sessions were ended; log in again")
     return Principal(user.role, user.username, user)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-async def require_worker(
-    session: LoopSessionDep,
-    settings: SettingsDep,
-    token: Annotated[str | None, Depends(_oauth2)],
-    worker_name: Annotated[
-        str | None,
-        Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail."),
-    ] = None,
-) -> Principal:
-    """The calling worker. A coroutine: the shared worker token is checked without the
-    database, and an issued token with one indexed lookup, on the event loop rather than
-    on a worker thread (the hop there and back would cost more than the check)."""
-    principal = current_principal(session, settings, token, worker_name)
-    if principal.role != "worker":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only workers report incidents")
-    return principal
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that admits only API tokens (and the workers' shared token) with `scope`.
+
+    A coroutine: the shared worker token is checked without the database, and an issued token
+    with one indexed lookup, on the event loop rather than on a worker thread (the hop there and
+    back would cost more than the check, on every incident a worker posts)."""
+    assert scope in TOKEN_SCOPES, scope
+
+    async def check(
+        session: LoopSessionDep,
+        settings: SettingsDep,
+        token: Annotated[str | None, Depends(_oauth2)],
+        worker_name: Annotated[
+            str | None,
+            Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail."),
+        ] = None,
+    ) -> Principal:
+        principal = current_principal(session, settings, token, worker_name)
+        if principal.role != "worker":
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this is for API tokens with the scope {scope!r}, not for accounts",
+            )
+        if scope not in principal.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"token {principal.name!r} lacks the scope {scope!r}"
+                f" (it has: {', '.join(sorted(principal.scopes)) or 'none'})",
+            )
+        return principal
+
+    return check
 
 
 async def require_user(principal: PrincipalDep) -> Principal:
@@ -108,7 +128,10 @@ async def require_user(principal: PrincipalDep) -> Principal:
     return principal
 
 
-WorkerDep = Annotated[Principal, Depends(require_worker)]
+# Camera workers: credentials, leases, health, live pictures, model weights.
+WorkerDep = Annotated[Principal, Depends(require_scope("worker"))]
+# Whatever reports incidents: a camera worker, or another system's detector.
+IncidentWriterDep = Annotated[Principal, Depends(require_scope("incidents:write"))]
 UserDep = Annotated[Principal, Depends(require_user)]
 
 

@@ -108,6 +108,9 @@ class Camera(Base):
     # The address as shown (credentials masked); the full address is kept encrypted.
     source_display: Mapped[str] = mapped_column(String(1000))
     source_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Its other addresses (stream.sub_source, ...) as written, encrypted: a JSON object of
+    # dotted field paths; `config` holds them masked.
+    addresses_encrypted: Mapped[str | None] = mapped_column(Text)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     grid_id: Mapped[str | None] = mapped_column(ForeignKey("grid.id"), index=True)
@@ -310,6 +313,9 @@ class User(Base):
     organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
     department_id: Mapped[str | None] = mapped_column(ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Raised by a password change or a disable: access tokens carry the generation they were
+    # issued in ("gen"), and one of an older generation is refused.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     grids: Mapped[list[Grid]] = relationship(secondary="user_grid")
@@ -326,7 +332,8 @@ class UserGrid(Base):
 
 
 class ApiToken(Base):
-    """A long-lived token for a worker; only its digest is kept."""
+    """A long-lived token for a system (a worker, the 12345 hotline); only its digest is kept.
+    `scopes` (api.principal.TOKEN_SCOPES) say which routes it may call."""
 
     __tablename__ = "api_token"
 
@@ -336,6 +343,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked: Mapped[bool] = mapped_column(default=False)
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Attachment(Base):

@@ -329,16 +329,61 @@ class UserCreate(BaseModel):
     grid_ids: list[str] = Field(default=[], description="Grid worker: grid cells.")
 
 
+TokenScope = Literal["worker", "incidents:write", "open311"]  # api.principal.TOKEN_SCOPES
+
+
 class ApiTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="Worker name.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        description="Name of the system that uses it (a worker, the 12345 hotline).",
+    )
+    scopes: list[TokenScope] = Field(
+        min_length=1,
+        description="What it may do: worker (camera feed with credentials, leases, health,"
+        " live pictures, model weights), incidents:write (report incidents), open311 (post and"
+        " follow Open311 service requests). Only `worker` reads camera credentials.",
+    )
 
 
 class ApiTokenIssued(BaseModel):
     id: int
     name: str
+    scopes: list[str] = Field(description="What it may do.")
     token: str = Field(description="Shown once; only its digest is kept.")
+
+
+class ApiTokenPublic(BaseModel):
+    """An issued API token as the token list shows it (never the token itself)."""
+
+    id: int
+    name: str
+    scopes: list[str] = Field(description="What it may do.")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class PasswordChange(BaseModel):
+    """A user's change of their own password; every access token issued before it stops."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=200, description="The password in use now.")
+    new_password: str = Field(min_length=10, max_length=200, description="At least 10 characters.")
+
+
+class UserUpdate(BaseModel):
+    """An admin's change of an account: disable or enable it, or set a new password. Either
+    ends every session the account has (its access tokens stop working)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool | None = Field(default=None, description="false disables the account.")
+    password: str | None = Field(
+        default=None, min_length=10, max_length=200, description="A new password (10+ chars)."
+    )
 
 
 class IncidentSuppressed(BaseModel):

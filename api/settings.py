@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         description="Lifetime of an access token, in minutes; the console renews it"
         " (POST /api/v1/auth/refresh) before it runs out.",
     )
+    live_recheck_s: float = Field(
+        default=10,
+        gt=0,
+        le=300,
+        description="Seconds between checks that a live WebSocket/SSE's account is still"
+        " valid (not disabled, password unchanged, token not expired); one that is not is"
+        " closed.",
+    )
     camera_configs: Path | None = Field(
         default=Path("camera_configs"),
         description="Camera YAML files imported at start-up (a folder); empty to skip.",

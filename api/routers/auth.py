@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from api.accounts import user_public
+from api.accounts import AccountError, change_password, user_public
 from api.auth import UserDep
 from api.deps import SessionDep, SettingsDep
 from api.middleware import LoginLimiter
 from api.models import User
-from api.schemas import Problem, TokenPublic, UserPublic
+from api.schemas import PasswordChange, Problem, TokenPublic, UserPublic
 from api.security import DUMMY_HASH, create_access_token, verify_password
+from api.settings import Settings
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -51,7 +52,7 @@ def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     limiter.succeeded(address, form.username)
-    return _issue(user, settings)
+    return issue_access_token(user, settings)
 
 
 @router.post(
@@ -65,13 +66,18 @@ def refresh(principal: UserDep, settings: SettingsDep) -> TokenPublic:
     lifetime, so a person at work is not logged out mid-task; an expired or disabled login
     gets 401 and must log in again."""
     assert principal.user is not None
-    return _issue(principal.user, settings)
+    return issue_access_token(principal.user, settings)
 
 
-def _issue(user: User, settings: SettingsDep) -> TokenPublic:
+def issue_access_token(user: User, settings: Settings) -> TokenPublic:
+    """An access token for `user`, of its current token generation."""
     lifetime = timedelta(minutes=settings.access_token_minutes)
     token = create_access_token(
-        str(user.id), settings.secret_key.get_secret_value(), lifetime, role=user.role
+        str(user.id),
+        settings.secret_key.get_secret_value(),
+        lifetime,
+        role=user.role,
+        gen=user.token_generation,
     )
     return TokenPublic(access_token=token, expires_in=max(1, int(lifetime.total_seconds())))
 
@@ -80,3 +86,21 @@ def _issue(user: User, settings: SettingsDep) -> TokenPublic:
 def me(principal: UserDep) -> UserPublic:
     assert principal.user is not None
     return user_public(principal.user)
+
+
+@router.post(
+    "/password",
+    response_model=TokenPublic,
+    responses={401: {"model": Problem}, 422: {"model": Problem}},
+    summary="Change your password: every access token issued before stops; a new one is returned.",
+)
+def post_password(
+    body: PasswordChange, session: SessionDep, settings: SettingsDep, principal: UserDep
+) -> TokenPublic:
+    user = principal.user
+    assert user is not None
+    try:
+        change_password(session, user, body.current_password, body.new_password)
+    except AccountError as err:
+        raise HTTPException(422, detail=str(err)) from err
+    return issue_access_token(user, settings)

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from api import evidence
-from api.auth import UserDep, WorkerDep
+from api.auth import IncidentWriterDep, UserDep
 from api.deps import LoopSessionDep, PolicyDep, SessionDep, SettingsDep
 from api.events import Registration, UnknownCamera, register_incident, to_public
 from api.middleware import parse_json
@@ -55,7 +55,7 @@ async def create_incident(
     request_response: Response,
     session: LoopSessionDep,
     settings: SettingsDep,
-    worker: WorkerDep,
+    worker: IncidentWriterDep,
     policy: PolicyDep,
     metadata: Annotated[str, Form(description="The incident as JSON (IncidentReport).")],
     snapshot: Annotated[UploadFile, File(description="Annotated JPEG of the incident.")],
@@ -185,7 +185,7 @@ async def _checked_clip(clip: UploadFile, sha256: str | None, named: str, limit:
 async def attach_incident_clip(
     session: LoopSessionDep,
     settings: SettingsDep,
-    worker: WorkerDep,
+    worker: IncidentWriterDep,
     incident_id: Annotated[str, PathParam(pattern=UUID_PATTERN, description="Incident id.")],
     metadata: Annotated[str, Form(description="The clip as JSON (ClipReport).")],
     clip: Annotated[UploadFile, File(description="MP4 (H.264) clip around the incident.")],

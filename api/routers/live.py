@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import UserDep, bearer_token, current_principal
 from api.live import LiveHub, ViewerScope
@@ -21,6 +22,32 @@ from api.principal import Principal
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 
 KEEPALIVE_S = 15.0
+# WebSocket close code (4000-4999: the application's) for a login that no longer holds: its
+# token expired, the account was disabled or removed, or its password changed.
+CLOSE_ACCOUNT_CHANGED = 4401
+
+
+def _account_holds(app: Any, token: str | None, username: str) -> bool:
+    """Whether `token` still authenticates the same user: not expired, the account not
+    disabled or removed, its password not changed since (its token generation)."""
+    state = app.state
+    with state.session_factory() as session:
+        try:
+            principal = current_principal(session, state.settings, token)
+        except HTTPException:
+            return False
+        return principal.user is not None and principal.name == username
+
+
+async def _until_account_lapses(app: Any, token: Callable[[], str | None], username: str) -> None:
+    """Return once the account behind a live connection no longer holds, checked every
+    `live_recheck_s` seconds with the connection's current token (`token()`: a renewed one
+    replaces the first), so a disabled account is cut off within that time."""
+    interval = app.state.settings.live_recheck_s
+    while True:
+        await asyncio.sleep(interval)
+        if not await run_in_threadpool(_account_holds, app, token(), username):
+            return
 
 
 @router.get(
@@ -29,21 +56,39 @@ KEEPALIVE_S = 15.0
     response_class=StreamingResponse,
 )
 async def live_events_sse(request: Request, principal: UserDep) -> StreamingResponse:
+    """The stream ends (with an `event: closed`) once the account is disabled, its password
+    changed or its token expired: checked every `live_recheck_s` seconds."""
     hub: LiveHub = request.app.state.hub
     scope = ViewerScope.of(principal)
 
+    token = bearer_token(request.headers.get("authorization"))
+
     async def stream() -> AsyncIterator[str]:
-        with hub.subscription(scope) as subscription:
-            yield "retry: 3000\n\n"
-            while not await request.is_disconnected():
-                try:
-                    text = await asyncio.wait_for(subscription.next(), timeout=KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if text is None:
-                    return
-                yield f"data: {text}\n\n"
+        lapsed = asyncio.create_task(
+            _until_account_lapses(request.app, lambda: token, principal.name)
+        )
+        try:
+            with hub.subscription(scope) as subscription:
+                yield "retry: 3000\n\n"
+                while not await request.is_disconnected():
+                    message = asyncio.create_task(subscription.next())
+                    done, _ = await asyncio.wait({message, lapsed}, timeout=KEEPALIVE_S)
+                    if lapsed in done:
+                        message.cancel()
+                        yield 'event: closed\ndata: {"reason": "log in again"}\n\n'
+                        return
+                    if message not in done:
+                        message.cancel()
+                        yield ": keep-alive\n\n"
+                        continue
+                    text = message.result()
+                    if text is None:
+                        return
+                    yield f"data: {text}\n\n"
+        finally:
+            lapsed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lapsed
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
@@ -59,6 +104,7 @@ class _Login:
 
     principal: Principal
     expires_at: float | None  # time.time(); None for a token without expiry (none are issued)
+    token: str  # the latest the client sent
 
 
 def _login(websocket: WebSocket, token: str | None) -> _Login | None:
@@ -78,7 +124,7 @@ def _login(websocket: WebSocket, token: str | None) -> _Login | None:
         expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
     except jwt.InvalidTokenError:
         expires = None
-    return _Login(principal, float(expires) if expires is not None else None)
+    return _Login(principal, float(expires) if expires is not None else None, token)
 
 
 def _auth_message(text: str) -> str | None:
@@ -108,7 +154,8 @@ async def live_events_ws(
     """New and changed events as JSON messages. Authenticate with an `Authorization: Bearer`
     header where the client can set one, else with a first message `{"type": "auth",
     "token": "<access token>"}` within 10 s; send one again with a renewed token before the
-    old one runs out, or the socket closes with 4401 when it does."""
+    old one runs out, or the socket closes with 4401 when it does. It also closes with 4401
+    once the account is disabled or its password changed (checked every `live_recheck_s`)."""
     bearer = bearer_token(websocket.headers.get("authorization")) or token
     login = _login(websocket, bearer) if bearer else None
     if bearer and login is None:
@@ -131,22 +178,32 @@ async def live_events_ws(
     with hub.subscription(ViewerScope.of(principal)) as subscription:
         await websocket.send_json({"type": "hello", "user": principal.name, "role": principal.role})
         closed = asyncio.create_task(_read_renewals(websocket, login))
+        current = login  # renewals update it in place
+        lapsed = asyncio.create_task(
+            _until_account_lapses(websocket.app, lambda: current.token, principal.name)
+        )
         try:
             while True:
                 message = asyncio.create_task(subscription.next())
                 timeout = None if login.expires_at is None else login.expires_at - time.time()
                 done, _ = await asyncio.wait(
-                    {message, closed},
+                    {message, closed, lapsed},
                     timeout=max(0.0, timeout) if timeout is not None else None,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if closed in done:
                     message.cancel()
                     break
+                if lapsed in done:
+                    message.cancel()
+                    await websocket.close(code=CLOSE_ACCOUNT_CHANGED, reason="log in again")
+                    break
                 if not done:
                     message.cancel()
                     if login.expires_at is not None and login.expires_at <= time.time():
-                        await websocket.close(code=4401, reason="access token expired")
+                        await websocket.close(
+                            code=CLOSE_ACCOUNT_CHANGED, reason="access token expired"
+                        )
                         break
                     continue
                 text = message.result()
@@ -157,9 +214,10 @@ async def live_events_ws(
         except WebSocketDisconnect:
             pass
         finally:
-            closed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await closed
+            for task in (closed, lapsed):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _read_renewals(websocket: WebSocket, login: _Login) -> None:
@@ -173,3 +231,4 @@ async def _read_renewals(websocket: WebSocket, login: _Login) -> None:
                 assert login.principal.user is not None
                 if renewed.principal.user.id == login.principal.user.id:
                     login.expires_at = renewed.expires_at
+                    login.token = renewed.token

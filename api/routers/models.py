@@ -26,8 +26,11 @@ MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
 
 
 def _admin_or_worker(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if principal.role not in ("admin", "worker"):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="models are for admins and workers")
+    if principal.role != "admin" and "worker" not in principal.scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail="models are for admins and workers (API tokens with the scope 'worker')",
+        )
     return principal
 
 

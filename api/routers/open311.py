@@ -90,9 +90,12 @@ def _principal(
     if key == settings.worker_token.get_secret_value():
         raise Open311Error(403, "api_key: the camera workers' shared token is not accepted here")
     try:
-        return current_principal(session, settings, key)
+        principal = current_principal(session, settings, key)
     except HTTPException as err:
         raise Open311Error(401, f"api_key: {err.detail}") from err
+    if principal.role == "worker" and "open311" not in principal.scopes:
+        raise Open311Error(403, f"api_key: token {principal.name!r} lacks the scope 'open311'")
+    return principal
 
 
 def _visible(query: Select[GridEvent], principal: Principal) -> Select[GridEvent]:

@@ -147,7 +147,9 @@ def test_only_admins_manage_accounts_and_tokens(api_client: TestClient, accounts
     assert refused.status_code == 422 and "not a grid cell" in refused.json()["detail"]
 
     issued = api_client.post(
-        "/api/v1/tokens", json={"name": "edge-school"}, headers=accounts.headers("admin")
+        "/api/v1/tokens",
+        json={"name": "edge-school", "scopes": ["worker"]},
+        headers=accounts.headers("admin"),
     )
     assert issued.status_code == 201
     token = issued.json()["token"]

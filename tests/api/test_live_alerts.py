@@ -177,7 +177,9 @@ def test_every_route_that_changes_an_event_announces_it_once_in_scope(wall: Live
 
     # Open311, with a worker token.
     issued = client.post(
-        "/api/v1/tokens", headers=accounts.headers("admin"), json={"name": "hotline-12345"}
+        "/api/v1/tokens",
+        headers=accounts.headers("admin"),
+        json={"name": "hotline-12345", "scopes": ["open311"]},
     )
     posted = client.post(
         "/open311/v2/requests.json",

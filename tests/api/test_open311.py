@@ -17,7 +17,9 @@ INSIDE = {"lat": "30.2550", "long": "120.1200"}
 
 def _hotline_key(client: TestClient, accounts: Accounts) -> str:
     issued = client.post(
-        "/api/v1/tokens", headers=accounts.headers("admin"), json={"name": "hotline-12345"}
+        "/api/v1/tokens",
+        headers=accounts.headers("admin"),
+        json={"name": "hotline-12345", "scopes": ["open311"]},
     )
     assert issued.status_code == 201, issued.text
     token: str = issued.json()["token"]

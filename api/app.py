@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, text
 
 from api import changes, migrate, redaction
-from api.cameras import upsert_camera
+from api.cameras import seal_stored_addresses, upsert_camera
 from api.db import make_engine, session_factory
 from api.district import (
     DEFAULT_POLICY,
@@ -89,6 +89,9 @@ def load_startup_data(
             for config in configs:
                 upsert_camera(session, config, cipher)
             log.info("imported %d cameras from %s", len(configs), settings.camera_configs)
+        sealed = seal_stored_addresses(session, cipher)
+        if sealed:
+            log.info("encrypted the sub-stream addresses of %d cameras stored in clear", sealed)
     return policy
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.grids import locate_grid
 from api.models import Camera, Organisation
 from api.security import CredentialCipher
+from contract.addresses import mask_credentials
 from contract.camera import CameraConfig
 from contract.problems import problems_from_validation
 
@@ -36,15 +38,10 @@ def upsert_camera(session: Session, config: CameraConfig, cipher: CredentialCiph
     camera = session.get(Camera, config.id) or Camera(id=config.id, health={})
     camera.name = config.name
     camera.organisation_id = owner.id
-    camera.source_display = config.masked_source()
-    # The address as written (credentials or ${VAR} references) is kept only encrypted.
-    camera.source_encrypted = cipher.encrypt(config.source)
+    seal_addresses(camera, config, cipher)
     camera.lat, camera.lon = config.location.lat, config.location.lon
     camera.enabled = config.enabled
     camera.retired_at = None
-    camera.config = config.model_copy(update={"source": config.masked_source()}).model_dump(
-        mode="json"
-    )
     grid = locate_grid(session, config.location.lon, config.location.lat)
     camera.grid_id = grid.id if grid else None
     camera.updated_at = datetime.now(UTC)
@@ -53,14 +50,50 @@ def upsert_camera(session: Session, config: CameraConfig, cipher: CredentialCiph
     return camera
 
 
-def full_config(camera: Camera, cipher: CredentialCipher) -> CameraConfig:
-    """The camera's configuration with its real address, for workers only."""
-    source = (
+def seal_addresses(camera: Camera, config: CameraConfig, cipher: CredentialCipher) -> None:
+    """Keep every address of `config` (ADDRESS_FIELDS) as written, with its credentials or
+    ${VAR} references, only encrypted; the camera's `config` holds them masked."""
+    addresses = config.addresses()
+    camera.source_display = config.masked_source()
+    camera.source_encrypted = cipher.encrypt(addresses.pop("source"))
+    camera.addresses_encrypted = cipher.encrypt(json.dumps(addresses)) if addresses else None
+    camera.config = config.masked().model_dump(mode="json")
+
+
+def stored_addresses(camera: Camera, cipher: CredentialCipher) -> dict[str, str]:
+    """Every address of the camera as written (ADDRESS_FIELDS, by dotted path), decrypted.
+    A row written before an address field was encrypted still holds it in `config`."""
+    addresses = {
+        path: value
+        for path, value in CameraConfig.model_validate(camera.config).addresses().items()
+        if path != "source" and camera.addresses_encrypted is None
+    }
+    addresses["source"] = (
         cipher.decrypt(camera.source_encrypted)
         if camera.source_encrypted
         else camera.config["source"]
     )
-    return CameraConfig.model_validate({**camera.config, "source": source})
+    if camera.addresses_encrypted:
+        addresses.update(json.loads(cipher.decrypt(camera.addresses_encrypted)))
+    return addresses
+
+
+def full_config(camera: Camera, cipher: CredentialCipher) -> CameraConfig:
+    """The camera's configuration with its real addresses, for workers only."""
+    stored = CameraConfig.model_validate(camera.config)
+    return stored.with_addresses(stored_addresses(camera, cipher))
+
+
+def seal_stored_addresses(session: Session, cipher: CredentialCipher) -> int:
+    """Encrypt the addresses that rows written before their field was encrypted hold in clear
+    (a sub stream's); returns how many cameras changed. Not committed."""
+    sealed = 0
+    for camera in session.scalars(select(Camera).where(Camera.addresses_encrypted.is_(None))):
+        config = full_config(camera, cipher)
+        if set(config.addresses()) != {"source"}:
+            seal_addresses(camera, config, cipher)
+            sealed += 1
+    return sealed
 
 
 def validate_registration(document: dict[str, Any], organisation: Organisation) -> CameraConfig:
@@ -77,16 +110,26 @@ def validate_registration(document: dict[str, Any], organisation: Organisation) 
 def merged_document(
     camera: Camera, cipher: CredentialCipher, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """The stored configuration with `changes` applied (a shallow merge, as JSON merge-patch)."""
-    document = {key: value for key, value in camera.config.items() if key != "organisation"}
-    document["source"] = (
-        cipher.decrypt(camera.source_encrypted) if camera.source_encrypted else document["source"]
+    """The stored configuration with `changes` applied (a shallow merge, as JSON merge-patch).
+
+    An address that comes back as the API showed it (masked) stays the stored one: a form that
+    sends the whole camera back does not overwrite a password with ***.
+    """
+    document = copy.deepcopy(
+        {key: value for key, value in camera.config.items() if key != "organisation"}
     )
     for key, value in changes.items():
         if value is None:
             document.pop(key, None)
         else:
             document[key] = value
+    for path, stored in stored_addresses(camera, cipher).items():
+        *parents, name = path.split(".")
+        holder: Any = document
+        for parent in parents:
+            holder = holder.get(parent) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and holder.get(name) == mask_credentials(stored):
+            holder[name] = stored
     return document
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.district import OPEN_STATES, DistrictPolicy
 from api.events import open_event_clock
 from api.models import Camera, GridEvent, GridEventHistory
+from api.redaction import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ def record_health(
     when the camera comes back the same event records the recovery.
     """
     now = now or datetime.now(UTC)
+    if report.get("error"):
+        # It becomes the camera's health and the video-loss event's history for every operator
+        # to read: no address in it keeps its credentials, whichever worker wrote it.
+        report = {**report, "error": mask_secrets(report["error"])}
     status = report["status"]
     was_offline = camera.status == "offline" and camera.status_since is not None
     if status != camera.status:

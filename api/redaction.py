@@ -8,17 +8,17 @@ import re
 import threading
 from typing import Any
 
+from contract.addresses import CREDENTIAL_PARAMETER_NAME, mask_credentials
+
 MASK = "***"
 # A query parameter whose name says it carries a credential: token, access_token, api_key,
 # password, pwd, secret, signature, auth... Masking a harmless one (monkey=) costs nothing.
 _CREDENTIAL_PARAMETER = re.compile(
-    r"(?P<name>[?&;][\w.\-\[\]]*(?:token|key|passw|pwd|secret|signature|sig|auth|credential)"
-    r"[\w.\-\[\]]*=)[^&;#\s\"']*",
-    re.IGNORECASE,
+    rf"(?P<name>[?&;]{CREDENTIAL_PARAMETER_NAME}=)[^&;#\s\"']*", re.IGNORECASE
 )
-# scheme://user:password@host: up to the last @ before the end of the URL, so that a password
-# with an unencoded / or # is masked whole.
-_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]*://)[^\s\"'<>@]+@", re.IGNORECASE)
+# A URL in a line of text: its user info is found as every camera reader finds it, so that a
+# password with an unencoded /, #, ? or @ is masked whole (contract.addresses).
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+", re.IGNORECASE)
 
 
 def mask_secrets(text: str) -> str:
@@ -29,11 +29,13 @@ def mask_secrets(text: str) -> str:
         'GET /api/v1/live/ws?token=***&since=3 HTTP/1.1'
         >>> mask_secrets("rtsp://admin:pa/ss#1@10.0.0.7/Streaming/101")
         'rtsp://***@10.0.0.7/Streaming/101'
+        >>> mask_secrets("lost rtsp://admin:p@s?s@10.0.0.7/101, retry")
+        'lost rtsp://***@10.0.0.7/101, retry'
     """
     if "=" in text:
         text = _CREDENTIAL_PARAMETER.sub(rf"\g<name>{MASK}", text)
     if "://" in text:
-        text = _USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+        text = _URL.sub(lambda url: mask_credentials(url.group()), text)
     return text
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry import LineString, Polygon
 from shapely.validation import explain_validity
 
-from contract.addresses import mask_credentials, normalised_address
+from contract.addresses import mask_credentials, normalised_address, substitute_references
 from contract.catalog import DEFAULT_MODEL, MODELS
 from contract.problems import ConfigError, ConfigProblem
 from contract.rules import LineCrossingRuleConfig, RuleConfig
 from contract.vocabulary import SLUG, SOURCE_SCHEMES, OrganisationKind
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Every field of a camera that holds an address (and so may hold credentials), by dotted
+# path: each is kept encrypted at rest and shown masked (`CameraConfig.masked`).
+ADDRESS_FIELDS = ("source", "stream.sub_source")
 
 
 class _Strict(BaseModel):
@@ -369,6 +370,36 @@ class CameraConfig(_Strict):
         """The source as it may be shown or logged: credentials replaced by ***."""
         return mask_credentials(self.source)
 
+    def addresses(self) -> dict[str, str]:
+        """Every address the camera has (ADDRESS_FIELDS that are set), by dotted path."""
+        found = {}
+        for path in ADDRESS_FIELDS:
+            value: object = self
+            for name in path.split("."):
+                value = getattr(value, name)
+            if isinstance(value, str):
+                found[path] = value
+        return found
+
+    def with_addresses(self, addresses: Mapping[str, str]) -> CameraConfig:
+        """A copy with the addresses at these dotted paths (ADDRESS_FIELDS) replaced."""
+        unknown = set(addresses) - set(ADDRESS_FIELDS)
+        if unknown:
+            raise ValueError(f"not an address field: {sorted(unknown)[0]}")
+        stream = self.stream
+        if "stream.sub_source" in addresses:
+            stream = stream.model_copy(update={"sub_source": addresses["stream.sub_source"]})
+        return self.model_copy(
+            update={"source": addresses.get("source", self.source), "stream": stream}
+        )
+
+    def masked(self) -> CameraConfig:
+        """A copy with every address's credentials replaced by ***, fit to be shown, exported
+        or logged."""
+        return self.with_addresses(
+            {path: mask_credentials(value) for path, value in self.addresses().items()}
+        )
+
 
 def default_data_dir() -> Path:
     """Where fetched assets (model weights, the demo clip) live unless overridden."""
@@ -376,7 +407,9 @@ def default_data_dir() -> Path:
 
 
 def expand_source(source: str, environ: Mapping[str, str] | None = None) -> str:
-    """`source` with each ${VAR} replaced from `environ` (default: the process environment).
+    """`source` with each ${VAR} replaced from `environ` (default: the process environment),
+    percent-encoded where it lands in the user info or the query (a password with `#`, `/`,
+    `?` or `@` stays a password: `contract.addresses.substitute_references`).
 
     Raises ConfigError naming the first variable that is not set; GRIDWATCH_DATA_DIR falls back
     to `default_data_dir()`.
@@ -385,8 +418,7 @@ def expand_source(source: str, environ: Mapping[str, str] | None = None) -> str:
     # races with the capture threads that set FFmpeg's options variable while they open.
     env = os.environ if environ is None else environ
 
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
+    def replace(name: str) -> str:
         value = env.get(name)
         if value is None and name == "GRIDWATCH_DATA_DIR":
             value = str(default_data_dir())
@@ -396,4 +428,4 @@ def expand_source(source: str, environ: Mapping[str, str] | None = None) -> str:
             )
         return value
 
-    return _ENV_REFERENCE.sub(replace, source)
+    return substitute_references(source, replace)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from contract.addresses import mask_credentials
 from contract.rules import RULE_KINDS
 
 
@@ -45,7 +46,9 @@ def problems_from_validation(path: Path | None, error: ValidationError) -> list[
         if item["type"] not in ("missing", "extra_forbidden") and isinstance(
             given, str | int | float
         ):
-            message = f"{message} (got {given!r})"
+            # An address is repeated masked: a problem is printed, logged and answered.
+            shown = mask_credentials(given) if isinstance(given, str) and "://" in given else given
+            message = f"{message} (got {shown!r})"
         # A model-level validator names the field inside its own message ("rules.0.zone: ...").
         if not location and ": " in message:
             location, message = message.split(": ", 1)

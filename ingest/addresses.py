@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from contract.addresses import normalised_address
+from contract.addresses import canonical_address, normalised_address
 from ingest.errors import InvalidSource
 
 
@@ -29,10 +29,15 @@ def split_address(
     """Split and check a camera URL whose scheme is one of `default_ports`; raises
     InvalidSource saying what is wrong (never repeating the URL, which may hold a password).
 
+    A password may hold `/`, `?`, `#` or `@` unencoded (`contract.addresses.split_credentials`).
+
     Example:
         >>> split_address("gate", "rtsp://u:p@cam/main", {"rtsp": 554}, "RTSP").url
         'rtsp://cam:554/main'
+        >>> split_address("gate", "rtsp://u:p/w#d@cam/main", {"rtsp": 554}, "RTSP").password
+        'p/w#d'
     """
+    url = canonical_address(url)
     try:
         parts = urlsplit(url)
         port = parts.port

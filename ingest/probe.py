@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import cv2
 import psutil
 
+from contract.addresses import canonical_address
 from ingest.errors import CameraUnavailable, InvalidSource, SourceTimeout, mask_credentials
 from ingest.live import LiveSource, StreamOptions
 from ingest.sources import FileSource, open_source
@@ -147,6 +148,8 @@ def probe(
         >>> (result.width, result.height, result.codec)
         (640, 360, 'h264')
     """
+    # Every reader takes a password's unencoded / # ? @ as the password: the policy must too.
+    url = canonical_address(url)
     label = mask_credentials(url)
     options = StreamOptions(transport=transport, open_timeout_s=timeout_s, read_timeout_s=timeout_s)
     started = time.monotonic()

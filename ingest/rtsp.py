@@ -21,6 +21,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from contract.addresses import canonical_address
 from ingest.addresses import split_address
 from ingest.backoff import Backoff
 from ingest.decoding import VideoDecoder
@@ -63,7 +64,9 @@ class RtspAddress:
 
 
 def parse_address(camera_id: str, url: str) -> RtspAddress:
-    """Split and check an rtsp(s):// URL; raises InvalidSource saying what is wrong."""
+    """Split and check an rtsp(s):// URL; raises InvalidSource saying what is wrong. `url` of
+    the answer is the address with its user info percent-encoded, as FFmpeg reads it."""
+    url = canonical_address(url)
     address = split_address(camera_id, url, DEFAULT_PORTS, "RTSP")
     return RtspAddress(
         address.scheme, address.host, address.port, address.username, address.password,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from contract.addresses import canonical_address
 from ingest.errors import mask_credentials
 
 DEFAULT_PORT = 80
@@ -35,9 +36,10 @@ class OnvifAddress:
     def parse(cls, url: str) -> OnvifAddress:
         """Parse `onvif://[user:password@]host[:port][?profile=NAME]`; raises ValueError.
 
-        User and password are percent-decoded: write a password's `@` as `%40`, `:` as `%3A`.
+        User and password are percent-decoded; a password may also hold `/ ? # @` unencoded
+        (`contract.addresses.split_credentials`).
         """
-        parts = urlsplit(url)
+        parts = urlsplit(canonical_address(url))
         if parts.scheme.lower() != "onvif":
             raise ValueError(f"not an onvif:// URL: {mask_credentials(url)}")
         if not parts.hostname:

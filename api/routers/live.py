@@ -72,7 +72,9 @@ async def live_events_sse(request: Request, principal: UserDep) -> StreamingResp
                 yield "retry: 3000\n\n"
                 while not await request.is_disconnected():
                     message = asyncio.create_task(subscription.next())
-                    done, _ = await asyncio.wait({message, lapsed}, timeout=KEEPALIVE_S)
+                    done, _ = await asyncio.wait(
+                        {message, lapsed}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if lapsed in done:
                         message.cancel()
                         yield 'event: closed\ndata: {"reason": "log in again"}\n\n'

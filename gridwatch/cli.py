@@ -12,7 +12,7 @@ import threading
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
@@ -22,13 +22,22 @@ from contract.camera import default_data_dir, expand_source
 from contract.loading import load_cameras
 from contract.problems import ConfigError
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from api.models import User
+
 app = typer.Typer(help="GridWatch: camera incidents in, grid events out.", no_args_is_help=True)
 assets_app = typer.Typer(help="Model weights and demo footage.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="API tokens for other systems and remote workers.", no_args_is_help=True
+)
 app.add_typer(assets_app, name="assets")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 
 # Accounts `gridwatch run` creates in development so the demo can be explored at once.
 DEMO_ACCOUNTS: dict[str, dict[str, object]] = {
@@ -306,6 +315,131 @@ def users_create(
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"created {user.role} {user.username} (id {user.id})")
+
+
+def _account_session() -> Session:
+    """A session on the configured database, migrated first."""
+    from api import migrate
+    from api.db import make_engine, session_factory
+    from api.settings import get_settings
+
+    engine = make_engine(get_settings().database_url)
+    migrate.upgrade(engine)
+    return session_factory(engine)()
+
+
+def _account(session: Session, username: str) -> User:
+    from sqlalchemy import select
+
+    from api.models import User
+
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        typer.echo(f"error: no account {username!r}", err=True)
+        raise typer.Exit(1)
+    return user
+
+
+@users_app.command("password")
+def users_password(
+    username: str,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="New password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="GRIDWATCH_NEW_PASSWORD",
+            help="At least 10 characters.",
+        ),
+    ],
+) -> None:
+    """Set an account's password; every access token issued before stops working."""
+    from pydantic import ValidationError
+
+    from api.accounts import update_account
+    from api.schemas import UserUpdate
+
+    try:
+        UserUpdate(password=password)
+    except ValidationError as err:
+        typer.echo(f"error: password: {err.errors()[0]['msg']}", err=True)
+        raise typer.Exit(1) from None
+    with _account_session() as session:
+        user = _account(session, username)
+        update_account(session, user, active=None, password=password, by=None)
+    typer.echo(f"password of {username} changed; its sessions ended")
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable an account: it cannot log in, and its access tokens and live alerts stop."""
+    from api.accounts import update_account
+
+    with _account_session() as session:
+        update_account(session, _account(session, username), active=False, password=None, by=None)
+    typer.echo(f"{username} disabled")
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled account again (it logs in anew)."""
+    from api.accounts import update_account
+
+    with _account_session() as session:
+        update_account(session, _account(session, username), active=True, password=None, by=None)
+    typer.echo(f"{username} enabled")
+
+
+@tokens_app.command("issue")
+def tokens_issue(
+    name: Annotated[str, typer.Argument(help="The system that uses it, e.g. hotline-12345.")],
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            help="What it may do (repeatable): open311, incidents:write, or worker (camera"
+            " credentials; only for a GridWatch worker)."
+        ),
+    ],
+) -> None:
+    """Issue an API token; it is printed once (only its digest is kept)."""
+    from api.accounts import AccountError, issue_api_token
+
+    with _account_session() as session:
+        try:
+            issued, token = issue_api_token(session, name, scope)
+        except AccountError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"issued token {issued.id} {issued.name} ({', '.join(issued.scopes)}):")
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """Every issued token: id, name, scopes, last use, whether revoked."""
+    from sqlalchemy import select
+
+    from api.models import ApiToken
+
+    with _account_session() as session:
+        for issued in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+            used = issued.last_used_at.isoformat(timespec="seconds") if issued.last_used_at else "-"
+            state = "revoked" if issued.revoked else "active"
+            scopes = ",".join(issued.scopes)
+            typer.echo(f"{issued.id:>4}  {issued.name:<24} {scopes:<32} {used:<25} {state}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token from now on."""
+    from api.accounts import revoke_api_token
+
+    with _account_session() as session:
+        if not revoke_api_token(session, token_id):
+            typer.echo(f"error: no token {token_id}", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"token {token_id} revoked")
 
 
 def seed_demo_accounts(database_url: str, password: str) -> list[str]:

@@ -310,3 +310,45 @@ def test_a_live_event_stream_ends_once_its_account_is_disabled(client: TestClien
     listener.join(timeout=10)
     assert not listener.is_alive(), "the stream outlived its account"
     assert "event: closed" in body
+
+
+def test_the_command_line_issues_scoped_tokens_and_ends_sessions(
+    client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.settings import get_settings
+    from gridwatch.cli import app as cli
+
+    monkeypatch.setenv("GRIDWATCH_DATABASE_URL", database_url)
+    for name in ("GRIDWATCH_SECRET_KEY", "GRIDWATCH_WORKER_TOKEN"):
+        monkeypatch.setenv(name, "not-the-placeholder-0123456789abcdef")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        issued = runner.invoke(cli, ["tokens", "issue", "edge-east", "--scope", "worker"])
+        assert issued.exit_code == 0, issued.output
+        token = issued.output.strip().splitlines()[-1]
+        assert token.startswith("gw_")
+        listed = runner.invoke(cli, ["tokens", "list"])
+        assert "edge-east" in listed.output and "worker" in listed.output
+        assert token not in listed.output
+        refused = runner.invoke(cli, ["tokens", "issue", "edge-west", "--scope", "root"])
+        assert refused.exit_code == 1 and "'root' is not a scope" in refused.output
+        feed = client.get("/api/v1/worker/cameras", headers=_bearer(token))
+        assert feed.status_code == 200
+
+        owner = Accounts(client).headers("school_owner")
+        disabled = runner.invoke(cli, ["users", "disable", "school_owner"])
+        assert disabled.exit_code == 0, disabled.output
+        assert client.get("/api/v1/cameras", headers=owner).status_code == 401
+        assert runner.invoke(cli, ["users", "enable", "school_owner"]).exit_code == 0
+        changed = runner.invoke(
+            cli, ["users", "password", "school_owner"],
+            env={"GRIDWATCH_NEW_PASSWORD": "set on the command line"},
+        )  # fmt: skip
+        assert changed.exit_code == 0, changed.output
+        login = {"username": "school_owner", "password": "set on the command line"}
+        assert client.post("/api/v1/auth/token", data=login).status_code == 200
+    finally:
+        get_settings.cache_clear()

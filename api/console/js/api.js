@@ -191,6 +191,18 @@ export async function login(username, password) {
 }
 
 /**
+ * Change the signed-in user's password. Every token issued before stops working, this one
+ * too, so the answer's new token replaces it and the live feed authenticates with it.
+ */
+export async function changePassword(currentPassword, newPassword) {
+  const answer = await api("/api/v1/auth/password", {
+    method: "POST",
+    json: { current_password: currentPassword, new_password: newPassword },
+  });
+  keep(answer.access_token, answer.expires_in);
+}
+
+/**
  * End the session. `reason`: "ended" (the person logged out) or "expired" (the login ran out
  * and they did not log in again), which the login page says, and after which it returns them
  * to the page they were on.
@@ -262,6 +274,16 @@ class LiveFeed {
   start() {
     this.wanted = true;
     if (!this.socket) this.connect();
+  }
+
+  /** Connect again with the session's current token (after it was replaced). */
+  renew() {
+    if (!this.socket) return;
+    const socket = this.socket;
+    this.socket = null;
+    socket.close(1000);
+    this.delay = 1000;
+    this.connect();
   }
 
   stop() {

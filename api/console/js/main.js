@@ -1,7 +1,7 @@
 // The console's shell: login, the menu of the signed-in role, the page router (#/path) and the
 // live-connection indicator.
 
-import { AFTER_LOGIN_KEY, api, ApiError, forgetCached, live, login, logout, session, takeLogoutReason } from "./api.js";
+import { AFTER_LOGIN_KEY, api, ApiError, changePassword, forgetCached, live, login, logout, session, takeLogoutReason } from "./api.js";
 import { h, mount } from "./dom.js";
 import { getLang, label, LANGUAGES, setLang, t } from "./i18n.js";
 import { refreshClocks } from "./widgets.js";
@@ -197,9 +197,45 @@ function header(activePath) {
       liveIndicator,
       h("span", { class: "who", title: me.username }, me.full_name || me.username, h("small", {}, label("role", me.role))),
       languageSwitch(),
+      accountMenu(),
       h("button", { type: "button", class: "logout", onclick: () => logout("ended") }, t("login.logout")),
     ),
   );
+}
+
+/** The account menu: a small form to change one's own password. */
+function accountMenu() {
+  const message = h("p", { class: "account-message", role: "status" });
+  const field = (name, key, autocomplete) =>
+    h("label", {}, t(key), h("input", { type: "password", name, required: true, autocomplete, minlength: name === "current" ? 1 : 10 }));
+  const form = h(
+    "form",
+    { class: "account-form" },
+    field("current", "account.current", "current-password"),
+    field("next", "account.new", "new-password"),
+    field("again", "account.again", "new-password"),
+    h("button", { type: "submit" }, t("account.save")),
+    message,
+  );
+  form.addEventListener("submit", async (submitted) => {
+    submitted.preventDefault();
+    const values = Object.fromEntries(new FormData(form));
+    message.className = "account-message";
+    if (values.next !== values.again) {
+      message.textContent = t("account.mismatch");
+      message.classList.add("error");
+      return;
+    }
+    try {
+      await changePassword(values.current, values.next);
+      form.reset();
+      message.textContent = t("account.changed");
+    } catch (err) {
+      message.textContent = err.detail || err.message;
+      message.classList.add("error");
+    }
+  });
+  return h("details", { class: "account-menu" }, h("summary", {}, t("account.menu")), form);
 }
 
 function updateLiveIndicator(status) {

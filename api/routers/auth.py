@@ -91,16 +91,33 @@ def me(principal: UserDep) -> UserPublic:
 @router.post(
     "/password",
     response_model=TokenPublic,
-    responses={401: {"model": Problem}, 422: {"model": Problem}},
+    responses={401: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem}},
     summary="Change your password: every access token issued before stops; a new one is returned.",
 )
 def post_password(
-    body: PasswordChange, session: SessionDep, settings: SettingsDep, principal: UserDep
+    request: Request,
+    body: PasswordChange,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UserDep,
 ) -> TokenPublic:
+    """Wrong current passwords count as failed logins (a stolen session cannot guess it)."""
     user = principal.user
     assert user is not None
+    limiter: LoginLimiter = request.app.state.login_limiter
+    address = request.client.host if request.client else "unknown"
+    wait = limiter.retry_after(address, user.username)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"too many wrong passwords; try again in {wait:.0f} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
     try:
         change_password(session, user, body.current_password, body.new_password)
     except AccountError as err:
+        if "current_password" in str(err):
+            limiter.failed(address, user.username)
         raise HTTPException(422, detail=str(err)) from err
+    limiter.succeeded(address, user.username)
     return issue_access_token(user, settings)

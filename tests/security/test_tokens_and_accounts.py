@@ -206,6 +206,19 @@ def test_a_password_change_ends_every_earlier_session(client: TestClient) -> Non
     )
 
 
+def test_a_stolen_session_cannot_guess_the_current_password(client: TestClient) -> None:
+    owner = Accounts(client).headers("school_owner")
+    answers = [
+        client.post(
+            "/api/v1/auth/password",
+            json={"current_password": f"guess number {n}", "new_password": "taken over 123"},
+            headers=owner,
+        ).status_code
+        for n in range(7)
+    ]
+    assert answers[:5] == [422] * 5 and answers[-1] == 429, answers
+
+
 def test_an_admin_disables_an_account_and_resets_a_password(client: TestClient) -> None:
     accounts = Accounts(client)
     admin = accounts.headers("admin")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 import cv2
 import numpy as np
@@ -79,8 +78,8 @@ def test_probe_names_the_address_without_its_password(protected_rtsp_server: Rts
 def test_cli_prints_what_it_found_and_saves_the_snapshot(
     protected_rtsp_server: RtspServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Substituted as it is: a password with URL characters is stored percent-encoded.
-    monkeypatch.setenv("CAM_PASSWORD", quote(PASSWORD, safe=""))
+    # The variable holds the password as it is; its URL characters are encoded on the way in.
+    monkeypatch.setenv("CAM_PASSWORD", PASSWORD)
     url = protected_rtsp_server.url(user=USER, password="PLACEHOLDER").replace(
         "PLACEHOLDER", "${CAM_PASSWORD}"
     )

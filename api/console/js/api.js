@@ -276,16 +276,6 @@ class LiveFeed {
     if (!this.socket) this.connect();
   }
 
-  /** Connect again with the session's current token (after it was replaced). */
-  renew() {
-    if (!this.socket) return;
-    const socket = this.socket;
-    this.socket = null;
-    socket.close(1000);
-    this.delay = 1000;
-    this.connect();
-  }
-
   stop() {
     this.wanted = false;
     clearTimeout(this.timer);

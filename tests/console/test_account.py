@@ -54,7 +54,8 @@ def test_a_password_changed_in_the_console_ends_every_other_session(
     page.locator(".account-message:not(.error)").filter(has_text="密码已修改").wait_for()
     here.screenshot("account-password-changed")
 
-    # The other tab's live socket is closed by the server and it is sent to the login page.
+    # The other tab's live socket is closed by the server, and it is asked to log in again
+    # (over the page it was on, which keeps what was typed).
     elsewhere.page.wait_for_selector("form.login-form", timeout=30_000)
     # This tab stays in, live, past several re-checks, on its new token.
     page.wait_for_timeout(3_000)

@@ -93,6 +93,17 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") planRenewal();
 });
 
+/** Whether the API still takes the session's token: a password change or a disabled account
+ * ends a login before its token runs out. */
+async function tokenHolds() {
+  try {
+    const response = await fetch("/api/v1/auth/me", { headers: { Authorization: `Bearer ${session.token}` } });
+    return response.status !== 401;
+  } catch {
+    return true; // the network, not the login
+  }
+}
+
 let reauthenticating = null;
 
 /** Have the person log in again (once, however many requests are waiting); true when they did. */
@@ -310,10 +321,12 @@ class LiveFeed {
       if (this.socket !== socket) return;
       this.socket = null;
       if (closed.code === 4401) {
-        // Its token ran out. A renewed one reconnects at once; else the person logs in again.
+        // Its token ran out, or the login ended before it (the password changed, the account
+        // was disabled). A token the API still takes reconnects at once; else the person logs
+        // in again.
         this.setStatus("connecting");
-        const renewed = session.token && session.expiresAt > Date.now();
-        const ready = renewed ? Promise.resolve(true) : reauthenticate();
+        const inDate = session.token && session.expiresAt > Date.now();
+        const ready = inDate ? tokenHolds().then((ok) => ok || reauthenticate()) : reauthenticate();
         ready.then((ok) => ok && this.wanted && !this.socket && this.connect());
         return;
       }

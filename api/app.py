@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, text
 
 from api import changes, migrate, redaction
+from api.bodies import BodyGate, body_too_large
 from api.cameras import seal_stored_addresses, upsert_camera
 from api.db import make_engine, session_factory
 from api.district import (
@@ -52,6 +53,7 @@ from api.routers.console import mount_console
 from api.security import CredentialCipher
 from api.settings import Settings, get_settings
 from api.taxonomy import load_taxonomy
+from api.throttle import ConcurrencyLimit
 from contract.loading import load_cameras
 
 log = logging.getLogger(__name__)
@@ -191,8 +193,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.hub = LiveHub()
     app.state.login_limiter = LoginLimiter()
+    app.state.camera_tests = ConcurrencyLimit(
+        settings.camera_tests_total, settings.camera_tests_per_user, what="connection tests"
+    )
     app.add_middleware(StrictJson)
+    # Around everything that reads a body: the caller is known and the size allowed first.
+    app.add_middleware(BodyGate)
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(413, body_too_large)
     app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(CodedProblem, coded_problem)
     app.include_router(auth.router)

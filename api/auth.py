@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from api.deps import LoopSessionDep, SessionDep, SettingsDep
 from api.models import ApiToken, User
-from api.principal import ALL_SCOPES, TOKEN_SCOPES, Principal
+from api.principal import ALL_SCOPES, ROLES, TOKEN_SCOPES, Principal
 from api.security import decode_access_token, token_digest
 
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -80,10 +80,17 @@ def current_principal(
         raise _unauthorised("this account no longer exists or is disabled")
     if generation != user.token_generation:
         raise _unauthorised("the password changed or the sessions were ended; log in again")
+    # The transaction ends here, so that a route that goes on to wait on the network (a camera,
+    # a peer, a slow client's body) holds no database connection; the user stays loaded.
+    session.commit()
     return Principal(user.role, user.username, user)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+# Who each authentication dependency admits, so that a route's callers can be checked before its
+# body is read (api.bodies); a dependency that checks a role registers here.
+ALLOWED_ROLES: dict[object, frozenset[str]] = {current_principal: frozenset((*ROLES, "worker"))}
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
@@ -117,6 +124,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
+    ALLOWED_ROLES[check] = frozenset(("worker",))
     return check
 
 
@@ -132,6 +140,7 @@ async def require_user(principal: PrincipalDep) -> Principal:
 WorkerDep = Annotated[Principal, Depends(require_scope("worker"))]
 # Whatever reports incidents: a camera worker, or another system's detector.
 IncidentWriterDep = Annotated[Principal, Depends(require_scope("incidents:write"))]
+ALLOWED_ROLES[require_user] = frozenset(ROLES)
 UserDep = Annotated[Principal, Depends(require_user)]
 
 
@@ -146,6 +155,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
             )
         return principal
 
+    ALLOWED_ROLES[check] = frozenset(("admin", *roles))
     return check
 
 

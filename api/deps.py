@@ -22,6 +22,8 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """The request's session. It is closed when the route function returns, before the answer
+    is sent, so a download, a stream or a slow client holds no database connection."""
     with request.app.state.session_factory() as session:
         yield session
 
@@ -39,8 +41,8 @@ async def get_cipher(request: Request) -> CredentialCipher:
     return cipher
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
-LoopSessionDep = Annotated[Session, Depends(get_loop_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+LoopSessionDep = Annotated[Session, Depends(get_loop_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 CipherDep = Annotated[CredentialCipher, Depends(get_cipher)]
 

@@ -10,6 +10,7 @@ import time
 from collections import defaultdict, deque
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,6 +71,17 @@ async def internal_error(request: Request, _error: Exception) -> Response:
     return response
 
 
+# Where api.bodies keeps the cap of the request in progress: (bytes, the settings it comes from).
+BODY_LIMIT_SCOPE_KEY = "gridwatch.body_limit"
+
+
+def body_over_cap(scope: Scope) -> str:
+    """The 413's reason for the request in progress: its cap and the setting it comes from."""
+    limit, names = scope.get(BODY_LIMIT_SCOPE_KEY, (None, "the server's limit"))
+    size = f"{limit} bytes" if limit is not None else "the size allowed"
+    return f"body: larger than the {size} this route accepts ({names})"
+
+
 class NonStandardNumber(ValueError):
     """A JSON number that RFC 8259 does not allow or that does not fit a float."""
 
@@ -125,7 +137,15 @@ class StrictJson:
         chunks: list[bytes] = []
         more = True
         while more:
-            message = await receive()
+            try:
+                message = await receive()
+            except HTTPException as err:  # the body is over its cap (api.bodies)
+                if err.status_code != 413:
+                    raise
+                problem = JSONResponse({"detail": body_over_cap(scope)}, status_code=413)
+                problem.headers["Connection"] = "close"
+                await problem(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))

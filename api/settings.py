@@ -121,6 +121,18 @@ class Settings(BaseSettings):
         default=10 * 1024 * 1024, description="Largest photo a person may attach to an event."
     )
     max_attachments: int = Field(default=6, description="Most photos in one upload.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body (JSON, forms) of a route without a cap of its own;"
+        " uploads are capped by the limits of what they carry.",
+    )
+    max_grids_bytes: int = Field(
+        default=32 * 1024 * 1024, description="Largest GeoJSON of grids an admin may import."
+    )
+    max_model_bytes: int = Field(
+        default=512 * 1024 * 1024, description="Largest model weights file an admin may upload."
+    )
     merge_radius_m: float = Field(
         default=150, description="Events this close, same category, are proposed for merge."
     )
@@ -189,6 +201,18 @@ class Settings(BaseSettings):
         description="Networks a camera owner's connection test may reach although they are"
         " loopback, link-local or this host's own (cameras on the API's own machine, a site's"
         ' link-local cameras), e.g. ["127.0.0.0/8"]. Administrators\' tests are not limited.',
+    )
+
+    camera_tests_per_user: int = Field(
+        default=2,
+        ge=1,
+        description="Connection tests one account may run at a time; more are answered 429.",
+    )
+    camera_tests_total: int = Field(
+        default=8,
+        ge=1,
+        description="Connection tests (and discoveries) the API runs at a time, for everyone;"
+        " more are answered 429. Each waits on a camera for up to its timeout on a thread.",
     )
 
     @model_validator(mode="after")

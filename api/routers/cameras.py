@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session, selectinload
 
 from api.auth import AdminDep, UserDep, WorkerDep, require_roles
+from api.bodies import BodyLimit
 from api.cameras import (
     CameraRejected,
     active_cameras,
@@ -42,6 +45,7 @@ from api.schemas import (
     Problem,
 )
 from api.scope import scope_cameras
+from api.throttle import ConcurrencyLimit, TooManyInFlight
 from contract.camera import CameraConfig
 from contract.health import HealthReport
 from contract.live_view import (
@@ -124,6 +128,30 @@ def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> 
     ):
         raise HTTPException(403, detail="only the camera's owner may change it")
     return camera
+
+
+def _camera_tests(request: Request) -> ConcurrencyLimit:
+    limit: ConcurrencyLimit = request.app.state.camera_tests
+    return limit
+
+
+CameraTestsDep = Annotated[ConcurrencyLimit, Depends(_camera_tests)]
+
+
+@contextmanager
+def _camera_test_slot(
+    slots: ConcurrencyLimit, principal: Principal, timeout_s: float
+) -> Iterator[None]:
+    """A slot for a request that waits on the network, or a 429 that says which limit."""
+    try:
+        with slots.slot(principal.actor, timeout_s):
+            yield
+    except TooManyInFlight as err:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"{err.reason}; try again in {err.retry_after_s} s",
+            headers={"Retry-After": str(err.retry_after_s)},
+        ) from err
 
 
 # What a camera owner's address may be: a live camera. file:// reads the API host's own disk.
@@ -301,16 +329,30 @@ def retire_camera(camera_id: str, session: SessionDep, principal: OwnerDep) -> N
 @router.post(
     "/cameras/test",
     response_model=ConnectionReport,
-    responses={422: {"model": Problem, "description": "Why the camera cannot be used."}},
+    responses={
+        422: {"model": Problem, "description": "Why the camera cannot be used."},
+        429: {"model": Problem, "description": "Too many tests at a time; see Retry-After."},
+    },
     summary="Connect to a camera once: what it sends, with a snapshot, or exactly why not.",
 )
 def test_connection(
-    body: ConnectionTest, principal: OwnerDep, settings: SettingsDep
+    body: ConnectionTest, principal: OwnerDep, settings: SettingsDep, slots: CameraTestsDep
 ) -> ConnectionReport:
     """Administrators test any address and are told everything that failed. A camera owner's
     test reaches no loopback, link-local or server-own address (unless its network is in
     `camera_test_allowed_networks`), follows no redirect to another host, and a failure says
-    what the owner can fix, not what else answers at the address."""
+    what the owner can fix, not what else answers at the address.
+
+    At most `camera_tests_per_user` tests of one account and `camera_tests_total` of everyone
+    run at a time; more are answered 429 with Retry-After (seconds). No database connection is
+    held while the camera is waited on."""
+    with _camera_test_slot(slots, principal, body.timeout_s):
+        return _test_connection(body, principal, settings)
+
+
+def _test_connection(
+    body: ConnectionTest, principal: Principal, settings: SettingsDep
+) -> ConnectionReport:
     import base64
 
     from contract.camera import expand_source
@@ -359,11 +401,15 @@ def _owner_reason(err: Exception) -> str:
     response_model=list[DiscoveredCameraPublic],
     summary="Find ONVIF cameras on the API's network by WS-Discovery (admins).",
 )
-def discover_cameras(body: DiscoveryRequest, _admin: AdminDep) -> list[DiscoveredCameraPublic]:
+def discover_cameras(
+    body: DiscoveryRequest, admin: AdminDep, slots: CameraTestsDep
+) -> list[DiscoveredCameraPublic]:
+    """Counts against the same limits as connection tests (429 with Retry-After)."""
     from ingest.discovery import discover
 
     try:
-        found = discover(body.timeout_s, interface=body.interface)
+        with _camera_test_slot(slots, admin, body.timeout_s):
+            found = discover(body.timeout_s, interface=body.interface)
     except OSError as err:
         raise HTTPException(
             422, detail=f"interface: cannot probe from it ({err.strerror})"
@@ -546,6 +592,7 @@ _CAPTURED_AT = TypeAdapter(AwareDatetime)
                422: {"model": Problem}},
     openapi_extra={"requestBody": {"content": {"image/jpeg": {}}, "required": True}},
     summary="A worker's newest frame of a watched camera (JPEG; X-GridWatch-Captured-At).",
+    dependencies=[Depends(BodyLimit(lambda _: MAX_LIVE_PICTURE_BYTES, "MAX_LIVE_PICTURE_BYTES"))],
 )  # fmt: skip
 def put_live_picture(
     camera_id: str,

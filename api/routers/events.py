@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from api.attachments import AttachmentRejected, attach, read_photos
 from api.auth import UserDep, require_roles
+from api.bodies import MULTIPART_OVERHEAD, BodyLimit
 from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.events import (
     ReportedEvent,
@@ -55,6 +56,10 @@ from contract.vocabulary import Category
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
+PHOTOS_LIMIT = BodyLimit(
+    lambda s: s.max_attachment_bytes * s.max_attachments + MULTIPART_OVERHEAD,
+    "GRIDWATCH_MAX_ATTACHMENT_BYTES x GRIDWATCH_MAX_ATTACHMENTS",
+)
 ReporterDep = Annotated[Principal, Depends(require_roles("operator", "grid_worker"))]
 OperatorDep = Annotated[Principal, Depends(require_roles("operator"))]
 
@@ -301,6 +306,7 @@ def get_event(
     responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem},
                413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
     summary="Move an event through its lifecycle: " + ", ".join(TRANSITIONS) + ".",
+    dependencies=[Depends(PHOTOS_LIMIT)],
 )  # fmt: skip
 async def act_on_event(
     event_id: RowId,

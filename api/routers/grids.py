@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException
 from sqlalchemy import select
 
 from api.auth import AdminDep, UserDep
+from api.bodies import BodyLimit
 from api.deps import SessionDep
 from api.grids import LEVELS, GridImportError, import_grids
 from api.models import Grid
@@ -43,6 +44,7 @@ def list_grids(session: SessionDep, _user: UserDep) -> dict[str, Any]:
     "",
     responses={422: {"model": Problem}},
     summary="Import (create or update) grids from a GeoJSON FeatureCollection; all or nothing.",
+    dependencies=[Depends(BodyLimit(lambda s: s.max_grids_bytes, "GRIDWATCH_MAX_GRIDS_BYTES"))],
 )
 def post_grids(
     session: SessionDep,

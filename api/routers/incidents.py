@@ -6,13 +6,24 @@ import json
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    HTTPException,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from api import evidence
 from api.auth import IncidentWriterDep, UserDep
+from api.bodies import MULTIPART_OVERHEAD, BodyLimit
 from api.deps import LoopSessionDep, PolicyDep, SessionDep, SettingsDep
 from api.events import Registration, UnknownCamera, register_incident, to_public
 from api.middleware import parse_json
@@ -28,6 +39,12 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 JPEG_MAGIC = b"\xff\xd8\xff"
 
 log = logging.getLogger(__name__)
+
+INCIDENT_LIMIT = BodyLimit(
+    lambda s: s.max_snapshot_bytes + s.max_clip_bytes + MULTIPART_OVERHEAD,
+    "GRIDWATCH_MAX_SNAPSHOT_BYTES + GRIDWATCH_MAX_CLIP_BYTES",
+)
+CLIP_LIMIT = BodyLimit(lambda s: s.max_clip_bytes + MULTIPART_OVERHEAD, "GRIDWATCH_MAX_CLIP_BYTES")
 
 
 @router.post(
@@ -49,6 +66,7 @@ log = logging.getLogger(__name__)
         " situation as an occurrence, unless a suppression holds it back. Idempotent on the"
         " incident id."
     ),
+    dependencies=[Depends(INCIDENT_LIMIT)],
 )
 async def create_incident(
     request: Request,
@@ -181,6 +199,7 @@ async def _checked_clip(clip: UploadFile, sha256: str | None, named: str, limit:
     },
     summary="Attach the clip that follows an incident reported without one (workers)."
     " Idempotent: the same clip again changes nothing.",
+    dependencies=[Depends(CLIP_LIMIT)],
 )
 async def attach_incident_clip(
     session: LoopSessionDep,

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from api.auth import AdminDep, current_principal
+from api.auth import ALLOWED_ROLES, AdminDep, current_principal
+from api.bodies import MULTIPART_OVERHEAD, BodyLimit
 from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.models import CustomModel
 from api.principal import Principal
@@ -22,7 +23,6 @@ from api.schemas import ClassCode, CustomModelPublic, Problem
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-MAX_WEIGHTS_BYTES = 512 * 1024 * 1024
 
 
 def _admin_or_worker(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -34,6 +34,10 @@ def _admin_or_worker(principal: Annotated[Principal, Depends(current_principal)]
     return principal
 
 
+ALLOWED_ROLES[_admin_or_worker] = frozenset(("admin", "worker"))
+WEIGHTS_LIMIT = BodyLimit(
+    lambda settings: settings.max_model_bytes + MULTIPART_OVERHEAD, "GRIDWATCH_MAX_MODEL_BYTES"
+)
 ReaderDep = Annotated[Principal, Depends(_admin_or_worker)]
 
 
@@ -72,6 +76,7 @@ def _class_names(weights: Path) -> list[str]:
     status_code=status.HTTP_201_CREATED,
     responses={409: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}},
     summary="Register a model (ultralytics .pt) and map its classes to event codes (admins).",
+    dependencies=[Depends(WEIGHTS_LIMIT)],
 )
 def register_model(
     request: Request,
@@ -114,9 +119,11 @@ def register_model(
         partial = Path(stream.name)
         while block := weights.file.read(1 << 20):
             size += len(block)
-            if size > MAX_WEIGHTS_BYTES:
+            if size > settings.max_model_bytes:
                 partial.unlink(missing_ok=True)
-                raise HTTPException(413, detail=f"weights: larger than {MAX_WEIGHTS_BYTES} bytes")
+                raise HTTPException(
+                    413, detail=f"weights: larger than {settings.max_model_bytes} bytes"
+                )
             digest.update(block)
             stream.write(block)
     try:

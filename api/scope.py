@@ -82,3 +82,30 @@ def scope_cameras(query: Select[Camera], principal: Principal) -> Select[Camera]
     if principal.role == "camera_owner" and principal.user is not None:
         return query.where(Camera.organisation_id == principal.user.organisation_id)
     return query.where(false())
+
+
+def write_refusal(principal: Principal, grid: Grid | None) -> str | None:
+    """Why the caller may not open or move an event located in `grid` (None: outside every
+    grid), or None when they may. Writes are scoped like reads (scope_events): an event a
+    caller writes is one they could then read.
+
+    Example: an operator of region D01-T01 placing an event in D01-T02 gets
+    "location: in grid D01-T02-C01-G01, outside your region D01-T01".
+    """
+    user = principal.user
+    if principal.role in ("admin", "worker"):
+        return None  # the whole district; an API token's scope is its own
+    if user is None:
+        return "location: not yours to report"
+    where = f"in grid {grid.id}" if grid is not None else "outside the district's grids"
+    if principal.role == "operator":
+        if user.region is None or user.region.parent_id is None:
+            return None
+        if grid is not None and grid.path.startswith(user.region.path):
+            return None
+        return f"location: {where}, outside your region {user.region.id}"
+    if principal.role == "grid_worker":
+        if grid is not None and any(cell.id == grid.id for cell in user.grids):
+            return None
+        return f"location: {where}, outside your grid cells"
+    return f"location: a {principal.role} does not report events"

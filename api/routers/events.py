@@ -50,7 +50,7 @@ from api.schemas import (
     SuppressOnReject,
     Verifier,
 )
-from api.scope import can_see_event, done_by, scope_events
+from api.scope import can_see_event, done_by, scope_events, write_refusal
 from api.taxonomy import EventType, Taxonomy, UnknownEventCode
 from contract.vocabulary import Category
 
@@ -233,12 +233,11 @@ def create_event(
     principal: ReporterDep,
     policy: PolicyDep,
 ) -> GridEventDetail:
-    if principal.role == "grid_worker":
-        # A grid worker reports what they see in their own cells.
-        grid = locate_grid(session, body.location.lon, body.location.lat)
-        assert principal.user is not None
-        if grid is None or session.get(UserGrid, (principal.user.id, grid.id)) is None:
-            raise HTTPException(403, detail="location: outside your grid cells")
+    # Writes are scoped like reads: an operator reports in their region, a grid worker in
+    # their own cells.
+    refusal = write_refusal(principal, locate_grid(session, body.location.lon, body.location.lat))
+    if refusal is not None:
+        raise HTTPException(403, detail=refusal)
     event_type = _event_type(policy.taxonomy, body.event_code, body.category)
     report = ReportedEvent(
         source=body.source.value,

@@ -31,7 +31,7 @@ from api.events import ReportedEvent, open_reported_event
 from api.grids import locate_grid
 from api.models import GridEvent, GridEventHistory
 from api.principal import Principal
-from api.scope import scope_events
+from api.scope import scope_events, write_refusal
 from api.settings import Settings
 from api.taxonomy import EventType, Taxonomy
 from contract.vocabulary import Category
@@ -290,8 +290,12 @@ def create_request(
         )
     latitude = _coordinate("lat", lat, 90)
     longitude = _coordinate("long", long, 180)
-    if locate_grid(session, longitude, latitude) is None:
+    grid = locate_grid(session, longitude, latitude)
+    if grid is None:
         raise Open311Error(400, "lat, long: outside the district's grids")
+    refusal = write_refusal(principal, grid)
+    if refusal is not None:
+        raise Open311Error(403, refusal.replace("location:", "lat, long:", 1))
     text = (description or "").strip()
     if len(text) > 4000:
         raise Open311Error(400, "description: longer than 4000 characters")

@@ -40,6 +40,7 @@ from api.routers import (
     departments,
     evaluation,
     events,
+    evidence_access,
     grids,
     incidents,
     live,
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live.router)
     app.include_router(stats.router)
     app.include_router(evaluation.router)
+    app.include_router(evidence_access.router)
     app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(departments.router)

@@ -489,3 +489,26 @@ class Suppression(Base):
     last_suppressed_at: Mapped[datetime | None] = mapped_column()
 
     camera: Mapped[Camera] = relationship()
+
+
+class EvidenceAccess(Base):
+    """One view or download of evidence (a snapshot, a clip, a photo, a live picture) or one read
+    of a camera's address with its credentials by a worker: who, when, what and from where, as
+    public-security video rules require. Rows are only ever added: the API changes none."""
+
+    __tablename__ = "evidence_access"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # user:alice, or worker:<name> (an API token's name, or the worker's X-GridWatch-Worker).
+    actor: Mapped[str] = mapped_column(String(120), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    # No foreign key: the record outlives the account.
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))  # view, download, credentials
+    object_kind: Mapped[str] = mapped_column(String(30))  # snapshot, clip, photo, live_picture, ...
+    object_id: Mapped[str] = mapped_column(String(200))
+    camera_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    grid_event_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    client_address: Mapped[str] = mapped_column(String(100))
+    user_agent: Mapped[str] = mapped_column(String(300))

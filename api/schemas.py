@@ -795,3 +795,31 @@ class SuppressionPublic(BaseModel):
     created_at: datetime
     suppressed_count: int = Field(description="Incidents it has held back.")
     last_suppressed_at: datetime | None
+
+
+class EvidenceAccessPublic(BaseModel):
+    """One access to evidence or to a camera's credentials."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime = Field(description="When (UTC).")
+    actor: str = Field(description="Who: user:<account>, or worker:<token or worker name>.")
+    role: str = Field(description="The caller's role then (worker for tokens).")
+    user_id: int | None = Field(description="The account's id, for users.")
+    action: str = Field(description="view, download or credentials.")
+    object_kind: str = Field(
+        description="snapshot, clip, photo, live_picture or camera_credentials."
+    )
+    object_id: str = Field(description="The incident, attachment or camera.")
+    camera_id: str | None
+    grid_event_id: int | None
+    client_address: str = Field(description="Where from: the client's IP address.")
+    user_agent: str = Field(description="The client's User-Agent, cut to 300 characters.")
+
+
+class EvidenceAccessPage(BaseModel):
+    items: list[EvidenceAccessPublic]
+    total: int
+    limit: int
+    offset: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -25,6 +25,7 @@ from api.cameras import (
     validate_registration,
 )
 from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
+from api.evidence_access import record_access
 from api.health import record_health
 from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
 from api.models import Camera, CameraLease, Organisation
@@ -429,6 +430,17 @@ def discover_cameras(
     ]
 
 
+def _record_credential_reads(
+    session: SessionDep, request: Request, worker: Principal, cameras: Sequence[Camera]
+) -> None:
+    for camera in cameras:
+        record_access(
+            session, request, worker, action="credentials", object_kind="camera_credentials",
+            object_id=camera.id, camera_id=camera.id,
+        )  # fmt: skip
+    session.commit()
+
+
 @router.get(
     "/worker/cameras",
     response_model=CameraFeed,
@@ -436,17 +448,21 @@ def discover_cameras(
     summary="Every camera to watch, with credentials (workers only).",
 )
 def worker_cameras(
+    request: Request,
     response: Response,
     session: SessionDep,
     cipher: CipherDep,
-    _worker: WorkerDep,
+    worker: WorkerDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
+    """Each camera sent (not a 304) is recorded in the evidence access log as a credential
+    read."""
     cameras = active_cameras(session)
     version = feed_version(cameras)
     if if_none_match and if_none_match.strip('"') == version:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": f'"{version}"'})
     response.headers["ETag"] = f'"{version}"'
+    _record_credential_reads(session, request, worker, cameras)
     return CameraFeed(
         version=version,
         cameras=[full_config(camera, cipher).model_dump(mode="json") for camera in cameras],
@@ -459,6 +475,7 @@ def worker_cameras(
     summary="A worker's heartbeat: renew its camera leases and claim free cameras up to capacity.",
 )
 def worker_leases(
+    request: Request,
     body: LeaseRequest,
     session: SessionDep,
     settings: SettingsDep,
@@ -473,6 +490,7 @@ def worker_leases(
         release(session, worker.name)
         return LeaseGrant(worker=worker.name, lease_s=settings.lease_s, cameras=[])
     cameras = claim(session, worker.name, body.capacity, timedelta(seconds=settings.lease_s))
+    _record_credential_reads(session, request, worker, cameras)
     return LeaseGrant(
         worker=worker.name,
         lease_s=settings.lease_s,
@@ -550,14 +568,25 @@ def watch_live(
     summary="A camera's newest live picture, with when it was taken (X-GridWatch-Captured-At).",
 )
 def live_picture(
-    camera_id: str, session: SessionDep, principal: UserDep, views: LiveViewsDep
+    camera_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: UserDep,
+    views: LiveViewsDep,
 ) -> Response:
     """Headers: X-GridWatch-Captured-At (ISO 8601) and X-GridWatch-Picture-Age-S (seconds, by the
-    API's clock, so that a browser with a wrong clock still shows the right age)."""
+    API's clock, so that a browser with a wrong clock still shows the right age). Each picture
+    served is recorded in the evidence access log (its object: the camera and when it was
+    taken)."""
     camera = _visible_camera(session, principal, camera_id)
     picture = views.latest(camera.id)
     if picture is None:
         raise HTTPException(404, detail=f"camera {camera_id}: no live picture yet")
+    record_access(
+        session, request, principal, action="view", object_kind="live_picture",
+        object_id=f"{camera.id}@{picture.captured_at.isoformat()}", camera_id=camera.id,
+    )  # fmt: skip
+    session.commit()
     return Response(
         picture.jpeg,
         media_type="image/jpeg",

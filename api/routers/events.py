@@ -34,6 +34,7 @@ from api.events import (
     to_public,
 )
 from api.evidence import EvidenceError
+from api.evidence_access import record_access
 from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
 from api.models import Attachment, GridEvent, Incident, User, UserGrid
@@ -404,11 +405,18 @@ def get_attachment(
     session: SessionDep,
     settings: SettingsDep,
     principal: UserDep,
+    request: Request,
 ) -> FileResponse:
-    _visible(session, principal, event_id)
+    """Each view is recorded in the evidence access log."""
+    event = _visible(session, principal, event_id)
     item = session.get(Attachment, attachment_id)
     if item is None or item.grid_event_id != event_id:
         raise HTTPException(404, detail=f"attachment {attachment_id} not found")
+    record_access(
+        session, request, principal, action="view", object_kind="photo",
+        object_id=str(item.id), camera_id=event.camera_id, grid_event_id=event_id,
+    )  # fmt: skip
+    session.commit()
     return FileResponse(
         settings.evidence_dir / item.path,
         media_type=item.content_type,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import (
     APIRouter,
@@ -26,6 +26,7 @@ from api.auth import IncidentWriterDep, UserDep
 from api.bodies import MULTIPART_OVERHEAD, BodyLimit
 from api.deps import LoopSessionDep, PolicyDep, SessionDep, SettingsDep
 from api.events import Registration, UnknownCamera, register_incident, to_public
+from api.evidence_access import record_access
 from api.middleware import parse_json
 from api.models import Incident
 from api.principal import Principal
@@ -135,6 +136,23 @@ def _visible_incident(session: SessionDep, principal: Principal, incident_id: st
     return incident
 
 
+def _record(
+    session: SessionDep,
+    request: Request,
+    principal: Principal,
+    incident: Incident,
+    kind: Literal["snapshot", "clip"],
+) -> None:
+    event = incident.grid_event
+    record_access(
+        session, request, principal,
+        action="view" if kind == "snapshot" else "download", object_kind=kind,
+        object_id=incident.id, camera_id=incident.camera_id,
+        grid_event_id=event.id if event is not None else None,
+    )  # fmt: skip
+    session.commit()
+
+
 @router.get(
     "/{incident_id}/snapshot.jpg",
     name="incident_snapshot",
@@ -143,14 +161,20 @@ def _visible_incident(session: SessionDep, principal: Principal, incident_id: st
     summary="The incident's annotated JPEG.",
 )
 def incident_snapshot(
-    incident_id: str, session: SessionDep, settings: SettingsDep, principal: UserDep
+    incident_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UserDep,
 ) -> FileResponse:
+    """Each view is recorded in the evidence access log."""
     incident = _visible_incident(session, principal, incident_id)
     path = settings.evidence_dir / incident.snapshot_path
     if not path.is_file():
         raise HTTPException(
             404, detail=f"snapshot of incident {incident_id} is missing from storage"
         )
+    _record(session, request, principal, incident, "snapshot")
     return FileResponse(
         path,
         media_type="image/jpeg",
@@ -241,11 +265,18 @@ async def attach_incident_clip(
     summary="The incident's clip (MP4/H.264, a few seconds before and after).",
 )
 def incident_clip(
-    incident_id: str, session: SessionDep, settings: SettingsDep, principal: UserDep
+    incident_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: UserDep,
 ) -> FileResponse:
+    """Each download (a player's range requests each count) is recorded in the evidence access
+    log."""
     incident = _visible_incident(session, principal, incident_id)
     if not incident.clip_path or not (settings.evidence_dir / incident.clip_path).is_file():
         raise HTTPException(404, detail=f"incident {incident_id} has no clip")
+    _record(session, request, principal, incident, "clip")
     return FileResponse(
         settings.evidence_dir / incident.clip_path,
         media_type="video/mp4",

@@ -36,7 +36,7 @@ class AccessFilters:
         self.since, self.until, self.actor = since, until, actor
         self.object_kind, self.camera_id, self.grid_event_id = object_kind, camera_id, grid_event_id
 
-    def apply(self, query: Select[tuple[EvidenceAccess]]) -> Select[tuple[EvidenceAccess]]:
+    def apply(self, query: Select[EvidenceAccess]) -> Select[EvidenceAccess]:
         conditions = [
             (self.since, EvidenceAccess.at >= self.since if self.since else None),
             (self.until, EvidenceAccess.at < self.until if self.until else None),
@@ -67,7 +67,9 @@ def list_accesses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> EvidenceAccessPage:
-    query = filters.apply(select(EvidenceAccess))
+    # Entries keep coming while the page is read: count and list up to the same newest one.
+    newest = session.scalar(select(func.max(EvidenceAccess.id))) or 0
+    query = filters.apply(select(EvidenceAccess).where(EvidenceAccess.id <= newest))
     total = session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0
     rows = session.scalars(
         query.order_by(EvidenceAccess.id.desc()).limit(limit).offset(offset)

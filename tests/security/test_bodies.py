@@ -161,3 +161,28 @@ def test_a_body_without_a_length_is_cut_at_its_cap(
     assert seen["sent"] < cap + 40 * MiB, seen
     assert seen["temp_bytes"] <= cap, seen
     assert seen["rss_growth"] < 100 * MiB, seen
+
+
+def test_every_route_that_reads_a_body_names_who_may_send_it(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A route whose role check BodyGate cannot see would read bodies of anyone: only the login
+    and Open311 (whose key may come in the body) are open, and they have the default cap."""
+    from api.app import create_app
+    from api.bodies import BODY_METHODS, DEFAULT_LIMIT, _RouteIndex
+
+    app = create_app(settings_factory(f"sqlite:///{tmp_path / 'routes.db'}"))
+    index = _RouteIndex(app)
+    writes = [(route, need) for route, need in index.routes if route.methods & BODY_METHODS]
+    assert len(writes) > 20
+    open_routes = sorted(route.path for route, need in writes if need.roles is None)
+    assert open_routes == ["/api/v1/auth/token", "/open311/v2/requests.json"]
+    uploads = {route.path: need.limit for route, need in writes if need.limit is not DEFAULT_LIMIT}
+    assert sorted(uploads) == [
+        "/api/v1/cameras/{camera_id}/live.jpg",
+        "/api/v1/events/{event_id}/actions/{action}",
+        "/api/v1/grids",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{incident_id}/clip",
+        "/api/v1/models",
+    ]

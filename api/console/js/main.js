@@ -5,6 +5,7 @@ import { AFTER_LOGIN_KEY, api, ApiError, changePassword, forgetCached, live, log
 import { h, mount } from "./dom.js";
 import { getLang, label, LANGUAGES, setLang, t } from "./i18n.js";
 import { refreshClocks } from "./widgets.js";
+import * as accessLog from "./pages/access-log.js";
 import * as cameraEditor from "./pages/camera-editor.js";
 import * as cameraHealth from "./pages/camera-health.js";
 import * as eventPage from "./pages/event.js";
@@ -23,7 +24,7 @@ const MENUS = {
   camera_owner: [["/my-cameras", "menu.my_cameras"], ["/my-events", "menu.my_events"]],
   handler: [["/queue", "menu.queue"]],
 };
-MENUS.admin = MENUS.operator;
+MENUS.admin = [...MENUS.operator, ["/access-log", "menu.access_log"]];
 
 // Route patterns, the roles that may open them, and the page that draws them.
 const ROUTES = [
@@ -32,6 +33,7 @@ const ROUTES = [
   { path: /^\/stats$/, roles: ["operator", "admin"], page: statsPage },
   { path: /^\/evaluation$/, roles: ["operator", "admin"], page: evaluationPage },
   { path: /^\/cameras$/, roles: ["operator", "admin"], page: cameraHealth },
+  { path: /^\/access-log$/, roles: ["admin"], page: accessLog },
   { path: /^\/tasks$/, roles: ["grid_worker"], page: eventList, params: { kind: "tasks" } },
   { path: /^\/report$/, roles: ["grid_worker", "operator", "admin"], page: reportPage },
   { path: /^\/queue$/, roles: ["handler"], page: eventList, params: { kind: "queue" } },

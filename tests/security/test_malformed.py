@@ -69,7 +69,11 @@ def test_no_malformed_json_body_makes_any_route_fail(
                     elif response.status_code >= 400 and not _says_why(response):
                         failures.append(f"{where}: {response.status_code} without a reason")
                     elif value in NON_STANDARD and response.status_code != 422:
-                        failures.append(f"{where}: {response.status_code}, not 422")
+                        # A caller the route refuses whatever they send is refused before the
+                        # body is read (kind 6): an admin at a workers' route.
+                        refused = response.status_code == 403 and "needs the role" in response.text
+                        if not refused:
+                            failures.append(f"{where}: {response.status_code}, not 422")
                     if response.headers.get("x-content-type-options") != "nosniff":
                         failures.append(f"{where}: no security headers")
     assert failures == []

@@ -151,7 +151,8 @@ class BodyGate:
         self._index: _RouteIndex | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        # Every method: a GET with a JSON body would otherwise be read whole (StrictJson).
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         app: FastAPI = scope["app"]

@@ -33,12 +33,17 @@ def server(database_url: str, settings_factory: Callable[..., Settings]) -> Iter
 
 
 def _headers_only(
-    server: LiveServer, path: str, content_type: str, length: int, token: str | None
+    server: LiveServer,
+    path: str,
+    content_type: str,
+    length: int,
+    token: str | None,
+    method: str = "POST",
 ) -> tuple[int, str]:
     """Send a request's headers declaring `length` body bytes, and none of the body: the
     status and body of the answer, which must come without the body."""
     lines = [
-        f"POST {path} HTTP/1.1",
+        f"{method} {path} HTTP/1.1",
         f"Host: 127.0.0.1:{server.port}",
         f"Content-Type: {content_type}",
         f"Content-Length: {length}",
@@ -94,6 +99,16 @@ def test_a_refusal_comes_before_the_body(
     answer, body = _headers_only(server, path, content_type, size, token)
     assert (answer, reason in body) == (status, True), body
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(("token", "status"), [(None, 401), ("admin", 413)])
+def test_a_get_with_a_body_is_refused_before_it_too(
+    server: LiveServer, token: str | None, status: int
+) -> None:
+    """A JSON body on any method would be read whole by the JSON checks: it meets the same gate."""
+    bearer = _token(server, token) if token else None
+    answer, body = _headers_only(server, "/api/v1/events", JSON, 150 * MiB, bearer, method="GET")
+    assert answer == status, body
 
 
 def _watch(folder: Path, stream: Iterator[bytes], seen: dict[str, int]) -> Iterator[bytes]:

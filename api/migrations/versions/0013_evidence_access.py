@@ -1,8 +1,8 @@
 """evidence access log: who viewed or downloaded which evidence, and which worker read which
 camera's credentials
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-29 17:30:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import api.models
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

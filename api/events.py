@@ -29,6 +29,7 @@ from api.grouping import (
     lock_situation,
     start_situation,
 )
+from api.leases import check_fence
 from api.lifecycle import allowed_actions, take_in
 from api.live import Audience, LiveHub
 from api.models import Camera, Grid, GridEvent, GridEventHistory, Incident
@@ -85,7 +86,7 @@ def open_event_clock(
 
 
 # Report fields without a column of their own, kept with the rule's findings in `details`.
-_KEPT_IN_DETAILS = ("ongoing", "clip_frame_count")
+_KEPT_IN_DETAILS = ("ongoing", "clip_frame_count", "lease_epoch")
 
 
 def incident_row(report: IncidentReport, **stored: Any) -> Incident:
@@ -134,6 +135,7 @@ def register_incident(
     camera = _camera(session, report.camera_id)
     if camera is None:
         raise UnknownCamera(report.camera_id)
+    check_fence(session, camera.id, report.lease_epoch, report.detected_at)
     if report.event_code is not None:
         event_code: str | None = policy.taxonomy.check(report.event_code).code
     else:

@@ -374,6 +374,22 @@ class CameraLease(Base):
     worker: Mapped[str] = mapped_column(String(100), index=True)
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The fencing token: the camera's tenure this lease is (see CameraTenure).
+    epoch: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CameraTenure(Base):
+    """One holder's time with a camera: each new holder of a camera's lease (another worker, or
+    the same one after its lease lapsed) starts a tenure with the next epoch. An incident is
+    reported with the epoch its worker held; the API refuses one from an epoch whose camera a
+    later tenure had already taken at the incident's time (see api.leases)."""
+
+    __tablename__ = "camera_tenure"
+
+    camera_id: Mapped[str] = mapped_column(ForeignKey("camera.id"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column()
 
 
 class Webhook(Base):

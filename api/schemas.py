@@ -509,6 +509,13 @@ class LeaseGrant(BaseModel):
     worker: str
     lease_s: float = Field(description="Renew within this many seconds or lose the cameras.")
     cameras: list[dict[str, Any]] = Field(description="This worker's cameras, with credentials.")
+    epochs: dict[str, int] = Field(
+        default={},
+        description=(
+            "Each camera's lease epoch (fencing token): report its incidents with it"
+            " (`lease_epoch`); a later holder's epoch is higher."
+        ),
+    )
 
 
 class LiveViewGrant(BaseModel):

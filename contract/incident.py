@@ -66,6 +66,15 @@ class IncidentReport(BaseModel):
     clip_started_at: Instant | None = Field(default=None, description="When the clip starts.")
     clip_duration_s: float | None = Field(default=None, ge=0, le=600, description="Clip length.")
     clip_frame_count: int | None = Field(default=None, ge=0, le=100_000, description="Clip frames.")
+    lease_epoch: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description=(
+            "The epoch of the camera lease the worker held when it saw this (its fencing token);"
+            " none from a worker that watches camera files rather than leases."
+        ),
+    )
 
 
 class ClipReport(BaseModel):

@@ -66,6 +66,8 @@ class Incident:
     clip_frame_count: int = 0
     # The district taxonomy's code, when the detector knows it (a custom model's class map).
     event_code: str | None = None
+    # The camera lease's epoch the worker held (its fencing token; see api.leases).
+    lease_epoch: int | None = None
     # Set while the clip's frames are recorded but not yet encoded (see `with_clip`).
     clip_encoder: Callable[[], bytes] | None = field(default=None, repr=False, compare=False)
 
@@ -131,6 +133,7 @@ class Incident:
             clip_duration_s=round(self.clip_duration_s, 3),
             clip_frame_count=self.clip_frame_count,
             event_code=self.event_code,
+            lease_epoch=self.lease_epoch,
         )
 
     def metadata(self) -> dict[str, Any]:

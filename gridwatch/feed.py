@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +27,14 @@ log = logging.getLogger(__name__)
 
 class CameraFeed(Protocol):
     def poll(self) -> list[CameraConfig] | None: ...
+
+    def lapsed(self) -> bool:
+        """True once, when the cameras may no longer be watched (their lease ran out)."""
+        ...
+
+    def lease_epoch(self, camera_id: str) -> int | None:
+        """The epoch of the lease under which `camera_id` is watched; None without leases."""
+        ...
 
     def close(self) -> None: ...
 
@@ -62,6 +71,12 @@ class FileFeed:
         self._signature = signature
         return [c for c in cameras if self.only is None or c.id in self.only]
 
+    def lapsed(self) -> bool:
+        return False  # camera files are not leased
+
+    def lease_epoch(self, camera_id: str) -> int | None:
+        return None
+
     def close(self) -> None:
         return None
 
@@ -72,7 +87,15 @@ class ApiLeaseFeed:
     `renew_s` is how often the worker polls (its `feed_interval_s`); it is checked against the
     lease time the API grants, since a worker renewing less often loses its cameras between
     renewals.
+
+    A lease runs out on this worker's clock `lease_s` after the last renewal that succeeded was
+    sent, less `LAPSE_MARGIN` of the lease time (clock drift, the API's own delay): the API
+    cannot have given the cameras to another worker before then. Once it has run out without a
+    renewal, `lapsed()` says so and the cameras must stop (see api.leases, fencing); the next
+    renewal that succeeds hands them back, under a new epoch.
     """
+
+    LAPSE_MARGIN = 0.1
 
     path = "/api/v1/worker/leases"
 
@@ -90,17 +113,30 @@ class ApiLeaseFeed:
         self.capacity = capacity
         self.renew_s = renew_s
         self.lease_s: float | None = None
+        self.epochs: dict[str, int] = {}
         self._last: list[dict[str, Any]] | None = None
+        self._runs_out: float | None = None  # time.monotonic() when the leases lapse
 
     def poll(self) -> list[CameraConfig] | None:
+        sent = time.monotonic()
         try:
             grant = self.api.call("POST", self.path, json={"capacity": self.capacity})
         except ApiError as err:
-            # Keep watching what we have: an edge box cut off from the district center still
-            # records incidents in its outbox.
-            log.warning("camera leases not renewed (%s); keeping the running cameras", err)
+            if self.lapsed():
+                return []
+            if self._last is None:
+                log.warning("camera leases not renewed (%s); no camera is watched", err)
+                return None
+            # Keep watching until the leases run out: what is recorded until then is this
+            # worker's to report, and waits in the outbox while the API cannot be reached.
+            log.warning(
+                "camera leases not renewed (%s); keeping the running cameras for %.1f s more",
+                err, max(0.0, (self._runs_out or sent) - time.monotonic()),
+            )  # fmt: skip
             return None
         lease_s = float(grant["lease_s"])
+        self._runs_out = sent + lease_s * (1 - self.LAPSE_MARGIN)
+        self.epochs = {str(k): int(v) for k, v in grant.get("epochs", {}).items()}
         if self.renew_s is not None and self.renew_s >= lease_s and self.lease_s != lease_s:
             log.warning(
                 "leases are renewed every %g s but last %g s: cameras will be lost between"
@@ -119,6 +155,22 @@ class ApiLeaseFeed:
                 log.error("%s: camera from the API refused: %s", document.get("id"), err)
         self._last = documents
         return cameras
+
+    def lapsed(self) -> bool:
+        """True once, when the leases ran out on this worker's clock without a renewal: stop
+        every camera now (another worker may hold them already). The epochs stay, for the
+        incidents the stopping cameras still conclude with the frames they have."""
+        if self._runs_out is None or time.monotonic() < self._runs_out or self._last is None:
+            return False
+        log.error(
+            "camera leases ran out without a renewal; stopping %d cameras until the API"
+            " answers again", len(self._last),
+        )  # fmt: skip
+        self._last = None
+        return True
+
+    def lease_epoch(self, camera_id: str) -> int | None:
+        return self.epochs.get(camera_id)
 
     def close(self) -> None:
         """Give the leases back at once, so other workers take the cameras without waiting."""

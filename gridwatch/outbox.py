@@ -170,6 +170,12 @@ class Outbox:
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (incident_id,))
 
+    def drop(self, incident_id: str) -> None:
+        """Remove an incident the API refused for good, and the clip that would follow it."""
+        with self._lock:
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (incident_id,))
+            self._db.execute("DELETE FROM clip_outbox WHERE incident_id = ?", (incident_id,))
+
     def clip_delivered(self, incident_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM clip_outbox WHERE incident_id = ?", (incident_id,))
@@ -242,6 +248,7 @@ class IncidentSender:
         )
         self.delivered_count = 0
         self.delivered_clip_count = 0
+        self.dropped_count = 0  # refused for good (a stale lease)
         self.consecutive_failures = 0
         # While the API is down or refuses the token: half a second, doubling to 30 s.
         self.unavailable_backoff = Backoff(initial_s=0.5, cap_s=30.0, jitter=0.5)
@@ -256,8 +263,10 @@ class IncidentSender:
 
         A connection failure, a 5xx or a refused token ends the pass and backs the whole sender
         off (the API is down or misconfigured: the other items would fail the same way). Any
-        other refusal backs off that one item, which stays in the outbox; a clip the API refuses
-        because its incident has another clip (409) is dropped, as it will never pass.
+        other refusal backs off that one item, which stays in the outbox; an incident the API
+        refuses because another worker held its camera then (409, a stale lease) is dropped with
+        its clip, and a clip the API refuses because its incident has another clip (409) is
+        dropped, as neither will ever pass.
         """
         taken = self._deliver_incidents()
         if self.consecutive_failures:
@@ -277,6 +286,13 @@ class IncidentSender:
                 if err.api_unavailable:
                     self._api_unavailable(item, error)
                     break
+                if err.status_code == 409:
+                    # From a stale camera lease: another worker held the camera at its time
+                    # and reports that time itself. It will never pass.
+                    log.error("%s: incident %s dropped: %s", item.camera_id, item.id, error)
+                    self.outbox.drop(item.id)
+                    self.dropped_count += 1
+                    continue
                 delay = self.refused_backoff.delay(item.attempts)
                 log.error(
                     "%s: incident %s refused (%s); retry in %.0fs",

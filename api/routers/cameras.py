@@ -489,12 +489,13 @@ def worker_leases(
     if body.release:
         release(session, worker.name)
         return LeaseGrant(worker=worker.name, lease_s=settings.lease_s, cameras=[])
-    cameras = claim(session, worker.name, body.capacity, timedelta(seconds=settings.lease_s))
-    _record_credential_reads(session, request, worker, cameras)
+    held = claim(session, worker.name, body.capacity, timedelta(seconds=settings.lease_s))
+    _record_credential_reads(session, request, worker, [item.camera for item in held])
     return LeaseGrant(
         worker=worker.name,
         lease_s=settings.lease_s,
-        cameras=[full_config(camera, cipher).model_dump(mode="json") for camera in cameras],
+        cameras=[full_config(item.camera, cipher).model_dump(mode="json") for item in held],
+        epochs={item.camera.id: item.epoch for item in held},
     )
 
 

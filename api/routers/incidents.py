@@ -27,6 +27,7 @@ from api.bodies import MULTIPART_OVERHEAD, BodyLimit
 from api.deps import LoopSessionDep, PolicyDep, SessionDep, SettingsDep
 from api.events import Registration, UnknownCamera, register_incident, to_public
 from api.evidence_access import record_access
+from api.leases import StaleLease
 from api.middleware import parse_json
 from api.models import Incident
 from api.principal import Principal
@@ -58,6 +59,10 @@ CLIP_LIMIT = BodyLimit(lambda s: s.max_clip_bytes + MULTIPART_OVERHEAD, "GRIDWAT
             "description": "Already reported: the existing event (or the suppression).",
         },
         401: {"model": Problem},
+        409: {
+            "model": Problem,
+            "description": "From a stale camera lease: another worker held the camera then.",
+        },
         413: {"model": Problem},
         422: {"model": Problem},
         507: {"model": Problem, "description": "Evidence storage failed; retry later."},
@@ -113,6 +118,10 @@ async def create_incident(
         ) from err
     except UnknownEventCode as err:
         raise HTTPException(422, detail=f"metadata.{err}") from err
+    except StaleLease as err:
+        # Another worker held the camera then: what it saw is the camera's record.
+        log.warning("incident %s refused: %s", report.id, err)
+        raise HTTPException(409, detail=f"metadata.lease_epoch: {err}") from err
     except evidence.EvidenceError as err:
         # Nothing is lost (the worker keeps the incident and retries), but nothing new reaches
         # the operators until someone frees the storage.

@@ -186,6 +186,9 @@ class Worker:
                     break
                 frame_ready.wait(0.5)
                 frame_ready.clear()
+                if self.feed is not None and self.feed.lapsed():
+                    # Not one more frame: another worker may hold these cameras by now.
+                    self.apply([], frame_ready)
                 busy = self._dispatch(detection)
                 if self.feed is not None and time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.feed_interval_s
@@ -355,6 +358,9 @@ class Worker:
                 self._keep_clip(ready)
 
     def _keep_one(self, incident: Incident) -> None:
+        if self.feed is not None and incident.lease_epoch is None:
+            # The fencing token: the API refuses it once another worker took the camera.
+            incident = replace(incident, lease_epoch=self.feed.lease_epoch(incident.camera_id))
         reader = next((r for r in self.readers if r.camera.id == incident.camera_id), None)
         if self.outbox.put(incident):
             if reader is not None:

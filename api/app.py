@@ -55,17 +55,21 @@ from api.security import CredentialCipher
 from api.settings import Settings, get_settings
 from api.taxonomy import load_taxonomy
 from api.throttle import ConcurrencyLimit
-from contract.loading import load_cameras
+from contract.loading import read_cameras
+from contract.problems import ConfigProblem
 
 log = logging.getLogger(__name__)
 
 
 def load_startup_data(
     engine: Engine, settings: Settings, cipher: CredentialCipher
-) -> DistrictPolicy:
-    """Import the district's grids, policy and camera files named in the settings."""
+) -> tuple[DistrictPolicy, list[ConfigProblem]]:
+    """Import the district's grids, policy and camera files named in the settings; returns the
+    policy and the camera files refused (file, field, reason), which stop only their own
+    camera: the others are imported and the API starts."""
     factory = session_factory(engine)
     policy = DEFAULT_POLICY
+    refused: list[ConfigProblem] = []
     with factory.begin() as session:
         if settings.grids_file and settings.grids_file.is_file():
             document = json.loads(settings.grids_file.read_text(encoding="utf-8"))
@@ -88,14 +92,29 @@ def load_startup_data(
                 "event taxonomy from %s: %d codes", settings.taxonomy_file, len(taxonomy.events)
             )
         if settings.camera_configs and Path(settings.camera_configs).exists():
-            configs = load_cameras([Path(settings.camera_configs)])
-            for config in configs:
-                upsert_camera(session, config, cipher)
-            log.info("imported %d cameras from %s", len(configs), settings.camera_configs)
+            configs, refused = read_cameras([Path(settings.camera_configs)])
+            imported = 0
+            for path, config in configs:
+                try:
+                    with session.begin_nested():
+                        upsert_camera(session, config, cipher)
+                except Exception as err:
+                    log.exception("%s: camera %s not imported", path, config.id)
+                    refused.append(
+                        ConfigProblem(path, "", f"not imported: {type(err).__name__}: {err}"[:300])
+                    )
+                    continue
+                imported += 1
+            for problem in refused:
+                log.error("camera file refused: %s", problem)
+            log.info(
+                "imported %d cameras from %s; %d problems in refused files",
+                imported, settings.camera_configs, len(refused),
+            )  # fmt: skip
         sealed = seal_stored_addresses(session, cipher)
         if sealed:
             log.info("encrypted the sub-stream addresses of %d cameras stored in clear", sealed)
-    return policy
+    return policy, refused
 
 
 # Any fixed number will do: the key of the advisory lock API processes start up under.
@@ -152,7 +171,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cipher = settings.cipher()
         with startup_lock(engine):
             migrate.upgrade(engine)
-            app.state.policy = load_startup_data(engine, settings, app.state.cipher)
+            app.state.policy, app.state.refused_camera_files = load_startup_data(
+                engine, settings, app.state.cipher
+            )
         settings.evidence_dir.mkdir(parents=True, exist_ok=True)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
@@ -192,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.refused_camera_files = []
     app.state.hub = LiveHub()
     app.state.login_limiter = LoginLimiter()
     app.state.camera_tests = ConcurrencyLimit(

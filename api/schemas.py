@@ -498,6 +498,15 @@ class CameraFeed(BaseModel):
     cameras: list[dict[str, Any]] = Field(description="Camera files with their real addresses.")
 
 
+class RefusedCameraFile(BaseModel):
+    """A camera file in the API's camera folder (GRIDWATCH_CAMERA_CONFIGS) that was not
+    imported at start-up; the other cameras were."""
+
+    file: str = Field(description="The file's path as the API read it.")
+    field: str = Field(description="The field path at fault (e.g. rules.0.zone); empty: the file.")
+    reason: str = Field(description="Why it was refused.")
+
+
 class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

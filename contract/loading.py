@@ -48,9 +48,13 @@ def camera_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_cameras(paths: Iterable[Path]) -> list[CameraConfig]:
-    """Load every camera file under `paths`; raises one ConfigError listing all problems."""
-    cameras: list[CameraConfig] = []
+def read_cameras(
+    paths: Iterable[Path],
+) -> tuple[list[tuple[Path, CameraConfig]], list[ConfigProblem]]:
+    """Every valid camera file under `paths` with its camera, and the problems of the others
+    (file, field, reason): one bad file refuses that camera only. A camera id used again is
+    refused in the later file."""
+    cameras: list[tuple[Path, CameraConfig]] = []
     problems: list[ConfigProblem] = []
     seen: dict[str, Path] = {}
     for path in camera_files(paths):
@@ -67,10 +71,16 @@ def load_cameras(paths: Iterable[Path]) -> list[CameraConfig]:
             )
             continue
         seen[camera.id] = path
-        cameras.append(camera)
+        cameras.append((path, camera))
+    return cameras, problems
+
+
+def load_cameras(paths: Iterable[Path]) -> list[CameraConfig]:
+    """Load every camera file under `paths`; raises one ConfigError listing all problems."""
+    cameras, problems = read_cameras(paths)
     if problems:
         raise ConfigError(problems)
-    return cameras
+    return [camera for _, camera in cameras]
 
 
 _Model = TypeVar("_Model", bound=BaseModel)

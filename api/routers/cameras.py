@@ -44,6 +44,7 @@ from api.schemas import (
     Location,
     OrganisationPublic,
     Problem,
+    RefusedCameraFile,
 )
 from api.scope import scope_cameras
 from api.throttle import ConcurrencyLimit, TooManyInFlight
@@ -191,6 +192,18 @@ def _check_source(principal: Principal, document: dict[str, Any]) -> None:
             raise HTTPException(
                 422, detail=f"{field}: ${{...}} references are for administrators only"
             )
+
+
+@router.get(
+    "/camera-files/refused",
+    response_model=list[RefusedCameraFile],
+    summary="Camera files of the API's camera folder refused at start-up, with why (admins).",
+)
+def refused_camera_files(request: Request, _admin: AdminDep) -> list[RefusedCameraFile]:
+    return [
+        RefusedCameraFile(file=str(problem.path or ""), field=problem.field, reason=problem.reason)
+        for problem in request.app.state.refused_camera_files
+    ]
 
 
 @router.get("/cameras", response_model=list[CameraPublic], summary="Cameras in the caller's scope.")

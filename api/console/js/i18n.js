@@ -238,6 +238,11 @@ const zh = {
 
   "health.title": "摄像头状态",
   "health.empty": "暂无摄像头。",
+  "health.refused_files": "未导入的摄像头配置文件",
+  "health.refused_files_hint": "这些文件有错误，其摄像头未启用；其余摄像头正常运行。改正后重启 API 即可导入。",
+  "health.file": "文件",
+  "health.field": "字段",
+  "health.reason": "原因",
   "camera.status": "状态",
   "camera.since": "持续",
   "camera.name": "名称",
@@ -843,6 +848,11 @@ const en = {
 
   "health.title": "Camera health",
   "health.empty": "No cameras.",
+  "health.refused_files": "Camera files not imported",
+  "health.refused_files_hint": "These files have errors and their cameras are not watched; every other camera runs. Fix them and restart the API to import them.",
+  "health.file": "File",
+  "health.field": "Field",
+  "health.reason": "Reason",
   "camera.status": "Health",
   "camera.since": "Since",
   "camera.name": "Name",

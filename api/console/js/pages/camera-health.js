@@ -1,6 +1,6 @@
 // Camera health at a glance: how many are offline or degraded, and which, since when.
 
-import { api, once } from "../api.js";
+import { api, once, session } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { CAMERA_STATES } from "../domain.js";
@@ -89,16 +89,43 @@ export function healthSummary(cameras) {
   );
 }
 
+/** Camera files the API refused at start-up (admins): file, field and reason; none: nothing. */
+export function refusedFiles(refused) {
+  if (!refused.length) return null;
+  return h(
+    "section",
+    { class: "refused-camera-files" },
+    h("h2", {}, t("health.refused_files"), " ", h("span", { class: "count" }, String(refused.length))),
+    h("p", { class: "muted small" }, t("health.refused_files_hint")),
+    h(
+      "table",
+      { class: "table" },
+      h("thead", {}, h("tr", {}, h("th", {}, t("health.file")), h("th", {}, t("health.field")), h("th", {}, t("health.reason")))),
+      h(
+        "tbody",
+        {},
+        refused.map((problem) => h("tr", { dataset: { file: problem.file } }, h("td", { class: "mono small" }, problem.file), h("td", { class: "mono small" }, problem.field || "—"), h("td", {}, problem.reason))),
+      ),
+    ),
+  );
+}
+
 export async function render(main) {
   mount(main, notice(t("common.loading")));
   try {
-    const [cameras, names] = await Promise.all([api("/api/v1/cameras"), gridNames()]);
+    const admin = session.me?.role === "admin";
+    const [cameras, names, refused] = await Promise.all([
+      api("/api/v1/cameras"),
+      gridNames(),
+      admin ? api("/api/v1/camera-files/refused") : Promise.resolve([]),
+    ]);
     mount(
       main,
       h(
         "section",
         { class: "camera-health" },
         h("div", { class: "wall-head" }, h("h1", {}, t("health.title")), h("span", { class: "count" }, t("list.count", { n: cameras.length }))),
+        refusedFiles(refused),
         healthSummary(cameras),
         cameras.length ? cameraTable(cameras, { gridNames: names, live: true }) : notice(t("health.empty")),
       ),

@@ -1,0 +1,60 @@
+"""Admins see in the console's camera-health page the camera files the API refused at start-up,
+with file, field and reason; operators do not, and every other camera is there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from api.settings import Settings
+from tests.api.test_camera_folder import SAMPLES, folder_with_bad_files
+from tests.conftest import REPO, WORKER_TOKEN, LiveServer, seed_accounts
+from tests.console.conftest import Console
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The console over a camera folder with three bad files beside the samples."""
+    root = tmp_path_factory.mktemp("console-folder")
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'console.db'}",
+        evidence_dir=root / "evidence",
+        worker_token=WORKER_TOKEN,  # type: ignore[arg-type]
+        camera_configs=folder_with_bad_files(root),
+        grids_file=REPO / "camera_configs" / "grids.geojson",
+        district_file=REPO / "camera_configs" / "district" / "policy.yaml",
+        secret_key="test-secret-key-0123456789abcdef",  # type: ignore[arg-type]
+        escalation_interval_s=0,
+    )
+    server = LiveServer(settings).start()
+    seed_accounts(server.app, names=("admin", "district_operator"))
+    yield server
+    server.stop()
+
+
+def test_admins_see_the_refused_camera_files_beside_the_running_cameras(
+    open_console: Callable[..., Console],
+) -> None:
+    admin = open_console("admin")
+    admin.login("admin")
+    admin.open("#/cameras")
+    page = admin.page
+    panel = page.locator(".refused-camera-files")
+    panel.wait_for()
+    rows = panel.locator("tbody tr")
+    assert rows.count() == 3
+    bad_zone = panel.locator("tr[data-file$='bad_zone.yaml']")
+    assert "rules.0.zone" in bad_zone.inner_text()
+    assert "playground" in bad_zone.inner_text()
+    assert {
+        page.locator(".cameras-table tbody tr").nth(i).get_attribute("data-camera-id")
+        for i in range(page.locator(".cameras-table tbody tr").count())
+    } == SAMPLES
+    admin.screenshot("camera-health-refused-files", full_page=True)
+
+    operator = open_console("district_operator")
+    operator.login("district_operator")
+    operator.open("#/cameras")
+    operator.page.locator(".cameras-table").wait_for()
+    assert operator.page.locator(".refused-camera-files").count() == 0

@@ -157,7 +157,9 @@ def _watch_once(app: FastAPI) -> None:
         escalate_overdue(session, app.state.policy)
         expire_unverified(session, app.state.policy)
         grace = timedelta(seconds=settings.video_loss_grace_s)
-        mark_silent_cameras(session, app.state.policy, grace=grace)
+        mark_silent_cameras(
+            session, app.state.policy, grace=grace, lease=timedelta(seconds=settings.lease_s)
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -42,6 +42,10 @@ def upsert_camera(session: Session, config: CameraConfig, cipher: CredentialCiph
     camera.lat, camera.lon = config.location.lat, config.location.lon
     camera.enabled = config.enabled
     camera.retired_at = None
+    camera.watch_priority = {
+        **config.priority.model_dump(mode="json"),
+        "timezone": config.timezone,
+    }
     grid = locate_grid(session, config.location.lon, config.location.lat)
     camera.grid_id = grid.id if grid else None
     camera.updated_at = datetime.now(UTC)

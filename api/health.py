@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.district import OPEN_STATES, DistrictPolicy
 from api.events import open_event_clock
+from api.leases import fleet_status
 from api.models import Camera, GridEvent, GridEventHistory
 from api.redaction import mask_secrets
 
@@ -141,17 +142,58 @@ def _recovered(session: Session, camera: Camera, now: datetime) -> GridEvent | N
     return event
 
 
-def mark_silent_cameras(
-    session: Session, policy: DistrictPolicy, *, grace: timedelta, now: datetime | None = None
-) -> list[GridEvent]:
-    """Cameras whose worker stopped reporting are offline too (a dead worker, a cut network)."""
+UNASSIGNED = "unassigned"
+UNASSIGNED_REASON = "no worker holds this camera: every worker is at capacity, or none is running"
+
+
+def mark_unassigned_cameras(
+    session: Session, *, lease: timedelta, now: datetime | None = None
+) -> set[str]:
+    """Cameras that no worker holds (while workers lease cameras) are `unassigned`: a shortage
+    of workers, not a fault of the camera. They open no video-loss event and raise the admins'
+    alarm (an error in the log, the fleet's `waiting` list and the `gridwatch_cameras_unassigned`
+    gauge) instead of the owner's. Returns their ids; the session is not committed."""
     now = now or datetime.now(UTC)
+    status = fleet_status(session, lease, now=now)
+    waiting = {camera_id: since for camera_id, _, since in status.waiting}
+    if not waiting:
+        return set()
+    newly = []
+    for camera in session.scalars(select(Camera).where(Camera.id.in_(waiting))):
+        if camera.status != UNASSIGNED:
+            newly.append(camera.id)
+            camera.status, camera.status_since = UNASSIGNED, waiting[camera.id]
+            camera.health = {**camera.health, "error": UNASSIGNED_REASON}
+    if newly:
+        log.error(
+            "%d cameras watched by no worker (%s); the fleet has %d workers, capacity %d,"
+            " holding %d; add workers or capacity",
+            len(newly), ", ".join(sorted(newly)[:10]), len(status.workers), status.capacity,
+            status.held,
+        )  # fmt: skip
+    return set(waiting)
+
+
+def mark_silent_cameras(
+    session: Session,
+    policy: DistrictPolicy,
+    *,
+    grace: timedelta,
+    lease: timedelta | None = None,
+    now: datetime | None = None,
+) -> list[GridEvent]:
+    """Cameras whose worker stopped reporting are offline too (a dead worker, a cut network);
+    with `lease` (the lease time), those that no worker holds any more are `unassigned`
+    instead (see `mark_unassigned_cameras`)."""
+    now = now or datetime.now(UTC)
+    unassigned = set() if lease is None else mark_unassigned_cameras(session, lease=lease, now=now)
     silent = session.scalars(
         select(Camera).where(
             Camera.retired_at.is_(None),
             Camera.enabled.is_(True),
             Camera.last_report_at.is_not(None),
             Camera.last_report_at < now - grace,
+            Camera.id.not_in(unassigned or [""]),
         )
     ).all()
     opened = []

@@ -32,11 +32,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from api.models import Camera, CameraLease, CameraTenure
+from api.models import Camera, CameraLease, CameraTenure, FleetWorker
+from contract.camera import WatchPriorityConfig
+from detectors.schedule import schedule_from_config
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,55 @@ def _active() -> ColumnElement[bool]:
     return and_(Camera.retired_at.is_(None), Camera.enabled.is_(True))
 
 
+def priority_at(watch_priority: dict[str, Any], now: datetime) -> int:
+    """A camera's watch priority at `now` (0 to 100): that of the first of its windows that holds
+    in its time zone, else its base (see contract.camera.WatchPriorityConfig)."""
+    if not watch_priority:
+        return WatchPriorityConfig().base
+    config = WatchPriorityConfig.model_validate(
+        {k: v for k, v in watch_priority.items() if k != "timezone"}
+    )
+    timezone = str(watch_priority.get("timezone") or "UTC")
+    for window in config.windows:
+        if schedule_from_config(window, timezone).active(now):
+            return window.priority
+    return config.base
+
+
+def _waiting(
+    session: Session, now: datetime, limit: int | None = None
+) -> list[tuple[str, int, datetime]]:
+    """Active cameras no live lease holds, in the order workers with room take them: highest
+    priority now first, then the one dark longest (since its last lease ran out, or since it
+    was registered if it never had one), then by id. Each as (id, priority, dark since)."""
+    taken = select(CameraLease.camera_id).where(CameraLease.expires_at > now)
+    dark_since = func.coalesce(CameraLease.expires_at, Camera.created_at)
+    rows = session.execute(
+        select(Camera.id, Camera.watch_priority, dark_since)
+        .outerjoin(CameraLease, CameraLease.camera_id == Camera.id)
+        .where(_active(), Camera.id.not_in(taken))
+    ).all()
+    ranked = sorted(
+        ((camera_id, priority_at(priority, now), since) for camera_id, priority, since in rows),
+        key=lambda row: (-row[1], row[2], row[0]),
+    )
+    return ranked if limit is None else ranked[:limit]
+
+
 def claim(
     session: Session, worker: str, capacity: int, lease: timedelta, *, now: datetime | None = None
 ) -> list[Held]:
     """Renew `worker`'s leases and claim free cameras up to `capacity`; returns its cameras,
-    each with its epoch, in id order."""
+    each with its epoch, in id order.
+
+    Free cameras are taken highest priority now first, then dark longest (see `_waiting`):
+    when there are too few workers, the cameras that wait are the least important ones, and a
+    worker that restarts takes first the cameras that have been watched by nobody longest.
+    Every call is also the worker's heartbeat in the fleet (`FleetWorker`).
+    """
     now = now or datetime.now(UTC)
     expires = now + lease
+    _heartbeat(session, worker, capacity, now)
     held = list(
         session.scalars(
             select(CameraLease)
@@ -87,62 +134,88 @@ def claim(
             .order_by(CameraLease.camera_id)
         )
     )
-    # Held leases beyond the capacity (it was lowered) go back first.
-    for surplus in held[capacity:]:
-        session.delete(surplus)
     held = held[:capacity]
     for item in held:
         item.expires_at = expires
-    # Leases of cameras that were disabled or removed, and this worker's expired ones, go.
+    # Held leases beyond the capacity (it was lowered), and those of cameras that were disabled
+    # or removed, end now. Ended leases stay as rows: when each camera went dark.
     session.execute(
-        delete(CameraLease).where(
+        update(CameraLease)
+        .where(
             CameraLease.worker == worker,
             CameraLease.camera_id.not_in([item.camera_id for item in held] or [""]),
+            CameraLease.expires_at > now,
         )
+        .values(expires_at=now)
     )
     wanted = capacity - len(held)
     if wanted > 0:
-        taken = select(CameraLease.camera_id).where(CameraLease.expires_at > now)
-        query = (
-            select(Camera)
-            .where(_active(), Camera.id.not_in(taken))
-            .order_by(Camera.id)
-            .limit(wanted)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=Camera)
-        claimed = list(session.scalars(query))
-        epochs = _next_epochs(session, [camera.id for camera in claimed])
-        for camera in claimed:
-            epoch = epochs[camera.id]
-            session.add(
-                CameraTenure(camera_id=camera.id, epoch=epoch, worker=worker, started_at=now)
-            )
-            existing = session.get(CameraLease, camera.id)
-            if existing is None:
-                session.add(
-                    CameraLease(
-                        camera_id=camera.id,
-                        worker=worker,
-                        acquired_at=now,
-                        expires_at=expires,
-                        epoch=epoch,
-                    )
-                )
-            else:
-                # An expired lease of a worker that stopped renewing: taken over.
-                existing.worker, existing.acquired_at, existing.expires_at = worker, now, expires
-                existing.epoch = epoch
+        # More candidates than wanted: other workers may be claiming some of them right now.
+        candidates = [camera_id for camera_id, _, _ in _waiting(session, now, wanted * 4 + 8)]
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        while wanted > 0 and candidates:
+            batch, candidates = candidates[:wanted], candidates[wanted:]
+            # Lock as many camera rows as are still wanted, skipping those another worker is
+            # claiming; each statement sees what was committed before it, so a camera taken
+            # meanwhile is no longer free below.
+            query = select(Camera.id).where(Camera.id.in_(batch), _active())
+            if postgresql:
+                query = query.with_for_update(skip_locked=True)
+            locked = set(session.scalars(query))
+            for camera_id in (camera_id for camera_id in batch if camera_id in locked):
+                if _take(session, camera_id, worker, now, expires):
+                    _start_tenure(session, camera_id, worker, now)
+                    wanted -= 1
     session.commit()
     return [
         Held(camera, epoch)
         for camera, epoch in session.execute(
             select(Camera, CameraLease.epoch)
             .join(CameraLease, CameraLease.camera_id == Camera.id)
-            .where(CameraLease.worker == worker)
+            .where(CameraLease.worker == worker, CameraLease.expires_at > now)
             .order_by(Camera.id)
         )
     ]
+
+
+def _take(session: Session, camera_id: str, worker: str, now: datetime, expires: datetime) -> bool:
+    """Make `worker` the holder of a camera whose lease has ended (or that never had one);
+    False when another worker got it first.
+
+    The statements themselves decide, not what this transaction read before: a lease row is
+    taken over only if it has still ended once its row lock is had, and a first lease row is
+    inserted only if none exists, so two workers claiming at once never both get a camera.
+    """
+    taken_over = session.execute(
+        update(CameraLease)
+        .where(CameraLease.camera_id == camera_id, CameraLease.expires_at <= now)
+        .values(worker=worker, acquired_at=now, expires_at=expires)
+        .returning(CameraLease.camera_id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if taken_over is not None:
+        return True
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    inserted = session.execute(
+        insert(CameraLease)
+        .values(camera_id=camera_id, worker=worker, acquired_at=now, expires_at=expires, epoch=1)
+        .on_conflict_do_nothing(index_elements=["camera_id"])
+        .returning(CameraLease.camera_id)
+    ).first()
+    return inserted is not None
+
+
+def _start_tenure(session: Session, camera_id: str, worker: str, now: datetime) -> None:
+    """Give the camera's new holder the next epoch, and record its tenure."""
+    epoch = _next_epochs(session, [camera_id])[camera_id]
+    session.add(CameraTenure(camera_id=camera_id, epoch=epoch, worker=worker, started_at=now))
+    session.execute(
+        update(CameraLease)
+        .where(CameraLease.camera_id == camera_id)
+        .values(epoch=epoch)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _next_epochs(session: Session, camera_ids: list[str]) -> dict[str, int]:
@@ -159,11 +232,68 @@ def _next_epochs(session: Session, camera_ids: list[str]) -> dict[str, int]:
     return epochs
 
 
-def release(session: Session, worker: str) -> int:
+def _heartbeat(session: Session, worker: str, capacity: int, now: datetime) -> None:
+    """Record that `worker` is alive and would watch `capacity` cameras."""
+    entry = session.get(FleetWorker, worker)
+    if entry is None:
+        session.add(FleetWorker(name=worker, capacity=capacity, last_seen_at=now))
+    else:
+        entry.capacity, entry.last_seen_at = capacity, now
+
+
+def release(session: Session, worker: str, *, now: datetime | None = None) -> int:
     """Give back every lease of `worker` (a clean stop); returns how many."""
-    result = session.execute(delete(CameraLease).where(CameraLease.worker == worker))
+    now = now or datetime.now(UTC)
+    result = session.execute(
+        update(CameraLease)
+        .where(CameraLease.worker == worker, CameraLease.expires_at > now)
+        .values(expires_at=now)
+    )
+    session.execute(delete(FleetWorker).where(FleetWorker.name == worker))
     session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class FleetStatus:
+    """The fleet now: its live workers (name, capacity, cameras held, last heartbeat), and the
+    active cameras no worker holds, in the order they would be taken (id, priority now, dark
+    since). `leasing` is False when no camera was ever leased (workers watch camera files)."""
+
+    workers: list[tuple[str, int, int, datetime]]
+    waiting: list[tuple[str, int, datetime]]
+    leasing: bool
+
+    @property
+    def capacity(self) -> int:
+        return sum(capacity for _, capacity, _, _ in self.workers)
+
+    @property
+    def held(self) -> int:
+        return sum(held for _, _, held, _ in self.workers)
+
+
+def fleet_status(session: Session, lease: timedelta, *, now: datetime | None = None) -> FleetStatus:
+    """Who watches what: live workers (a heartbeat within `lease`) and the cameras waiting."""
+    now = now or datetime.now(UTC)
+    held = dict(
+        session.execute(
+            select(CameraLease.worker, func.count())
+            .join(Camera, Camera.id == CameraLease.camera_id)
+            .where(CameraLease.expires_at > now, _active())
+            .group_by(CameraLease.worker)
+        ).all()
+    )
+    workers = [
+        (entry.name, entry.capacity, int(held.get(entry.name, 0)), entry.last_seen_at)
+        for entry in session.scalars(
+            select(FleetWorker)
+            .where(FleetWorker.last_seen_at > now - lease)
+            .order_by(FleetWorker.name)
+        )
+    ]
+    leasing = bool(workers) or session.scalar(select(func.count()).select_from(CameraLease)) != 0
+    return FleetStatus(workers, _waiting(session, now) if leasing else [], leasing)
 
 
 def check_fence(session: Session, camera_id: str, epoch: int | None, at: datetime) -> None:

@@ -87,6 +87,7 @@ class _DatabaseCollector(Collector):
         yield GaugeMetricFamily("gridwatch_evidence_free_bytes", "")
         yield GaugeMetricFamily("gridwatch_camera_rule_failures", "", labels=["camera", "rule"])
         yield GaugeMetricFamily("gridwatch_camera_size_changes", "", labels=["camera"])
+        yield GaugeMetricFamily("gridwatch_cameras_unassigned", "")
 
     def collect(self) -> Iterator[Metric]:
         state = self._app.state
@@ -140,6 +141,9 @@ class _DatabaseCollector(Collector):
                 .limit(1)
             )
             rule_failures, size_changes = _camera_detection_faults(session)
+            unassigned = session.scalar(
+                select(func.count()).select_from(Camera).where(Camera.status == "unassigned")
+            )
         age = max(0.0, time.time() - first.timestamp()) if first is not None else 0.0
         oldest.add_metric([], age)
         yield events
@@ -147,6 +151,13 @@ class _DatabaseCollector(Collector):
         yield oldest
         yield rule_failures
         yield size_changes
+
+        yield GaugeMetricFamily(
+            "gridwatch_cameras_unassigned",
+            "Active cameras no worker holds (too few workers or too little capacity): alert the"
+            " admins on anything above 0.",
+            value=unassigned or 0,
+        )
 
 
 def _camera_detection_faults(session: Session) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:

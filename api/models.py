@@ -129,6 +129,9 @@ class Camera(Base):
     # Incidents that a suppression kept from the operators, over the camera's life.
     suppressed_incidents: Mapped[int] = mapped_column(Integer, default=0)
     last_suppressed_at: Mapped[datetime | None] = mapped_column()
+    # Its watch priority (WatchPriorityConfig) with its time zone, apart from `config` so that
+    # choosing which camera a worker takes next reads only this.
+    watch_priority: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     organisation: Mapped[Organisation] = relationship(back_populates="cameras")
     grid: Mapped[Grid | None] = relationship()
@@ -376,6 +379,17 @@ class CameraLease(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     # The fencing token: the camera's tenure this lease is (see CameraTenure).
     epoch: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class FleetWorker(Base):
+    """A worker that leases cameras, as its last heartbeat left it: how many cameras it would
+    watch. Alive while its heartbeat is younger than the lease time."""
+
+    __tablename__ = "fleet_worker"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer)
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class CameraTenure(Base):

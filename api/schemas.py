@@ -507,6 +507,36 @@ class RefusedCameraFile(BaseModel):
     reason: str = Field(description="Why it was refused.")
 
 
+class FleetWorkerPublic(BaseModel):
+    name: str = Field(description="The worker's name (X-GridWatch-Worker).")
+    capacity: int = Field(description="Cameras it would watch.")
+    held: int = Field(description="Cameras it holds now.")
+    last_seen_at: datetime = Field(description="Its last lease renewal.")
+
+
+class WaitingCamera(BaseModel):
+    id: str
+    priority: int = Field(description="Its watch priority now (0 to 100), in its time zone.")
+    dark_since: datetime = Field(
+        description="Since when no worker holds it (its last lease's end, or its registration)."
+    )
+
+
+class FleetPublic(BaseModel):
+    """The workers that lease cameras, and the cameras none of them holds, in the order a worker
+    with room would take them. Workers count while their heartbeat is younger than the lease
+    time (GRIDWATCH_LEASE_S)."""
+
+    leasing: bool = Field(description="False when workers watch camera files, not leases.")
+    worker_count: int
+    capacity: int = Field(description="Cameras the live workers would watch, together.")
+    held: int = Field(description="Cameras they hold.")
+    spare: int = Field(description="Room left: capacity minus held.")
+    waiting: int = Field(description="Active cameras no worker holds (status `unassigned`).")
+    workers: list[FleetWorkerPublic]
+    waiting_cameras: list[WaitingCamera]
+
+
 class LeaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -16,7 +16,7 @@ from shapely.validation import explain_validity
 from contract.addresses import mask_credentials, normalised_address, substitute_references
 from contract.catalog import DEFAULT_MODEL, MODELS
 from contract.problems import ConfigError, ConfigProblem
-from contract.rules import LineCrossingRuleConfig, RuleConfig
+from contract.rules import LineCrossingRuleConfig, RuleConfig, ScheduleConfig
 from contract.vocabulary import SLUG, SOURCE_SCHEMES, OrganisationKind
 
 # Every field of a camera that holds an address (and so may hold credentials), by dotted
@@ -250,6 +250,27 @@ class CustomModelConfig(_Strict):
     cooldown_s: float = Field(default=300, ge=0, description="Seconds before a class fires again.")
 
 
+class PriorityWindowConfig(ScheduleConfig):
+    """A time of day (and days of the week) when the camera matters more, or less."""
+
+    priority: int = Field(ge=0, le=100, description="The camera's priority in these windows.")
+
+
+class WatchPriorityConfig(_Strict):
+    """Which cameras are watched first when the workers cannot watch them all: the higher the
+    priority now, in the camera's time zone, the sooner a worker with room takes it (a school
+    gate at night before a square by day); equal priorities go to the camera dark longest."""
+
+    base: int = Field(
+        default=50, ge=0, le=100, description="Priority outside every window (0 to 100)."
+    )
+    windows: list[PriorityWindowConfig] = Field(
+        default=[],
+        max_length=MAX_REGIONS,
+        description="Times with another priority; the first window that holds wins.",
+    )
+
+
 class CameraConfig(_Strict):
     id: str = Field(pattern=SLUG, description="Stable camera identifier, unique in the district.")
     name: str = Field(min_length=1, description="Display name shown to operators.")
@@ -281,6 +302,10 @@ class CameraConfig(_Strict):
     )
     timezone: str = Field(
         default="Asia/Shanghai", description="IANA time zone of the camera; rule schedules use it."
+    )
+    priority: WatchPriorityConfig = Field(
+        default_factory=WatchPriorityConfig,
+        description="How soon a worker takes this camera when there are not enough workers.",
     )
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="The motion gate in front of the model."

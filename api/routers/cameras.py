@@ -38,6 +38,8 @@ from api.schemas import (
     ConnectionTest,
     DiscoveredCameraPublic,
     DiscoveryRequest,
+    FleetPublic,
+    FleetWorkerPublic,
     LeaseGrant,
     LeaseRequest,
     LiveViewGrant,
@@ -45,6 +47,7 @@ from api.schemas import (
     OrganisationPublic,
     Problem,
     RefusedCameraFile,
+    WaitingCamera,
 )
 from api.scope import scope_cameras
 from api.throttle import ConcurrencyLimit, TooManyInFlight
@@ -204,6 +207,35 @@ def refused_camera_files(request: Request, _admin: AdminDep) -> list[RefusedCame
         RefusedCameraFile(file=str(problem.path or ""), field=problem.field, reason=problem.reason)
         for problem in request.app.state.refused_camera_files
     ]
+
+
+@router.get(
+    "/fleet",
+    response_model=FleetPublic,
+    summary="The workers, their capacity and the cameras none of them holds (admins).",
+)
+def fleet(session: SessionDep, settings: SettingsDep, _admin: AdminDep) -> FleetPublic:
+    from datetime import timedelta
+
+    from api.leases import fleet_status
+
+    status_now = fleet_status(session, timedelta(seconds=settings.lease_s))
+    return FleetPublic(
+        leasing=status_now.leasing,
+        worker_count=len(status_now.workers),
+        capacity=status_now.capacity,
+        held=status_now.held,
+        spare=max(0, status_now.capacity - status_now.held),
+        waiting=len(status_now.waiting),
+        workers=[
+            FleetWorkerPublic(name=name, capacity=capacity, held=held, last_seen_at=seen)
+            for name, capacity, held, seen in status_now.workers
+        ],
+        waiting_cameras=[
+            WaitingCamera(id=camera_id, priority=priority, dark_since=since)
+            for camera_id, priority, since in status_now.waiting
+        ],
+    )
 
 
 @router.get("/cameras", response_model=list[CameraPublic], summary="Cameras in the caller's scope.")

@@ -1,10 +1,12 @@
 """Admins see in the console's camera-health page the camera files the API refused at start-up,
-with file, field and reason; operators do not, and every other camera is there."""
+with file, field and reason, and the fleet (workers, capacity, cameras no worker holds);
+operators do not, and every other camera is there."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from api.settings import Settings
@@ -34,8 +36,14 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
 
 
 def test_admins_see_the_refused_camera_files_beside_the_running_cameras(
-    open_console: Callable[..., Console],
+    open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:
+    # One worker with room for two of the four cameras: two wait, and the admins are told.
+    headers = {"Authorization": f"Bearer {WORKER_TOKEN}", "X-GridWatch-Worker": "edge-1"}
+    grant = httpx.post(
+        f"{console_server.url}/api/v1/worker/leases", json={"capacity": 2}, headers=headers
+    )
+    assert grant.status_code == 200, grant.text
     admin = open_console("admin")
     admin.login("admin")
     admin.open("#/cameras")
@@ -51,6 +59,10 @@ def test_admins_see_the_refused_camera_files_beside_the_running_cameras(
         page.locator(".cameras-table tbody tr").nth(i).get_attribute("data-camera-id")
         for i in range(page.locator(".cameras-table tbody tr").count())
     } == SAMPLES
+    fleet = page.locator(".fleet-panel")
+    assert fleet.locator("[data-figure=capacity] .kpi-value").inner_text() == "2"
+    assert fleet.locator("[data-figure=waiting] .kpi-value").inner_text() == "2"
+    assert "2" in fleet.locator(".notice").inner_text()
     admin.screenshot("camera-health-refused-files", full_page=True)
 
     operator = open_console("district_operator")

@@ -10,7 +10,7 @@ export const CATEGORIES = [
   "public_safety", "urban_management", "health_emergency", "fire_hazard", "device_fault",
 ];
 export const SEVERITIES = ["low", "medium", "high", "critical"];
-export const CAMERA_STATES = ["offline", "degraded", "unknown", "online"];
+export const CAMERA_STATES = ["unassigned", "offline", "degraded", "unknown", "online"];
 
 export const STATUS_COLOURS = {
   reported: "#d93025",

@@ -110,14 +110,38 @@ export function refusedFiles(refused) {
   );
 }
 
+/** The fleet for admins: workers, capacity, cameras held and cameras no worker holds. */
+export function fleetPanel(fleet) {
+  if (!fleet || !fleet.leasing) return null;
+  const figures = [
+    ["workers", fleet.worker_count],
+    ["capacity", fleet.capacity],
+    ["held", fleet.held],
+    ["spare", fleet.spare],
+    ["waiting", fleet.waiting],
+  ];
+  return h(
+    "section",
+    { class: "fleet-panel" },
+    h("h2", {}, t("health.fleet")),
+    fleet.waiting ? notice(t("health.fleet_short", { n: fleet.waiting }), "error") : null,
+    h(
+      "div",
+      { class: "kpis fleet-kpis" },
+      figures.map(([name, value]) => h("div", { class: `kpi fleet-${name}`, dataset: { figure: name } }, h("span", { class: "kpi-name" }, t(`health.fleet_${name}`)), h("span", { class: "kpi-value" }, String(value)))),
+    ),
+  );
+}
+
 export async function render(main) {
   mount(main, notice(t("common.loading")));
   try {
     const admin = session.me?.role === "admin";
-    const [cameras, names, refused] = await Promise.all([
+    const [cameras, names, refused, fleet] = await Promise.all([
       api("/api/v1/cameras"),
       gridNames(),
       admin ? api("/api/v1/camera-files/refused") : Promise.resolve([]),
+      admin ? api("/api/v1/fleet") : Promise.resolve(null),
     ]);
     mount(
       main,
@@ -125,6 +149,7 @@ export async function render(main) {
         "section",
         { class: "camera-health" },
         h("div", { class: "wall-head" }, h("h1", {}, t("health.title")), h("span", { class: "count" }, t("list.count", { n: cameras.length }))),
+        fleetPanel(fleet),
         refusedFiles(refused),
         healthSummary(cameras),
         cameras.length ? cameraTable(cameras, { gridNames: names, live: true }) : notice(t("health.empty")),

@@ -115,7 +115,9 @@ class ApiLeaseFeed:
         self.lease_s: float | None = None
         self.epochs: dict[str, int] = {}
         self._last: list[dict[str, Any]] | None = None
-        self._runs_out: float | None = None  # time.monotonic() when the leases lapse
+        # When (time.monotonic()) the leases lapse without another renewal; None before the
+        # first one.
+        self.runs_out: float | None = None
 
     def poll(self) -> list[CameraConfig] | None:
         sent = time.monotonic()
@@ -131,11 +133,11 @@ class ApiLeaseFeed:
             # worker's to report, and waits in the outbox while the API cannot be reached.
             log.warning(
                 "camera leases not renewed (%s); keeping the running cameras for %.1f s more",
-                err, max(0.0, (self._runs_out or sent) - time.monotonic()),
+                err, max(0.0, (self.runs_out or sent) - time.monotonic()),
             )  # fmt: skip
             return None
         lease_s = float(grant["lease_s"])
-        self._runs_out = sent + lease_s * (1 - self.LAPSE_MARGIN)
+        self.runs_out = sent + lease_s * (1 - self.LAPSE_MARGIN)
         self.epochs = {str(k): int(v) for k, v in grant.get("epochs", {}).items()}
         if self.renew_s is not None and self.renew_s >= lease_s and self.lease_s != lease_s:
             log.warning(
@@ -160,7 +162,7 @@ class ApiLeaseFeed:
         """True once, when the leases ran out on this worker's clock without a renewal: stop
         every camera now (another worker may hold them already). The epochs stay, for the
         incidents the stopping cameras still conclude with the frames they have."""
-        if self._runs_out is None or time.monotonic() < self._runs_out or self._last is None:
+        if self.runs_out is None or time.monotonic() < self.runs_out or self._last is None:
             return False
         log.error(
             "camera leases ran out without a renewal; stopping %d cameras until the API"

@@ -46,6 +46,10 @@ class EvidenceSettings:
             and no clip, so that the alert goes out at once; its clip, once the post-roll is
             recorded, comes from `CameraPipeline.take_clips()` as an `IncidentClip` with its
             frames recorded but not encoded (`IncidentClip.with_video()`).
+        max_gap_s: Longest time between two frames within one clip. A longer gap is a break in
+            the stream (the camera's `stream.read_timeout_s`): clips being recorded end with
+            the frames before it, and the next clip's pre-roll starts after it, so a clip never
+            spans a gap.
     """
 
     pre_roll_s: float = 3.0
@@ -54,6 +58,7 @@ class EvidenceSettings:
     jpeg_quality: int = 85
     defer_clip_encoding: bool = False
     clip_follows: bool = False
+    max_gap_s: float = 5.0
 
 
 @dataclass
@@ -278,6 +283,8 @@ class CameraPipeline:
         now, image = step.now, step.image
         height, width = image.shape[:2]
         self.stats.frames += 1
+        # After a break in the stream, what was recorded before it is evidence on its own.
+        interrupted = self.break_in_stream() if self._gap_before(now) else []
         if detections is None:
             self.stats.skipped += 1
             detections = self._last_detections
@@ -340,6 +347,18 @@ class CameraPipeline:
         if self._completed:  # counted when completed
             incidents = self._completed + incidents
             self._completed = []
+        return interrupted + incidents
+
+    def _gap_before(self, now: datetime) -> bool:
+        last = self._recent[-1].at if self._recent else None
+        return last is not None and (now - last).total_seconds() > self.evidence.max_gap_s
+
+    def break_in_stream(self) -> list[Incident]:
+        """The stream broke off (or was found to have, by the next frame's time): complete the
+        incidents being recorded with the frames before the break, as `flush` does, and forget
+        the recent frames, so that no clip spans the gap."""
+        incidents = self.flush()
+        self._recent.clear()
         return incidents
 
     def flush(self) -> list[Incident]:

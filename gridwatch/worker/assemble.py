@@ -143,6 +143,8 @@ def build_pipeline(
             clip=camera.evidence.clip,
             defer_clip_encoding=defer_clip_encoding,
             clip_follows=clip_follows,
+            # Silent this long, a stream is lost: a clip never spans such a gap.
+            max_gap_s=camera.stream.read_timeout_s,
         ),
         plate_reader=plate_reader,
     )

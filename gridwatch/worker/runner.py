@@ -98,6 +98,7 @@ class Worker:
     _turn: int = 0
     _newest: dict[str, Frame] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # camera id -> why it is not watched
+    _taken_at: dict[str, float] = field(default_factory=dict)  # time.monotonic() of each's last
 
     @property
     def readers(self) -> list[CameraReader]:
@@ -142,6 +143,7 @@ class Worker:
             self._detection.wait_idle(camera_id)  # its last frame may still be in detection
         del self.watched[camera_id]
         self._newest.pop(camera_id, None)
+        self._taken_at.pop(camera_id, None)
         # Clips still being recorded are kept with the frames there are.
         self._keep(camera_id, watched.pipeline.flush(), watched.pipeline.take_clips())
 
@@ -190,6 +192,7 @@ class Worker:
                     # Not one more frame: another worker may hold these cameras by now.
                     self.apply([], frame_ready)
                 busy = self._dispatch(detection)
+                self._end_broken_clips(detection)
                 if self.feed is not None and time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + self.feed_interval_s
                     changed = self.feed.poll()
@@ -259,9 +262,32 @@ class Worker:
             if frame is None:
                 continue
             self._newest[camera.config.id] = frame
+            self._taken_at[camera.config.id] = time.monotonic()
             detection.submit(camera.reader, frame)
             self._turn = index + 1
         return detection.busy() or any(w.reader.waiting for w in watched)
+
+    def _end_broken_clips(self, detection: DetectionThreads) -> None:
+        """A camera whose stream has given no frame for longer than a clip may span has the
+        incidents and clips it was recording completed now, with the frames before the break:
+        they reach the API at once instead of waiting for the stream (and spanning its gap).
+
+        Only the dispatcher (this thread) hands a camera's frames to detection, so a camera not
+        in detection now stays out of it while its pipeline is completed here.
+        """
+        now = time.monotonic()
+        for camera_id, watched in list(self.watched.items()):
+            pipeline = watched.pipeline
+            taken = self._taken_at.get(camera_id)
+            if not pipeline.pending or taken is None or detection.busy(camera_id):
+                continue
+            if now - taken <= pipeline.evidence.max_gap_s:
+                continue
+            log.info(
+                "%s: no frame for %.1f s; %d incidents' evidence completed with what there is",
+                camera_id, now - taken, pipeline.pending,
+            )  # fmt: skip
+            self._keep(camera_id, pipeline.break_in_stream(), pipeline.take_clips())
 
     def _report_health(self) -> None:
         """Report every camera's health each `health_interval_s`, and a camera whose status

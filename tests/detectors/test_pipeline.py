@@ -326,3 +326,44 @@ def test_the_snapshot_caption_shows_the_time_in_the_cameras_zone(zone: str) -> N
     utc = caption_band(burned_in_time(incident.snapshot_at))
     assert np.abs(shown - local).mean() < 4  # JPEG's loss and the zone's edge only
     assert np.abs(shown - utc).mean() > np.abs(shown - local).mean() + 1
+
+
+@pytest.mark.parametrize("follows", [False, True])
+def test_a_clip_never_spans_a_gap_in_the_stream(follows: bool) -> None:
+    """The stream dies just after the rule concluded and comes back 80 s later: the clip holds
+    the frames before the gap only, and the incident is complete with them, found by the
+    first frame after it (the worker ends it sooner, see tests/gridwatch/test_outage_evidence)."""
+    pipe = pipeline(
+        ScriptedDetector(),
+        evidence=EvidenceSettings(
+            pre_roll_s=3.0, post_roll_s=3.0, clip_follows=follows, max_gap_s=5.0
+        ),
+    )
+    out = pipe.process(scene(20), now=at(0)) + pipe.process(scene(30), now=at(0.5))
+    assert pipe.pending == 1
+    # The stream is gone for 80 s; the next frames come from after the restart.
+    after = pipe.process(scene(40), now=at(80.5)) + pipe.process(scene(50), now=at(81))
+    assert pipe.pending == 0
+    if follows:
+        (incident,) = out
+        (clip,) = pipe.take_clips()
+        assert clip.incident_id == incident.id
+        assert (clip.started_at, clip.frame_count) == (at(0), 2)
+        assert clip.duration_s == pytest.approx(0.5)
+    else:
+        (incident,) = after  # completed by the first frame after the gap, with what it had
+        assert (incident.clip_started_at, incident.clip_frame_count) == (at(0), 2)
+        assert incident.clip_duration_s == pytest.approx(0.5)
+        assert incident.ended_at == at(0.5)
+
+
+def test_the_pre_roll_of_a_clip_starts_after_a_gap() -> None:
+    pipe = pipeline(ScriptedDetector(), evidence=EvidenceSettings(pre_roll_s=10.0, post_roll_s=1.0))
+    pipe.process(scene(None), now=at(0))
+    pipe.process(scene(None), now=at(1))
+    # Gone for a minute; a person shows up right after the restart.
+    incidents = []
+    for step in range(6):
+        incidents += pipe.process(scene(20 + 10 * step), now=at(61 + step * 0.5))
+    (incident,) = incidents
+    assert incident.clip_started_at == at(61)  # nothing from before the gap

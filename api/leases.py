@@ -30,18 +30,20 @@ saw after the takeover is seen (and reported) again by the rightful one.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, String, and_, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.models import Camera, CameraLease, CameraTenure, FleetWorker
 from contract.camera import WatchPriorityConfig
-from detectors.schedule import schedule_from_config
+from detectors.schedule import Schedule, schedule_from_config
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,31 @@ def _active() -> ColumnElement[bool]:
 def priority_at(watch_priority: dict[str, Any], now: datetime) -> int:
     """A camera's watch priority at `now` (0 to 100): that of the first of its windows that holds
     in its time zone, else its base (see contract.camera.WatchPriorityConfig)."""
-    if not watch_priority:
-        return WatchPriorityConfig().base
-    config = WatchPriorityConfig.model_validate(
-        {k: v for k, v in watch_priority.items() if k != "timezone"}
+    return _priority_rule(json.dumps(watch_priority or {}, sort_keys=True)).at(now)
+
+
+@dataclass(frozen=True)
+class _PriorityRule:
+    base: int
+    windows: tuple[tuple[Schedule, int], ...]
+
+    def at(self, now: datetime) -> int:
+        for schedule, priority in self.windows:
+            if schedule.active(now):
+                return priority
+        return self.base
+
+
+@lru_cache(maxsize=4096)
+def _priority_rule(document: str) -> _PriorityRule:
+    """A stored watch priority, parsed once: a district has few distinct ones."""
+    values = json.loads(document)
+    timezone = str(values.pop("timezone", None) or "UTC")
+    config = WatchPriorityConfig.model_validate(values)
+    return _PriorityRule(
+        config.base,
+        tuple((schedule_from_config(w, timezone), w.priority) for w in config.windows),
     )
-    timezone = str(watch_priority.get("timezone") or "UTC")
-    for window in config.windows:
-        if schedule_from_config(window, timezone).active(now):
-            return window.priority
-    return config.base
 
 
 def _waiting(
@@ -101,15 +118,24 @@ def _waiting(
     taken = select(CameraLease.camera_id).where(CameraLease.expires_at > now)
     dark_since = func.coalesce(CameraLease.expires_at, Camera.created_at)
     rows = session.execute(
-        select(Camera.id, Camera.watch_priority, dark_since)
+        select(Camera.id, cast(Camera.watch_priority, String), dark_since)
         .outerjoin(CameraLease, CameraLease.camera_id == Camera.id)
         .where(_active(), Camera.id.not_in(taken))
     ).all()
-    ranked = sorted(
-        ((camera_id, priority_at(priority, now), since) for camera_id, priority, since in rows),
-        key=lambda row: (-row[1], row[2], row[0]),
-    )
+    # Cameras share few distinct priorities: each is judged once per call.
+    judged: dict[str, int] = {}
+    ranked = []
+    for camera_id, document, since in rows:
+        if document not in judged:
+            judged[document] = _priority_rule(_canonical(document)).at(now)
+        ranked.append((camera_id, judged[document], since))
+    ranked.sort(key=lambda row: (-row[1], row[2], row[0]))
     return ranked if limit is None else ranked[:limit]
+
+
+@lru_cache(maxsize=4096)
+def _canonical(document: str | None) -> str:
+    return json.dumps(json.loads(document or "{}") or {}, sort_keys=True)
 
 
 def claim(

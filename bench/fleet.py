@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -298,6 +299,8 @@ def main() -> int:
     parser.add_argument("--renew", type=float, default=10.0)
     arguments = parser.parse_args()
     verdict = Verdict("fleet")
+    # Stopped from outside, it still stops its API and drops its database (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start", flush=True)
     print(
         f"{arguments.cameras} cameras, {arguments.workers} workers, lease {arguments.lease:g} s,"

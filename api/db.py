@@ -14,7 +14,10 @@ def make_engine(database_url: str) -> Engine:
     """An engine for `database_url`; SQLite gets WAL, a busy timeout and foreign keys."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # More connections than request threads (anyio's 40): a request thread never waits for a
+        # connection held by a finished request whose cleanup waits for a free thread, which
+        # deadlocks the API until the pool times out once requests outnumber the pool.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

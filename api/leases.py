@@ -175,12 +175,24 @@ def claim(
         .values(expires_at=now)
     )
     wanted = capacity - len(held)
-    if wanted > 0:
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    tried: set[str] = set()
+    # Workers starting together want the same first cameras: whoever loses a round looks again
+    # (a few times) at what is still free, rather than waiting for its next renewal.
+    for _ in range(4):
+        if wanted <= 0:
+            break
         # More candidates than wanted: other workers may be claiming some of them right now.
-        candidates = [camera_id for camera_id, _, _ in _waiting(session, now, wanted * 4 + 8)]
-        postgresql = session.get_bind().dialect.name == "postgresql"
+        candidates = [
+            camera_id
+            for camera_id, _, _ in _waiting(session, now, len(tried) + wanted * 4 + 8)
+            if camera_id not in tried
+        ]
+        if not candidates:
+            break
         while wanted > 0 and candidates:
             batch, candidates = candidates[:wanted], candidates[wanted:]
+            tried.update(batch)
             # Lock as many camera rows as are still wanted, skipping those another worker is
             # claiming; each statement sees what was committed before it, so a camera taken
             # meanwhile is no longer free below.

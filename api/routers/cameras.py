@@ -536,12 +536,17 @@ def worker_leases(
         return LeaseGrant(worker=worker.name, lease_s=settings.lease_s, cameras=[])
     held = claim(session, worker.name, body.capacity, timedelta(seconds=settings.lease_s))
     _record_credential_reads(session, request, worker, [item.camera for item in held])
-    return LeaseGrant(
+    grant = LeaseGrant(
         worker=worker.name,
         lease_s=settings.lease_s,
         cameras=[full_config(item.camera, cipher).model_dump(mode="json") for item in held],
         epochs={item.camera.id: item.epoch for item in held},
     )
+    # Every worker calls here every few seconds: the connection goes back to the pool now, not
+    # once the session dependency is cleaned up on a request thread that a burst of heartbeats
+    # may keep busy (they would wait on the pool, and the pool on them).
+    session.close()
+    return grant
 
 
 @router.put(

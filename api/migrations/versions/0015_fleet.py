@@ -1,7 +1,7 @@
 """the worker fleet: cameras' watch priority and the leasing workers' capacity
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-29 17:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import api.models
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """camera leases: epochs (fencing tokens) and the tenures they name
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-29 17:20:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import api.models
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

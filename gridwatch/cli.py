@@ -631,5 +631,35 @@ def cameras_discover(
     typer.echo(f"{len(cameras)} camera(s) answered within {timeout:g} s", err=True)
 
 
+@app.command("gb28181")
+def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Serve GB/T 28181 devices over SIP (UDP): registration, keep-alive, catalog.
+
+    Settings come from GRIDWATCH_GB28181_* (host, port, sip_id, domain, password,
+    keepalive_interval_s, keepalive_missed); see the README.
+    """
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from gridwatch.gb28181.service import Gb28181Settings, serve
+
+    _logging(verbose)
+    try:
+        settings = Gb28181Settings()
+    except ValidationError as err:
+        for problem in err.errors():
+            field = ".".join(str(p) for p in problem["loc"]) or "settings"
+            typer.echo(f"error: GRIDWATCH_GB28181_{field.upper()}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(serve(settings))
+    except OSError as err:
+        typer.echo(f"error: cannot listen on udp {settings.host}:{settings.port}: {err}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     app()

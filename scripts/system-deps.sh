@@ -3,7 +3,8 @@
 # (gst-rtsp-server through PyGObject, run by the system python3) and the GStreamer elements it
 # uses to serve the demo clip as H.264 (x264enc from -ugly; RTP payloaders from -good); and
 # Debian's Chromium, driven by Playwright in the web console's tests, with a CJK font so the
-# Chinese labels render in its screenshots.
+# Chinese labels render in its screenshots; and SIPp (sip-tester), which plays GB/T 28181 devices
+# in tests/gb28181.
 #
 # Idempotent: asks dpkg first and only runs apt-get when something is missing, so a cached CI
 # machine or a developer box pays nothing. Needs root (or sudo) only when it installs.
@@ -17,6 +18,7 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly
   chromium
   fonts-wqy-microhei
+  sip-tester
 )
 
 missing=()

@@ -1,0 +1,377 @@
+"""The GB/T 28181 SIP service: registration with digest auth, keep-alive, catalog queries.
+
+It runs as its own process (`gridwatch gb28181`), not inside the worker: devices register to one
+fixed address and port that the district's NAT and firewall rules point at, while workers come
+and go and share cameras through leases; one signalling endpoint per platform id is what the
+standard assumes. Timers take the clock as an argument (`check_keepalives(now)`) so tests drive
+time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridwatch.gb28181 import manscdp, sip
+from gridwatch.gb28181.manscdp import Channel, ManscdpError
+from gridwatch.gb28181.sip import SipMessage, SipParseError
+
+log = logging.getLogger(__name__)
+
+_DIGITS20 = re.compile(r"^[0-9]{20}$")
+_DIGITS10 = re.compile(r"^[0-9]{10}$")
+NONCE_TTL_S = 300.0
+
+
+class Gb28181Settings(BaseSettings):
+    """Environment settings of the GB/T 28181 service (prefix ``GRIDWATCH_GB28181_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDWATCH_GB28181_", extra="ignore")
+
+    host: str = Field("0.0.0.0", description="Address to listen on for SIP over UDP.")
+    port: int = Field(5060, ge=1, le=65535, description="SIP port (UDP).")
+    sip_id: str = Field(
+        "34020000002000000001",
+        description="The platform's 20-digit SIP id: 8-digit civil code, 2-digit industry, "
+        "3-digit type (200: SIP server), 7-digit serial (GB/T 28181-2016 appendix D).",
+    )
+    domain: str = Field(
+        "3402000000", description="The SIP domain: the 10-digit center code, the id's first 10."
+    )
+    password: SecretStr = Field(
+        SecretStr(""), description="Digest password every device registers with."
+    )
+    realm: str | None = Field(None, description="Digest realm; the domain when unset.")
+    keepalive_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between a device's keep-alives (the standard's 60)."
+    )
+    keepalive_missed: int = Field(
+        3, ge=1, description="Missed keep-alives after which a device is offline (standard: 3)."
+    )
+    min_expires_s: int = Field(60, ge=1, description="Shortest registration accepted.")
+    max_expires_s: int = Field(86_400, ge=60, description="Longest registration granted.")
+
+    @field_validator("sip_id")
+    @classmethod
+    def _platform_id(cls, value: str) -> str:
+        if not _DIGITS20.match(value):
+            raise ValueError(f"{value!r} is not a 20-digit GB/T 28181 code")
+        if value[10:13] != "200":
+            raise ValueError(f"type code {value[10:13]} is not 200 (SIP server)")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not _DIGITS10.match(value):
+            raise ValueError(f"{value!r} is not a 10-digit center code")
+        return value
+
+    @model_validator(mode="after")
+    def _domain_is_prefix(self) -> Gb28181Settings:
+        if not self.sip_id.startswith(self.domain):
+            raise ValueError(f"sip_id {self.sip_id} does not start with domain {self.domain}")
+        if not self.password.get_secret_value():
+            raise ValueError("password: set GRIDWATCH_GB28181_PASSWORD; devices must authenticate")
+        return self
+
+
+@dataclass
+class Device:
+    """A registered device or lower platform, as the service knows it now."""
+
+    device_id: str
+    address: tuple[str, int]
+    expires_at: float
+    last_keepalive: float
+    online: bool = True
+    channels: dict[str, Channel] = field(default_factory=dict)
+    catalog_sum: int | None = None
+
+
+@dataclass
+class Stats:
+    """Counters of what the service refused, for logs and health."""
+
+    malformed: int = 0
+    bad_xml: int = 0
+    wrong_password: int = 0
+    challenges: int = 0
+
+
+class Gb28181Service(asyncio.DatagramProtocol):
+    """SIP over UDP for GB/T 28181 devices.
+
+    Args:
+        settings: Validated settings.
+        clock: Seconds, monotonic; tests pass their own.
+    """
+
+    def __init__(self, settings: Gb28181Settings, clock: Any = time.monotonic):
+        self.settings = settings
+        self.clock = clock
+        self.realm = settings.realm or settings.domain
+        self.devices: dict[str, Device] = {}
+        self.stats = Stats()
+        self._nonces: dict[str, float] = {}
+        self._sn = 0
+        self._cseq = 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    # --- transport -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not data.strip():
+            return  # NAT keep-alive CRLFs (RFC 5626)
+        try:
+            message = sip.parse(data)
+        except SipParseError as err:
+            self.stats.malformed += 1
+            log.warning("%s:%d: malformed SIP (%s)", addr[0], addr[1], err)
+            self._answer_malformed(data, addr, str(err))
+            return
+        try:
+            if message.method == "REGISTER":
+                self._register(message, addr)
+            elif message.method == "MESSAGE":
+                self._message(message, addr)
+            elif message.method is not None and message.method != "ACK":
+                self._send(sip.response(message, 405, ("allow", "REGISTER, MESSAGE")), addr)
+        except SipParseError as err:
+            self.stats.malformed += 1
+            log.warning("%s:%d: malformed %s (%s)", addr[0], addr[1], message.method, err)
+            self._send(sip.response(message, 400), addr)
+
+    def _send(self, message: SipMessage, addr: tuple[str, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(message.encode(), addr)
+
+    def _answer_malformed(self, data: bytes, addr: tuple[str, int], reason: str) -> None:
+        """Answer 400 when the headers needed to address an answer are there, else drop."""
+        lines = data.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+        if not lines or lines[0].startswith("SIP/2.0"):
+            return  # never answer a response
+        request = SipMessage(method="X")
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if colon:
+                key = name.strip().lower()
+                key = {"v": "via", "f": "from", "t": "to", "i": "call-id"}.get(key, key)
+                request.headers.append((key, value.strip()))
+        if all(request.header(h) for h in ("via", "from", "to", "call-id", "cseq")):
+            answer = sip.response(request, 400)
+            answer.reason = f"Bad Request ({reason[:100]})"
+            self._send(answer, addr)
+
+    # --- REGISTER --------------------------------------------------------------------------
+    def _register(self, request: SipMessage, addr: tuple[str, int]) -> None:
+        now = self.clock()
+        device_id = sip.user_of(request.header("from") or "")
+        if not _DIGITS20.match(device_id):
+            raise SipParseError(f"From user {device_id[:40]!r} is not a 20-digit device id")
+        authorization = request.header("authorization")
+        if authorization is None:
+            self._challenge(request, addr, stale=False)
+            return
+        credentials = _digest_params(authorization)
+        nonce = credentials.get("nonce", "")
+        issued = self._nonces.get(nonce)
+        if issued is None or now - issued > NONCE_TTL_S:
+            self._challenge(request, addr, stale=issued is not None)
+            return
+        if credentials.get("username") != device_id or not self._digest_ok(request, credentials):
+            self.stats.wrong_password += 1
+            log.warning("%s from %s:%d: REGISTER refused, wrong digest", device_id, *addr)
+            self._send(sip.response(request, 403), addr)
+            return
+        expires = _expires(request)
+        if expires == 0:
+            gone = self.devices.pop(device_id, None)
+            log.info("%s: unregistered%s", device_id, "" if gone else " (was not registered)")
+            self._send(sip.response(request, 200, ("expires", "0")), addr)
+            return
+        expires = min(max(expires, self.settings.min_expires_s), self.settings.max_expires_s)
+        device = self.devices.get(device_id)
+        first = device is None
+        if device is None:
+            device = Device(device_id, addr, now + expires, now)
+            self.devices[device_id] = device
+        device.address, device.expires_at, device.last_keepalive = addr, now + expires, now
+        device.online = True
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
+        self._send(
+            sip.response(
+                request, 200, ("contact", request.header("contact") or ""),
+                ("expires", str(expires)), ("date", stamp),
+            ),
+            addr,
+        )  # fmt: skip
+        log.info("%s at %s:%d: %s for %d s", device_id, *addr,
+                 "registered" if first else "re-registered", expires)  # fmt: skip
+        if first:
+            self.query_catalog(device)
+
+    def _challenge(self, request: SipMessage, addr: tuple[str, int], *, stale: bool) -> None:
+        nonce = secrets.token_hex(16)
+        self._nonces = {n: t for n, t in self._nonces.items() if self.clock() - t <= NONCE_TTL_S}
+        self._nonces[nonce] = self.clock()
+        self.stats.challenges += 1
+        value = f'Digest realm="{self.realm}", nonce="{nonce}", algorithm=MD5'
+        if stale:
+            value += ", stale=TRUE"
+        self._send(sip.response(request, 401, ("www-authenticate", value)), addr)
+
+    def _digest_ok(self, request: SipMessage, credentials: dict[str, str]) -> bool:
+        """RFC 2617 MD5 digest, with or without qop=auth."""
+        password = self.settings.password.get_secret_value()
+        ha1 = _md5(f"{credentials.get('username')}:{credentials.get('realm', '')}:{password}")
+        ha2 = _md5(f"{request.method}:{credentials.get('uri', '')}")
+        nonce = credentials.get("nonce", "")
+        if credentials.get("qop"):
+            expected = _md5(
+                f"{ha1}:{nonce}:{credentials.get('nc', '')}:{credentials.get('cnonce', '')}"
+                f":{credentials['qop']}:{ha2}"
+            )
+        else:
+            expected = _md5(f"{ha1}:{nonce}:{ha2}")
+        return credentials.get("realm") == self.realm and secrets.compare_digest(
+            expected, credentials.get("response", "").lower()
+        )
+
+    # --- MESSAGE ---------------------------------------------------------------------------
+    def _message(self, request: SipMessage, addr: tuple[str, int]) -> None:
+        try:
+            root = manscdp.decode(request.body)
+            command = manscdp.text_of(root, "CmdType", required=True)
+            device_id = manscdp.device_id_of(root)
+        except ManscdpError as err:
+            self.stats.bad_xml += 1
+            log.warning("%s:%d: MESSAGE with unreadable MANSCDP (%s)", addr[0], addr[1], err)
+            self._send(sip.response(request, 400), addr)
+            return
+        sender = sip.user_of(request.header("from") or "")
+        device = self.devices.get(sender)
+        if device is None:
+            log.warning("%s:%d: %s %s from unregistered %s", *addr, root.tag, command, sender)
+            self._send(sip.response(request, 403), addr)
+            return
+        if root.tag == "Notify" and command == "Keepalive":
+            device.last_keepalive, device.address = self.clock(), addr
+            if not device.online:
+                log.info("%s: online again", device.device_id)
+            device.online = True
+            self._send(sip.response(request, 200), addr)
+        elif root.tag == "Response" and command == "Catalog":
+            try:
+                total, channels = manscdp.catalog_items(root, device_id)
+            except ManscdpError as err:
+                self.stats.bad_xml += 1
+                log.warning("%s: catalog response refused (%s)", sender, err)
+                self._send(sip.response(request, 400), addr)
+                return
+            self._send(sip.response(request, 200), addr)
+            device.catalog_sum = total
+            for channel in channels:
+                device.channels[channel.channel_id] = channel
+            log.info("%s: catalog %d of %d channels", sender, len(device.channels), total)
+        else:
+            self._send(sip.response(request, 200), addr)
+            log.info("%s: %s %s not handled yet", sender, root.tag, command)
+
+    def query_catalog(self, device: Device) -> None:
+        """Send the device a MESSAGE Query CmdType=Catalog; its Responses fill `channels`."""
+        self._sn += 1
+        self._cseq += 1
+        host, port = self._local_address()
+        s = self.settings
+        request = SipMessage(
+            method="MESSAGE",
+            uri=f"sip:{device.device_id}@{device.address[0]}:{device.address[1]}",
+            headers=[
+                ("via", f"SIP/2.0/UDP {host}:{port};rport;branch={sip.branch()}"),
+                ("from", f"<sip:{s.sip_id}@{s.domain}>;tag={secrets.token_hex(4)}"),
+                ("to", f"<sip:{device.device_id}@{s.domain}>"),
+                ("call-id", f"{secrets.token_hex(8)}@{host}"),
+                ("cseq", f"{self._cseq} MESSAGE"),
+                ("max-forwards", "70"),
+                ("content-type", "Application/MANSCDP+xml"),
+            ],
+            body=manscdp.catalog_query(self._sn, device.device_id),
+        )
+        self._send(request, device.address)
+
+    def _local_address(self) -> tuple[str, int]:
+        if self.transport is None:
+            return self.settings.host, self.settings.port
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return host, port
+
+    # --- timers ----------------------------------------------------------------------------
+    def check_keepalives(self, now: float) -> list[str]:
+        """Mark offline the devices silent for `keepalive_missed` intervals, drop expired ones.
+
+        Returns:
+            The ids of the devices that went offline in this round.
+        """
+        limit = self.settings.keepalive_interval_s * self.settings.keepalive_missed
+        went_offline = []
+        for device in list(self.devices.values()):
+            if device.online and now - device.last_keepalive > limit:
+                device.online = False
+                went_offline.append(device.device_id)
+                log.warning("%s: offline, no keep-alive for %.0f s", device.device_id, limit)
+            if now > device.expires_at:
+                device.online = False
+                log.info("%s: registration expired", device.device_id)
+                del self.devices[device.device_id]
+        return went_offline
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _digest_params(value: str) -> dict[str, str]:
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        raise SipParseError(f"Authorization scheme {scheme[:20]!r} is not Digest")
+    found = re.findall(r'([A-Za-z-]+)\s*=\s*(?:"([^"]*)"|([^\s,]+))', rest)
+    return {name.lower(): quoted or bare for name, quoted, bare in found}
+
+
+def _expires(request: SipMessage) -> int:
+    contact = request.header("contact") or ""
+    raw = sip.params(contact).get("expires") or request.header("expires") or "3600"
+    if not raw.isdigit():
+        raise SipParseError(f"Expires {raw[:20]!r} is not a number of seconds")
+    return int(raw)
+
+
+async def serve(settings: Gb28181Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Listen on the settings' UDP address until `stop` is set, checking keep-alives each second."""
+    loop = asyncio.get_running_loop()
+    transport, service = await loop.create_datagram_endpoint(
+        lambda: Gb28181Service(settings), local_addr=(settings.host, settings.port)
+    )
+    log.info("GB/T 28181 %s (domain %s) on udp %s:%d", settings.sip_id, settings.domain,
+             settings.host, settings.port)  # fmt: skip
+    stop = stop or asyncio.Event()
+    try:
+        while not stop.is_set():
+            service.check_keepalives(time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        transport.close()

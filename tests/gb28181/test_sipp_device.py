@@ -1,0 +1,142 @@
+"""The GB/T 28181 service against SIPp playing the device, on loopback UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gridwatch.gb28181.service import Gb28181Service, Gb28181Settings
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+PLATFORM_ID = "34020000002000000001"
+DOMAIN = "3402000000"
+DEVICE_ID = "34020000001320000001"
+PASSWORD = "12345678"
+
+
+class Clock:
+    """Monotonic time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@pytest.fixture
+def service() -> Iterator[Gb28181Service]:
+    settings = Gb28181Settings(
+        host="127.0.0.1", port=5060, sip_id=PLATFORM_ID, domain=DOMAIN,
+        password=PASSWORD, keepalive_interval_s=60, keepalive_missed=3,
+    )  # fmt: skip
+    service = Gb28181Service(settings, clock=Clock())
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    async def start() -> None:
+        await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    assert ready.wait(10)
+    yield service
+    assert service.transport is not None
+    loop.call_soon_threadsafe(service.transport.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def sipp(service: Gb28181Service, scenario: str, password: str = PASSWORD) -> None:
+    """Run one SIPp call of `scenario` as device DEVICE_ID; fails the test when SIPp does."""
+    sipp_path = shutil.which("sipp")
+    assert sipp_path, "SIPp missing: scripts/system-deps.sh installs sip-tester"
+    assert service.transport is not None
+    port = service.transport.get_extra_info("sockname")[1]
+    result = subprocess.run(
+        [sipp_path, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-m", "1",
+         "-oocsf", str(SCENARIOS / "catalog_answer.xml"),
+         "-i", "127.0.0.1", "-p", "0", "-s", DEVICE_ID, "-au", DEVICE_ID, "-ap", password,
+         "-key", "platform", PLATFORM_ID, "-key", "domain", DOMAIN,
+         "-timeout", "30s", "-timeout_error", "-recv_timeout", "20000", "-nostdin", "-trace_err",
+         "-error_file", "/dev/stderr"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"SIPp {scenario}: rc {result.returncode}\n{result.stderr}"
+
+
+def test_register_with_digest_challenge_catalog_and_keepalive(service: Gb28181Service) -> None:
+    sipp(service, "register_catalog.xml")
+
+    device = service.devices[DEVICE_ID]
+    assert device.online and service.stats.challenges == 1
+    assert device.catalog_sum == 2
+    gate, east = (device.channels[c] for c in ("34020000001310000001", "34020000001310000002"))
+    assert (gate.name, gate.manufacturer, gate.model, gate.civil_code, gate.status) == (
+        "Gate camera", "Hikvision", "DS-2CD2T47G2", "340200", "ON")  # fmt: skip
+    assert (gate.longitude, gate.latitude) == (117.2272, 31.8206)
+    assert (east.name, east.manufacturer, east.status) == ("东门通道", "Dahua", "OFF")
+    assert east.longitude is None and east.device_id == DEVICE_ID
+
+
+def test_silent_device_goes_offline_after_missed_keepalives(service: Gb28181Service) -> None:
+    sipp(service, "register_catalog.xml")
+    clock = service.clock
+    assert isinstance(clock, Clock)
+
+    clock.offset = 60 * 3 - 5  # still inside three intervals
+    assert service.check_keepalives(clock()) == []
+    clock.offset = 60 * 3 + 5
+    assert service.check_keepalives(clock()) == [DEVICE_ID]
+    assert not service.devices[DEVICE_ID].online
+
+
+def test_wrong_password_is_refused_403_and_not_registered(
+    service: Gb28181Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    sipp(service, "wrong_password.xml", password="not-the-password")
+
+    assert DEVICE_ID not in service.devices
+    assert service.stats.wrong_password == 1
+    assert "not-the-password" not in caplog.text and PASSWORD not in caplog.text
+
+
+def test_unregister_with_expires_zero(service: Gb28181Service) -> None:
+    sipp(service, "register_unregister.xml")
+
+    assert DEVICE_ID not in service.devices
+
+
+@pytest.mark.parametrize(
+    ("datagram", "reason"),
+    [
+        (b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKa\r\n"
+         b"From: <sip:1@x>;tag=a\r\nTo: <sip:1@x>\r\nCall-ID: c1\r\nCSeq: one REGISTER\r\n\r\n",
+         "CSeq"),
+        (b"REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKb\r\n"
+         b"From: <sip:123@x>;tag=a\r\nTo: <sip:123@x>\r\nCall-ID: c2\r\nCSeq: 1 REGISTER\r\n\r\n",
+         "20-digit"),
+    ],
+)  # fmt: skip
+def test_malformed_request_is_answered_400_and_counted(
+    service: Gb28181Service, datagram: bytes, reason: str
+) -> None:
+    assert service.transport is not None
+    port = service.transport.get_extra_info("sockname")[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.sendto(datagram, ("127.0.0.1", port))
+        answer = sock.recv(65535).decode()
+
+    assert answer.startswith("SIP/2.0 400 ")
+    assert service.stats.malformed == 1

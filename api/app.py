@@ -41,6 +41,7 @@ from api.routers import (
     evaluation,
     events,
     evidence_access,
+    gb28181,
     grids,
     incidents,
     live,
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluation.router)
     app.include_router(evidence_access.router)
     app.include_router(cameras.router)
+    app.include_router(gb28181.router)
     app.include_router(grids.router)
     app.include_router(departments.router)
     app.include_router(models.router)

@@ -542,3 +542,39 @@ class EvidenceAccess(Base):
     grid_event_id: Mapped[int | None] = mapped_column(Integer, index=True)
     client_address: Mapped[str] = mapped_column(String(100))
     user_agent: Mapped[str] = mapped_column(String(300))
+
+
+class GbDevice(Base):
+    """A GB/T 28181 device or lower platform that registered; admins accept or refuse it."""
+
+    __tablename__ = "gb_device"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    admission: Mapped[str] = mapped_column(String(16), default="pending")
+    online: Mapped[bool] = mapped_column(default=False)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_report_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    channels: Mapped[list[GbChannel]] = relationship(
+        back_populates="device", cascade="all, delete-orphan", order_by="GbChannel.channel_id"
+    )
+
+
+class GbChannel(Base):
+    """A channel from a device's catalog: a candidate camera until adopted (camera_id set)."""
+
+    __tablename__ = "gb_channel"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("gb_device.id"), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    manufacturer: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    civil_code: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(16))
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    camera_id: Mapped[str | None] = mapped_column(ForeignKey("camera.id"))
+
+    device: Mapped[GbDevice] = relationship(back_populates="channels")

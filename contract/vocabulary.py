@@ -19,7 +19,7 @@ Instant = Annotated[AwareDatetime, PlainSerializer(_isoformat, return_type=str, 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Pattern of identifiers: cameras, organisations, zones, lines, models."""
 
-SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "onvif", "file")
+SOURCE_SCHEMES = ("rtsp", "rtsps", "http", "https", "onvif", "file", "gb28181")
 """Schemes a camera's `source` may use."""
 
 

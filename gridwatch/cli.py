@@ -636,29 +636,40 @@ def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -
     """Serve GB/T 28181 devices over SIP (UDP): registration, keep-alive, catalog.
 
     Settings come from GRIDWATCH_GB28181_* (host, port, sip_id, domain, password,
-    keepalive_interval_s, keepalive_missed); see the README.
+    keepalive_interval_s, keepalive_missed); devices are reported to the API at
+    GRIDWATCH_API_URL with GRIDWATCH_WORKER_TOKEN, like a worker's reports; see the README.
     """
     import asyncio
 
     from pydantic import ValidationError
 
+    from gridwatch.api_client import ApiClient
+    from gridwatch.gb28181.reporting import ApiReporter
     from gridwatch.gb28181.service import Gb28181Settings, serve
+    from gridwatch.worker.settings import WorkerSettings
 
     _logging(verbose)
     try:
         settings = Gb28181Settings()
+        worker = WorkerSettings()
     except ValidationError as err:
         for problem in err.errors():
             field = ".".join(str(p) for p in problem["loc"]) or "settings"
             typer.echo(f"error: GRIDWATCH_GB28181_{field.upper()}: {problem['msg']}", err=True)
         raise typer.Exit(2) from None
+    api = ApiClient(
+        worker.api_url, worker.worker_token.get_secret_value(), worker_name="gb28181", timeout=10
+    )
+    reporter = ApiReporter(api)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, reporter))
     except OSError as err:
         typer.echo(f"error: cannot listen on udp {settings.host}:{settings.port}: {err}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
+    finally:
+        reporter.close()
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridwatch.gb28181 import manscdp, sip
 from gridwatch.gb28181.manscdp import Channel, ManscdpError
+from gridwatch.gb28181.reporting import ApiReporter, device_report
 from gridwatch.gb28181.sip import SipMessage, SipParseError
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,19 @@ class Gb28181Service(asyncio.DatagramProtocol):
     Args:
         settings: Validated settings.
         clock: Seconds, monotonic; tests pass their own.
+        reporter: Where devices are reported to the API (None: kept here only). A device the
+            API says is refused is answered 403; pending ones register, so that their catalog
+            reaches the admin who decides, but cannot be adopted until accepted.
     """
 
-    def __init__(self, settings: Gb28181Settings, clock: Any = time.monotonic):
+    def __init__(
+        self,
+        settings: Gb28181Settings,
+        clock: Any = time.monotonic,
+        reporter: ApiReporter | None = None,
+    ):
         self.settings = settings
+        self.reporter = reporter
         self.clock = clock
         self.realm = settings.realm or settings.domain
         self.devices: dict[str, Device] = {}
@@ -196,9 +206,18 @@ class Gb28181Service(asyncio.DatagramProtocol):
             log.warning("%s from %s:%d: REGISTER refused, wrong digest", device_id, *addr)
             self._send(sip.response(request, 403), addr)
             return
+        if self.reporter is not None and self.reporter.admission(device_id) == "refused":
+            log.warning(
+                "%s from %s:%d: REGISTER refused, an admin refused the device", device_id, *addr
+            )
+            self.devices.pop(device_id, None)
+            self._send(sip.response(request, 403), addr)
+            return
         expires = _expires(request)
         if expires == 0:
             gone = self.devices.pop(device_id, None)
+            if gone is not None:
+                self._report(gone, online=False)
             log.info("%s: unregistered%s", device_id, "" if gone else " (was not registered)")
             self._send(sip.response(request, 200, ("expires", "0")), addr)
             return
@@ -221,6 +240,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         log.info("%s at %s:%d: %s for %d s", device_id, *addr,
                  "registered" if first else "re-registered", expires)  # fmt: skip
         if first:
+            self._report(device, online=True)
             self.query_catalog(device)
 
     def _challenge(self, request: SipMessage, addr: tuple[str, int], *, stale: bool) -> None:
@@ -271,7 +291,8 @@ class Gb28181Service(asyncio.DatagramProtocol):
             device.last_keepalive, device.address = self.clock(), addr
             if not device.online:
                 log.info("%s: online again", device.device_id)
-            device.online = True
+                device.online = True
+                self._report(device, online=True)
             self._send(sip.response(request, 200), addr)
         elif root.tag == "Response" and command == "Catalog":
             try:
@@ -286,6 +307,8 @@ class Gb28181Service(asyncio.DatagramProtocol):
             for channel in channels:
                 device.channels[channel.channel_id] = channel
             log.info("%s: catalog %d of %d channels", sender, len(device.channels), total)
+            if len(device.channels) >= total:
+                self._report(device, online=True, catalog=True)
         else:
             self._send(sip.response(request, 200), addr)
             log.info("%s: %s %s not handled yet", sender, root.tag, command)
@@ -312,6 +335,11 @@ class Gb28181Service(asyncio.DatagramProtocol):
         )
         self._send(request, device.address)
 
+    def _report(self, device: Device, *, online: bool, catalog: bool = False) -> None:
+        if self.reporter is not None:
+            channels = list(device.channels.values()) if catalog else None
+            self.reporter.report(device.device_id, device_report(online, device.address, channels))
+
     def _local_address(self) -> tuple[str, int]:
         if self.transport is None:
             return self.settings.host, self.settings.port
@@ -332,10 +360,12 @@ class Gb28181Service(asyncio.DatagramProtocol):
                 device.online = False
                 went_offline.append(device.device_id)
                 log.warning("%s: offline, no keep-alive for %.0f s", device.device_id, limit)
+                self._report(device, online=False)
             if now > device.expires_at:
                 device.online = False
                 log.info("%s: registration expired", device.device_id)
                 del self.devices[device.device_id]
+                self._report(device, online=False)
         return went_offline
 
 
@@ -359,11 +389,17 @@ def _expires(request: SipMessage) -> int:
     return int(raw)
 
 
-async def serve(settings: Gb28181Settings, *, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Gb28181Settings,
+    reporter: ApiReporter | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Listen on the settings' UDP address until `stop` is set, checking keep-alives each second."""
     loop = asyncio.get_running_loop()
     transport, service = await loop.create_datagram_endpoint(
-        lambda: Gb28181Service(settings), local_addr=(settings.host, settings.port)
+        lambda: Gb28181Service(settings, reporter=reporter),
+        local_addr=(settings.host, settings.port),
     )
     log.info("GB/T 28181 %s (domain %s) on udp %s:%d", settings.sip_id, settings.domain,
              settings.host, settings.port)  # fmt: skip

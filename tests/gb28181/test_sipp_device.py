@@ -212,3 +212,22 @@ def test_device_reaches_the_api_is_adopted_and_its_health_follows(live_api: Live
             assert DEVICE_ID not in service.devices
     finally:
         reporter.close()
+
+
+def test_unreadable_manscdp_is_answered_400_and_counted(service: Gb28181Service) -> None:
+    assert service.transport is not None
+    port = service.transport.get_extra_info("sockname")[1]
+    body = b'<?xml version="1.0" encoding="GB2312"?><Notify><CmdType>Keepalive</CmdType>'
+    datagram = (
+        "MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKc\r\nFrom: <sip:1@x>;tag=a\r\n"
+        "To: <sip:2@x>\r\nCall-ID: c3\r\nCSeq: 1 MESSAGE\r\n"
+        f"Content-Type: Application/MANSCDP+xml\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(10)
+        sock.sendto(datagram, ("127.0.0.1", port))
+        answer = sock.recv(65535).decode()
+
+    assert answer.startswith("SIP/2.0 400 ")
+    assert service.stats.bad_xml == 1

@@ -59,6 +59,12 @@ class Gb28181Settings(BaseSettings):
     keepalive_missed: int = Field(
         3, ge=1, description="Missed keep-alives after which a device is offline (standard: 3)."
     )
+    report_interval_s: float = Field(
+        20.0,
+        gt=0,
+        description="Seconds between reports of every device's state to the API, "
+        "so the API can tell a live service from a dead one; keep it under the video-loss grace.",
+    )
     min_expires_s: int = Field(60, ge=1, description="Shortest registration accepted.")
     max_expires_s: int = Field(86_400, ge=60, description="Longest registration granted.")
 
@@ -135,6 +141,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         self.stats = Stats()
         self._nonces: dict[str, float] = {}
         self._sn = 0
+        self._reported_at = float("-inf")
         self._cseq = 0
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -348,7 +355,8 @@ class Gb28181Service(asyncio.DatagramProtocol):
 
     # --- timers ----------------------------------------------------------------------------
     def check_keepalives(self, now: float) -> list[str]:
-        """Mark offline the devices silent for `keepalive_missed` intervals, drop expired ones.
+        """Mark offline the devices silent for `keepalive_missed` intervals, drop expired ones,
+        and report every device's state to the API each `report_interval_s`.
 
         Returns:
             The ids of the devices that went offline in this round.
@@ -366,6 +374,10 @@ class Gb28181Service(asyncio.DatagramProtocol):
                 log.info("%s: registration expired", device.device_id)
                 del self.devices[device.device_id]
                 self._report(device, online=False)
+        if now - self._reported_at >= self.settings.report_interval_s:
+            self._reported_at = now
+            for device in self.devices.values():
+                self._report(device, online=device.online)
         return went_offline
 
 

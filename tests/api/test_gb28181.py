@@ -64,6 +64,14 @@ def test_reported_device_is_pending_until_accepted_then_its_channel_adopted(
     assert camera["status"] == "online" and camera["name"] == "Gate camera"
     assert (camera["location"]["lat"], camera["location"]["lon"]) == (30.2551, 120.1201)
 
+    # No worker can open gb28181:// yet: the camera is not leased to one.
+    leased = api_client.post(
+        "/api/v1/worker/leases",
+        json={"capacity": 50},
+        headers={**SERVICE, "X-GridWatch-Worker": "edge"},
+    ).json()["cameras"]
+    assert leased and "school-gb-gate" not in {camera["id"] for camera in leased}
+
     # The device goes silent: its adopted camera goes offline, the catalog is kept.
     assert report(api_client, False) == "accepted"
     camera = api_client.get("/api/v1/cameras/school-gb-gate", headers=admin).json()

@@ -174,7 +174,9 @@ def adopt_channel(
     if "source" in document:
         raise HTTPException(422, detail="source: set by the channel, leave it out")
     organisation_id = document.pop("organisation_id", None)
-    organisation = session.get(Organisation, organisation_id) if organisation_id else None
+    organisation = (
+        session.get(Organisation, organisation_id) if isinstance(organisation_id, str) else None
+    )
     if organisation is None:
         raise HTTPException(422, detail="organisation_id: name an existing organisation")
     if "id" in document and session.get(Camera, str(document["id"])) is not None:

@@ -98,17 +98,26 @@ def _degrees(item: Element, name: str, limit: float) -> float | None:
     return degrees
 
 
-def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel]]:
-    """The (SumNum, channels) of one catalog Response message.
+def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel], list[str]]:
+    """The (SumNum, channels, directories) of one catalog Response message.
+
+    A lower platform's catalog also lists its administrative areas, whose DeviceID is a civil
+    code of 2, 4, 6 or 8 digits: they count toward SumNum and come back as `directories`.
 
     Raises:
-        ManscdpError: SumNum missing or not a number, an <Item> without a 20-digit DeviceID.
+        ManscdpError: SumNum missing or not a number, an <Item> whose DeviceID is neither a
+            20-digit code nor a civil code.
     """
     sum_text = text_of(root, "SumNum", required=True) or ""
     if not sum_text.isdigit():
         raise ManscdpError(f"<SumNum> {sum_text[:20]!r} is not a number")
     channels = []
+    directories = []
     for item in root.iterfind("DeviceList/Item"):
+        item_id = text_of(item, "DeviceID") or ""
+        if item_id.isdigit() and len(item_id) in (2, 4, 6, 8):
+            directories.append(item_id)
+            continue
         channels.append(
             Channel(
                 device_id=device_id,
@@ -122,7 +131,7 @@ def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel]]:
                 latitude=_degrees(item, "Latitude", 90.0),
             )
         )
-    return int(sum_text), channels
+    return int(sum_text), channels, directories
 
 
 def catalog_query(sn: int, device_id: str) -> bytes:

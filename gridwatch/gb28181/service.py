@@ -104,6 +104,7 @@ class Device:
     online: bool = True
     channels: dict[str, Channel] = field(default_factory=dict)
     catalog_sum: int | None = None
+    catalog_seen: set[str] = field(default_factory=set)  # item ids, directories included
 
 
 @dataclass
@@ -303,7 +304,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
             self._send(sip.response(request, 200), addr)
         elif root.tag == "Response" and command == "Catalog":
             try:
-                total, channels = manscdp.catalog_items(root, device_id)
+                total, channels, directories = manscdp.catalog_items(root, device_id)
             except ManscdpError as err:
                 self.stats.bad_xml += 1
                 log.warning("%s: catalog response refused (%s)", sender, err)
@@ -313,8 +314,9 @@ class Gb28181Service(asyncio.DatagramProtocol):
             device.catalog_sum = total
             for channel in channels:
                 device.channels[channel.channel_id] = channel
-            log.info("%s: catalog %d of %d channels", sender, len(device.channels), total)
-            if len(device.channels) >= total:
+            device.catalog_seen.update(directories, (c.channel_id for c in channels))
+            log.info("%s: catalog %d of %d items", sender, len(device.catalog_seen), total)
+            if len(device.catalog_seen) >= total:
                 self._report(device, online=True, catalog=True)
         else:
             self._send(sip.response(request, 200), addr)

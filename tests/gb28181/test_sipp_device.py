@@ -231,3 +231,19 @@ def test_unreadable_manscdp_is_answered_400_and_counted(service: Gb28181Service)
 
     assert answer.startswith("SIP/2.0 400 ")
     assert service.stats.bad_xml == 1
+
+
+def test_re_registration_renews_and_expiry_drops_the_device(service: Gb28181Service) -> None:
+    sipp(service, "register_catalog.xml")
+    queries = service._sn
+    clock = service.clock
+    assert isinstance(clock, Clock)
+    clock.offset = 3000.0  # keep-alives would have been missed; a new REGISTER renews
+    sipp(service, "register_catalog.xml")
+
+    device = service.devices[DEVICE_ID]
+    assert device.online and service._sn == queries  # no second catalog query
+    assert device.expires_at == pytest.approx(clock() + 3600, abs=60)
+    clock.offset += 3600 + 5
+    service.check_keepalives(clock())
+    assert DEVICE_ID not in service.devices

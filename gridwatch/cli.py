@@ -633,7 +633,7 @@ def cameras_discover(
 
 @app.command("gb28181")
 def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    """Serve GB/T 28181 devices over SIP (UDP): registration, keep-alive, catalog.
+    """Serve GB/T 28181 devices over SIP (UDP and TCP): registration, keep-alive, catalog.
 
     Settings come from GRIDWATCH_GB28181_* (host, port, sip_id, domain, password,
     keepalive_interval_s, keepalive_missed); devices are reported to the API at

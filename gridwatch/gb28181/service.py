@@ -39,8 +39,8 @@ class Gb28181Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDWATCH_GB28181_", extra="ignore")
 
-    host: str = Field("0.0.0.0", description="Address to listen on for SIP over UDP.")
-    port: int = Field(5060, ge=1, le=65535, description="SIP port (UDP).")
+    host: str = Field("0.0.0.0", description="Address to listen on for SIP over UDP and TCP.")
+    port: int = Field(5060, ge=1, le=65535, description="SIP port, UDP and TCP alike.")
     sip_id: str = Field(
         "34020000002000000001",
         description="The platform's 20-digit SIP id: 8-digit civil code, 2-digit industry, "
@@ -102,6 +102,7 @@ class Device:
     expires_at: float
     last_keepalive: float
     online: bool = True
+    transport: str = "udp"  # or "tcp": where answers and the platform's requests go
     channels: dict[str, Channel] = field(default_factory=dict)
     catalog_sum: int | None = None
     catalog_seen: set[str] = field(default_factory=set)  # item ids, directories included
@@ -118,7 +119,7 @@ class Stats:
 
 
 class Gb28181Service(asyncio.DatagramProtocol):
-    """SIP over UDP for GB/T 28181 devices.
+    """SIP over UDP (the datagram protocol) and TCP (`serve_tcp`) for GB/T 28181 devices.
 
     Args:
         settings: Validated settings.
@@ -145,6 +146,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         self._reported_at = float("-inf")
         self._cseq = 0
         self.transport: asyncio.DatagramTransport | None = None
+        self._tcp: dict[tuple[str, int], asyncio.StreamWriter] = {}
 
     # --- transport -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -173,8 +175,46 @@ class Gb28181Service(asyncio.DatagramProtocol):
             self._send(sip.response(message, 400), addr)
 
     def _send(self, message: SipMessage, addr: tuple[str, int]) -> None:
-        if self.transport is not None:
+        connection = self._tcp.get(addr)
+        if connection is not None:
+            connection.write(message.encode())
+        elif self.transport is not None:
             self.transport.sendto(message.encode(), addr)
+
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One device's SIP over TCP (RFC 3261 §18.3): messages framed by Content-Length.
+
+        Answers and the platform's requests to a device registered over TCP go back over its
+        connection. A frame without Content-Length or over the size limit is answered 400 (when
+        it can be) and the connection closed, since the stream cannot be resynchronised.
+        """
+        addr = cast(tuple[str, int], writer.get_extra_info("peername")[:2])
+        self._tcp[addr] = writer
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    return
+                except asyncio.LimitOverrunError:
+                    self.stats.malformed += 1
+                    log.warning("%s:%d: SIP header over the limit over TCP", *addr)
+                    return
+                if not head.strip():
+                    continue  # CRLF keep-alives (RFC 5626 §3.5.1)
+                length = _content_length(head)
+                if length is None or length > sip.MAX_MESSAGE_BYTES:
+                    self.stats.malformed += 1
+                    log.warning("%s:%d: TCP frame without a usable Content-Length", *addr)
+                    self._answer_malformed(head, addr, "Content-Length missing or too large")
+                    return
+                body = await reader.readexactly(length) if length else b""
+                self.datagram_received(head + body, addr)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            self._tcp.pop(addr, None)
+            writer.close()
 
     def _answer_malformed(self, data: bytes, addr: tuple[str, int], reason: str) -> None:
         """Answer 400 when the headers needed to address an answer are there, else drop."""
@@ -237,6 +277,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
             self.devices[device_id] = device
         device.address, device.expires_at, device.last_keepalive = addr, now + expires, now
         device.online = True
+        device.transport = "tcp" if addr in self._tcp else "udp"
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
         self._send(
             sip.response(
@@ -332,7 +373,11 @@ class Gb28181Service(asyncio.DatagramProtocol):
             method="MESSAGE",
             uri=f"sip:{device.device_id}@{device.address[0]}:{device.address[1]}",
             headers=[
-                ("via", f"SIP/2.0/UDP {host}:{port};rport;branch={sip.branch()}"),
+                (
+                    "via",
+                    f"SIP/2.0/{'TCP' if device.address in self._tcp else 'UDP'} "
+                    f"{host}:{port};rport;branch={sip.branch()}",
+                ),
                 ("from", f"<sip:{s.sip_id}@{s.domain}>;tag={secrets.token_hex(4)}"),
                 ("to", f"<sip:{device.device_id}@{s.domain}>"),
                 ("call-id", f"{secrets.token_hex(8)}@{host}"),
@@ -383,6 +428,11 @@ class Gb28181Service(asyncio.DatagramProtocol):
         return went_offline
 
 
+def _content_length(head: bytes) -> int | None:
+    match = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([0-9]+)[ \t]*\r?$", head)
+    return int(match.group(1)) if match else None
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
@@ -409,13 +459,15 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Listen on the settings' UDP address until `stop` is set, checking keep-alives each second."""
+    """Listen on the settings' address, UDP and TCP, until `stop` is set; keep-alives are
+    checked each second."""
     loop = asyncio.get_running_loop()
     transport, service = await loop.create_datagram_endpoint(
         lambda: Gb28181Service(settings, reporter=reporter),
         local_addr=(settings.host, settings.port),
     )
-    log.info("GB/T 28181 %s (domain %s) on udp %s:%d", settings.sip_id, settings.domain,
+    tcp = await asyncio.start_server(service.serve_tcp, settings.host, settings.port)
+    log.info("GB/T 28181 %s (domain %s) on udp and tcp %s:%d", settings.sip_id, settings.domain,
              settings.host, settings.port)  # fmt: skip
     stop = stop or asyncio.Event()
     try:
@@ -425,3 +477,4 @@ async def serve(
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         transport.close()
+        tcp.close()

@@ -48,8 +48,13 @@ def running(reporter: ApiReporter | None = None) -> Iterator[Gb28181Service]:
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
+    tcp: list[asyncio.Server] = []
+
     async def start() -> None:
         await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+        assert service.transport is not None
+        port = service.transport.get_extra_info("sockname")[1]
+        tcp.append(await asyncio.start_server(service.serve_tcp, "127.0.0.1", port))
         ready.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -59,6 +64,7 @@ def running(reporter: ApiReporter | None = None) -> Iterator[Gb28181Service]:
     yield service
     assert service.transport is not None
     loop.call_soon_threadsafe(service.transport.close)
+    loop.call_soon_threadsafe(tcp[0].close)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
 
@@ -70,7 +76,12 @@ def service() -> Iterator[Gb28181Service]:
 
 
 def sipp(
-    service: Gb28181Service, scenario: str, password: str = PASSWORD, *, check: bool = True
+    service: Gb28181Service,
+    scenario: str,
+    password: str = PASSWORD,
+    *,
+    check: bool = True,
+    transport: str = "u1",
 ) -> None:
     """Run one SIPp call of `scenario` as device DEVICE_ID; fails the test when SIPp does."""
     sipp_path = shutil.which("sipp")
@@ -81,7 +92,7 @@ def sipp(
         [sipp_path, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-m", "1",
          "-oocsf", str(SCENARIOS / "catalog_answer.xml"),
          "-i", "127.0.0.1", "-p", "0", "-s", DEVICE_ID, "-au", DEVICE_ID, "-ap", password,
-         "-key", "platform", PLATFORM_ID, "-key", "domain", DOMAIN,
+         "-t", transport, "-key", "platform", PLATFORM_ID, "-key", "domain", DOMAIN,
          "-timeout", "30s", "-timeout_error", "-recv_timeout", "20000", "-nostdin", "-trace_err",
          "-error_file", "/dev/stderr"],
         capture_output=True, text=True, timeout=60, check=False,
@@ -91,8 +102,12 @@ def sipp(
     )
 
 
-def test_register_with_digest_challenge_catalog_and_keepalive(service: Gb28181Service) -> None:
-    sipp(service, "register_catalog.xml")
+@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
+def test_register_with_digest_challenge_catalog_and_keepalive(
+    service: Gb28181Service, transport: str
+) -> None:
+    sipp(service, "register_catalog.xml", transport=transport)
+    assert service.devices[DEVICE_ID].transport == {"u1": "udp", "t1": "tcp"}[transport]
 
     device = service.devices[DEVICE_ID]
     assert device.online and service.stats.challenges == 1
@@ -247,3 +262,22 @@ def test_re_registration_renews_and_expiry_drops_the_device(service: Gb28181Serv
     clock.offset += 3600 + 5
     service.check_keepalives(clock())
     assert DEVICE_ID not in service.devices
+
+
+def test_tcp_frame_without_content_length_is_answered_400_and_closed(
+    service: Gb28181Service,
+) -> None:
+    assert service.transport is not None
+    port = service.transport.get_extra_info("sockname")[1]
+    frame = (
+        b"REGISTER sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+        b"Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKd\r\nFrom: <sip:1@x>;tag=a\r\n"
+        b"To: <sip:1@x>\r\nCall-ID: c4\r\nCSeq: 1 REGISTER\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"\r\n\r\n" + frame)  # a CRLF keep-alive first, then the bad frame
+        answer = sock.recv(65535).decode()
+        assert sock.recv(65535) == b""  # closed: the stream cannot be resynchronised
+
+    assert answer.startswith("SIP/2.0 400 ")
+    assert service.stats.malformed == 1

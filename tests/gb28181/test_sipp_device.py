@@ -51,11 +51,18 @@ def running(reporter: ApiReporter | None = None) -> Iterator[Gb28181Service]:
     tcp: list[asyncio.Server] = []
 
     async def start() -> None:
-        await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
-        assert service.transport is not None
-        port = service.transport.get_extra_info("sockname")[1]
-        tcp.append(await asyncio.start_server(service.serve_tcp, "127.0.0.1", port))
-        ready.set()
+        # A free UDP port may be taken for TCP by another test on the machine: try again.
+        for _attempt in range(20):
+            await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+            assert service.transport is not None
+            port = service.transport.get_extra_info("sockname")[1]
+            try:
+                tcp.append(await asyncio.start_server(service.serve_tcp, "127.0.0.1", port))
+            except OSError:
+                service.transport.close()
+                continue
+            ready.set()
+            return
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

@@ -1,7 +1,7 @@
 """GB/T 28181 devices (admission, online) and their catalog channels (candidates, adopted)
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-29 18:30:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import api.models
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -107,9 +107,13 @@ class DetectConfig(_Strict):
         default=DEFAULT_MODEL,
         description=f"Detection model: {', '.join(MODELS)} (fall-yolov8 for fall rules).",
     )
-    backend: Literal["auto", "onnx", "pytorch"] = Field(
+    backend: Literal["auto", "openvino-int8", "openvino", "onnx", "pytorch"] = Field(
         default="auto",
-        description="How the model runs: ONNX Runtime, PyTorch, or auto (ONNX when exported).",
+        description=(
+            "How the model runs: OpenVINO INT8 (only made when it passed the accuracy gate), "
+            "OpenVINO FP32, ONNX Runtime, PyTorch, or auto (the first of these that was made at "
+            "set-up)."
+        ),
     )
     confidence: float = Field(
         default=0.4, gt=0, lt=1, description="Minimum detector confidence for a detection."

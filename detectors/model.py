@@ -1,4 +1,5 @@
-"""Object detection models behind one small interface: PyTorch weights or their ONNX export."""
+"""Object detection models behind one small interface: PyTorch weights, their ONNX export, or
+the OpenVINO IR converted from that export (FP32, or INT8 when it passed the accuracy gate)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import supervision as sv
 # Ultralytics may otherwise try to fetch fonts, weights or update checks at run time.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-Backend = Literal["pytorch", "onnx"]
+Backend = Literal["pytorch", "onnx", "openvino", "openvino-int8"]
+OPENVINO_BACKENDS = ("openvino", "openvino-int8")
 
 
 class ObjectDetector(Protocol):
@@ -77,9 +79,57 @@ def onnx_export_path(weights: Path, weights_sha256: str) -> Path:
     return weights.with_name(f"{weights.stem}-{weights_sha256[:12]}.onnx")
 
 
+def openvino_ir_path(weights: Path, weights_sha256: str, *, int8: bool = False) -> Path:
+    """Where the OpenVINO IR of `weights` lives: a directory beside them, named by their digest.
+
+    The directory holds the IR (`.xml` graph, `.bin` weights) and ultralytics' `metadata.yaml`
+    (class names, stride); the INT8 one also holds `accuracy-gate.json`, the gate's verdict. The
+    `_openvino_model` suffix is how ultralytics recognises the format.
+
+    Example:
+        >>> openvino_ir_path(Path("/data/yolov8n.pt"), "f59b3d833e2f" + "0" * 52, int8=True)
+        PosixPath('/data/yolov8n-f59b3d833e2f-int8_openvino_model')
+    """
+    precision = "-int8" if int8 else ""
+    return weights.with_name(f"{weights.stem}-{weights_sha256[:12]}{precision}_openvino_model")
+
+
+ACCURACY_GATE_FILE = "accuracy-gate.json"
+
+
+def int8_gate_passed(weights: Path, weights_sha256: str) -> bool:
+    """Whether the INT8 IR of `weights` exists and its stored accuracy gate passed."""
+    import json
+
+    gate = openvino_ir_path(weights, weights_sha256, int8=True) / ACCURACY_GATE_FILE
+    try:
+        return bool(json.loads(gate.read_text(encoding="utf-8")).get("passed"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def best_backend(weights: Path, weights_sha256: str | None) -> Backend:
+    """What `auto` runs: the INT8 IR when its accuracy gate passed, else the FP32 IR, else the
+    ONNX export, else PyTorch (each only when made at set-up and its runtime is installed)."""
+    import importlib.util
+
+    if weights_sha256 is None:
+        return "pytorch"
+    if importlib.util.find_spec("openvino") is not None:
+        if int8_gate_passed(weights, weights_sha256):
+            return "openvino-int8"
+        if (openvino_ir_path(weights, weights_sha256) / "metadata.yaml").is_file():
+            return "openvino"
+    if onnx_export_path(weights, weights_sha256).is_file():
+        return "onnx"
+    return "pytorch"
+
+
 class YoloDetector:
-    """An ultralytics YOLO model run on the CPU (or a GPU): `.pt` through PyTorch, or its `.onnx`
-    export through ONNX Runtime.
+    """An ultralytics YOLO model run on the CPU (or a GPU): `.pt` through PyTorch, its `.onnx`
+    export through ONNX Runtime, or the OpenVINO IR converted from that export (FP32 or INT8).
+    Every backend shares ultralytics' pre-processing (letterbox to `imgsz`, stride 32) and
+    post-processing (non-maximum suppression), so only the runtime differs.
 
     Safe to call from several threads at once: each calling thread runs its own copy of the
     model (an ultralytics predictor keeps per-call state), so frames of different cameras can be
@@ -89,12 +139,15 @@ class YoloDetector:
         weights: Absolute path to the PyTorch weights; they name the model and its version.
         imgsz: Input size in pixels (the longer side; frames keep their aspect ratio).
         device: "cpu", or a CUDA device such as "0".
-        backend: "pytorch", or "onnx" to run the export made by `gridwatch assets fetch`.
+        backend: "pytorch"; "onnx" to run the export made by `gridwatch assets fetch`;
+            "openvino" for the OpenVINO IR made from it, "openvino-int8" for its INT8
+            quantization (`gridwatch assets quantize`).
         onnx_path: The export to run, when not at its usual place beside the weights.
-        threads: Cores one ONNX inference may use (ONNX Runtime's intra-op threads), None for
-            the runtime's default of every core. Workers running several inferences at once give
-            each a share of the cores; the threads then sleep rather than spin while they wait,
-            so they leave the cores to decoding and to each other.
+        threads: Cores one ONNX Runtime or OpenVINO inference may use (intra-op threads,
+            OpenVINO's INFERENCE_NUM_THREADS), None for the runtime's default of every core.
+            Workers running several inferences at once give each a share of the cores; the
+            ONNX Runtime threads then sleep rather than spin while they wait, so they leave
+            the cores to decoding and to each other.
         weights_sha256: The weights' SHA-256 when the caller has it already.
 
     Example:
@@ -136,13 +189,20 @@ class YoloDetector:
                 raise FileNotFoundError(
                     f"ONNX export not found: {model_file} (made by `gridwatch assets fetch`)"
                 )
+        elif backend in OPENVINO_BACKENDS:
+            model_file = openvino_ir_path(weights, digest, int8=backend == "openvino-int8")
+            if not (model_file / "metadata.yaml").is_file():
+                made_by = "assets quantize" if backend == "openvino-int8" else "assets fetch"
+                raise FileNotFoundError(
+                    f"OpenVINO IR not found: {model_file} (made by `gridwatch {made_by}`)"
+                )
         else:
             model_file = weights
         self.model_file = model_file
         self._local = threading.local()
         model = self._thread_model()
         names = model.names
-        if backend == "onnx" and not names:
+        if backend != "pytorch" and not names:
             names = YOLO(str(weights), task="detect").names
         self.class_names: dict[int, str] = dict(names)
 
@@ -185,6 +245,8 @@ class YoloDetector:
             model = YOLO(str(self.model_file), task="detect")
             if self.backend == "onnx" and self.threads is not None:
                 model.add_callback("on_predict_start", self._size_onnx_session)
+            if self.backend in OPENVINO_BACKENDS and self.threads is not None:
+                model.add_callback("on_predict_start", self._size_openvino_model)
             self._local.model = model
         return model
 
@@ -208,4 +270,26 @@ class YoloDetector:
         backend.session = onnxruntime.InferenceSession(
             str(self.model_file), options, providers=session.get_providers()
         )
+        backend._gridwatch_sized = True
+
+    def _size_openvino_model(self, predictor: Any) -> None:
+        """Recompile the OpenVINO model ultralytics compiled with `self.threads` threads.
+
+        As with ONNX Runtime, ultralytics compiles with the runtime's defaults (every core), so
+        the compiled model is replaced once, when a predictor is set up.
+        """
+        backend: Any = getattr(predictor.model, "backend", None)
+        if getattr(backend, "ov_compiled_model", None) is None:
+            return
+        if getattr(backend, "_gridwatch_sized", False):
+            return
+        from functools import partial
+
+        import openvino
+
+        core = openvino.Core()
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads or 0}
+        backend.compile_model = partial(core.compile_model, device_name="CPU", config=config)
+        graph = next(self.model_file.glob("*.xml"))
+        backend.ov_compiled_model = backend.compile_model(core.read_model(graph))
         backend._gridwatch_sized = True

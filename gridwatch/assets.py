@@ -197,12 +197,51 @@ def ensure_onnx_export(weights: Path, *, imgsz: int = 640) -> Path:
     return target
 
 
+def ensure_openvino_ir(weights: Path) -> Path:
+    """The OpenVINO IR of `weights` (converted now, offline, from their ONNX export if missing),
+    keyed by their SHA-256: a directory with the `.xml`/`.bin` pair and `metadata.yaml`.
+
+    The IR keeps the export's dynamic input shape and FP32 weights. It is written to a
+    `.partial` directory and renamed into place, so a crash never leaves half an IR behind.
+    """
+    import onnx
+    import openvino
+    import yaml
+
+    from detectors.model import openvino_ir_path
+
+    target = openvino_ir_path(weights, sha256_file(weights))
+    if (target / "metadata.yaml").is_file():
+        return target
+    onnx_file = ensure_onnx_export(weights)
+    log.info("converting %s to OpenVINO IR (once; %s)", onnx_file.name, target.name)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        model = openvino.convert_model(str(onnx_file))
+        openvino.save_model(model, str(partial / f"{target.name}.xml"), compress_to_fp16=False)
+    except Exception as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise AssetError(f"{onnx_file.name}: OpenVINO conversion failed: {err}") from err
+    # Ultralytics reads class names, stride and input size from this file beside the IR; the
+    # ONNX export holds the same entries as strings.
+    metadata = {entry.key: entry.value for entry in onnx.load(str(onnx_file)).metadata_props}
+    (partial / "metadata.yaml").write_text(yaml.safe_dump(metadata), encoding="utf-8")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
+
+
 MODEL_WEIGHTS = ("yolov8n.pt", "fall-yolov8.pt")
 
 
 def ensure_all(data_dir: Path) -> dict[str, Path]:
-    """Every asset, and the ONNX export of every model (keyed "yolov8n.onnx", ...)."""
+    """Every asset, the ONNX export of every model (keyed "yolov8n.onnx", ...) and its OpenVINO
+    IR (keyed "yolov8n.openvino", ...)."""
     paths = {asset.name: ensure(asset, data_dir) for asset in ASSETS}
     for name in MODEL_WEIGHTS:
-        paths[name.removesuffix(".pt") + ".onnx"] = ensure_onnx_export(paths[name])
+        stem = name.removesuffix(".pt")
+        paths[stem + ".onnx"] = ensure_onnx_export(paths[name])
+        paths[stem + ".openvino"] = ensure_openvino_ir(paths[name])
     return paths

@@ -26,7 +26,7 @@ from contract.loading import load_cameras
 from contract.rules import IllegalParkingRuleConfig
 from detectors.alarms import ClassAlarm, ClassEvent
 from detectors.incident import Incident
-from detectors.model import ObjectDetector, YoloDetector, file_sha256, onnx_export_path
+from detectors.model import ObjectDetector, YoloDetector, best_backend, file_sha256
 from detectors.motion import MotionGate
 from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.plates import PlateReader, RapidOcrPlateReader
@@ -79,8 +79,7 @@ class DetectorPool:
         digest = self._digests.get(weights)
         backend = detect.backend
         if backend == "auto":
-            exported = onnx_export_path(weights, digest) if digest is not None else None
-            backend = "onnx" if exported is not None and exported.is_file() else "pytorch"
+            backend = best_backend(weights, digest)
         key = (str(weights), backend, detect.imgsz, self.threads)
         if key not in self._loaded:
             detector = YoloDetector(

@@ -275,6 +275,55 @@ def assets_fetch() -> None:
         typer.echo(f"ok  {name}  {path}")
 
 
+@assets_app.command("quantize")
+def assets_quantize(
+    frames: Annotated[
+        Path | None,
+        typer.Option(help="Directory of the district's own frames (JPEG/PNG) to calibrate on."),
+    ] = None,
+    model: Annotated[str, typer.Option(help="Model whose OpenVINO IR is quantized.")] = "yolov8n",
+) -> None:
+    """Quantize the OpenVINO IR to INT8 (NNCF) and run the accuracy gate against FP32.
+
+    Calibrates on the demo clip, or on --frames; scores INT8 and FP32 on the labelled sets in
+    tests/data, prints the verdict and stores it beside the INT8 model. `backend: auto` runs
+    INT8 only when it passed.
+    """
+    from contract.catalog import MODELS
+    from gridwatch.assets import AssetError, ensure_all
+    from gridwatch.quantize import (
+        QuantizationError,
+        clip_frames,
+        directory_frames,
+        quantize_and_gate,
+    )
+
+    _logging()
+    if model not in MODELS:
+        typer.echo(f"error: --model: unknown model {model!r} ({', '.join(MODELS)})", err=True)
+        raise typer.Exit(2)
+    try:
+        assets = ensure_all(default_data_dir())
+        if frames is None:
+            calibration, images = "vtest.avi", clip_frames(assets["vtest.avi"])
+        else:
+            calibration, images = str(frames), directory_frames(frames)
+        result = quantize_and_gate(
+            assets[MODELS[model].weights], assets, frames=images, calibration=calibration
+        )
+    except (AssetError, QuantizationError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"machine: {result.machine}")
+    typer.echo(
+        f"calibrated on {result.calibration_frames} frames of {result.calibration} "
+        f"in {result.quantize_s:.0f} s"
+    )
+    typer.echo(result.summary())
+    if not result.passed:
+        raise typer.Exit(3)
+
+
 @users_app.command("create")
 def users_create(
     username: str,

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from contract.camera import DetectConfig
-from detectors.model import YoloDetector, best_backend, file_sha256, openvino_ir_path
+from detectors.model import (
+    ACCURACY_GATE_FILE,
+    YoloDetector,
+    best_backend,
+    file_sha256,
+    openvino_ir_path,
+)
 from gridwatch.evaluation import evaluate_clip
+from gridwatch.quantize import GATE_TOLERANCE, QuantizationError, directory_frames, quantize_ir
 from gridwatch.worker.assemble import DetectorPool
 from tests.detectors.test_real_accuracy import DATA, frame_at, iou
 
@@ -32,7 +42,6 @@ def test_set_up_converts_the_export_to_an_ir_named_by_the_weights_digest(
     assert ir == openvino_ir_path(weights, file_sha256(weights))
     assert {path.suffix for path in ir.iterdir()} >= {".xml", ".bin", ".yaml"}
     assert not ir.with_name(ir.name + ".partial").exists()
-    assert best_backend(weights, file_sha256(weights)) in ("openvino", "openvino-int8")
 
 
 def test_openvino_finds_what_onnx_runtime_finds_on_demo_frames(
@@ -75,3 +84,76 @@ def test_a_camera_on_openvino_raises_the_demo_incidents(demo_clip: Path) -> None
     assert run.score.recall >= 0.9, run.score.summary()
     assert run.score.precision >= 0.8, run.score.summary()
     assert {incident.model_backend for incident in run.incidents} == {"openvino"}
+
+
+def test_set_up_stores_the_int8_accuracy_gate_beside_the_model(
+    assets: dict[str, Path],
+) -> None:
+    weights = assets["yolov8n.pt"]
+    digest = file_sha256(weights)
+    int8 = assets["yolov8n.openvino-int8"]
+    assert int8 == openvino_ir_path(weights, digest, int8=True)
+    gate = json.loads((int8 / ACCURACY_GATE_FILE).read_text())
+    assert set(gate["sets"]) == {"photos", "vtest_east_road"}
+    within = all(
+        scores["int8"][measure] >= scores["fp32"][measure] - gate["tolerance"]
+        for scores in gate["sets"].values()
+        for measure in ("precision", "recall")
+    )
+    assert gate["passed"] is within and gate["tolerance"] == GATE_TOLERANCE
+    assert gate["calibration"] == "vtest.avi" and gate["calibration_frames"] >= 50
+    # auto runs INT8 exactly when the gate passed.
+    assert best_backend(weights, digest) == ("openvino-int8" if within else "openvino")
+
+
+def test_auto_picks_int8_only_when_its_gate_passed(assets: dict[str, Path], tmp_path: Path) -> None:
+    weights = tmp_path / "yolov8n.pt"
+    shutil.copyfile(assets["yolov8n.pt"], weights)
+    digest = file_sha256(weights)
+    assert best_backend(weights, digest) == "pytorch"  # nothing made beside these weights
+    shutil.copytree(assets["yolov8n.openvino"], openvino_ir_path(weights, digest))
+    assert best_backend(weights, digest) == "openvino"
+    int8 = openvino_ir_path(weights, digest, int8=True)
+    int8.mkdir()
+    assert best_backend(weights, digest) == "openvino"  # no verdict yet
+    for passed, expected in ((False, "openvino"), (True, "openvino-int8")):
+        (int8 / ACCURACY_GATE_FILE).write_text(json.dumps({"passed": passed}))
+        assert best_backend(weights, digest) == expected
+
+
+@pytest.mark.slow
+def test_int8_calibrated_on_a_directory_of_frames_still_finds_the_people(
+    assets: dict[str, Path], demo_clip: Path, tmp_path: Path
+) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index in (50, 250, 450, 650):
+        cv2.imwrite(str(frames / f"{index}.jpg"), frame_at(demo_clip, index))
+    weights = tmp_path / "yolov8n.pt"
+    shutil.copyfile(assets["yolov8n.pt"], weights)
+    digest = file_sha256(weights)
+    int8 = quantize_ir(
+        assets["yolov8n.openvino"],
+        openvino_ir_path(weights, digest, int8=True),
+        directory_frames(frames),
+    )
+    graph = (int8 / f"{int8.name}.xml").read_text()
+    assert "FakeQuantize" in graph  # INT8 quantizers are in the graph
+    assert not int8.with_name(int8.name + ".partial").exists()
+    detector = YoloDetector(weights, backend="openvino-int8", weights_sha256=digest)
+    fp32 = YoloDetector(assets["yolov8n.pt"], backend="openvino")
+    image = frame_at(demo_clip, 300)
+    found = detector.detect(image, confidence=0.4, classes=[0])
+    reference = fp32.detect(image, confidence=0.4, classes=[0])
+    assert abs(len(found) - len(reference)) <= 1
+    assert np.median([max(iou(box, other) for other in reference.xyxy) for box in found.xyxy]) > 0.8
+
+
+def test_bad_calibration_frames_are_named(tmp_path: Path) -> None:
+    with pytest.raises(QuantizationError, match=f"{tmp_path}: no calibration frames"):
+        directory_frames(tmp_path)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(QuantizationError, match=r"broken\.jpg: not a readable image"):
+        directory_frames(tmp_path)
+    with pytest.raises(QuantizationError, match="missing: no such directory"):
+        directory_frames(tmp_path / "missing")

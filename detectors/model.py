@@ -245,8 +245,10 @@ class YoloDetector:
             model = YOLO(str(self.model_file), task="detect")
             if self.backend == "onnx" and self.threads is not None:
                 model.add_callback("on_predict_start", self._size_onnx_session)
-            if self.backend in OPENVINO_BACKENDS and self.threads is not None:
-                model.add_callback("on_predict_start", self._size_openvino_model)
+            if self.backend in OPENVINO_BACKENDS:
+                model.add_callback("on_predict_start", self._keep_input_size)
+                if self.threads is not None:
+                    model.add_callback("on_predict_start", self._size_openvino_model)
             self._local.model = model
         return model
 
@@ -293,3 +295,19 @@ class YoloDetector:
         graph = next(self.model_file.glob("*.xml"))
         backend.ov_compiled_model = backend.compile_model(core.read_model(graph))
         backend._gridwatch_sized = True
+
+    def _keep_input_size(self, predictor: Any) -> None:
+        """Letterbox to `self.imgsz` even where ultralytics runs the IR as a static model.
+
+        On CPUs with AMX, ultralytics runs an INT8 IR with a dynamic input as a static one
+        (reshaped per input shape, to avoid an OpenVINO crash) and then takes the input size
+        from the export's metadata (640) instead of the size asked for. The model's size is
+        set to `self.imgsz` (square, as static models are) for this call and every later one.
+        """
+        model = predictor.model
+        if model is None or getattr(model, "dynamic", True):
+            return
+        size = [self.imgsz, self.imgsz]
+        model.imgsz = size
+        predictor.imgsz = size
+        predictor.args.imgsz = size

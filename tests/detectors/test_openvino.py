@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -157,3 +158,46 @@ def test_bad_calibration_frames_are_named(tmp_path: Path) -> None:
         directory_frames(tmp_path)
     with pytest.raises(QuantizationError, match="missing: no such directory"):
         directory_frames(tmp_path / "missing")
+
+
+def model_input_shapes(detector: YoloDetector, image: np.ndarray) -> list[tuple[int, ...]]:
+    """The shapes of the tensors the runtime was given for one detect() call."""
+    shapes: list[tuple[int, ...]] = []
+
+    def record(predictor: Any) -> None:
+        if getattr(predictor, "_recording", False):
+            return
+        inference = predictor.inference
+
+        def recorded(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+            shapes.append(tuple(tensor.shape))
+            return inference(tensor, *args, **kwargs)
+
+        predictor.inference = recorded
+        predictor._recording = True
+
+    detector._thread_model().add_callback("on_predict_start", record)
+    detector.detect(image, confidence=0.4, classes=[0])
+    shapes.clear()  # the first call may include ultralytics' warm-up
+    detector.detect(image, confidence=0.4, classes=[0])
+    return shapes
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "openvino-int8"])
+def test_imgsz_changes_the_input_tensor_of_every_backend(
+    backend: str, assets: dict[str, Path], demo_clip: Path
+) -> None:
+    image = frame_at(demo_clip, 300)  # 768x576
+    pool = DetectorPool(assets["yolov8n.pt"].parent)
+    sides = {}
+    for imgsz in (640, 512, 416):
+        detector = pool.get(DetectConfig(backend=backend, imgsz=imgsz))  # type: ignore[arg-type]
+        assert isinstance(detector, YoloDetector) and detector.backend == backend
+        shapes = model_input_shapes(detector, image)
+        assert shapes, backend
+        height, width = shapes[-1][2:]
+        # The longer side is imgsz (FP32 keeps the aspect ratio, static INT8 runs square).
+        assert max(height, width) == imgsz, (backend, imgsz, shapes)
+        assert height % 32 == 0 and width % 32 == 0
+        sides[imgsz] = len(detector.detect(image, confidence=0.4, classes=[0]))
+    assert all(found >= 2 for found in sides.values()), sides

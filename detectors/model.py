@@ -297,17 +297,18 @@ class YoloDetector:
         backend._gridwatch_sized = True
 
     def _keep_input_size(self, predictor: Any) -> None:
-        """Letterbox to `self.imgsz` even where ultralytics runs the IR as a static model.
+        """Letterbox to `self.imgsz`, keeping the aspect ratio, as on the other backends.
 
         On CPUs with AMX, ultralytics runs an INT8 IR with a dynamic input as a static one
-        (reshaped per input shape, to avoid an OpenVINO crash) and then takes the input size
-        from the export's metadata (640) instead of the size asked for. The model's size is
-        set to `self.imgsz` (square, as static models are) for this call and every later one.
+        (reshaped and recompiled whenever the input shape changes, to avoid an OpenVINO crash)
+        and then letterboxes every frame to the export's square 640 instead of the size asked
+        for. A camera's frames all have one shape, so the IR is recompiled once per camera
+        size; the letterbox is set back to `self.imgsz` with the frame's aspect ratio, as
+        FP32 runs it, for this call and every later one.
         """
         model = predictor.model
         if model is None or getattr(model, "dynamic", True):
             return
-        size = [self.imgsz, self.imgsz]
-        model.imgsz = size
-        predictor.imgsz = size
-        predictor.args.imgsz = size
+        model.dynamic = True
+        predictor.args.imgsz = self.imgsz
+        predictor.imgsz = [self.imgsz, self.imgsz]

@@ -1,11 +1,15 @@
-"""Inference latency of the detection model on the demo footage, per frame, on this machine.
+"""Inference latency of the detection model on the demo footage, per frame, on this machine,
+through each backend in one run: PyTorch, ONNX Runtime FP32, OpenVINO FP32 and OpenVINO INT8,
+with the ratio of each to ONNX Runtime FP32 and the INT8 accuracy gate's figures.
 
-Usage: python bench/inference.py [--frames N] [--imgsz 640]
+Usage: python bench/inference.py [--frames N] [--imgsz 640] [--backends onnx,openvino,...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import time
@@ -15,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contract.camera import default_data_dir
-from detectors.model import YoloDetector
+from detectors.model import ACCURACY_GATE_FILE, YoloDetector
 from detectors.pipeline import CameraPipeline
 from detectors.rules import ZoneIntrusion
 from detectors.zones import Zone
@@ -35,8 +39,10 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=640)
     arguments = parser.parse_args()
 
+    parser.add_argument("--backends", default="pytorch,onnx,openvino,openvino-int8")
+    arguments = parser.parse_args()
+
     assets = ensure_all(default_data_dir())
-    detector = YoloDetector(assets["yolov8n.pt"], imgsz=arguments.imgsz)
     source = FileSource(
         "bench", assets["vtest.avi"], detect_fps=2, loop=True, realtime=False,
         start_time=datetime(2026, 1, 1, tzinfo=UTC),
@@ -45,14 +51,49 @@ def main() -> None:
     source.close()
     images = [frame.image for frame in frames if frame is not None]
 
-    for image in images[:5]:  # warm-up: first calls build kernels and caches
-        detector.detect(image, confidence=0.4, classes=[0])
-    model_ms = []
-    for image in images[5:]:
-        started = time.perf_counter()
-        detector.detect(image, confidence=0.4, classes=[0])
-        model_ms.append((time.perf_counter() - started) * 1000)
+    print(f"machine: {describe()}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"frames: {len(images) - 5} of the demo clip (768x576), sampled at 2 fps, one at a time")
+    timings: dict[str, list[float]] = {}
+    detectors: dict[str, YoloDetector] = {}
+    for backend in arguments.backends.split(","):
+        detector = YoloDetector(assets["yolov8n.pt"], imgsz=arguments.imgsz, backend=backend)  # type: ignore[arg-type]
+        detectors[backend] = detector
+        for image in images[:5]:  # warm-up: first calls build kernels and caches
+            detector.detect(image, confidence=0.4, classes=[0])
+        model_ms = []
+        for image in images[5:]:
+            started = time.perf_counter()
+            detector.detect(image, confidence=0.4, classes=[0])
+            model_ms.append((time.perf_counter() - started) * 1000)
+        timings[backend] = model_ms
 
+    some = next(iter(detectors.values()))
+    print(f"model: {some.name} ({some.version}), input {arguments.imgsz}px, CPU")
+    reference = statistics.mean(timings["onnx"]) if "onnx" in timings else None
+    for backend, model_ms in timings.items():
+        ratio = (
+            f", x{reference / statistics.mean(model_ms):.2f} ONNX Runtime FP32" if reference else ""
+        )
+        print(
+            f"  {backend:<14} median {statistics.median(model_ms):6.1f} ms, "
+            f"p95 {percentile(model_ms, 0.95):6.1f} ms, "
+            f"{1000 / statistics.mean(model_ms):5.1f} frames/s{ratio}"
+        )
+
+    if "openvino-int8" in detectors:
+        gate_file = detectors["openvino-int8"].model_file / ACCURACY_GATE_FILE
+        gate = json.loads(gate_file.read_text(encoding="utf-8"))
+        verdict = "passed" if gate["passed"] else "FAILED"
+        print(f"accuracy gate ({gate_file.name}, measured {gate['measured_at']}): {verdict}")
+        for name, scores in gate["sets"].items():
+            fp32, int8 = scores["fp32"], scores["int8"]
+            print(
+                f"  {name}: FP32 precision {fp32['precision']:.2f} recall {fp32['recall']:.2f}; "
+                f"INT8 precision {int8['precision']:.2f} recall {int8['recall']:.2f}"
+            )
+
+    fastest = min(timings, key=lambda backend: statistics.mean(timings[backend]))
+    detector = detectors[fastest]
     zone = Zone("all", ((0, 0), (1, 0), (1, 1), (0, 1)))
     pipeline = CameraPipeline(
         "bench", detector, [zone], [ZoneIntrusion(zone, {"person"}, min_frames=3)],
@@ -64,17 +105,8 @@ def main() -> None:
         started = time.perf_counter()
         pipeline.process(frame.image, now=frame.timestamp)
         pipeline_ms.append((time.perf_counter() - started) * 1000)
-
-    print(f"machine: {describe()}")
-    print(f"model: {detector.name} ({detector.version}), input {arguments.imgsz}px, CPU, PyTorch")
-    print(f"frames: {len(model_ms)} of the demo clip (768x576), sampled at 2 fps")
     print(
-        f"inference per frame: median {statistics.median(model_ms):.1f} ms, "
-        f"p95 {percentile(model_ms, 0.95):.1f} ms, "
-        f"throughput {1000 / statistics.mean(model_ms):.1f} frames/s"
-    )
-    print(
-        f"full pipeline per frame (model + tracker + rule + evidence): "
+        f"full pipeline per frame on {fastest} (model + tracker + rule + evidence): "
         f"median {statistics.median(pipeline_ms):.1f} ms, "
         f"p95 {percentile(pipeline_ms, 0.95):.1f} ms; "
         f"{pipeline.stats.incidents} incidents"

@@ -57,7 +57,9 @@ class IncidentReport(BaseModel):
     details: dict[str, Any] = Field(
         default={}, description="Rule-specific findings: count, plate, direction, time held."
     )
-    model_backend: str | None = Field(default=None, max_length=32, description="pytorch or onnx.")
+    model_backend: str | None = Field(
+        default=None, max_length=32, description="pytorch, onnx, openvino or openvino-int8."
+    )
     snapshot_at: Instant | None = Field(default=None, description="When the snapshot was taken.")
     clip_sha256: str | None = Field(
         default=None, pattern=SHA256_PATTERN, description="SHA-256 of the clip, if one is sent."

@@ -98,8 +98,14 @@ def model_input(image: np.ndarray, *, imgsz: int = 640) -> np.ndarray:
 
 
 def _head_ignored_scope(model: Any) -> Any:
-    """Keep the detection head's box decoding (DFL, anchor arithmetic) and the class sigmoids
-    in FP32: quantizing them shifts boxes by pixels for little speed (as ultralytics does)."""
+    """Keep the whole detection head (its box and class convolutions, DFL box decoding and
+    class sigmoids; the last `/model.N/` module) in FP32.
+
+    Measured on the demo clip: quantizing the head's convolutions too (keeping only its box
+    arithmetic in FP32, as ultralytics does) took the intrusion rule's precision from 0.85 to
+    0.68 and its recall from 1.00 to 0.95, and failed the gate; with the head in FP32 the
+    INT8 model scores 0.88 and 1.00.
+    """
     import nncf
 
     indices = [
@@ -109,17 +115,8 @@ def _head_ignored_scope(model: Any) -> Any:
     ]
     if not indices:
         return nncf.IgnoredScope(types=["Sigmoid"], validate=False)
-    head = rf".*/model\.{max(indices)}/"
     return nncf.IgnoredScope(
-        patterns=[
-            head + ".*/Add",
-            head + ".*/Sub.*",
-            head + ".*/Mul",
-            head + ".*/Div",
-            head + ".*dfl.*",
-        ],
-        types=["Sigmoid"],
-        validate=False,
+        patterns=[rf".*/model\.{max(indices)}/.*"], types=["Sigmoid"], validate=False
     )
 
 

@@ -515,7 +515,9 @@ def seed_demo_accounts(database_url: str, password: str) -> list[str]:
 @app.command("eval")
 def evaluate(
     labels: Annotated[Path, typer.Argument(help="Labels JSON (tests/data/*.json).")],
-    backend: Annotated[str, typer.Option(help="auto, onnx or pytorch.")] = "auto",
+    backend: Annotated[
+        str, typer.Option(help="auto, openvino-int8, openvino, onnx or pytorch.")
+    ] = "auto",
     motion: Annotated[bool, typer.Option(help="Use the motion gate.")] = True,
 ) -> None:
     """Score a rule on a labelled clip, or the detector on labelled photos."""

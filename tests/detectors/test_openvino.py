@@ -202,3 +202,19 @@ def test_imgsz_changes_the_input_tensor_of_every_backend(
         assert (height, width) == (math.ceil(imgsz * 3 / 4 / 32) * 32, imgsz)
         sides[imgsz] = len(detector.detect(image, confidence=0.4, classes=[0]))
     assert all(found >= 2 for found in sides.values()), sides
+
+
+def test_quantize_command_names_bad_calibration_input(
+    assets: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from gridwatch.cli import app
+
+    empty = tmp_path / "frames"
+    empty.mkdir()
+    result = CliRunner().invoke(app, ["assets", "quantize", "--frames", str(empty)])
+    assert result.exit_code == 1
+    assert f"{empty}: no calibration frames" in result.output
+    result = CliRunner().invoke(app, ["assets", "quantize", "--model", "yolov9"])
+    assert result.exit_code == 2 and "--model: unknown model 'yolov9'" in result.output

@@ -49,10 +49,16 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 20) -
 
 
 def _timed_get(client: httpx.Client, path: str, headers: dict[str, str]) -> float:
-    started = time.monotonic()
-    response = client.get(path, headers=headers)
-    assert response.status_code == 200, response.text
-    return time.monotonic() - started
+    """Seconds the quicker of two requests took: a request that waits for a database connection
+    waits every time (the pool's 30 s timeout), while one slowed once by the machine (other
+    tests on the same cores, 48 threads starting) is not slow twice."""
+    times = []
+    for _ in range(2):
+        started = time.monotonic()
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, response.text
+        times.append(time.monotonic() - started)
+    return min(times)
 
 
 def test_tests_waiting_on_a_silent_camera_hold_no_database_connection(

@@ -83,7 +83,8 @@ class EventFilters:
             list[str] | None, Query(description="Only these severities (low ... critical).")
         ] = None,
         merged_into_id: Annotated[
-            int | None, Query(ge=1, description="Only the duplicates merged into this event.")
+            int | None,
+            Query(ge=1, le=2**31 - 1, description="Only the duplicates merged into this event."),
         ] = None,
         overdue: Annotated[
             bool | None, Query(description="Only those past their deadline.")

@@ -65,7 +65,7 @@ def list_accesses(
     _admin: AdminDep,
     filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> EvidenceAccessPage:
     # Entries keep coming while the page is read: count and list up to the same newest one.
     newest = session.scalar(select(func.max(EvidenceAccess.id))) or 0

@@ -188,7 +188,7 @@ def list_deliveries(
         Query(alias="status", description="Only deliveries in this state."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> DeliveryPage:
     _get(session, webhook_id)
     query = select(OutboundDelivery).where(OutboundDelivery.webhook_id == webhook_id)

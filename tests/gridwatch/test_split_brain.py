@@ -27,6 +27,9 @@ from gridwatch.worker.runner import Worker
 from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.gridwatch.relay import TcpRelay
 
+# Times lease lapses and takeovers: runs in the suite's serial part, alone on the CPU.
+pytestmark = pytest.mark.timing
+
 LEASE_S = 4.0
 
 # One camera over the demo recording; a person who steps into the yard for three frames and out

@@ -11,12 +11,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from contract.camera import CameraConfig
 from gridwatch.outbox import Outbox
 from gridwatch.worker.assemble import CameraAssembly
 from gridwatch.worker.runner import Worker
 from tests.gridwatch.test_split_brain import BlinkingPerson
 from tests.ingest.peers import RtspServer
+
+# Times how soon a clip follows a dying stream: runs in the suite's serial part.
+pytestmark = pytest.mark.timing
 
 
 def clips_kept(path: Path) -> list[dict[str, object]]:

@@ -112,3 +112,41 @@ def test_a_worker_incident_with_nan_is_refused(api_client: TestClient) -> None:
     response = api_client.post("/api/v1/incidents", headers=WORKER, **form)
     assert response.status_code == 422
     assert "NaN is not a JSON number" in response.json()["detail"]
+
+
+def _integer_query_parameters(client: TestClient, event_id: int) -> list[tuple[str, str]]:
+    """(url, name) of every integer query parameter of every GET operation."""
+    spec = client.get("/openapi.json").json()
+    found = []
+    for path, methods in spec["paths"].items():
+        operation = methods.get("get")
+        if operation is None:
+            continue
+        url = path.replace("{camera_id}", "school-no1-gate")
+        url = re.sub(r"\{[^}]+\}", str(event_id), url)
+        for parameter in operation.get("parameters", []):
+            schema = parameter.get("schema", {})
+            types = {schema.get("type")} | {
+                option.get("type") for option in schema.get("anyOf", [])
+            }
+            if parameter["in"] == "query" and "integer" in types:
+                found.append((url, parameter["name"]))
+    return found
+
+
+def test_no_integer_past_the_databases_range_makes_any_route_fail(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    """An offset or an id of 2**63 is refused with a reason (422), never passed to the database,
+    whose integers it overflows (a 500 on SQLite)."""
+    event_id = report_incident(api_client)["id"]
+    parameters = _integer_query_parameters(api_client, event_id)
+    assert len(parameters) >= 10
+    failures = []
+    headers = accounts.headers("admin")
+    for url, name in parameters:
+        for value in (2**63, 2**31):
+            response = api_client.get(url, params={name: value}, headers=headers)
+            if response.status_code != 422:
+                failures.append(f"GET {url}?{name}={value}: {response.status_code}")
+    assert failures == []

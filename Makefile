@@ -22,15 +22,16 @@ run: venv assets
 
 # The ingest tests run a real RTSP server (GStreamer, from Debian packages).
 # Two parts: most tests wait on servers, browsers and databases and share the cores
-# (TEST_JOBS processes); those that run the model or measure rates and delays (markers `slow`
-# and `timing`) run afterwards, alone. The slowest of each part are listed.
+# (TEST_JOBS processes); those that run the model, measure rates and delays, or change the
+# machine's network (markers `slow`, `timing` and `hostnet`) run afterwards, alone. The slowest
+# of each part are listed.
 TEST_JOBS ?= 3
 test: system-deps venv assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile -m "not slow and not timing" --durations=15
-	$(BIN)/python -m pytest -m "slow or timing" --durations=15
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile -m "not slow and not timing and not hostnet" --durations=15
+	$(BIN)/python -m pytest -m "slow or timing or hostnet" --durations=15
 
 lint: venv
 	$(BIN)/ruff check .

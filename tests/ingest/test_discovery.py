@@ -15,6 +15,10 @@ from gridwatch.cli import app
 from ingest.discovery import discover, parse_probe_matches, probe_message
 from tests.ingest.onvif_sim import NAME, Simulator, shared_simulator
 
+# The simulator adds a network link to the machine, and a browser drops its requests when the
+# network changes: these run in the suite's serial part, never beside the console's tests.
+pytestmark = pytest.mark.hostnet
+
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
     "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",

@@ -38,6 +38,10 @@ from tests.conftest import free_port
 from tests.ingest.onvif_events_device import DATA, events_device
 from tests.ingest.onvif_sim import HEIGHT, WIDTH, Simulator, shared_simulator
 
+# The simulator adds a network link to the machine, and a browser drops its requests when the
+# network changes: these run in the suite's serial part, never beside the console's tests.
+pytestmark = pytest.mark.hostnet
+
 RECORDED = DATA / "pull_messages_response.xml"
 UTC = dt.UTC
 

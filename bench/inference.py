@@ -37,8 +37,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--imgsz", type=int, default=640)
-    arguments = parser.parse_args()
-
     parser.add_argument("--backends", default="pytorch,onnx,openvino,openvino-int8")
     arguments = parser.parse_args()
 

@@ -43,14 +43,19 @@ def _unauthorised(detail: str) -> HTTPException:
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+# The credentials every authentication dependency reads: the bearer token, and the name a worker
+# gives itself for the audit trail.
+BearerToken = Annotated[str | None, Depends(_oauth2)]
+WorkerName = Annotated[
+    str | None, Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail.")
+]
+
+
 def current_principal(
     session: SessionDep,
     settings: SettingsDep,
-    token: Annotated[str | None, Depends(_oauth2)],
-    worker_name: Annotated[
-        str | None,
-        Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail."),
-    ] = None,
+    token: BearerToken,
+    worker_name: WorkerName = None,
 ) -> Principal:
     if not token:
         raise _unauthorised("not authenticated: log in or present a token (Authorization: Bearer)")
@@ -104,11 +109,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     async def check(
         session: LoopSessionDep,
         settings: SettingsDep,
-        token: Annotated[str | None, Depends(_oauth2)],
-        worker_name: Annotated[
-            str | None,
-            Header(alias="X-GridWatch-Worker", description="Worker name for the audit trail."),
-        ] = None,
+        token: BearerToken,
+        worker_name: WorkerName = None,
     ) -> Principal:
         principal = current_principal(session, settings, token, worker_name)
         if principal.role != "worker":

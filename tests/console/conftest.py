@@ -40,11 +40,9 @@ CLIENT_ERROR_LOG = re.compile(
 WORKER = {"Authorization": f"Bearer {WORKER_TOKEN}", "X-GridWatch-Worker": "edge-1"}
 
 
-@pytest.fixture(scope="module")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The API (serving the console) on a loopback port over SQLite, with every seeded account."""
-    root = tmp_path_factory.mktemp("console")
-    settings = Settings(
+def console_settings(root: Path, **overrides: Any) -> Settings:
+    """The console's API over SQLite in `root`, with the shipped cameras, grids and policy."""
+    return Settings(
         database_url=f"sqlite:///{root / 'console.db'}",
         evidence_dir=root / "evidence",
         worker_token=WORKER_TOKEN,  # type: ignore[arg-type]
@@ -53,7 +51,15 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
         district_file=REPO / "camera_configs" / "district" / "policy.yaml",
         secret_key="test-secret-key-0123456789abcdef",  # type: ignore[arg-type]
         escalation_interval_s=0,
-        camera_test_allowed_networks=["127.0.0.0/8"],  # type: ignore[list-item]
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The API (serving the console) on a loopback port over SQLite, with every seeded account."""
+    settings = console_settings(
+        tmp_path_factory.mktemp("console"), camera_test_allowed_networks=["127.0.0.0/8"]
     )
     server = LiveServer(settings).start()
     seed_accounts(server.app)

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from api.settings import Settings
-from tests.conftest import PASSWORD, REPO, WORKER_TOKEN, LiveServer, seed_accounts
-from tests.console.conftest import PHONE, Console, api_as, scene_jpeg
+from tests.conftest import PASSWORD, LiveServer, seed_accounts
+from tests.console.conftest import PHONE, Console, api_as, console_settings, scene_jpeg
 from tests.console.test_work_lists import hotline_case
 
 pytestmark = pytest.mark.browser
@@ -25,17 +24,8 @@ LIFETIME_S = 8.0
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The console's API over SQLite, with access tokens that last eight seconds."""
-    root = tmp_path_factory.mktemp("short-sessions")
-    settings = Settings(
-        database_url=f"sqlite:///{root / 'console.db'}",
-        evidence_dir=root / "evidence",
-        worker_token=WORKER_TOKEN,  # type: ignore[arg-type]
-        camera_configs=REPO / "camera_configs",
-        grids_file=REPO / "camera_configs" / "grids.geojson",
-        district_file=REPO / "camera_configs" / "district" / "policy.yaml",
-        secret_key="test-secret-key-0123456789abcdef",  # type: ignore[arg-type]
-        escalation_interval_s=0,
-        access_token_minutes=LIFETIME_S / 60,
+    settings = console_settings(
+        tmp_path_factory.mktemp("short-sessions"), access_token_minutes=LIFETIME_S / 60
     )
     server = LiveServer(settings).start()
     seed_accounts(server.app)

@@ -684,17 +684,20 @@ def cameras_discover(
 
 @app.command("gb28181")
 def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    """Serve GB/T 28181 devices over SIP (UDP and TCP): registration, keep-alive, catalog.
+    """Serve GB/T 28181 devices over SIP (UDP and TCP): registration, keep-alive, catalog, and
+    live video INVITEd for the workers through the stream control (HTTP, loopback by default).
 
     Settings come from GRIDWATCH_GB28181_* (host, port, sip_id, domain, password,
-    keepalive_interval_s, keepalive_missed); devices are reported to the API at
-    GRIDWATCH_API_URL with GRIDWATCH_WORKER_TOKEN, like a worker's reports; see the README.
+    keepalive_interval_s, keepalive_missed, control_host, control_port); devices are reported
+    to the API at GRIDWATCH_API_URL with GRIDWATCH_WORKER_TOKEN, like a worker's reports, and
+    the stream control takes the same token; see the README.
     """
     import asyncio
 
     from pydantic import ValidationError
 
     from gridwatch.api_client import ApiClient
+    from gridwatch.gb28181.media import MediaSettings
     from gridwatch.gb28181.reporting import ApiReporter
     from gridwatch.gb28181.service import Gb28181Settings, serve
     from gridwatch.worker.settings import WorkerSettings
@@ -702,6 +705,7 @@ def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -
     _logging(verbose)
     try:
         settings = Gb28181Settings()
+        media = MediaSettings()
         worker = WorkerSettings()
     except ValidationError as err:
         for problem in err.errors():
@@ -713,9 +717,13 @@ def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -
     )
     reporter = ApiReporter(api)
     try:
-        asyncio.run(serve(settings, reporter))
+        asyncio.run(serve(settings, reporter, media=media, control_token=worker.worker_token))
     except OSError as err:
-        typer.echo(f"error: cannot listen on udp {settings.host}:{settings.port}: {err}", err=True)
+        typer.echo(
+            f"error: cannot listen on {settings.host}:{settings.port} (SIP) or"
+            f" {media.control_host}:{media.control_port} (stream control): {err}",
+            err=True,
+        )
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass

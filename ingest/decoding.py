@@ -11,6 +11,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterator, Mapping
+from typing import BinaryIO
 
 import av
 import av.error
@@ -26,6 +27,9 @@ class VideoDecoder:
     only for pictures that are used), as with `cv2.VideoCapture`. A packet the decoder cannot
     read is skipped and counted in `damaged`; the next key frame recovers.
 
+    `address` is a URL or path, or a readable file object (a stream arriving over RTP); `format`
+    names FFmpeg's demuxer when it cannot be guessed ("mpeg": an MPEG program stream).
+
     Raises (from the constructor): `OSError` when the address cannot be opened (FFmpeg's
     error chained), `LookupError` when it has no video stream.
 
@@ -37,9 +41,10 @@ class VideoDecoder:
 
     def __init__(
         self,
-        address: str,
+        address: str | BinaryIO,
         options: Mapping[str, str | int] | None = None,
         *,
+        format: str | None = None,
         open_timeout_s: float | None = None,
         read_timeout_s: float | None = None,
         threads: int | None = None,
@@ -50,15 +55,19 @@ class VideoDecoder:
             timeout = (opening, read_timeout_s or opening)
         try:
             self._container = av.open(
-                address, options={key: str(value) for key, value in (options or {}).items()},
+                address, mode="r", format=format,
+                options={key: str(value) for key, value in (options or {}).items()},
                 timeout=timeout,
             )  # fmt: skip
         except av.error.FFmpegError as err:
             raise OSError(f"FFmpeg could not open it: {err.strerror or err}") from err
         if not self._container.streams.video:
             self._container.close()
-            raise LookupError(f"{address}: no video stream")
+            raise LookupError(f"{address if isinstance(address, str) else format}: no video stream")
         self.stream = self._container.streams.video[0]
+        if self.stream.codec_context is None:
+            self._container.close()
+            raise LookupError(f"no decoder for the video stream ({self.stream.codec_tag or '?'})")
         if threads is not None:
             self.stream.codec_context.thread_count = threads
         self._packets: Iterator[av.Packet] = self._container.demux(self.stream)

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -24,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gridwatch.gb28181 import manscdp, sip
 from gridwatch.gb28181.manscdp import Channel, ManscdpError
+from gridwatch.gb28181.media import MediaCalls, MediaSettings, control_app
 from gridwatch.gb28181.reporting import ApiReporter, device_report
 from gridwatch.gb28181.sip import SipMessage, SipParseError
 
@@ -127,6 +129,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         reporter: Where devices are reported to the API (None: kept here only). A device the
             API says is refused is answered 403; pending ones register, so that their catalog
             reaches the admin who decides, but cannot be adopted until accepted.
+        media: Settings of live video's INVITEs (see `media`).
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         settings: Gb28181Settings,
         clock: Any = time.monotonic,
         reporter: ApiReporter | None = None,
+        media: MediaSettings | None = None,
     ):
         self.settings = settings
         self.reporter = reporter
@@ -147,6 +151,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         self._cseq = 0
         self.transport: asyncio.DatagramTransport | None = None
         self._tcp: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self.media = MediaCalls(self, media or MediaSettings())
 
     # --- transport -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -162,13 +167,21 @@ class Gb28181Service(asyncio.DatagramProtocol):
             log.warning("%s:%d: malformed SIP (%s)", addr[0], addr[1], err)
             self._answer_malformed(data, addr, str(err))
             return
+        if message.status is not None:
+            if not self.media.on_response(message, addr):
+                log.debug("%s:%d: response to no request of ours", *addr)
+            return
         try:
             if message.method == "REGISTER":
                 self._register(message, addr)
             elif message.method == "MESSAGE":
                 self._message(message, addr)
+            elif message.method == "BYE":
+                self.media.on_bye(message, addr)
             elif message.method is not None and message.method != "ACK":
-                self._send(sip.response(message, 405, ("allow", "REGISTER, MESSAGE")), addr)
+                self._send(
+                    sip.response(message, 405, ("allow", "REGISTER, MESSAGE, ACK, BYE")), addr
+                )
         except SipParseError as err:
             self.stats.malformed += 1
             log.warning("%s:%d: malformed %s (%s)", addr[0], addr[1], message.method, err)
@@ -458,23 +471,50 @@ async def serve(
     reporter: ApiReporter | None = None,
     *,
     stop: asyncio.Event | None = None,
+    media: MediaSettings | None = None,
+    control_token: SecretStr | None = None,
 ) -> None:
     """Listen on the settings' address, UDP and TCP, until `stop` is set; keep-alives are
-    checked each second."""
+    checked each second. With `control_token`, the workers' stream control (`media`) listens
+    on HTTP too, on the same loop."""
+    import uvicorn
+
     loop = asyncio.get_running_loop()
+    media = media or MediaSettings()
     transport, service = await loop.create_datagram_endpoint(
-        lambda: Gb28181Service(settings, reporter=reporter),
+        lambda: Gb28181Service(settings, reporter=reporter, media=media),
         local_addr=(settings.host, settings.port),
     )
     tcp = await asyncio.start_server(service.serve_tcp, settings.host, settings.port)
     log.info("GB/T 28181 %s (domain %s) on udp and tcp %s:%d", settings.sip_id, settings.domain,
              settings.host, settings.port)  # fmt: skip
+    control: uvicorn.Server | None = None
+    control_task: asyncio.Task[None] | None = None
+    if control_token is not None:
+        control = uvicorn.Server(
+            uvicorn.Config(
+                control_app(service.media, control_token), host=media.control_host,
+                port=media.control_port, log_level="warning", lifespan="off",
+            )
+        )  # fmt: skip
+        # Bound here, so a port in use raises OSError now (uvicorn would exit the process).
+        listening = socket.create_server((media.control_host, media.control_port))
+        control_task = asyncio.create_task(control.serve(sockets=[listening]))
     stop = stop or asyncio.Event()
     try:
         while not stop.is_set():
+            if control_task is not None and control_task.done():
+                control_task.result()
+                raise OSError(f"stream control on {media.control_host}:{media.control_port} ended")
             service.check_keepalives(time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
+        for call_id in list(service.media.calls):
+            service.media.bye(call_id)
+        if control is not None and control_task is not None:
+            control.should_exit = True
+            with contextlib.suppress(Exception):
+                await control_task
         transport.close()
         tcp.close()

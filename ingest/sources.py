@@ -275,4 +275,9 @@ def open_source(
         return RtspSource(camera_id, url, detect_fps=detect_fps, options=options)
     if scheme in ("http", "https"):
         return HttpSource(camera_id, url, detect_fps=detect_fps, options=options)
+    if scheme == "gb28181":
+        # Streamed on request through the `gridwatch gb28181` service (GRIDWATCH_GB28181_*).
+        from ingest.gb28181 import Gb28181Source
+
+        return Gb28181Source(camera_id, url, detect_fps=detect_fps, options=options)
     raise UnsupportedSource(camera_id, scheme)

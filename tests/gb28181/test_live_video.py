@@ -1,0 +1,248 @@
+"""Live video from GB/T 28181 devices: PS over RTP decoded into the clip's frames, and the INVITE,
+ACK and BYE against SIPp playing the device, whose ACK starts the PS over RTP sender."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from contract.camera import default_data_dir
+from gridwatch.gb28181.media import StreamRequest, control_app, offer, parse_answer, ssrc_for
+from gridwatch.gb28181.service import Gb28181Service, Gb28181Settings
+from ingest.decoding import VideoDecoder
+from ingest.gb28181 import Gb28181Media, Gb28181Source
+from ingest.live import StreamOptions
+from ingest.rtp import PayloadStream, RtpReceiver
+from tests.conftest import WORKER_TOKEN
+from tests.gb28181 import ps_sender
+from tests.gb28181.test_sipp_device import DEVICE_ID, DOMAIN, PASSWORD, PLATFORM_ID, SCENARIOS
+
+CHANNEL_ID = "34020000001310000001"
+FRAMES = 40
+
+
+@pytest.fixture(scope="module", params=["libx264", "libx265"], ids=["h264", "h265"])
+def ps_clip(request: pytest.FixtureRequest, demo_clip: Path) -> Path:
+    return ps_sender.prepare(demo_clip, default_data_dir(), codec=request.param, frames=FRAMES)
+
+
+def reference_frames(clip: Path) -> list[np.ndarray]:
+    """The clip's frames as FFmpeg decodes its PS from memory: what must come out of RTP."""
+    data = b"".join(ps for _, ps in ps_sender.read_frames(clip))
+    with av.open(io.BytesIO(data), format="mpeg") as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def test_sdp_offer_and_answer() -> None:
+    request = StreamRequest(
+        device_id=DEVICE_ID, channel_id=CHANNEL_ID, media_host="10.0.0.5", media_port=30000,
+        transport="tcp",
+    )  # fmt: skip
+    text = offer(PLATFORM_ID, request, ssrc_for(DOMAIN, 1)).decode()
+    for line in ("s=Play", "c=IN IP4 10.0.0.5", "m=video 30000 TCP/RTP/AVP 96",
+                 "a=rtpmap:96 PS/90000", "a=setup:passive", "y=0200000001"):  # fmt: skip
+        assert f"{line}\r\n" in text
+    answer = parse_answer(
+        b"v=0\r\nc=IN IP4 10.0.0.9\r\nm=video 15060 RTP/AVP 96\r\ny=0200000001\r\n"
+    )
+    assert (answer.host, answer.port, answer.ssrc) == ("10.0.0.9", 15060, 200000001)
+    with pytest.raises(ValueError, match="no m=video"):
+        parse_answer(b"v=0\r\nm=audio 1 RTP/AVP 8\r\n")
+    with pytest.raises(ValueError, match="y="):
+        parse_answer(b"m=video 1 RTP/AVP 96\r\ny=abc\r\n")
+
+
+@pytest.mark.parametrize(
+    ("transport", "reorder"),
+    [("udp", False), ("udp", True), ("tcp", False)],
+    ids=["udp", "udp-reordered", "tcp"],
+)
+def test_ps_over_rtp_gives_the_clips_frames(ps_clip: Path, transport: str, reorder: bool) -> None:
+    expected = reference_frames(ps_clip)
+    assert len(expected) == FRAMES
+    stream = PayloadStream(timeout_s=1.0)
+    receiver = RtpReceiver(stream, transport=transport, host="127.0.0.1")  # type: ignore[arg-type]
+    sender = threading.Thread(
+        target=ps_sender.send,
+        args=(ps_sender.read_frames(ps_clip), "127.0.0.1", receiver.port, 200000001),
+        kwargs={"tcp": transport == "tcp", "speed": 4.0, "reorder": reorder},
+    )
+    sender.start()
+    try:
+        decoder = VideoDecoder(stream, {"probesize": 65536, "analyzeduration": 0}, format="mpeg")  # type: ignore[arg-type]
+        assert decoder.codec_name == ("hevc" if "265" in ps_clip.name else "h264")
+        frames = []
+        while decoder.grab():
+            image = decoder.retrieve()
+            assert image is not None
+            frames.append(image)
+    finally:
+        sender.join(30)
+        receiver.close()
+    assert receiver.stats.lost == 0 and receiver.stats.malformed == 0
+    assert len(frames) == FRAMES
+    assert frames[0].shape == (576, 768, 3)
+    # Bit for bit the pictures FFmpeg decodes from the PS the sender muxed: nothing lost or
+    # garbled between the two.
+    assert all(np.array_equal(a, b) for a, b in zip(frames, expected, strict=True))
+
+
+# --- against SIPp playing the device -----------------------------------------------------------
+
+
+@contextmanager
+def service_with_control() -> Iterator[tuple[Gb28181Service, str]]:
+    """The SIP service on a free loopback port and its stream control, on one loop."""
+    settings = Gb28181Settings(
+        host="127.0.0.1", port=5060, sip_id=PLATFORM_ID, domain=DOMAIN, password=PASSWORD,
+    )  # fmt: skip
+    service = Gb28181Service(settings)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    control = uvicorn.Server(
+        uvicorn.Config(control_app(service.media, SecretStr(WORKER_TOKEN)), log_level="warning",
+                       lifespan="off")
+    )  # fmt: skip
+    listening = socket.create_server(("127.0.0.1", 0))
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+        tasks.append(loop.create_task(control.serve(sockets=[listening])))
+
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    deadline = time.monotonic() + 10
+    while not control.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield service, f"http://127.0.0.1:{listening.getsockname()[1]}"
+    finally:
+        control.should_exit = True
+        time.sleep(0.3)
+        assert service.transport is not None
+        loop.call_soon_threadsafe(service.transport.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@contextmanager
+def sipp_device(
+    service: Gb28181Service, clip: Path, tmp_path: Path, *, stay_ms: int
+) -> Iterator[Path]:
+    """SIPp as the device: registers, answers the catalog query and INVITEs (device_media.xml
+    runs the PS over RTP sender on each ACK), stays `stay_ms`, unregisters. Yields the file of
+    the SIP messages it traced; fails the test when SIPp does."""
+    sipp = shutil.which("sipp")
+    assert sipp, "SIPp missing: scripts/system-deps.sh installs sip-tester"
+    assert service.transport is not None
+    port = service.transport.get_extra_info("sockname")[1]
+    sender = f"{sys.executable} -m tests.gb28181.ps_sender {clip} --speed 2"
+    messages = tmp_path / "sipp-messages.log"
+    process = subprocess.Popen(
+        [sipp, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "register_and_wait.xml"), "-m", "1",
+         "-oocsf", str(SCENARIOS / "device_media.xml"), "-d", str(stay_ms),
+         "-i", "127.0.0.1", "-p", "0", "-s", DEVICE_ID, "-au", DEVICE_ID, "-ap", PASSWORD,
+         "-key", "platform", PLATFORM_ID, "-key", "domain", DOMAIN, "-key", "sender", sender,
+         "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err", "-trace_msg",
+         "-message_file", str(messages), "-error_file", str(tmp_path / "sipp-errors.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while DEVICE_ID not in service.devices and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if DEVICE_ID not in service.devices:
+            process.kill()
+            pytest.fail(f"SIPp did not register: {process.communicate()[1][-2000:]}")
+        yield messages
+        _, errors = process.communicate(timeout=stay_ms / 1000 + 30)
+        assert process.returncode == 0, f"SIPp rc {process.returncode}: {errors}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def media_for(control_url: str, transport: str) -> Gb28181Media:
+    return Gb28181Media(
+        control_url=control_url, token=SecretStr(WORKER_TOKEN), media_host="127.0.0.1",
+        media_bind="127.0.0.1", media_transport=transport,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_sipp_device_is_invited_and_streams_the_clip(
+    ps_clip: Path, transport: str, tmp_path: Path
+) -> None:
+    expected = reference_frames(ps_clip)
+    with (
+        service_with_control() as (service, control_url),
+        sipp_device(service, ps_clip, tmp_path, stay_ms=7000) as messages,
+    ):
+        source = Gb28181Source(
+            "gate", f"gb28181://{DEVICE_ID}/{CHANNEL_ID}", detect_fps=20,
+            options=StreamOptions(read_timeout_s=3.0), media=media_for(control_url, transport),
+        )  # fmt: skip
+        try:
+            frames = [source.read() for _ in range(8)]
+            assert source.invite_to_first_frame_s is not None
+            deadline = time.monotonic() + 15
+            while source.health().frames_received < FRAMES and time.monotonic() < deadline:
+                time.sleep(0.1)
+            health = source.health()
+        finally:
+            source.close()
+        assert len(service.media.calls) == 0, "the stream was not ended with BYE"
+    assert health.frames_received == FRAMES
+    assert health.codec == ("hevc" if "265" in ps_clip.name else "h264")
+    for frame in frames:
+        assert frame is not None and frame.size == (768, 576)
+        assert any(np.array_equal(frame.image, picture) for picture in expected)
+    trace = messages.read_text(errors="replace")
+    assert trace.count("INVITE sip:") == 1 and "BYE sip:" in trace and "ACK sip:" in trace
+    proto = "TCP/RTP/AVP" if transport == "tcp" else "RTP/AVP"
+    assert f"m=video {source.rtp.port if source.rtp else 0} {proto} 96" in trace
+
+
+def test_a_stream_that_stops_is_invited_again(tmp_path: Path, demo_clip: Path) -> None:
+    clip = ps_sender.prepare(demo_clip, default_data_dir(), codec="libx264", frames=FRAMES)
+    with (
+        service_with_control() as (service, control_url),
+        sipp_device(service, clip, tmp_path, stay_ms=14000) as messages,
+    ):
+        source = Gb28181Source(
+            "gate", f"gb28181://{DEVICE_ID}/{CHANNEL_ID}", detect_fps=20,
+            options=StreamOptions(read_timeout_s=1.5, max_backoff_s=1.0),
+            media=media_for(control_url, "udp"),
+        )  # fmt: skip
+        try:
+            # The sender stops after the clip's frames: silence for the read timeout is a lost
+            # stream, ended with BYE and asked for again.
+            deadline = time.monotonic() + 25
+            while source.health().reconnects < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            health = source.health()
+            after = source.read()
+        finally:
+            source.close()
+    assert health.reconnects >= 1
+    assert after is not None and after.size == (768, 576)
+    trace = messages.read_text(errors="replace")
+    assert trace.count("INVITE sip:") >= 2 and trace.count("BYE sip:") >= 2

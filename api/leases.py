@@ -76,13 +76,9 @@ class StaleLease(Exception):
 
 
 def _active() -> ColumnElement[bool]:
-    # GB/T 28181 channels are watched by the SIP service (gridwatch gb28181), not leased to
-    # workers: no worker can open a gb28181:// source until live video over SIP is taken.
-    return and_(
-        Camera.retired_at.is_(None),
-        Camera.enabled.is_(True),
-        Camera.source_display.not_like("gb28181://%"),
-    )
+    # GB/T 28181 channels are leased like every camera: the worker asks the SIP service for
+    # their stream (ingest.gb28181).
+    return and_(Camera.retired_at.is_(None), Camera.enabled.is_(True))
 
 
 def priority_at(watch_priority: dict[str, Any], now: datetime) -> int:

@@ -99,16 +99,22 @@ def report_device(
         for gone in existing.values():  # no longer in the catalog; adopted ones stay
             if gone.camera_id is None:
                 device.channels.remove(gone)
-    # Online/offline is the adopted cameras' health until live video reports frames.
+    # A device offline cannot stream: its adopted cameras are offline, whatever a worker last
+    # said. Online, the worker that leases a camera and plays its stream reports its health;
+    # the device's report only lifts the offline mark it set itself.
     for channel in device.channels:
         camera = session.get(Camera, channel.camera_id) if channel.camera_id else None
         if camera is None:
             continue
-        status_now = "online" if report.online else "offline"
-        if camera.status != status_now:
-            camera.status, camera.status_since = status_now, now
-        camera.last_report_at = now
-        camera.health = {} if report.online else {"error": OFFLINE_ERROR}
+        if not report.online:
+            if camera.status != "offline":
+                camera.status, camera.status_since = "offline", now
+            camera.last_report_at = now
+            camera.health = {"error": OFFLINE_ERROR}
+        elif (camera.health or {}).get("error") == OFFLINE_ERROR:
+            camera.status, camera.status_since = "online", now
+            camera.last_report_at = now
+            camera.health = {}
     session.commit()
     return DeviceAdmission(device_id=device_id, admission=device.admission)
 

@@ -64,13 +64,14 @@ def test_reported_device_is_pending_until_accepted_then_its_channel_adopted(
     assert camera["status"] == "online" and camera["name"] == "Gate camera"
     assert (camera["location"]["lat"], camera["location"]["lon"]) == (30.2551, 120.1201)
 
-    # No worker can open gb28181:// yet: the camera is not leased to one.
+    # A worker leases it like any camera and asks the SIP service for its stream.
     leased = api_client.post(
         "/api/v1/worker/leases",
         json={"capacity": 50},
         headers={**SERVICE, "X-GridWatch-Worker": "edge"},
     ).json()["cameras"]
-    assert leased and "school-gb-gate" not in {camera["id"] for camera in leased}
+    gate = next(camera for camera in leased if camera["id"] == "school-gb-gate")
+    assert gate["source"] == f"gb28181://{DEVICE}/{GATE}"
 
     # The device goes silent: its adopted camera goes offline, the catalog is kept.
     assert report(api_client, False) == "accepted"
@@ -78,6 +79,10 @@ def test_reported_device_is_pending_until_accepted_then_its_channel_adopted(
     assert camera["status"] == "offline"
     device = api_client.get("/api/v1/gb28181/devices", headers=admin).json()[0]
     assert not device["online"] and len(device["channels"]) == 2
+    # Back online: the offline mark the device's report set is lifted.
+    assert report(api_client, True) == "accepted"
+    camera = api_client.get("/api/v1/cameras/school-gb-gate", headers=admin).json()
+    assert camera["status"] == "online"
 
 
 def test_refused_device_and_bad_reports(api_client: TestClient, accounts: Accounts) -> None:

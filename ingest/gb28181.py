@@ -87,6 +87,7 @@ class _Gb28181Session:
     stream_id: str
     codec: str | None
     asked_at: float  # time.monotonic() when the stream was asked for
+    answered_at: float  # time.monotonic() when the service said the device accepted
     first_frame_s: float | None = None  # seconds from asking to the first decoded picture
 
     def receive(self) -> int:
@@ -178,6 +179,7 @@ class Gb28181Source(LiveSource):
         except BaseException:
             receiver.close()
             raise
+        answered_at = time.monotonic()
         stream_id = str(answer["stream_id"])
         receiver.ssrc = None  # the first sender heard; devices often send another SSRC
         try:
@@ -198,7 +200,7 @@ class Gb28181Source(LiveSource):
             ) from err
         session = _Gb28181Session(
             self.camera_id, receiver, decoder, self._control, stream_id, decoder.codec_name,
-            started,
+            started, answered_at,
         )  # fmt: skip
         self._session = session
         log.info("%s: %s/%s streaming %s over RTP/%s to port %d", self.camera_id,
@@ -235,6 +237,21 @@ class Gb28181Source(LiveSource):
     def invite_to_first_frame_s(self) -> float | None:
         session = self._session
         return session.first_frame_s if session is not None else None
+
+    def startup(self) -> dict[str, float] | None:
+        """Where the current connection's time to its first picture went, in seconds:
+        `answer` (asking to the device's 200 via the service), `first_packet` (that to the first
+        RTP packet: the device starting to send), `first_picture` (that to the first decoded
+        picture: FFmpeg probing and decoding). None before the first picture."""
+        session = self._session
+        if session is None or session.first_frame_s is None:
+            return None
+        first_packet = session.receiver.stats.first_packet_at or session.answered_at
+        return {
+            "answer": session.answered_at - session.asked_at,
+            "first_packet": first_packet - session.answered_at,
+            "first_picture": session.asked_at + session.first_frame_s - first_packet,
+        }
 
     @property
     def rtp(self) -> RtpReceiver | None:

@@ -143,7 +143,7 @@ def service_with_control() -> Iterator[tuple[Gb28181Service, str]]:
 
 @contextmanager
 def sipp_device(
-    service: Gb28181Service, clip: Path, tmp_path: Path, *, stay_ms: int
+    service: Gb28181Service, clip: Path, tmp_path: Path, *, stay_ms: int, speed: float = 2.0
 ) -> Iterator[Path]:
     """SIPp as the device: registers, answers the catalog query and INVITEs (device_media.xml
     runs the PS over RTP sender on each ACK), stays `stay_ms`, unregisters. Yields the file of
@@ -152,7 +152,7 @@ def sipp_device(
     assert sipp, "SIPp missing: scripts/system-deps.sh installs sip-tester"
     assert service.transport is not None
     port = service.transport.get_extra_info("sockname")[1]
-    sender = f"{sys.executable} -m tests.gb28181.ps_sender {clip} --speed 2"
+    sender = f"{sys.executable} -m tests.gb28181.ps_sender {clip} --speed {speed:g}"
     messages = tmp_path / "sipp-messages.log"
     process = subprocess.Popen(
         [sipp, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "register_and_wait.xml"), "-m", "1",

@@ -168,6 +168,8 @@ class Gb28181Source(LiveSource):
         started = time.monotonic()
         stream = PayloadStream(timeout_s=self.options.read_timeout_s)
         try:
+            # No SSRC given: the first sender heard is the stream's, since devices often send
+            # another SSRC than the y= line they answered.
             receiver = RtpReceiver(
                 stream, transport=self.media.media_transport, host=self.media.media_bind,
                 name=f"rtp-{self.camera_id}",
@@ -181,7 +183,6 @@ class Gb28181Source(LiveSource):
             raise
         answered_at = time.monotonic()
         stream_id = str(answer["stream_id"])
-        receiver.ssrc = None  # the first sender heard; devices often send another SSRC
         try:
             decoder = VideoDecoder(
                 stream,  # type: ignore[arg-type]  # a file object for PyAV: read() only

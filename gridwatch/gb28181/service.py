@@ -1,4 +1,5 @@
-"""The GB/T 28181 SIP service: registration with digest auth, keep-alive, catalog queries.
+"""The GB/T 28181 SIP service: registration with digest auth, keep-alive, catalog queries, and
+the INVITEs of live video that workers ask for (`media`).
 
 It runs as its own process (`gridwatch gb28181`), not inside the worker: devices register to one
 fixed address and port that the district's NAT and firewall rules point at, while workers come

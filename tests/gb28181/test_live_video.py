@@ -4,6 +4,7 @@ ACK and BYE against SIPp playing the device, whose ACK starts the PS over RTP se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import shutil
 import socket
@@ -16,14 +17,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import pytest
 import uvicorn
 from pydantic import SecretStr
 
 from contract.camera import default_data_dir
-from gridwatch.gb28181.media import StreamRequest, control_app, offer, parse_answer, ssrc_for
-from gridwatch.gb28181.service import Gb28181Service, Gb28181Settings
+from gridwatch.gb28181 import sip
+from gridwatch.gb28181.media import (
+    MediaSettings,
+    StreamRequest,
+    control_app,
+    offer,
+    parse_answer,
+    ssrc_for,
+)
+from gridwatch.gb28181.reporting import ApiReporter
+from gridwatch.gb28181.service import Device, Gb28181Service, Gb28181Settings
 from ingest.decoding import VideoDecoder
 from ingest.gb28181 import Gb28181Media, Gb28181Source
 from ingest.live import StreamOptions
@@ -106,12 +117,14 @@ def test_ps_over_rtp_gives_the_clips_frames(ps_clip: Path, transport: str, reord
 
 
 @contextmanager
-def service_with_control() -> Iterator[tuple[Gb28181Service, str]]:
+def service_with_control(
+    reporter: ApiReporter | None = None, media: MediaSettings | None = None
+) -> Iterator[tuple[Gb28181Service, str]]:
     """The SIP service on a free loopback port and its stream control, on one loop."""
     settings = Gb28181Settings(
         host="127.0.0.1", port=5060, sip_id=PLATFORM_ID, domain=DOMAIN, password=PASSWORD,
     )  # fmt: skip
-    service = Gb28181Service(settings)
+    service = Gb28181Service(settings, reporter=reporter, media=media)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -143,11 +156,18 @@ def service_with_control() -> Iterator[tuple[Gb28181Service, str]]:
 
 @contextmanager
 def sipp_device(
-    service: Gb28181Service, clip: Path, tmp_path: Path, *, stay_ms: int, speed: float = 2.0
+    service: Gb28181Service,
+    clip: Path,
+    tmp_path: Path,
+    *,
+    stay_ms: int,
+    speed: float = 2.0,
+    finish: bool = True,
 ) -> Iterator[Path]:
     """SIPp as the device: registers, answers the catalog query and INVITEs (device_media.xml
     runs the PS over RTP sender on each ACK), stays `stay_ms`, unregisters. Yields the file of
-    the SIP messages it traced; fails the test when SIPp does."""
+    the SIP messages it traced; fails the test when SIPp does. Without `finish` SIPp is stopped
+    at the end instead of waited for."""
     sipp = shutil.which("sipp")
     assert sipp, "SIPp missing: scripts/system-deps.sh installs sip-tester"
     assert service.transport is not None
@@ -172,8 +192,9 @@ def sipp_device(
             process.kill()
             pytest.fail(f"SIPp did not register: {process.communicate()[1][-2000:]}")
         yield messages
-        _, errors = process.communicate(timeout=stay_ms / 1000 + 30)
-        assert process.returncode == 0, f"SIPp rc {process.returncode}: {errors}"
+        if finish:
+            _, errors = process.communicate(timeout=stay_ms / 1000 + 30)
+            assert process.returncode == 0, f"SIPp rc {process.returncode}: {errors}"
     finally:
         if process.poll() is None:
             process.kill()
@@ -221,6 +242,67 @@ def test_sipp_device_is_invited_and_streams_the_clip(
     assert f"m=video {source.rtp.port if source.rtp else 0} {proto} 96" in trace
 
 
+def test_stream_control_refuses_with_reasons() -> None:
+    body = {"device_id": DEVICE_ID, "channel_id": CHANNEL_ID, "media_host": "127.0.0.1",
+            "media_port": 30000}  # fmt: skip
+    with service_with_control() as (service, control_url):
+        auth = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+        wrong = httpx.post(f"{control_url}/streams", json=body, headers={"Authorization": "x"})
+        assert wrong.status_code == 401
+        unknown = httpx.post(f"{control_url}/streams", json=body, headers=auth)
+        assert unknown.status_code == 404 and "not registered" in unknown.json()["detail"]
+        bad = httpx.post(f"{control_url}/streams", json={**body, "media_port": 0}, headers=auth)
+        assert bad.status_code == 422 and "media_port" in bad.text
+        assert httpx.delete(f"{control_url}/streams/nope", headers=auth).status_code == 404
+        assert not service.media.calls
+
+
+def test_a_device_that_refuses_or_stays_silent() -> None:
+    """A device answering 486 is ACKed and the worker told why (502); a silent one, after the
+    INVITE's retransmissions, is 504."""
+    body = {"device_id": DEVICE_ID, "channel_id": CHANNEL_ID, "media_host": "127.0.0.1",
+            "media_port": 30000}  # fmt: skip
+    auth = {"Authorization": f"Bearer {WORKER_TOKEN}"}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as device, service_with_control(
+        media=MediaSettings(invite_timeout_s=1.5)
+    ) as (service, control_url):  # fmt: skip
+        device.bind(("127.0.0.1", 0))
+        device.settimeout(5)
+        service.devices[DEVICE_ID] = Device(DEVICE_ID, device.getsockname(), 1e12, 1e12)
+        answered: list[bytes] = []
+
+        def refuse() -> None:
+            invite = device.recv(65535)
+            request = sip.parse(invite)
+            device.sendto(sip.response(request, 486).encode(), request_source(service))
+            answered.append(device.recv(65535))  # the ACK
+
+        helper = threading.Thread(target=refuse)
+        helper.start()
+        refused = httpx.post(f"{control_url}/streams", json=body, headers=auth, timeout=10)
+        helper.join(5)
+        assert refused.status_code == 502 and "486" in refused.json()["detail"]
+        assert answered and answered[0].startswith(b"ACK sip:")
+        assert not service.media.calls
+
+        started = time.monotonic()
+        silent = httpx.post(f"{control_url}/streams", json=body, headers=auth, timeout=10)
+        assert silent.status_code == 504 and "did not answer" in silent.json()["detail"]
+        assert 1.4 < time.monotonic() - started < 5
+        invites = 0
+        with contextlib.suppress(TimeoutError):
+            device.settimeout(0.2)
+            while device.recv(65535).startswith(b"INVITE"):
+                invites += 1
+        assert invites >= 2  # sent again at 0.5 and 1 s over UDP
+
+
+def request_source(service: Gb28181Service) -> tuple[str, int]:
+    assert service.transport is not None
+    return service.transport.get_extra_info("sockname")[:2]  # type: ignore[no-any-return]
+
+
+@pytest.mark.timing
 def test_a_stream_that_stops_is_invited_again(tmp_path: Path, demo_clip: Path) -> None:
     clip = ps_sender.prepare(demo_clip, default_data_dir(), codec="libx264", frames=FRAMES)
     with (

@@ -166,7 +166,10 @@ class Gb28181Source(LiveSource):
 
     def _connect(self) -> _Gb28181Session:
         started = time.monotonic()
-        stream = PayloadStream(timeout_s=self.options.read_timeout_s)
+        # The device starts sending after the ACK: its first packet may take the open timeout.
+        stream = PayloadStream(
+            timeout_s=self.options.read_timeout_s, first_timeout_s=self.options.open_timeout_s
+        )
         try:
             # No SSRC given: the first sender heard is the stream's, since devices often send
             # another SSRC than the y= line they answered.
@@ -196,7 +199,7 @@ class Gb28181Source(LiveSource):
             heard = receiver.stats.packets
             raise CameraUnavailable(
                 self.camera_id,
-                f"no video in the device's stream within {self.options.read_timeout_s:g} s"
+                f"no video in the device's stream within {self.options.open_timeout_s:g} s"
                 f" ({heard} RTP packets heard)",
             ) from err
         session = _Gb28181Session(

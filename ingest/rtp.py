@@ -187,13 +187,22 @@ def _before(sequence: int, other: int) -> bool:
 class PayloadStream:
     """The payloads in order as a blocking, read-only file for `av.open`.
 
-    `read(n)` waits up to `timeout_s` for bytes and returns b"" (end of stream) when none came,
-    or once `close()` was called; FFmpeg then ends the stream. At most `max_bytes` wait unread;
-    older bytes are dropped (counted in `dropped_bytes`), so a stalled reader cannot grow it.
+    `read(n)` waits up to `timeout_s` for bytes (`first_timeout_s` for the first ones: a device
+    takes a while to start sending) and returns b"" (end of stream) when none came, or once
+    `close()` was called; FFmpeg then ends the stream. At most `max_bytes` wait unread; older
+    bytes are dropped (counted in `dropped_bytes`), so a stalled reader cannot grow it.
     """
 
-    def __init__(self, timeout_s: float, max_bytes: int = 16 * 1024 * 1024):
+    def __init__(
+        self,
+        timeout_s: float,
+        max_bytes: int = 16 * 1024 * 1024,
+        *,
+        first_timeout_s: float | None = None,
+    ):
         self.timeout_s = timeout_s
+        self.first_timeout_s = timeout_s if first_timeout_s is None else first_timeout_s
+        self._written = False
         self.max_bytes = max_bytes
         self.dropped_bytes = 0
         self._chunks: deque[bytes] = deque()
@@ -203,6 +212,7 @@ class PayloadStream:
 
     def write(self, payload: bytes) -> None:
         with self._changed:
+            self._written = True
             self._chunks.append(payload)
             self._size += len(payload)
             while self._size > self.max_bytes:
@@ -212,7 +222,8 @@ class PayloadStream:
 
     def read(self, size: int = -1) -> bytes:
         with self._changed:
-            if not self._changed.wait_for(lambda: self._chunks or self._closed, self.timeout_s):
+            timeout = self.timeout_s if self._written else self.first_timeout_s
+            if not self._changed.wait_for(lambda: self._chunks or self._closed, timeout):
                 return b""
             if not self._chunks:
                 return b""

@@ -190,6 +190,8 @@ class MediaCalls:
         self.service = service
         self.settings = settings
         self.calls: dict[str, Call] = {}
+        self.invites = 0  # INVITEs made (retransmissions not counted)
+        self.byes = 0  # calls this side ended
         self._serial = 0
 
     async def start(self, request: StreamRequest) -> StreamAnswer:
@@ -208,6 +210,7 @@ class MediaCalls:
         self._serial += 1
         ssrc = ssrc_for(self.service.settings.domain, self._serial)
         call = self._invite(device, request, ssrc)
+        self.invites += 1
         started = time.monotonic()
         try:
             answer = await self._await_answer(call)
@@ -357,6 +360,7 @@ class MediaCalls:
         )
         device = self.service.devices.get(call.device_id)
         self.service._send(request, device.address if device else call.address)
+        self.byes += 1
         log.info("%s/%s: BYE", call.device_id, call.channel_id)
         # Forgotten now: a lost BYE leaves a device streaming to a closed port, which it stops
         # on its own when the port refuses (ICMP) or at its next re-registration.

@@ -110,3 +110,10 @@ def test_close_wakes_a_waiting_reader() -> None:
     stream.close()
     reader.join(2)
     assert result == [b""]
+
+
+def test_the_first_bytes_may_take_longer_than_the_next() -> None:
+    stream = PayloadStream(timeout_s=0.05, first_timeout_s=2.0)
+    threading.Timer(0.3, stream.write, args=(b"late start",)).start()
+    assert stream.read(100) == b"late start"  # waited past timeout_s for the first bytes
+    assert stream.read(100) == b""  # after them, silence for timeout_s ends the stream

@@ -35,7 +35,7 @@ OPEN_STATES = ("reported", "verifying", "confirmed", "dispatched", "handling", "
 FINAL_STATES = ("closed", "false_alarm", "merged", "expired")
 # Rules that raise incidents: the camera files' rule kinds, a custom model's class alarm, and a
 # camera's own tamper alarm (ONVIF events).
-INCIDENT_RULES = (*RULE_KINDS, "custom_model", "camera_tamper")
+INCIDENT_RULES = (*RULE_KINDS, "custom_model", "camera_tamper", "gb28181_alarm")
 Level = Literal["community", "town", "district"]
 
 

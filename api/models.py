@@ -555,6 +555,19 @@ class GbDevice(Base):
     address: Mapped[str] = mapped_column(String(64), default="")
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_report_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The organisation whose owner may adopt its channels (an admin assigns it).
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisation.id"))
+    # False: it tried to register with no password here (a new id): not registered.
+    authenticated: Mapped[bool] = mapped_column(default=True)
+    last_keepalive_at: Mapped[datetime | None] = mapped_column()
+    # Its DeviceInfo answer.
+    name: Mapped[str | None] = mapped_column(String(100))
+    manufacturer: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(100))
+    firmware: Mapped[str | None] = mapped_column(String(100))
+    channel_count: Mapped[int | None] = mapped_column(Integer)
+    # Its own digest password, encrypted like camera credentials (None: the platform's).
+    password_encrypted: Mapped[str | None] = mapped_column(Text)
 
     channels: Mapped[list[GbChannel]] = relationship(
         back_populates="device", cascade="all, delete-orphan", order_by="GbChannel.channel_id"
@@ -576,5 +589,30 @@ class GbChannel(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     latitude: Mapped[float | None] = mapped_column(Float)
     camera_id: Mapped[str | None] = mapped_column(ForeignKey("camera.id"))
+    # An admin or the owner said it is not to be adopted (it leaves the candidates).
+    refused: Mapped[bool] = mapped_column(default=False)
 
     device: Mapped[GbDevice] = relationship(back_populates="channels")
+
+
+class GbAlarm(Base):
+    """A device's alarm (GB/T 28181 Notify Alarm). Its id is the incident's it raised (or would
+    raise), so the same alarm reported again is this row again."""
+
+    __tablename__ = "gb_alarm"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("gb_device.id"), index=True)
+    channel_id: Mapped[str] = mapped_column(String(20))
+    sn: Mapped[int] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer)
+    method: Mapped[int] = mapped_column(Integer)
+    alarm_type: Mapped[int | None] = mapped_column(Integer)
+    event_code: Mapped[str | None] = mapped_column(String(8))
+    alarm_time: Mapped[datetime] = mapped_column()
+    description: Mapped[str] = mapped_column(String(200), default="")
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    camera_id: Mapped[str | None] = mapped_column(String(64))
+    grid_event_id: Mapped[int | None] = mapped_column(Integer)

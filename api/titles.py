@@ -27,6 +27,7 @@ _OBJECTS_ZH = {
 _OTHER_RULES = {
     "custom_model": ("模型告警", "Model alarm"),
     "camera_tamper": ("摄像机防拆告警", "Camera tamper alarm"),
+    "gb28181_alarm": ("国标设备报警", "GB/T 28181 device alarm"),
 }
 
 

@@ -104,10 +104,12 @@ def test_refused_device_and_bad_reports(api_client: TestClient, accounts: Accoun
         headers=SERVICE,
     )  # fmt: skip
     assert bad_id.status_code == 422
-    # Only the service reports; only admins list.
+    # Only the service reports; an owner lists only devices assigned to their organisation.
     assert api_client.put(
         f"/api/v1/worker/gb28181/devices/{DEVICE}", json={"online": True, "address": "x"},
         headers=admin,
     ).status_code == 403  # fmt: skip
     owner = accounts.headers("school_owner")
-    assert api_client.get("/api/v1/gb28181/devices", headers=owner).status_code == 403
+    assert api_client.get("/api/v1/gb28181/devices", headers=owner).json() == []
+    operator = accounts.headers("district_operator")
+    assert api_client.get("/api/v1/gb28181/devices", headers=operator).status_code == 403

@@ -1,4 +1,5 @@
-"""MANSCDP XML bodies (GB/T 28181 appendix A): Keepalive, Catalog query and response.
+"""MANSCDP XML bodies (GB/T 28181 appendix A): Keepalive, Catalog and DeviceInfo queries and
+responses, Alarm notifications and their response.
 
 Devices declare GB2312 or UTF-8 (and often send GBK under the GB2312 name), which expat cannot
 decode itself; the body is decoded with Python's codec for the declared encoding (GB18030, the
@@ -9,10 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from xml.etree.ElementTree import Element
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeXml
+from pydantic import ValidationError
+
+from contract.gb28181 import AlarmReport, ChannelReport, DeviceInfo
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9_.-]+)[\"'][^>]*\?>")
 _GB = {"gb2312", "gbk", "gb18030", "gb-2312", "euc-cn"}
@@ -106,7 +111,7 @@ def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel], li
 
     Raises:
         ManscdpError: SumNum missing or not a number, an <Item> whose DeviceID is neither a
-            20-digit code nor a civil code.
+            20-digit code nor a civil code, or whose field is over the API's length.
     """
     sum_text = text_of(root, "SumNum", required=True) or ""
     if not sum_text.isdigit():
@@ -118,25 +123,161 @@ def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel], li
         if item_id.isdigit() and len(item_id) in (2, 4, 6, 8):
             directories.append(item_id)
             continue
-        channels.append(
-            Channel(
-                device_id=device_id,
-                channel_id=device_id_of(item),
-                name=(text_of(item, "Name") or "")[:200],
-                manufacturer=text_of(item, "Manufacturer"),
-                model=text_of(item, "Model"),
-                civil_code=text_of(item, "CivilCode"),
-                status=text_of(item, "Status"),
-                longitude=_degrees(item, "Longitude", 180.0),
-                latitude=_degrees(item, "Latitude", 90.0),
-            )
+        channel = Channel(
+            device_id=device_id,
+            channel_id=device_id_of(item),
+            name=(text_of(item, "Name") or "")[:200],
+            manufacturer=text_of(item, "Manufacturer"),
+            model=text_of(item, "Model"),
+            civil_code=text_of(item, "CivilCode"),
+            status=text_of(item, "Status"),
+            longitude=_degrees(item, "Longitude", 180.0),
+            latitude=_degrees(item, "Latitude", 90.0),
         )
+        try:  # the API's own model: what it would refuse is refused here, answered 400
+            ChannelReport.model_validate(
+                {k: v for k, v in channel.__dict__.items() if k != "device_id"}
+            )
+        except ValidationError as err:
+            raise _first_error(err, "Item") from err
+        channels.append(channel)
     return int(sum_text), channels, directories
 
 
 def catalog_query(sn: int, device_id: str) -> bytes:
     """The Query CmdType=Catalog body the platform sends a device, GB2312 as the standard shows."""
+    return _query("Catalog", sn, device_id)
+
+
+def _query(command: str, sn: int, device_id: str) -> bytes:
     return (
-        '<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>Catalog</CmdType>\r\n'
+        f'<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>{command}</CmdType>\r\n'
         f"<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n</Query>\r\n"
+    ).encode("gb2312")
+
+
+def device_info_query(sn: int, device_id: str) -> bytes:
+    """The Query CmdType=DeviceInfo body (GB/T 28181-2016 A.2.4.4)."""
+    return _query("DeviceInfo", sn, device_id)
+
+
+def _first_error(err: ValidationError, element: str) -> ManscdpError:
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in first["loc"])
+    return ManscdpError(f"<{element}> {field}: {first['msg']}")
+
+
+def _integer(root: Element, name: str) -> int | None:
+    value = text_of(root, name)
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise ManscdpError(f"<{name}> {value[:20]!r} is not a number")
+    return int(value)
+
+
+def device_info(root: Element) -> DeviceInfo:
+    """The DeviceInfo Response's fields (GB/T 28181-2016 A.2.6.5).
+
+    Raises:
+        ManscdpError: Result is ERROR, Channel is not a number, or a field is over its length.
+    """
+    if (text_of(root, "Result") or "OK").upper() != "OK":
+        raise ManscdpError(f"<Result> {text_of(root, 'Result')!r}: the device refused the query")
+    try:
+        return DeviceInfo(
+            name=text_of(root, "DeviceName"),
+            manufacturer=text_of(root, "Manufacturer"),
+            model=text_of(root, "Model"),
+            firmware=text_of(root, "Firmware"),
+            channel_count=_integer(root, "Channel"),
+        )
+    except ValidationError as err:
+        raise _first_error(err, "Response") from err
+
+
+def _alarm_time(value: str, zone: tzinfo) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ManscdpError(f"<AlarmTime> {value[:40]!r} is not an ISO 8601 time") from err
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def alarm(root: Element, device_id: str, zone: tzinfo) -> AlarmReport:
+    """The Alarm Notify's fields (GB/T 28181-2016 §9.4, A.2.5.4) as an `AlarmReport`.
+
+    Args:
+        root: The <Notify> element.
+        device_id: The registered device that sent it (its <DeviceID> is the alarming channel).
+        zone: Where AlarmTime is read when it carries no offset (devices send local time).
+
+    Raises:
+        ManscdpError: a missing or malformed field (names the element and why), coordinates
+            out of range, a priority or method outside the standard's codes.
+    """
+    channel_id = device_id_of(root)
+    priority = _integer(root, "AlarmPriority")
+    method = _integer(root, "AlarmMethod")
+    when = text_of(root, "AlarmTime", required=True) or ""
+    info = root.find("Info")
+    alarm_type = event_type = None
+    if info is not None:
+        alarm_type = _integer(info, "AlarmType")
+        parameter = info.find("AlarmTypeParam")
+        if parameter is not None:
+            event_type = _integer(parameter, "EventType")
+    longitude = _coordinate(root, "Longitude")
+    latitude = _coordinate(root, "Latitude")
+    if longitude == 0.0 and latitude == 0.0:
+        longitude = latitude = None  # devices send 0, 0 for "not set"
+    try:
+        return AlarmReport(
+            device_id=device_id,
+            channel_id=channel_id,
+            sn=sn_of(root),
+            priority=priority,
+            method=method,
+            alarm_type=alarm_type,
+            event_type=event_type,
+            time=_alarm_time(when, zone),
+            description=(text_of(root, "AlarmDescription") or "")[:200],
+            longitude=longitude,
+            latitude=latitude,
+        )
+    except ValidationError as err:
+        raise _first_error(err, "Notify") from err
+
+
+def _coordinate(root: Element, name: str) -> float | None:
+    value = text_of(root, name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError as err:
+        raise ManscdpError(f"<{name}> {value[:20]!r} is not a number") from err
+
+
+def alarm_response(sn: int, device_id: str) -> bytes:
+    """The platform's Response CmdType=Alarm Result=OK (GB/T 28181-2016 §9.4.2, A.2.6.9): the
+    alarm was received. The device stops repeating it and waits for a reset."""
+    return (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Response>\r\n<CmdType>Alarm</CmdType>\r\n'
+        f"<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n<Result>OK</Result>\r\n"
+        "</Response>\r\n"
+    ).encode("gb2312")
+
+
+def alarm_reset(sn: int, channel_id: str, method: int, alarm_type: int | None) -> bytes:
+    """The Control CmdType=DeviceControl AlarmCmd=ResetAlarm body (GB/T 28181-2016 §9.4.3,
+    A.2.3.1.8): the platform resets the channel's alarm once it is handled."""
+    info = f"<Info>\r\n<AlarmMethod>{method}</AlarmMethod>\r\n"
+    if alarm_type is not None:
+        info += f"<AlarmType>{alarm_type}</AlarmType>\r\n"
+    info += "</Info>\r\n"
+    return (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Control>\r\n'
+        f"<CmdType>DeviceControl</CmdType>\r\n<SN>{sn}</SN>\r\n<DeviceID>{channel_id}</DeviceID>"
+        f"\r\n<AlarmCmd>ResetAlarm</AlarmCmd>\r\n{info}</Control>\r\n"
     ).encode("gb2312")

@@ -1,5 +1,6 @@
-"""The GB/T 28181 SIP service: registration with digest auth, keep-alive, catalog queries, and
-the INVITEs of live video that workers ask for (`media`).
+"""The GB/T 28181 SIP service: registration with digest auth (the platform's password or a
+device's own), keep-alive, catalog and device-information queries, alarms, and the INVITEs of
+live video that workers ask for (`media`).
 
 It runs as its own process (`gridwatch gb28181`), not inside the worker: devices register to one
 fixed address and port that the district's NAT and firewall rules point at, while workers come
@@ -19,11 +20,14 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.gb28181 import DeviceInfo
 from gridwatch.gb28181 import manscdp, sip
 from gridwatch.gb28181.manscdp import Channel, ManscdpError
 from gridwatch.gb28181.media import MediaCalls, MediaSettings, control_app
@@ -53,7 +57,12 @@ class Gb28181Settings(BaseSettings):
         "3402000000", description="The SIP domain: the 10-digit center code, the id's first 10."
     )
     password: SecretStr = Field(
-        SecretStr(""), description="Digest password every device registers with."
+        SecretStr(""),
+        description="Digest password of every device without a password of its own (set by an "
+        "admin in the API); empty: only devices with their own password can register.",
+    )
+    timezone: str = Field(
+        "Asia/Shanghai", description="Zone of the local times devices send (AlarmTime)."
     )
     realm: str | None = Field(None, description="Digest realm; the domain when unset.")
     keepalive_interval_s: float = Field(
@@ -91,9 +100,16 @@ class Gb28181Settings(BaseSettings):
     def _domain_is_prefix(self) -> Gb28181Settings:
         if not self.sip_id.startswith(self.domain):
             raise ValueError(f"sip_id {self.sip_id} does not start with domain {self.domain}")
-        if not self.password.get_secret_value():
-            raise ValueError("password: set GRIDWATCH_GB28181_PASSWORD; devices must authenticate")
         return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"{value!r} is not an IANA time zone") from err
+        return value
 
 
 @dataclass
@@ -109,6 +125,8 @@ class Device:
     channels: dict[str, Channel] = field(default_factory=dict)
     catalog_sum: int | None = None
     catalog_seen: set[str] = field(default_factory=set)  # item ids, directories included
+    info: DeviceInfo | None = None  # its DeviceInfo answer
+    keepalive_at: datetime | None = None  # wall clock of the last keep-alive, for the API
 
 
 @dataclass
@@ -118,7 +136,9 @@ class Stats:
     malformed: int = 0
     bad_xml: int = 0
     wrong_password: int = 0
+    no_password: int = 0  # REGISTERs of devices that have no password here
     challenges: int = 0
+    alarms: int = 0
 
 
 class Gb28181Service(asyncio.DatagramProtocol):
@@ -127,9 +147,11 @@ class Gb28181Service(asyncio.DatagramProtocol):
     Args:
         settings: Validated settings.
         clock: Seconds, monotonic; tests pass their own.
-        reporter: Where devices are reported to the API (None: kept here only). A device the
-            API says is refused is answered 403; pending ones register, so that their catalog
-            reaches the admin who decides, but cannot be adopted until accepted.
+        reporter: Where devices and alarms are reported to the API, and where devices' own
+            passwords and admissions come from (None: kept here only). A device the API says is
+            refused is answered 403; pending ones register, so that their catalog reaches the
+            admin who decides, but cannot be adopted until accepted. A device with its own
+            password registers with that one only.
         media: Settings of live video's INVITEs (see `media`).
     """
 
@@ -144,6 +166,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         self.reporter = reporter
         self.clock = clock
         self.realm = settings.realm or settings.domain
+        self.zone = ZoneInfo(settings.timezone)
         self.devices: dict[str, Device] = {}
         self.stats = Stats()
         self._nonces: dict[str, float] = {}
@@ -253,6 +276,20 @@ class Gb28181Service(asyncio.DatagramProtocol):
         device_id = sip.user_of(request.header("from") or "")
         if not _DIGITS20.match(device_id):
             raise SipParseError(f"From user {device_id[:40]!r} is not a 20-digit device id")
+        password = self._password_of(device_id)
+        if password is None:
+            # A new id while devices register with passwords of their own: listed for an admin
+            # (who accepts it and gives it a password, or refuses it), never let in.
+            self.stats.no_password += 1
+            log.warning("%s from %s:%d: REGISTER refused, no password for this device",
+                        device_id, *addr)  # fmt: skip
+            if self.reporter is not None:
+                self.reporter.report(
+                    device_id,
+                    device_report(False, addr, None).model_copy(update={"authenticated": False}),
+                )
+            self._send(sip.response(request, 403), addr)
+            return
         authorization = request.header("authorization")
         if authorization is None:
             self._challenge(request, addr, stale=False)
@@ -263,7 +300,9 @@ class Gb28181Service(asyncio.DatagramProtocol):
         if issued is None or now - issued > NONCE_TTL_S:
             self._challenge(request, addr, stale=issued is not None)
             return
-        if credentials.get("username") != device_id or not self._digest_ok(request, credentials):
+        if credentials.get("username") != device_id or not self._digest_ok(
+            request, credentials, password
+        ):
             self.stats.wrong_password += 1
             log.warning("%s from %s:%d: REGISTER refused, wrong digest", device_id, *addr)
             self._send(sip.response(request, 403), addr)
@@ -290,7 +329,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
             device = Device(device_id, addr, now + expires, now)
             self.devices[device_id] = device
         device.address, device.expires_at, device.last_keepalive = addr, now + expires, now
-        device.online = True
+        device.online, device.keepalive_at = True, datetime.now(UTC)
         device.transport = "tcp" if addr in self._tcp else "udp"
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
         self._send(
@@ -305,6 +344,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
         if first:
             self._report(device, online=True)
             self.query_catalog(device)
+            self.query_device_info(device)
 
     def _challenge(self, request: SipMessage, addr: tuple[str, int], *, stale: bool) -> None:
         nonce = secrets.token_hex(16)
@@ -316,9 +356,14 @@ class Gb28181Service(asyncio.DatagramProtocol):
             value += ", stale=TRUE"
         self._send(sip.response(request, 401, ("www-authenticate", value)), addr)
 
-    def _digest_ok(self, request: SipMessage, credentials: dict[str, str]) -> bool:
+    def _password_of(self, device_id: str) -> str | None:
+        """The device's own password when an admin gave it one, else the platform's (None: no
+        password for it; it cannot register)."""
+        own = self.reporter.password(device_id) if self.reporter is not None else None
+        return own or self.settings.password.get_secret_value() or None
+
+    def _digest_ok(self, request: SipMessage, credentials: dict[str, str], password: str) -> bool:
         """RFC 2617 MD5 digest, with or without qop=auth."""
-        password = self.settings.password.get_secret_value()
         ha1 = _md5(f"{credentials.get('username')}:{credentials.get('realm', '')}:{password}")
         ha2 = _md5(f"{request.method}:{credentials.get('uri', '')}")
         nonce = credentials.get("nonce", "")
@@ -352,6 +397,7 @@ class Gb28181Service(asyncio.DatagramProtocol):
             return
         if root.tag == "Notify" and command == "Keepalive":
             device.last_keepalive, device.address = self.clock(), addr
+            device.keepalive_at = datetime.now(UTC)
             if not device.online:
                 log.info("%s: online again", device.device_id)
                 device.online = True
@@ -373,13 +419,64 @@ class Gb28181Service(asyncio.DatagramProtocol):
             log.info("%s: catalog %d of %d items", sender, len(device.catalog_seen), total)
             if len(device.catalog_seen) >= total:
                 self._report(device, online=True, catalog=True)
+        elif root.tag == "Notify" and command == "Alarm":
+            self._alarm(request, root, device, addr)
+        elif root.tag == "Response" and command == "DeviceInfo":
+            try:
+                device.info = manscdp.device_info(root)
+            except ManscdpError as err:
+                self.stats.bad_xml += 1
+                log.warning("%s: DeviceInfo response refused (%s)", sender, err)
+                self._send(sip.response(request, 400), addr)
+                return
+            self._send(sip.response(request, 200), addr)
+            info = device.info
+            log.info("%s: %s %s, firmware %s, %s channels", sender, info.manufacturer,
+                     info.model, info.firmware, info.channel_count)  # fmt: skip
+            self._report(device, online=device.online)
         else:
             self._send(sip.response(request, 200), addr)
             log.info("%s: %s %s not handled yet", sender, root.tag, command)
 
+    def _alarm(self, request: SipMessage, root: Any, device: Device, addr: tuple[str, int]) -> None:
+        """A device's alarm (GB/T 28181-2016 §9.4.2): 200 OK to the MESSAGE, then a MESSAGE
+        Response CmdType=Alarm Result=OK, and the alarm to the API (an incident when its
+        channel is an adopted camera)."""
+        try:
+            alarm = manscdp.alarm(root, device.device_id, self.zone)
+        except ManscdpError as err:
+            self.stats.bad_xml += 1
+            log.warning("%s: alarm refused (%s)", device.device_id, err)
+            self._send(sip.response(request, 400), addr)
+            return
+        self._send(sip.response(request, 200), addr)
+        self.stats.alarms += 1
+        log.warning("%s: alarm %s on %s, priority %d, at %s", device.device_id, alarm.label(),
+                    alarm.channel_id, alarm.priority, alarm.time.isoformat())  # fmt: skip
+        self.send_request(device, manscdp.alarm_response(alarm.sn, alarm.channel_id))
+        if self.reporter is not None:
+            self.reporter.alarm(alarm)
+
+    def reset_alarm(self, device_id: str, channel_id: str, method: int, alarm_type: int | None):
+        """Send the device DeviceControl AlarmCmd=ResetAlarm for `channel_id` (§9.4.3)."""
+        device = self.devices.get(device_id)
+        if device is None:
+            raise KeyError(f"{device_id} is not registered")
+        self._sn += 1
+        self.send_request(device, manscdp.alarm_reset(self._sn, channel_id, method, alarm_type))
+
     def query_catalog(self, device: Device) -> None:
         """Send the device a MESSAGE Query CmdType=Catalog; its Responses fill `channels`."""
         self._sn += 1
+        self.send_request(device, manscdp.catalog_query(self._sn, device.device_id))
+
+    def query_device_info(self, device: Device) -> None:
+        """Send the device a MESSAGE Query CmdType=DeviceInfo; its Response fills `info`."""
+        self._sn += 1
+        self.send_request(device, manscdp.device_info_query(self._sn, device.device_id))
+
+    def send_request(self, device: Device, body: bytes) -> None:
+        """Send the device a MESSAGE with a MANSCDP body, over its transport."""
         self._cseq += 1
         host, port = self._local_address()
         s = self.settings
@@ -399,14 +496,17 @@ class Gb28181Service(asyncio.DatagramProtocol):
                 ("max-forwards", "70"),
                 ("content-type", "Application/MANSCDP+xml"),
             ],
-            body=manscdp.catalog_query(self._sn, device.device_id),
+            body=body,
         )
         self._send(request, device.address)
 
     def _report(self, device: Device, *, online: bool, catalog: bool = False) -> None:
         if self.reporter is not None:
             channels = list(device.channels.values()) if catalog else None
-            self.reporter.report(device.device_id, device_report(online, device.address, channels))
+            report = device_report(online, device.address, channels).model_copy(
+                update={"info": device.info, "last_keepalive_at": device.keepalive_at}
+            )
+            self.reporter.report(device.device_id, report)
 
     def _local_address(self) -> tuple[str, int]:
         if self.transport is None:

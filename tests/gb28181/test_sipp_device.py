@@ -38,11 +38,14 @@ class Clock:
 
 
 @contextmanager
-def running(reporter: ApiReporter | None = None) -> Iterator[Gb28181Service]:
-    """The service on a free loopback UDP port, its loop on a thread of its own."""
+def running(
+    reporter: ApiReporter | None = None, password: str = PASSWORD
+) -> Iterator[Gb28181Service]:
+    """The service on a free loopback UDP port, its loop on a thread of its own; `password` is
+    the platform's ("": devices need their own)."""
     settings = Gb28181Settings(
         host="127.0.0.1", port=5060, sip_id=PLATFORM_ID, domain=DOMAIN,
-        password=PASSWORD, keepalive_interval_s=60, keepalive_missed=3,
+        password=password, keepalive_interval_s=60, keepalive_missed=3,
     )  # fmt: skip
     service = Gb28181Service(settings, clock=Clock(), reporter=reporter)
     loop = asyncio.new_event_loop()

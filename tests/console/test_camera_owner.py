@@ -33,7 +33,7 @@ def test_camera_owner_sees_only_their_cameras(
     owner = open_console("school_owner")
     owner.login("school_owner")
     page = owner.page
-    assert owner.menu() == ["my-cameras", "my-events"]
+    assert owner.menu() == ["my-cameras", "my-events", "gb28181"]
     page.wait_for_selector(".cameras-table tbody tr")
     rows = page.eval_on_selector_all(
         ".cameras-table tbody tr", "rows => rows.map(r => r.dataset.cameraId)"

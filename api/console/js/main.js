@@ -10,6 +10,7 @@ import * as cameraEditor from "./pages/camera-editor.js";
 import * as cameraHealth from "./pages/camera-health.js";
 import * as eventPage from "./pages/event.js";
 import * as eventList from "./pages/event-list.js";
+import * as gb28181 from "./pages/gb28181.js";
 import * as mapPage from "./pages/map.js";
 import * as ownerCameras from "./pages/owner-cameras.js";
 import * as reportPage from "./pages/report.js";
@@ -21,10 +22,10 @@ import * as wall from "./pages/wall.js";
 const MENUS = {
   operator: [["/wall", "menu.wall"], ["/map", "menu.map"], ["/report", "menu.report"], ["/stats", "menu.stats"], ["/evaluation", "menu.evaluation"], ["/cameras", "menu.cameras"]],
   grid_worker: [["/tasks", "menu.tasks"], ["/report", "menu.report"]],
-  camera_owner: [["/my-cameras", "menu.my_cameras"], ["/my-events", "menu.my_events"]],
+  camera_owner: [["/my-cameras", "menu.my_cameras"], ["/my-events", "menu.my_events"], ["/gb28181", "menu.gb28181"]],
   handler: [["/queue", "menu.queue"]],
 };
-MENUS.admin = [...MENUS.operator, ["/access-log", "menu.access_log"]];
+MENUS.admin = [...MENUS.operator, ["/gb28181", "menu.gb28181"], ["/access-log", "menu.access_log"]];
 
 // Route patterns, the roles that may open them, and the page that draws them.
 const ROUTES = [
@@ -34,6 +35,7 @@ const ROUTES = [
   { path: /^\/evaluation$/, roles: ["operator", "admin"], page: evaluationPage },
   { path: /^\/cameras$/, roles: ["operator", "admin"], page: cameraHealth },
   { path: /^\/access-log$/, roles: ["admin"], page: accessLog },
+  { path: /^\/gb28181$/, roles: ["admin", "camera_owner"], page: gb28181 },
   { path: /^\/tasks$/, roles: ["grid_worker"], page: eventList, params: { kind: "tasks" } },
   { path: /^\/report$/, roles: ["grid_worker", "operator", "admin"], page: reportPage },
   { path: /^\/queue$/, roles: ["handler"], page: eventList, params: { kind: "queue" } },

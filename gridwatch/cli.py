@@ -684,13 +684,15 @@ def cameras_discover(
 
 @app.command("gb28181")
 def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    """Serve GB/T 28181 devices over SIP (UDP and TCP): registration, keep-alive, catalog, and
-    live video INVITEd for the workers through the stream control (HTTP, loopback by default).
+    """Serve GB/T 28181 devices over SIP (UDP and TCP): registration, keep-alive, catalog,
+    device information, alarms, and live video INVITEd for the workers through the stream
+    control (HTTP, loopback by default).
 
-    Settings come from GRIDWATCH_GB28181_* (host, port, sip_id, domain, password,
-    keepalive_interval_s, keepalive_missed, control_host, control_port); devices are reported
-    to the API at GRIDWATCH_API_URL with GRIDWATCH_WORKER_TOKEN, like a worker's reports, and
-    the stream control takes the same token; see the README.
+    Settings come from GRIDWATCH_GB28181_* (host, port, sip_id, domain, password, timezone,
+    keepalive_interval_s, keepalive_missed, control_host, control_port); devices and alarms are
+    reported to the API at GRIDWATCH_API_URL with GRIDWATCH_WORKER_TOKEN, like a worker's
+    reports, devices' own passwords come from it, and the stream control takes the same token;
+    see the README.
     """
     import asyncio
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from gridwatch.gb28181 import manscdp
@@ -55,3 +58,57 @@ def test_a_lower_platforms_areas_count_but_are_not_channels() -> None:
     total, channels, directories = manscdp.catalog_items(manscdp.decode(body.encode()), "1")
     assert (total, [c.channel_id for c in channels], directories) == (
         2, ["34020000001310000009"], ["340200"])  # fmt: skip
+
+
+ALARM = (
+    '<?xml version="1.0" encoding="GB2312"?><Notify><CmdType>Alarm</CmdType><SN>3</SN>'
+    "<DeviceID>34020000001310000001</DeviceID><AlarmPriority>{priority}</AlarmPriority>"
+    "<AlarmMethod>2</AlarmMethod><AlarmTime>{time}</AlarmTime>"
+    "<AlarmDescription>视频丢失</AlarmDescription><Longitude>0</Longitude><Latitude>0</Latitude>"
+    "<Info><AlarmType>1</AlarmType></Info></Notify>"
+)
+
+
+def test_alarm_in_gb2312_with_local_time_and_unset_position() -> None:
+    body = ALARM.format(priority=2, time="2026-11-29T20:30:00").encode("gb2312")
+    alarm = manscdp.alarm(manscdp.decode(body), "34020000001320000001", ZoneInfo("Asia/Shanghai"))
+    assert alarm.time == datetime(2026, 11, 29, 12, 30, tzinfo=UTC)
+    assert (alarm.channel_id, alarm.method, alarm.alarm_type, alarm.description) == (
+        "34020000001310000001", 2, 1, "视频丢失")  # fmt: skip
+    assert alarm.longitude is None and alarm.latitude is None  # 0, 0: not set
+    assert (alarm.rule_kind(), alarm.category(), alarm.severity()) == (
+        "video_loss", "device_fault", "high")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("priority", "time", "reason"),
+    [(5, "2026-11-29T20:30:00", "priority"), ("x", "2026-11-29T20:30:00", "AlarmPriority"),
+     (1, "yesterday", "AlarmTime"), (1, "", "AlarmTime")],
+)  # fmt: skip
+def test_bad_alarms_say_which_field(priority: object, time: str, reason: str) -> None:
+    body = ALARM.format(priority=priority, time=time).encode("gb2312")
+    with pytest.raises(ManscdpError, match=reason):
+        manscdp.alarm(manscdp.decode(body), "34020000001320000001", UTC)
+
+
+def test_device_info_and_a_refused_query() -> None:
+    body = (
+        "<Response><CmdType>DeviceInfo</CmdType><SN>4</SN><DeviceID>34020000001320000001"
+        "</DeviceID><Result>OK</Result><Manufacturer>Dahua</Manufacturer><Model>NVR4208</Model>"
+        "<Firmware>V4.0</Firmware><Channel>8</Channel></Response>"
+    )
+    info = manscdp.device_info(manscdp.decode(body.encode()))
+    assert (info.manufacturer, info.model, info.firmware, info.channel_count) == (
+        "Dahua", "NVR4208", "V4.0", 8)  # fmt: skip
+    with pytest.raises(ManscdpError, match="Result"):
+        manscdp.device_info(manscdp.decode(body.replace(">OK<", ">ERROR<").encode()))
+    with pytest.raises(ManscdpError, match="model: String should have at most 100"):
+        manscdp.device_info(manscdp.decode(body.replace("NVR4208", "N" * 101).encode()))
+
+
+def test_alarm_response_and_reset_bodies_parse_back() -> None:
+    response = manscdp.decode(manscdp.alarm_response(9, "34020000001310000001"))
+    assert (response.tag, manscdp.text_of(response, "Result")) == ("Response", "OK")
+    reset = manscdp.decode(manscdp.alarm_reset(10, "34020000001310000001", 5, 6))
+    assert manscdp.text_of(reset, "AlarmCmd") == "ResetAlarm"
+    assert manscdp.text_of(reset, "Info/AlarmType") == "6"

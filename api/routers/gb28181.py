@@ -19,6 +19,7 @@ from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
 from api.district import DistrictPolicy
 from api.events import UnknownCamera, register_incident
 from api.health import record_health
+from api.liveview import LiveViewsDep
 from api.models import Camera, GbAlarm, GbChannel, GbDevice, Organisation
 from api.principal import Principal
 from api.schemas import Problem
@@ -260,13 +261,15 @@ def report_alarm(
     session: SessionDep,
     settings: SettingsDep,
     policy: PolicyDep,
+    live_views: LiveViewsDep,
     worker: WorkerDep,
 ) -> AlarmRecorded:
     """Kept on the device; when the alarming channel (or the device itself) is adopted as a
     camera, it is that camera's incident (rule `gb28181_alarm`): the event code of the rule kind
-    its method and type map to (`contract.gb28181.ALARM_RULES`), else its category's. The
-    evidence is a card saying what the device reported: the device sends no picture with an
-    alarm. Idempotent: the same alarm again returns what the first did."""
+    its method and type map to (`contract.gb28181.ALARM_RULES`), else its category's. The device
+    sends no picture with an alarm: the evidence is the camera's live picture when someone
+    watches it (at most a minute old), else a card saying what the device reported.
+    Idempotent: the same alarm again returns what the first did."""
     device = _device(session, alarm.device_id)
     known_id = alarm_id(alarm)
     known = session.get(GbAlarm, known_id)
@@ -282,8 +285,14 @@ def report_alarm(
     camera = session.get(Camera, channel.camera_id) if channel and channel.camera_id else None
     grid_event_id = None
     if camera is not None and camera.retired_at is None and device.admission == "accepted":
-        snapshot = _alarm_card(camera.name, alarm)
-        report = _alarm_incident(known_id, camera.id, alarm, event_code, snapshot)
+        live = live_views.latest(camera.id)
+        if live is not None:
+            snapshot = live.jpeg
+            evidence = f"the camera's live picture of {live.captured_at.isoformat()}"
+        else:
+            snapshot = _alarm_card(camera.name, alarm)
+            evidence = "no picture: the device sends none with an alarm"
+        report = _alarm_incident(known_id, camera.id, alarm, event_code, snapshot, evidence)
         try:
             event, _ = register_incident(
                 session, report, snapshot, evidence_root=settings.evidence_dir,
@@ -311,9 +320,20 @@ def report_alarm(
 
 
 def _alarm_incident(
-    incident_id: str, camera_id: str, alarm: AlarmReport, event_code: str | None, snapshot: bytes
+    incident_id: str,
+    camera_id: str,
+    alarm: AlarmReport,
+    event_code: str | None,
+    snapshot: bytes,
+    evidence: str,
 ) -> IncidentReport:
+    import cv2
+    import numpy as np
+
     from detectors.evidence import sha256_hex
+
+    image = cv2.imdecode(np.frombuffer(snapshot, np.uint8), cv2.IMREAD_COLOR)
+    height, width = image.shape[:2] if image is not None else (576, 768)
 
     return IncidentReport(
         # One situation per kind of alarm: a video loss does not join an open intrusion.
@@ -323,7 +343,8 @@ def _alarm_incident(
         summary=f"GB/T 28181 alarm: {alarm.label()}"
         + (f" ({alarm.description})" if alarm.description else ""),
         started_at=alarm.time, detected_at=alarm.time, track_id=0, object_class="alarm",
-        confidence=1.0, box_xyxy=[0.0, 0.0, 768.0, 576.0], frame_width=768, frame_height=576,
+        confidence=1.0, box_xyxy=[0.0, 0.0, float(width), float(height)], frame_width=width,
+        frame_height=height,
         model_name="gb28181-alarm", model_version=alarm.device_id,
         rule_parameters={"method": alarm.method, "alarm_type": alarm.alarm_type},
         snapshot_sha256=sha256_hex(snapshot),
@@ -332,7 +353,7 @@ def _alarm_incident(
             "priority": alarm.priority, "method": alarm.method, "alarm_type": alarm.alarm_type,
             "event_type": alarm.event_type, "description": alarm.description,
             "longitude": alarm.longitude, "latitude": alarm.latitude,
-            "evidence": "no picture: the device sends none with an alarm",
+            "evidence": evidence,
         },
     )  # fmt: skip
 

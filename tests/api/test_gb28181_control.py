@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import cv2
+import numpy as np
 from fastapi.testclient import TestClient
 
 from tests.api.test_gb28181 import CATALOG, DEVICE, EAST, GATE, SERVICE, ZONED
@@ -28,6 +30,14 @@ def alarm(client: TestClient, **fields: Any) -> Any:
             "alarm_type": 6, "time": "2026-11-29T20:30:00+08:00",
             "description": "区域入侵", **fields}  # fmt: skip
     return client.post("/api/v1/worker/gb28181/alarms", json=body, headers=SERVICE)
+
+
+def jpeg(width: int, height: int) -> bytes:
+    image = np.zeros((height, width, 3), np.uint8)
+    cv2.rectangle(image, (100, 100), (200, 300), (0, 0, 220), 3)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return bytes(encoded.tobytes())
 
 
 def adopted_for_the_school(client: TestClient, accounts: Accounts) -> None:
@@ -75,12 +85,28 @@ def test_alarm_of_an_adopted_channel_is_one_incident_with_its_event_code(
     assert (event["event_code"], event["category"], event["severity"]) == (
         "1002", "device_fault", "medium")  # fmt: skip
 
+    # Someone watches the camera: its live picture is the evidence of the next alarm.
+    picture = jpeg(640, 360)
+    api_client.post("/api/v1/cameras/school-gb-gate/live-view", headers=admin)
+    stored = api_client.put(
+        "/api/v1/cameras/school-gb-gate/live.jpg", content=picture,
+        headers={**SERVICE, "Content-Type": "image/jpeg",
+                 "X-GridWatch-Captured-At": datetime.now(UTC).isoformat()},
+    )  # fmt: skip
+    assert stored.status_code == 200, stored.text
+    watched = alarm(api_client, sn=10, method=5, alarm_type=8,
+                    time="2026-11-29T20:32:00+08:00").json()  # fmt: skip
+    event = api_client.get(f"/api/v1/events/{watched['grid_event_id']}", headers=admin).json()
+    assert event["event_code"] == "0802"  # loitering
+    assert event["incident"]["details"]["evidence"].startswith("the camera's live picture")
+    assert api_client.get(event["snapshot_url"], headers=admin).content == picture
+
     # A channel nobody adopted: the alarm is kept on the device, no incident.
     east = alarm(api_client, channel_id=EAST, sn=9).json()
     assert east["camera_id"] is None and east["grid_event_id"] is None
     listed = api_client.get("/api/v1/gb28181/alarms", headers=admin).json()
     assert [(a["channel_id"], a["event_code"]) for a in listed] == [
-        (GATE, "1002"), (GATE, "0801"), (EAST, "0801")]  # fmt: skip
+        (GATE, "0802"), (GATE, "1002"), (GATE, "0801"), (EAST, "0801")]  # fmt: skip
     owner_sees = api_client.get("/api/v1/gb28181/alarms", headers=accounts.headers("works_owner"))
     assert owner_sees.json() == []
 

@@ -179,10 +179,12 @@ class LiveServer:
         import httpx
 
         login = {"username": "admin", "password": PASSWORD}
-        response = httpx.post(f"{self.url}/api/v1/auth/token", data=login)
+        # Argon2 on purpose slow: on a loaded 2-core machine a login has taken over httpx's 5 s.
+        url = f"{self.url}/api/v1/auth/token"
+        response = httpx.post(url, data=login, timeout=60)
         if response.status_code == 401:
             seed_accounts(self.app, names=("admin",))
-            response = httpx.post(f"{self.url}/api/v1/auth/token", data=login)
+            response = httpx.post(url, data=login, timeout=60)
         response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 

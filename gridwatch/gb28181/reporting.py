@@ -181,7 +181,9 @@ class ApiReporter:
                 )
             )
         except ApiRefused as err:
-            if err.status_code == 422:  # the API will never take it: said once, not repeated
+            # The API will never take it (a field out of its bounds, a device it does not
+            # know, since the device's own report goes first): said once, not repeated.
+            if err.status_code in (404, 422):
                 log.error("%s: alarm %d refused by the API (%s)", alarm.device_id, alarm.sn, err)
                 with self._wake:
                     self._alarms.pop(0)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.backoff import Backoff
@@ -32,7 +32,7 @@ from ingest.errors import (
     SourceUnreachable,
 )
 from ingest.live import LiveSource, StreamOptions
-from ingest.rtp import PayloadStream, RtpReceiver
+from ingest.rtp import PayloadStream, RtpReceiver, parse_port_range
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,26 @@ class Gb28181Media(BaseSettings):
     media_transport: Literal["udp", "tcp"] = Field(
         "udp", description="RTP over udp, or tcp with this worker listening (TCP passive)."
     )
+    rtp_ports: str = Field(
+        "",
+        description="FIRST-LAST: the ports RTP is received on, the first free one per stream (a"
+        " firewall is opened for them); empty: any free port.",
+    )
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_ports(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_port_range(value)
+            except ValueError as err:
+                raise ValueError(f"GRIDWATCH_GB28181_RTP_PORTS: {err}") from err
+        return value
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int] | None:
+        """`rtp_ports` as (first, last), None when any free port will do."""
+        return parse_port_range(self.rtp_ports) if self.rtp_ports.strip() else None
 
 
 def parse_gb28181(camera_id: str, url: str) -> tuple[str, str]:
@@ -171,11 +191,11 @@ class Gb28181Source(LiveSource):
             timeout_s=self.options.read_timeout_s, first_timeout_s=self.options.open_timeout_s
         )
         try:
-            # No SSRC given: the first sender heard is the stream's, since devices often send
-            # another SSRC than the y= line they answered.
+            # The SSRC is the answer's y=, given once the service returns it: packets arriving
+            # before wait for it.
             receiver = RtpReceiver(
                 stream, transport=self.media.media_transport, host=self.media.media_bind,
-                name=f"rtp-{self.camera_id}",
+                ports=self.media.rtp_port_range, name=f"rtp-{self.camera_id}",
             )  # fmt: skip
         except OSError as err:
             raise CameraUnavailable(self.camera_id, f"no RTP port to receive on: {err}") from err
@@ -186,6 +206,7 @@ class Gb28181Source(LiveSource):
             raise
         answered_at = time.monotonic()
         stream_id = str(answer["stream_id"])
+        receiver.expect(int(str(answer["ssrc"])))
         try:
             decoder = VideoDecoder(
                 stream,  # type: ignore[arg-type]  # a file object for PyAV: read() only
@@ -196,11 +217,12 @@ class Gb28181Source(LiveSource):
         except (OSError, LookupError) as err:
             _stop_stream(self._control, self.camera_id, stream_id)
             receiver.close()
-            heard = receiver.stats.packets
+            heard = receiver.stats
             raise CameraUnavailable(
                 self.camera_id,
                 f"no video in the device's stream within {self.options.open_timeout_s:g} s"
-                f" ({heard} RTP packets heard)",
+                f" ({heard.packets} RTP packets of SSRC {receiver.ssrc} heard, {heard.foreign}"
+                " of another SSRC or payload type dropped)",
             ) from err
         session = _Gb28181Session(
             self.camera_id, receiver, decoder, self._control, stream_id, decoder.codec_name,

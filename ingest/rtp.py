@@ -11,6 +11,7 @@ extension and padding are what `parse_rtp` reads; everything a peer sends is che
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import struct
@@ -101,8 +102,9 @@ class RtpStats:
     late: int = 0  # arrived after the buffer had moved past them: dropped
     duplicates: int = 0
     malformed: int = 0
-    foreign: int = 0  # another SSRC or payload type than the stream's
+    foreign: int = 0  # another SSRC or payload type than the stream's: dropped
     restarts: int = 0  # sequence numbering started again
+    unclaimed: int = 0  # held past `RtpReceiver`'s limit before the stream's SSRC was known
     first_packet_at: float | None = None  # time.monotonic()
 
 
@@ -249,14 +251,19 @@ class RtpReceiver:
 
     UDP: packets come as datagrams to `port`. TCP: the receiver listens (GB/T 28181's "TCP
     passive" for the platform, `a=setup:passive`), takes the sender's one connection and reads
-    RFC 4571 frames (16-bit length, then the packet). The port is bound in the constructor (0:
-    any free one; `port` says which), so it can be named in the SDP before the sender starts.
+    RFC 4571 frames (16-bit length, then the packet). The port is bound in the constructor, so it
+    can be named in the SDP before the sender starts: the first free one of `ports` (a range a
+    firewall is opened for; a busy port is skipped), else `port` (0: any free one).
 
-    The first SSRC and payload type heard become the stream's unless `ssrc` is given; packets of
-    another are counted `foreign` and dropped. A thread of its own receives, so packets are taken
-    off the socket while the reader decodes.
+    Only packets of the stream's SSRC (the `y=` the INVITE and its answer agreed) and payload
+    types are taken; packets of another SSRC (a stray or spoofed sender) are counted `foreign`
+    and dropped, never decoded. The SSRC is `ssrc`, or, when the port must be opened before the
+    answer names it, given later with `expect`: until then up to `hold` packets wait (counted
+    `unclaimed` past that), and are taken or dropped by the SSRC once it is known. A thread of
+    its own receives, so packets are taken off the socket while the reader decodes.
 
-    Raises (from the constructor): OSError when the port cannot be bound.
+    Raises (from the constructor): OSError when the port cannot be bound, or every port of
+    `ports` is busy.
     """
 
     def __init__(
@@ -266,9 +273,11 @@ class RtpReceiver:
         transport: Transport = "udp",
         host: str = "0.0.0.0",
         port: int = 0,
+        ports: tuple[int, int] | None = None,
         ssrc: int | None = None,
         payload_types: frozenset[int] = frozenset({96}),
         depth: int = 64,
+        hold: int = 1024,
         name: str = "rtp",
     ):
         self.stream = stream
@@ -278,23 +287,25 @@ class RtpReceiver:
         self.buffer = JitterBuffer(depth=depth)
         self.stats = self.buffer.stats
         self._stop = threading.Event()
-        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-        self._socket = socket.socket(socket.AF_INET, kind)
-        try:
-            if transport == "udp":
-                self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-            else:
-                self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._socket.bind((host, port))
-            if transport == "tcp":
-                self._socket.listen(1)
-        except OSError:
-            self._socket.close()
-            raise
+        self._lock = threading.Lock()  # the SSRC and the held packets: receiver and `expect`
+        self._held: deque[RtpPacket] = deque()
+        self._hold = hold
+        self._warned_ssrc: int | None = None
+        candidates = range(ports[0], ports[1] + 1) if ports is not None else range(port, port + 1)
+        self._socket = _bind(transport, host, candidates)
         self._socket.settimeout(0.2)
         self.port: int = self._socket.getsockname()[1]
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
+
+    def expect(self, ssrc: int) -> None:
+        """Take the stream's SSRC, as negotiated: the held packets of it are taken, the others
+        counted `foreign`, and from now on only it is taken."""
+        with self._lock:
+            self.ssrc = ssrc
+            held, self._held = self._held, deque()
+            for packet in held:
+                self._accept(packet)
 
     def _run(self) -> None:
         try:
@@ -355,10 +366,22 @@ class RtpReceiver:
             self.stats.malformed += 1
             log.debug("RTP port %d: %s", self.port, err)
             return
-        if self.ssrc is None:
-            self.ssrc = packet.ssrc
+        with self._lock:
+            if self.ssrc is None:
+                if len(self._held) >= self._hold:
+                    self._held.popleft()
+                    self.stats.unclaimed += 1
+                self._held.append(packet)
+                return
+            self._accept(packet)
+
+    def _accept(self, packet: RtpPacket) -> None:
         if packet.ssrc != self.ssrc or packet.payload_type not in self.payload_types:
             self.stats.foreign += 1
+            if packet.ssrc != self.ssrc and self._warned_ssrc != packet.ssrc:
+                self._warned_ssrc = packet.ssrc
+                log.warning("RTP port %d: packets of SSRC %d dropped: the stream is SSRC %s",
+                            self.port, packet.ssrc, self.ssrc)  # fmt: skip
             return
         if self.stats.first_packet_at is None:
             self.stats.first_packet_at = time.monotonic()
@@ -373,3 +396,49 @@ class RtpReceiver:
         self._thread.join(2)
         self._socket.close()
         self.stream.close()
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``FIRST-LAST`` (inclusive, 1 to 65535, FIRST <= LAST) as a pair.
+
+    Raises:
+        ValueError: not two port numbers joined by ``-``, or in the wrong order.
+
+    Example:
+        >>> parse_port_range("30000-30100")
+        (30000, 30100)
+    """
+    first, dash, last = text.strip().partition("-")
+    if not dash or not first.strip().isdigit() or not last.strip().isdigit():
+        raise ValueError(f"{text[:40]!r} is not FIRST-LAST, e.g. 30000-30100")
+    low, high = int(first), int(last)
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(f"{text[:40]!r}: ports must be 1 to 65535, the first not above the last")
+    return low, high
+
+
+def _bind(transport: Transport, host: str, ports: range) -> socket.socket:
+    """A socket bound to the first free port of `ports` (listening, over TCP).
+
+    Raises:
+        OSError: a port could not be bound for another reason than being busy, or all were busy.
+    """
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    for port in ports:
+        sock = socket.socket(socket.AF_INET, kind)
+        try:
+            if transport == "udp":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            if transport == "tcp":
+                sock.listen(1)
+            return sock
+        except OSError as err:
+            sock.close()
+            if err.errno != errno.EADDRINUSE:
+                raise
+    first, last = ports.start, ports.stop - 1
+    which = f"port {first}" if first == last else f"every port of {first}-{last}"
+    raise OSError(errno.EADDRINUSE, f"{transport} {which} is in use on {host}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import secrets
 import shutil
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from contract.camera import default_data_dir
 from gridwatch.gb28181 import sip
@@ -87,7 +88,7 @@ def test_ps_over_rtp_gives_the_clips_frames(ps_clip: Path, transport: str, reord
     expected = reference_frames(ps_clip)
     assert len(expected) == FRAMES
     stream = PayloadStream(timeout_s=1.0)
-    receiver = RtpReceiver(stream, transport=transport, host="127.0.0.1")  # type: ignore[arg-type]
+    receiver = RtpReceiver(stream, transport=transport, host="127.0.0.1", ssrc=200000001)  # type: ignore[arg-type]
     sender = threading.Thread(
         target=ps_sender.send,
         args=(ps_sender.read_frames(ps_clip), "127.0.0.1", receiver.port, 200000001),
@@ -111,6 +112,81 @@ def test_ps_over_rtp_gives_the_clips_frames(ps_clip: Path, transport: str, reord
     # Bit for bit the pictures FFmpeg decodes from the PS the sender muxed: nothing lost or
     # garbled between the two.
     assert all(np.array_equal(a, b) for a, b in zip(frames, expected, strict=True))
+
+
+def test_a_stray_senders_packets_are_dropped_not_decoded(demo_clip: Path) -> None:
+    """Two senders to one port: the stream's SSRC (known only once the answer names it, as in
+    the adapter) and a stray one of another SSRC sending garbage with the same payload type and
+    sequence numbers; only the first is decoded, the other counted and dropped."""
+    clip = ps_sender.prepare(demo_clip, default_data_dir(), codec="libx264", frames=FRAMES)
+    expected = reference_frames(clip)
+    stream = PayloadStream(timeout_s=1.0, first_timeout_s=5.0)
+    receiver = RtpReceiver(stream, host="127.0.0.1")
+    first_sequence = 1000
+    stray_sent = 0
+
+    def stray() -> None:
+        nonlocal stray_sent
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            frames = [(t, bytes(len(ps))) for t, ps in ps_sender.read_frames(clip)]
+            for _index, packets in ps_sender.rtp_packets(frames, 7, first_sequence=first_sequence):
+                for packet in packets:
+                    sock.sendto(packet[:12] + secrets.token_bytes(len(packet) - 12),
+                                ("127.0.0.1", receiver.port))  # fmt: skip
+                    stray_sent += 1
+                time.sleep(0.02)
+
+    def genuine() -> None:
+        frames = ps_sender.read_frames(clip)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            ssrc = 200000001
+            for _index, packets in ps_sender.rtp_packets(
+                frames, ssrc, first_sequence=first_sequence
+            ):
+                for packet in packets:
+                    sock.sendto(packet, ("127.0.0.1", receiver.port))
+                time.sleep(0.02)
+
+    senders = [threading.Thread(target=stray), threading.Thread(target=genuine)]
+    for sender in senders:
+        sender.start()
+    time.sleep(0.2)  # packets of both arrive before the answer's SSRC is known: they wait
+    receiver.expect(200000001)
+    try:
+        decoder = VideoDecoder(stream, {"probesize": 65536, "analyzeduration": 0}, format="mpeg")  # type: ignore[arg-type]
+        frames = []
+        while decoder.grab():
+            image = decoder.retrieve()
+            assert image is not None
+            frames.append(image)
+    finally:
+        for sender in senders:
+            sender.join(30)
+        receiver.close()
+    assert len(frames) == FRAMES
+    assert all(np.array_equal(a, b) for a, b in zip(frames, expected, strict=True))
+    assert receiver.stats.foreign == stray_sent > 0
+    assert receiver.stats.lost == 0 and receiver.stats.duplicates == 0
+
+
+def test_rtp_ports_come_from_the_configured_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        first = busy.getsockname()[1]
+        monkeypatch.setenv("GRIDWATCH_GB28181_RTP_PORTS", f"{first}-{first + 20}")
+        port_range = Gb28181Media().rtp_port_range
+        assert port_range == (first, first + 20)
+        receiver = RtpReceiver(PayloadStream(timeout_s=0.1), host="127.0.0.1", ports=port_range)
+        try:
+            assert first < receiver.port <= first + 20  # the busy first port was skipped
+        finally:
+            receiver.close()
+        with pytest.raises(OSError, match=f"udp port {first} is in use on 127.0.0.1"):
+            RtpReceiver(PayloadStream(timeout_s=0.1), host="127.0.0.1", ports=(first, first))
+    for bad in ("30000", "30100-30000", "0-10", "30000-70000", "a-b"):
+        monkeypatch.setenv("GRIDWATCH_GB28181_RTP_PORTS", bad)
+        with pytest.raises(ValidationError, match="GRIDWATCH_GB28181_RTP_PORTS"):
+            Gb28181Media()
 
 
 # --- against SIPp playing the device -----------------------------------------------------------

@@ -87,9 +87,10 @@ class TimedOutbox(Outbox):
 class OperatorSocket(threading.Thread):
     """An operator's live WebSocket, noting when each event's alert and its clip arrived."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, token: str):
         super().__init__(name="operator-socket", daemon=True)
         self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
         self.ready = threading.Event()
         self.stop = threading.Event()
         self.alert_s: dict[int, float] = {}  # event id -> seconds from detected_at to the alert
@@ -99,7 +100,7 @@ class OperatorSocket(threading.Thread):
         self.created_with_clip = 0
 
     def run(self) -> None:
-        with connect(self.url, open_timeout=30) as socket:
+        with connect(self.url, open_timeout=30, additional_headers=self.headers) as socket:
             hello = json.loads(socket.recv(timeout=30))
             assert hello["type"] == "hello", hello
             self.ready.set()
@@ -201,8 +202,8 @@ def measure(seconds: float, fps: float) -> LatencyResult:
             operator = None
             try:
                 token = api.create_admin()["Authorization"].removeprefix("Bearer ")
-                ws_url = api.url.replace("http://", "ws://") + f"/api/v1/live/ws?token={token}"
-                operator = OperatorSocket(ws_url)
+                ws_url = api.url.replace("http://", "ws://") + "/api/v1/live/ws"
+                operator = OperatorSocket(ws_url, token)
                 operator.start()
                 if not operator.ready.wait(30):
                     raise RuntimeError("the operator's WebSocket did not open")

@@ -266,8 +266,12 @@ async def websocket_latency(api: Api, count: int = 40) -> tuple[float, float]:
     jpeg = snapshot(1)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     timings = []
-    uri = api.url.replace("http://", "ws://") + f"/api/v1/live/ws?token={api.operator_token}"
-    async with websockets.connect(uri) as socket, httpx.AsyncClient(timeout=30) as client:
+    uri = api.url.replace("http://", "ws://") + "/api/v1/live/ws"
+    operator = {"Authorization": f"Bearer {api.operator_token}"}
+    async with (
+        websockets.connect(uri, additional_headers=operator) as socket,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
         await socket.recv()  # hello
         for index in range(count):
             body = incident(

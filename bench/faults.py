@@ -676,7 +676,8 @@ class AlertListener(threading.Thread):
 
     def __init__(self, api: ApiProcess, token: str):
         super().__init__(name="alert-listener", daemon=True)
-        self.uri = f"ws://127.0.0.1:{api.port}/api/v1/live/ws?token={token}"
+        self.uri = f"ws://127.0.0.1:{api.port}/api/v1/live/ws"
+        self.headers = {"Authorization": f"Bearer {token}"}
         self.incidents: dict[str, float] = {}
         self.closed = ""
         self.connected = threading.Event()
@@ -686,7 +687,7 @@ class AlertListener(threading.Thread):
         from websockets.exceptions import ConnectionClosed
         from websockets.sync.client import connect
 
-        with connect(self.uri) as socket:
+        with connect(self.uri, additional_headers=self.headers) as socket:
             socket.recv(timeout=10)  # hello
             self.connected.set()
             while not self.stop.is_set():

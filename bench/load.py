@@ -113,9 +113,10 @@ def make_accounts(
 async def listen(operator: Operator, ready: asyncio.Event, stop: asyncio.Event) -> None:
     import websockets
 
-    uri = f"ws://127.0.0.1:{operator.api.port}/api/v1/live/ws?token={operator.token}"
+    uri = f"ws://127.0.0.1:{operator.api.port}/api/v1/live/ws"
+    headers = {"Authorization": f"Bearer {operator.token}"}
     try:
-        async with websockets.connect(uri, max_queue=None) as socket:
+        async with websockets.connect(uri, max_queue=None, additional_headers=headers) as socket:
             await socket.recv()  # hello
             ready.set()
             while not stop.is_set():

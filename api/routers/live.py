@@ -8,10 +8,10 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -98,6 +98,10 @@ async def live_events_sse(request: Request, principal: UserDep) -> StreamingResp
 
 
 AUTH_WAIT_S = 10.0
+# WebSocket close code for a token sent in the address, which the API never takes.
+CLOSE_TOKEN_IN_ADDRESS = 4400
+TOKEN_IN_ADDRESS = "send the access token in a first auth message, not in the address"  # noqa: S105
+_TOKEN_PARAMETERS = {"token", "access_token"}
 
 
 @dataclass
@@ -142,23 +146,20 @@ def _auth_message(text: str) -> str | None:
 
 
 @router.websocket("/ws")
-async def live_events_ws(
-    websocket: WebSocket,
-    token: Annotated[
-        str | None,
-        Query(
-            description="Deprecated: the access token in the address (kept for old clients;"
-            ' addresses end up in logs). Send `{"type": "auth", "token": ...}` as the'
-            " first message instead."
-        ),
-    ] = None,
-) -> None:
+async def live_events_ws(websocket: WebSocket) -> None:
     """New and changed events as JSON messages. Authenticate with an `Authorization: Bearer`
     header where the client can set one, else with a first message `{"type": "auth",
     "token": "<access token>"}` within 10 s; send one again with a renewed token before the
     old one runs out, or the socket closes with 4401 when it does. It also closes with 4401
-    once the account is disabled or its password changed (checked every `live_recheck_s`)."""
-    bearer = bearer_token(websocket.headers.get("authorization")) or token
+    once the account is disabled or its password changed (checked every `live_recheck_s`).
+    A token in the address (`?token=`, `?access_token=`) is refused with 4400 whether or not
+    it is valid: addresses end up in access logs and browser histories."""
+    if _TOKEN_PARAMETERS & set(websocket.query_params):
+        # Accepted first, so that the client reads why (a refusal before it is a bare 403).
+        await websocket.accept()
+        await websocket.close(code=CLOSE_TOKEN_IN_ADDRESS, reason=TOKEN_IN_ADDRESS)
+        return
+    bearer = bearer_token(websocket.headers.get("authorization"))
     login = _login(websocket, bearer) if bearer else None
     if bearer and login is None:
         await websocket.close(code=4401, reason="not authenticated")

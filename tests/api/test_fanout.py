@@ -49,10 +49,14 @@ def test_an_alert_posted_to_one_api_process_reaches_operators_on_another(
         }
 
         async def scenario() -> tuple[dict, list[dict]]:
-            base = second.url.replace("http://", "ws://") + "/api/v1/live/ws?token="
+            url = second.url.replace("http://", "ws://") + "/api/v1/live/ws"
+
+            def bearer(name: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {tokens[name]}"}
+
             async with (
-                websockets.connect(base + tokens["district_operator"]) as district,
-                websockets.connect(base + tokens["east_operator"]) as east,
+                websockets.connect(url, additional_headers=bearer("district_operator")) as district,
+                websockets.connect(url, additional_headers=bearer("east_operator")) as east,
             ):
                 await district.recv()
                 await east.recv()

@@ -16,6 +16,10 @@ from tests.conftest import Accounts
 from tests.factories import jpeg
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def token_of(accounts: Accounts, username: str) -> str:
     return accounts.headers(username)["Authorization"].removeprefix("Bearer ")
 
@@ -26,8 +30,8 @@ def test_websocket_delivers_new_and_changed_events_in_scope(
     west = token_of(accounts, "west_operator")
     east = token_of(accounts, "east_operator")
     with (
-        api_client.websocket_connect(f"/api/v1/live/ws?token={west}") as west_socket,
-        api_client.websocket_connect(f"/api/v1/live/ws?token={east}") as east_socket,
+        api_client.websocket_connect("/api/v1/live/ws", headers=bearer(west)) as west_socket,
+        api_client.websocket_connect("/api/v1/live/ws", headers=bearer(east)) as east_socket,
     ):
         assert west_socket.receive_json()["type"] == "hello"
         assert east_socket.receive_json()["type"] == "hello"
@@ -53,11 +57,27 @@ def test_websocket_without_a_valid_token_is_closed(
     from starlette.websockets import WebSocketDisconnect
 
     try:
-        with api_client.websocket_connect("/api/v1/live/ws?token=nonsense") as socket:
+        with api_client.websocket_connect("/api/v1/live/ws", headers=bearer("nonsense")) as socket:
             socket.receive_json()
         raise AssertionError("the socket should have been closed")
     except WebSocketDisconnect as closed:
         assert closed.code == 4401
+
+
+@pytest.mark.parametrize("parameter", ["token", "access_token"])
+def test_a_token_in_the_websocket_address_is_refused_even_when_valid(
+    api_client: TestClient, accounts: Accounts, parameter: str
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    west = token_of(accounts, "west_operator")
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        api_client.websocket_connect(f"/api/v1/live/ws?{parameter}={west}") as socket,
+    ):
+        socket.receive_json()
+    assert closed.value.code == 4400
+    assert "address" in closed.value.reason
 
 
 def test_server_sent_events_stream(api_client: TestClient, accounts: Accounts) -> None:
@@ -143,7 +163,7 @@ def test_events_the_api_opens_by_itself_reach_the_wall_like_any_other(
         == 204
     )
     west = token_of(accounts, "west_operator")
-    with api_client.websocket_connect(f"/api/v1/live/ws?token={west}") as socket:
+    with api_client.websocket_connect("/api/v1/live/ws", headers=bearer(west)) as socket:
         assert socket.receive_json()["type"] == "hello"
         with app.state.session_factory() as session:  # type: ignore[attr-defined]
             opened = mark_silent_cameras(

@@ -2,11 +2,13 @@
 the console renews them without a word; when one runs out anyway (renewal refused here) the
 person logs in again over the page, and nothing they typed is lost (a dispatch note, a report
 with its photo, kept as a draft through a reload); a session that ended says so on the login page
-and returns them where they were; no token ever shows in an address or the browser console."""
+and returns them where they were; no token ever shows in an address, the browser console or the
+server's log."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,16 +23,42 @@ pytestmark = pytest.mark.browser
 LIFETIME_S = 8.0
 
 
+class ServerLog(logging.Handler):
+    """Every line the server process logs (uvicorn's access log included), as written."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+SERVER_LOG = ServerLog()
+
+
 @pytest.fixture(scope="module")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The console's API over SQLite, with access tokens that last eight seconds."""
+    """The console's API over SQLite, with access tokens that last eight seconds, its access
+    log on and every log line kept in SERVER_LOG."""
     settings = console_settings(
         tmp_path_factory.mktemp("short-sessions"), access_token_minutes=LIFETIME_S / 60
     )
     server = LiveServer(settings).start()
+    # uvicorn's request lines: HTTP on uvicorn.access, WebSocket handshakes on uvicorn.error.
+    loggers = [logging.getLogger(name) for name in ("uvicorn.access", "uvicorn.error")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+        logger.addHandler(SERVER_LOG)
+    logging.getLogger().addHandler(SERVER_LOG)
     seed_accounts(server.app)
     yield server
     server.stop()
+    logging.getLogger().removeHandler(SERVER_LOG)
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(SERVER_LOG)
+        logger.setLevel(level)
 
 
 class TokenWatch:
@@ -50,9 +78,11 @@ class TokenWatch:
             self.tokens.append(json.loads(response.body())["access_token"])
 
     def assert_never_shown(self) -> None:
+        """No token in an address the page asked for, its console or the server's log."""
         assert self.tokens
+        assert any("/api/v1/auth/token" in line for line in SERVER_LOG.lines), "no access log"
         for token in self.tokens:
-            for text in self.addresses + self.console:
+            for text in self.addresses + self.console + SERVER_LOG.lines:
                 assert token not in text, f"an access token shows in {text[:80]}..."
 
 

@@ -278,8 +278,8 @@ def test_a_live_websocket_is_closed_once_its_account_changes(
     bystander = accounts.headers("east_operator")["Authorization"].removeprefix("Bearer ")
 
     with (
-        client.websocket_connect(f"/api/v1/live/ws?token={token}") as socket,
-        client.websocket_connect(f"/api/v1/live/ws?token={bystander}") as other,
+        client.websocket_connect("/api/v1/live/ws", headers=_bearer(token)) as socket,
+        client.websocket_connect("/api/v1/live/ws", headers=_bearer(bystander)) as other,
     ):
         assert socket.receive_json()["type"] == "hello"
         assert other.receive_json()["type"] == "hello"

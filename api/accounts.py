@@ -15,7 +15,13 @@ from api.security import hash_password, new_api_token, token_digest, verify_pass
 
 
 class AccountError(ValueError):
-    """An account request that does not fit the role's scope rules. Not retried."""
+    """An account request that does not fit the role's scope rules. Not retried. `code` and
+    `params` name the fault for a client to word (api.problems)."""
+
+    def __init__(self, detail: str, code: str = "account_invalid", **params: object):
+        super().__init__(detail)
+        self.code = code
+        self.params = params
 
 
 class UsernameTaken(AccountError):
@@ -160,9 +166,9 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
         AccountError: `current` is not the password in use, or `new` is the same.
     """
     if not verify_password(current, user.password_hash):
-        raise AccountError("current_password: not the password in use")
+        raise AccountError("current_password: not the password in use", "password_wrong")
     if current == new:
-        raise AccountError("new_password: the same as the current one")
+        raise AccountError("new_password: the same as the current one", "password_same")
     user.password_hash = hash_password(new)
     end_sessions(user)
     session.commit()
@@ -178,7 +184,7 @@ def update_account(
         AccountError: an admin disabling their own account (nobody could enable it again).
     """
     if active is False and by is not None and by.id == user.id:
-        raise AccountError("active: you cannot disable your own account")
+        raise AccountError("active: you cannot disable your own account", "disable_self")
     if password is not None:
         user.password_hash = hash_password(password)
     if active is not None:

@@ -11,8 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import changes, migrate, redaction
 from api.bodies import BodyGate, body_too_large
@@ -33,7 +35,7 @@ from api.health import mark_silent_cameras
 from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.middleware import LoginLimiter, SecurityHeaders, StrictJson, internal_error
-from api.problems import CodedProblem, coded_problem
+from api.problems import http_problem, invalid_request
 from api.routers import (
     auth,
     cameras,
@@ -165,7 +167,8 @@ def _watch_once(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # WebSocket ?token= and Open311 ?api_key= arrive in URLs that every access log writes.
+    # Open311's ?api_key=, and a token an old client still puts in a WebSocket address (which
+    # is refused), arrive in URLs that every access log writes.
     redaction.install()
 
     @asynccontextmanager
@@ -228,7 +231,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(413, body_too_large)
     app.add_exception_handler(Exception, internal_error)
-    app.add_exception_handler(CodedProblem, coded_problem)
+    # Every error with a code the console words in its reader's language (api.problems).
+    app.add_exception_handler(StarletteHTTPException, http_problem)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(incidents.router)

@@ -19,8 +19,10 @@ SIGNATURES = {
 class AttachmentRejected(ValueError):
     """An upload that is too large or not an image we accept. Not retried; answered 413/415/422."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, code: str, **params: object):
         self.status = status
+        self.code = code  # with `params`, what a client words (api.problems)
+        self.params = params
         super().__init__(detail)
 
 
@@ -38,16 +40,26 @@ async def read_photos(
 ) -> list[tuple[str, bytes, str, str]]:
     """(filename, payload, content type, suffix) of each upload, or AttachmentRejected."""
     if len(files) > max_count:
-        raise AttachmentRejected(422, f"photos: at most {max_count} at once")
+        raise AttachmentRejected(
+            422, f"photos: at most {max_count} at once", "photos_too_many", limit=max_count
+        )
     photos = []
     for upload in files:
         payload = await upload.read(max_bytes + 1)
         name = Path(upload.filename or "photo").name[:200]
         if len(payload) > max_bytes:
-            raise AttachmentRejected(413, f"photos: {name} is larger than {max_bytes} bytes")
+            raise AttachmentRejected(
+                413,
+                f"photos: {name} is larger than {max_bytes} bytes",
+                "photo_too_large",
+                name=name,
+                megabytes=round(max_bytes / 1e6, 1),
+            )
         kind = _kind(payload)
         if kind is None:
-            raise AttachmentRejected(415, f"photos: {name} is not a JPEG, PNG or WebP image")
+            raise AttachmentRejected(
+                415, f"photos: {name} is not a JPEG, PNG or WebP image", "photo_kind", name=name
+            )
         photos.append((name, payload, *kind))
     return photos
 

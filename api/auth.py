@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Header, HTTPException, status
+from fastapi import Depends, Header, status
 from fastapi.security import OAuth2PasswordBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from api.deps import LoopSessionDep, SessionDep, SettingsDep
 from api.models import ApiToken, User
 from api.principal import ALL_SCOPES, ROLES, TOKEN_SCOPES, Principal
+from api.problems import CodedProblem
 from api.security import decode_access_token, token_digest
 
 _oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -33,9 +34,9 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _unauthorised(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+def _unauthorised(detail: str, code: str) -> CodedProblem:
+    return CodedProblem(
+        status.HTTP_401_UNAUTHORIZED, detail, code, headers={"WWW-Authenticate": "Bearer"}
     )
 
 
@@ -58,7 +59,10 @@ def current_principal(
     worker_name: WorkerName = None,
 ) -> Principal:
     if not token:
-        raise _unauthorised("not authenticated: log in or present a token (Authorization: Bearer)")
+        raise _unauthorised(
+            "not authenticated: log in or present a token (Authorization: Bearer)",
+            "not_authenticated",
+        )
     if secrets.compare_digest(token.encode(), settings.worker_token.get_secret_value().encode()):
         name = "".join(ch for ch in (worker_name or "") if ch.isalnum() or ch in "-_.")[:60]
         return Principal("worker", name or "unnamed", scopes=ALL_SCOPES)
@@ -67,7 +71,7 @@ def current_principal(
             select(ApiToken).where(ApiToken.token_sha256 == token_digest(token))
         )
         if issued is None or issued.revoked:
-            raise _unauthorised("unknown or revoked API token")
+            raise _unauthorised("unknown or revoked API token", "token_revoked")
         now = datetime.now(UTC)
         # To the minute: a worker posting incidents every second would otherwise write the
         # token's row (and wait for the commit) on every request.
@@ -80,11 +84,15 @@ def current_principal(
         user = session.get(User, int(claims["sub"]))
         generation = int(claims.get("gen", 0))
     except (jwt.InvalidTokenError, ValueError, TypeError) as err:
-        raise _unauthorised("invalid or expired access token; log in again") from err
+        raise _unauthorised(
+            "invalid or expired access token; log in again", "token_expired"
+        ) from err
     if user is None or not user.active:
-        raise _unauthorised("this account no longer exists or is disabled")
+        raise _unauthorised("this account no longer exists or is disabled", "account_disabled")
     if generation != user.token_generation:
-        raise _unauthorised("the password changed or the sessions were ended; log in again")
+        raise _unauthorised(
+            "the password changed or the sessions were ended; log in again", "sessions_ended"
+        )
     # The transaction ends here, so that a route that goes on to wait on the network (a camera,
     # a peer, a slow client's body) holds no database connection; the user stays loaded.
     session.commit()
@@ -114,15 +122,19 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         principal = current_principal(session, settings, token, worker_name)
         if principal.role != "worker":
-            raise HTTPException(
+            raise CodedProblem(
                 status.HTTP_403_FORBIDDEN,
-                detail=f"this is for API tokens with the scope {scope!r}, not for accounts",
+                f"this is for API tokens with the scope {scope!r}, not for accounts",
+                "tokens_only",
+                {"scope": scope},
             )
         if scope not in principal.scopes:
-            raise HTTPException(
+            raise CodedProblem(
                 status.HTTP_403_FORBIDDEN,
-                detail=f"token {principal.name!r} lacks the scope {scope!r}"
+                f"token {principal.name!r} lacks the scope {scope!r}"
                 f" (it has: {', '.join(sorted(principal.scopes)) or 'none'})",
+                "scope_missing",
+                {"scope": scope},
             )
         return principal
 
@@ -132,8 +144,10 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 async def require_user(principal: PrincipalDep) -> Principal:
     if principal.user is None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="workers may only report incidents and health"
+        raise CodedProblem(
+            status.HTTP_403_FORBIDDEN,
+            "workers may only report incidents and health",
+            "accounts_only",
         )
     return principal
 
@@ -151,9 +165,11 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(principal: UserDep) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
-            raise HTTPException(
+            raise CodedProblem(
                 status.HTTP_403_FORBIDDEN,
-                detail=f"this needs the role {' or '.join(roles)}; you are {principal.role}",
+                f"this needs the role {' or '.join(roles)}; you are {principal.role}",
+                "role_required",
+                {"roles": list(roles), "role": principal.role},
             )
         return principal
 

@@ -18,7 +18,12 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import ALLOWED_ROLES, bearer_token, current_principal
-from api.middleware import BODY_LIMIT_SCOPE_KEY, add_security_headers, body_over_cap
+from api.middleware import (
+    BODY_LIMIT_SCOPE_KEY,
+    add_security_headers,
+    body_over_cap,
+    too_large_body,
+)
 from api.settings import Settings
 
 # Methods whose requests carry a body the API reads.
@@ -99,7 +104,11 @@ class _RouteIndex:
 def _refusal(
     scope: Scope, status_code: int, detail: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    response = JSONResponse({"detail": detail}, status_code=status_code, headers=headers)
+    response = JSONResponse(
+        too_large_body(detail) if status_code == 413 else {"detail": detail},
+        status_code=status_code,
+        headers=headers,
+    )
     # Closing tells the client the body it may still be sending will not be read.
     response.headers["Connection"] = "close"
     add_security_headers(Request(scope), response)
@@ -112,7 +121,9 @@ async def body_too_large(request: Request, error: Exception) -> Response:
     detail = getattr(error, "detail", None)
     if not detail or detail == "Content Too Large":  # Starlette's RequestBodyLimitMiddleware
         detail = body_over_cap(request.scope)
-    response = JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})
+    response = JSONResponse(
+        too_large_body(detail), status_code=413, headers={"Connection": "close"}
+    )
     add_security_headers(request, response)
     return response
 
@@ -128,11 +139,22 @@ def _authorise(app: FastAPI, headers: Headers, roles: frozenset[str]) -> JSONRes
                 session, settings, token, headers.get("x-gridwatch-worker")
             )
         except HTTPException as err:
-            return JSONResponse({"detail": err.detail}, err.status_code, headers=err.headers)
+            code = getattr(err, "code", f"http_{err.status_code}")
+            params = getattr(err, "params", {})
+            return JSONResponse(
+                {"detail": err.detail, "code": code, "params": params},
+                err.status_code,
+                headers=err.headers,
+            )
     if principal.role not in roles:
         needed = " or ".join(sorted(roles - {"admin"})) or "admin"
         return JSONResponse(
-            {"detail": f"this needs the role {needed}; you are {principal.role}"}, 403
+            {
+                "detail": f"this needs the role {needed}; you are {principal.role}",
+                "code": "role_required",
+                "params": {"roles": sorted(roles - {"admin"}) or ["admin"], "role": principal.role},
+            },
+            403,
         )
     return None
 

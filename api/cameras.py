@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.grids import locate_grid
 from api.models import Camera, Organisation
+from api.problems import field_errors
 from api.security import CredentialCipher
 from contract.addresses import mask_credentials
 from contract.camera import CameraConfig
@@ -23,8 +24,10 @@ from contract.problems import problems_from_validation
 class CameraRejected(ValueError):
     """A camera registration that does not validate; `problems` say field and why. Not retried."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], errors: list[dict[str, Any]] | None = None):
         self.problems = problems
+        # Each problem as {"field", "type", "params"} (pydantic's error type), for the console.
+        self.errors = errors or []
         super().__init__("; ".join(problems))
 
 
@@ -106,9 +109,12 @@ def validate_registration(document: dict[str, Any], organisation: Organisation) 
     try:
         return CameraConfig.model_validate({**document, "organisation": owner})
     except ValidationError as err:
-        raise CameraRejected(
-            [f"{p.field}: {p.reason}" for p in problems_from_validation(None, err)]
-        ) from err
+        problems = problems_from_validation(None, err)
+        errors = [
+            {**worded, "field": problem.field}
+            for problem, worded in zip(problems, field_errors(err.errors(), skip=0), strict=True)
+        ]
+        raise CameraRejected([f"{p.field}: {p.reason}" for p in problems], errors) from err
 
 
 def merged_document(

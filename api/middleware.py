@@ -66,7 +66,10 @@ def _secure(path: str, headers: MutableHeaders) -> None:
 async def internal_error(request: Request, _error: Exception) -> Response:
     """A failure the API did not foresee: a 500 that says nothing of its cause (it is logged),
     with the security headers, which the middleware cannot add to an answer made outside it."""
-    response = JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+    response = JSONResponse(
+        {"detail": "internal error; it has been logged", "code": "internal", "params": {}},
+        status_code=500,
+    )
     add_security_headers(request, response)
     return response
 
@@ -80,6 +83,11 @@ def body_over_cap(scope: Scope) -> str:
     limit, names = scope.get(BODY_LIMIT_SCOPE_KEY, (None, "the server's limit"))
     size = f"{limit} bytes" if limit is not None else "the size allowed"
     return f"body: larger than the {size} this route accepts ({names})"
+
+
+def too_large_body(detail: str) -> dict[str, object]:
+    """A 413's body: the reason, and the code the console words with the cap in bytes."""
+    return {"detail": detail, "code": "too_large", "params": {}}
 
 
 class NonStandardNumber(ValueError):
@@ -142,7 +150,7 @@ class StrictJson:
             except HTTPException as err:  # the body is over its cap (api.bodies)
                 if err.status_code != 413:
                     raise
-                problem = JSONResponse({"detail": body_over_cap(scope)}, status_code=413)
+                problem = JSONResponse(too_large_body(body_over_cap(scope)), status_code=413)
                 problem.headers["Connection"] = "close"
                 await problem(scope, receive, send)
                 return
@@ -155,7 +163,11 @@ class StrictJson:
             try:
                 json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
             except NonStandardNumber as err:
-                problem = JSONResponse({"detail": f"body: {err}"}, status_code=422)
+                error = {"field": "body", "type": "json_invalid", "params": {}}
+                problem = JSONResponse(
+                    {"detail": f"body: {err}", "code": "invalid", "params": {"errors": [error]}},
+                    status_code=422,
+                )
                 await problem(scope, receive, send)
                 return
             except ValueError:

@@ -430,11 +430,16 @@ class SuppressOnReject(TimeOfDay):
 
 
 class Problem(BaseModel):
-    """An error: what went wrong, in words (English), and for some a stable code with its
-    parameters, which a client words in its reader's language."""
+    """An error: what went wrong, in words (English), and a stable code with its parameters,
+    which a client words in its reader's language (api/problems.py)."""
 
     detail: str
-    code: str | None = Field(default=None, description="The fault, e.g. action_state.")
+    code: str | None = Field(
+        default=None,
+        description="The fault, e.g. action_state; invalid (params.errors: each field, its"
+        " pydantic error type and that type's context); http_<status> for a fault without"
+        " a code of its own.",
+    )
     params: dict[str, Any] | None = Field(default=None, description="What the code's words need.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from api.auth import UserDep
 from api.deps import SessionDep, SettingsDep
 from api.middleware import LoginLimiter
 from api.models import User
+from api.problems import CodedProblem
 from api.schemas import PasswordChange, Problem, TokenPublic, UserPublic
 from api.security import DUMMY_HASH, create_access_token, verify_password
 from api.settings import Settings
@@ -37,18 +38,21 @@ def login(
     address = request.client.host if request.client else "unknown"
     wait = limiter.retry_after(address, form.username)
     if wait:
-        raise HTTPException(
+        raise CodedProblem(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many failed logins; try again in {wait:.0f} s",
+            f"too many failed logins; try again in {wait:.0f} s",
+            "too_many_logins",
+            {"seconds": round(wait)},
             headers={"Retry-After": str(int(wait) + 1)},
         )
     user = session.scalar(select(User).where(User.username == form.username))
     valid = verify_password(form.password, user.password_hash if user else DUMMY_HASH)
     if user is None or not valid or not user.active:
         limiter.failed(address, form.username)
-        raise HTTPException(
+        raise CodedProblem(
             status.HTTP_401_UNAUTHORIZED,
-            detail="wrong username or password",
+            "wrong username or password",
+            "login_wrong",
             headers={"WWW-Authenticate": "Bearer"},
         )
     limiter.succeeded(address, form.username)
@@ -108,9 +112,11 @@ def post_password(
     address = request.client.host if request.client else "unknown"
     wait = limiter.retry_after(address, user.username)
     if wait:
-        raise HTTPException(
+        raise CodedProblem(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"too many wrong passwords; try again in {wait:.0f} s",
+            f"too many wrong passwords; try again in {wait:.0f} s",
+            "too_many_logins",
+            {"seconds": round(wait)},
             headers={"Retry-After": str(int(wait) + 1)},
         )
     try:
@@ -118,6 +124,6 @@ def post_password(
     except AccountError as err:
         if "current_password" in str(err):
             limiter.failed(address, user.username)
-        raise HTTPException(422, detail=str(err)) from err
+        raise CodedProblem(422, str(err), err.code, err.params) from err
     limiter.succeeded(address, user.username)
     return issue_access_token(user, settings)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import object_session, selectinload
@@ -30,6 +30,7 @@ from api.health import record_health
 from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
 from api.models import Camera, CameraLease, Organisation
 from api.principal import Principal
+from api.problems import CodedProblem, InvalidFields
 from api.schemas import (
     CameraDetail,
     CameraFeed,
@@ -122,8 +123,14 @@ def _visible_camera(session: SessionDep, principal: Principal, camera_id: str) -
     query = scope_cameras(select(Camera).where(Camera.id == camera_id), principal)
     camera = session.scalars(query.where(Camera.retired_at.is_(None))).first()
     if camera is None:
-        raise HTTPException(404, detail=f"camera {camera_id} not found")
+        raise _camera_not_found(camera_id)
     return camera
+
+
+def _camera_not_found(camera_id: str) -> CodedProblem:
+    return CodedProblem(
+        404, f"camera {camera_id} not found", "camera_not_found", {"camera_id": camera_id}
+    )
 
 
 def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> Camera:
@@ -131,7 +138,7 @@ def _owned_camera(session: SessionDep, principal: Principal, camera_id: str) -> 
     if principal.role != "admin" and (
         principal.user is None or camera.organisation_id != principal.user.organisation_id
     ):
-        raise HTTPException(403, detail="only the camera's owner may change it")
+        raise CodedProblem(403, "only the camera's owner may change it", "camera_not_yours")
     return camera
 
 
@@ -152,9 +159,11 @@ def _camera_test_slot(
         with slots.slot(principal.actor, timeout_s):
             yield
     except TooManyInFlight as err:
-        raise HTTPException(
+        raise CodedProblem(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"{err.reason}; try again in {err.retry_after_s} s",
+            f"{err.reason}; try again in {err.retry_after_s} s",
+            "camera_tests_busy",
+            {"seconds": err.retry_after_s},
             headers={"Retry-After": str(err.retry_after_s)},
         ) from err
 
@@ -178,22 +187,32 @@ def _check_source(principal: Principal, document: dict[str, Any]) -> None:
         try:
             scheme = address_scheme(field, source)
         except InvalidSource as err:
-            raise HTTPException(422, detail=f"{field}: {err.reason}") from err
+            raise CodedProblem(
+                422, f"{field}: {err.reason}", "source_unparsable", {"field": field}
+            ) from err
         if scheme == "file":
-            raise HTTPException(
-                422, detail=f"{field}: file:// recordings are for administrators only"
+            raise CodedProblem(
+                422,
+                f"{field}: file:// recordings are for administrators only",
+                "source_admin_only",
+                {"field": field, "what": "file://"},
             )
         if scheme not in OWNER_SCHEMES:
-            raise HTTPException(
+            raise CodedProblem(
                 422,
-                detail=f"{field}: scheme {scheme or '(none)'!r} is not a camera's"
+                f"{field}: scheme {scheme or '(none)'!r} is not a camera's"
                 f" ({', '.join(OWNER_SCHEMES)})",
+                "source_scheme",
+                {"field": field, "scheme": scheme or "", "schemes": ", ".join(OWNER_SCHEMES)},
             )
         # A worker expands ${VAR} from its own environment: from an owner that would be a way
         # to send a worker's secrets to any address.
         if "${" in source:
-            raise HTTPException(
-                422, detail=f"{field}: ${{...}} references are for administrators only"
+            raise CodedProblem(
+                422,
+                f"{field}: ${{...}} references are for administrators only",
+                "source_admin_only",
+                {"field": field, "what": "${...}"},
             )
 
 
@@ -310,19 +329,28 @@ def register_camera(
     if principal.role != "admin":
         assert principal.user is not None
         if organisation_id not in (None, principal.user.organisation_id):
-            raise HTTPException(
-                403, detail="organisation_id: you register for your own organisation"
+            raise CodedProblem(
+                403,
+                "organisation_id: you register for your own organisation",
+                "own_organisation_only",
             )
         organisation_id = principal.user.organisation_id
     organisation = session.get(Organisation, organisation_id) if organisation_id else None
     if organisation is None:
-        raise HTTPException(422, detail="organisation_id: name an existing organisation")
+        raise InvalidFields(
+            "organisation_id: name an existing organisation", "organisation_id", "missing"
+        )
     if "id" in document and session.get(Camera, str(document["id"])) is not None:
-        raise HTTPException(409, detail=f"id: camera {document['id']!r} exists already")
+        raise CodedProblem(
+            409,
+            f"id: camera {document['id']!r} exists already",
+            "camera_exists",
+            {"camera_id": str(document["id"])},
+        )
     try:
         config = validate_registration(document, organisation)
     except CameraRejected as err:
-        raise HTTPException(422, detail=str(err)) from err
+        raise _rejected(err) from err
     camera = upsert_camera(session, config, cipher)
     session.commit()
     return _detail(camera)
@@ -344,17 +372,27 @@ def update_camera(
     camera = _owned_camera(session, principal, camera_id)
     for fixed in ("id", "organisation", "organisation_id"):
         if fixed in changes:
-            raise HTTPException(422, detail=f"{fixed}: cannot be changed; register a new camera")
+            raise CodedProblem(
+                422,
+                f"{fixed}: cannot be changed; register a new camera",
+                "camera_field_fixed",
+                {"field": fixed},
+            )
     _check_source(principal, changes)
     try:
         config = validate_registration(
             merged_document(camera, cipher, changes), camera.organisation
         )
     except CameraRejected as err:
-        raise HTTPException(422, detail=str(err)) from err
+        raise _rejected(err) from err
     camera = upsert_camera(session, config, cipher)
     session.commit()
     return _detail(camera)
+
+
+def _rejected(err: CameraRejected) -> CodedProblem:
+    """A camera file's fields that do not validate, each named with its error type."""
+    return CodedProblem(422, str(err), "invalid", {"errors": err.errors})
 
 
 @router.delete(
@@ -413,9 +451,13 @@ def _test_connection(
         source = expand_source(body.source) if admin else body.source
         result = probe(source, body.timeout_s, transport=body.transport, policy=policy)
     except (IngestError, ConfigError) as err:
-        raise HTTPException(422, detail=str(err) if admin else _owner_reason(err)) from err
+        raise CodedProblem(
+            422, str(err) if admin else _owner_reason(err), _failure_code(err), {"field": "source"}
+        ) from err
     except ValueError as err:  # a host name no parser or IDNA codec takes (UnicodeError too)
-        raise HTTPException(422, detail="source: the address cannot be parsed") from err
+        raise CodedProblem(
+            422, "source: the address cannot be parsed", "source_unparsable", {"field": "source"}
+        ) from err
     return ConnectionReport(
         ok=True,
         kind=result.kind,
@@ -442,6 +484,21 @@ def _owner_reason(err: Exception) -> str:
     )
 
 
+def _failure_code(err: Exception) -> str:
+    """The code of a failed connection test, no finer than _owner_reason tells an owner."""
+    if isinstance(err, AuthenticationFailed):
+        return "camera_auth_failed"
+    if isinstance(err, ImageTooLarge):
+        return "camera_image_too_large"
+    if isinstance(err, InvalidSource):
+        return "source_unparsable"
+    if isinstance(err, UnsupportedSource):
+        return "source_unsupported"
+    if isinstance(err, CameraUnavailable):
+        return "camera_unreachable"
+    return "camera_test_failed"
+
+
 @router.post(
     "/cameras/discover",
     response_model=list[DiscoveredCameraPublic],
@@ -457,8 +514,8 @@ def discover_cameras(
         with _camera_test_slot(slots, admin, body.timeout_s):
             found = discover(body.timeout_s, interface=body.interface)
     except OSError as err:
-        raise HTTPException(
-            422, detail=f"interface: cannot probe from it ({err.strerror})"
+        raise CodedProblem(
+            422, f"interface: cannot probe from it ({err.strerror})", "discovery_interface"
         ) from err
     return [
         DiscoveredCameraPublic(
@@ -570,7 +627,7 @@ def report_health(
 
     camera = session.get(Camera, camera_id)
     if camera is None or camera.retired_at is not None:
-        raise HTTPException(404, detail=f"camera {camera_id} not found")
+        raise _camera_not_found(camera_id)
     record_health(
         session, camera, report.model_dump(), policy=policy,
         grace=timedelta(seconds=settings.video_loss_grace_s),
@@ -632,7 +689,12 @@ def live_picture(
     camera = _visible_camera(session, principal, camera_id)
     picture = views.latest(camera.id)
     if picture is None:
-        raise HTTPException(404, detail=f"camera {camera_id}: no live picture yet")
+        raise CodedProblem(
+            404,
+            f"camera {camera_id}: no live picture yet",
+            "no_live_picture",
+            {"camera_id": camera_id},
+        )
     record_access(
         session, request, principal, action="view", object_kind="live_picture",
         object_id=f"{camera.id}@{picture.captured_at.isoformat()}", camera_id=camera.id,
@@ -653,13 +715,22 @@ async def _live_picture_body(request: Request) -> bytes:
     """The request body, refused (413) as soon as it passes MAX_LIVE_PICTURE_BYTES."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_LIVE_PICTURE_BYTES:
-        raise HTTPException(413, detail=f"live picture: at most {MAX_LIVE_PICTURE_BYTES} bytes")
+        raise _live_picture_too_large()
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_LIVE_PICTURE_BYTES:
-            raise HTTPException(413, detail=f"live picture: at most {MAX_LIVE_PICTURE_BYTES} bytes")
+            raise _live_picture_too_large()
     return bytes(body)
+
+
+def _live_picture_too_large() -> CodedProblem:
+    return CodedProblem(
+        413,
+        f"live picture: at most {MAX_LIVE_PICTURE_BYTES} bytes",
+        "too_large",
+        {"bytes": MAX_LIVE_PICTURE_BYTES},
+    )
 
 
 _CAPTURED_AT = TypeAdapter(AwareDatetime)
@@ -686,19 +757,23 @@ def put_live_picture(
     """Kept only while someone watches; the answer tells the worker for how long still."""
     camera = session.get(Camera, camera_id)
     if camera is None or camera.retired_at is not None:
-        raise HTTPException(404, detail=f"camera {camera_id} not found")
+        raise _camera_not_found(camera_id)
     if (content_type or "").split(";")[0].strip().lower() != "image/jpeg":
-        raise HTTPException(415, detail="Content-Type: send the live picture as image/jpeg")
+        raise CodedProblem(
+            415, "Content-Type: send the live picture as image/jpeg", "live_picture_kind"
+        )
     try:
         taken = _CAPTURED_AT.validate_python(captured_at)
     except ValidationError as err:
-        raise HTTPException(
-            422, detail=f"{CAPTURED_AT_HEADER}: when the frame was taken, ISO 8601 with offset"
+        raise InvalidFields(
+            f"{CAPTURED_AT_HEADER}: when the frame was taken, ISO 8601 with offset",
+            CAPTURED_AT_HEADER,
+            "datetime_parsing",
         ) from err
     try:
         check_jpeg(body)
     except LivePictureRejected as err:
-        raise HTTPException(err.status, detail=str(err)) from err
+        raise CodedProblem(err.status, str(err), "live_picture_invalid") from err
     watched_s = views.watched_s(camera.id)
     if watched_s > 0:
         views.store(camera.id, body, taken)

@@ -10,7 +10,6 @@ from fastapi import (
     Depends,
     File,
     Form,
-    HTTPException,
     Query,
     Request,
     UploadFile,
@@ -39,7 +38,7 @@ from api.grids import locate_grid
 from api.lifecycle import TRANSITIONS, ActionRequest, TransitionError, apply_action
 from api.models import Attachment, GridEvent, Incident, User, UserGrid
 from api.principal import Principal
-from api.problems import CodedProblem
+from api.problems import CodedProblem, InvalidFields, field_errors
 from api.schemas import (
     GridEventCreate,
     GridEventDetail,
@@ -239,7 +238,7 @@ def create_event(
     # their own cells.
     refusal = write_refusal(principal, locate_grid(session, body.location.lon, body.location.lat))
     if refusal is not None:
-        raise HTTPException(403, detail=refusal)
+        raise CodedProblem(403, refusal, "outside_your_area", {"role": principal.role})
     event_type = _event_type(policy.taxonomy, body.event_code, body.category)
     report = ReportedEvent(
         source=body.source.value,
@@ -263,19 +262,23 @@ def _event_type(taxonomy: Taxonomy, code: str | None, category: Category | None)
     """The event type a reporter named, by code or by category alone; 422 when they disagree."""
     if code is None:
         if category is None:
-            raise HTTPException(422, detail="event_code: name an event code or a category")
+            raise InvalidFields(
+                "event_code: name an event code or a category", "event_code", "missing"
+            )
         code = taxonomy.for_category(category.value)
         if code is None:  # a district without a taxonomy
-            raise HTTPException(422, detail="event_code: the district has no event taxonomy")
+            raise CodedProblem(422, "event_code: the district has no event taxonomy", "no_taxonomy")
     try:
         event_type = taxonomy.check(code)
     except UnknownEventCode as err:
-        raise HTTPException(422, detail=str(err)) from err
+        raise CodedProblem(422, str(err), "event_code_unknown", {"event_code": code}) from err
     if category is not None and category != event_type.category:
-        raise HTTPException(
+        raise CodedProblem(
             422,
-            detail=f"category: event code {code} ({event_type.name_en}) is"
+            f"category: event code {code} ({event_type.name_en}) is"
             f" {event_type.category.value}, not {category.value}",
+            "event_code_category",
+            {"event_code": code, "category": category.value},
         )
     return event_type
 
@@ -344,7 +347,12 @@ async def act_on_event(
     ):
         raise CodedProblem(403, "this event is not your department's", "not_your_department")
     if into_event_id is not None and can_see_event(session, principal, into_event_id) is None:
-        raise HTTPException(422, detail=f"into_event_id: {into_event_id} is not an open event")
+        raise CodedProblem(
+            422,
+            f"into_event_id: {into_event_id} is not an open event",
+            "merge_target_closed",
+            {"into_event_id": into_event_id},
+        )
     try:
         pictures = await read_photos(
             photos or [],
@@ -372,10 +380,10 @@ async def act_on_event(
         raise CodedProblem(err.status, err.detail, err.code, err.params) from err
     except AttachmentRejected as err:
         session.rollback()
-        raise HTTPException(err.status, detail=str(err)) from err
+        raise CodedProblem(err.status, str(err), err.code, err.params) from err
     except EvidenceError as err:
         session.rollback()
-        raise HTTPException(507, detail=str(err)) from err
+        raise CodedProblem(507, str(err), "evidence_store_failed") from err
     session.refresh(event)
     return to_detail(event, request, principal)
 
@@ -389,8 +397,9 @@ def _suppress_request(text: str | None) -> SuppressOnReject | None:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise HTTPException(
-            422, detail=f"suppress{'.' + where if where else ''}: {first['msg']}"
+        field = f"suppress{'.' + where if where else ''}"
+        raise InvalidFields(
+            f"{field}: {first['msg']}", field, first["type"], field_errors([first])[0]["params"]
         ) from err
 
 
@@ -412,7 +421,12 @@ def get_attachment(
     event = _visible(session, principal, event_id)
     item = session.get(Attachment, attachment_id)
     if item is None or item.grid_event_id != event_id:
-        raise HTTPException(404, detail=f"attachment {attachment_id} not found")
+        raise CodedProblem(
+            404,
+            f"attachment {attachment_id} not found",
+            "attachment_not_found",
+            {"attachment_id": attachment_id},
+        )
     record_access(
         session, request, principal, action="view", object_kind="photo",
         object_id=str(item.id), camera_id=event.camera_id, grid_event_id=event_id,

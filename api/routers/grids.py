@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends
 from sqlalchemy import select
 
 from api.auth import AdminDep, UserDep
@@ -12,6 +12,7 @@ from api.bodies import BodyLimit
 from api.deps import SessionDep
 from api.grids import LEVELS, GridImportError, import_grids
 from api.models import Grid
+from api.problems import CodedProblem
 from api.schemas import Problem
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
@@ -55,6 +56,6 @@ def post_grids(
         grids = import_grids(session, document)
     except GridImportError as err:
         session.rollback()
-        raise HTTPException(422, detail=str(err)) from err
+        raise CodedProblem(422, str(err), "grids_invalid") from err
     session.commit()
     return {"imported": len(grids), "codes": [grid.id for grid in grids]}

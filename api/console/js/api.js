@@ -3,7 +3,7 @@
 // JSON and form requests, evidence images fetched with the token (an <img src> cannot send it),
 // and the live WebSocket. The token never goes into an address or the browser's console.
 
-import { getLang, label, labelOr } from "./i18n.js";
+import { getLang, label, labelOr, t } from "./i18n.js";
 
 const TOKEN_KEY = "gridwatch.token";
 const EXPIRES_KEY = "gridwatch.token_expires";
@@ -23,20 +23,50 @@ export class ApiError extends Error {
 }
 
 // What an error code's parameters are, so that they are worded too (a state, a role, an action).
-const PARAM_KINDS = { state: "status", role: "role", action: "action" };
+const PARAM_KINDS = { state: "status", role: "role", roles: "role", action: "action", category: "category" };
 
-/** An API error in the reader's language: its code's words where the console has them
- * (apierror.<code>), else the API's own wording. */
-function wordProblem(problem) {
-  if (problem.code) {
-    const words = labelOr("apierror", problem.code, null);
-    if (words) {
-      const params = Object.fromEntries(
-        Object.entries(problem.params || {}).map(([name, value]) => [name, PARAM_KINDS[name] ? label(PARAM_KINDS[name], value) : value]),
-      );
-      return words.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
-    }
+function wordParam(name, value) {
+  if (name === "field") return fieldWords(value);
+  const kind = PARAM_KINDS[name];
+  if (Array.isArray(value)) return value.map((item) => wordParam(name, item)).join(t("invalid.list_separator"));
+  return kind ? label(kind, value) : String(value ?? "");
+}
+
+/** A field's path in words: "rules.0.zone" -> "规则 #1 › 区域"; a name without words stays. */
+function fieldWords(path) {
+  return String(path || "")
+    .split(".")
+    .filter(Boolean)
+    .map((part) => (/^\d+$/.test(part) ? `#${Number(part) + 1}` : labelOr("fieldname", part, part)))
+    .join(" › ");
+}
+
+/** One validation error ({field, type, params}) in words: "说明：最多 5000 个字符". */
+function invalidWords({ field, type, params }) {
+  const words = labelOr("invalid", type, null) ?? t("invalid.other");
+  const filled = words.replace(/\{(\w+)\}/g, (_, name) => {
+    const value = (params || {})[name];
+    return Array.isArray(value) ? value.join(", ") : String(value ?? "");
+  });
+  const where = fieldWords(field);
+  return where ? `${where}${t("invalid.field_separator")}${filled}` : filled;
+}
+
+/** An API error in the reader's language, from its code (api/problems.py: every error the
+ * API answers has one); the API's English `detail` only for an answer without a code, which
+ * is not the API's (a proxy's page). */
+export function wordProblem(problem, status = 0) {
+  const code = problem.code || (status ? `http_${status}` : null);
+  if (code === "invalid") {
+    const errors = problem.params?.errors || [];
+    const listed = errors.map(invalidWords).join(t("invalid.list_separator"));
+    return t("apierror.invalid", { errors: listed || t("invalid.other") });
   }
+  const words = code ? labelOr("apierror", code, null) : null;
+  if (words) {
+    return words.replace(/\{(\w+)\}/g, (_, name) => wordParam(name, (problem.params || {})[name]));
+  }
+  if (status) return labelOr("apierror", `http_${status}`, null) ?? t("error.generic");
   return describe(problem.detail);
 }
 
@@ -181,7 +211,7 @@ async function request(path, { method = "GET", query, json, form, signal } = {})
   }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
-    throw new ApiError(response.status, wordProblem(problem), problem.code || null);
+    throw new ApiError(response.status, wordProblem(problem, response.status), problem.code || null);
   }
   if (response.status === 204) return null;
   return response.json();
@@ -192,7 +222,7 @@ export async function login(username, password) {
   const response = await fetch("/api/v1/auth/token", { method: "POST", body });
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
-    throw new ApiError(response.status, describe(problem.detail));
+    throw new ApiError(response.status, wordProblem(problem, response.status), problem.code || null);
   }
   const { access_token: token, expires_in: expiresIn } = await response.json();
   keep(token, expiresIn);

@@ -1,12 +1,15 @@
 // Labels in Chinese (the default: the district's staff read Chinese) and English, and the
 // formatting of times in the chosen language.
 
+import { enMessages, zhMessages } from "./messages.js";
+
 const LANG_KEY = "gridwatch.lang";
 export const LANGUAGES = [["zh-CN", "中文"], ["en", "EN"]];
 
 const zh = {
   "app.name": "网格视频告警平台",
   "menu.label": "主菜单",
+  "skip.to_content": "跳到主要内容（告警墙：当前告警）",
   "menu.wall": "告警墙",
   "menu.map": "地图",
   "menu.stats": "统计",
@@ -512,6 +515,15 @@ const zh = {
   "event.alert_queue": "待核实告警",
   "event.expires": "未核实将于 {when} 过期",
   "step.expired_unverified": "{minutes} 分钟内无人核实，告警已过期",
+  "step.report_camera": "摄像头 {camera} 的告警（事件来源 {incident}）",
+  "step.report_source": "经{source}上报",
+  "step.report_video_loss": "摄像头视频中断",
+  "step.occurrence": "已再次发生 {count} 次（最近一次 {incident}）",
+  "step.clip": "附上录像片段（{seconds} 秒）",
+  "step.escalated_overdue": "「{status}」超过时限 {duration}，自动上报上级",
+  "step.recovered": "视频已恢复（中断 {duration}）",
+  "action.attach_clip": "录像片段",
+  "action.recover": "视频恢复",
   "liveview.title": "实时画面",
   "liveview.start": "查看实时画面",
   "liveview.stop": "停止观看",
@@ -660,6 +672,7 @@ const zh = {
 const en = {
   "app.name": "Grid video alerts",
   "menu.label": "Main menu",
+  "skip.to_content": "Skip to the main content (wall: the current alert)",
   "menu.wall": "Alert wall",
   "menu.map": "Map",
   "menu.stats": "Statistics",
@@ -1165,6 +1178,15 @@ const en = {
   "event.alert_queue": "Alert awaiting verification",
   "event.expires": "Expires unverified at {when}",
   "step.expired_unverified": "Nobody verified it within {minutes} minutes: the alert expired",
+  "step.report_camera": "Alert from camera {camera} (incident {incident})",
+  "step.report_source": "Reported through {source}",
+  "step.report_video_loss": "The camera's video was lost",
+  "step.occurrence": "{count} occurrences (latest: incident {incident})",
+  "step.clip": "Clip attached ({seconds} s)",
+  "step.escalated_overdue": "{status} past its deadline by {duration}: escalated",
+  "step.recovered": "Video restored (lost for {duration})",
+  "action.attach_clip": "Clip",
+  "action.recover": "Video restored",
   "liveview.title": "Live view",
   "liveview.start": "Watch live",
   "liveview.stop": "Stop watching",
@@ -1309,6 +1331,10 @@ const en = {
   "report.source": "Source",
   "report.reference": "Case number",
 };
+
+// The API's error words live apart (messages.js), looked up like every other label.
+Object.assign(zh, zhMessages);
+Object.assign(en, enMessages);
 
 export const DICTIONARIES = { "zh-CN": zh, en };
 

@@ -88,7 +88,7 @@ function falseAlarmSources(cameras) {
               h("td", {}, index === 0 ? camera.camera_name : ""),
               h("td", {}, label("rule", source.rule)),
               h("td", {}, source.zone),
-              h("td", {}, source.object_class),
+              h("td", {}, label("object", source.object_class)),
               h("td", { class: "number" }, String(source.false_alarms)),
               h("td", { class: "number" }, String(source.suppressed)),
               h("td", {}, maskPicture(source.suggested_mask)),

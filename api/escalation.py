@@ -48,7 +48,15 @@ def escalate_overdue(
         overdue_by = now - event.deadline_at if event.deadline_at else None
         apply_action(
             session, event, "escalate", SYSTEM,
-            ActionRequest(note=f"{event.status} past its deadline by {overdue_by}"),
+            ActionRequest(
+                note=f"{event.status} past its deadline by {overdue_by}",
+                # What the console words in its reader's language (the note is English).
+                details={
+                    "reason": "overdue",
+                    "status": event.status,
+                    "overdue_minutes": round(overdue_by.total_seconds() / 60) if overdue_by else 0,
+                },
+            ),
             policy, now=now,
         )  # fmt: skip
         escalated.append(event)

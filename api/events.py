@@ -63,9 +63,16 @@ class UnknownCamera(LookupError):
 
 
 def open_event_clock(
-    event: GridEvent, policy: DistrictPolicy, owner_kind: str | None, actor: str, note: str
+    event: GridEvent,
+    policy: DistrictPolicy,
+    owner_kind: str | None,
+    actor: str,
+    note: str,
+    details: dict[str, Any] | None = None,
 ) -> None:
-    """Route a new event to its department and level, and start its clock."""
+    """Route a new event to its department and level, and start its clock. `note` is the
+    report step's English line; `details` ({"origin": "camera" | "source" | "video_loss", ...})
+    what a client words it from in its reader's language."""
     now = datetime.now(UTC)
     event.status = STATUS_REPORTED
     event.department_id = policy.route(event.category, owner_kind, event.event_code)
@@ -80,6 +87,7 @@ def open_event_clock(
             from_status=None,
             to_status=STATUS_REPORTED,
             note=note,
+            details=details or {},
             at=now,
         )
     )
@@ -171,6 +179,7 @@ def register_incident(
         open_event_clock(
             event, policy, camera.organisation.kind, actor,
             f"incident {report.id} from camera {camera.id}",
+            {"origin": "camera", "incident_id": report.id, "camera_id": camera.id},
         )  # fmt: skip
         take_in(event, policy, report.rule)
         start_situation(event, incident, key)
@@ -295,7 +304,10 @@ def open_reported_event(
         escalations=0,
         reworks=0,
     )
-    open_event_clock(event, policy, None, actor, f"reported through {report.source}")
+    open_event_clock(
+        event, policy, None, actor, f"reported through {report.source}",
+        {"origin": "source", "source": report.source},
+    )  # fmt: skip
     session.add(event)
     session.commit()
     return event

@@ -172,7 +172,11 @@ def attach_clip(
                 to_status=event.status,
                 note=f"clip of incident {incident_id} ({report.duration_s:.1f} s)",
                 at=event.updated_at,
-                details={"incident_id": incident_id, "clip_sha256": report.sha256},
+                details={
+                    "incident_id": incident_id,
+                    "clip_sha256": report.sha256,
+                    "duration_s": round(report.duration_s, 1),
+                },
             )
         )
     session.commit()

@@ -109,7 +109,10 @@ def _video_loss(
         escalations=0,
         reworks=0,
     )
-    open_event_clock(event, policy, camera.organisation.kind, "system:camera-health", "video loss")
+    open_event_clock(
+        event, policy, camera.organisation.kind, "system:camera-health", "video loss",
+        {"origin": "video_loss"},
+    )  # fmt: skip
     session.add(event)
     session.flush()
     log.warning("%s: offline since %s; video-loss event %s opened", camera.id, since, event.id)
@@ -133,7 +136,10 @@ def _recovered(session: Session, camera: Camera, now: datetime) -> GridEvent | N
             from_status=before,
             to_status=event.status,
             note=f"video restored after {now - lost}",
-            details={"recovered_at": now.isoformat()},
+            details={
+                "recovered_at": now.isoformat(),
+                "lost_minutes": round((now - lost).total_seconds() / 60),
+            },
             at=now,
         )
     )

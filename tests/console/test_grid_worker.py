@@ -29,9 +29,10 @@ def test_grid_worker_confirms_an_event_with_a_photo_from_the_phone(
     worker.screenshot("grid-worker-tasks-phone")
 
     card.locator("h3 a").click()
-    panel = page.locator(".actions-panel")
-    panel.locator("button[data-action=confirm]").wait_for()
+    page.locator(".actions-panel button[data-action=confirm]").wait_for()
     page.wait_for_function("() => document.querySelector('img.snapshot-large')?.naturalWidth > 0")
+    page.locator(".actions-panel button[data-action=confirm]").click()
+    panel = page.locator("dialog.action-dialog[data-action=confirm]")
     photo_input = panel.locator("input[type=file]")
     assert photo_input.get_attribute("capture") == "environment"
     panel.locator("textarea[name=note]").fill("到场核实：有人翻越校门，已劝离")

@@ -150,6 +150,59 @@ def test_a_dispatch_note_outlives_the_token(
     watch.assert_never_shown()
 
 
+def test_an_open_dispatch_dialog_and_its_note_outlive_a_reload_and_a_lapsed_login(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    operator_api = api_as(console_server, "district_operator")
+    case = hotline_case(operator_api, 3)
+    assert operator_api.post(f"/api/v1/events/{case['id']}/actions/confirm").status_code == 200
+    operator = open_console("district_operator")
+    watch = TokenWatch(operator.page)
+    operator.login("district_operator")
+    page = operator.page
+    operator.open(f"#/events/{case['id']}")
+    page.locator(".actions-panel button[data-action=dispatch]").click()
+    panel = page.locator("dialog.action-dialog[data-action=dispatch]")
+    panel.locator("textarea[name=note]").fill("占道经营，请城管到场")
+    panel.locator("select[name=department_id]").select_option("urban-management-bureau")
+    page.wait_for_timeout(300)  # the draft is written as the person types
+
+    # A reload opens the dialog again, over the same event, with what was typed.
+    page.reload()
+    panel.wait_for()
+    panel.locator(".draft-restored").wait_for()
+    assert panel.locator("textarea[name=note]").input_value() == "占道经营，请城管到场"
+    page.wait_for_function(
+        "() => document.querySelector('dialog.action-dialog select[name=department_id]')"
+        ".value === 'urban-management-bureau'"
+    )
+
+    # The login runs out and the page is reloaded over the login dialog: after logging in
+    # again the dialog is back where it was.
+    refuse_renewal(page)
+    page.locator("dialog.relogin-dialog").wait_for(timeout=(LIFETIME_S + 10) * 1000)
+    page.unroute("**/api/v1/auth/refresh")
+    page.reload()
+    relogin(page, "district_operator")
+    panel.wait_for()
+    assert page.evaluate("location.hash") == f"#/events/{case['id']}"
+    assert panel.locator("textarea[name=note]").input_value() == "占道经营，请城管到场"
+    operator.screenshot("operator-dispatch-dialog-restored-desktop")
+    panel.locator("button[data-action=dispatch]").click()
+    page.wait_for_selector('.event-head .badge-status[data-status="dispatched"]')
+    detail = api_as(console_server, "district_operator").get(f"/api/v1/events/{case['id']}")
+    step = detail.json()["history"][-1]
+    assert (step["action"], step["note"]) == ("dispatch", "占道经营，请城管到场")
+    assert detail.json()["department_id"] == "urban-management-bureau"
+
+    # Sent: neither the dialog nor its draft comes back.
+    page.reload()
+    page.wait_for_selector('.event-head .badge-status[data-status="dispatched"]')
+    page.wait_for_timeout(500)
+    assert page.locator("dialog.action-dialog").count() == 0
+    watch.assert_never_shown()
+
+
 def test_a_report_and_its_photo_outlive_the_token_and_a_reload(
     open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:

@@ -177,9 +177,11 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
     ]
 
     page.locator(f'.event-card[data-event-id="{wrong["id"]}"] h3 a').click()
-    panel = page.locator(".actions-panel")
-    panel.locator("button[data-action=reassign]").wait_for()
-    assert panel.locator("button[data-action=send_back]").inner_text() == "退回"
+    buttons = page.locator(".actions-panel")
+    buttons.locator("button[data-action=reassign]").wait_for()
+    assert buttons.locator("button[data-action=send_back]").inner_text() == "退回"
+    buttons.locator("button[data-action=reassign]").click()
+    panel = page.locator("dialog.action-dialog[data-action=reassign]")
     panel.locator("textarea[name=note]").fill("垃圾堆放属城管职责")
     panel.locator("button[data-action=reassign]").click()
     assert panel.locator(".form-error").inner_text() == "请选择改派到的部门"
@@ -190,6 +192,8 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
 
     handler.open("#/queue")
     page.locator(f'.event-card[data-event-id="{back["id"]}"] h3 a').click()
+    buttons.locator("button[data-action=send_back]").click()
+    panel = page.locator("dialog.action-dialog[data-action=send_back]")
     panel.locator("textarea[name=note]").fill("非本部门事项，请指挥中心重新派遣")
     panel.locator("button[data-action=send_back]").click()
     page.wait_for_selector('.event-head .badge-status[data-status="confirmed"]')

@@ -1,7 +1,8 @@
 // Acting on an event: the form (note, department, merge target, photos, "do not raise this
 // again" on a false alarm) and the dialog the alert wall opens for one action.
 
-import { api, ApiError, once } from "./api.js";
+import { api, ApiError, once, session } from "./api.js";
+import { dropDraft, loadDraft, saveDraft } from "./drafts.js";
 import { h, options, toast } from "./dom.js";
 import { label, t } from "./i18n.js";
 import { ago, cameraIcon, evidenceClip, evidenceImage, statusBadge, zoned } from "./widgets.js";
@@ -98,12 +99,12 @@ function mergePicker(event) {
 }
 
 /** Whom to send to verify: the grid workers of the event's cell, or anyone there. */
-function verifierSelect(event) {
+function verifierSelect(event, chosen = null) {
   const select = h("select", { name: "assignee_id" }, h("option", { value: "" }, t("verify.any")));
   api(`/api/v1/events/${event.id}/verifiers`)
     .then((workers) => {
       if (!workers.length) select.replaceChildren(h("option", { value: "" }, t("verify.none")));
-      else select.append(...workers.map((w) => h("option", { value: w.id }, w.full_name ? `${w.full_name} (${w.username})` : w.username)));
+      else select.append(...workers.map((w) => h("option", { value: w.id, selected: String(w.id) === String(chosen) }, w.full_name ? `${w.full_name} (${w.username})` : w.username)));
     })
     .catch(() => {});
   return select;
@@ -132,7 +133,7 @@ function suppressFields(event) {
     h("label", { class: "field" }, h("span", {}, t("suppress.margin")), margin),
     h("label", { class: "check" }, timed, " ", t("suppress.timed"), " ", starts, " – ", ends),
     h("label", { class: "field" }, h("span", {}, t("suppress.expires")), days),
-    h("small", { class: "muted" }, t("suppress.help", { object: event.incident.object_class, zone: event.incident.zone })),
+    h("small", { class: "muted" }, t("suppress.help", { object: label("object", event.incident.object_class), zone: event.incident.zone })),
   );
   enabled.addEventListener("change", () => {
     details.hidden = !enabled.checked;
@@ -153,7 +154,7 @@ function suppressFields(event) {
  * actions take. `onDone(detail)` gets the event as the API returns it after the action.
  * `suppress`: offer "do not raise this again" with a false-alarm verdict on a camera's alert.
  */
-export function actionForm({ event, actions, onDone, photos = true, autofocus = false, suppress = false }) {
+export function actionForm({ event, actions, onDone, photos = true, autofocus = false, suppress = false, draft = null, onChange = null }) {
   const note = h("textarea", {
     name: "note",
     rows: 3,
@@ -166,13 +167,14 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
 
   let department = null;
   if (actions.includes("dispatch")) {
-    department = h("select", { name: "department_id" }, h("option", { value: event.department_id || "" }, "…"));
-    departmentOptions(department, event.department_id);
+    const chosen = draft?.department_id || event.department_id;
+    department = h("select", { name: "department_id" }, h("option", { value: chosen || "" }, "…"));
+    departmentOptions(department, chosen);
     fields.push(h("label", { class: "field" }, h("span", {}, t("form.department")), department));
   } else if (actions.includes("reassign")) {
     // Passing an event on names another department than the one that has it.
     department = h("select", { name: "department_id" }, h("option", { value: "" }, "…"));
-    departmentOptions(department, null, { exclude: event.department_id });
+    departmentOptions(department, draft?.department_id || null, { exclude: event.department_id });
     fields.push(h("label", { class: "field" }, h("span", {}, t("form.department")), department));
   }
 
@@ -184,7 +186,7 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
 
   let assignee = null;
   if (actions.includes("verify")) {
-    assignee = verifierSelect(event);
+    assignee = verifierSelect(event, draft?.assignee_id);
     fields.push(h("label", { class: "field" }, h("span", {}, t("verify.assignee")), assignee));
   }
 
@@ -216,6 +218,26 @@ export function actionForm({ event, actions, onDone, photos = true, autofocus = 
   }
 
   const form = h("form", { class: "action-form", novalidate: true }, ...fields, error);
+  if (draft) {
+    note.value = draft.note || "";
+    if (photoInput && draft.photos?.length) {
+      const kept = new DataTransfer();
+      for (const file of draft.photos) kept.items.add(file);
+      photoInput.files = kept.files;
+      photoInput.dispatchEvent(new Event("change"));
+    }
+  }
+  // What the person typed and chose, for a draft that outlives a reload or a login that ran out.
+  const values = () => ({
+    note: note.value,
+    department_id: department?.value || null,
+    assignee_id: assignee?.value || null,
+    photos: photoInput ? [...photoInput.files] : [],
+  });
+  if (onChange) {
+    form.addEventListener("input", () => onChange(values()));
+    form.addEventListener("change", () => onChange(values()));
+  }
   // The step that moves the event on is the prominent one; a dialog's single action always is.
   const primary = actions.length === 1 ? actions[0] : PRIMARY.find((action) => actions.includes(action));
   const buttons = actions.map((action) =>
@@ -280,12 +302,36 @@ function dialogEvidence(event) {
   );
 }
 
+// The action dialog open in this tab (event, action, page, person): a reload or a login that ran
+// out and was taken up again opens it again where it was, with its draft (restoreActionDialog).
+const OPEN_DIALOG_KEY = "gridwatch.open_action";
+
+// The page is going (a reload, a closed tab): what its dialogs close with is not the person's.
+let leaving = false;
+window.addEventListener("pagehide", () => {
+  leaving = true;
+});
+
+function pagePath() {
+  return location.hash.replace(/^#/, "") || "/";
+}
+
+function dialogDraftKey(event, action) {
+  return `action:${session.me?.username || ""}:${event.id}:${action}`;
+}
+
 /**
  * A modal dialog for one action on one event, with only that action's fields beside the
- * event's snapshot and clip; resolves to the updated event or null.
+ * event's snapshot and clip; resolves to the updated event or null. What the person types is
+ * kept as a draft until the dialog is sent or cancelled, and the dialog opens again with it
+ * after a reload or a new login (restoreActionDialog).
  * `photos`: offer photos; `suppress`: offer "do not raise this again" with a false alarm.
  */
-export function openActionDialog(event, action, { photos = false, suppress = true } = {}) {
+export async function openActionDialog(event, action, { photos = false, suppress = true } = {}) {
+  const draftKey = dialogDraftKey(event, action);
+  const draft = await loadDraft(draftKey);
+  const opened = { path: pagePath(), username: session.me?.username, event_id: event.id, action, options: { photos, suppress } };
+  sessionStorage.setItem(OPEN_DIALOG_KEY, JSON.stringify(opened));
   return new Promise((resolve) => {
     let result = null;
     const dialog = h("dialog", { class: "action-dialog", dataset: { action, eventId: event.id } });
@@ -293,6 +339,7 @@ export function openActionDialog(event, action, { photos = false, suppress = tru
     dialog.append(
       h("h2", {}, label("action", action), " · #", String(event.id)),
       h("p", { class: "dialog-event" }, event.title, " · ", zoned(event.occurred_at)),
+      draft ? h("p", { class: "notice draft-restored" }, t("session.draft_restored")) : null,
       h(
         "div",
         { class: "dialog-body" },
@@ -307,6 +354,8 @@ export function openActionDialog(event, action, { photos = false, suppress = tru
             photos,
             suppress,
             autofocus: true,
+            draft,
+            onChange: (values) => saveDraft(draftKey, values),
             onDone: (detail) => {
               result = detail;
               close();
@@ -317,12 +366,38 @@ export function openActionDialog(event, action, { photos = false, suppress = tru
       h("button", { type: "button", class: "dialog-cancel", onclick: close }, t("form.cancel")),
     );
     dialog.addEventListener("close", () => {
+      // Taken away with the page (a reload, a login that ran out): the draft and the mark stay.
+      if (dialog.isConnected && !leaving) {
+        dropDraft(draftKey);
+        sessionStorage.removeItem(OPEN_DIALOG_KEY);
+      }
       dialog.remove();
       resolve(result);
     });
     document.body.append(dialog);
     dialog.showModal();
   });
+}
+
+/** Open again the action dialog this tab had open on this page, with its draft (after a
+ * reload, or a login that ran out); nothing when there was none, or it was another person's. */
+export async function restoreActionDialog() {
+  let opened = null;
+  try {
+    opened = JSON.parse(sessionStorage.getItem(OPEN_DIALOG_KEY) || "null");
+  } catch {
+    opened = null;
+  }
+  if (!opened || opened.path !== pagePath() || opened.username !== session.me?.username) return;
+  if (document.querySelector("dialog.action-dialog")) return;
+  let event;
+  try {
+    event = await api(`/api/v1/events/${opened.event_id}`);
+  } catch {
+    sessionStorage.removeItem(OPEN_DIALOG_KEY);
+    return;
+  }
+  if (pagePath() === opened.path && !document.querySelector("dialog.action-dialog")) openActionDialog(event, opened.action, opened.options);
 }
 
 /**

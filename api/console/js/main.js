@@ -2,6 +2,7 @@
 // live-connection indicator.
 
 import { AFTER_LOGIN_KEY, api, ApiError, changePassword, forgetCached, live, login, logout, session, takeLogoutReason } from "./api.js";
+import { restoreActionDialog } from "./actions.js";
 import { h, mount } from "./dom.js";
 import { getLang, label, LANGUAGES, setLang, t } from "./i18n.js";
 import { refreshClocks } from "./widgets.js";
@@ -83,6 +84,12 @@ function languageSwitch() {
   );
 }
 
+/** Why a login failed, in the reader's language: wrong password, too many tries, no network. */
+function loginProblem(err) {
+  if (!(err instanceof ApiError) || err.status === 0) return t("error.network");
+  return err.status === 401 ? t("login.wrong") : err.detail || t("error.generic");
+}
+
 /**
  * The login ran out: log in again in a dialog over the page, which stays as it was (an open
  * dialog, a half-written report). Resolves true once the same person logged in again.
@@ -118,7 +125,7 @@ function reloginDialog() {
               }
               finish(true);
             } catch (err) {
-              error.textContent = err instanceof ApiError && err.status === 401 ? t("login.wrong") : t("error.network");
+              error.textContent = loginProblem(err);
             } finally {
               submit.disabled = false;
             }
@@ -162,7 +169,7 @@ function loginPage() {
           live.start();
           go(homeOf(me.role));
         } catch (err) {
-          error.textContent = err instanceof ApiError && err.status === 401 ? t("login.wrong") : t("error.network");
+          error.textContent = loginProblem(err);
         } finally {
           button.disabled = false;
         }
@@ -187,6 +194,7 @@ function header(activePath) {
   return h(
     "header",
     { class: "topbar" },
+    h("button", { type: "button", class: "skip-link", onclick: skipToContent }, t("skip.to_content")),
     h("a", { class: "brand", href: `#${homeOf(me.role)}` }, h("span", { class: "logo" }, "GridWatch"), h("span", { class: "brand-name" }, t("app.name"))),
     h(
       "nav",
@@ -205,6 +213,17 @@ function header(activePath) {
       h("button", { type: "button", class: "logout", onclick: () => logout("ended") }, t("login.logout")),
     ),
   );
+}
+
+/** Past the menus to what the page is for: the item a page marks (the wall's current alert),
+ * else the page itself. A button, not a #fragment link: the fragment is the page's route. */
+function skipToContent() {
+  const main = document.querySelector("main.page");
+  if (!main) return;
+  const target = main.querySelector("[data-skip-target]") || main;
+  if (target === main) main.tabIndex = -1;
+  target.focus();
+  target.scrollIntoView({ block: "nearest" });
 }
 
 /** The account menu: a small form to change one's own password. */
@@ -310,6 +329,7 @@ async function route() {
   document.body.dataset.role = role;
   try {
     cleanup = (await found.page.render(main, found.params, { role, me: session.me, go })) || null;
+    restoreActionDialog();
   } catch (err) {
     console.error(err);
     mount(main, h("p", { class: "notice error" }, t("error.generic"), " ", String(err.message || err)));

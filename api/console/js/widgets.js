@@ -150,7 +150,8 @@ export function eventCard(event, { actions = [], onAction, href, compact = false
   const picture = event.snapshot_url
     ? evidenceImage(event.snapshot_url, event.title, "snapshot")
     : sourceIcon(event);
-  const media = h("a", { class: "card-media", href: href || `#/events/${event.id}` }, picture);
+  // The picture links where the title does; the keyboard's stop is the title (one, not two).
+  const media = h("a", { class: "card-media", href: href || `#/events/${event.id}`, tabindex: -1 }, picture);
   let playButton = null;
   if (clip) {
     playButton = h("button", {

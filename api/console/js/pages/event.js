@@ -2,18 +2,19 @@
 // did what. An event outside the caller's scope answers 404 and shows "not found".
 
 import { api, ApiError, live, once } from "../api.js";
-import { actionForm, errorText, openActionDialog } from "../actions.js";
+import { errorText, openActionDialog } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { actorName, isStale, pageActions } from "../domain.js";
-import { label, t } from "../i18n.js";
+import { label, minutesText, t } from "../i18n.js";
 import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, routingNote, severityBadge, situation, statusBadge, zoned, zonedText } from "../widgets.js";
 import { livePanel } from "../live-view.js";
 
 // Who may watch a camera live: those who may see it (the API's camera scope).
 const WATCHERS = new Set(["operator", "admin", "camera_owner"]);
-// At a desk, each action opens its own dialog with only its fields beside the evidence; on the
-// street (grid workers) and at a department's desk the one form with photos stays.
-const DIALOG_ROLES = new Set(["operator", "admin"]);
+// Each action opens its own dialog with only its fields beside the evidence: at a desk beside
+// it, on a phone as a sheet over the whole screen with the evidence above and the button at the
+// bottom within reach of the thumb.
+const SUPPRESSING_ROLES = new Set(["operator", "admin"]);
 const PRIMARY = ["confirm", "dispatch", "accept", "resolve", "close"];
 // Actions whose dialog takes photos: what was found or done on site.
 const WITH_PHOTOS = new Set(["confirm", "reject", "resolve", "close", "rework", "comment"]);
@@ -52,12 +53,26 @@ function stepDetails(step, departments) {
   return parts.length ? h("p", { class: "step-details" }, parts.flatMap((part, i) => (i ? [" · ", part] : [part]))) : null;
 }
 
+// What the system writes in a step, worded from the step's details (its English note is for
+// the API's other clients); null when the details do not say, and the note is a person's.
+const SYSTEM_NOTES = {
+  report: (d) =>
+    ({
+      camera: () => t("step.report_camera", { camera: d.camera_id, incident: d.incident_id }),
+      source: () => t("step.report_source", { source: label("source", d.source) }),
+      video_loss: () => t("step.report_video_loss"),
+    })[d.origin]?.() ?? null,
+  occurrence: (d) => (d.occurrence_count != null ? t("step.occurrence", { count: d.occurrence_count, incident: d.incident_id }) : null),
+  attach_clip: (d) => (d.duration_s != null ? t("step.clip", { seconds: d.duration_s }) : null),
+  escalate: (d) => (d.reason === "overdue" ? t("step.escalated_overdue", { status: label("status", d.status), duration: minutesText(d.overdue_minutes) }) : null),
+  recover: (d) => (d.lost_minutes != null ? t("step.recovered", { duration: minutesText(d.lost_minutes) }) : null),
+  expire: (d) => (d.reason === "unverified" ? t("step.expired_unverified", { minutes: d.minutes }) : null),
+};
+
 /** A step's note; what the system wrote is said in the reader's language. */
 function stepNote(step) {
-  const details = step.details || {};
-  if (step.action === "expire" && details.reason === "unverified") {
-    return h("p", { class: "step-note" }, t("step.expired_unverified", { minutes: details.minutes }));
-  }
+  const worded = SYSTEM_NOTES[step.action]?.(step.details || {});
+  if (worded) return h("p", { class: "step-note", dataset: { worded: "" } }, worded);
   return step.note ? h("p", { class: "step-note" }, step.note) : null;
 }
 
@@ -100,7 +115,7 @@ function incidentFacts(incident) {
     { class: "facts incident" },
     fact(t("incident.rule"), label("rule", incident.rule)),
     fact(t("incident.zone"), incident.zone),
-    fact(t("incident.object"), `${incident.object_class} · ${Math.round(incident.confidence * 100)}% · #${incident.track_id}`),
+    fact(t("incident.object"), `${label("object", incident.object_class)} · ${Math.round(incident.confidence * 100)}% · #${incident.track_id}`),
     fact(t("incident.detected"), zoned(incident.detected_at)),
     fact(t("incident.model"), `${incident.model_name} (${incident.model_version})`),
   );
@@ -121,12 +136,12 @@ function occurrences(detail) {
           h(
             "li",
             { class: "occurrence", dataset: { incidentId: item.incident_id } },
-            h("button", { type: "button", class: "photo", onclick: () => lightbox(item.snapshot_url, item.object_class) }, evidenceImage(item.snapshot_url, item.object_class, "thumb")),
+            h("button", { type: "button", class: "photo", onclick: () => lightbox(item.snapshot_url, label("object", item.object_class)) }, evidenceImage(item.snapshot_url, label("object", item.object_class), "thumb")),
             h(
               "p",
               {},
               zoned(item.detected_at),
-              ` · ${item.object_class} #${item.track_id} · `,
+              ` · ${label("object", item.object_class)} #${item.track_id} · `,
               t("event.confidence", { value: `${Math.round(item.confidence * 100)}%` }),
               item.clip_url ? [" · ", h("a", { href: item.clip_url, target: "_blank", rel: "noopener" }, t("evidence.clip"))] : null,
             ),
@@ -205,38 +220,25 @@ export async function render(main, { id }, { role, go }) {
       mount(actionsBox, h("h2", {}, t("event.actions")), notice(t("event.no_actions")));
       return;
     }
-    if (DIALOG_ROLES.has(role)) {
-      const primary = PRIMARY.find((action) => actions.includes(action));
-      mount(
-        actionsBox,
-        h("h2", {}, t("event.actions")),
-        h(
-          "div",
-          { class: "action-buttons" },
-          actions.map((action) =>
-            h("button", {
-              type: "button",
-              class: `action action-${action}${action === primary ? " primary" : ""}`,
-              dataset: { action },
-              onclick: async () => {
-                const updated = await openActionDialog(detail, action, { photos: WITH_PHOTOS.has(action), suppress: true });
-                if (updated) show(updated);
-              },
-            }, label("action", action)),
-          ),
-        ),
-      );
-      return;
-    }
+    const primary = PRIMARY.find((action) => actions.includes(action));
     mount(
       actionsBox,
       h("h2", {}, t("event.actions")),
-      actionForm({
-        event: detail,
-        actions,
-        onDone: (updated) => show(updated),
-        suppress: role === "operator" || role === "admin",
-      }),
+      h(
+        "div",
+        { class: "action-buttons" },
+        actions.map((action) =>
+          h("button", {
+            type: "button",
+            class: `action action-${action}${action === primary ? " primary" : ""}`,
+            dataset: { action },
+            onclick: async () => {
+              const updated = await openActionDialog(detail, action, { photos: WITH_PHOTOS.has(action), suppress: SUPPRESSING_ROLES.has(role) });
+              if (updated) show(updated);
+            },
+          }, label("action", action)),
+        ),
+      ),
     );
   }
 

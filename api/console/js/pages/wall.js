@@ -313,7 +313,11 @@ export async function render(main, _params, { go } = {}) {
   /** One stop in the Tab order for the whole list: the focused item, else the first. */
   function rovingFocus() {
     const target = (focusId && byId.get(focusId)) || shown[0];
-    for (const item of shown) item.el.tabIndex = item === target ? 0 : -1;
+    for (const item of shown) {
+      item.el.tabIndex = item === target ? 0 : -1;
+      // Where the page's skip link lands (main.js).
+      item.el.toggleAttribute("data-skip-target", item === target);
+    }
   }
 
   function clearPreview() {
@@ -620,6 +624,8 @@ export async function render(main, _params, { go } = {}) {
     if (document.querySelector("dialog[open]")) return;
     if (event.target.closest?.("input, textarea, select, [contenteditable]")) return;
     const key = event.key;
+    // Enter on a button or a link is that button's or link's (the skip link, an action).
+    if (key === "Enter" && event.target.closest?.("button, a, summary")) return;
     const item = focused();
     const act = (action) => {
       if (!item) return;

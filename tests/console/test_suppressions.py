@@ -57,6 +57,6 @@ def test_operator_rejects_with_do_not_raise_this_again_from_the_event_page(
     row = page.locator(".sources-table tbody tr[data-camera-id=school-no1-gate]").first
     row.wait_for()
     cells = row.locator("td").all_inner_texts()
-    assert cells[1:6] == ["区域入侵", "gate_path", "person", "1", "1"]
+    assert cells[1:6] == ["区域入侵", "gate_path", "人", "1", "1"]  # the object in Chinese
     assert row.locator("svg.mask-picture polygon").count() == 1
     operator.screenshot("operator-evaluation-false-alarm-sources")

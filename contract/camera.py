@@ -218,6 +218,15 @@ class StreamConfig(_Strict):
             " `source`."
         ),
     )
+    key_frames_when_still: bool = Field(
+        default=True,
+        description=(
+            "While the motion gate has found the scene still for a few seconds, decode only the"
+            " stream's key frames (RTSP streams whose key frames come at most 2 s apart); every"
+            " frame is decoded again from the first key frame that shows motion, which adds at"
+            " most one key-frame interval to the first detection. Needs `motion.enabled`."
+        ),
+    )
     open_timeout_s: float = Field(
         default=5, gt=0, le=60, description="Seconds allowed for connecting to the camera."
     )

@@ -179,6 +179,8 @@ class CameraPipeline:
         self.evidence = evidence or EvidenceSettings()
         self.plate_reader = plate_reader
         self.stats = PipelineStats()
+        # The motion gate's verdict on the latest frame (None without a gate, or before one).
+        self.last_decision: MotionDecision | None = None
         self._last_detections: sv.Detections = sv.Detections.empty()
         self._recent: deque[_Recorded] = deque()
         self._pending: list[_Pending] = []
@@ -232,6 +234,7 @@ class CameraPipeline:
         self.stats.frame_size = (width, height)
         masked = self.privacy_mask.apply(image)
         decision = self.motion_gate.update(masked, now=now) if self.motion_gate else None
+        self.last_decision = decision
         return FrameStep(masked, now, decision)
 
     def _size_changed(self, size: tuple[int, int]) -> None:

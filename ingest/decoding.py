@@ -3,6 +3,11 @@
 Each picture comes at the size the stream has when it is decoded. OpenCV's FFmpeg capture scales
 every picture to the size of the first: a camera re-configured from 768x576 to 768x432 went on
 being delivered at 768x576, stretched, and nothing downstream could tell.
+
+A camera's stream can be decoded key frames only, while nothing happens in front of it: the
+other pictures of a group of pictures (GOP) depend on its key frame and on each other, so they
+are passed over undecoded as whole packets, and kept until the next key frame so that full
+decoding resumes mid-GOP without a broken picture.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 
 import av
@@ -18,6 +23,12 @@ import av.error
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+MAX_KEY_INTERVAL_S = 2.0
+"""The longest key-frame interval (seconds) at which a stream is decoded key frames only when
+asked: each key frame skipped to is one interval later than the picture that would have shown
+the change, so this bounds what key-frame decoding adds to the first detection. Cameras send a
+key frame every 1 to 2 s by default; a longer or "smart" (dynamic) GOP is always fully decoded."""
 
 
 class VideoDecoder:
@@ -29,6 +40,12 @@ class VideoDecoder:
 
     `address` is a URL or path, or a readable file object (a stream arriving over RTP); `format`
     names FFmpeg's demuxer when it cannot be guessed ("mpeg": an MPEG program stream).
+    With `key_frames_only` set (from any thread), `grab` decodes only key frames, once the
+    stream has shown key frames at most `MAX_KEY_INTERVAL_S` apart; the packets in between are
+    not decoded at all (`on_skip` is called for each as it arrives, and `skipped` counts them).
+    They are kept until the next key frame: when `key_frames_only` is cleared mid-GOP, they are
+    decoded (and their pictures discarded) before the next packet, so the next picture `grab`
+    gives is whole. `decoded` counts the pictures the decoder produced.
 
     Raises (from the constructor): `OSError` when the address cannot be opened (FFmpeg's
     error chained), `LookupError` when it has no video stream.
@@ -75,6 +92,13 @@ class VideoDecoder:
         self._frame: av.VideoFrame | None = None
         self.damaged = 0
         self.ended = False
+        self.key_frames_only = False
+        self.on_skip: Callable[[], object] | None = None
+        self.skipped = 0  # packets passed over undecoded
+        self.decoded = 0  # pictures the decoder produced, those discarded catching up included
+        self._held: list[av.Packet] = []  # packets since the last key frame, not decoded
+        self._last_key_s: float | None = None  # the last key frame's stream time, seconds
+        self.key_interval_s: float | None = None  # between the last two key frames, seconds
 
     @property
     def fps(self) -> float | None:
@@ -106,12 +130,59 @@ class VideoDecoder:
                 log.debug("%s", err)
                 self.ended = True
                 return False
-            try:
-                self._decoded.extend(packet.decode())
-            except av.error.InvalidDataError:
-                self.damaged += 1
+            if packet.is_keyframe:
+                self._key_frame_at(packet)
+                self._held.clear()  # the new GOP depends on none of them
+            elif self._skipping() and packet.size:
+                self._held.append(packet)
+                self.skipped += 1
+                if self.on_skip is not None:
+                    self.on_skip()
+                continue
+            elif self._held:
+                # Full decoding resumed mid-GOP: rebuild the references first.
+                held, self._held = self._held, []
+                for earlier in held:
+                    self._decode(earlier)
+                self._decoded.clear()  # older than the packet in hand; it is the next picture
+            self._decode(packet)
         self._frame = self._decoded.popleft()
         return True
+
+    @property
+    def skipping(self) -> bool:
+        """Whether pictures between key frames are being passed over now."""
+        return self._skipping()
+
+    def _skipping(self) -> bool:
+        interval = self.key_interval_s
+        return (
+            self.key_frames_only
+            and self._last_key_s is not None
+            and interval is not None
+            and interval <= MAX_KEY_INTERVAL_S
+        )
+
+    def _key_frame_at(self, packet: av.Packet) -> None:
+        """Note a key frame's stream time, and the interval from the one before."""
+        time_base = packet.time_base or self.stream.time_base
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if stamp is None or time_base is None:
+            self._last_key_s = self.key_interval_s = None
+            return
+        seconds = float(stamp * time_base)
+        if self._last_key_s is not None and seconds > self._last_key_s:
+            self.key_interval_s = seconds - self._last_key_s
+        self._last_key_s = seconds
+
+    def _decode(self, packet: av.Packet) -> None:
+        try:
+            pictures = packet.decode()
+        except av.error.InvalidDataError:
+            self.damaged += 1
+            return
+        self.decoded += len(pictures)
+        self._decoded.extend(pictures)
 
     @property
     def position_s(self) -> float:

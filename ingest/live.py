@@ -122,6 +122,7 @@ class LiveSource(ABC):
         self._closed = threading.Event()
         self._slot = FrameSlot(on_drop=self.health_tracker.dropped, numbered=True)
         self._on_frame: Callable[[], object] | None = None
+        self.key_frames_wanted = False  # the last decode_key_frames_only
         # Only the capture thread uses these two.
         self._next_due = monotonic()
         self._arrival_interval = 0.1  # running estimate of the camera's frame interval
@@ -283,6 +284,19 @@ class LiveSource(ABC):
     def waiting(self) -> bool:
         """Whether a handed-out frame waits to be taken."""
         return self._slot.waiting
+
+    def decode_key_frames_only(self, wanted: bool) -> None:
+        """Ask for key frames only (`wanted`: the scene is still) or for every frame again.
+
+        Called from any thread. An adapter that cannot skip frames (snapshots, MJPEG, whose
+        every frame stands alone) keeps decoding what it decodes; see `RtspSource`.
+        """
+        self.key_frames_wanted = wanted
+
+    @property
+    def frames_decoded(self) -> int | None:
+        """Pictures decoded since the source was opened, if the adapter counts them."""
+        return None
 
     def notify_frames(self, callback: Callable[[], object]) -> None:
         """Call `callback` (on the capture thread, so briefly) each time a frame is handed out."""

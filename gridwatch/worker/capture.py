@@ -17,6 +17,7 @@ from contract.camera import CameraConfig
 from contract.health import HealthReport
 from contract.problems import ConfigError
 from contract.vocabulary import CameraStatus
+from detectors.motion import MotionDecision
 from detectors.pipeline import PipelineStats
 from ingest import (
     CameraHealth,
@@ -34,6 +35,10 @@ from ingest.frames import FrameSlot
 from ingest.health import HealthTracker
 
 log = logging.getLogger(__name__)
+
+STILL_BEFORE_KEY_FRAMES_S = 3.0
+"""Seconds the motion gate must have found a camera's scene still before its stream is decoded
+key frames only: someone who stops for a moment in front of it does not flip the decoding."""
 
 
 @dataclass
@@ -101,6 +106,9 @@ class CameraReader(threading.Thread):
             stale_after_s=camera.stream.stale_after_s,
         )
         self._slot = FrameSlot(on_drop=self._tracker.dropped)  # a recording's frame buffer
+        # Used only by the detection thread that has the camera's frame.
+        self._still_since: float | None = None
+        self._key_frames_only = False
 
     def _open(self) -> FrameSource:
         return open_source(
@@ -140,6 +148,7 @@ class CameraReader(threading.Thread):
                     continue
                 with self._source_lock:
                     self._source = source
+                    self._key_frames_only = False  # a source opens decoding every frame
                 try:
                     if self.stats.reconnects or failures:
                         log.info(
@@ -208,11 +217,46 @@ class CameraReader(threading.Thread):
         return frame
 
     @property
+    def frames_decoded(self) -> int | None:
+        """Pictures the camera's current source has decoded, if it counts them (RTSP does)."""
+        with self._source_lock:
+            source = self._source
+        return source.frames_decoded if isinstance(source, LiveSource) else None
+
+    @property
+    def key_frames_only(self) -> bool:
+        """Whether the camera's source was last asked for key frames only (a still scene)."""
+        return self._key_frames_only
+
+    @property
     def waiting(self) -> bool:
         """Whether a frame waits for detection."""
         with self._source_lock:
             source = self._source
         return source.waiting if isinstance(source, LiveSource) else self._slot.waiting
+
+    def scene_observed(self, decision: MotionDecision | None, *, busy: bool, at: float) -> None:
+        """Tell the camera's source what the motion gate made of the frame taken at `at`
+        (monotonic seconds): once the scene has been still (no motion, nothing `busy`: an
+        incident's clip being recorded) for `STILL_BEFORE_KEY_FRAMES_S`, a live source decodes
+        key frames only; motion, or no gate at all, brings every frame back at once. Does
+        nothing when the camera's `stream.key_frames_when_still` is off."""
+        if not self.camera.stream.key_frames_when_still:
+            return
+        still = decision is not None and decision.reason in ("still", "periodic") and not busy
+        if not still:
+            self._still_since = None
+        elif self._still_since is None:
+            self._still_since = at
+        wanted = self._still_since is not None and at - self._still_since >= (
+            STILL_BEFORE_KEY_FRAMES_S
+        )
+        with self._source_lock:
+            source = self._source
+        if isinstance(source, LiveSource) and wanted != self._key_frames_only:
+            source.decode_key_frames_only(wanted)
+            self._key_frames_only = wanted
+            log.debug("%s: %s", self.camera.id, "key frames only" if wanted else "every frame")
 
     def _unavailable(self, reason: str, failures: int) -> None:
         self.stats.status, self.stats.last_error = "offline", reason

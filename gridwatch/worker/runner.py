@@ -357,6 +357,11 @@ class Worker:
             pipeline.stats.last_inference_ms = 0.0
         del self.inference_ms[:-1000]
         reader.stats.frames_analysed += 1
+        reader.scene_observed(
+            pipeline.last_decision,
+            busy=pipeline.pending > 0,
+            at=time.monotonic() if frame.monotonic is None else frame.monotonic,
+        )
         for alarm in watched.alarms:
             try:
                 incidents += alarm.process(frame.image, now=frame.timestamp, clock=frame.monotonic)

@@ -189,6 +189,7 @@ def test_stream_settings_choose_transport_and_the_sub_stream(tmp_path: Path) -> 
     assert camera.detect_source({"CAM_USER": "u"}) == "rtsp://u:pw@127.0.0.1:8554/sub"
     plain = load_camera_file(write(tmp_path, VALID, "plain.yaml"))
     assert plain.stream.transport == "tcp"
+    assert plain.stream.key_frames_when_still  # a still scene is decoded key frames only
     assert plain.detect_source({}) == "rtsp://user:secret@127.0.0.1:8554/main"
 
 
@@ -199,6 +200,11 @@ def test_stream_settings_choose_transport_and_the_sub_stream(tmp_path: Path) -> 
         ("stream: {tranport: udp}", "stream.tranport", "unknown field"),
         ("stream: {sub_source: 'ftp://x/y'}", "stream.sub_source", "not a live stream"),
         ("stream: {read_timeout_s: 0}", "stream.read_timeout_s", "greater than 0"),
+        (
+            "stream: {key_frames_when_still: sometimes}",
+            "stream.key_frames_when_still",
+            "Input should be a valid boolean",
+        ),
     ],
 )
 def test_broken_stream_settings_name_the_field(

@@ -15,6 +15,7 @@ from tests.ingest.peers import (
     SilentServer,
     encoded_clip,
     jpeg_frames,
+    still_scene_clip,
 )
 
 USER = "operator"
@@ -27,6 +28,20 @@ def h264_clip(demo_clip: Path) -> Path:
     if not Path(SYSTEM_PYTHON).exists():
         pytest.fail(f"{SYSTEM_PYTHON} is missing; run scripts/system-deps.sh")
     return encoded_clip(demo_clip, default_data_dir())
+
+
+STILL_CROSSING_AT_S = 8.0
+"""When the person starts crossing the still clip, seconds from its start."""
+
+
+@pytest.fixture(scope="session")
+def still_clip(h264_clip: Path, demo_clip: Path) -> Path:
+    """A still street with sensor noise for 8 s, a person crossing it in 4 s, 2 s still again;
+    a key frame a second (made once per machine, some seconds)."""
+    return still_scene_clip(
+        demo_clip, default_data_dir(), seconds=14, crossing_at_s=STILL_CROSSING_AT_S,
+        crossing_s=4,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

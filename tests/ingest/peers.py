@@ -42,26 +42,129 @@ def encoded_clip(demo_clip: Path, cache_dir: Path) -> Path:
     capture = cv2.VideoCapture(str(demo_clip))
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    encoder = subprocess.Popen(
-        [SYSTEM_PYTHON, str(SERVER_SCRIPT), "encode", "--out", str(partial),
-         "--width", str(width), "--height", str(height), "--fps", str(CLIP_FPS)],
-        stdin=subprocess.PIPE,
-    )  # fmt: skip
-    assert encoder.stdin is not None
-    try:
+
+    def frames() -> Iterator[np.ndarray]:
         while True:
             ok, image = capture.read()
             if not ok:
-                break
+                return
+            yield image
+
+    try:
+        _encode(frames(), target, (width, height))
+    finally:
+        capture.release()
+    return target
+
+
+def _encode(
+    frames: Iterator[np.ndarray], target: Path, size: tuple[int, int], gop: int | None = None
+) -> None:
+    """Encode BGR pictures of `size` (width, height) to `target`'s stored access units at
+    CLIP_FPS; with `gop`, a key frame every `gop` frames exactly."""
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    command = [SYSTEM_PYTHON, str(SERVER_SCRIPT), "encode", "--out", str(partial), "--width",
+               str(size[0]), "--height", str(size[1]), "--fps", str(CLIP_FPS)]  # fmt: skip
+    if gop is not None:
+        command += ["--gop", str(gop), "--fixed-gop"]
+    encoder = subprocess.Popen(command, stdin=subprocess.PIPE)
+    assert encoder.stdin is not None
+    try:
+        for image in frames:
             encoder.stdin.write(image.tobytes())
     finally:
         encoder.stdin.close()
-        capture.release()
-    if encoder.wait(timeout=120) != 0:
-        raise RuntimeError("encoding the demo clip to H.264 failed (see stderr)")
+    if encoder.wait(timeout=300) != 0:
+        raise RuntimeError("encoding to H.264 failed (see stderr)")
     # Atomic, so a parallel session never reads a half-written clip.
     partial.replace(target)
+
+
+def _still_parts(demo_clip: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The demo clip's street without its people (the median of frames across the clip), and
+    one person cut out of it: their pixels and their mask (uint8, 255 inside)."""
+    capture = cv2.VideoCapture(str(demo_clip))
+    sampled: list[np.ndarray] = []
+    index = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        if index % 10 == 0:
+            sampled.append(image)
+        index += 1
+    capture.release()
+    if not sampled:
+        raise RuntimeError(f"{demo_clip}: no frames")
+    background = np.median(np.stack(sampled), axis=0).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    for image in sampled:
+        changed = (cv2.absdiff(image, background).max(axis=2) > 40).astype(np.uint8) * 255
+        changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, kernel)
+        changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, kernel)
+        count, labels, boxes, _ = cv2.connectedComponentsWithStats(changed)
+        for label in range(1, count):
+            x, y, w, h, area = boxes[label]
+            # One upright person: taller than wide, and filling their box.
+            if not (70 <= h <= 150 and 1.8 <= h / w <= 4.0 and area >= 0.45 * w * h):
+                continue
+            if best is None or area > best[0]:
+                mask = (labels[y : y + h, x : x + w] == label).astype(np.uint8) * 255
+                best = (float(area), image[y : y + h, x : x + w].copy(), mask)
+    if best is None:
+        raise RuntimeError(f"{demo_clip}: no person stands out from the street")
+    return background, best[1], best[2]
+
+
+def still_scene_clip(
+    demo_clip: Path,
+    cache_dir: Path,
+    *,
+    seconds: float = 60.0,
+    crossing_at_s: float = 30.0,
+    crossing_s: float = 6.0,
+    gop_s: float = 1.0,
+    noise: float = 2.0,
+) -> Path:
+    """A mostly-still camera as stored H.264 access units at CLIP_FPS, made once and kept
+    next to the demo clip: the demo clip's empty street with sensor noise (Gaussian, `noise`
+    grey levels), and one person from it crossing the picture from left to right in
+    `crossing_s` seconds, `crossing_at_s` into the clip (so once per loop); a key frame every
+    `gop_s` seconds exactly, as IP cameras send them."""
+    name = (
+        f"{demo_clip.stem}-still-{seconds:g}s-crossing{crossing_at_s:g}+{crossing_s:g}s"
+        f"-gop{gop_s:g}s-noise{noise:g}-{CLIP_FPS}fps.au"
+    )
+    target = cache_dir / name
+    if target.exists():
+        return target
+    background, person, mask = _still_parts(demo_clip)
+    height, width = background.shape[:2]
+    person_height, person_width = person.shape[:2]
+    inside = mask > 0
+    generator = np.random.default_rng(15)
+    # A bank of noise fields, one drawn per frame: sensor grain that never repeats in step.
+    grain = [
+        np.round(generator.normal(0, noise, background.shape)).astype(np.int16) for _ in range(16)
+    ]
+    base = background.astype(np.int16)
+    top = round(height * 0.6) - person_height // 2
+
+    def frames() -> Iterator[np.ndarray]:
+        for index in range(round(seconds * CLIP_FPS)):
+            picture = base + grain[int(generator.integers(len(grain)))]
+            moment = index / CLIP_FPS - crossing_at_s
+            if 0 <= moment < crossing_s:
+                left = round(-person_width + (width + person_width) * moment / crossing_s)
+                first, last = max(0, left), min(width, left + person_width)
+                if first < last:
+                    region = picture[top : top + person_height, first:last]
+                    cut = inside[:, first - left : last - left]
+                    region[cut] = person[:, first - left : last - left][cut]
+            yield np.clip(picture, 0, 255).astype(np.uint8)
+
+    _encode(frames(), target, (width, height), gop=max(1, round(gop_s * CLIP_FPS)))
     return target
 
 
@@ -79,6 +182,8 @@ class RtspServer:
         password: str | None = None,
         digest: bool = False,
         log_path: Path | None = None,
+        stagger_s: float = 0.0,
+        size: tuple[int, int] = (768, 576),
     ):
         self.clip = clip
         self.port = port or free_port()
@@ -88,6 +193,8 @@ class RtspServer:
         self.password = password
         self.digest = digest
         self.log_path = log_path
+        self.stagger_s = stagger_s
+        self.size = size
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 15.0) -> RtspServer:
@@ -101,6 +208,9 @@ class RtspServer:
             command += ["--user", self.user, "--password", self.password or ""]
         if self.digest:
             command += ["--digest"]
+        if self.stagger_s:
+            command += ["--stagger", str(self.stagger_s)]
+        command += ["--width", str(self.size[0]), "--height", str(self.size[1])]
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
         assert self.process.stdout is not None

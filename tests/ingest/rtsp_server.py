@@ -8,15 +8,18 @@ Two commands:
     rtsp_server.py encode --out clip.h264au --width 768 --height 576 --fps 10 < frames.bgr
         Encode raw BGR frames from stdin to H.264 once (x264, one key frame a second) and store
         the access units, so serving costs no encoding: eight cameras on one server stay cheap.
+        --gop N --fixed-gop: a key frame every N frames exactly, as IP cameras send them (x264
+        otherwise adds key frames where the picture changes much, e.g. at every frame of noise).
 
     rtsp_server.py serve --port 8554 --clip clip.h264au --mount cam0 --mount cam1 ...
         Serve the stored clip, looped, at its frame rate on every mount; --user/--password
         require basic authentication (--digest: digest authentication); --audio-mount adds a
-        mount with an audio track only.
+        mount with an audio track only; --stagger S starts the n-th mount's clip n * S seconds
+        in (at the key frame there or before), so cameras showing one clip are not in step.
         Prints "ready <port>" once it listens.
 
-Each client gets its own pipeline, starting at the clip's first (key) frame, so a client that
-connects or reconnects decodes from its first packet.
+Each client gets its own pipeline, starting at the clip's first (key) frame (or its mount's
+staggered start), so a client that connects or reconnects decodes from its first packet.
 """
 
 from __future__ import annotations
@@ -37,12 +40,16 @@ from gi.repository import GLib, Gst, GstApp, GstRtsp, GstRtspServer  # noqa: E40
 RECORD = struct.Struct(">I")  # each access unit is stored as a big-endian length and the bytes
 
 
-def encode(out: str, width: int, height: int, fps: int) -> None:
+def encode(
+    out: str, width: int, height: int, fps: int, gop: int | None = None, fixed: bool = False
+) -> None:
+    options = ' option-string="scenecut=0"' if fixed else ""
     pipeline = Gst.parse_launch(
         f"fdsrc fd=0 blocksize={width * height * 3} "
         f"! rawvideoparse format=bgr width={width} height={height} framerate={fps}/1 "
         "! videoconvert ! video/x-raw,format=I420 "
-        f"! x264enc tune=zerolatency speed-preset=veryfast key-int-max={fps} bitrate=1500 "
+        f"! x264enc tune=zerolatency speed-preset=veryfast key-int-max={gop or fps} "
+        f"bitrate=1500{options} "
         "! video/x-h264,stream-format=byte-stream,alignment=au "
         "! appsink name=sink sync=false"
     )
@@ -62,6 +69,24 @@ def encode(out: str, width: int, height: int, fps: int) -> None:
     print(f"encoded {count} frames", file=sys.stderr)
 
 
+def is_key_frame(unit: bytes) -> bool:
+    """Whether an H.264 access unit (Annex B) holds an IDR slice (NAL unit type 5)."""
+    position = unit.find(b"\x00\x00\x01")
+    while position >= 0 and position + 3 < len(unit):
+        if unit[position + 3] & 0x1F == 5:
+            return True
+        position = unit.find(b"\x00\x00\x01", position + 3)
+    return False
+
+
+def staggered_start(units: list[bytes], wanted: int) -> int:
+    """The index of the key frame at or before unit `wanted` (modulo the clip's length)."""
+    index = wanted % len(units)
+    while index > 0 and not is_key_frame(units[index]):
+        index -= 1
+    return index
+
+
 def load_clip(path: str) -> list[bytes]:
     units = []
     with open(path, "rb") as stored:
@@ -76,9 +101,10 @@ def load_clip(path: str) -> list[bytes]:
 class ClipFactory(GstRtspServer.RTSPMediaFactory):
     """One pipeline per client: an appsrc fed with the stored access units, looped."""
 
-    def __init__(self, units: list[bytes], width: int, height: int, fps: int):
+    def __init__(self, units: list[bytes], width: int, height: int, fps: int, start: int = 0):
         super().__init__()
         self.units = units
+        self.start = start
         self.fps = fps
         self.caps = (
             "video/x-h264,stream-format=byte-stream,alignment=au,"
@@ -100,7 +126,8 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):
 
         def need_data(appsrc, _length):
             index = state["index"]
-            buffer = Gst.Buffer.new_wrapped(self.units[index % len(self.units)])
+            unit = self.units[(self.start + index) % len(self.units)]
+            buffer = Gst.Buffer.new_wrapped(unit)
             buffer.pts = buffer.dts = index * duration
             buffer.duration = duration
             state["index"] = index + 1
@@ -126,8 +153,9 @@ def serve(args: argparse.Namespace) -> None:
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     factories: list[GstRtspServer.RTSPMediaFactory] = []
-    for name in args.mount or ["cam"]:
-        factory = ClipFactory(units, args.width, args.height, args.fps)
+    for number, name in enumerate(args.mount or ["cam"]):
+        start = staggered_start(units, round(number * args.stagger * args.fps))
+        factory = ClipFactory(units, args.width, args.height, args.fps, start)
         mounts.add_factory(f"/{name}", factory)
         factories.append(factory)
     if args.audio_mount:
@@ -166,6 +194,8 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     encode_cmd = commands.add_parser("encode")
     encode_cmd.add_argument("--out", required=True)
+    encode_cmd.add_argument("--gop", type=int, help="frames from key frame to key frame")
+    encode_cmd.add_argument("--fixed-gop", action="store_true", help="no key frames but those")
     serve_cmd = commands.add_parser("serve")
     serve_cmd.add_argument("--port", type=int, required=True)
     serve_cmd.add_argument("--clip", required=True)
@@ -174,6 +204,7 @@ def main() -> None:
     serve_cmd.add_argument("--user")
     serve_cmd.add_argument("--password")
     serve_cmd.add_argument("--digest", action="store_true", help="digest, not basic, auth")
+    serve_cmd.add_argument("--stagger", type=float, default=0.0, help="seconds between mounts")
     for command in (encode_cmd, serve_cmd):
         command.add_argument("--width", type=int, default=768)
         command.add_argument("--height", type=int, default=576)
@@ -182,7 +213,7 @@ def main() -> None:
     Gst.init(None)
     GstApp  # noqa: B018 - imported for its typelib: appsrc/appsink signals need it
     if args.command == "encode":
-        encode(args.out, args.width, args.height, args.fps)
+        encode(args.out, args.width, args.height, args.fps, args.gop, args.fixed_gop)
     else:
         serve(args)
 

@@ -30,17 +30,18 @@ def h264_clip(demo_clip: Path) -> Path:
     return encoded_clip(demo_clip, default_data_dir())
 
 
-STILL_CROSSING_AT_S = 8.0
-"""When the person starts crossing the still clip, seconds from its start."""
+STILL_CROSSING_AT_S = 8.5
+"""When the person steps into the still clip, seconds from its start: half a key-frame interval
+before the next key frame."""
 
 
 @pytest.fixture(scope="session")
 def still_clip(h264_clip: Path, demo_clip: Path) -> Path:
-    """A still street with sensor noise for 8 s, a person crossing it in 4 s, 2 s still again;
-    a key frame a second (made once per machine, some seconds)."""
+    """A still street with sensor noise for 8.5 s, then a person walking in from the left for
+    the 5.5 s left; a key frame a second (made once per machine, some seconds)."""
     return still_scene_clip(
         demo_clip, default_data_dir(), seconds=14, crossing_at_s=STILL_CROSSING_AT_S,
-        crossing_s=4,
+        crossing_s=30,
     )  # fmt: skip
 
 

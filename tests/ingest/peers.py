@@ -122,19 +122,20 @@ def still_scene_clip(
     cache_dir: Path,
     *,
     seconds: float = 60.0,
-    crossing_at_s: float = 30.0,
-    crossing_s: float = 6.0,
+    crossing_at_s: float = 40.0,
+    crossing_s: float = 20.0,
     gop_s: float = 1.0,
     noise: float = 2.0,
 ) -> Path:
     """A mostly-still camera as stored H.264 access units at CLIP_FPS, made once and kept
     next to the demo clip: the demo clip's empty street with sensor noise (Gaussian, `noise`
-    grey levels), and one person from it crossing the picture from left to right in
-    `crossing_s` seconds, `crossing_at_s` into the clip (so once per loop); a key frame every
-    `gop_s` seconds exactly, as IP cameras send them."""
+    grey levels), and one person from it stepping in at the left edge `crossing_at_s` into the
+    clip and crossing to the right edge in `crossing_s` seconds (once per loop; slowly enough
+    that their boxes overlap from one second to the next, which a tracker at 1 detect fps
+    needs); a key frame every `gop_s` seconds exactly, as IP cameras send them."""
     name = (
         f"{demo_clip.stem}-still-{seconds:g}s-crossing{crossing_at_s:g}+{crossing_s:g}s"
-        f"-gop{gop_s:g}s-noise{noise:g}-{CLIP_FPS}fps.au"
+        f"-gop{gop_s:g}s-noise{noise:g}-{CLIP_FPS}fps-v2.au"
     )
     target = cache_dir / name
     if target.exists():
@@ -156,7 +157,7 @@ def still_scene_clip(
             picture = base + grain[int(generator.integers(len(grain)))]
             moment = index / CLIP_FPS - crossing_at_s
             if 0 <= moment < crossing_s:
-                left = round(-person_width + (width + person_width) * moment / crossing_s)
+                left = round((width - person_width) * moment / crossing_s)
                 first, last = max(0, left), min(width, left + person_width)
                 if first < last:
                     region = picture[top : top + person_height, first:last]

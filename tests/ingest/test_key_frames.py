@@ -3,15 +3,22 @@ again as soon as something moves, against the real RTSP server and the real deco
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from contract.camera import CameraConfig
+from detectors.incident import Incident
+from gridwatch.outbox import Outbox
+from gridwatch.worker.assemble import CameraAssembly, DetectorPool
 from gridwatch.worker.capture import STILL_BEFORE_KEY_FRAMES_S
+from gridwatch.worker.runner import Worker
 from ingest.decoding import MAX_KEY_INTERVAL_S, VideoDecoder
 from ingest.rtsp import RtspSource
 from tests.ingest.conftest import STILL_CROSSING_AT_S
@@ -141,12 +148,12 @@ def test_a_worker_decodes_a_still_scene_key_frames_only_and_all_again_when_someo
                 assert time.monotonic() < deadline, "the camera did not connect"
                 time.sleep(0.05)
             reader = running.worker.readers[0]
-            # Still for 8 s: key frames only once it has been still for 3 s.
+            # Still for 8.5 s: key frames only once it has been still for 3 s.
             time.sleep(STILL_BEFORE_KEY_FRAMES_S + 2.5 - (time.monotonic() - started))
             assert reader.key_frames_only
             still = rate(lambda: reader.frames_decoded, STILL_CROSSING_AT_S - 1 - 5.5)
             analysed_still = reader.stats.frames_analysed
-            # The person enters at 8 s: every frame is decoded again within a key-frame
+            # The person enters at 8.5 s: every frame is decoded again within a key-frame
             # interval and a detection interval (the gate sees them on the next key frame).
             while reader.key_frames_only:
                 assert time.monotonic() - started < STILL_CROSSING_AT_S + 3.5, "no motion seen"
@@ -157,3 +164,86 @@ def test_a_worker_decodes_a_still_scene_key_frames_only_and_all_again_when_someo
     assert analysed_still >= 5  # analysed at its 1 fps meanwhile
     assert back_after <= 2.5, back_after
     assert crossing == pytest.approx(10, abs=2)
+
+
+class KeptIncidents(Outbox):
+    """The worker's outbox, noting each incident as it is kept."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.incidents: list[Incident] = []
+
+    def put(self, incident: Incident) -> bool:
+        self.incidents.append(incident)
+        return super().put(incident)
+
+
+def watched(camera_id: str, url: str) -> CameraConfig:
+    """A camera at 1 detect fps raising an intrusion for each person anywhere in view."""
+    return CameraConfig.model_validate(
+        {
+            "id": camera_id,
+            "name": camera_id,
+            "organisation": {"id": "test-org", "name": "Test", "kind": "public"},
+            "source": url,
+            "location": {"lat": 30.25, "lon": 120.12},
+            "detect": {"fps": 1},
+            "evidence": {"clip": False},
+            "stream": {"max_backoff_s": 1},
+            "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+            "rules": [{"kind": "intrusion", "zone": "all", "classes": ["person"], "min_frames": 2}],
+        }
+    )
+
+
+@pytest.mark.slow
+def test_no_incident_is_lost_to_key_frame_decoding(
+    still_clip: Path, h264_clip: Path, model_path: Path, tmp_path: Path
+) -> None:
+    still = RtspServer(still_clip, mounts=("yard",), log_path=tmp_path / "still.log")
+    busy = RtspServer(h264_clip, mounts=("road",), log_path=tmp_path / "busy.log")
+    outbox = KeptIncidents(tmp_path / "outbox.sqlite")
+    cameras = [watched("yard", still.url("yard")), watched("road", busy.url("road"))]
+    worker = Worker(
+        cameras, CameraAssembly(DetectorPool(model_path.parent), detect_threads=1), outbox,
+        sender=None,
+    )  # fmt: skip
+    key_frames_only: dict[str, list[bool]] = {"yard": [], "road": []}
+    with busy:
+        thread = threading.Thread(target=worker.run, kwargs={"drain_s": 0}, daemon=True)
+        thread.start()
+        try:
+            # The model loaded and running on the road first; then the yard's server starts
+            # and its camera connects (its clip starts then), so its still seconds are
+            # analysed, not spent loading the model.
+            deadline = time.monotonic() + 60
+            while not worker.readers or worker.readers[-1].stats.frames_analysed < 2:
+                assert time.monotonic() < deadline, "the road was not analysed"
+                time.sleep(0.1)
+            with still:
+                yard = worker.readers[0]
+                while yard.frames_decoded is None:
+                    assert time.monotonic() < deadline, "the yard did not connect"
+                    time.sleep(0.05)
+                connected = datetime.now(UTC)
+                until = time.monotonic() + STILL_CROSSING_AT_S + 6
+                while time.monotonic() < until:
+                    for reader in worker.readers:
+                        key_frames_only[reader.camera.id].append(reader.key_frames_only)
+                    time.sleep(0.25)
+        finally:
+            worker.stop.set()
+            thread.join(timeout=30)
+            outbox.close()
+    # The yard was still long enough to be decoded key frames only before the person came...
+    assert any(key_frames_only["yard"]), key_frames_only["yard"]
+    # ... and their crossing is an incident all the same, within a key-frame interval, the
+    # rule's two frames and a detection's time of their entering the picture.
+    crossed = [i for i in outbox.incidents if i.camera_id == "yard"]
+    assert crossed, "the person crossing the still yard raised no incident"
+    delay = (crossed[0].detected_at - connected).total_seconds() - STILL_CROSSING_AT_S
+    assert -0.5 < delay < 4.5, delay
+    # The demo clip is never still for long: every frame is decoded, and its people raise
+    # incidents as they always did.
+    assert not any(key_frames_only["road"])
+    assert any(i.camera_id == "road" for i in outbox.incidents)

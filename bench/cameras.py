@@ -2,6 +2,14 @@
 1 detect fps, through the real worker and model; a camera counts as sustained when it is
 analysed at 95% or more of its configured rate.
 
+With `--static M`, M mostly-static cameras run beside each count of busy ones, in the same
+worker: a still street with sensor noise and a person crossing once a minute (made from the
+demo clip at the first run), H.264 with a key frame a second, served by a second RTSP server,
+each camera a different moment of the minute. Each run then prints busy and static cameras
+sustained, the worker's own CPU per camera (this process; the RTSP servers are others, and their
+CPU is printed apart), the alert latency from the frame in which a rule concluded to the
+incident entering the worker's outbox (whence it is sent), and the load average.
+
 Also the speed-up over what a user would write by hand: one `YOLO(...).predict()` loop per
 camera, each reading its own RTSP stream in its own thread.
 
@@ -9,47 +17,110 @@ Each count runs with the worker's detection threads as configured (one per core 
 `--detect-threads auto,1` also runs the single-thread worker to compare.
 
 Usage: python bench/cameras.py [--counts 4,8,12,16] [--seconds 30] [--fps 1]
-                               [--detect-threads auto,1] [--no-plain]
+                               [--detect-threads auto,1] [--no-plain] [--static 64]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from contract.camera import CameraConfig, default_data_dir  # noqa: E402
+from detectors.incident import Incident  # noqa: E402
 from gridwatch.assets import ensure_all  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import Outbox  # noqa: E402
 from gridwatch.worker.assemble import CameraAssembly, DetectorPool  # noqa: E402
 from gridwatch.worker.runner import Worker  # noqa: E402
 from gridwatch.worker.settings import usable_cores  # noqa: E402
-from tests.ingest.peers import RtspServer, encoded_clip  # noqa: E402
+from tests.ingest.peers import RtspServer, encoded_clip, still_scene_clip  # noqa: E402
+
+STATIC_PREFIX = "static-"
 
 
-def camera(index: int, url: str, fps: float, imgsz: int = 640) -> CameraConfig:
+def camera(
+    index: int,
+    url: str,
+    fps: float,
+    imgsz: int = 640,
+    prefix: str = "cam-",
+    cooldown_s: float = 3600,
+) -> CameraConfig:
     return CameraConfig.model_validate(
         {
-            "id": f"cam-{index:02d}",
-            "name": f"Bench camera {index}",
+            "id": f"{prefix}{index:02d}",
+            "name": f"Bench camera {prefix}{index}",
             "organisation": {"id": "bench", "name": "Bench", "kind": "public"},
             "source": url,
             "location": {"lat": 30.25, "lon": 120.12},
             "detect": {"fps": fps, "imgsz": imgsz},
             "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
             "rules": [
-                {"kind": "intrusion", "zone": "all", "classes": ["person"], "cooldown_s": 3600}
+                {
+                    "kind": "intrusion",
+                    "zone": "all",
+                    "classes": ["person"],
+                    "cooldown_s": cooldown_s,
+                }
             ],
         }
     )
+
+
+class TimedOutbox(Outbox):
+    """The worker's outbox, noting each incident's alert latency as it enters: from the capture
+    of the frame in which its rule concluded to now, in seconds."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.latencies: list[float] = []
+
+    def put(self, incident: Incident) -> bool:
+        kept = super().put(incident)
+        if kept:
+            self.latencies.append((datetime.now(UTC) - incident.detected_at).total_seconds())
+        return kept
+
+
+@dataclass
+class Run:
+    """What one worker run measured over its steady part."""
+
+    busy: list[float]  # analysed frames per second of each busy camera
+    static: list[float]  # and of each static one
+    cpu_s: float  # this process's CPU seconds per second (the worker's)
+    servers_cpu_s: float  # the RTSP servers' CPU seconds per second
+    latencies: list[float] = field(default_factory=list)  # alert latencies, seconds
+    key_frames_only: float = 0.0  # share of static camera-samples decoded key frames only
+    load: str = ""
+
+
+def process_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def servers_cpu_s(servers: list[RtspServer]) -> float:
+    total = 0.0
+    for server in servers:
+        if server.process is not None:
+            times = psutil.Process(server.process.pid).cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def run_worker(
@@ -60,28 +131,90 @@ def run_worker(
     folder: Path,
     imgsz: int = 640,
     detect_threads: int | None = None,
-) -> list[float]:
-    """Analysed frames per second of each camera, over the steady part of a run."""
+    static_server: RtspServer | None = None,
+    static: int = 0,
+) -> Run:
+    """One worker on `count` busy cameras and `static` still ones, measured over the steady part
+    of the run."""
     cameras = [camera(i, server.url(f"cam{i}"), fps, imgsz) for i in range(count)]
-    outbox = Outbox(folder / f"outbox-{count}-{detect_threads}.sqlite")
+    if static_server is not None:
+        # One incident per crossing: the person crosses once a minute.
+        cameras += [
+            camera(i, static_server.url(f"cam{i}"), fps, imgsz, STATIC_PREFIX, cooldown_s=30)
+            for i in range(static)
+        ]
+    outbox = TimedOutbox(folder / f"outbox-{count}-{static}-{detect_threads}.sqlite")
     worker = Worker(
         cameras,
         CameraAssembly(DetectorPool(default_data_dir()), detect_threads=detect_threads),
         outbox,
         sender=None,
     )
+    servers = [server] + ([static_server] if static_server is not None else [])
     thread = threading.Thread(target=worker.run, kwargs={"drain_s": 0}, daemon=True)
     thread.start()
-    time.sleep(min(8.0, seconds / 3))  # connect, load the model, warm up
+    # Connect, load the model, warm up: until every camera has been analysed (the model loads
+    # once per detection thread, slowly on a loaded machine), then still cameras settle into
+    # key-frame decoding.
+    warming = time.monotonic() + 180
+    while time.monotonic() < warming and (
+        len(worker.readers) < len(cameras)
+        or any(r.stats.frames_analysed == 0 for r in worker.readers)
+    ):
+        time.sleep(0.5)
+    time.sleep(min(8.0 + 4.0 * bool(static), seconds / 3))
     start = {r.camera.id: r.stats.frames_analysed for r in worker.readers}
+    outbox.latencies.clear()
+    cpu, served = process_cpu_s(), servers_cpu_s(servers)
     started = time.monotonic()
-    time.sleep(seconds)
+    samples = skipping = 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        time.sleep(min(1.0, seconds - elapsed))
+        for reader in worker.readers:
+            if reader.camera.id.startswith(STATIC_PREFIX):
+                samples += 1
+                skipping += reader.key_frames_only
     elapsed = time.monotonic() - started
-    rates = [(r.stats.frames_analysed - start[r.camera.id]) / elapsed for r in worker.readers]
+    cpu, served = process_cpu_s() - cpu, servers_cpu_s(servers) - served
+    rates = {
+        r.camera.id: (r.stats.frames_analysed - start[r.camera.id]) / elapsed
+        for r in worker.readers
+    }
+    latencies = list(outbox.latencies)
+    load = "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
     worker.stop.set()
     thread.join(timeout=60)
     outbox.close()
-    return rates
+    return Run(
+        busy=[rate for key, rate in rates.items() if not key.startswith(STATIC_PREFIX)],
+        static=[rate for key, rate in rates.items() if key.startswith(STATIC_PREFIX)],
+        cpu_s=cpu / elapsed,
+        servers_cpu_s=served / elapsed,
+        latencies=latencies,
+        key_frames_only=skipping / samples if samples else 0.0,
+        load=load,
+    )
+
+
+def rates_line(rates: list[float], fps: float) -> str:
+    if not rates:
+        return "none"
+    sustained = sum(rate >= 0.95 * fps for rate in rates)
+    return (
+        f"{sustained}/{len(rates)} sustained (rates min {min(rates):.2f} median "
+        f"{statistics.median(rates):.2f} max {max(rates):.2f} fps)"
+    )
+
+
+def latency_line(latencies: list[float]) -> str:
+    if not latencies:
+        return "no incidents"
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (
+        f"{len(ordered)} incidents, median {statistics.median(ordered):.2f} s, "
+        f"p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
+    )
 
 
 def plain_loops(server: RtspServer, count: int, seconds: float, weights: Path) -> float:
@@ -128,6 +261,9 @@ def main() -> None:
         help="Comma-separated detection thread counts to compare; auto is one per core.",
     )
     parser.add_argument("--no-plain", action="store_true", help="Skip the plain-loop comparison.")
+    parser.add_argument(
+        "--static", type=int, default=0, help="Mostly-static cameras beside each busy count."
+    )
     arguments = parser.parse_args()
     thread_counts = [
         None if value == "auto" else int(value) for value in arguments.detect_threads.split(",")
@@ -136,42 +272,72 @@ def main() -> None:
     counts = [int(c) for c in arguments.counts.split(",")]
     assets = ensure_all(default_data_dir())
     clip = encoded_clip(assets["vtest.avi"], default_data_dir())
+    still = still_scene_clip(assets["vtest.avi"], default_data_dir()) if arguments.static else None
     print(f"machine: {describe()}")
     with tempfile.TemporaryDirectory(prefix="gridwatch-cameras-") as temporary:
         folder = Path(temporary)
         mounts = tuple(f"cam{i}" for i in range(max(counts)))
-        with RtspServer(clip, mounts=mounts, log_path=folder / "rtsp.log") as server:
-            for threads in thread_counts:
-                shown = threads or f"{usable_cores()} (auto)"
-                best = 0
-                for count in counts:
-                    rates = run_worker(
-                        server, count, arguments.fps, arguments.seconds, folder,
-                        arguments.imgsz, threads,
-                    )  # fmt: skip
-                    sustained = sum(rate >= 0.95 * arguments.fps for rate in rates)
+        static_server = None
+        if still is not None:
+            # Each still camera a different moment of the clip's minute, as in a district.
+            static_server = RtspServer(
+                still, mounts=tuple(f"cam{i}" for i in range(arguments.static)),
+                log_path=folder / "rtsp-static.log", stagger_s=60 / arguments.static,
+            ).start()  # fmt: skip
+            print(
+                f"{arguments.static} mostly-static cameras beside each count: still street, "
+                "sensor noise, a person crossing once a minute, H.264 768x576 10 fps, 1 s GOP"
+            )
+        try:
+            with RtspServer(clip, mounts=mounts, log_path=folder / "rtsp.log") as server:
+                for threads in thread_counts:
+                    shown = threads or f"{usable_cores()} (auto)"
+                    best = 0
+                    for count in counts:
+                        run = run_worker(
+                            server, count, arguments.fps, arguments.seconds, folder,
+                            arguments.imgsz, threads, static_server, arguments.static,
+                        )  # fmt: skip
+                        cameras = count + arguments.static
+                        parts = [
+                            f"{count:2d} busy + {arguments.static} static cameras at "
+                            f"{arguments.fps:g} fps, {arguments.imgsz} px, {shown} detection "
+                            f"threads, {arguments.seconds:g} s",
+                            f"busy {rates_line(run.busy, arguments.fps)}",
+                            f"static {rates_line(run.static, arguments.fps)}",
+                        ]
+                        if arguments.static:
+                            share = 100 * run.key_frames_only
+                            parts.append(f"static decoded key frames only {share:.0f}% of the time")
+                        parts += [
+                            f"{sum(run.busy) + sum(run.static):.1f} frames/s in all",
+                            f"worker CPU {100 * run.cpu_s:.0f}% of a core, "
+                            f"{100 * run.cpu_s / cameras:.1f}% per camera",
+                            f"RTSP servers {100 * run.servers_cpu_s:.0f}% of a core",
+                            f"alert latency {latency_line(run.latencies)}",
+                            run.load,
+                        ]
+                        print("; ".join(parts), flush=True)
+                        sustained = sum(rate >= 0.95 * arguments.fps for rate in run.busy)
+                        if sustained == count:
+                            best = count
                     print(
-                        f"{count:2d} cameras at {arguments.fps:g} fps, {arguments.imgsz} px, "
-                        f"{shown} detection threads: {sustained}/{count} sustained, "
-                        f"rates min {min(rates):.2f} median {sorted(rates)[len(rates) // 2]:.2f} "
-                        f"max {max(rates):.2f} fps, {sum(rates):.1f} frames/s in all",
+                        f"largest sustained with {shown} detection threads: {best} busy cameras "
+                        f"at {arguments.fps:g} detect fps each"
+                        f"{f' beside {arguments.static} static ones' if arguments.static else ''}",
                         flush=True,
                     )
-                    if sustained == count:
-                        best = count
+                if arguments.no_plain:
+                    return
+                few = min(4, max(counts))
+                naive = plain_loops(server, few, arguments.seconds, assets["yolov8n.pt"])
                 print(
-                    f"largest sustained with {shown} detection threads: {best} cameras "
-                    f"at {arguments.fps:g} detect fps each",
-                    flush=True,
+                    f"plain YOLO().predict() loops, {few} cameras: {naive:.1f} frames/s in all"
+                    " (every frame of each stream, no gate, no sampling)"
                 )
-            if arguments.no_plain:
-                return
-            few = min(4, max(counts))
-            naive = plain_loops(server, few, arguments.seconds, assets["yolov8n.pt"])
-            print(
-                f"plain YOLO().predict() loops, {few} cameras: {naive:.1f} frames/s in all"
-                " (every frame of each stream, no gate, no sampling)"
-            )
+        finally:
+            if static_server is not None:
+                static_server.stop()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ Each count runs with the worker's detection threads as configured (one per core 
 
 Usage: python bench/cameras.py [--counts 4,8,12,16] [--seconds 30] [--fps 1]
                                [--detect-threads auto,1] [--no-plain] [--static 64]
+                               [--compare-full]
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def camera(
     imgsz: int = 640,
     prefix: str = "cam-",
     cooldown_s: float = 3600,
+    key_frames: bool = True,
 ) -> CameraConfig:
     return CameraConfig.model_validate(
         {
@@ -68,6 +70,7 @@ def camera(
             "source": url,
             "location": {"lat": 30.25, "lon": 120.12},
             "detect": {"fps": fps, "imgsz": imgsz},
+            "stream": {"key_frames_when_still": key_frames},
             "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
             "rules": [
                 {
@@ -133,6 +136,7 @@ def run_worker(
     detect_threads: int | None = None,
     static_server: RtspServer | None = None,
     static: int = 0,
+    key_frames: bool = True,
 ) -> Run:
     """One worker on `count` busy cameras and `static` still ones, measured over the steady part
     of the run."""
@@ -140,10 +144,18 @@ def run_worker(
     if static_server is not None:
         # One incident per crossing: the person crosses once a minute.
         cameras += [
-            camera(i, static_server.url(f"cam{i}"), fps, imgsz, STATIC_PREFIX, cooldown_s=30)
+            camera(
+                i,
+                static_server.url(f"cam{i}"),
+                fps,
+                imgsz,
+                STATIC_PREFIX,
+                cooldown_s=30,
+                key_frames=key_frames,
+            )
             for i in range(static)
         ]
-    outbox = TimedOutbox(folder / f"outbox-{count}-{static}-{detect_threads}.sqlite")
+    outbox = TimedOutbox(folder / f"outbox-{count}-{static}-{detect_threads}-{key_frames}.sqlite")
     worker = Worker(
         cameras,
         CameraAssembly(DetectorPool(default_data_dir()), detect_threads=detect_threads),
@@ -264,6 +276,11 @@ def main() -> None:
     parser.add_argument(
         "--static", type=int, default=0, help="Mostly-static cameras beside each busy count."
     )
+    parser.add_argument(
+        "--compare-full",
+        action="store_true",
+        help="Also run each count with the static cameras decoded in full, to compare.",
+    )
     arguments = parser.parse_args()
     thread_counts = [
         None if value == "auto" else int(value) for value in arguments.detect_threads.split(",")
@@ -293,16 +310,19 @@ def main() -> None:
                 for threads in thread_counts:
                     shown = threads or f"{usable_cores()} (auto)"
                     best = 0
-                    for count in counts:
+                    ways = [True, False] if arguments.static and arguments.compare_full else [True]
+                    for count, key_frames in ((c, k) for c in counts for k in ways):
                         run = run_worker(
                             server, count, arguments.fps, arguments.seconds, folder,
-                            arguments.imgsz, threads, static_server, arguments.static,
+                            arguments.imgsz, threads, static_server, arguments.static, key_frames,
                         )  # fmt: skip
                         cameras = count + arguments.static
+                        decoding = "key frames when still" if key_frames else "every frame"
                         parts = [
                             f"{count:2d} busy + {arguments.static} static cameras at "
                             f"{arguments.fps:g} fps, {arguments.imgsz} px, {shown} detection "
-                            f"threads, {arguments.seconds:g} s",
+                            f"threads, {arguments.seconds:g} s"
+                            + (f", static decoded {decoding}" if arguments.static else ""),
                             f"busy {rates_line(run.busy, arguments.fps)}",
                             f"static {rates_line(run.static, arguments.fps)}",
                         ]
@@ -319,7 +339,7 @@ def main() -> None:
                         ]
                         print("; ".join(parts), flush=True)
                         sustained = sum(rate >= 0.95 * arguments.fps for rate in run.busy)
-                        if sustained == count:
+                        if sustained == count and key_frames:
                             best = count
                     print(
                         f"largest sustained with {shown} detection threads: {best} busy cameras "

@@ -30,13 +30,26 @@ saw after the takeover is seen (and reported) again by the rightful one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -48,10 +61,12 @@ from detectors.schedule import Schedule, schedule_from_config
 
 @dataclass(frozen=True)
 class Held:
-    """A camera a worker holds, with the epoch (fencing token) of its tenure."""
+    """A camera a worker holds: the epoch (fencing token) of its tenure, and the version of its
+    configuration (`config_version`), so that a renewal resends only what changed."""
 
-    camera: Camera
+    camera_id: str
     epoch: int
+    version: str
 
 
 class StaleLease(Exception):
@@ -140,42 +155,59 @@ def _canonical(document: str | None) -> str:
     return json.dumps(json.loads(document or "{}") or {}, sort_keys=True)
 
 
+def config_version(config: str, source_encrypted: str | None, addresses: str | None) -> str:
+    """The version of a camera's configuration as a worker gets it (`api.cameras.full_config`):
+    20 hex digits of the SHA-256 of the stored configuration (as the database writes it) and of
+    its encrypted addresses. Every write of a camera seals its addresses again
+    (`api.cameras.seal_addresses`, a fresh ciphertext each time), so any write changes it;
+    health reports, which touch other columns, do not."""
+    digest = hashlib.sha256()
+    for part in (config, source_encrypted or "", addresses or ""):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
 def claim(
     session: Session, worker: str, capacity: int, lease: timedelta, *, now: datetime | None = None
 ) -> list[Held]:
     """Renew `worker`'s leases and claim free cameras up to `capacity`; returns its cameras,
-    each with its epoch, in id order.
+    each with its epoch and configuration version, in id order. Committed.
 
     Free cameras are taken highest priority now first, then dark longest (see `_waiting`):
     when there are too few workers, the cameras that wait are the least important ones, and a
     worker that restarts takes first the cameras that have been watched by nobody longest.
     Every call is also the worker's heartbeat in the fleet (`FleetWorker`).
+
+    A renewal that takes nothing new costs a fixed number of statements whatever the worker
+    holds: the heartbeat (one upsert), the renewal (one UPDATE ... RETURNING), the look for
+    free cameras when the worker has room (one query), and the versions of what it holds (one
+    query); no camera row is loaded whole.
     """
     now = now or datetime.now(UTC)
     expires = now + lease
     _heartbeat(session, worker, capacity, now)
-    held = list(
-        session.scalars(
-            select(CameraLease)
-            .join(Camera, Camera.id == CameraLease.camera_id)
-            .where(CameraLease.worker == worker, CameraLease.expires_at > now, _active())
-            .order_by(CameraLease.camera_id)
-        )
-    )
-    held = held[:capacity]
-    for item in held:
-        item.expires_at = expires
-    # Held leases beyond the capacity (it was lowered), and those of cameras that were disabled
-    # or removed, end now. Ended leases stay as rows: when each camera went dark.
-    session.execute(
+    # One statement renews the leases of active cameras and ends those of cameras that were
+    # disabled or removed (ended leases stay as rows: when each camera went dark).
+    active = select(Camera.id).where(Camera.id == CameraLease.camera_id, _active()).exists()
+    stamp = CameraLease.__table__.c.expires_at.type
+    renewed = session.execute(
         update(CameraLease)
-        .where(
-            CameraLease.worker == worker,
-            CameraLease.camera_id.not_in([item.camera_id for item in held] or [""]),
-            CameraLease.expires_at > now,
+        .where(CameraLease.worker == worker, CameraLease.expires_at > now)
+        .values(expires_at=case((active, literal(expires, stamp)), else_=literal(now, stamp)))
+        .returning(CameraLease.camera_id, CameraLease.expires_at > now)
+        .execution_options(synchronize_session=False)
+    ).all()
+    held = sorted(camera_id for camera_id, kept in renewed if kept)
+    if len(held) > capacity:
+        # The capacity was lowered: the leases beyond it end now.
+        session.execute(
+            update(CameraLease)
+            .where(CameraLease.worker == worker, CameraLease.camera_id.in_(held[capacity:]))
+            .values(expires_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(expires_at=now)
-    )
+        held = held[:capacity]
     wanted = capacity - len(held)
     postgresql = session.get_bind().dialect.name == "postgresql"
     tried: set[str] = set()
@@ -202,15 +234,20 @@ def claim(
             if postgresql:
                 query = query.with_for_update(skip_locked=True)
             locked = set(session.scalars(query))
-            for camera_id in (camera_id for camera_id in batch if camera_id in locked):
-                if _take(session, camera_id, worker, now, expires):
-                    _start_tenure(session, camera_id, worker, now)
-                    wanted -= 1
+            taken = _take(session, [c for c in batch if c in locked], worker, now, expires)
+            _start_tenures(session, taken, worker, now)
+            wanted -= len(taken)
     session.commit()
     return [
-        Held(camera, epoch)
-        for camera, epoch in session.execute(
-            select(Camera, CameraLease.epoch)
+        Held(camera_id, epoch, config_version(config, source, addresses))
+        for camera_id, epoch, config, source, addresses in session.execute(
+            select(
+                Camera.id,
+                CameraLease.epoch,
+                cast(Camera.config, String),
+                Camera.source_encrypted,
+                Camera.addresses_encrypted,
+            )
             .join(CameraLease, CameraLease.camera_id == Camera.id)
             .where(CameraLease.worker == worker, CameraLease.expires_at > now)
             .order_by(Camera.id)
@@ -218,43 +255,72 @@ def claim(
     ]
 
 
-def _take(session: Session, camera_id: str, worker: str, now: datetime, expires: datetime) -> bool:
-    """Make `worker` the holder of a camera whose lease has ended (or that never had one);
-    False when another worker got it first.
+def _take(
+    session: Session, camera_ids: list[str], worker: str, now: datetime, expires: datetime
+) -> list[str]:
+    """Make `worker` the holder of those of `camera_ids` whose lease has ended (or that never had
+    one); returns them. Two statements whatever their number.
 
     The statements themselves decide, not what this transaction read before: a lease row is
     taken over only if it has still ended once its row lock is had, and a first lease row is
     inserted only if none exists, so two workers claiming at once never both get a camera.
     """
-    taken_over = session.execute(
-        update(CameraLease)
-        .where(CameraLease.camera_id == camera_id, CameraLease.expires_at <= now)
-        .values(worker=worker, acquired_at=now, expires_at=expires)
-        .returning(CameraLease.camera_id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if taken_over is not None:
-        return True
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    inserted = session.execute(
-        insert(CameraLease)
-        .values(camera_id=camera_id, worker=worker, acquired_at=now, expires_at=expires, epoch=1)
-        .on_conflict_do_nothing(index_elements=["camera_id"])
-        .returning(CameraLease.camera_id)
-    ).first()
-    return inserted is not None
+    if not camera_ids:
+        return []
+    taken = set(
+        session.scalars(
+            update(CameraLease)
+            .where(CameraLease.camera_id.in_(camera_ids), CameraLease.expires_at <= now)
+            .values(worker=worker, acquired_at=now, expires_at=expires)
+            .returning(CameraLease.camera_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    first = [camera_id for camera_id in camera_ids if camera_id not in taken]
+    if first:
+        dialect = session.get_bind().dialect.name
+        upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        rows = [
+            {
+                "camera_id": camera_id,
+                "worker": worker,
+                "acquired_at": now,
+                "expires_at": expires,
+                "epoch": 1,
+            }
+            for camera_id in first
+        ]
+        taken.update(
+            session.scalars(
+                upsert(CameraLease)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["camera_id"])
+                .returning(CameraLease.camera_id)
+            )
+        )
+    return sorted(taken)
 
 
-def _start_tenure(session: Session, camera_id: str, worker: str, now: datetime) -> None:
-    """Give the camera's new holder the next epoch, and record its tenure."""
-    epoch = _next_epochs(session, [camera_id])[camera_id]
-    session.add(CameraTenure(camera_id=camera_id, epoch=epoch, worker=worker, started_at=now))
+def _start_tenures(session: Session, camera_ids: list[str], worker: str, now: datetime) -> None:
+    """Give each camera's new holder the next epoch, and record its tenure (three statements)."""
+    if not camera_ids:
+        return
+    epochs = _next_epochs(session, camera_ids)
     session.execute(
-        update(CameraLease)
-        .where(CameraLease.camera_id == camera_id)
-        .values(epoch=epoch)
-        .execution_options(synchronize_session=False)
+        insert(CameraTenure),
+        [
+            {
+                "camera_id": camera_id,
+                "epoch": epochs[camera_id],
+                "worker": worker,
+                "started_at": now,
+            }
+            for camera_id in camera_ids
+        ],
+    )
+    session.execute(
+        update(CameraLease),
+        [{"camera_id": c, "epoch": epochs[c]} for c in camera_ids],
     )
 
 
@@ -273,12 +339,16 @@ def _next_epochs(session: Session, camera_ids: list[str]) -> dict[str, int]:
 
 
 def _heartbeat(session: Session, worker: str, capacity: int, now: datetime) -> None:
-    """Record that `worker` is alive and would watch `capacity` cameras."""
-    entry = session.get(FleetWorker, worker)
-    if entry is None:
-        session.add(FleetWorker(name=worker, capacity=capacity, last_seen_at=now))
-    else:
-        entry.capacity, entry.last_seen_at = capacity, now
+    """Record that `worker` is alive and would watch `capacity` cameras (one upsert)."""
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = upsert(FleetWorker).values(name=worker, capacity=capacity, last_seen_at=now)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"capacity": statement.excluded.capacity, "last_seen_at": now},
+        )
+    )
 
 
 def release(session: Session, worker: str, *, now: datetime | None = None) -> int:

@@ -31,6 +31,8 @@ from contract.vocabulary import Category, Severity
 
 # Row ids as they may appear in a path or form: anything larger names no row on any backend.
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# A camera configuration's version as a lease grant gives it (api.leases.config_version).
+ConfigVersion = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Location(BaseModel):
@@ -547,17 +549,39 @@ class LeaseRequest(BaseModel):
 
     capacity: int = Field(ge=0, le=1000, description="Most cameras this worker will watch.")
     release: bool = Field(default=False, description="Give every lease back (a clean stop).")
+    held: dict[Annotated[str, Field(max_length=64)], ConfigVersion] = Field(
+        default={},
+        max_length=1000,
+        description=(
+            "The configurations this worker has, camera id to the version the API gave"
+            " (`versions`): a held camera whose configuration is still that version is not"
+            " sent again. Empty (the default): every held camera's configuration is sent."
+        ),
+    )
 
 
 class LeaseGrant(BaseModel):
     worker: str
     lease_s: float = Field(description="Renew within this many seconds or lose the cameras.")
-    cameras: list[dict[str, Any]] = Field(description="This worker's cameras, with credentials.")
+    cameras: list[dict[str, Any]] = Field(
+        description=(
+            "The configurations, with credentials, of this worker's cameras that it does not"
+            " have in their current version (see `held`); the others it keeps as it has them."
+        )
+    )
     epochs: dict[str, int] = Field(
         default={},
         description=(
             "Each camera's lease epoch (fencing token): report its incidents with it"
-            " (`lease_epoch`); a later holder's epoch is higher."
+            " (`lease_epoch`); a later holder's epoch is higher. Every camera this worker"
+            " holds, sent or not."
+        ),
+    )
+    versions: dict[str, str] = Field(
+        default={},
+        description=(
+            "Each held camera's configuration version (every camera this worker holds, sent or"
+            " not): send it back in `held`."
         ),
     )
 

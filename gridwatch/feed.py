@@ -88,6 +88,12 @@ class ApiLeaseFeed:
     lease time the API grants, since a worker renewing less often loses its cameras between
     renewals.
 
+    A renewal sends the version of each camera configuration this worker has (`held`), and the
+    API sends back only the configurations that changed or are new to it: a renewal that
+    changes nothing carries no configuration and no credential. A configuration the worker
+    refuses (it does not validate) is remembered in its version too, so it is not sent again
+    until it changes.
+
     A lease runs out on this worker's clock `lease_s` after the last renewal that succeeded was
     sent, less `LAPSE_MARGIN` of the lease time (clock drift, the API's own delay): the API
     cannot have given the cameras to another worker before then. Once it has run out without a
@@ -114,19 +120,29 @@ class ApiLeaseFeed:
         self.renew_s = renew_s
         self.lease_s: float | None = None
         self.epochs: dict[str, int] = {}
-        self._last: list[dict[str, Any]] | None = None
+        # The configurations held, camera id to (version, configuration; None if refused); None
+        # while no camera is watched (before the first grant, after the leases lapsed).
+        self._held: dict[str, tuple[str, CameraConfig | None]] | None = None
         # When (time.monotonic()) the leases lapse without another renewal; None before the
         # first one.
         self.runs_out: float | None = None
 
+    @property
+    def versions(self) -> dict[str, str]:
+        """The version of each configuration this worker has, as it sends them (`held`)."""
+        held = self._held or {}
+        return {camera_id: version for camera_id, (version, _) in held.items() if version}
+
     def poll(self) -> list[CameraConfig] | None:
         sent = time.monotonic()
         try:
-            grant = self.api.call("POST", self.path, json={"capacity": self.capacity})
+            grant = self.api.call(
+                "POST", self.path, json={"capacity": self.capacity, "held": self.versions}
+            )
         except ApiError as err:
             if self.lapsed():
                 return []
-            if self._last is None:
+            if self._held is None:
                 log.warning("camera leases not renewed (%s); no camera is watched", err)
                 return None
             # Keep watching until the leases run out: what is recorded until then is this
@@ -146,29 +162,54 @@ class ApiLeaseFeed:
                 self.renew_s, lease_s,
             )  # fmt: skip
         self.lease_s = lease_s
-        documents = grant["cameras"]
-        if documents == self._last:
+        held = self._merge(grant)
+        if held == self._held:
             return None
-        cameras = []
-        for document in documents:
-            try:
-                cameras.append(CameraConfig.model_validate(document))
-            except ValidationError as err:
-                log.error("%s: camera from the API refused: %s", document.get("id"), err)
-        self._last = documents
-        return cameras
+        self._held = held
+        return [config for _, config in held.values() if config is not None]
+
+    def _merge(self, grant: dict[str, Any]) -> dict[str, tuple[str, CameraConfig | None]]:
+        """What this worker holds after `grant`: the configurations sent, validated, and those
+        kept in the version it has; in camera id order."""
+        versions: dict[str, str] = {str(k): str(v) for k, v in grant.get("versions", {}).items()}
+        previous = self._held or {}
+        sent: dict[str, tuple[str, CameraConfig | None]] = {}
+        for document in grant["cameras"]:
+            camera_id = str(document.get("id"))
+            # An API that gives no versions sends every configuration each time.
+            version = versions.setdefault(camera_id, "")
+            config: CameraConfig | None = None
+            kept = previous.get(camera_id)
+            if kept is not None and kept[0] == version and version:
+                config = kept[1]
+            else:
+                try:
+                    config = CameraConfig.model_validate(document)
+                except ValidationError as err:
+                    log.error("%s: camera from the API refused: %s", camera_id, err)
+            sent[camera_id] = (version, config)
+        held: dict[str, tuple[str, CameraConfig | None]] = {}
+        for camera_id in sorted(versions):
+            if camera_id in sent:
+                held[camera_id] = sent[camera_id]
+            elif camera_id in previous and previous[camera_id][0] == versions[camera_id]:
+                held[camera_id] = previous[camera_id]
+            else:
+                # Not sent though not had: left out now, asked for whole at the next renewal.
+                log.error("%s: leased without its configuration; asking again", camera_id)
+        return held
 
     def lapsed(self) -> bool:
         """True once, when the leases ran out on this worker's clock without a renewal: stop
         every camera now (another worker may hold them already). The epochs stay, for the
         incidents the stopping cameras still conclude with the frames they have."""
-        if self.runs_out is None or time.monotonic() < self.runs_out or self._last is None:
+        if self.runs_out is None or time.monotonic() < self.runs_out or self._held is None:
             return False
         log.error(
             "camera leases ran out without a renewal; stopping %d cameras until the API"
-            " answers again", len(self._last),
+            " answers again", len(self._held),
         )  # fmt: skip
-        self._last = None
+        self._held = None
         return True
 
     def lease_epoch(self, camera_id: str) -> int | None:

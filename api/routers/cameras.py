@@ -584,6 +584,9 @@ def worker_leases(
     cipher: CipherDep,
     worker: WorkerDep,
 ) -> LeaseGrant:
+    """Sends the configuration, with credentials, only of the held cameras the worker does not
+    have in their current version (`held`); each one sent is recorded in the evidence access
+    log as a credential read, and a renewal that sends none records none."""
     from datetime import timedelta
 
     from api.leases import claim, release
@@ -592,12 +595,22 @@ def worker_leases(
         release(session, worker.name)
         return LeaseGrant(worker=worker.name, lease_s=settings.lease_s, cameras=[])
     held = claim(session, worker.name, body.capacity, timedelta(seconds=settings.lease_s))
-    _record_credential_reads(session, request, worker, [item.camera for item in held])
+    # Only what the worker does not have in its current version is sent, and only what is sent
+    # hands out credentials: a renewal that changes nothing records no credential read.
+    stale = [item.camera_id for item in held if body.held.get(item.camera_id) != item.version]
+    cameras = (
+        list(session.scalars(select(Camera).where(Camera.id.in_(stale)).order_by(Camera.id)))
+        if stale
+        else []
+    )
+    if cameras:
+        _record_credential_reads(session, request, worker, cameras)
     grant = LeaseGrant(
         worker=worker.name,
         lease_s=settings.lease_s,
-        cameras=[full_config(item.camera, cipher).model_dump(mode="json") for item in held],
-        epochs={item.camera.id: item.epoch for item in held},
+        cameras=[full_config(camera, cipher).model_dump(mode="json") for camera in cameras],
+        epochs={item.camera_id: item.epoch for item in held},
+        versions={item.camera_id: item.version for item in held},
     )
     # Every worker calls here every few seconds: the connection goes back to the pool now, not
     # once the session dependency is cleaned up on a request thread that a burst of heartbeats

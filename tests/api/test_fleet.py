@@ -21,7 +21,7 @@ CAMERAS = {"hospital-east-entrance", "public-square-north", "school-no1-gate", "
 
 def taken(client: TestClient, worker: str, capacity: int, now: datetime) -> set[str]:
     with client.app.state.session_factory() as session:
-        return {held.camera.id for held in claim(session, worker, capacity, LEASE, now=now)}
+        return {held.camera_id for held in claim(session, worker, capacity, LEASE, now=now)}
 
 
 def test_a_school_gate_at_night_goes_before_a_square_by_day(

@@ -43,7 +43,7 @@ def test_a_dead_workers_cameras_are_taken_over_after_the_lease(api_client: TestC
     now = datetime.now(UTC)
     with factory() as session:
         dead = {
-            held.camera.id
+            held.camera_id
             for held in claim(session, "edge-dead", 4, timedelta(seconds=30), now=now)
         }
         assert dead == CAMERAS
@@ -53,7 +53,7 @@ def test_a_dead_workers_cameras_are_taken_over_after_the_lease(api_client: TestC
         )
         later = now + timedelta(seconds=31)
         taken = {
-            held.camera.id
+            held.camera_id
             for held in claim(session, "edge-live", 4, timedelta(seconds=30), now=later)
         }
         assert taken == CAMERAS
@@ -96,14 +96,14 @@ def test_an_incident_from_a_stale_lease_is_refused_for_the_time_another_worker_h
     start = datetime.now(UTC) - timedelta(minutes=5)
     with factory() as session:
         first = {
-            h.camera.id: h.epoch
+            h.camera_id: h.epoch
             for h in claim(session, "edge-cut", 4, timedelta(seconds=30), now=start)
         }
         assert set(first.values()) == {1}
         # edge-cut renews no more; edge-b takes its cameras when the lease has run out.
         taken_at = start + timedelta(seconds=31)
         second = {
-            h.camera.id: h.epoch
+            h.camera_id: h.epoch
             for h in claim(session, "edge-b", 4, timedelta(seconds=30), now=taken_at)
         }
         assert second == dict.fromkeys(CAMERAS, 2)

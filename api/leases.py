@@ -126,26 +126,38 @@ def _priority_rule(document: str) -> _PriorityRule:
     )
 
 
+# Up to this many distinct watch priorities among the cameras, the database orders the waiting
+# cameras itself and only the first few reach the API; beyond, the API ranks them all.
+_RANKED_IN_DATABASE = 64
+
+
 def _waiting(
     session: Session, now: datetime, limit: int | None = None
 ) -> list[tuple[str, int, datetime]]:
     """Active cameras no live lease holds, in the order workers with room take them: highest
     priority now first, then the one dark longest (since its last lease ran out, or since it
-    was registered if it never had one), then by id. Each as (id, priority, dark since)."""
+    was registered if it never had one), then by id. Each as (id, priority, dark since).
+
+    Cameras share few distinct priorities: each is judged once per call, and the database
+    orders by the judgement, so that a worker asking for 20 of 5,000 waiting cameras reads 20
+    rows, not 5,000."""
     taken = select(CameraLease.camera_id).where(CameraLease.expires_at > now)
     dark_since = func.coalesce(CameraLease.expires_at, Camera.created_at)
-    rows = session.execute(
-        select(Camera.id, cast(Camera.watch_priority, String), dark_since)
+    document = cast(Camera.watch_priority, String)
+    documents = list(session.scalars(select(document).where(_active()).distinct()))
+    judged = {d: _priority_rule(_canonical(d)).at(now) for d in documents}
+    waiting = (
+        select(Camera.id, document, dark_since)
         .outerjoin(CameraLease, CameraLease.camera_id == Camera.id)
         .where(_active(), Camera.id.not_in(taken))
-    ).all()
-    # Cameras share few distinct priorities: each is judged once per call.
-    judged: dict[str, int] = {}
-    ranked = []
-    for camera_id, document, since in rows:
-        if document not in judged:
-            judged[document] = _priority_rule(_canonical(document)).at(now)
-        ranked.append((camera_id, judged[document], since))
+    )
+    if len(judged) <= _RANKED_IN_DATABASE:
+        priority = case(judged, value=document, else_=0) if judged else literal(0)
+        rows = session.execute(
+            waiting.order_by(priority.desc(), dark_since, Camera.id).limit(limit)
+        ).all()
+        return [(camera_id, judged.get(d, 0), since) for camera_id, d, since in rows]
+    ranked = [(camera_id, judged[d], since) for camera_id, d, since in session.execute(waiting)]
     ranked.sort(key=lambda row: (-row[1], row[2], row[0]))
     return ranked if limit is None else ranked[:limit]
 
@@ -181,8 +193,8 @@ def claim(
 
     A renewal that takes nothing new costs a fixed number of statements whatever the worker
     holds: the heartbeat (one upsert), the renewal (one UPDATE ... RETURNING), the look for
-    free cameras when the worker has room (one query), and the versions of what it holds (one
-    query); no camera row is loaded whole.
+    free cameras when the worker has room (two queries, see `_waiting`), and the versions of
+    what it holds (one query); no camera row is loaded whole.
     """
     now = now or datetime.now(UTC)
     expires = now + lease

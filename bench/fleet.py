@@ -15,8 +15,10 @@ Printed:
 - after killing 10% of the workers (no release: their leases run out), seconds until their
   cameras are held again, with spare capacity; and without spare capacity, how many wait
   (`unassigned`, as `GET /api/v1/fleet` reports), then seconds until replacements hold them;
-- lease renewals per second (HTTP) and what they cost the database (transactions and lease rows
-  updated per second, from PostgreSQL's statistics);
+- lease renewals per second (HTTP) and what they cost the database: the statements of one
+  steady renewal (counted on the API's own lease code) and so lease-renewal queries per second;
+  transactions, lease rows updated and credential reads recorded per second (from PostgreSQL's
+  statistics);
 - whether any camera was ever held by two workers at once, each worker's holding counted until
   its lease lapses on its own clock.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # before bench/, whose ingest.py is not the ingest package
@@ -146,8 +150,9 @@ class SimulatedWorker(threading.Thread):
         self._release = False
 
     def run(self) -> None:
-        # Workers of a fleet do not start in the same millisecond.
-        self._halt.wait(random.uniform(0, min(1.0, self.renew_s)))
+        # Workers renew at their own phase of the renewal interval: running workers meet a
+        # (re)started API, or a new fleet is brought up, spread over one interval.
+        self._halt.wait(random.uniform(0, self.renew_s))
         while not self._halt.is_set():
             sent = time.monotonic()
             renewed = self.feed.runs_out
@@ -238,7 +243,9 @@ def held_count(database_url: str) -> int:
 
 
 def database_activity(database_url: str) -> tuple[float, float, float]:
-    """(transactions committed, rows of camera_lease updated, rows of camera_lease inserted)."""
+    """(transactions committed, rows of camera_lease updated, credential reads recorded). The
+    first two from PostgreSQL's statistics (which a connection reports when its transaction
+    ends, or within seconds of it going idle), the reads counted in the access log."""
     from sqlalchemy import create_engine, text
 
     name = database_url.rsplit("/", 1)[1]
@@ -247,14 +254,38 @@ def database_activity(database_url: str) -> tuple[float, float, float]:
         commits = connection.scalar(
             text("SELECT xact_commit FROM pg_stat_database WHERE datname = :name"), {"name": name}
         )
-        row = connection.execute(
-            text(
-                "SELECT n_tup_upd, n_tup_ins FROM pg_stat_user_tables"
-                " WHERE relname = 'camera_lease'"
-            )
-        ).one()
+        updated = connection.scalar(
+            text("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'camera_lease'")
+        )
+        reads = connection.scalar(
+            text("SELECT count(*) FROM evidence_access WHERE object_kind = 'camera_credentials'")
+        )
     engine.dispose()
-    return float(commits or 0), float(row[0] or 0), float(row[1] or 0)
+    return float(commits or 0), float(updated or 0), float(reads or 0)
+
+
+def statements_per_renewal(database_url: str, worker: str, capacity: int, lease_s: float) -> str:
+    """The statements one steady renewal of `worker` sends the database, counted on the API's
+    own code (`api.leases.claim`, what POST /api/v1/worker/leases runs when no configuration
+    changed), as "N (kinds)"."""
+    from datetime import timedelta
+
+    from sqlalchemy import create_engine, event
+
+    from api.leases import claim
+
+    seen: list[str] = []
+    engine = create_engine(database_url)
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]).split(None, 1)[0].upper())
+
+    event.listen(engine, "before_cursor_execute", count)
+    with Session(engine) as session:
+        claim(session, worker, capacity, timedelta(seconds=lease_s))
+    engine.dispose()
+    kinds = ", ".join(f"{seen.count(kind)} {kind}" for kind in sorted(set(seen)))
+    return f"{len(seen)} ({kinds})"
 
 
 def wait_for_taken_over(
@@ -282,6 +313,17 @@ def wait_for_held(database_url: str, target: int, timeout_s: float) -> float | N
     return None
 
 
+def kill(workers: list[SimulatedWorker]) -> float:
+    """Kill `workers` (no release); returns when (time.monotonic()) they were killed, once the
+    renewals they had under way have come back, so that what they hold is known."""
+    killed_at = time.monotonic()
+    for worker in workers:
+        worker.kill()
+    for worker in workers:
+        worker.join(timeout=60)
+    return killed_at
+
+
 def start_workers(
     api: ApiProcess, names: list[str], capacity: int, renew_s: float, holding: Holding
 ) -> list[SimulatedWorker]:
@@ -299,6 +341,8 @@ def main() -> int:
     parser.add_argument("--renew", type=float, default=10.0)
     arguments = parser.parse_args()
     verdict = Verdict("fleet")
+    # A worker that cannot renew says so at every try: counted below, not printed 300 times.
+    logging.getLogger("gridwatch.feed").setLevel(logging.CRITICAL)
     # Stopped from outside, it still stops its API and drops its database (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start", flush=True)
@@ -324,7 +368,7 @@ def main() -> int:
     workers: list[SimulatedWorker] = []
     operators: Operators | None = None
     try:
-        api.start()
+        api.start(timeout_s=600)  # a busy machine migrates slowly; nothing here is timed
         started = time.monotonic()
         register_cameras(database.url, arguments.cameras)
         verdict.figure(
@@ -345,24 +389,35 @@ def main() -> int:
         verdict.expect(
             all_held is not None and all_held <= 30,
             f"every camera held {all_held if all_held is None else round(all_held, 1)} s after"
-            f" {arguments.workers} workers (capacity {spare_capacity} each) started (target 30 s)",
+            f" {arguments.workers} workers (capacity {spare_capacity} each) started, each first"
+            f" renewing at a random moment of its {arguments.renew:g} s interval (target 30 s)"
+            + ("" if all_held else f"; {held_count(database.url)} held after 120 s"),
         )
-        # Steady state: renewals only.
-        commits0, updated0, _ = database_activity(database.url)
+        # Steady state: renewals only (after one round, so that the statistics have the
+        # claims' transactions behind them).
+        time.sleep(arguments.renew)
+        commits0, updated0, reads0 = database_activity(database.url)
         renewals0, steady = sum(w.renewals for w in workers), time.monotonic()
+        failures0 = sum(w.failures for w in workers)
         time.sleep(arguments.renew * 2)
-        commits1, updated1, _ = database_activity(database.url)
+        commits1, updated1, reads1 = database_activity(database.url)
         elapsed = time.monotonic() - steady
         renewals = sum(w.renewals for w in workers) - renewals0
+        failed = sum(w.failures for w in workers) - failures0
+        per_renewal = statements_per_renewal(
+            database.url, workers[-1].name, spare_capacity, arguments.lease
+        )
+        per_renewal_count = int(per_renewal.split()[0])
         verdict.figure(
-            f"steady state: {renewals / elapsed:.1f} lease renewals/s over HTTP; database"
-            f" {(commits1 - commits0) / elapsed:.1f} transactions/s,"
-            f" {(updated1 - updated0) / elapsed:.0f} camera_lease rows updated/s"
+            f"steady state: {renewals / elapsed:.1f} lease renewals/s over HTTP, each"
+            f" {per_renewal} statements: {renewals / elapsed * per_renewal_count:.0f}"
+            f" lease-renewal queries/s; database {(commits1 - commits0) / elapsed:.1f}"
+            f" transactions/s, {(updated1 - updated0) / elapsed:.0f} camera_lease rows updated/s,"
+            f" {(reads1 - reads0) / elapsed:.1f} credential reads recorded/s ({failed} renewals"
+            " failed meanwhile; a worker whose leases lapsed is sent its cameras again)"
         )
         killed = workers[: max(1, arguments.workers // 10)]
-        for worker in killed:
-            worker.kill()
-        killed_at = time.monotonic()
+        killed_at = kill(killed)
         lost_cameras = {camera_id for worker in killed for camera_id in worker.cameras}
         lost = len(lost_cameras)
         dead = {worker.name for worker in killed}
@@ -392,9 +447,7 @@ def main() -> int:
             f" {all_held if all_held is None else round(all_held, 1)} s"
         )
         killed = workers[: max(1, arguments.workers // 10)]
-        for worker in killed:
-            worker.kill()
-        killed_at = time.monotonic()
+        killed_at = kill(killed)
         lost = sum(len(w.cameras) for w in killed)
         time.sleep(lease_plus_poll + 2)
         fleet = httpx.get(f"{api.url}/api/v1/fleet", headers=admin, timeout=60).json()

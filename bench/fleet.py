@@ -38,7 +38,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -197,13 +199,16 @@ class Operators(threading.Thread):
         number = 0
         with httpx.Client(timeout=30) as client:
             while not self._halt.is_set():
-                started = time.monotonic()
-                response = client.get(
-                    f"{self.api.url}/api/v1/events", params={"limit": 50}, headers=self.headers
+                self._timed(
+                    self.lists,
+                    "event list",
+                    partial(
+                        client.get,
+                        f"{self.api.url}/api/v1/events",
+                        params={"limit": 50},
+                        headers=self.headers,
+                    ),
                 )
-                self.lists.append((started, time.monotonic() - started))
-                if response.status_code != 200:
-                    self.errors.append(f"event list {response.status_code}")
                 number += 1
                 incident = synthetic_incident(
                     number,
@@ -211,12 +216,28 @@ class Operators(threading.Thread):
                     snapshots.jpeg(number),
                     run="fleet",
                 )
-                started = time.monotonic()
-                posted = post_incident(client, self.api.url, incident)
-                self.posts.append((started, time.monotonic() - started))
-                if posted.status_code not in (200, 201):
-                    self.errors.append(f"incident {posted.status_code}: {posted.text[:120]}")
+                self._timed(
+                    self.posts, "incident", partial(post_incident, client, self.api.url, incident)
+                )
                 self._halt.wait(0.5)
+
+    def _timed(
+        self,
+        samples: list[tuple[float, float]],
+        label: str,
+        send: Callable[[], httpx.Response],
+    ) -> None:
+        """One request timed; one that got no answer counts with the time it waited."""
+        started = time.monotonic()
+        try:
+            response = send()
+        except httpx.HTTPError as err:
+            samples.append((started, time.monotonic() - started))
+            self.errors.append(f"{label}: {type(err).__name__}")
+            return
+        samples.append((started, time.monotonic() - started))
+        if response.status_code not in (200, 201):
+            self.errors.append(f"{label} {response.status_code}: {response.text[:120]}")
 
     def stop(self) -> None:
         self._halt.set()

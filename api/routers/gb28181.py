@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Body, Depends, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -22,6 +22,7 @@ from api.health import record_health
 from api.liveview import LiveViewsDep
 from api.models import Camera, GbAlarm, GbChannel, GbDevice, Organisation
 from api.principal import Principal
+from api.problems import CodedProblem
 from api.schemas import Problem
 from api.settings import Settings
 from contract.gb28181 import (
@@ -299,7 +300,9 @@ def report_alarm(
                 actor=worker.actor, policy=policy,
             )  # fmt: skip
         except UnknownCamera as err:  # retired between the two reads
-            raise HTTPException(404, detail=f"camera {err} is not registered") from err
+            raise CodedProblem(
+                404, f"camera {err} is not registered", "camera_not_found", {"camera_id": str(err)}
+            ) from err
         grid_event_id = event.id if event is not None else None
     else:
         camera = None
@@ -419,7 +422,10 @@ def list_alarms(
 def _device(session: Any, device_id: str, principal: Principal | None = None) -> GbDevice:
     device = session.get(GbDevice, device_id)
     if device is None or (principal is not None and not _may_see(principal, device)):
-        raise HTTPException(404, detail=f"device_id: no GB/T 28181 device {device_id}")
+        raise CodedProblem(
+            404, f"device_id: no GB/T 28181 device {device_id}", "gb_device_not_found",
+            {"device_id": device_id},
+        )  # fmt: skip
     return device
 
 
@@ -435,7 +441,9 @@ def decide_admission(
     device = _device(session, device_id)
     if change.organisation_id is not None:
         if session.get(Organisation, change.organisation_id) is None:
-            raise HTTPException(422, detail="organisation_id: name an existing organisation")
+            raise CodedProblem(
+                422, "organisation_id: name an existing organisation", "organisation_unknown"
+            )
         device.organisation_id = change.organisation_id
     device.admission = change.admission
     session.commit()
@@ -500,9 +508,15 @@ def refuse_channel(
     device = _device(session, device_id, principal)
     channel = session.get(GbChannel, (device_id, channel_id))
     if channel is None:
-        raise HTTPException(404, detail=f"channel_id: {channel_id} is not in {device_id}'s catalog")
+        raise CodedProblem(
+            404, f"channel_id: {channel_id} is not in {device_id}'s catalog",
+            "gb_channel_not_found", {"device_id": device_id, "channel_id": channel_id},
+        )  # fmt: skip
     if channel.camera_id is not None and change.refused:
-        raise HTTPException(409, detail=f"channel_id: adopted already as {channel.camera_id}")
+        raise CodedProblem(
+            409, f"channel_id: adopted already as {channel.camera_id}", "gb_channel_adopted",
+            {"camera_id": channel.camera_id},
+        )  # fmt: skip
     channel.refused = change.refused
     session.commit()
     return _public(device)
@@ -525,22 +539,34 @@ def adopt_channel(
 ) -> dict[str, str]:
     device = _device(session, device_id, principal)
     if device.admission != "accepted":
-        raise HTTPException(
-            409, detail=f"device_id: {device_id} is {device.admission}, not accepted"
-        )
+        raise CodedProblem(
+            409, f"device_id: {device_id} is {device.admission}, not accepted",
+            "gb_device_not_accepted", {"device_id": device_id, "admission": device.admission},
+        )  # fmt: skip
     channel = session.get(GbChannel, (device_id, channel_id))
     if channel is None:
-        raise HTTPException(404, detail=f"channel_id: {channel_id} is not in {device_id}'s catalog")
+        raise CodedProblem(
+            404, f"channel_id: {channel_id} is not in {device_id}'s catalog",
+            "gb_channel_not_found", {"device_id": device_id, "channel_id": channel_id},
+        )  # fmt: skip
     if channel.camera_id is not None:
-        raise HTTPException(409, detail=f"channel_id: adopted already as {channel.camera_id}")
+        raise CodedProblem(
+            409, f"channel_id: adopted already as {channel.camera_id}", "gb_channel_adopted",
+            {"camera_id": channel.camera_id},
+        )  # fmt: skip
     if "source" in document:
-        raise HTTPException(422, detail="source: set by the channel, leave it out")
+        raise CodedProblem(422, "source: set by the channel, leave it out", "gb_source_given")
     if channel.refused:
-        raise HTTPException(409, detail="channel_id: refused; make it a candidate again first")
+        raise CodedProblem(
+            409, "channel_id: refused; make it a candidate again first", "gb_channel_refused"
+        )
     organisation_id = document.pop("organisation_id", None)
     if principal.role != "admin":
         if organisation_id not in (None, device.organisation_id):
-            raise HTTPException(403, detail="organisation_id: you adopt for your own organisation")
+            raise CodedProblem(
+                403, "organisation_id: you adopt for your own organisation",
+                "own_organisation_only",
+            )  # fmt: skip
         organisation_id = device.organisation_id
     elif organisation_id is None:
         organisation_id = device.organisation_id
@@ -548,9 +574,14 @@ def adopt_channel(
         session.get(Organisation, organisation_id) if isinstance(organisation_id, str) else None
     )
     if organisation is None:
-        raise HTTPException(422, detail="organisation_id: name an existing organisation")
+        raise CodedProblem(
+            422, "organisation_id: name an existing organisation", "organisation_unknown"
+        )
     if "id" in document and session.get(Camera, str(document["id"])) is not None:
-        raise HTTPException(409, detail=f"id: camera {document['id']!r} exists already")
+        raise CodedProblem(
+            409, f"id: camera {document['id']!r} exists already", "camera_exists",
+            {"camera_id": str(document["id"])},
+        )  # fmt: skip
     document["source"] = gb28181_source(device_id, channel_id)
     if "location" not in document and channel.latitude is not None and channel.longitude:
         document["location"] = {"lat": channel.latitude, "lon": channel.longitude}
@@ -558,7 +589,7 @@ def adopt_channel(
     try:
         config = validate_registration(document, organisation)
     except CameraRejected as err:
-        raise HTTPException(422, detail=str(err)) from err
+        raise CodedProblem(422, str(err), "invalid", {"errors": err.errors}) from err
     camera = upsert_camera(session, config, cipher)
     camera.status = "online" if device.online else "offline"
     camera.status_since = datetime.now(UTC)

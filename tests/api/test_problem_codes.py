@@ -23,7 +23,6 @@ MACHINE_FACING = {
     "api/routers/incidents.py": "detection workers post incidents and clips",
     "api/routers/webhooks.py": "integrators' webhook subscriptions",
     "api/routers/open311.py": "the 12345 hotline's Open311 client",
-    "api/routers/gb28181.py": "GB/T 28181 device adoption (administrators, by API)",
     "api/routers/models.py": "model registry (administrators, by API)",
     "api/routers/users.py": "account administration (administrators, by API)",
     "api/routers/suppressions.py": "suppression administration (by API)",

@@ -5,6 +5,13 @@
 // has no words here in both languages.
 
 export const zhMessages = {
+  "apierror.gb_device_not_found": "未找到国标设备 {device_id}。",
+  "apierror.gb_device_not_accepted": "设备 {device_id} 尚未接入（当前：{admission}），请先接受该设备。",
+  "apierror.gb_channel_not_found": "通道 {channel_id} 不在设备 {device_id} 的目录中。",
+  "apierror.gb_channel_adopted": "该通道已接入为摄像头 {camera_id}。",
+  "apierror.gb_channel_refused": "该通道已被拒绝接入，请先恢复为候选通道。",
+  "apierror.gb_source_given": "国标通道的视频源由通道决定，请勿填写 source。",
+  "apierror.organisation_unknown": "所选单位不存在。",
   "apierror.not_authenticated": "请先登录。",
   "apierror.token_revoked": "该接口令牌已吊销或不存在。",
   "apierror.token_expired": "登录已过期，请重新登录。",
@@ -170,6 +177,13 @@ export const zhMessages = {
 };
 
 export const enMessages = {
+  "apierror.gb_device_not_found": "No GB/T 28181 device {device_id}.",
+  "apierror.gb_device_not_accepted": "Device {device_id} is {admission}, not accepted: accept it first.",
+  "apierror.gb_channel_not_found": "Channel {channel_id} is not in device {device_id}'s catalog.",
+  "apierror.gb_channel_adopted": "This channel is adopted already as camera {camera_id}.",
+  "apierror.gb_channel_refused": "This channel was refused; make it a candidate again first.",
+  "apierror.gb_source_given": "A GB/T 28181 channel sets its own source; leave source out.",
+  "apierror.organisation_unknown": "That organisation does not exist.",
   "apierror.not_authenticated": "Please log in.",
   "apierror.token_revoked": "This API token is revoked or unknown.",
   "apierror.token_expired": "Your login ran out; please log in again.",

@@ -8,6 +8,8 @@ offline, and named by the weights' digest (see `detectors.model.onnx_export_path
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import shutil
@@ -16,6 +18,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,24 @@ log = logging.getLogger(__name__)
 
 class AssetError(Exception):
     """An asset could not be fetched or did not match its digest. Not retried."""
+
+
+@contextlib.contextmanager
+def made_once(target: Path) -> Iterator[None]:
+    """Hold the lock of `target` (a file `<target>.lock` beside it) until the block ends.
+
+    Several processes start from one data directory at once (the API, the worker, tests,
+    benchmarks); each one that finds a derived model missing would otherwise make it too, into
+    the same `.partial` path, and replace what another has just made while it is being scored.
+    The first one makes it; the others wait here, then find it made. An advisory lock
+    (flock(2)), released by the kernel if its holder dies.
+    """
+    with target.with_name(target.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -178,6 +199,13 @@ def ensure_onnx_export(weights: Path, *, imgsz: int = 640) -> Path:
     target = onnx_export_path(weights, sha256_file(weights))
     if target.is_file() and target.stat().st_size > 0:
         return target
+    with made_once(target):
+        if target.is_file() and target.stat().st_size > 0:
+            return target
+        return _export_onnx(weights, target, imgsz)
+
+
+def _export_onnx(weights: Path, target: Path, imgsz: int) -> Path:
     log.info("exporting %s to ONNX (once; %s)", weights.name, target.name)
     from ultralytics import YOLO  # heavy import, only when an export is due
 
@@ -204,16 +232,23 @@ def ensure_openvino_ir(weights: Path) -> Path:
     The IR keeps the export's dynamic input shape and FP32 weights. It is written to a
     `.partial` directory and renamed into place, so a crash never leaves half an IR behind.
     """
-    import onnx
-    import openvino
-    import yaml
-
     from detectors.model import openvino_ir_path
 
     target = openvino_ir_path(weights, sha256_file(weights))
     if (target / "metadata.yaml").is_file():
         return target
     onnx_file = ensure_onnx_export(weights)
+    with made_once(target):
+        if (target / "metadata.yaml").is_file():
+            return target
+        return _convert_to_openvino(onnx_file, target)
+
+
+def _convert_to_openvino(onnx_file: Path, target: Path) -> Path:
+    import onnx
+    import openvino
+    import yaml
+
     log.info("converting %s to OpenVINO IR (once; %s)", onnx_file.name, target.name)
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -250,12 +285,15 @@ def ensure_int8(weights: Path, paths: dict[str, Path]) -> Path:
     target = openvino_ir_path(weights, sha256_file(weights), int8=True)
     if (target / ACCURACY_GATE_FILE).is_file():
         return target
-    try:
-        result = quantize_and_gate(
-            weights, paths, frames=clip_frames(paths["vtest.avi"]), calibration="vtest.avi"
-        )
-    except QuantizationError as err:
-        raise AssetError(str(err)) from err
+    with made_once(target):
+        if (target / ACCURACY_GATE_FILE).is_file():
+            return target
+        try:
+            result = quantize_and_gate(
+                weights, paths, frames=clip_frames(paths["vtest.avi"]), calibration="vtest.avi"
+            )
+        except QuantizationError as err:
+            raise AssetError(str(err)) from err
     log.info("%s", result.summary())
     return target
 

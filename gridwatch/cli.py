@@ -290,7 +290,8 @@ def assets_quantize(
     INT8 only when it passed.
     """
     from contract.catalog import MODELS
-    from gridwatch.assets import AssetError, ensure_all
+    from detectors.model import openvino_ir_path
+    from gridwatch.assets import AssetError, ensure_all, made_once, sha256_file
     from gridwatch.quantize import (
         QuantizationError,
         clip_frames,
@@ -308,9 +309,10 @@ def assets_quantize(
             calibration, images = "vtest.avi", clip_frames(assets["vtest.avi"])
         else:
             calibration, images = str(frames), directory_frames(frames)
-        result = quantize_and_gate(
-            assets[MODELS[model].weights], assets, frames=images, calibration=calibration
-        )
+        weights = assets[MODELS[model].weights]
+        # Not while another process makes or scores the same INT8 model.
+        with made_once(openvino_ir_path(weights, sha256_file(weights), int8=True)):
+            result = quantize_and_gate(weights, assets, frames=images, calibration=calibration)
     except (AssetError, QuantizationError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

@@ -1,0 +1,56 @@
+"""A derived model is made by one process at a time: others that find it missing wait for it
+instead of making it again into the same place (and replacing it while it is being scored)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detectors.model import ACCURACY_GATE_FILE, openvino_ir_path
+from gridwatch import assets, quantize
+
+
+def test_int8_is_quantized_once_however_many_start_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "yolov8n.pt"
+    weights.write_bytes(b"weights")
+    target = openvino_ir_path(weights, assets.sha256_file(weights), int8=True)
+    made: list[float] = []
+    inside = threading.Semaphore(1)
+    overlapped: list[str] = []
+
+    def quantize_and_gate(model: Path, paths: Any, *, frames: Any, calibration: str) -> Any:
+        if not inside.acquire(blocking=False):
+            overlapped.append(calibration)
+        time.sleep(0.3)  # the minutes of quantizing and scoring, shortened
+        target.mkdir(exist_ok=True)
+        (target / ACCURACY_GATE_FILE).write_text(json.dumps({"passed": True}))
+        made.append(time.monotonic())
+        inside.release()
+        return type("Result", (), {"summary": lambda self: "gate passed"})()
+
+    monkeypatch.setattr(quantize, "quantize_and_gate", quantize_and_gate)
+    monkeypatch.setattr(quantize, "clip_frames", lambda path: [])
+    answers: list[Path] = []
+    starters = [
+        threading.Thread(
+            target=lambda: answers.append(assets.ensure_int8(weights, {"vtest.avi": weights}))
+        )
+        for _ in range(4)
+    ]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join(timeout=30)
+
+    assert answers == [target] * 4
+    assert len(made) == 1 and overlapped == []
+    # Once made, it is found without waiting on anyone.
+    with assets.made_once(target):
+        assert assets.ensure_int8(weights, {}) == target

@@ -605,7 +605,7 @@ def run(
     )
     processes = {"API": api}
     try:
-        if not _wait_healthy(f"http://{host}:{port}/healthz", api, stopping, timeout_s=60):
+        if not _wait_healthy(f"http://{host}:{port}/healthz", api, stopping):
             if not stopping.is_set():
                 typer.echo("error: the API did not start; see its log above", err=True)
                 raise typer.Exit(1)
@@ -644,10 +644,18 @@ def _demo_accounts() -> None:
 
 
 def _wait_healthy(
-    url: str, process: subprocess.Popen[bytes], stopping: threading.Event, timeout_s: float
+    url: str,
+    process: subprocess.Popen[bytes],
+    stopping: threading.Event,
+    report_every_s: float = 30,
 ) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end and not stopping.is_set():
+    """Wait until the API at `url` answers healthy: True; False once `process` has exited (it
+    says why in its log) or `stopping` is set. No deadline of its own: on a busy machine the
+    first start (imports, the database's migrations) can take minutes, and a slow start is not
+    a failed one; it says so every `report_every_s`."""
+    started = time.monotonic()
+    reported = started
+    while not stopping.is_set():
         if process.poll() is not None:
             return False
         try:
@@ -655,6 +663,9 @@ def _wait_healthy(
                 return True
         except httpx.HTTPError:
             pass
+        if time.monotonic() - reported >= report_every_s:
+            reported = time.monotonic()
+            log.info("the API is still starting (%.0f s); Ctrl-C stops", reported - started)
         time.sleep(0.3)
     return False
 

@@ -51,3 +51,19 @@ def test_repeats_of_a_situation_count_on_one_wall_card(
     thumb = items.first.locator("img.thumb")
     page.wait_for_function("img => img.naturalWidth > 0", arg=thumb.element_handle())
     assert page.locator(".event-head .situation .badge-ongoing").inner_text() == "进行中"
+
+    # The figures count the item once and both of its occurrences apart.
+    operator.open("#/stats")
+    page.wait_for_selector(".kpis .ring")
+
+    def figure(name: str) -> str:
+        kpi = page.locator(".kpi", has=page.get_by_text(name, exact=True))
+        return str(kpi.locator(".kpi-value").inner_text())
+
+    assert (figure("事件总数"), figure("发生次数")) == ("1", "2")
+    operator.open("#/evaluation")
+    page.wait_for_selector(".evaluation-table tbody tr")
+    heads = page.locator(".evaluation-table thead th").all_inner_texts()
+    totals = page.locator(".evaluation-table tfoot").locator("th, td").all_inner_texts()
+    total = dict(zip(heads, totals, strict=True))
+    assert (total["上报数"], total["发生次数"]) == ("1", "2")

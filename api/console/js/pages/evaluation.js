@@ -10,7 +10,7 @@ import { notice } from "../widgets.js";
 
 const GROUPS = ["department", "grid", "grid_worker", "camera"];
 const RANGE_DAYS = { "7d": 7, "30d": 30, "90d": 90, all: 0 };
-const COUNTS = ["reported", "filed", "dispatched", "handled_on_time", "reworked", "closed"];
+const COUNTS = ["reported", "occurrences", "filed", "dispatched", "handled_on_time", "reworked", "closed"];
 const RATES = ["on_time_rate", "closure_rate", "rework_rate", "false_alarm_rate"];
 const MEDIANS = ["median_minutes_to_dispatch", "median_minutes_to_close"];
 

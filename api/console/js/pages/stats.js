@@ -125,6 +125,7 @@ export async function render(main) {
           "div",
           { class: "kpis" },
           kpi(t("stats.events"), String(stats.events)),
+          kpi(t("stats.occurrences"), String(stats.occurrences)),
           kpi(t("stats.closure_rate"), null, ring(stats.closure_rate)),
           kpi(t("stats.closed"), String(stats.closed)),
           kpi(t("stats.median_dispatch"), minutesText(stats.median_minutes_to_dispatch)),

@@ -198,6 +198,8 @@ def post_incident(server: LiveServer, **overrides: Any) -> dict[str, Any]:
         f"{server.url}/api/v1/incidents",
         headers=WORKER,
         **incident_form(incident_metadata(snapshot, **overrides), snapshot),
+        # A loaded machine answers a first incident (evidence written, fan-out) in seconds.
+        timeout=30,
     )
     assert response.status_code == 201, response.text
     return dict(response.json())

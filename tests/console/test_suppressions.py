@@ -59,4 +59,26 @@ def test_operator_rejects_with_do_not_raise_this_again_from_the_event_page(
     cells = row.locator("td").all_inner_texts()
     assert cells[1:6] == ["区域入侵", "gate_path", "人", "1", "1"]  # the object in Chinese
     assert row.locator("svg.mask-picture polygon").count() == 1
+    # The operator sees what is held back, and may not remove it.
+    listed = page.locator(f'.suppressions-table tr[data-suppression-id="{suppression_id}"]')
+    listed.wait_for()
+    cells = listed.locator("td").all_inner_texts()
+    assert cells[:4] == ["No.1 Primary School, main gate path", "区域入侵", "gate_path", "人"]
+    assert listed.locator("button.remove-suppression").count() == 0
     operator.screenshot("operator-evaluation-false-alarm-sources")
+
+    # The camera's owner lists it beside their cameras and removes it: the camera raises that
+    # alert again.
+    owner = open_console("school_owner")
+    owner.login("school_owner")
+    mine = owner.page.locator(f'.suppressions-table tr[data-suppression-id="{suppression_id}"]')
+    mine.wait_for()
+    assert mine.locator("td").nth(6).inner_text() == "1"  # held back
+    owner.page.once("dialog", lambda dialog: dialog.accept())
+    mine.locator("button.remove-suppression").click()
+    owner.page.locator(".suppressions .notice").wait_for()
+    with api_as(console_server, "admin") as admin:
+        assert admin.get(f"/api/v1/suppressions/{suppression_id}").status_code == 404
+    back = post_incident(console_server, detected_at=now + timedelta(minutes=2))
+    assert "suppressed" not in back and back["id"] != event["id"]
+    owner.screenshot("owner-suppressions")

@@ -7,6 +7,7 @@ import { errorText } from "../actions.js";
 import { h, mount, options, s } from "../dom.js";
 import { label, minutesText, t } from "../i18n.js";
 import { notice } from "../widgets.js";
+import { suppressionsSection } from "../suppressions.js";
 
 const GROUPS = ["department", "grid", "grid_worker", "camera"];
 const RANGE_DAYS = { "7d": 7, "30d": 30, "90d": 90, all: 0 };
@@ -100,7 +101,7 @@ function falseAlarmSources(cameras) {
   );
 }
 
-export async function render(main) {
+export async function render(main, _params, { role }) {
   const bySelect = h("select", { name: "by" }, options(GROUPS.map((by) => [by, t(`evaluation.by.${by}`)]), "department"));
   const rangeSelect = h("select", { name: "range" }, options([["7d", t("stats.7d")], ["30d", t("stats.30d")], ["90d", t("evaluation.90d")], ["all", t("stats.all")]], "30d"));
   const error = h("p", { class: "form-error", role: "alert" });
@@ -115,6 +116,8 @@ export async function render(main) {
       h("div", { class: "wall-head" }, h("h1", {}, t("menu.evaluation")), h("label", {}, t("evaluation.group"), " ", bySelect), h("label", {}, t("stats.range"), " ", rangeSelect), csvButton),
       error,
       body,
+      // Operators see what is held back; admins may also remove it.
+      suppressionsSection({ canRemove: role === "admin" }),
     ),
   );
 

@@ -6,6 +6,7 @@ import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { t } from "../i18n.js";
 import { notice } from "../widgets.js";
+import { suppressionsSection } from "../suppressions.js";
 import { cameraTable, gridNames, healthSummary } from "./camera-health.js";
 
 export async function render(main, _params, { me }) {
@@ -29,6 +30,7 @@ export async function render(main, _params, { me }) {
         cameras.length
           ? cameraTable(cameras, { link: (camera) => `#/my-cameras/${camera.id}`, showOwner: false, gridNames: names, live: true })
           : notice(t("owner.empty")),
+        suppressionsSection({ canRemove: true }),
       ),
     );
   } catch (err) {

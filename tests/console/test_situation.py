@@ -51,6 +51,13 @@ def test_repeats_of_a_situation_count_on_one_wall_card(
     thumb = items.first.locator("img.thumb")
     page.wait_for_function("img => img.naturalWidth > 0", arg=thumb.element_handle())
     assert page.locator(".event-head .situation .badge-ongoing").inner_text() == "进行中"
+    # What the system wrote is said in the reader's language.
+    assert page.locator(".facts.incident").inner_text().count("人 · ") == 1
+    report_step = page.locator(".timeline .step-report .step-note").inner_text()
+    assert report_step == "摄像头「No.1 Primary School, main gate path」在「gate_path」区域识别上报"
+    repeat = page.locator(".timeline .step-occurrence")
+    assert repeat.locator(".step-action").inner_text() == "再次发生"
+    assert repeat.locator(".step-note").inner_text() == "已发生 2 次"
 
     # The figures count the item once and both of its occurrences apart.
     operator.open("#/stats")

@@ -576,6 +576,7 @@ const zh = {
   "action.merge": "合并",
   "action.comment": "备注",
   "action.occurrence": "再次发生",
+  "action.attach_clip": "附加录像",
 
   "role.admin": "系统管理员",
   "role.operator": "指挥中心",
@@ -1257,6 +1258,7 @@ const en = {
   "action.merge": "Merge",
   "action.comment": "Comment",
   "action.occurrence": "Occurred again",
+  "action.attach_clip": "Clip attached",
 
   "role.admin": "Administrator",
   "role.operator": "Command center",

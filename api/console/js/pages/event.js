@@ -100,7 +100,7 @@ function timeline(detail, departments) {
             ? h("span", { class: "step-states" }, " ", label("status", step.from_status), " → ", label("status", step.to_status))
             : null,
         ),
-        stepNote(step),
+        stepNote(step, detail),
         stepDetails(step, departments),
         photosByStep.has(step.id) ? h("div", { class: "photos" }, photosByStep.get(step.id).map(photo)) : null,
       ),

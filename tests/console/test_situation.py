@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import LiveServer
-from tests.console.conftest import Console, post_incident
+from tests.console.conftest import PHONE, Console, post_incident
 
 pytestmark = pytest.mark.browser
 
@@ -74,3 +74,10 @@ def test_repeats_of_a_situation_count_on_one_wall_card(
     totals = page.locator(".evaluation-table tfoot").locator("th, td").all_inner_texts()
     total = dict(zip(heads, totals, strict=True))
     assert (total["上报数"], total["发生次数"]) == ("1", "2")
+
+    # The grid worker's phone list explains the routing by the departments' names.
+    worker = open_console("school_worker", viewport=PHONE)
+    worker.login("school_worker")
+    note = worker.page.locator(f'.event-card[data-event-id="{first["id"]}"] .routing-note')
+    note.wait_for()
+    assert "education-bureau" not in note.inner_text()

@@ -58,6 +58,8 @@ export async function render(main, { kind }, { me }) {
   }
 
   const spec = KINDS[kind];
+  // A card explains its routing by the departments' names, not their ids.
+  const departments = new Map((await once("/api/v1/departments").catch(() => [])).map((department) => [department.id, department.name]));
   const tabKey = `gridwatch.tab.${kind}`;
   let tab = spec.tabs.find((candidate) => candidate.id === sessionStorage.getItem(tabKey)) || spec.tabs[0];
   const counts = new Map(); // tab id -> total
@@ -120,7 +122,7 @@ export async function render(main, { kind }, { me }) {
 
   function card(event) {
     const left = !inTab(tab, event) && !tab.done;
-    const element = eventCard(event, { compact: kind !== "owner" });
+    const element = eventCard(event, { compact: kind !== "owner", departments });
     if (event.assignee && event.assignee === me.username && VERIFY.includes(event.status)) {
       element.classList.add("assigned-to-me");
       element.querySelector(".card-body").prepend(

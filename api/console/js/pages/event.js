@@ -56,9 +56,13 @@ function stepDetails(step, departments) {
 // What the system writes in a step, worded from the step's details (its English note is for
 // the API's other clients); null when the details do not say, and the note is a person's.
 const SYSTEM_NOTES = {
-  report: (d) =>
+  report: (d, detail) =>
     ({
-      camera: () => t("step.report_camera", { camera: d.camera_id, incident: d.incident_id }),
+      // A camera's incident: the event names its camera and zone, which say it all.
+      camera: () =>
+        detail?.incident?.zone
+          ? t("step.video_report", { camera: detail.camera_name || d.camera_id, zone: detail.incident.zone })
+          : t("step.report_camera", { camera: d.camera_id, incident: d.incident_id }),
       source: () => t("step.report_source", { source: label("source", d.source) }),
       video_loss: () => t("step.report_video_loss"),
     })[d.origin]?.() ?? null,
@@ -70,8 +74,8 @@ const SYSTEM_NOTES = {
 };
 
 /** A step's note; what the system wrote is said in the reader's language. */
-function stepNote(step) {
-  const worded = SYSTEM_NOTES[step.action]?.(step.details || {});
+function stepNote(step, detail) {
+  const worded = SYSTEM_NOTES[step.action]?.(step.details || {}, detail);
   if (worded) return h("p", { class: "step-note", dataset: { worded: "" } }, worded);
   return step.note ? h("p", { class: "step-note" }, step.note) : null;
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
@@ -14,6 +14,7 @@ from api.auth import UserDep, require_roles
 from api.deps import SessionDep
 from api.models import Camera, Suppression
 from api.principal import Principal
+from api.problems import CodedProblem
 from api.schemas import Problem, RowId, SuppressionCreate, SuppressionPublic
 from api.scope import scope_cameras
 from api.suppressions import camera_timezone, is_active
@@ -60,7 +61,10 @@ def _visible(session: SessionDep, principal: Principal, suppression_id: int) -> 
         _scoped(principal).where(Suppression.id == suppression_id)
     ).first()
     if suppression is None:
-        raise HTTPException(404, detail=f"suppression {suppression_id} not found")
+        raise CodedProblem(
+            404, f"suppression {suppression_id} not found", "suppression_not_found",
+            {"suppression_id": suppression_id},
+        )  # fmt: skip
     return suppression
 
 
@@ -70,7 +74,9 @@ def _may_manage(principal: Principal, camera: Camera) -> None:
     if principal.role != "camera_owner" or (
         principal.user is None or camera.organisation_id != principal.user.organisation_id
     ):
-        raise HTTPException(403, detail="only an admin or the camera's owner may change these")
+        raise CodedProblem(
+            403, "only an admin or the camera's owner may change these", "suppression_not_yours"
+        )
 
 
 @router.get(
@@ -123,7 +129,10 @@ def create_suppression(
     query = scope_cameras(select(Camera).where(Camera.id == body.camera_id), principal)
     camera = session.scalars(query.where(Camera.retired_at.is_(None))).first()
     if camera is None:
-        raise HTTPException(404, detail=f"camera {body.camera_id} not found")
+        raise CodedProblem(
+            404, f"camera {body.camera_id} not found", "camera_not_found",
+            {"camera_id": body.camera_id},
+        )  # fmt: skip
     _may_manage(principal, camera)
     now = datetime.now(UTC)
     suppression = Suppression(

@@ -25,7 +25,6 @@ MACHINE_FACING = {
     "api/routers/open311.py": "the 12345 hotline's Open311 client",
     "api/routers/models.py": "model registry (administrators, by API)",
     "api/routers/users.py": "account administration (administrators, by API)",
-    "api/routers/suppressions.py": "suppression administration (by API)",
     "api/metrics.py": "Prometheus",
 }
 # Calls that raise an error with a code: the argument that names it (position, keyword).

@@ -5,6 +5,8 @@
 // has no words here in both languages.
 
 export const zhMessages = {
+  "apierror.suppression_not_found": "未找到屏蔽规则 #{suppression_id}（可能已被删除）。",
+  "apierror.suppression_not_yours": "只有管理员或该摄像头的所属单位可以修改屏蔽规则。",
   "apierror.gb_device_not_found": "未找到国标设备 {device_id}。",
   "apierror.gb_device_not_accepted": "设备 {device_id} 尚未接入（当前：{admission}），请先接受该设备。",
   "apierror.gb_channel_not_found": "通道 {channel_id} 不在设备 {device_id} 的目录中。",
@@ -177,6 +179,8 @@ export const zhMessages = {
 };
 
 export const enMessages = {
+  "apierror.suppression_not_found": "Suppression #{suppression_id} not found (it may have been removed).",
+  "apierror.suppression_not_yours": "Only an admin or the camera's owner may change suppressions.",
   "apierror.gb_device_not_found": "No GB/T 28181 device {device_id}.",
   "apierror.gb_device_not_accepted": "Device {device_id} is {admission}, not accepted: accept it first.",
   "apierror.gb_channel_not_found": "Channel {channel_id} is not in device {device_id}'s catalog.",

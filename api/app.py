@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
+        app.state.metrics.count_statements(engine)
         app.state.cipher = settings.cipher()
         with startup_lock(engine):
             migrate.upgrade(engine)

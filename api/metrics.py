@@ -18,7 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,7 +63,20 @@ class Metrics:
             ["integration", "outcome"],
             registry=self.registry,
         )
+        self.statements = Counter(
+            "gridwatch_database_statements",
+            "SQL statements this process sent to the database (an executemany counts once).",
+            registry=self.registry,
+        )
         self.registry.register(_DatabaseCollector(app))
+
+    def count_statements(self, engine: Engine) -> None:
+        """Count every statement `engine`'s connections send, in `statements`."""
+
+        def counted(*_arguments: object) -> None:
+            self.statements.inc()
+
+        sa_event.listen(engine, "before_cursor_execute", counted)
 
     def delivery_result(self, integration: str, outcome: str) -> None:
         self.deliveries.labels(integration, outcome).inc()

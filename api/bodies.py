@@ -17,13 +17,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth import ALLOWED_ROLES, bearer_token, current_principal
+from api.auth import (
+    ALLOWED_ROLES,
+    PRINCIPAL_SCOPE_KEY,
+    bearer_token,
+    current_principal,
+    shared_worker,
+)
 from api.middleware import (
     BODY_LIMIT_SCOPE_KEY,
     add_security_headers,
     body_over_cap,
     too_large_body,
 )
+from api.principal import Principal
 from api.settings import Settings
 
 # Methods whose requests carry a body the API reads.
@@ -89,11 +96,27 @@ def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
             yield from _api_routes(nested.routes)
 
 
+# Paths whose requirement is remembered: the routes' fixed paths and the recent ones with ids.
+_REMEMBERED_PATHS = 1024
+
+
 class _RouteIndex:
     def __init__(self, app: FastAPI):
         self.routes = [(route, _requirement(route.dependant)) for route in _api_routes(app.routes)]
+        # Matching tries each route's pattern in turn; a worker posts to the same path all day.
+        self._known: dict[tuple[str, str], _Requirement] = {}
 
     def find(self, scope: Scope) -> _Requirement:
+        key = (scope["method"], scope["path"])
+        requirement = self._known.get(key)
+        if requirement is None:
+            requirement = self._match(scope)
+            if len(self._known) >= _REMEMBERED_PATHS:
+                self._known.clear()
+            self._known[key] = requirement
+        return requirement
+
+    def _match(self, scope: Scope) -> _Requirement:
         for route, requirement in self.routes:
             match, _ = route.matches(scope)
             if match == Match.FULL:
@@ -128,16 +151,14 @@ async def body_too_large(request: Request, error: Exception) -> Response:
     return response
 
 
-def _authorise(app: FastAPI, headers: Headers, roles: frozenset[str]) -> JSONResponse | None:
-    """None when the request's credentials admit it to a route for `roles`, else the refusal.
-    Runs on a thread: an API token or an account is looked up in the database."""
+def _authenticate(app: FastAPI, headers: Headers) -> Principal | JSONResponse:
+    """The caller, or the 401 that refuses them. Runs on a thread: an API token or an account
+    is looked up in the database."""
     settings: Settings = app.state.settings
     token = bearer_token(headers.get("authorization"))
     with app.state.session_factory() as session:
         try:
-            principal = current_principal(
-                session, settings, token, headers.get("x-gridwatch-worker")
-            )
+            return current_principal(session, settings, token, headers.get("x-gridwatch-worker"))
         except HTTPException as err:
             code = getattr(err, "code", f"http_{err.status_code}")
             params = getattr(err, "params", {})
@@ -146,6 +167,23 @@ def _authorise(app: FastAPI, headers: Headers, roles: frozenset[str]) -> JSONRes
                 err.status_code,
                 headers=err.headers,
             )
+
+
+async def _authorise(
+    app: FastAPI, scope: Scope, headers: Headers, roles: frozenset[str]
+) -> JSONResponse | None:
+    """None when the request's credentials admit it to a route for `roles`, else the refusal.
+    An API token's caller is left in the scope for the route (`PRINCIPAL_SCOPE_KEY`)."""
+    settings: Settings = app.state.settings
+    # The workers' shared token needs no database: checked here, without a thread's round trip
+    # (every incident a worker posts comes this way).
+    principal: Principal | JSONResponse | None = shared_worker(
+        settings, bearer_token(headers.get("authorization")), headers.get("x-gridwatch-worker")
+    )
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(_authenticate, app, headers)
+    if isinstance(principal, JSONResponse):
+        return principal
     if principal.role not in roles:
         needed = " or ".join(sorted(roles - {"admin"})) or "admin"
         return JSONResponse(
@@ -156,6 +194,8 @@ def _authorise(app: FastAPI, headers: Headers, roles: frozenset[str]) -> JSONRes
             },
             403,
         )
+    if principal.user is None:
+        scope[PRINCIPAL_SCOPE_KEY] = principal
     return None
 
 
@@ -188,7 +228,7 @@ class BodyGate:
             "content-length", "0"
         ) not in ("", "0")
         if has_body and requirement.roles is not None:
-            refused = await anyio.to_thread.run_sync(_authorise, app, headers, requirement.roles)
+            refused = await _authorise(app, scope, headers, requirement.roles)
             if refused is not None:
                 refused.headers["Connection"] = "close"
                 add_security_headers(Request(scope), refused)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, exists, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -135,14 +135,20 @@ def register_incident(
     commit, so an event never points at missing evidence. An incident that a suppression holds
     back is stored with its evidence but opens no event: the event is then None.
     """
-    known = session.execute(_KNOWN_INCIDENT, {"incident_id": report.id}).one_or_none()
-    if known is not None:
-        if known.grid_event_id is None:  # held back by a suppression before
+    found = session.execute(
+        _CAMERA_AND_KNOWN, {"camera_id": report.camera_id, "incident_id": report.id}
+    ).first()
+    if found is None:  # no such camera; but a report already taken is answered as such
+        known = session.execute(_KNOWN_INCIDENT, {"incident_id": report.id}).first()
+        if known is None:
+            raise UnknownCamera(report.camera_id)
+        reported, known_event_id = True, known.grid_event_id
+    else:
+        camera, reported, known_event_id = found
+    if reported:
+        if known_event_id is None:  # held back by a suppression before
             return None, Registration.already
-        return session.get(GridEvent, known.grid_event_id), Registration.already
-    camera = _camera(session, report.camera_id)
-    if camera is None:
-        raise UnknownCamera(report.camera_id)
+        return session.get(GridEvent, known_event_id), Registration.already
     check_fence(session, camera.id, report.lease_epoch, report.detected_at)
     if report.event_code is not None:
         event_code: str | None = policy.taxonomy.check(report.event_code).code
@@ -193,21 +199,21 @@ def register_incident(
 # Built once (each incident runs them): a statement built anew is built, and its cache key
 # computed, on every call.
 _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
-# The camera with what registering its incident reads of it: its organisation's kind, its
-# grid's name and path (for the event's answer and live alert).
-_CAMERA = (
-    select(Camera)
+# In one round trip: the camera with what registering its incident reads of it (its
+# organisation's kind, its grid's name and path for the event's answer and live alert), whether
+# the incident was reported before, and the event it opened or joined then.
+_CAMERA_AND_KNOWN = (
+    select(
+        Camera,
+        exists().where(Incident.id == bindparam("incident_id")),
+        _KNOWN_INCIDENT.scalar_subquery(),
+    )
     .where(Camera.id == bindparam("camera_id"))
     .options(
         joinedload(Camera.organisation),
         joinedload(Camera.grid).load_only(Grid.name, Grid.path),
     )
 )
-
-
-def _camera(session: Session, camera_id: str) -> Camera | None:
-    """The camera, its organisation and grid, in one query."""
-    return session.scalars(_CAMERA, {"camera_id": camera_id}).first()
 
 
 def _video_event(

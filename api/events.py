@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import bindparam, exists, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api import evidence, suppressions
 from api.changes import GridEventChange, Listener
@@ -178,10 +179,12 @@ def register_incident(
     try:
         situation = find_open_situation(session, key, report.started_at, grouping)
         if situation is not None:
+            _shown_with(situation, camera)
             add_occurrence(situation, incident, actor, datetime.now(UTC))
             session.add(incident)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
         event = _video_event(report, incident, camera, event_code, policy)
+        _shown_with(event, camera)
         open_event_clock(
             event, policy, camera.organisation.kind, actor,
             f"incident {report.id} from camera {camera.id}",
@@ -214,6 +217,16 @@ _CAMERA_AND_KNOWN = (
         joinedload(Camera.grid).load_only(Grid.name, Grid.path),
     )
 )
+
+
+def _shown_with(event: GridEvent, camera: Camera) -> None:
+    """Give the event the camera and grid already loaded, as loaded (no change to write): its
+    answer and live alert read them, and the session holds loaded rows only while something
+    else does, so they would otherwise be read again once this function returned."""
+    if event.camera_id == camera.id:
+        set_committed_value(event, "camera", camera)
+    if event.grid_id == camera.grid_id:  # an event keeps the grid it opened in
+        set_committed_value(event, "grid", camera.grid)
 
 
 def _video_event(

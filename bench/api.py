@@ -112,6 +112,7 @@ class Api:
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
+            self.stop()  # with several processes, its workers too
             raise RuntimeError("API did not start")
         subprocess.run(
             [sys.executable, "-m", "gridwatch", "users", "create", "bench-operator",
@@ -340,8 +341,9 @@ def run_variant(
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{database}"'))
             database_url = ADMIN_PG.rsplit("/", 1)[0] + f"/{database}"
-        api = Api(database_url, folder, free_port(), processes, repo)
+        api = None
         try:
+            api = Api(database_url, folder, free_port(), processes, repo)
             intake(api, 40, joins=False)  # warm up every process: imports, caches, pools
             intake(api, 40, joins=True)
             for joins in (False, True):
@@ -371,7 +373,8 @@ def run_variant(
                     f"p50 {median:6.1f} ms, p95 {p95_list:6.1f} ms"
                 )
         finally:
-            api.stop()
+            if api is not None:
+                api.stop()
             if database is not None:
                 with admin.connect() as connection:
                     connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))

@@ -235,7 +235,7 @@ class BodyGate:
                 await refused(scope, receive, send)
                 return
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if (declared.isascii() and declared.isdigit()) and int(declared) > limit:
             await _refusal(scope, 413, body_over_cap(scope))(scope, receive, send)
             return
         await RequestBodyLimitMiddleware(self.app, limit)(scope, receive, send)

@@ -64,7 +64,7 @@ def verify(
 
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After", "")
-    return float(value) if value.isdigit() else None
+    return float(value) if (value.isascii() and value.isdigit()) else None
 
 
 class WebhookSender:

@@ -727,7 +727,11 @@ def live_picture(
 async def _live_picture_body(request: Request) -> bytes:
     """The request body, refused (413) as soon as it passes MAX_LIVE_PICTURE_BYTES."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_LIVE_PICTURE_BYTES:
+    if (
+        declared
+        and (declared.isascii() and declared.isdigit())
+        and int(declared) > MAX_LIVE_PICTURE_BYTES
+    ):
         raise _live_picture_too_large()
     body = bytearray()
     async for chunk in request.stream():

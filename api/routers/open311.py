@@ -179,7 +179,7 @@ def list_requests(
     query = _visible(select(GridEvent), principal).options(selectinload(GridEvent.department))
     ids = _codes(service_request_id)
     if ids:
-        if not all(part.isdigit() for part in ids):
+        if not all((part.isascii() and part.isdigit()) for part in ids):
             raise Open311Error(400, "service_request_id: comma-separated numbers")
         query = query.where(GridEvent.id.in_([int(part) for part in ids]))
     else:
@@ -227,7 +227,7 @@ def get_request(
 ) -> list[dict[str, Any]]:
     principal = _principal(session, settings, request, api_key)
     event = None
-    if service_request_id.isdigit():
+    if service_request_id.isascii() and service_request_id.isdigit():
         query = _visible(select(GridEvent), principal).where(
             GridEvent.id == int(service_request_id)
         )

@@ -147,7 +147,7 @@ def parse_answer(body: bytes) -> SdpAnswer:
             host = value.split()[-1] if value.split() else ""
         elif kind == "m" and value.startswith("video ") and port is None:
             raw = value.split()[1]
-            if not raw.isdigit() or not 0 < int(raw) < 65536:
+            if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
                 raise ValueError(f"m= port {raw[:10]!r} is not a port number")
             port = int(raw)
         elif kind == "y":

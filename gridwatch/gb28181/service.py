@@ -562,7 +562,7 @@ def _digest_params(value: str) -> dict[str, str]:
 def _expires(request: SipMessage) -> int:
     contact = request.header("contact") or ""
     raw = sip.params(contact).get("expires") or request.header("expires") or "3600"
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise SipParseError(f"Expires {raw[:20]!r} is not a number of seconds")
     return int(raw)
 

@@ -60,7 +60,7 @@ class SipMessage:
         """The CSeq header as (number, method)."""
         raw = self.header("cseq") or ""
         parts = raw.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or not (parts[0].isascii() and parts[0].isdigit()):
             raise SipParseError(f"CSeq {raw!r} is not 'number METHOD'")
         return int(parts[0]), parts[1].upper()
 
@@ -100,7 +100,7 @@ def parse(data: bytes) -> SipMessage:
     start = lines[0].split(" ", 2)
     message = SipMessage()
     if start[0] == "SIP/2.0":
-        if len(start) < 2 or not start[1].isdigit():
+        if len(start) < 2 or not (start[1].isascii() and start[1].isdigit()):
             raise SipParseError(f"status line {lines[0][:80]!r} has no status code")
         message.status = int(start[1])
         message.reason = start[2] if len(start) > 2 else ""
@@ -126,7 +126,7 @@ def parse(data: bytes) -> SipMessage:
     message.cseq  # noqa: B018 - validates the CSeq's shape
     length_text = message.header("content-length")
     if length_text is not None:
-        if not length_text.isdigit():
+        if not (length_text.isascii() and length_text.isdigit()):
             raise SipParseError(f"Content-Length {length_text!r} is not a number")
         length = int(length_text)
         if len(body) < length:

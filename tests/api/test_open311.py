@@ -171,3 +171,11 @@ def test_errors_follow_the_specification(api_client: TestClient, accounts: Accou
     assert "90 days" in error(client.get("/open311/v2/requests.json", params=too_wide), 400)
     bad_date = {"api_key": key, "start_date": "yesterday"}
     assert "start_date" in error(client.get("/open311/v2/requests.json", params=bad_date), 400)
+    # Digits outside ASCII ("³" is a digit to str.isdigit, not to int): unknown, never a 500.
+    for odd in ("³", "١٢"):
+        answer = client.get(f"/open311/v2/requests/{odd}.json", params={"api_key": key})
+        assert answer.status_code in (400, 404), answer.text
+        answer = client.get(
+            "/open311/v2/requests.json", params={"api_key": key, "service_request_id": odd}
+        )
+        assert answer.status_code in (200, 400), answer.text

@@ -156,7 +156,7 @@ def open_console(browser: Any, console_server: LiveServer) -> Iterator[Callable[
             locale="zh-CN",
             timezone_id="Asia/Shanghai",
         )
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(30_000)  # a loaded 2-core machine
         contexts.append(context)
         tab = Console(context.new_page(), console_server, name)
         tabs.append(tab)

@@ -94,6 +94,10 @@ def test_every_label_the_pages_use_exists_in_chinese_and_english() -> None:
         used |= set(re.findall(r'\bt\("([\w.]+)"', text))
         used |= {f"menu.{key}" for key in re.findall(r'"menu\.(\w+)"', text)}
         used |= set(re.findall(r'(?:title|empty): "([\w.]+)"', text))
+    # The API's error codes and validation words live in messages.js (tests/api/test_problem_codes).
+    messages = (CONSOLE_DIR / "js" / "messages.js").read_text(encoding="utf-8")
+    zh_messages = messages.split("\nexport const enMessages = {", 1)[0]
+    chinese |= set(re.findall(r'^\s*"([a-z_]+\.[a-z0-9_.]+)":', zh_messages, re.MULTILINE))
     assert used - chinese == set()
 
 

@@ -23,6 +23,7 @@ def decoded(jpeg: bytes) -> np.ndarray:
     return image
 
 
+@pytest.mark.timing  # the frame rate is measured on the stream as it arrives
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_probe_an_rtsp_camera(protected_rtsp_server: RtspServer, transport: str) -> None:
     url = protected_rtsp_server.url(user=USER, password=PASSWORD)

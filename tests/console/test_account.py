@@ -47,7 +47,7 @@ def test_a_password_changed_in_the_console_ends_every_other_session(
 
     form.locator("input[name=again]").fill(NEW_PASSWORD)
     form.locator("button[type=submit]").click()
-    page.locator(".account-message.error").filter(has_text="current_password").wait_for()
+    page.locator(".account-message.error").filter(has_text="当前密码不正确").wait_for()
 
     form.locator("input[name=current]").fill(PASSWORD)
     form.locator("button[type=submit]").click()

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -28,6 +29,13 @@ from contract.camera import default_data_dir
 from gridwatch.assets import ensure_all
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The tests' own requests to a live API wait up to a minute: httpx's 5 s default is shorter than a
+# loaded 2-core machine has taken to answer (an Argon2 login, a clip encoded beside, three test
+# processes at once). A request that means to give up sooner passes its own timeout.
+TEST_HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+for _verb in ("request", "stream", "get", "options", "head", "post", "put", "patch", "delete"):
+    setattr(httpx, _verb, functools.partial(getattr(httpx, _verb), timeout=TEST_HTTP_TIMEOUT))
 WORKER_TOKEN = "test-worker-token"
 POSTGRES_ADMIN_URL = os.environ.get(
     "GRIDWATCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

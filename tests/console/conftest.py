@@ -16,7 +16,14 @@ import numpy as np
 import pytest
 
 from api.settings import Settings
-from tests.conftest import PASSWORD, REPO, WORKER_TOKEN, LiveServer, seed_accounts
+from tests.conftest import (
+    PASSWORD,
+    REPO,
+    TEST_HTTP_TIMEOUT,
+    WORKER_TOKEN,
+    LiveServer,
+    seed_accounts,
+)
 from tests.factories import incident_form, incident_metadata
 from tests.ingest.conftest import h264_clip, rtsp_server  # noqa: F401 - the real RTSP camera
 
@@ -210,4 +217,6 @@ def api_as(server: LiveServer, username: str) -> httpx.Client:
     token = httpx.post(
         f"{server.url}/api/v1/auth/token", data={"username": username, "password": PASSWORD}
     ).json()["access_token"]
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+    return httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=TEST_HTTP_TIMEOUT
+    )

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from api.settings import Settings
-from tests.conftest import WORKER_TOKEN, Accounts, LiveServer, seed_accounts
+from tests.conftest import TEST_HTTP_TIMEOUT, WORKER_TOKEN, Accounts, LiveServer, seed_accounts
 
 MiB = 1024 * 1024
 JSON = "application/json"
@@ -63,7 +63,7 @@ def _headers_only(
 
 
 def _token(server: LiveServer, user: str) -> str:
-    with httpx.Client(base_url=server.url) as client:
+    with httpx.Client(base_url=server.url, timeout=TEST_HTTP_TIMEOUT) as client:
         return Accounts(client).headers(user)["Authorization"].removeprefix("Bearer ")  # type: ignore[arg-type]
 
 

@@ -16,7 +16,13 @@ from api.middleware import LoginLimiter
 from api.models import User
 from api.problems import CodedProblem
 from api.schemas import PasswordChange, Problem, TokenPublic, UserPublic
-from api.security import DUMMY_HASH, create_access_token, verify_password
+from api.security import (
+    DUMMY_HASH,
+    create_access_token,
+    hash_password,
+    password_needs_rehash,
+    verify_password,
+)
 from api.settings import Settings
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -56,6 +62,9 @@ def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     limiter.succeeded(address, form.username)
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(form.password)
+        session.commit()
     return issue_access_token(user, settings)
 
 

@@ -106,3 +106,30 @@ def test_the_websocket_closes_when_its_token_runs_out_unless_renewed(
         # Past the first token's lifetime, the socket still carries alerts.
         report_incident(short_client)
         assert socket.receive_json()["type"] == "event.created"
+
+
+def test_a_password_hashed_with_older_parameters_still_logs_in_and_is_hashed_anew(
+    api_client: TestClient,
+) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+
+    from api.models import User
+    from api.security import password_needs_rehash
+
+    seed_accounts(api_client.app, ("west_operator",))
+    # argon2-cffi's own default (RFC 9106 low-memory: 64 MiB, 3 passes, 4 lanes), as earlier
+    # releases stored it.
+    old_hash = PasswordHasher().hash(PASSWORD)
+    assert password_needs_rehash(old_hash)
+    with api_client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        user = session.scalar(select(User).where(User.username == "west_operator"))
+        user.password_hash = old_hash
+        session.commit()
+
+    _token(api_client)
+    with api_client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        stored = session.scalar(select(User.password_hash).where(User.username == "west_operator"))
+    assert stored != old_hash and not password_needs_rehash(stored)
+    assert "$m=19456,t=2,p=1$" in stored
+    _token(api_client)  # the new hash verifies too

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import shutil
 import socket
 import threading
 import time
@@ -79,11 +80,12 @@ def postgres_server() -> str:
     return POSTGRES_ADMIN_URL
 
 
-def _postgres_database(admin_url: str) -> Iterator[str]:
+def _postgres_database(admin_url: str, template: str | None = None) -> Iterator[str]:
     name = f"gridwatch_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -92,8 +94,54 @@ def _postgres_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def _migrate(database_url: str) -> None:
+    from api import migrate
+    from api.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the schema's head, migrated once per test process, to copy."""
+    path = tmp_path_factory.mktemp("migrated") / "gridwatch.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server: str) -> Iterator[str]:
+    """The name of a PostgreSQL database at the schema's head, migrated once per test process,
+    for `CREATE DATABASE ... TEMPLATE` (about 0.1 s against 1.5 s for the whole migration chain)."""
+    databases = _postgres_database(postgres_server)
+    url = next(databases)
+    try:
+        _migrate(url)
+        yield str(make_url(url).database)
+    finally:
+        databases.close()  # drops it
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of each kind the product supports, at the schema's head: a copy of one
+    migrated once per test process, so that the API's start-up has nothing left to migrate.
+    Tests of the migrations themselves take `empty_database_url`."""
+    if request.param == "sqlite":
+        path = tmp_path / "gridwatch.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
+    else:
+        template = request.getfixturevalue("migrated_postgres")
+        yield from _postgres_database(request.getfixturevalue("postgres_server"), template)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind the product supports."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'gridwatch.db'}"

@@ -309,8 +309,8 @@ def test_stats_and_evaluation_count_events_and_occurrences_apart(
     assert (total["reported"], total["occurrences"]) == (2, 4)
 
 
-def test_upgrade_gives_existing_events_one_occurrence_each(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_upgrade_gives_existing_events_one_occurrence_each(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         migrate.upgrade(engine, "0009")
         tables = MetaData()

@@ -11,8 +11,8 @@ from api.db import make_engine
 from api.models import Base
 
 
-def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(database_url: str) -> None:
-    engine = make_engine(database_url)
+def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     try:
         migrate.upgrade(engine)
         with engine.connect() as connection:

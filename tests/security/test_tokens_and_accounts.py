@@ -135,12 +135,12 @@ def test_a_token_without_known_scopes_is_refused(
 
 
 def test_tokens_issued_before_scopes_may_only_post_open311(
-    database_url: str, settings_factory: Callable[..., Settings]
+    empty_database_url: str, settings_factory: Callable[..., Settings]
 ) -> None:
     from api.security import new_api_token, token_digest
 
     token = new_api_token()
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     try:
         migrate.upgrade(engine, "0011")
         with engine.begin() as connection:
@@ -153,7 +153,7 @@ def test_tokens_issued_before_scopes_may_only_post_open311(
             )
     finally:
         engine.dispose()
-    with TestClient(create_app(settings_factory(database_url))) as old:
+    with TestClient(create_app(settings_factory(empty_database_url))) as old:
         seed_accounts(old.app, names=("admin",))
         listed = old.get("/api/v1/tokens", headers=Accounts(old).headers("admin")).json()
         assert [row["scopes"] for row in listed] == [["open311"]]

@@ -723,6 +723,23 @@ class CustomModelPublic(BaseModel):
     class_codes: dict[str, ClassCode] = Field(description="Class name -> the event it raises.")
 
 
+class ModelExportFile(BaseModel):
+    path: str = Field(description="Path in the data directory, e.g. yolov8n-f59b3d833e2f.onnx.")
+    sha256: str
+    size: int = Field(description="Bytes.")
+    url: str
+
+
+class ModelExportPublic(BaseModel):
+    model: str = Field(description="The catalogue's name for it (detect.model), e.g. yolov8n.")
+    weights_sha256: str = Field(description="The weights the files were exported from.")
+    backends: list[str] = Field(description="Backends the files run: onnx, openvino, ...")
+    int8_gate: dict[str, Any] | None = Field(
+        default=None, description="The INT8 accuracy gate's verdict (accuracy-gate.json)."
+    )
+    files: list[ModelExportFile]
+
+
 # Webhooks and their delivery log.
 
 

@@ -129,6 +129,46 @@ def best_backend(weights: Path, weights_sha256: str | None) -> Backend:
     return "pytorch"
 
 
+def open_detector(
+    weights: Path,
+    weights_sha256: str,
+    *,
+    backend: Backend,
+    imgsz: int = 640,
+    threads: int | None = None,
+) -> ObjectDetector:
+    """The model that `weights` name, run by `backend`.
+
+    The exported backends ("onnx", "openvino", "openvino-int8") run the export beside the
+    weights (`onnx_export_path`, `openvino_ir_path`) through `detectors.runtime`, without torch
+    or ultralytics, and need only its file: the weights themselves may be absent (a worker-only
+    box fetches the exports from the API). "pytorch" runs the weights through ultralytics.
+
+    Raises:
+        FileNotFoundError: The export or the weights are not there, naming the file and what
+            makes it.
+        ModuleNotFoundError: "pytorch" on a box without torch and ultralytics.
+    """
+    if backend == "pytorch":
+        return YoloDetector(
+            weights, imgsz=imgsz, backend="pytorch", threads=threads, weights_sha256=weights_sha256
+        )
+    from detectors.runtime import ExportedDetector, ExportError
+
+    if backend == "onnx":
+        model_file = onnx_export_path(weights, weights_sha256)
+    else:
+        model_file = openvino_ir_path(weights, weights_sha256, int8=backend == "openvino-int8")
+    try:
+        return ExportedDetector(
+            model_file, name=weights.stem, version=weights_sha256[:12], backend=backend,
+            imgsz=imgsz, threads=threads,
+        )  # fmt: skip
+    except ExportError as err:
+        made_by = "assets quantize" if backend == "openvino-int8" else "assets fetch"
+        raise FileNotFoundError(f"{err} (made by `gridwatch {made_by}`)") from err
+
+
 class YoloDetector:
     """An ultralytics YOLO model run on the CPU (or a GPU): `.pt` through PyTorch, its `.onnx`
     export through ONNX Runtime, or the OpenVINO IR converted from that export (FP32 or INT8).
@@ -170,7 +210,15 @@ class YoloDetector:
         threads: int | None = None,
         weights_sha256: str | None = None,
     ):
-        from ultralytics import YOLO  # heavy import, kept out of module import time
+        try:
+            from ultralytics import YOLO  # heavy import, kept out of module import time
+        except ModuleNotFoundError as err:
+            # A worker-only box (gridwatch[worker]) runs exported models alone.
+            raise ModuleNotFoundError(
+                f"{weights.name}: backend {backend!r} runs PyTorch weights through ultralytics,"
+                " which this environment lacks (install gridwatch[server]); the exported"
+                " backends (onnx, openvino, openvino-int8) do not need it"
+            ) from err
 
         weights = weights.resolve()
         if not weights.is_file():

@@ -328,3 +328,69 @@ class ApiModelSource:
 
     def close(self) -> None:
         self.api.close()
+
+
+class ApiExportSource:
+    """The catalogue models' exported files (ONNX, OpenVINO IR, INT8 with its accuracy gate) as
+    the API serves them, for a worker that runs them without PyTorch: each file fetched once,
+    checked by SHA-256 and kept in the data directory under the name it has there on the API's
+    side, so `detectors.model.best_backend` and `open_detector` find them beside the weights'
+    path."""
+
+    path = "/api/v1/models/exports"
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        worker_name: str = "worker",
+        client: httpx.Client | None = None,
+    ):
+        self.api = ApiClient(api_url, token, worker_name=worker_name, timeout=60, client=client)
+
+    def fetch(self, model: str, folder: Path) -> str:
+        """Fetch model `model`'s exported files into `folder` (those missing or damaged);
+        return the digest of the weights they were exported from.
+
+        Raises:
+            LookupError: The API has no exports of that model.
+            ValueError: A file does not match its SHA-256, or its path leaves `folder`.
+            ApiError: The API could not be asked or refused.
+        """
+        exports = {entry["model"]: entry for entry in self.api.call("GET", self.path)}
+        if model not in exports:
+            raise LookupError(
+                f"model {model!r}: the API has no exported files of it "
+                f"({', '.join(exports) or 'none'}; made there by `gridwatch assets fetch`)"
+            )
+        for listed in exports[model]["files"]:
+            target = (folder / listed["path"]).resolve()
+            if not target.is_relative_to(folder.resolve()):
+                raise ValueError(f"model {model!r}: file path {listed['path']!r} leaves {folder}")
+            if target.is_file() and _sha256(target) == listed["sha256"]:
+                continue
+            log.info("fetching %s (%d bytes) from the API", listed["path"], listed["size"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            digest = hashlib.sha256()
+            with self.api.stream("GET", listed["url"]) as response, partial.open("wb") as stream:
+                for block in response.iter_bytes():
+                    digest.update(block)
+                    stream.write(block)
+            if digest.hexdigest() != listed["sha256"]:
+                partial.unlink(missing_ok=True)
+                raise ValueError(f"model {model!r}: {listed['path']} does not match its SHA-256")
+            partial.replace(target)
+        return str(exports[model]["weights_sha256"])
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -25,7 +25,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detectors.model import ACCURACY_GATE_FILE, YoloDetector, file_sha256, openvino_ir_path
+from detectors.model import (
+    ACCURACY_GATE_FILE,
+    ObjectDetector,
+    file_sha256,
+    open_detector,
+    openvino_ir_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +189,7 @@ class GateResult:
 
 
 def score_on_labelled_sets(
-    detector: YoloDetector, assets: dict[str, Path], labelled: Path = LABELLED_SETS
+    detector: ObjectDetector, assets: dict[str, Path], labelled: Path = LABELLED_SETS
 ) -> dict[str, dict[str, float]]:
     """Precision and recall of `detector` on every labelled set in `labelled` (the clip sets
     through the intrusion rule, the photo sets by objects counted)."""
@@ -230,11 +236,13 @@ def quantize_and_gate(
     log.info("quantizing %s to INT8 on %d frames of %s", fp32_ir.name, len(frames), calibration)
     quantize_ir(fp32_ir, int8_ir, frames)
     quantize_s = time.perf_counter() - started
+    # Scored as workers run them (detectors.runtime, static input shape), not through
+    # ultralytics.
     fp32 = score_on_labelled_sets(
-        YoloDetector(weights, backend="openvino", weights_sha256=digest), assets, labelled
+        open_detector(weights, digest, backend="openvino"), assets, labelled
     )
     int8 = score_on_labelled_sets(
-        YoloDetector(weights, backend="openvino-int8", weights_sha256=digest), assets, labelled
+        open_detector(weights, digest, backend="openvino-int8"), assets, labelled
     )
     sets = {name: {"fp32": fp32[name], "int8": int8[name]} for name in fp32}
     passed = bool(sets) and all(

@@ -18,7 +18,16 @@ from api.bodies import MULTIPART_OVERHEAD, BodyLimit
 from api.deps import PolicyDep, SessionDep, SettingsDep
 from api.models import CustomModel
 from api.principal import Principal
-from api.schemas import ClassCode, CustomModelPublic, Problem
+from api.schemas import ClassCode, CustomModelPublic, ModelExportFile, ModelExportPublic, Problem
+from contract.camera import default_data_dir
+from contract.catalog import MODELS
+from detectors.model import (
+    ACCURACY_GATE_FILE,
+    OPENVINO_BACKENDS,
+    file_sha256,
+    onnx_export_path,
+    openvino_ir_path,
+)
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -57,6 +66,96 @@ def _public(model: CustomModel, request: Request, policy: PolicyDep) -> CustomMo
         class_names=list(model.class_names),
         class_codes=codes,
     )
+
+
+_DIGESTS: dict[tuple[Path, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str:
+    """A file's SHA-256, hashed again only when its size or modification time changes."""
+    status_ = path.stat()
+    key = (path, status_.st_size, status_.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_sha256(path)
+    return _DIGESTS[key]
+
+
+def _exports(data_dir: Path) -> list[tuple[str, str, dict[str, list[Path]]]]:
+    """(model, weights digest, backend -> its files) for each catalogue model whose weights
+    are in `data_dir`, with the exports `gridwatch assets fetch` made of them."""
+    found = []
+    for spec in MODELS.values():
+        weights = data_dir / spec.weights
+        if not weights.is_file():
+            continue
+        digest = _cached_sha256(weights)
+        backends: dict[str, list[Path]] = {}
+        onnx_file = onnx_export_path(weights, digest)
+        if onnx_file.is_file():
+            backends["onnx"] = [onnx_file]
+        for backend in OPENVINO_BACKENDS:
+            folder = openvino_ir_path(weights, digest, int8=backend == "openvino-int8")
+            if (folder / "metadata.yaml").is_file():
+                backends[backend] = sorted(p for p in folder.iterdir() if p.is_file())
+        found.append((spec.name, digest, backends))
+    return found
+
+
+@router.get(
+    "/exports",
+    response_model=list[ModelExportPublic],
+    summary="The catalogue models' exported files (ONNX, OpenVINO IR, INT8 with its accuracy "
+    "gate) with their SHA-256, for workers that run them without PyTorch.",
+)
+def list_exports(request: Request, _caller: ReaderDep) -> list[ModelExportPublic]:
+    data_dir = default_data_dir()
+    answer = []
+    for model, digest, backends in _exports(data_dir):
+        gate = None
+        files = []
+        for backend, paths in backends.items():
+            for path in paths:
+                relative = path.relative_to(data_dir).as_posix()
+                files.append(
+                    ModelExportFile(
+                        path=relative, sha256=_cached_sha256(path), size=path.stat().st_size,
+                        url=str(request.url_for("model_export_file", file_path=relative)),
+                    )
+                )  # fmt: skip
+                if backend == "openvino-int8" and path.name == ACCURACY_GATE_FILE:
+                    try:
+                        gate = json.loads(path.read_text(encoding="utf-8"))
+                    except (OSError, ValueError):
+                        gate = None
+        answer.append(
+            ModelExportPublic(
+                model=model, weights_sha256=digest, backends=list(backends), int8_gate=gate,
+                files=files,
+            )
+        )  # fmt: skip
+    return answer
+
+
+@router.get(
+    "/exports/{file_path:path}",
+    name="model_export_file",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {"model": Problem}},
+    summary="One exported file listed by /exports (ETag is its SHA-256).",
+)
+def model_export_file(file_path: str, _caller: ReaderDep) -> Any:
+    data_dir = default_data_dir()
+    # Only a listed file is served: the path never reaches the file system otherwise.
+    for _model, _digest, backends in _exports(data_dir):
+        for paths in backends.values():
+            for path in paths:
+                if path.relative_to(data_dir).as_posix() == file_path:
+                    return FileResponse(
+                        path,
+                        media_type="application/octet-stream",
+                        headers={"ETag": f'"{_cached_sha256(path)}"'},
+                    )
+    raise HTTPException(404, detail=f"file_path: no exported model file {file_path!r}")
 
 
 def _class_names(weights: Path) -> list[str]:

@@ -7,6 +7,7 @@ reader and its ONVIF event watcher.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable
@@ -26,7 +27,13 @@ from contract.loading import load_cameras
 from contract.rules import IllegalParkingRuleConfig
 from detectors.alarms import ClassAlarm, ClassEvent
 from detectors.incident import Incident
-from detectors.model import ObjectDetector, YoloDetector, best_backend, file_sha256
+from detectors.model import (
+    ObjectDetector,
+    YoloDetector,
+    best_backend,
+    file_sha256,
+    open_detector,
+)
 from detectors.motion import MotionGate
 from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.plates import PlateReader, RapidOcrPlateReader
@@ -35,7 +42,14 @@ from detectors.rules import FrameRule, Line, Rule, RuleSite, build_rule
 from detectors.schedule import schedule_from_config
 from detectors.zones import Zone
 from gridwatch.camera_events import CameraEventWatcher
-from gridwatch.feed import ApiLeaseFeed, ApiModelSource, CameraFeed, FileFeed, HealthReporter
+from gridwatch.feed import (
+    ApiExportSource,
+    ApiLeaseFeed,
+    ApiModelSource,
+    CameraFeed,
+    FileFeed,
+    HealthReporter,
+)
 from gridwatch.live_view import LivePictureSender
 from gridwatch.outbox import IncidentSender, Outbox
 from gridwatch.worker.capture import CameraReader
@@ -52,7 +66,9 @@ class DetectorPool:
 
     `weights` overrides where a model's weights are (GRIDWATCH_MODEL_PATH for yolov8n).
     `threads` is how many cores one ONNX inference may use; None leaves it to the worker,
-    which shares the cores out between its detection threads.
+    which shares the cores out between its detection threads. `exports` fetches a model's
+    exported files from the API when its weights are not on this box (a worker installed
+    without PyTorch runs those files alone).
 
     Example:
         >>> pool = DetectorPool(default_data_dir())
@@ -65,28 +81,37 @@ class DetectorPool:
         *,
         weights: dict[str, Path] | None = None,
         threads: int | None = None,
+        exports: ApiExportSource | None = None,
     ):
         self.data_dir = data_dir
         self.weights = dict(weights or {})
         self.threads = threads
+        self.exports = exports
         self._loaded: dict[tuple[str, str, int, int | None], ObjectDetector] = {}
         self._digests: dict[Path, str] = {}  # weights are hashed once, not once per camera
 
     def get(self, detect: DetectConfig) -> ObjectDetector:
         weights = self.weights.get(detect.model) or self.data_dir / MODELS[detect.model].weights
-        if weights.is_file() and weights not in self._digests:
-            self._digests[weights] = file_sha256(weights)
+        if weights not in self._digests:
+            if weights.is_file():
+                self._digests[weights] = file_sha256(weights)
+            elif self.exports is not None:
+                self._digests[weights] = self.exports.fetch(detect.model, weights.parent)
         digest = self._digests.get(weights)
         backend = detect.backend
         if backend == "auto":
             backend = best_backend(weights, digest)
         key = (str(weights), backend, detect.imgsz, self.threads)
         if key not in self._loaded:
-            detector = YoloDetector(
-                weights, imgsz=detect.imgsz, backend=backend, threads=self.threads,
-                weights_sha256=digest,
+            if digest is None:
+                raise FileNotFoundError(f"model weights not found: {weights}")
+            detector = open_detector(
+                weights, digest, backend=backend, imgsz=detect.imgsz, threads=self.threads
+            )
+            log.info(
+                "model %s (%s, %s) loaded, input %d px",
+                detector.name, detector.version, detector.backend, detect.imgsz,
             )  # fmt: skip
-            log.info("model %s loaded, input %d px", detector.label, detect.imgsz)
             self._loaded[key] = detector
         return self._loaded[key]
 
@@ -242,6 +267,11 @@ class CameraAssembly:
         )
         if not reads_plates:
             return None
+        if self.plate_reader is None and importlib.util.find_spec("rapidocr") is None:
+            raise ModuleNotFoundError(
+                f"{camera.id}: its parking rules read plates, which needs rapidocr "
+                "(a worker-only box: install gridwatch[worker,plates])"
+            )
         if self.plate_reader is None:
             self.plate_reader = RapidOcrPlateReader()
         return self.plate_reader
@@ -310,7 +340,11 @@ def assemble_worker(
             # A long-running worker follows edits of its camera files.
             feed = FileFeed(camera_files, only=only or None)
     # Models are loaded when a camera first asks for them; cameras asking for the same share one.
-    detectors = DetectorPool(default_data_dir(), weights={"yolov8n": settings.model_path})
+    detectors = DetectorPool(
+        default_data_dir(),
+        weights={"yolov8n": settings.model_path},
+        exports=ApiExportSource(settings.api_url, token, worker_name=settings.worker_name),
+    )
     assembly = CameraAssembly(
         detectors,
         detect_threads=settings.detect_threads,

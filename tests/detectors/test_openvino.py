@@ -21,6 +21,7 @@ from detectors.model import (
     int8_gate_passed,
     openvino_ir_path,
 )
+from detectors.runtime import ExportedDetector
 from gridwatch.evaluation import evaluate_clip
 from gridwatch.quantize import GATE_TOLERANCE, QuantizationError, directory_frames, quantize_ir
 from gridwatch.worker.assemble import DetectorPool
@@ -165,25 +166,16 @@ def test_bad_calibration_frames_are_named(tmp_path: Path) -> None:
         directory_frames(tmp_path / "missing")
 
 
-def model_input_shapes(detector: YoloDetector, image: np.ndarray) -> list[tuple[int, ...]]:
-    """The shapes of the tensors the runtime was given for one detect() call."""
+def runtime_input_shapes(detector: ExportedDetector, image: np.ndarray) -> list[tuple[int, ...]]:
+    """The (N, H, W) of the letterboxed frames the runtime was given for one detect() call."""
     shapes: list[tuple[int, ...]] = []
+    infer = detector.infer
 
-    def record(predictor: Any) -> None:
-        if getattr(predictor, "_recording", False):
-            return
-        inference = predictor.inference
+    def recorded(boxed: Any) -> np.ndarray:
+        shapes.append(np.stack(boxed).shape[:3])
+        return infer(boxed)
 
-        def recorded(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-            shapes.append(tuple(tensor.shape))
-            return inference(tensor, *args, **kwargs)
-
-        predictor.inference = recorded
-        predictor._recording = True
-
-    detector._thread_model().add_callback("on_predict_start", record)
-    detector.detect(image, confidence=0.4, classes=[0])
-    shapes.clear()  # the first call may include ultralytics' warm-up
+    detector.infer = recorded  # type: ignore[method-assign]
     detector.detect(image, confidence=0.4, classes=[0])
     return shapes
 
@@ -197,10 +189,10 @@ def test_imgsz_changes_the_input_tensor_of_every_backend(
     sides = {}
     for imgsz in (640, 512, 416):
         detector = pool.get(DetectConfig(backend=backend, imgsz=imgsz))  # type: ignore[arg-type]
-        assert isinstance(detector, YoloDetector) and detector.backend == backend
-        shapes = model_input_shapes(detector, image)
+        assert isinstance(detector, ExportedDetector) and detector.backend == backend
+        shapes = runtime_input_shapes(detector, image)
         assert shapes, backend
-        height, width = shapes[-1][2:]
+        height, width = shapes[-1][1:]
         # The longer side is imgsz, the aspect ratio kept (768x576 -> 640x480, 416x320).
         assert max(height, width) == imgsz, (backend, imgsz, shapes)
         assert (height, width) == (math.ceil(imgsz * 3 / 4 / 32) * 32, imgsz)

@@ -250,11 +250,6 @@ def test_loitering_fires_for_the_man_who_waits_by_the_sign_and_not_for_passers_b
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the tracker hands the track id of the man walking up the road (D, 4-16 s) to the woman "
-    "in black (C) standing at its top, so the 30 s clock runs over two people",
-)
 def test_loitering_does_not_fire_when_nobody_stays_in_the_road_for_30_s(walkway: Run) -> None:
     # B and C are in the road from 11 s to 36 s (25 s), D from 4 s to 16 s.
     assert fired(walkway.incidents, "loitering", "east_road", min_duration_s=30) == []

@@ -1,0 +1,60 @@
+"""The exported model run without torch or ultralytics (detectors/runtime.py): the same boxes as
+ultralytics' `predict` on real frames, and a worker's imports that never reach PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors.model import YoloDetector, file_sha256, open_detector
+from detectors.runtime import ExportedDetector, letterbox
+from tests.conftest import REPO
+from tests.detectors.test_real_accuracy import frame_at
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino", "openvino-int8"])
+def test_the_runtime_finds_what_ultralytics_finds_on_demo_frames(
+    backend: str, assets: dict[str, Path], demo_clip: Path
+) -> None:
+    weights = assets["yolov8n.pt"]
+    ours = open_detector(weights, file_sha256(weights), backend=backend)  # type: ignore[arg-type]
+    assert isinstance(ours, ExportedDetector) and ours.class_names[0] == "person"
+    theirs = YoloDetector(weights, backend=backend)  # type: ignore[arg-type]
+    image = frame_at(demo_clip, 300)
+    # A portrait crop too: the letterbox pads the other side.
+    for frame in (image, np.ascontiguousarray(image[:, :400])):
+        found = ours.detect(frame, confidence=0.25)
+        expected = theirs.detect(frame, confidence=0.25)
+        assert len(found) == len(expected) >= 1
+        assert (found.class_id == expected.class_id).all()
+        assert np.abs(found.xyxy - expected.xyxy).max() < 1.0  # pixels
+        assert np.abs(found.confidence - expected.confidence).max() < 0.01
+        assert list(found.data["class_name"]) == list(expected.data["class_name"])
+
+
+def test_the_letterbox_keeps_the_aspect_ratio_and_pads_to_the_stride() -> None:
+    boxed, fit = letterbox(np.zeros((576, 768, 3), np.uint8), 640)
+    assert boxed.shape == (480, 640, 3) and (fit.scale, fit.pad_left, fit.pad_top) == (
+        640 / 768,
+        0,
+        0,
+    )
+    boxed, fit = letterbox(np.zeros((1080, 1920, 3), np.uint8), 640)
+    assert boxed.shape == (384, 640, 3) and fit.pad_top == 12  # 360 rows of picture
+    assert (boxed[:12] == 114).all() and (boxed[-12:] == 114).all()
+
+
+def test_the_worker_imports_neither_torch_nor_ultralytics() -> None:
+    probe = (
+        "import sys, gridwatch.cli, gridwatch.worker.assemble, gridwatch.worker.runner, "
+        "detectors.runtime, detectors.tracking\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -47,7 +47,11 @@ def annotate(
     shade_zones: bool = True,
 ) -> np.ndarray:
     """A copy of `image` with zones and lines outlined, every box drawn and the offending ones in
-    red (`highlight_track`, and every id in `highlight_tracks`)."""
+    red (`highlight_track`, and every id in `highlight_tracks`).
+
+    The offending boxes are drawn last, over the others: a neighbour's box or label drawn after
+    them would otherwise cover their outline where people walk side by side, and the order of
+    `detections` is the tracker's, which says nothing about what matters."""
     highlighted = set(highlight_tracks) | ({highlight_track} if highlight_track else set())
     canvas = image.copy()
     height, width = canvas.shape[:2]
@@ -67,12 +71,20 @@ def annotate(
         cv2.arrowedLine(canvas, start, end, ZONE_COLOUR, thickness + 1, tipLength=0.03)
         _label(canvas, line.name, (start[0] + 4, start[1] - 6), ZONE_COLOUR)
     names = detections.data.get("class_name")
-    for index in range(len(detections)):
+    track_ids: list[int | None] = [
+        int(track_id) if track_id >= 0 else None  # below 0: not (yet) tracked
+        for track_id in (
+            detections.tracker_id
+            if detections.tracker_id is not None
+            else np.full(len(detections), -1)
+        )
+    ]
+    hit = [track_id is not None and track_id in highlighted for track_id in track_ids]
+    # Stable: among the others, and among the offending, the order given is kept.
+    for index in sorted(range(len(detections)), key=lambda index: hit[index]):
         x1, y1, x2, y2 = (round(float(v)) for v in detections.xyxy[index])
-        track_id = int(detections.tracker_id[index]) if detections.tracker_id is not None else None
-        if track_id is not None and track_id < 0:
-            track_id = None  # not (yet) tracked
-        colour = HIT_COLOUR if track_id is not None and track_id in highlighted else BOX_COLOUR
+        track_id = track_ids[index]
+        colour = HIT_COLOUR if hit[index] else BOX_COLOUR
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness + (colour == HIT_COLOUR))
         parts = [str(names[index]) if names is not None else "object"]
         if detections.confidence is not None:

@@ -367,3 +367,39 @@ def test_the_pre_roll_of_a_clip_starts_after_a_gap() -> None:
         incidents += pipe.process(scene(20 + 10 * step), now=at(61 + step * 0.5))
     (incident,) = incidents
     assert incident.clip_started_at == at(61)  # nothing from before the gap
+
+
+def is_red(pixels: np.ndarray) -> np.ndarray:
+    """Which BGR pixels are the offending boxes' red."""
+    pixels = pixels.astype(int)
+    return (pixels[..., 2] > 150) & (pixels[..., 1] < 110) & (pixels[..., 0] < 110)
+
+
+@pytest.mark.parametrize("offending_first", [True, False])
+def test_the_offending_box_is_drawn_over_its_neighbours(offending_first: bool) -> None:
+    """Two people side by side, boxes overlapping: the neighbour's box and label never cover
+    the offending one's outline, in whatever order the tracker lists them."""
+    offending = ([100, 100, 130, 180], 7)
+    neighbour = ([112, 96, 150, 176], 8)  # its label lies over the offending box's top edge
+    rows = [offending, neighbour] if offending_first else [neighbour, offending]
+    detections = sv.Detections(
+        xyxy=np.array([box for box, _ in rows], dtype=np.float32),
+        confidence=np.array([0.9, 0.8], dtype=np.float32),
+        class_id=np.array([0, 0]),
+        tracker_id=np.array([track_id for _, track_id in rows]),
+        data={"class_name": np.array(["person", "person"])},
+    )
+    image = np.full((H, W, 3), 128, dtype=np.uint8)
+
+    drawn = annotate(image, detections, [], highlight_track=7)
+
+    x1, y1, x2, y2 = offending[0]
+    # Every column of the top edge and every row of the sides shows red.
+    assert is_red(drawn[y1 - 2 : y1 + 3, x1 : x2 + 1]).any(axis=0).all()
+    assert is_red(drawn[y1 : y2 + 1, x1 - 1 : x1 + 2]).any(axis=1).all()
+    assert is_red(drawn[y1 : y2 + 1, x2 - 1 : x2 + 2]).any(axis=1).all()
+    assert is_red(drawn[y2 - 2 : y2 + 3, x1 : x2 + 1]).any(axis=0).all()
+    # The neighbour is drawn too, in green, where the offending box does not cover it.
+    beside = drawn[175:178, 135:150].astype(int)
+    assert not is_red(beside).any()
+    assert ((beside[..., 1] > 150) & (beside[..., 2] < 110)).any(axis=0).all()

@@ -46,6 +46,34 @@ def test_a_walker_moving_most_of_its_width_per_frame_keeps_one_confirmed_id() ->
     assert len(set(ids)) == 1
 
 
+def test_each_id_comes_with_the_detectors_own_box_of_that_object() -> None:
+    """Evidence draws an incident's object by its id on the boxes the tracker hands on: those
+    are the model's boxes, not the tracker's predictions, each with its own id, in whatever
+    order the model listed them (here shuffled each frame, one walker seen with low
+    confidence at times, which ByteTrack matches in a second pass)."""
+    rng = np.random.default_rng(3)
+    tracker = ObjectTracker(high_confidence=0.4)
+    walker_of_id: dict[int, int] = {}
+    for step in range(16):
+        walkers = [
+            (20 + 14 * step, 100, 50 + 14 * step, 190),
+            (420 - 12 * step, 90, 452 - 12 * step, 175),
+            (200 + 3 * step, 260 - 9 * step, 236 + 3 * step, 360 - 9 * step),
+        ]
+        jittered = [np.add(box, rng.uniform(-3, 3, 4)) for box in walkers]
+        order = rng.permutation(3)
+        frame = detected([tuple(jittered[walker]) for walker in order])
+        frame.confidence = np.array([0.3 if order[row] == 2 and step % 3 else 0.9
+                                     for row in range(3)], dtype=np.float32)  # fmt: skip
+        out = tracker.update(frame, now=at(step * 0.5))
+        for row, track_id in enumerate(out.tracker_id.tolist()):
+            source = int(out.data["source_index"][row])
+            assert np.array_equal(out.xyxy[row], frame.xyxy[source])
+            assert out.confidence[row] == frame.confidence[source]
+            assert walker_of_id.setdefault(track_id, int(order[source])) == order[source]
+    assert sorted(walker_of_id.values()) == [0, 1, 2]
+
+
 def ids_over(tracker: ObjectTracker, frames: list[tuple[float, list]]) -> list[int]:
     """Every track id output, frame after frame: (seconds, boxes) per frame."""
     ids: list[int] = []

@@ -47,6 +47,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -132,7 +133,7 @@ _RANKED_IN_DATABASE = 64
 
 
 def _waiting(
-    session: Session, now: datetime, limit: int | None = None
+    session: Session, now: datetime, limit: int | None = None, *, lock: bool = False
 ) -> list[tuple[str, int, datetime]]:
     """Active cameras no live lease holds, in the order workers with room take them: highest
     priority now first, then the one dark longest (since its last lease ran out, or since it
@@ -140,8 +141,13 @@ def _waiting(
 
     Cameras share few distinct priorities: each is judged once per call, and the database
     orders by the judgement, so that a worker asking for 20 of 5,000 waiting cameras reads 20
-    rows, not 5,000."""
-    taken = select(CameraLease.camera_id).where(CameraLease.expires_at > now)
+    rows, not 5,000.
+
+    With `lock` (on PostgreSQL), the cameras returned are locked until the transaction ends and
+    those another transaction has locked are skipped: workers claiming at the same moment are
+    each given different cameras, the next ones in order, by the one statement that picks them.
+    The lock is FOR NO KEY UPDATE, so that incidents of these cameras (whose foreign keys lock
+    their rows FOR KEY SHARE) are not held up meanwhile."""
     dark_since = func.coalesce(CameraLease.expires_at, Camera.created_at)
     document = cast(Camera.watch_priority, String)
     documents = list(session.scalars(select(document).where(_active()).distinct()))
@@ -149,17 +155,32 @@ def _waiting(
     waiting = (
         select(Camera.id, document, dark_since)
         .outerjoin(CameraLease, CameraLease.camera_id == Camera.id)
-        .where(_active(), Camera.id.not_in(taken))
+        .where(_active(), or_(CameraLease.camera_id.is_(None), CameraLease.expires_at <= now))
     )
+    locking = lock and session.get_bind().dialect.name == "postgresql"
     if len(judged) <= _RANKED_IN_DATABASE:
         priority = case(judged, value=document, else_=0) if judged else literal(0)
-        rows = session.execute(
-            waiting.order_by(priority.desc(), dark_since, Camera.id).limit(limit)
-        ).all()
+        query = waiting.order_by(priority.desc(), dark_since, Camera.id).limit(limit)
+        if locking:
+            query = query.with_for_update(of=Camera, skip_locked=True, key_share=True)
+        rows = session.execute(query).all()
         return [(camera_id, judged.get(d, 0), since) for camera_id, d, since in rows]
     ranked = [(camera_id, judged[d], since) for camera_id, d, since in session.execute(waiting)]
     ranked.sort(key=lambda row: (-row[1], row[2], row[0]))
-    return ranked if limit is None else ranked[:limit]
+    if not locking:
+        return ranked if limit is None else ranked[:limit]
+    # Ranked here: lock the first few in rank order (more than wanted, since other workers may
+    # be claiming some of them), and keep the first `limit` of those locked.
+    candidates = ranked if limit is None else ranked[: limit * 4 + 8]
+    locked = set(
+        session.scalars(
+            select(Camera.id)
+            .where(Camera.id.in_([camera_id for camera_id, _, _ in candidates]))
+            .with_for_update(skip_locked=True, key_share=True)
+        )
+    )
+    chosen = [row for row in candidates if row[0] in locked]
+    return chosen if limit is None else chosen[:limit]
 
 
 @lru_cache(maxsize=4096)
@@ -192,9 +213,11 @@ def claim(
     Every call is also the worker's heartbeat in the fleet (`FleetWorker`).
 
     A renewal that takes nothing new costs a fixed number of statements whatever the worker
-    holds: the heartbeat (one upsert), the renewal (one UPDATE ... RETURNING), the look for
-    free cameras when the worker has room (two queries, see `_waiting`), and the versions of
-    what it holds (one query); no camera row is loaded whole.
+    holds: the heartbeat (one upsert), the renewal (one UPDATE ... RETURNING), and the versions
+    of what it holds (one query); no camera row is loaded whole. A worker with room takes free
+    cameras in a fixed few statements whatever their number: the distinct priorities and the
+    free cameras picked and locked (two queries, see `_waiting`), the take (one upsert) and the
+    tenures (one insert), once more only for cameras another worker took meanwhile.
     """
     now = now or datetime.now(UTC)
     expires = now + lease
@@ -221,34 +244,19 @@ def claim(
         )
         held = held[:capacity]
     wanted = capacity - len(held)
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    tried: set[str] = set()
-    # Workers starting together want the same first cameras: whoever loses a round looks again
-    # (a few times) at what is still free, rather than waiting for its next renewal.
-    for _ in range(4):
+    # Workers starting together want the same first cameras: the statement that picks them
+    # skips those another worker is claiming (see `_waiting`). A camera another worker took
+    # between that statement's snapshot and its lock is not taken here (see `_take`), and the
+    # next round looks again at what is still free, rather than leaving it to the next renewal.
+    for _ in range(3):
         if wanted <= 0:
             break
-        # More candidates than wanted: other workers may be claiming some of them right now.
-        candidates = [
-            camera_id
-            for camera_id, _, _ in _waiting(session, now, len(tried) + wanted * 4 + 8)
-            if camera_id not in tried
-        ]
-        if not candidates:
+        free = [camera_id for camera_id, _, _ in _waiting(session, now, wanted, lock=True)]
+        taken = _take(session, free, worker, now, expires)
+        _start_tenures(session, taken, worker, now)
+        wanted -= len(taken)
+        if len(taken) == len(free):
             break
-        while wanted > 0 and candidates:
-            batch, candidates = candidates[:wanted], candidates[wanted:]
-            tried.update(batch)
-            # Lock as many camera rows as are still wanted, skipping those another worker is
-            # claiming; each statement sees what was committed before it, so a camera taken
-            # meanwhile is no longer free below.
-            query = select(Camera.id).where(Camera.id.in_(batch), _active())
-            if postgresql:
-                query = query.with_for_update(skip_locked=True)
-            locked = set(session.scalars(query))
-            taken = _take(session, [c for c in batch if c in locked], worker, now, expires)
-            _start_tenures(session, taken, worker, now)
-            wanted -= len(taken)
     session.commit()
     return [
         Held(camera_id, epoch, config_version(config, source, addresses))
@@ -269,30 +277,22 @@ def claim(
 
 def _take(
     session: Session, camera_ids: list[str], worker: str, now: datetime, expires: datetime
-) -> list[str]:
+) -> dict[str, int]:
     """Make `worker` the holder of those of `camera_ids` whose lease has ended (or that never had
-    one); returns them. Two statements whatever their number.
+    one), each under a new epoch (one more than its lease's last, 1 for a first lease); returns
+    them with their epochs. One statement whatever their number.
 
-    The statements themselves decide, not what this transaction read before: a lease row is
-    taken over only if it has still ended once its row lock is had, and a first lease row is
-    inserted only if none exists, so two workers claiming at once never both get a camera.
+    The statement itself decides, not what this transaction read before: a lease row is taken
+    over only if it has still ended once its row lock is had, and a first lease row is inserted
+    only if none exists, so two workers claiming at once never both get a camera.
     """
     if not camera_ids:
-        return []
-    taken = set(
-        session.scalars(
-            update(CameraLease)
-            .where(CameraLease.camera_id.in_(camera_ids), CameraLease.expires_at <= now)
-            .values(worker=worker, acquired_at=now, expires_at=expires)
-            .returning(CameraLease.camera_id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    first = [camera_id for camera_id in camera_ids if camera_id not in taken]
-    if first:
-        dialect = session.get_bind().dialect.name
-        upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        rows = [
+        return {}
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    lease = CameraLease.__table__.c
+    statement = upsert(CameraLease).values(
+        [
             {
                 "camera_id": camera_id,
                 "worker": worker,
@@ -300,54 +300,34 @@ def _take(
                 "expires_at": expires,
                 "epoch": 1,
             }
-            for camera_id in first
+            for camera_id in camera_ids
         ]
-        taken.update(
-            session.scalars(
-                upsert(CameraLease)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["camera_id"])
-                .returning(CameraLease.camera_id)
-            )
-        )
-    return sorted(taken)
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["camera_id"],
+        set_={
+            "worker": statement.excluded.worker,
+            "acquired_at": statement.excluded.acquired_at,
+            "expires_at": statement.excluded.expires_at,
+            "epoch": lease.epoch + 1,
+        },
+        where=lease.expires_at <= now,
+    )
+    rows = session.execute(statement.returning(lease.camera_id, lease.epoch))
+    return {camera_id: epoch for camera_id, epoch in rows}
 
 
-def _start_tenures(session: Session, camera_ids: list[str], worker: str, now: datetime) -> None:
-    """Give each camera's new holder the next epoch, and record its tenure (three statements)."""
-    if not camera_ids:
+def _start_tenures(session: Session, taken: dict[str, int], worker: str, now: datetime) -> None:
+    """Record the tenure each camera's new holder starts with its epoch (one statement)."""
+    if not taken:
         return
-    epochs = _next_epochs(session, camera_ids)
     session.execute(
         insert(CameraTenure),
         [
-            {
-                "camera_id": camera_id,
-                "epoch": epochs[camera_id],
-                "worker": worker,
-                "started_at": now,
-            }
-            for camera_id in camera_ids
+            {"camera_id": camera_id, "epoch": epoch, "worker": worker, "started_at": now}
+            for camera_id, epoch in taken.items()
         ],
     )
-    session.execute(
-        update(CameraLease),
-        [{"camera_id": c, "epoch": epochs[c]} for c in camera_ids],
-    )
-
-
-def _next_epochs(session: Session, camera_ids: list[str]) -> dict[str, int]:
-    """The epoch each camera's next tenure gets: one more than its last (1 for the first)."""
-    epochs = dict.fromkeys(camera_ids, 1)
-    if camera_ids:
-        last = session.execute(
-            select(CameraTenure.camera_id, func.max(CameraTenure.epoch))
-            .where(CameraTenure.camera_id.in_(camera_ids))
-            .group_by(CameraTenure.camera_id)
-        )
-        for camera_id, epoch in last:
-            epochs[camera_id] = epoch + 1
-    return epochs
 
 
 def _heartbeat(session: Session, worker: str, capacity: int, now: datetime) -> None:

@@ -20,9 +20,14 @@ Printed:
   transactions, lease rows updated and credential reads recorded per second (from PostgreSQL's
   statistics);
 - whether any camera was ever held by two workers at once, each worker's holding counted until
-  its lease lapses on its own clock.
+  its lease lapses on its own clock;
+- the API's CPU time in the steady state, per renewal.
+
+The API runs as `--api-processes` processes on one address (2 by default, the README's
+production layout).
 
 Usage: python bench/fleet.py [--cameras 5000] [--workers 300] [--lease 30] [--renew 10]
+       [--api-processes 2]
 Exit status 1 when a target is missed.
 """
 
@@ -360,6 +365,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=300)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--renew", type=float, default=10.0)
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=2,
+        help="API processes on the one address (`gridwatch serve --workers`)",
+    )
     arguments = parser.parse_args()
     verdict = Verdict("fleet")
     # A worker that cannot renew says so at every try: counted below, not printed 300 times.
@@ -369,7 +380,7 @@ def main() -> int:
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.1f} at start", flush=True)
     print(
         f"{arguments.cameras} cameras, {arguments.workers} workers, lease {arguments.lease:g} s,"
-        f" renewed every {arguments.renew:g} s",
+        f" renewed every {arguments.renew:g} s; {arguments.api_processes} API process(es)",
         flush=True,
     )
     began = time.monotonic()
@@ -385,6 +396,7 @@ def main() -> int:
             "GRIDWATCH_CAMERA_CONFIGS": str(empty),
             "GRIDWATCH_LOG_LEVEL": "WARNING",
         },
+        processes=arguments.api_processes,
     )
     workers: list[SimulatedWorker] = []
     operators: Operators | None = None
@@ -419,10 +431,12 @@ def main() -> int:
         time.sleep(arguments.renew)
         commits0, updated0, reads0 = database_activity(database.url)
         renewals0, steady = sum(w.renewals for w in workers), time.monotonic()
+        api_cpu0 = api.cpu_s()
         failures0 = sum(w.failures for w in workers)
         time.sleep(arguments.renew * 2)
         commits1, updated1, reads1 = database_activity(database.url)
         elapsed = time.monotonic() - steady
+        api_cpu = api.cpu_s() - api_cpu0
         renewals = sum(w.renewals for w in workers) - renewals0
         failed = sum(w.failures for w in workers) - failures0
         per_renewal = statements_per_renewal(
@@ -436,6 +450,11 @@ def main() -> int:
             f" transactions/s, {(updated1 - updated0) / elapsed:.0f} camera_lease rows updated/s,"
             f" {(reads1 - reads0) / elapsed:.1f} credential reads recorded/s ({failed} renewals"
             " failed meanwhile; a worker whose leases lapsed is sent its cameras again)"
+        )
+        verdict.figure(
+            f"steady state: the API used {api_cpu / elapsed * 100:.0f}% of a core,"
+            f" {api_cpu / max(renewals, 1) * 1000:.1f} ms of CPU per renewal (the operators'"
+            " requests meanwhile included)"
         )
         killed = workers[: max(1, arguments.workers // 10)]
         killed_at = kill(killed)

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -134,8 +135,11 @@ class ApiProcess:
         port: int | None = None,
         evidence_dir: Path | None = None,
         environment: dict[str, str] | None = None,
+        processes: int = 1,
     ):
         self.name = name
+        # API processes sharing the port (`gridwatch serve --workers`), the production layout.
+        self.processes = processes
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"{name}.log"
@@ -156,7 +160,8 @@ class ApiProcess:
     def start(self, timeout_s: float = 90) -> ApiProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gridwatch", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "gridwatch", "serve", "--port", str(self.port),
+                 "--workers", str(self.processes)],
                 cwd=REPO, env=self.environment, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         if not wait_until(self.healthy, timeout_s, 0.2):
@@ -176,6 +181,19 @@ class ApiProcess:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the API has used so far, all its processes together."""
+        assert self.process is not None
+        parent = psutil.Process(self.process.pid)
+        total = 0.0
+        for process in [parent, *parent.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def kill(self) -> None:
         """SIGKILL: the process dies as on a power cut, mid-request if there is one."""

@@ -152,3 +152,37 @@ def test_a_renewal_costs_the_same_few_statements_whatever_the_worker_holds(
     # The route sends nothing more for it: no configuration, so no camera row read.
     held = renew(api_client, 4)["versions"]
     assert renew(api_client, 4, held)["cameras"] == []
+
+
+def test_taking_cameras_costs_the_same_few_statements_whatever_their_number(
+    api_client: TestClient,
+) -> None:
+    """Free cameras are picked, locked and taken a batch at a time: a worker taking four costs
+    the database what taking one does. The second round takes a released camera again and
+    three for the first time, in the same statement."""
+    engine = create_engine(api_client.app.state.engine.url)
+    costs, epochs = {}, {}
+    try:
+        for capacity in (1, 4):
+            seen: list[str] = []
+
+            def count(*args: Any, seen: list[str] = seen) -> None:
+                seen.append(str(args[2]).split(None, 1)[0].upper())
+
+            with Session(engine) as session:
+                event.listen(engine, "before_cursor_execute", count)
+                taken = claim(session, "edge-1", capacity, LEASE)
+                event.remove(engine, "before_cursor_execute", count)
+                epochs[capacity] = sorted(held.epoch for held in taken)
+                release(session, "edge-1")
+            costs[capacity] = seen
+    finally:
+        engine.dispose()
+    # The camera taken again starts a second tenure; the three leased for the first time, a
+    # first.
+    assert epochs == {1: [1], 4: [1, 1, 1, 2]}
+    # The heartbeat, the renewal, the distinct priorities, the free cameras picked (and locked
+    # on PostgreSQL), the take, the tenures, and the versions of what is held.
+    assert costs[1] == costs[4] == [
+        "INSERT", "UPDATE", "SELECT", "SELECT", "INSERT", "INSERT", "SELECT",
+    ], costs  # fmt: skip

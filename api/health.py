@@ -165,11 +165,14 @@ def mark_unassigned_cameras(
     if not waiting:
         return set()
     newly = []
-    for camera in session.scalars(select(Camera).where(Camera.id.in_(waiting))):
-        if camera.status != UNASSIGNED:
-            newly.append(camera.id)
-            camera.status, camera.status_since = UNASSIGNED, waiting[camera.id]
-            camera.health = {**camera.health, "error": UNASSIGNED_REASON}
+    # Only those not marked yet are loaded: a district short of workers has thousands waiting
+    # at every look.
+    for camera in session.scalars(
+        select(Camera).where(Camera.id.in_(waiting), Camera.status != UNASSIGNED)
+    ):
+        newly.append(camera.id)
+        camera.status, camera.status_since = UNASSIGNED, waiting[camera.id]
+        camera.health = {**camera.health, "error": UNASSIGNED_REASON}
     if newly:
         log.error(
             "%d cameras watched by no worker (%s); the fleet has %d workers, capacity %d,"

@@ -37,7 +37,9 @@ import argparse
 import json
 import logging
 import math
+import multiprocessing
 import os
+import queue
 import random
 import signal
 import sys
@@ -46,6 +48,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import httpx
@@ -188,49 +192,21 @@ class SimulatedWorker(threading.Thread):
         self._halt.set()
 
 
-class Operators(threading.Thread):
-    """An operator's event list and a worker's incident posts, timed, twice a second each."""
+def _operate(
+    api_url: str,
+    headers: dict[str, str],
+    cameras: list[str],
+    halt: Event,
+    results: Queue[tuple[list[tuple[float, float]], list[tuple[float, float]], list[str]]],
+) -> None:
+    """The operators' loop (in a process of its own): an event list and an incident post, timed,
+    twice a second each, until `halt`; then the samples and errors go back through `results`."""
+    lists: list[tuple[float, float]] = []  # (monotonic time, seconds)
+    posts: list[tuple[float, float]] = []
+    errors: list[str] = []
 
-    def __init__(self, api: ApiProcess, headers: dict[str, str], cameras: list[str]):
-        super().__init__(name="operators", daemon=True)
-        self.api, self.headers, self.cameras = api, headers, cameras
-        self.lists: list[tuple[float, float]] = []  # (monotonic time, seconds)
-        self.posts: list[tuple[float, float]] = []
-        self.errors: list[str] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        snapshots = Snapshots(4)
-        number = 0
-        with httpx.Client(timeout=30) as client:
-            while not self._halt.is_set():
-                self._timed(
-                    self.lists,
-                    "event list",
-                    partial(
-                        client.get,
-                        f"{self.api.url}/api/v1/events",
-                        params={"limit": 50},
-                        headers=self.headers,
-                    ),
-                )
-                number += 1
-                incident = synthetic_incident(
-                    number,
-                    self.cameras[number % len(self.cameras)],
-                    snapshots.jpeg(number),
-                    run="fleet",
-                )
-                self._timed(
-                    self.posts, "incident", partial(post_incident, client, self.api.url, incident)
-                )
-                self._halt.wait(0.5)
-
-    def _timed(
-        self,
-        samples: list[tuple[float, float]],
-        label: str,
-        send: Callable[[], httpx.Response],
+    def timed(
+        samples: list[tuple[float, float]], label: str, send: Callable[[], httpx.Response]
     ) -> None:
         """One request timed; one that got no answer counts with the time it waited."""
         started = time.monotonic()
@@ -238,15 +214,70 @@ class Operators(threading.Thread):
             response = send()
         except httpx.HTTPError as err:
             samples.append((started, time.monotonic() - started))
-            self.errors.append(f"{label}: {type(err).__name__}")
+            errors.append(f"{label}: {type(err).__name__}")
             return
         samples.append((started, time.monotonic() - started))
         if response.status_code not in (200, 201):
-            self.errors.append(f"{label} {response.status_code}: {response.text[:120]}")
+            errors.append(f"{label} {response.status_code}: {response.text[:120]}")
+
+    snapshots = Snapshots(4)
+    number = 0
+    with httpx.Client(timeout=30) as client:
+        while not halt.is_set():
+            timed(
+                lists,
+                "event list",
+                partial(
+                    client.get, f"{api_url}/api/v1/events", params={"limit": 50}, headers=headers
+                ),
+            )
+            number += 1
+            incident = synthetic_incident(
+                number, cameras[number % len(cameras)], snapshots.jpeg(number), run="fleet"
+            )
+            timed(posts, "incident", partial(post_incident, client, api_url, incident))
+            halt.wait(0.5)
+    results.put((lists, posts, errors))
+
+
+class Operators:
+    """An operator's event list and a worker's incident posts, timed, twice a second each.
+
+    They run in a process of their own: in this one, the hundreds of simulated workers' threads
+    share one interpreter lock, and the time a request waited for it would be counted as the
+    API's. The samples (time.monotonic(), the same clock in every process) come back at `stop`.
+    """
+
+    def __init__(self, api: ApiProcess, headers: dict[str, str], cameras: list[str]):
+        context = multiprocessing.get_context("spawn")
+        self._halt = context.Event()
+        self._results: Queue[
+            tuple[list[tuple[float, float]], list[tuple[float, float]], list[str]]
+        ] = context.Queue()
+        self._process = context.Process(
+            target=_operate,
+            args=(api.url, headers, cameras, self._halt, self._results),
+            name="operators",
+            daemon=True,
+        )
+        self.lists: list[tuple[float, float]] = []  # (monotonic time, seconds)
+        self.posts: list[tuple[float, float]] = []
+        self.errors: list[str] = []
+
+    def start(self) -> None:
+        self._process.start()
 
     def stop(self) -> None:
+        if self._halt.is_set():
+            return
         self._halt.set()
-        self.join(timeout=30)
+        try:
+            self.lists, self.posts, self.errors = self._results.get(timeout=60)
+        except queue.Empty:
+            self.errors.append("the operators' process sent no samples")
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
 
     @staticmethod
     def p(samples: list[tuple[float, float]], since: float, until: float, q: float) -> float:

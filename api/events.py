@@ -28,6 +28,7 @@ from api.grouping import (
     group_key,
     grouping_settings,
     lock_situation,
+    ongoing_until,
     start_situation,
 )
 from api.leases import check_fence
@@ -482,6 +483,7 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         language = _language_of(request)
         title = incident_title(incident, event_type, event.camera.name, language)
         description = incident_description(incident, event_type, event.camera.name, language)
+    now, until = datetime.now(UTC), ongoing_until(event)
     return GridEventPublic(
         id=event.id,
         source=event.source,
@@ -510,7 +512,7 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         urgency=urgency.value,
         urgency_name_zh=urgency.name_zh,
         deadline_working_time=bool(event.deadline_at and limit and limit.counts_working_time),
-        overdue=bool(event.deadline_at and event.deadline_at < datetime.now(UTC)),
+        overdue=bool(event.deadline_at and event.deadline_at < now),
         escalations=event.escalations,
         reworks=event.reworks,
         merged_into_id=event.merged_into_id,
@@ -526,7 +528,8 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         occurrence_count=event.occurrence_count,
         first_seen_at=event.first_seen_at,
         last_seen_at=event.last_seen_at,
-        ongoing=event.ongoing,
+        ongoing=until is not None and until > now,
+        ongoing_until=until,
         object_classes=event.objects_involved.get("classes", []),
         track_ids=event.objects_involved.get("track_ids", []),
         intake=event.intake or "file",

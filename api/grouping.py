@@ -37,6 +37,13 @@ DISPATCHED_STATES = ("dispatched", "handling", "resolved")
 _MILESTONES = (2, 10)
 # Bounds the event's list of objects; the occurrences keep every track id anyway.
 MAX_TRACK_IDS = 500
+# How long a situation counts as going on after it was last seen still going on. The worker's
+# last word on a situation is its latest occurrence's clip, a few seconds after the rule
+# concluded; a rule fires once per stay, so nothing more comes while the same people stay, nor
+# when they leave. Past this quiet period "ongoing" would be a guess: it clears, and the live
+# view tells whether it is still there. (Not the grouping window: that says whether a repeat
+# belongs to the same case, half an hour by default, far too long to call a situation current.)
+ONGOING_QUIET = timedelta(seconds=120)
 
 
 # Built once: every incident runs them, and a statement built anew is built, and its cache key
@@ -107,6 +114,21 @@ def find_open_situation(
         _FIND_SITUATION,
         {"key": key, "states": states, "earliest": at - window, "latest": at + window},
     ).first()
+
+
+def ongoing_until(event: GridEvent) -> datetime | None:
+    """Until when `event`'s situation counts as going on: `ONGOING_QUIET` after it was last
+    seen, if it was still going on then; None when it was not (or was never seen).
+
+    Example:
+        >>> from datetime import UTC
+        >>> event = GridEvent(ongoing=True, last_seen_at=datetime(2026, 5, 4, 8, 0, tzinfo=UTC))
+        >>> ongoing_until(event).isoformat()
+        '2026-05-04T08:02:00+00:00'
+    """
+    if not event.ongoing or event.last_seen_at is None:
+        return None
+    return event.last_seen_at + ONGOING_QUIET
 
 
 def _seen_until(incident: Incident) -> datetime:

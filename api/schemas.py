@@ -153,7 +153,14 @@ class GridEventPublic(BaseModel):
     first_seen_at: datetime | None = Field(default=None, description="When it was first seen.")
     last_seen_at: datetime | None = Field(default=None, description="When it was last seen.")
     ongoing: bool = Field(
-        default=False, description="Still going on when it was last seen (the latest occurrence)."
+        default=False,
+        description="Going on now: it still went on when it was last seen (the latest"
+        " occurrence), and that was no longer ago than the quiet period (see ongoing_until).",
+    )
+    ongoing_until: datetime | None = Field(
+        default=None,
+        description="When `ongoing` lapses unless the situation is seen again: two minutes after"
+        " it was last seen going on; null when it was not going on then.",
     )
     object_classes: list[str] = Field(default=[], description="Classes of the objects involved.")
     track_ids: list[int] = Field(default=[], description="Tracks of the objects involved.")

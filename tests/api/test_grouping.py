@@ -18,6 +18,7 @@ from api import migrate
 from api.app import create_app
 from api.db import make_engine
 from api.events import Registration, register_incident
+from api.grouping import ONGOING_QUIET
 from api.models import GridEvent, Incident
 from contract.incident import IncidentReport
 from tests.api.helpers import WORKER
@@ -61,7 +62,9 @@ def test_a_repeat_within_the_window_joins_the_open_event(
     assert second["occurrence_count"] == 2
     assert datetime.fromisoformat(second["first_seen_at"]) == T0 - timedelta(seconds=2)
     assert datetime.fromisoformat(second["last_seen_at"]) == T0 + timedelta(minutes=20)
-    assert second["ongoing"] is True
+    # It still went on when last seen, two days ago: long past the quiet period, so not now.
+    assert second["ongoing"] is False
+    assert datetime.fromisoformat(second["ongoing_until"]) == T0 + timedelta(minutes=22)
     assert second["object_classes"] == ["person", "bicycle"]
     assert second["track_ids"] == [7, 9]
     # The event still shows the incident that opened it; its picture is the most confident one.
@@ -92,6 +95,27 @@ def test_a_repeat_within_the_window_joins_the_open_event(
     # One step in the audit trail for the first repeat, not one per occurrence.
     detail = api_client.get(f"/api/v1/events/{first['id']}", headers=accounts.headers("admin"))
     assert [step["action"] for step in detail.json()["history"]] == ["report", "occurrence"]
+
+
+def test_ongoing_clears_once_the_situation_is_not_seen_for_the_quiet_period(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    now = datetime.now(UTC)
+    # Last seen going on six minutes ago, and not since: it has ended, no new message needed.
+    stale = report(api_client, detected_at=now - timedelta(minutes=6), track_id=1, ongoing=True)
+    assert (stale["ongoing"], stale["occurrence_count"]) == (False, 1)
+    assert datetime.fromisoformat(stale["ongoing_until"]) == now - timedelta(minutes=4)
+    # Seen again going on a moment ago: ongoing for the quiet period after that.
+    fresh = report(api_client, detected_at=now - timedelta(seconds=5), track_id=2, ongoing=True)
+    assert fresh["id"] == stale["id"]
+    assert fresh["ongoing"] is True
+    until = datetime.fromisoformat(fresh["ongoing_until"])
+    assert until == now - timedelta(seconds=5) + ONGOING_QUIET
+    listed = events(api_client, accounts)
+    assert [(item["id"], item["ongoing"]) for item in listed] == [(stale["id"], True)]
+    # An occurrence that ended (its clip saw the condition stop) ends it at once.
+    ended = report(api_client, detected_at=now - timedelta(seconds=2), track_id=3, ongoing=False)
+    assert (ended["ongoing"], ended["ongoing_until"]) == (False, None)
 
 
 def test_occurrences_page_newest_first(api_client: TestClient, accounts: Accounts) -> None:

@@ -105,19 +105,37 @@ export function ago(iso) {
   return h("time", { class: "age", datetime: iso, dataset: { age: iso }, title: zonedText(iso) }, ageText(iso));
 }
 
+/**
+ * Whether the event's situation goes on now: it still went on when last seen, and the quiet
+ * period after that (ongoing_until) has not passed by this page's clock, so a page left open
+ * clears it without any new message.
+ */
+export function ongoingNow(event) {
+  return Boolean(event.ongoing) && (!event.ongoing_until || Date.parse(event.ongoing_until) > Date.now());
+}
+
+function ongoingBadge(ongoing, until) {
+  return h(
+    "span",
+    { class: `badge ${ongoing ? "badge-ongoing" : "badge-ended"}`, dataset: ongoing && until ? { ongoingUntil: until } : {} },
+    t(ongoing ? "situation.ongoing" : "situation.ended"),
+  );
+}
+
 /** One situation, one item: how often it occurred, when last, and whether it goes on. */
 export function situation(event) {
   if (!event.last_seen_at) return null;
+  const ongoing = ongoingNow(event);
   return h(
     "p",
-    { class: `situation${event.ongoing ? " is-ongoing" : ""}` },
+    { class: `situation${ongoing ? " is-ongoing" : ""}` },
     h("span", { class: "occurrences" }, t("situation.count", { n: event.occurrence_count })),
     " · ",
     t("situation.last_seen"),
     " ",
     Object.assign(ago(event.last_seen_at), { className: "last-seen" }),
     " ",
-    h("span", { class: `badge ${event.ongoing ? "badge-ongoing" : "badge-ended"}` }, t(event.ongoing ? "situation.ongoing" : "situation.ended")),
+    ongoingBadge(ongoing, event.ongoing_until),
   );
 }
 
@@ -134,6 +152,12 @@ export function refreshClocks(root = document) {
   for (const el of root.querySelectorAll("[data-deadline]")) {
     el.textContent = deadlineText(el.dataset.deadline);
     el.classList.toggle("overdue", Date.parse(el.dataset.deadline) < Date.now());
+  }
+  // A situation nobody has seen going on for the quiet period has ended, message or none.
+  for (const el of root.querySelectorAll("[data-ongoing-until]")) {
+    if (Date.parse(el.dataset.ongoingUntil) > Date.now()) continue;
+    el.closest(".situation")?.classList.remove("is-ongoing");
+    el.replaceWith(ongoingBadge(false));
   }
 }
 

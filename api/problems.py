@@ -45,11 +45,16 @@ _PLAIN = (str, int, float, bool)
 def field_errors(errors: Sequence[Any], *, skip: int = 1) -> list[dict[str, Any]]:
     """Pydantic's errors as `{"field", "type", "params"}`: the field path after the first `skip`
     parts (FastAPI's "body", "query", ...), pydantic's error type (which the console words, see
-    https://docs.pydantic.dev/latest/errors/validation_errors/) and its plain context values."""
+    https://docs.pydantic.dev/latest/errors/validation_errors/, or one of our validators' own
+    codes, raised as `PydanticCustomError`) and its plain context values."""
     worded = []
     for error in errors:
         location = [str(part) for part in error.get("loc", ())]
         context = error.get("ctx") or {}
+        # A model's own validator names the field it is about in its context (contract.camera).
+        named = context.get("field") if isinstance(context.get("field"), str) else None
+        if named:
+            location = [*location, *named.split(".")]
         worded.append(
             {
                 "field": ".".join(location[skip:]) or ".".join(location),

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from shapely.geometry import Polygon
 
 from contract.vocabulary import Category, Severity
@@ -416,9 +417,17 @@ class TimeOfDay(BaseModel):
     @model_validator(mode="after")
     def _both_or_neither(self) -> TimeOfDay:
         if (self.starts_at_time is None) != (self.ends_at_time is None):
-            raise ValueError("give both starts_at_time and ends_at_time, or neither")
+            raise PydanticCustomError(
+                "time_window_half",
+                "give both starts_at_time and ends_at_time, or neither",
+                {"field": "ends_at_time" if self.ends_at_time is None else "starts_at_time"},
+            )
         if self.starts_at_time is not None and self.starts_at_time == self.ends_at_time:
-            raise ValueError("starts_at_time and ends_at_time are the same: an empty window")
+            raise PydanticCustomError(
+                "time_window_empty",
+                "starts_at_time and ends_at_time are the same: an empty window",
+                {"field": "ends_at_time"},
+            )
         return self
 
 
@@ -871,7 +880,11 @@ class SuppressionCreate(TimeOfDay):
     def _a_polygon(cls, region: list[list[float]]) -> list[list[float]]:
         shape = Polygon(region)
         if not shape.is_valid or shape.area <= 0:
-            raise ValueError("not a simple polygon with an area (do its edges cross?)")
+            raise PydanticCustomError(
+                "polygon_not_simple",
+                "not a simple polygon with an area (do its edges cross?)",
+                {"fault": "crossing edges or no area"},
+            )
         return region
 
 

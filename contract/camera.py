@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from shapely.geometry import LineString, Polygon
 from shapely.validation import explain_validity
 
@@ -59,8 +60,22 @@ MIN_REGION_AREA = 1 / (1920 * 1080)
 MIN_LINE_LENGTH = 1 / 1920
 
 
+def _at(field: str, code: str, message: str, **params: str) -> PydanticCustomError:
+    """A model-level validator's error about one field: its code and words as any field
+    validator's, with the field's path in `field` (the error itself has no location; see
+    contract.problems and api.problems, which take it from there)."""
+    return PydanticCustomError(code, message, {"field": field, **params})
+
+
+def _normalised(address: str) -> str:
+    try:
+        return normalised_address(address)
+    except ValueError as err:
+        raise PydanticCustomError("address_control_character", str(err)) from err
+
+
 def usable_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """`points` if they outline a simple polygon with an area; ValueError saying why not.
+    """`points` if they outline a simple polygon with an area; a coded error saying why not.
 
     Shared by zones and privacy masks, so a camera file, the worker and the API's registration
     refuse the same shapes (a bow-tie whose edges cross, points all on one line).
@@ -69,23 +84,33 @@ def usable_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float
     if shape.convex_hull.area < MIN_REGION_AREA or (
         not shape.is_valid and (explain_validity(shape).startswith("Too few points"))
     ):
-        raise ValueError(
-            f"the polygon has no area ({shape.area:.2g} of the picture): its points lie on"
-            " one line or on top of each other"
+        raise PydanticCustomError(
+            "polygon_no_area",
+            "the polygon has no area ({area} of the picture): its points lie on one line or on"
+            " top of each other",
+            {"area": f"{shape.area:.2g}"},
         )
     if not shape.is_valid:
         # explain_validity names the fault and where: "Self-intersection[0.5 0.5]".
         fault = explain_validity(shape)
         if fault.startswith(("Self-intersection", "Ring Self-intersection")):
             at = fault.split("[", 1)[-1].strip("]").split()
-            where = f" at ({float(at[0]):.3g}, {float(at[1]):.3g})" if len(at) == 2 else ""
-            raise ValueError(
-                f"the polygon's edges cross{where} (a bow-tie): list its points in order"
-                " around its edge"
+            where = f"({float(at[0]):.3g}, {float(at[1]):.3g})" if len(at) == 2 else "?"
+            raise PydanticCustomError(
+                "polygon_edges_cross",
+                "the polygon's edges cross at {at} (a bow-tie): list its points in order around"
+                " its edge",
+                {"at": where},
             )
-        raise ValueError(f"not a simple polygon: {fault}")
+        raise PydanticCustomError(
+            "polygon_not_simple", "not a simple polygon: {fault}", {"fault": fault}
+        )
     if shape.area < MIN_REGION_AREA:
-        raise ValueError(f"the polygon has no area ({shape.area:.2g} of the picture)")
+        raise PydanticCustomError(
+            "polygon_no_area",
+            "the polygon has no area ({area} of the picture)",
+            {"area": f"{shape.area:.2g}"},
+        )
     return points
 
 
@@ -127,14 +152,20 @@ class DetectConfig(_Strict):
     @classmethod
     def _multiple_of_32(cls, value: int) -> int:
         if value % 32:
-            raise ValueError("must be a multiple of 32")
+            raise PydanticCustomError(
+                "multiple_of", "must be a multiple of {multiple_of}", {"multiple_of": 32}
+            )
         return value
 
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
         if value not in MODELS:
-            raise ValueError(f"unknown model {value!r} (models: {', '.join(MODELS)})")
+            raise PydanticCustomError(
+                "model_unknown",
+                "unknown model '{model}' (models: {models})",
+                {"model": value, "models": ", ".join(MODELS)},
+            )
         return value
 
 
@@ -175,8 +206,10 @@ class LineConfig(_Strict):
     def _has_length(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         length = LineString(points).length
         if length < MIN_LINE_LENGTH:
-            raise ValueError(
-                f"the line has no length ({length:.2g}): its start and end are the same point"
+            raise PydanticCustomError(
+                "line_no_length",
+                "the line has no length ({length}): its start and end are the same point",
+                {"length": f"{length:.2g}"},
             )
         return points
 
@@ -249,10 +282,14 @@ class StreamConfig(_Strict):
     @classmethod
     def _sub_source_scheme(cls, value: str | None) -> str | None:
         if value is not None:
-            value = normalised_address(value)
+            value = _normalised(value)
             scheme = urlsplit(value).scheme.lower()
             if scheme not in ("rtsp", "rtsps", "http", "https"):
-                raise ValueError(f"scheme {scheme or '(none)'!r} is not a live stream's scheme")
+                raise PydanticCustomError(
+                    "source_scheme",
+                    "scheme '{scheme}' is not a live stream's scheme ({schemes})",
+                    {"scheme": scheme or "(none)", "schemes": "rtsp, rtsps, http, https"},
+                )
         return value
 
 
@@ -351,17 +388,21 @@ class CameraConfig(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}") from err
+            raise PydanticCustomError(
+                "timezone_unknown", "unknown time zone '{timezone}'", {"timezone": value}
+            ) from err
         return value
 
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        value = normalised_address(value)
+        value = _normalised(value)
         scheme = urlsplit(value).scheme.lower()
         if scheme not in SOURCE_SCHEMES:
-            raise ValueError(
-                f"scheme {scheme or '(none)'!r} is not one of {', '.join(SOURCE_SCHEMES)}"
+            raise PydanticCustomError(
+                "source_scheme",
+                "scheme '{scheme}' is not one of {schemes}",
+                {"scheme": scheme or "(none)", "schemes": ", ".join(SOURCE_SCHEMES)},
             )
         return value
 
@@ -370,30 +411,39 @@ class CameraConfig(_Strict):
         names = [zone.name for zone in self.zones]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"zones: duplicate zone name {duplicates[0]!r}")
+            raise _at("zones", "zone_duplicate", "duplicate zone name '{zone}'", zone=duplicates[0])
         line_names = [line.name for line in self.lines]
         model = MODELS[self.detect.model]
         for index, rule in enumerate(self.rules):
             zone = getattr(rule, "zone", None)
             if zone is not None and zone not in names:
                 known = ", ".join(names) or "none defined"
-                raise ValueError(f"rules.{index}.zone: unknown zone {zone!r} (zones: {known})")
+                raise _at(
+                    f"rules.{index}.zone", "zone_unknown", "unknown zone '{zone}' (zones: {known})",
+                    zone=zone, known=known,
+                )  # fmt: skip
             if isinstance(rule, LineCrossingRuleConfig) and rule.line not in line_names:
                 known = ", ".join(line_names) or "none defined"
-                raise ValueError(f"rules.{index}.line: unknown line {rule.line!r} (lines: {known})")
+                raise _at(
+                    f"rules.{index}.line", "line_unknown", "unknown line '{line}' (lines: {known})",
+                    line=rule.line, known=known,
+                )  # fmt: skip
             unknown = [
                 name for name in getattr(rule, "classes", []) if name not in model.class_names
             ]
             if unknown:
-                raise ValueError(
-                    f"rules.{index}.classes: {unknown[0]!r} is not a class the detector knows"
-                    f" (model {model.name})"
-                )
+                raise _at(
+                    f"rules.{index}.classes", "class_unknown",
+                    "'{name}' is not a class the detector knows (model {model})",
+                    name=unknown[0], model=model.name,
+                )  # fmt: skip
         unknown = [name for name in self.detect.classes if name not in model.class_names]
         if unknown:
-            raise ValueError(
-                f"detect.classes: {unknown[0]!r} is not a class model {model.name} knows"
-            )
+            raise _at(
+                "detect.classes", "class_unknown",
+                "'{name}' is not a class the detector knows (model {model})",
+                name=unknown[0], model=model.name,
+            )  # fmt: skip
         return self
 
     def resolved_source(self, environ: Mapping[str, str] | None = None) -> str:

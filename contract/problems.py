@@ -40,6 +40,10 @@ def problems_from_validation(path: Path | None, error: ValidationError) -> list[
         # A rule's kind picks its model; pydantic puts that tag in the path ("rules.0.intrusion").
         if len(parts) > 2 and parts[0] == "rules" and parts[2] in RULE_KINDS:
             del parts[2]
+        # A model's own validator names the field it is about in its context (contract.camera).
+        named = (item.get("ctx") or {}).get("field")
+        if isinstance(named, str) and named:
+            parts = [*parts, *named.split(".")]
         location = ".".join(str(part) for part in parts)
         message = item["msg"].removeprefix("Value error, ")
         given = item.get("input")

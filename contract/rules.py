@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from contract.vocabulary import Category, Severity
 
@@ -68,7 +68,12 @@ class ScheduleConfig(_Strict):
     @classmethod
     def _windows_parse(cls, value: list[str]) -> list[str]:
         for window in value:
-            parse_window(window)
+            try:
+                parse_window(window)
+            except ValueError as err:
+                raise PydanticCustomError(
+                    "time_window", "{reason}", {"window": window, "reason": str(err)}
+                ) from err
         return value
 
 

@@ -170,3 +170,75 @@ def test_every_error_a_route_answers_carries_a_worded_code(
 def test_an_unknown_route_and_a_wrong_method_are_worded_too(api_client: TestClient) -> None:
     assert_worded(api_client.get("/api/v1/no-such-route").json(), "unknown route")
     assert_worded(api_client.delete("/api/v1/taxonomy").json(), "wrong method")
+
+
+def _custom_codes(path: Path) -> list[str]:
+    """The codes of the validation errors our own validators raise in `path`."""
+    codes = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and node.args:
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            code = node.args[1 if name == "_at" else 0]
+            if name in ("PydanticCustomError", "_at") and isinstance(code, ast.Constant):
+                codes.append(str(code.value))
+    return codes
+
+
+def test_every_code_our_validators_raise_has_words() -> None:
+    """A validator that raised a plain ValueError was worded "invalid value" and no more; ours
+    raise a PydanticCustomError with a code and parameters, which the console words."""
+    codes = {
+        code
+        for folder in ("contract", "api")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        for code in _custom_codes(path)
+    }
+    assert {"zone_unknown", "polygon_edges_cross", "time_window_half"} <= codes, codes
+    for language, keys in CATALOGUES.items():
+        missing = sorted(code for code in codes if f"invalid.{code}" not in keys)
+        assert not missing, f"validation codes without words in {language}: {missing}"
+
+
+def test_a_camera_files_own_checks_answer_with_codes_and_the_field(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    path, admin = "/api/v1/cameras/school-no1-gate", accounts.headers("admin")
+    bow_tie = [[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    fields = api_client.patch(
+        path,
+        json={"timezone": "Mars/Base", "zones": [{"name": "gate_path", "polygon": bow_tie}]},
+        headers=admin,
+    )
+    assert fields.status_code == 422, fields.text
+    assert_worded(fields.json(), "field validators")
+    assert fields.json()["params"]["errors"] == [
+        {"field": "timezone", "type": "timezone_unknown", "params": {"timezone": "Mars/Base"}},
+        {"field": "zones.0.polygon", "type": "polygon_edges_cross", "params": {"at": "(0.5, 0.5)"}},
+    ]
+    # A check across fields (a rule's zone must be one of the camera's) names the rule's field.
+    rule = {"kind": "intrusion", "zone": "nowhere", "classes": ["person"]}
+    across = api_client.patch(path, json={"rules": [rule]}, headers=admin)
+    assert across.status_code == 422, across.text
+    assert_worded(across.json(), "model validator")
+    (error,) = across.json()["params"]["errors"]
+    assert (error["field"], error["type"]) == ("rules.0.zone", "zone_unknown")
+    assert (error["params"]["zone"], error["params"]["known"]) == ("nowhere", "gate_path")
+    assert "rules.0.zone: unknown zone 'nowhere'" in str(across.json()["detail"])
+
+
+def test_a_suppressions_time_window_names_the_missing_end(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    body = {
+        "camera_id": "school-no1-gate",
+        "rule": "intrusion",
+        "zone": "gate_path",
+        "object_class": "person",
+        "region": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]],
+        "starts_at_time": "22:00",
+    }
+    answer = api_client.post("/api/v1/suppressions", json=body, headers=accounts.headers("admin"))
+    assert answer.status_code == 422, answer.text
+    assert_worded(answer.json(), "suppression")
+    (error,) = answer.json()["params"]["errors"]
+    assert (error["field"], error["type"]) == ("ends_at_time", "time_window_half")

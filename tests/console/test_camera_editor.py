@@ -147,7 +147,9 @@ def test_every_rule_kind_can_be_added_from_the_picker(
         "() => document.querySelector('.save-bar .form-error').textContent.trim().length > 0"
     )
     shown = page.locator(".save-bar .form-error").inner_text()
-    assert "rules" in shown or "规则" in shown, shown  # the refused field is named
+    # The refused field is named, and why, in words (not a generic "invalid value").
+    assert "规则 #" in shown and "目标类别" in shown, shown
+    assert "不是检测模型" in shown and "取值无效" not in shown, shown
     assert stored(console_server, SCHOOL) == before
     page.locator('fieldset.rule[data-kind="fall"] button.danger').click()
     save(page)

@@ -81,3 +81,23 @@ def test_repeats_of_a_situation_count_on_one_wall_card(
     note = worker.page.locator(f'.event-card[data-event-id="{first["id"]}"] .routing-note')
     note.wait_for()
     assert "education-bureau" not in note.inner_text()
+
+
+def test_ongoing_ends_on_the_wall_by_its_own_clock(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    operator = open_console("district_operator")
+    operator.login("district_operator")
+    page = operator.page
+    page.wait_for_selector(".wall .notice, .wall .event-card")
+    # Last seen going on 100 s ago: ongoing for the 20 s left of its quiet period, then not,
+    # with no message arriving in between.
+    seen = datetime.now(UTC) - timedelta(seconds=100)
+    event = post_incident(console_server, detected_at=seen, zone="east_yard", ongoing=True)
+    assert event["ongoing"] is True
+    card = page.locator(f'.event-card[data-event-id="{event["id"]}"]')
+    card.wait_for()
+    assert card.locator(".situation .badge-ongoing").inner_text() == "进行中"
+    card.locator(".situation .badge-ended").wait_for(timeout=60_000)
+    assert card.locator(".situation .badge-ended").inner_text() == "已结束"
+    assert card.locator(".situation.is-ongoing").count() == 0

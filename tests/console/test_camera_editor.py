@@ -148,7 +148,7 @@ def test_every_rule_kind_can_be_added_from_the_picker(
     )
     shown = page.locator(".save-bar .form-error").inner_text()
     # The refused field is named, and why, in words (not a generic "invalid value").
-    assert "规则 #" in shown and "目标类别" in shown, shown
+    assert "规则 › #" in shown and "目标类别" in shown, shown
     assert "不是检测模型" in shown and "取值无效" not in shown, shown
     assert stored(console_server, SCHOOL) == before
     page.locator('fieldset.rule[data-kind="fall"] button.danger').click()

@@ -31,6 +31,7 @@ from api.leases import StaleLease
 from api.middleware import parse_json
 from api.models import Incident
 from api.principal import Principal
+from api.problems import CodedProblem
 from api.schemas import GridEventPublic, IncidentSuppressed, Problem
 from api.scope import can_see_event
 from api.taxonomy import UnknownEventCode
@@ -141,7 +142,11 @@ def _visible_incident(session: SessionDep, principal: Principal, incident_id: st
     incident = session.get(Incident, incident_id)
     event = incident.grid_event if incident is not None else None
     if incident is None or event is None or can_see_event(session, principal, event.id) is None:
-        raise HTTPException(404, detail=f"incident {incident_id} not found")
+        # A person reaches this one: the console fetches the evidence of the events it shows.
+        raise CodedProblem(
+            404, f"incident {incident_id} not found", "incident_not_found",
+            {"incident_id": incident_id},
+        )  # fmt: skip
     return incident
 
 
@@ -180,9 +185,10 @@ def incident_snapshot(
     incident = _visible_incident(session, principal, incident_id)
     path = settings.evidence_dir / incident.snapshot_path
     if not path.is_file():
-        raise HTTPException(
-            404, detail=f"snapshot of incident {incident_id} is missing from storage"
-        )
+        raise CodedProblem(
+            404, f"snapshot of incident {incident_id} is missing from storage",
+            "evidence_missing", {"incident_id": incident_id},
+        )  # fmt: skip
     _record(session, request, principal, incident, "snapshot")
     return FileResponse(
         path,
@@ -284,7 +290,10 @@ def incident_clip(
     log."""
     incident = _visible_incident(session, principal, incident_id)
     if not incident.clip_path or not (settings.evidence_dir / incident.clip_path).is_file():
-        raise HTTPException(404, detail=f"incident {incident_id} has no clip")
+        raise CodedProblem(
+            404, f"incident {incident_id} has no clip", "clip_missing",
+            {"incident_id": incident_id},
+        )  # fmt: skip
     _record(session, request, principal, incident, "clip")
     return FileResponse(
         settings.evidence_dir / incident.clip_path,

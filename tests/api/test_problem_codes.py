@@ -27,6 +27,12 @@ MACHINE_FACING = {
     "api/routers/users.py": "account administration (administrators, by API)",
     "api/metrics.py": "Prometheus",
 }
+# What people reach in those modules all the same: the addresses the API hands them (an event's
+# snapshot_url and clip_url, which the console fetches), by route name and by function.
+PERSON_FACING_ROUTES = {"incident_snapshot", "incident_clip"}
+PERSON_FACING_FUNCTIONS = {
+    "api/routers/incidents.py": {"_visible_incident", "incident_snapshot", "incident_clip"},
+}
 # Calls that raise an error with a code: the argument that names it (position, keyword).
 CODED = {
     "CodedProblem": 2,
@@ -69,6 +75,16 @@ def _raised_codes(path: Path) -> tuple[list[str], list[str]]:
     return codes, plain
 
 
+def _person_facing_lines(path: Path) -> set[int]:
+    """Lines of the functions in `path` that answer people though their module is for machines."""
+    names = PERSON_FACING_FUNCTIONS.get(str(path.relative_to(REPO)), set())
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef) and node.name in names:
+            lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return lines
+
+
 def test_every_error_raised_outside_machine_facing_modules_has_a_worded_code() -> None:
     codes: set[str] = set()
     plain: list[str] = []
@@ -77,6 +93,9 @@ def test_every_error_raised_outside_machine_facing_modules_has_a_worded_code() -
         codes.update(found)
         if str(path.relative_to(REPO)) not in MACHINE_FACING:
             plain.extend(raised)
+        else:
+            people = _person_facing_lines(path)
+            plain.extend(where for where in raised if int(where.rsplit(":", 1)[1]) in people)
     assert not plain, f"raise CodedProblem (api/problems.py) instead of HTTPException: {plain}"
     assert len(codes) > 40
     for language, keys in CATALOGUES.items():
@@ -150,7 +169,9 @@ def test_every_error_a_route_answers_carries_a_worded_code(
     answered = set()
     for route in _routes(api_client.app):
         module = route.endpoint.__module__.replace(".", "/") + ".py"
-        if module in MACHINE_FACING or route.path.startswith("/api/v1/live"):
+        if module in MACHINE_FACING and route.name not in PERSON_FACING_ROUTES:
+            continue
+        if route.path.startswith("/api/v1/live"):
             continue  # the live stream's errors are close codes, tested in test_live_and_stats
         for request in _failing_requests(route):
             for who, headers in people.items():
@@ -165,6 +186,9 @@ def test_every_error_a_route_answers_carries_a_worded_code(
     # The probe reached each kind: not logged in, no role, not found, invalid.
     assert {"not_authenticated", "role_required", "invalid"} <= codes, answered
     assert any(status == 404 for status, _ in answered), answered
+    # What people reach names its fault: none answers only a machine's http_<status>.
+    assert not {code for code in codes if code.startswith("http_")}, answered
+    assert "incident_not_found" in codes, answered
 
 
 def test_an_unknown_route_and_a_wrong_method_are_worded_too(api_client: TestClient) -> None:

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.vocabulary import CameraStatus, Instant
+
+
+class HealthReason(StrEnum):
+    """Why a camera is not online, as a code a person's screen words in its reader's language;
+    the worker's own text (`HealthReport.error`) is the detail beside it."""
+
+    unreachable = "unreachable"  # the host does not resolve, has no route, refuses or is silent
+    auth_failed = "auth_failed"  # the camera refused the user name or password
+    not_a_stream = "not_a_stream"  # the address answers with something other than video
+    stream_lost = "stream_lost"  # the connection broke off mid-stream
+    no_frames = "no_frames"  # connected (or connecting), no picture yet
+    frames_stale = "frames_stale"  # connected, the newest picture is too old
+    frames_slow = "frames_slow"  # connected, too few pictures a second for detection
+    decoder_error = "decoder_error"  # pictures arrive but none can be decoded
+    source_invalid = "source_invalid"  # the address or configuration cannot work as it is
+    recording_ended = "recording_ended"  # a recorded file played to its end
+    stopped = "stopped"  # the worker stopped watching it
+    capture_failed = "capture_failed"  # an unexpected fault in the worker's capture
 
 
 class HealthReport(BaseModel):
@@ -32,7 +52,12 @@ class HealthReport(BaseModel):
     frame_age_s: float | None = Field(
         default=None, ge=0, description="Age of the newest frame, in seconds."
     )
-    error: str | None = Field(default=None, max_length=500, description="Why it is not online.")
+    reason: HealthReason | None = Field(
+        default=None, description="Why it is not online, as a code; none when it is."
+    )
+    error: str | None = Field(
+        default=None, max_length=500, description="Why it is not online, in the worker's words."
+    )
     size_changes: int = Field(
         default=0,
         ge=0,

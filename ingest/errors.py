@@ -7,14 +7,20 @@ import socket
 
 # Adapters mask addresses in their errors; the function belongs to the wire contract.
 from contract.addresses import mask_credentials as mask_credentials
+from contract.health import HealthReason
 
 
 class IngestError(Exception):
-    """Base of every error a camera adapter raises."""
+    """Base of every error a camera adapter raises; `health_reason` is how a camera's health
+    report names it."""
+
+    health_reason = HealthReason.capture_failed
 
 
 class CameraUnavailable(IngestError):
     """The camera could not be opened or stopped delivering frames. Retried with backoff."""
+
+    health_reason = HealthReason.stream_lost
 
     def __init__(self, camera_id: str, reason: str):
         self.camera_id = camera_id
@@ -25,13 +31,19 @@ class CameraUnavailable(IngestError):
 class SourceUnreachable(CameraUnavailable):
     """The camera's host name does not resolve or there is no route to it. Retried."""
 
+    health_reason = HealthReason.unreachable
+
 
 class SourceRefused(CameraUnavailable):
     """The host answered but nothing listens on the port. Retried."""
 
+    health_reason = HealthReason.unreachable
+
 
 class SourceTimeout(CameraUnavailable):
     """The camera accepted the connection but did not answer in time. Retried."""
+
+    health_reason = HealthReason.unreachable
 
 
 class AuthenticationFailed(CameraUnavailable):
@@ -39,11 +51,22 @@ class AuthenticationFailed(CameraUnavailable):
     `OnvifAuthError`). Retried at the backoff cap, since an owner may fix the password on the
     camera rather than in GridWatch."""
 
+    health_reason = HealthReason.auth_failed
+
 
 class NotAVideoStream(CameraUnavailable):
     """The address answers, but with something other than video (a web page, audio only, or at
     an onvif:// address no ONVIF device service). Retried: a camera's web server may answer
     before its streaming service is up."""
+
+    health_reason = HealthReason.not_a_stream
+
+
+class UndecodableStream(CameraUnavailable):
+    """The connection gives frames, but for the read timeout none could be decoded (a codec
+    the decoder does not take, a damaged stream). Retried: the next connection may do better."""
+
+    health_reason = HealthReason.decoder_error
 
 
 class DamagedFrame(IngestError):
@@ -60,6 +83,8 @@ class DamagedFrame(IngestError):
 class UnsupportedSource(IngestError):
     """The source's scheme has no adapter in this build. Not retried: the config must change."""
 
+    health_reason = HealthReason.source_invalid
+
     def __init__(self, camera_id: str, scheme: str):
         self.camera_id = camera_id
         self.scheme = scheme
@@ -69,6 +94,8 @@ class UnsupportedSource(IngestError):
 class InvalidSource(IngestError):
     """The source address is malformed (no host, a bad port). Not retried: the config must
     change."""
+
+    health_reason = HealthReason.source_invalid
 
     def __init__(self, camera_id: str, reason: str):
         self.camera_id = camera_id

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from contract.health import HealthReason
 from contract.vocabulary import CameraStatus
 
 MIN_FPS_RATIO = 0.5
@@ -81,6 +82,17 @@ def assess_status(
             f"{input_fps:.1f} fps, under half of the {detect_fps:g} fps detection needs",
         )
     return CameraStatus.online, ""
+
+
+def _reason_code(
+    status: CameraStatus, frame_age_s: float | None, stale_after_s: float
+) -> HealthReason | None:
+    """The code of `assess_status`'s reason: no picture yet, an old one, or too few."""
+    if status is CameraStatus.online:
+        return None
+    if status is CameraStatus.offline or frame_age_s is None:
+        return HealthReason.no_frames
+    return HealthReason.frames_stale if frame_age_s > stale_after_s else HealthReason.frames_slow
 
 
 class RateMeter:
@@ -148,6 +160,8 @@ class CameraHealth:
         frames_dropped: Frames that arrived but never reached detection: a newer one came
             before detection was due for another, or before detection was free to take it.
         last_error: What is wrong while the camera is out ("" once a frame arrives again).
+        reason_code: Why it is not online, as a code (None when it is), for a person's screen
+            to word; `reason` and `last_error` are the detail.
         offline_since: While an outage lasts, when it began (UTC): the arrival of the last
             frame before the connection was lost, or the first failed attempt of a camera that
             gave none; None otherwise.
@@ -174,6 +188,7 @@ class CameraHealth:
     last_error: str
     frames_damaged: int = 0
     offline_since: datetime | None = None
+    reason_code: HealthReason | None = None
 
 
 def _utcnow() -> datetime:
@@ -220,6 +235,7 @@ class HealthTracker:
         self._dropped = 0
         self._damaged = 0
         self._last_error = ""
+        self._last_code = HealthReason.stream_lost
         self._offline_since: datetime | None = None  # start of the outage in progress
 
     def connected(self, *, codec: str | None = None) -> None:
@@ -235,8 +251,9 @@ class HealthTracker:
             if codec:
                 self._codec = codec
 
-    def disconnected(self, reason: str) -> None:
-        """The connection was lost or could not be made; the first such call starts an outage."""
+    def disconnected(self, reason: str, code: HealthReason = HealthReason.stream_lost) -> None:
+        """The connection was lost or could not be made (why: `reason` in words, `code` as a
+        code); the first such call starts an outage."""
         with self._lock:
             last, since = self._last_frame, self._connected_at
             if self._offline_since is None:
@@ -247,6 +264,7 @@ class HealthTracker:
                 self._offline_since = self._now() - timedelta(seconds=now - lost)
             self._connected_at = None
             self._last_error = reason
+            self._last_code = code
 
     def received(self, resolution: tuple[int, int] | None = None) -> None:
         """A frame arrived from the camera; the first one after an outage ends it."""
@@ -305,11 +323,13 @@ class HealthTracker:
                 connected_for_s=0.0 if self._connected_at is None else now - self._connected_at,
                 stale_after_s=self.stale_after_s,
             )
+            code = _reason_code(status, age if fresh else None, self.stale_after_s)
             if connected and self._offline_since is not None:
                 # Connected again, but the outage lasts until the picture is back.
                 status, reason = CameraStatus.offline, "reconnected, no frame yet"
+                code = HealthReason.no_frames
             elif status is CameraStatus.offline and self._last_error:
-                reason = self._last_error
+                reason, code = self._last_error, self._last_code
             last_at = None if age is None else self._now() - timedelta(seconds=age)
             return CameraHealth(
                 camera_id=self.camera_id,
@@ -331,4 +351,5 @@ class HealthTracker:
                 last_error=self._last_error,
                 frames_damaged=self._damaged,
                 offline_since=self._offline_since,
+                reason_code=code,
             )

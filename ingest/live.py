@@ -18,8 +18,9 @@ from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
+from contract.health import HealthReason
 from ingest.backoff import Backoff
-from ingest.errors import CameraUnavailable, DamagedFrame, IngestError
+from ingest.errors import CameraUnavailable, DamagedFrame, IngestError, UndecodableStream
 from ingest.frames import Frame, FrameSlot
 from ingest.health import CameraHealth, HealthTracker
 from ingest.reconnects import ReconnectSchedule
@@ -161,20 +162,20 @@ class LiveSource(ABC):
                 try:
                     self._pump(session)
                 except CameraUnavailable as err:
-                    self.health_tracker.disconnected(err.reason)
+                    self.health_tracker.disconnected(err.reason, err.health_reason)
                     if not self._closed.is_set():  # else it is just close() interrupting
                         log.warning("%s: %s", self.camera_id, err.reason)
                 except Exception as err:
                     # Whatever a library throws, the camera must come back, not the thread die.
                     reason = f"capture failed: {type(err).__name__}"
-                    self.health_tracker.disconnected(reason)
+                    self.health_tracker.disconnected(reason, HealthReason.capture_failed)
                     log.exception("%s: %s", self.camera_id, reason)
                 finally:
                     self.reconnects.lost()
                     session.close()
                     session = None
         finally:
-            self.health_tracker.disconnected("closed")
+            self.health_tracker.disconnected("closed", HealthReason.stopped)
             self._slot.close()
 
     def _pump(self, session: LiveSession) -> None:
@@ -233,7 +234,7 @@ class LiveSource(ABC):
         self.health_tracker.damaged()
         log.debug("%s: skipped a damaged frame: %s", self.camera_id, err.reason)
         if arrived - last_good > self.options.read_timeout_s:
-            raise CameraUnavailable(
+            raise UndecodableStream(
                 self.camera_id,
                 f"only damaged frames for {arrived - last_good:.0f} s ({err.reason})",
             )
@@ -249,7 +250,7 @@ class LiveSource(ABC):
             except IngestError as err:
                 self.reconnects.failed()
                 reason = getattr(err, "reason", str(err))
-                self.health_tracker.disconnected(reason)
+                self.health_tracker.disconnected(reason, err.health_reason)
                 log.warning("%s: reconnect failed: %s", self.camera_id, reason)
                 continue
             self.health_tracker.connected(codec=session.codec)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contract.camera import CameraConfig
-from contract.health import HealthReport
+from contract.health import HealthReason, HealthReport
 from contract.problems import ConfigError
 from contract.vocabulary import CameraStatus
 from detectors.motion import MotionDecision
@@ -51,6 +51,7 @@ class CameraStats:
     reconnects: int = 0
     status: str = "starting"
     last_error: str = ""
+    last_reason: HealthReason | None = None
 
 
 class CameraReader(threading.Thread):
@@ -128,23 +129,28 @@ class CameraReader(threading.Thread):
                     source = self._open()
                 except CameraUnavailable as err:
                     failures += 1
-                    self._unavailable(err.reason, failures)
+                    self._unavailable(err.reason, failures, err.health_reason)
                     continue
                 except ConfigError as err:
                     failures += 1
-                    self._unavailable(str(err), failures)
+                    self._unavailable(str(err), failures, HealthReason.source_invalid)
                     continue
                 except (UnsupportedSource, InvalidSource) as err:
                     # Retrying cannot help: the camera's configuration must change.
                     self.stats.status, self.stats.last_error = "offline", str(err)
-                    self._tracker.disconnected(str(err))
+                    self.stats.last_reason = err.health_reason
+                    self._tracker.disconnected(str(err), err.health_reason)
                     log.error("%s", err)
                     return
                 except Exception as err:
                     # Whatever went wrong opening it, the camera is retried, not abandoned.
                     failures += 1
                     log.exception("%s: camera could not be opened", self.camera.id)
-                    self._unavailable(f"could not be opened: {type(err).__name__}", failures)
+                    self._unavailable(
+                        f"could not be opened: {type(err).__name__}",
+                        failures,
+                        HealthReason.capture_failed,
+                    )
                     continue
                 with self._source_lock:
                     self._source = source
@@ -157,13 +163,14 @@ class CameraReader(threading.Thread):
                     failures = 0
                     # The source says from now on what is wrong, if anything.
                     self.stats.status, self.stats.last_error = "online", ""
+                    self.stats.last_reason = None
                     self._tracker.connected()
                     if self._pump(source):
                         return
                 except CameraUnavailable as err:
                     failures += 1
                     self.stats.reconnects += 1
-                    self._unavailable(err.reason, failures)
+                    self._unavailable(err.reason, failures, err.health_reason)
                 finally:
                     with self._source_lock:
                         self._source = None
@@ -186,7 +193,7 @@ class CameraReader(threading.Thread):
                 if self.stop.is_set():
                     return False
                 self.stats.status = "ended"
-                self._tracker.disconnected("recording ended")
+                self._tracker.disconnected("recording ended", HealthReason.recording_ended)
                 log.info(
                     "%s: recording ended after %d frames", self.camera.id, self.stats.frames_read
                 )
@@ -258,9 +265,10 @@ class CameraReader(threading.Thread):
             self._key_frames_only = wanted
             log.debug("%s: %s", self.camera.id, "key frames only" if wanted else "every frame")
 
-    def _unavailable(self, reason: str, failures: int) -> None:
+    def _unavailable(self, reason: str, failures: int, code: HealthReason) -> None:
         self.stats.status, self.stats.last_error = "offline", reason
-        self._tracker.disconnected(reason)
+        self.stats.last_reason = code
+        self._tracker.disconnected(reason, code)
         delay = self.backoff.delay(failures - 1)
         log.warning("%s: %s; retry in %.1fs", self.camera.id, reason, delay)
         self.stop.wait(delay)
@@ -288,6 +296,11 @@ class CameraReader(threading.Thread):
             health,
             reconnects=health.reconnects + self.stats.reconnects,
             last_error=health.last_error or self.stats.last_error,
+            reason_code=(
+                None
+                if health.status is CameraStatus.online
+                else health.reason_code or self.stats.last_reason
+            ),
         )
 
 
@@ -314,6 +327,7 @@ def health_report(health: CameraHealth, detection: PipelineStats | None = None) 
         frame_age_s=(
             None if health.last_frame_age_s is None else round(health.last_frame_age_s, 3)
         ),
+        reason=None if online else health.reason_code,
         error=error[:500] if error else None,
         size_changes=detection.size_changes if detection else 0,
         last_size_change=detection.last_size_change or None if detection else None,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.health import HealthReason
+from gridwatch.worker.capture import health_report
 from ingest import (
     AuthenticationFailed,
     CameraStatus,
@@ -159,19 +161,23 @@ def test_the_worker_keeps_running_its_good_camera_among_bad_ones(
     readers = {reader.camera.id: reader for reader in running.worker.readers}
     assert readers["good"].stats.frames_analysed >= 10  # 5 fps for ~3 s
     health = {reader.camera.id: reader.health() for reader in readers.values()}
+    # What a person reads is the code, worded in their language; the text is the detail.
     expected = {
-        "refused-rtsp": "connection refused",
-        "refused-http": "connection refused",
-        "silent-rtsp": "no answer from",
-        "silent-http": "no answer from",
-        "web-page": "not a video stream: HTTP 200 text/html",
-        "audio-only": "no video track",
-        "wrong-password": "user name or password rejected",
-        "malformed": "port is not a number",
+        "refused-rtsp": ("connection refused", HealthReason.unreachable),
+        "refused-http": ("connection refused", HealthReason.unreachable),
+        "silent-rtsp": ("no answer from", HealthReason.unreachable),
+        "silent-http": ("no answer from", HealthReason.unreachable),
+        "web-page": ("not a video stream: HTTP 200 text/html", HealthReason.not_a_stream),
+        "audio-only": ("no video track", HealthReason.not_a_stream),
+        "wrong-password": ("user name or password rejected", HealthReason.auth_failed),
+        "malformed": ("port is not a number", HealthReason.source_invalid),
     }
-    for name, message in expected.items():
+    for name, (message, code) in expected.items():
         assert health[name].status is CameraStatus.offline, name
         assert message in health[name].last_error, (name, health[name].last_error)
+        report = health_report(health[name])
+        assert (report["reason"], health[name].reason_code) == (code, code), name
+        assert message in report["error"], (name, report["error"])
         assert "secret" not in health[name].last_error and PASSWORD not in health[name].last_error
     # A malformed address is not retried; a refused one is, with backoff.
     assert readers["malformed"].finished.is_set()

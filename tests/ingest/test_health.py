@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contract.health import HealthReason
 from ingest.backoff import Backoff
 from ingest.health import (
     CameraStatus,
@@ -185,3 +186,27 @@ def test_backoff_doubles_up_to_the_cap_and_jitter_only_shortens() -> None:
 def test_backoff_refuses_nonsense(arguments: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Backoff(**arguments)  # type: ignore[arg-type]
+
+
+def test_each_reason_a_camera_is_out_has_a_code_beside_its_words() -> None:
+    clock = FakeClock()
+    tracker = HealthTracker("gate", kind="rtsp", detect_fps=2, monotonic=clock)
+    assert tracker.snapshot().reason_code is HealthReason.no_frames  # not yet connected
+    tracker.disconnected("connection refused by 127.0.0.1:554", HealthReason.unreachable)
+    refused = tracker.snapshot()
+    assert (refused.reason, refused.reason_code) == (
+        "connection refused by 127.0.0.1:554", HealthReason.unreachable,
+    )  # fmt: skip
+    tracker.connected()
+    assert tracker.snapshot().reason_code is HealthReason.no_frames  # reconnected, no frame yet
+    clock.now += 0.1
+    tracker.received()
+    assert tracker.snapshot().reason_code is None  # online: no reason
+    clock.now += 2.5
+    assert tracker.snapshot().reason_code is HealthReason.frames_stale
+    for _ in range(40):  # 0.3 fps for a camera detected at 2 fps
+        clock.now += 3
+        tracker.received()
+    assert tracker.snapshot().reason_code is HealthReason.frames_slow
+    tracker.disconnected("user name or password rejected (RTSP 401)", HealthReason.auth_failed)
+    assert tracker.snapshot().reason_code is HealthReason.auth_failed

@@ -51,6 +51,8 @@ from api.titles import (
     incident_description,
     incident_title,
     reader_language,
+    video_loss_description,
+    video_loss_title,
 )
 from contract.incident import IncidentReport
 
@@ -483,6 +485,8 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         language = _language_of(request)
         title = incident_title(incident, event_type, event.camera.name, language)
         description = incident_description(incident, event_type, event.camera.name, language)
+    elif (event.source_reference or "").startswith("video-loss:") and event.camera is not None:
+        title, description = _video_loss_words(event, event.camera.name, _language_of(request))
     now, until = datetime.now(UTC), ongoing_until(event)
     return GridEventPublic(
         id=event.id,
@@ -544,6 +548,19 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
             event.department_id,
         ),
     )
+
+
+def _video_loss_words(event: GridEvent, camera_name: str, language: Language) -> tuple[str, str]:
+    """A video-loss event's title and description in `language`, from what its report step
+    recorded (api.health); an event recorded before it did keeps its stored words."""
+    opened = next((step.details or {} for step in event.history if step.action == "report"), {})
+    if opened.get("origin") != "video_loss" or not opened.get("since"):
+        return event.title, event.description
+    since = datetime.fromisoformat(opened["since"])
+    return video_loss_title(camera_name, language), video_loss_description(
+        camera_name, since, opened.get("timezone") or "UTC", opened.get("reason"),
+        opened.get("error"), language,
+    )  # fmt: skip
 
 
 def _assignment(event: GridEvent) -> tuple[str, datetime] | None:

@@ -14,6 +14,7 @@ from api.events import open_event_clock
 from api.leases import fleet_status
 from api.models import Camera, GridEvent, GridEventHistory
 from api.redaction import mask_secrets
+from api.titles import DEFAULT_LANGUAGE, video_loss_description, video_loss_title
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,20 @@ def _video_loss(
     existing = _open_video_loss(session, camera)
     if existing is not None:
         return existing, False
-    reason = camera.health.get("error") or "no frames"
+    detail = camera.health.get("error") or None
+    reason = camera.health.get("reason") or ("worker_silent" if detail == SILENT else "no_frames")
+    zone = str((camera.config or {}).get("timezone") or "UTC")
     event = GridEvent(
         source="video",
         source_reference=f"{VIDEO_LOSS}:{camera.id}:{since.isoformat()}",
         category="device_fault",
         event_code=policy.taxonomy.for_rule("video_loss", "device_fault"),
         severity="medium",
-        title=f"Video loss — {camera.name}",
-        description=f"Camera {camera.id} offline since {since:%Y-%m-%d %H:%M:%S} UTC ({reason}).",
+        # Stored in the default language; shown in the reader's (api.events.to_public).
+        title=video_loss_title(camera.name, DEFAULT_LANGUAGE),
+        description=video_loss_description(
+            camera.name, since, zone, reason, detail, DEFAULT_LANGUAGE
+        ),
         grid_id=camera.grid_id,
         camera_id=camera.id,
         lat=camera.lat,
@@ -111,7 +117,8 @@ def _video_loss(
     )
     open_event_clock(
         event, policy, camera.organisation.kind, "system:camera-health", "video loss",
-        {"origin": "video_loss"},
+        {"origin": "video_loss", "since": since.isoformat(), "timezone": zone, "reason": reason,
+         "error": detail},
     )  # fmt: skip
     session.add(event)
     session.flush()
@@ -148,6 +155,8 @@ def _recovered(session: Session, camera: Camera, now: datetime) -> GridEvent | N
     return event
 
 
+# The detail the API writes when no worker reports on a camera any more.
+SILENT = "no health report from any worker"
 UNASSIGNED = "unassigned"
 UNASSIGNED_REASON = "no worker holds this camera: every worker is at capacity, or none is running"
 
@@ -172,7 +181,7 @@ def mark_unassigned_cameras(
     ):
         newly.append(camera.id)
         camera.status, camera.status_since = UNASSIGNED, waiting[camera.id]
-        camera.health = {**camera.health, "error": UNASSIGNED_REASON}
+        camera.health = {**camera.health, "reason": None, "error": UNASSIGNED_REASON}
     if newly:
         log.error(
             "%d cameras watched by no worker (%s); the fleet has %d workers, capacity %d,"
@@ -209,7 +218,7 @@ def mark_silent_cameras(
     for camera in silent:
         if camera.status != "offline":
             camera.status, camera.status_since = "offline", camera.last_report_at
-            camera.health = {**camera.health, "error": "no health report from any worker"}
+            camera.health = {**camera.health, "reason": None, "error": SILENT}
         event, created = _video_loss(session, camera, policy, grace, now)
         if created and event is not None:
             opened.append(event)

@@ -273,6 +273,15 @@ class OrganisationPublic(BaseModel):
     kind: str
 
 
+# Why a camera is not online: the API's own reasons, then the worker's (HealthReason).
+StatusReason = Literal[
+    "disabled", "unwatched", "awaiting_report", "worker_silent", "unassigned", "stream",
+    "unreachable", "auth_failed", "not_a_stream", "stream_lost", "no_frames", "frames_stale",
+    "frames_slow", "decoder_error", "source_invalid", "recording_ended", "stopped",
+    "capture_failed", "device_offline",
+]  # fmt: skip
+
+
 class CameraPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -284,19 +293,22 @@ class CameraPublic(BaseModel):
     grid_id: str | None
     enabled: bool
     status: str = Field(description="online, degraded, offline, or unknown (never reported on).")
-    status_reason: (
-        Literal["disabled", "unwatched", "awaiting_report", "worker_silent", "stream"] | None
-    ) = Field(
+    status_reason: StatusReason | None = Field(
         default=None,
-        description="Why it is not online: disabled; unwatched (no worker has taken it);"
-        " awaiting_report (a worker took it, no report yet); worker_silent (its worker stopped"
-        " reporting); stream (the worker reports the stream failing, see status_error).",
+        description="Why it is not online, as a code: disabled; unwatched (no worker has taken"
+        " it); awaiting_report (a worker took it, no report yet); worker_silent (its worker"
+        " stopped reporting); unassigned (no worker has room for it); one of the worker's"
+        " health reasons (contract.health.HealthReason: unreachable, auth_failed, stream_lost,"
+        " no_frames, decoder_error, ...); device_offline (a GB/T 28181 device stopped its"
+        " keep-alives); stream (a worker that gave no code). status_error is"
+        " the detail in the worker's words.",
     )
     watched_by: str | None = Field(
         default=None, description="The worker holding the camera's lease, if any."
     )
     status_error: str | None = Field(
-        default=None, description="The worker's last error for a failing stream, as it wrote it."
+        default=None,
+        description="The detail of status_reason: the worker's last error, as it wrote it.",
     )
 
 

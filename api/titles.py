@@ -9,7 +9,9 @@ right in either language; the stored title is the default language's.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.models import Incident
 from api.taxonomy import EventType
@@ -91,3 +93,57 @@ def incident_description(
         f"{what} in zone {incident.zone} of camera {camera_name}: {incident.object_class}"
         f" detected (confidence {incident.confidence:.0%}, track #{incident.track_id})."
     )
+
+
+# Why a camera is not online (contract.health.HealthReason, and the API's own reasons), for
+# the video-loss events the system writes.
+_CAMERA_REASONS = {
+    "unreachable": ("无法连接摄像头（主机不可达、端口未开放或无应答）", "it cannot be reached"),
+    "auth_failed": ("摄像头拒绝了用户名或密码", "the camera refused the user name or password"),
+    "not_a_stream": ("该地址返回的不是视频流", "its address answers with no video"),
+    "stream_lost": ("视频流中断", "the stream broke off"),
+    "no_frames": ("没有收到画面", "no picture arrives"),
+    "frames_stale": ("画面长时间未更新", "the picture is not refreshed"),
+    "frames_slow": ("画面帧率过低", "too few pictures a second"),
+    "decoder_error": ("画面无法解码", "the pictures cannot be decoded"),
+    "source_invalid": ("视频地址或配置有误", "the address or configuration is wrong"),
+    "recording_ended": ("录像已播放完毕", "the recording played to its end"),
+    "stopped": ("检测进程已停止接入", "the worker stopped watching it"),
+    "capture_failed": ("检测进程接入出错", "the worker's capture failed"),
+    "worker_silent": ("检测进程停止上报", "its worker stopped reporting"),
+    "device_offline": ("国标设备离线（无心跳）", "its GB/T 28181 device is offline"),
+}  # fmt: skip
+
+
+def camera_reason(code: str | None, language: Language) -> str:
+    """Why a camera is not online, in words, from its code (an unknown code: no picture)."""
+    zh, en = _CAMERA_REASONS.get(code or "", _CAMERA_REASONS["no_frames"])
+    return zh if language == "zh" else en
+
+
+def video_loss_title(camera_name: str, language: Language) -> str:
+    """E.g. "视频中断 — 第一小学正门", "Video loss — School gate"."""
+    return f"视频中断 — {camera_name}" if language == "zh" else f"Video loss — {camera_name}"
+
+
+def video_loss_description(
+    camera_name: str,
+    since: datetime,
+    zone: str,
+    reason: str | None,
+    detail: str | None,
+    language: Language,
+) -> str:
+    """Since when (in the camera's time zone, which it names) and why; the worker's own words
+    only as the detail."""
+    try:
+        local = since.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        local, zone = since.astimezone(UTC), "UTC"
+    when = f"{local:%Y-%m-%d %H:%M:%S} ({zone})"
+    why = camera_reason(reason, language)
+    if language == "zh":
+        extra = f"。详情：{detail}" if detail else ""
+        return f"摄像头「{camera_name}」自 {when} 起无画面：{why}{extra}。"
+    extra = f". Detail: {detail}" if detail else ""
+    return f"Camera {camera_name} has had no picture since {when}: {why}{extra}."

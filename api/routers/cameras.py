@@ -26,7 +26,7 @@ from api.cameras import (
 )
 from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
 from api.evidence_access import record_access
-from api.health import record_health
+from api.health import SILENT, UNASSIGNED, record_health
 from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
 from api.models import Camera, CameraLease, Organisation
 from api.principal import Principal
@@ -69,10 +69,6 @@ router = APIRouter(prefix="/api/v1", tags=["cameras"])
 OwnerDep = Annotated[Principal, Depends(require_roles("camera_owner"))]
 
 
-# The health error the API writes when no worker reports on a camera any more (api.health).
-_SILENT = "no health report from any worker"
-
-
 def _why(camera: Camera) -> tuple[str | None, str | None]:
     """Why a camera is not online, as a code the console words, and the worker watching it."""
     session = object_session(camera)
@@ -85,9 +81,12 @@ def _why(camera: Camera) -> tuple[str | None, str | None]:
     if camera.status == "unknown":
         # Never reported on: nobody runs it, or the worker that took it has not reported yet.
         return ("unwatched" if watcher is None else "awaiting_report"), watcher
-    if camera.health.get("error") == _SILENT:
+    if camera.health.get("error") == SILENT:
         return "worker_silent", watcher
-    return "stream", watcher
+    if camera.status == UNASSIGNED:
+        return "unassigned", watcher
+    # The worker's code; a worker that sent none is worded by its detail alone.
+    return camera.health.get("reason") or "stream", watcher
 
 
 def _public(camera: Camera) -> CameraPublic:
@@ -103,7 +102,11 @@ def _public(camera: Camera) -> CameraPublic:
         status=camera.status,
         status_reason=reason,
         watched_by=watcher,
-        status_error=camera.health.get("error") if reason in ("stream", "worker_silent") else None,
+        status_error=(
+            camera.health.get("error")
+            if reason not in (None, "disabled", "unwatched", "awaiting_report")
+            else None
+        ),
     )
 
 

@@ -206,7 +206,11 @@ def _device_health(
         if camera is None or camera.retired_at is not None:
             continue
         if not report.online:
-            health: dict[str, Any] = {"status": "offline", "error": OFFLINE_ERROR}
+            health: dict[str, Any] = {
+                "status": "offline",
+                "reason": "device_offline",
+                "error": OFFLINE_ERROR,
+            }
             if report.last_keepalive_at is not None:
                 health["offline_since"] = report.last_keepalive_at
             record_health(session, camera, health, policy=policy, grace=grace, now=now)

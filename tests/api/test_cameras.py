@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -181,18 +182,34 @@ def test_a_camera_dark_past_the_grace_period_opens_one_video_loss_event(
         "offline", offline_since=(start - timedelta(seconds=10)).isoformat(), error="stream lost"
     )
     assert video_loss_events() == []  # within the 60 s grace
-    report(
-        "offline", offline_since=(start - timedelta(seconds=90)).isoformat(), error="stream lost"
-    )
-    report(
-        "offline", offline_since=(start - timedelta(seconds=95)).isoformat(), error="stream lost"
-    )
+    lost = start - timedelta(seconds=90)
+    report("offline", offline_since=lost.isoformat(), reason="stream_lost", error="stream lost")
+    earlier = (start - timedelta(seconds=95)).isoformat()
+    report("offline", offline_since=earlier, reason="stream_lost", error="stream lost")
     (event,) = video_loss_events()
-    assert event["title"].startswith("Video loss") and event["camera_id"] == "school-no1-gate"
+    # Written in the reader's language from the reason's code, the worker's words the detail,
+    # the time in the camera's zone, named.
+    name = "No.1 Primary School, main gate path"
+    local = lost.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert event["title"] == f"视频中断 — {name}" and event["camera_id"] == "school-no1-gate"
+    assert event["description"] == (
+        f"摄像头「{name}」自 {local:%Y-%m-%d %H:%M:%S} (Asia/Shanghai) 起无画面："
+        "视频流中断。详情：stream lost。"
+    )
+    english = api_client.get(
+        f"/api/v1/events/{event['id']}",
+        headers={**accounts.headers("admin"), "Accept-Language": "en"},
+    ).json()
+    assert english["title"] == f"Video loss — {name}"
+    assert english["description"] == (
+        f"Camera {name} has had no picture since {local:%Y-%m-%d %H:%M:%S} (Asia/Shanghai):"
+        " the stream broke off. Detail: stream lost."
+    )
     health = api_client.get(
         "/api/v1/cameras/school-no1-gate/health", headers=accounts.headers("school_owner")
     ).json()
     assert health["status"] == "offline" and health["health"]["error"] == "stream lost"
+    assert (health["status_reason"], health["status_error"]) == ("stream_lost", "stream lost")
 
     report("online", fps=10.0)
     detail = api_client.get(

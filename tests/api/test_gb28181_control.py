@@ -134,6 +134,7 @@ def test_device_information_and_health_follow_the_device(
     report(api_client, online=False, last_keepalive_at=silent_since.isoformat())
     camera = api_client.get("/api/v1/cameras/school-gb-gate/health", headers=admin).json()
     assert camera["status"] == "offline" and "no keep-alive" in camera["health"]["error"]
+    assert camera["status_reason"] == "device_offline"  # worded by the console
 
     def video_loss() -> list[dict[str, Any]]:
         page = api_client.get("/api/v1/events", params={"category": "device_fault"}, headers=admin)
@@ -146,7 +147,8 @@ def test_device_information_and_health_follow_the_device(
         last_keepalive_at=(silent_since - timedelta(minutes=2)).isoformat(),
     )
     (event,) = video_loss()
-    assert event["event_code"] == "1002" and event["title"].startswith("Video loss")
+    assert event["event_code"] == "1002" and event["title"].startswith("视频中断 — ")
+    assert "国标设备离线（无心跳）" in event["description"]
 
     report(api_client, online=True)
     camera = api_client.get("/api/v1/cameras/school-gb-gate/health", headers=admin).json()

@@ -63,6 +63,9 @@ def test_admin_accepts_and_owner_adopts(
     row = page.inner_text(f'.gb-devices-table tr[data-device-id="{NVR}"]')
     assert "Hikvision DS-7608NI-K2" in row and "V4.30.085" in row and "在线" in row
     assert page.locator(".gb-candidates-table tbody tr").count() == 2
+    # The channel's state as the device gives it (ON), in words.
+    channel = page.inner_text(f'.gb-candidates-table tr[data-channel-id="{GATE}"]')
+    assert "在线" in channel and "ON" not in channel
 
     owner = open_console("school_owner")
     owner.login("school_owner")

@@ -32,6 +32,11 @@ def test_operator_sees_a_new_alert_live_and_dismisses_it_as_a_false_alarm(
     assert operator.menu() == ["wall", "map", "report", "stats", "evaluation", "cameras"]
     page.wait_for_selector(".wall .notice, .wall .event-card")
     page.evaluate("window.__sameDocument = true")
+    # The wall's camera health counts them as the camera page does: nobody watches these four,
+    # so they are off the air (离线), not "unknown".
+    health = page.locator(".health-summary li")
+    health.first.wait_for()
+    assert health.all_inner_texts() == ["离线 4"]
 
     event = post_incident(console_server, detected_at=datetime.now(UTC))
 
@@ -113,6 +118,13 @@ def test_operator_dispatches_from_the_event_page_and_reads_map_figures_and_healt
     page.wait_for_selector(".leaflet-overlay-pane path")
     page.wait_for_selector(".camera-marker")
     assert page.locator(".camera-marker").count() == 4
+    # A camera's mark says why it is off the air, in words: no worker runs these.
+    page.locator(".camera-marker").first.click()
+    reason = page.locator(".leaflet-popup .map-popup .status-reason")
+    reason.wait_for()
+    assert reason.get_attribute("data-reason") == "unwatched"
+    assert "无人值守" in reason.inner_text()
+    page.keyboard.press("Escape")
     page.wait_for_selector(".event-cluster")
     assert page.locator(".event-cluster.status-dispatched").count() >= 1
     assert page.locator(".leaflet-tile").count() == 0  # no tile server by default

@@ -249,7 +249,30 @@ def test_the_camera_owner_sees_why_a_camera_is_off_the_air(
         reason.wait_for()
         assert reason.get_attribute("data-reason") == "awaiting_report"
         assert "edge-1" in reason.inner_text()
+
+        # The worker reports the camera refusing its password: the reason in the reader's
+        # words, the worker's own text only as the detail.
+        health = f"{console_server.url}/api/v1/cameras/school-no1-gate/health"
+        refused = {
+            "status": "offline",
+            "reason": "auth_failed",
+            "error": "user name or password rejected (RTSP 401)",
+        }
+        assert httpx.put(health, json=refused, headers=WORKER).status_code == 204
+        page.reload()
+        reason = page.locator('tr[data-camera-id="school-no1-gate"] .status-reason')
+        reason.wait_for()
+        assert reason.get_attribute("data-reason") == "auth_failed"
+        assert reason.locator(".reason-words").inner_text() == "摄像头拒绝了用户名或密码"
+        detail = reason.locator(".reason-detail").inner_text()
+        assert detail == "详情：user name or password rejected (RTSP 401)"
+        owner.screenshot("camera-owner-health-auth-failed-desktop")
     finally:
+        httpx.put(
+            f"{console_server.url}/api/v1/cameras/school-no1-gate/health",
+            json={"status": "online"},
+            headers=WORKER,
+        )
         leases(0, release=True)
 
 

@@ -4,7 +4,7 @@ import { api, once, session } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { CAMERA_STATES } from "../domain.js";
-import { dateTime, label, t } from "../i18n.js";
+import { dateTime, label, labelOr, t } from "../i18n.js";
 import { openLiveDialog } from "../live-view.js";
 import { ago, cameraBadge, notice } from "../widgets.js";
 
@@ -19,11 +19,20 @@ export function shownStatus(camera) {
   return camera.status === "unknown" || camera.status_reason === "disabled" ? "offline" : camera.status;
 }
 
-/** Why a camera is not online, in words; null when it is. */
+/**
+ * Why a camera is not online, worded from its code in the reader's language, with the worker's
+ * own text only as the detail beneath; null when it is online.
+ */
 export function statusReason(camera) {
   if (!camera.status_reason) return null;
-  const text = t(`camera.reason.${camera.status_reason}`, { worker: camera.watched_by || "", error: camera.status_error || "" });
-  return h("div", { class: "status-reason small", dataset: { reason: camera.status_reason } }, text);
+  const params = { worker: camera.watched_by || "" };
+  const text = labelOr("camera.reason", camera.status_reason, null) ?? t("camera.reason.stream", params);
+  return h(
+    "div",
+    { class: "status-reason small", dataset: { reason: camera.status_reason } },
+    h("span", { class: "reason-words" }, text.replace("{worker}", params.worker)),
+    camera.status_error ? h("div", { class: "reason-detail muted" }, t("camera.reason.detail", { error: camera.status_error })) : null,
+  );
 }
 
 /** When the camera entered its present state, if the API says (status_since). */

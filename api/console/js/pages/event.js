@@ -5,7 +5,7 @@ import { api, ApiError, live, once } from "../api.js";
 import { errorText, openActionDialog } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { actorName, isStale, pageActions } from "../domain.js";
-import { label, minutesText, t } from "../i18n.js";
+import { label, labelOr, minutesText, t } from "../i18n.js";
 import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, routingNote, severityBadge, situation, statusBadge, zoned, zonedText } from "../widgets.js";
 import { livePanel } from "../live-view.js";
 
@@ -64,7 +64,8 @@ const SYSTEM_NOTES = {
           ? t("step.video_report", { camera: detail.camera_name || d.camera_id, zone: detail.incident.zone })
           : t("step.report_camera", { camera: d.camera_id, incident: d.incident_id }),
       source: () => t("step.report_source", { source: label("source", d.source) }),
-      video_loss: () => t("step.report_video_loss"),
+      // Why, from the worker's code (api/health.py records it); its own text is in the description.
+      video_loss: () => (d.reason ? t("step.report_video_loss_why", { reason: labelOr("camera.reason", d.reason, t("camera.reason.stream")) }) : t("step.report_video_loss")),
     })[d.origin]?.() ?? null,
   occurrence: (d) => (d.occurrence_count != null ? t("step.occurrence", { count: d.occurrence_count, incident: d.incident_id }) : null),
   attach_clip: (d) => (d.duration_s != null ? t("step.clip", { seconds: d.duration_s }) : null),

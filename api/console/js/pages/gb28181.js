@@ -5,7 +5,7 @@
 import { api } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount, toast } from "../dom.js";
-import { t } from "../i18n.js";
+import { labelOr, t } from "../i18n.js";
 import { ago, cameraBadge, notice } from "../widgets.js";
 
 function onlineBadge(device) {
@@ -115,7 +115,8 @@ function candidateRows(devices, refresh) {
           h("td", {}, channel.name || "—", h("div", { class: "mono small muted" }, channel.channel_id)),
           h("td", { class: "mono small" }, device.id),
           h("td", {}, [channel.manufacturer, channel.model].filter(Boolean).join(" ") || "—"),
-          h("td", {}, channel.status || "—"),
+          // The device's own word (ON/OFF in GB/T 28181's catalog), worded when it is a known one.
+          h("td", {}, channel.status ? labelOr("gb.channel_state", channel.status.toUpperCase(), channel.status) : "—"),
           h(
             "td",
             { class: "actions" },

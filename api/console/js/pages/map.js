@@ -10,6 +10,7 @@ import { CAMERA_COLOURS, CAMERA_STATES, OPEN_STATES, matchesFilters } from "../d
 import { label, t } from "../i18n.js";
 import { consoleConfig, gridMap } from "../geo.js";
 import { notice, statusBadge, zoned } from "../widgets.js";
+import { shownStatus, statusReason } from "./camera-health.js";
 
 // Events closer than this on screen share one mark.
 const CLUSTER_PX = 44;
@@ -60,7 +61,8 @@ function cameraPopup(camera) {
     { class: "map-popup" },
     h("strong", {}, camera.name),
     h("p", {}, camera.organisation.name),
-    h("p", {}, label("camera_status", camera.status), camera.enabled ? "" : ` · ${t("camera.disabled")}`),
+    h("p", {}, label("camera_status", shownStatus(camera)), camera.enabled ? "" : ` · ${t("camera.disabled")}`),
+    statusReason(camera),
   );
 }
 
@@ -107,7 +109,7 @@ export async function render(main) {
   const markers = new Map();
 
   for (const camera of cameras) {
-    const icon = L.divIcon({ className: `camera-marker health-${camera.status}`, iconSize: [22, 22] });
+    const icon = L.divIcon({ className: `camera-marker health-${shownStatus(camera)}`, iconSize: [22, 22] });
     L.marker([camera.location.lat, camera.location.lon], { icon, title: camera.name, keyboard: true })
       .bindPopup(cameraPopup(camera))
       .addTo(cameraLayer);

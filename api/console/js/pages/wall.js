@@ -10,6 +10,7 @@ import { h, mount, options, toast } from "../dom.js";
 import { CAMERA_STATES, CATEGORIES, ONE_CLICK, OPEN_STATES, SEVERITIES, STATUSES, deadlineFirst, isStale, matchesFilters, newestFirst, place, wallActions } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { livePanel } from "../live-view.js";
+import { shownStatus } from "./camera-health.js";
 import { cameraBadge, eventCard, evidenceClip, evidenceImage, notice, routingNote, severityBadge, statusBadge, zoned, zonedText } from "../widgets.js";
 
 const PAGE_SIZE = 60;
@@ -564,7 +565,8 @@ export async function render(main, _params, { go } = {}) {
       gridSelect.replaceChildren(...options([["", t("filter.all")], ...grids.features.map((f) => [f.id, gridLabel(f)])], values.grid_id));
       cameraSelect.replaceChildren(...options([["", t("filter.all")], ...cameras.map((c) => [c.id, c.name])], values.camera_id));
       const byState = Object.fromEntries(CAMERA_STATES.map((s) => [s, 0]));
-      for (const camera of cameras) byState[camera.status] = (byState[camera.status] || 0) + 1;
+      // As the camera page shows them: a camera nobody watches is off the air, not "unknown".
+      for (const camera of cameras) byState[shownStatus(camera)] = (byState[shownStatus(camera)] || 0) + 1;
       mount(
         healthBox,
         h("h2", {}, h("a", { href: "#/cameras" }, t("menu.cameras"))),

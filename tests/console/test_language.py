@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.console.conftest import Console, post_incident
+from tests.console.conftest import WORKER, Console, api_as, post_incident
 
 pytestmark = pytest.mark.browser
 
@@ -102,3 +103,41 @@ def test_a_validation_error_in_a_dialog_and_the_timeline_are_chinese(
     page.wait_for_function("(el) => el.textContent.length > 0", arg=error.element_handle())
     assert error.inner_text() == "提交的内容有误：说明：最多 5000 个字符", error.inner_text()
     operator.screenshot("operator-validation-error-zh-desktop")
+
+
+def test_a_camera_files_own_check_and_a_video_loss_are_worded_in_chinese(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    admin = open_console("admin")
+    admin.login("admin")
+    page = admin.page
+    rule = {"kind": "intrusion", "zone": "nowhere", "classes": ["person"]}
+    patch = {
+        "path": "/api/v1/cameras/school-no1-gate",
+        "method": "PATCH",
+        "json": {"rules": [rule]},
+    }
+    (words,) = page.evaluate(WORD_ERRORS, [patch])
+    assert words == "提交的内容有误：规则 › #1 › 区域：区域「nowhere」不存在（已有区域：gate_path）"
+
+    # A camera dark for five minutes: its video-loss event says why in Chinese, from the code.
+    lost = datetime.now(UTC) - timedelta(minutes=5)
+    report = {
+        "status": "offline",
+        "offline_since": lost.isoformat(),
+        "reason": "unreachable",
+        "error": "connection refused by 10.0.0.7:554 (nothing listens on that port)",
+    }
+    health = f"{console_server.url}/api/v1/cameras/school-no1-gate/health"
+    assert httpx.put(health, json=report, headers=WORKER).status_code == 204
+    with api_as(console_server, "admin") as api:
+        events = api.get("/api/v1/events", params={"category": "device_fault"}).json()["items"]
+    (event,) = [item for item in events if item["camera_id"] == "school-no1-gate"]
+    admin.open(f"#/events/{event['id']}")
+    page.wait_for_selector(".event-page .timeline")
+    assert page.locator(".event-title").inner_text().startswith("视频中断 — ")
+    step = page.locator(".timeline .step-report .step-note").inner_text()
+    assert step == "摄像头视频中断：无法连接摄像头（主机不可达、端口未开放或无应答）", step
+    assert "无法连接摄像头" in page.locator(".event-page").inner_text()
+    admin.screenshot("admin-video-loss-event-zh-desktop")
+    httpx.put(health, json={"status": "online"}, headers=WORKER)

@@ -104,7 +104,12 @@ def load_startup_data(
                 except Exception as err:
                     log.exception("%s: camera %s not imported", path, config.id)
                     refused.append(
-                        ConfigProblem(path, "", f"not imported: {type(err).__name__}: {err}"[:300])
+                        ConfigProblem(
+                            path,
+                            "",
+                            f"not imported: {type(err).__name__}: {err}"[:300],
+                            "camera_not_imported",
+                        )
                     )
                     continue
                 imported += 1

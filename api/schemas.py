@@ -539,7 +539,13 @@ class RefusedCameraFile(BaseModel):
 
     file: str = Field(description="The file's path as the API read it.")
     field: str = Field(description="The field path at fault (e.g. rules.0.zone); empty: the file.")
-    reason: str = Field(description="Why it was refused.")
+    reason: str = Field(description="Why it was refused, in English.")
+    type: str | None = Field(
+        default=None,
+        description="Why, as a code: pydantic's validation error type or one of ours (e.g."
+        " zone_unknown, yaml_invalid), worded by the console with `params`.",
+    )
+    params: dict[str, Any] = Field(default={}, description="What the code's words need.")
 
 
 class FleetWorkerPublic(BaseModel):

@@ -18,18 +18,27 @@ def load_camera_file(path: Path) -> CameraConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError([ConfigProblem(path, "", f"cannot read: {err.strerror}")]) from err
+        raise ConfigError(
+            [ConfigProblem(path, "", f"cannot read: {err.strerror}", "file_unreadable")]
+        ) from err
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
         reason = getattr(err, "problem", None) or str(err)
-        raise ConfigError([ConfigProblem(path, where, f"not valid YAML: {reason}")]) from err
+        place = {"line": mark.line + 1, "column": mark.column + 1} if mark else {}
+        raise ConfigError(
+            [ConfigProblem(path, where, f"not valid YAML: {reason}", "yaml_invalid", place)]
+        ) from err
     if not isinstance(document, dict):
         kind = "empty" if document is None else type(document).__name__
         raise ConfigError(
-            [ConfigProblem(path, "(file)", f"expected a mapping of fields, got {kind}")]
+            [
+                ConfigProblem(
+                    path, "(file)", f"expected a mapping of fields, got {kind}", "not_a_mapping"
+                )
+            ]
         )
     try:
         return CameraConfig.model_validate(document)
@@ -66,7 +75,11 @@ def read_cameras(
         if camera.id in seen:
             problems.append(
                 ConfigProblem(
-                    path, "id", f"camera id {camera.id!r} is already used in {seen[camera.id]}"
+                    path,
+                    "id",
+                    f"camera id {camera.id!r} is already used in {seen[camera.id]}",
+                    "camera_id_used",
+                    {"id": camera.id, "file": seen[camera.id].name},
                 )
             )
             continue

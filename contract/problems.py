@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -13,11 +14,15 @@ from contract.rules import RULE_KINDS
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong in a configuration file."""
+    """One thing wrong in a configuration file: where, why in English, and why as a code with
+    its parameters (pydantic's error type, or ours) for a screen to word in its reader's
+    language."""
 
     path: Path | None
     field: str
     reason: str
+    code: str | None = None
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         where = str(self.path) if self.path else "<config>"
@@ -58,5 +63,12 @@ def problems_from_validation(path: Path | None, error: ValidationError) -> list[
             location, message = message.split(": ", 1)
         if item["type"] == "extra_forbidden":
             message = "unknown field (check the spelling)"
-        problems.append(ConfigProblem(path, location or "(file)", message))
+        params = {
+            key: value
+            for key, value in (item.get("ctx") or {}).items()
+            if key != "field" and isinstance(value, str | int | float | bool)
+        }
+        problems.append(
+            ConfigProblem(path, location or "(file)", message, str(item["type"]), params)
+        )
     return problems

@@ -226,7 +226,13 @@ def _check_source(principal: Principal, document: dict[str, Any]) -> None:
 )
 def refused_camera_files(request: Request, _admin: AdminDep) -> list[RefusedCameraFile]:
     return [
-        RefusedCameraFile(file=str(problem.path or ""), field=problem.field, reason=problem.reason)
+        RefusedCameraFile(
+            file=str(problem.path or ""),
+            field=problem.field,
+            reason=problem.reason,
+            type=problem.code,
+            params=problem.params,
+        )
         for problem in request.app.state.refused_camera_files
     ]
 

@@ -59,6 +59,15 @@ def test_the_api_starts_with_the_good_cameras_and_shows_the_refused_files(
         }, refused
         assert "playground" in refused[("bad_zone.yaml", "rules.0.zone")]
         assert "not valid YAML" in refused[("broken.yaml", "line 2, column 1")]
+        # Each also says why as a code with its parameters, for the console to word.
+        coded = {
+            Path(item["file"]).name: (item["type"], item["params"]) for item in response.json()
+        }
+        assert coded == {
+            "bad_zone.yaml": ("zone_unknown", {"zone": "playground", "known": "gate_path"}),
+            "typo.yaml": ("extra_forbidden", {}),
+            "broken.yaml": ("yaml_invalid", {"line": 2, "column": 1}),
+        }
         # Only admins are shown the API's files.
         operator = accounts.headers("district_operator")
         assert client.get("/api/v1/camera-files/refused", headers=operator).status_code == 403

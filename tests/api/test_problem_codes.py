@@ -196,15 +196,23 @@ def test_an_unknown_route_and_a_wrong_method_are_worded_too(api_client: TestClie
     assert_worded(api_client.delete("/api/v1/taxonomy").json(), "wrong method")
 
 
+# Calls that name a validation error's code, worded as invalid.<code>: the argument's position.
+VALIDATION_CODED = {"PydanticCustomError": 0, "_at": 1, "ConfigProblem": 3}
+
+
 def _custom_codes(path: Path) -> list[str]:
-    """The codes of the validation errors our own validators raise in `path`."""
+    """The codes of the validation errors our own validators (and camera-file loading) raise
+    in `path`."""
     codes = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and node.args:
+        if isinstance(node, ast.Call):
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            code = node.args[1 if name == "_at" else 0]
-            if name in ("PydanticCustomError", "_at") and isinstance(code, ast.Constant):
-                codes.append(str(code.value))
+            position = VALIDATION_CODED.get(str(name))
+            if position is None or len(node.args) <= position:
+                continue
+            code = node.args[position]
+            if isinstance(code, ast.Constant) and isinstance(code.value, str):
+                codes.append(code.value)
     return codes
 
 
@@ -217,7 +225,7 @@ def test_every_code_our_validators_raise_has_words() -> None:
         for path in sorted((REPO / folder).rglob("*.py"))
         for code in _custom_codes(path)
     }
-    assert {"zone_unknown", "polygon_edges_cross", "time_window_half"} <= codes, codes
+    assert {"zone_unknown", "polygon_edges_cross", "time_window_half", "yaml_invalid"} <= codes
     for language, keys in CATALOGUES.items():
         missing = sorted(code for code in codes if f"invalid.{code}" not in keys)
         assert not missing, f"validation codes without words in {language}: {missing}"

@@ -54,7 +54,12 @@ def test_admins_see_the_refused_camera_files_beside_the_running_cameras(
     assert rows.count() == 3
     bad_zone = panel.locator("tr[data-file$='bad_zone.yaml']")
     assert "rules.0.zone" in bad_zone.inner_text()
-    assert "playground" in bad_zone.inner_text()
+    # Why, in the reader's words; the API's English only as the detail.
+    words = bad_zone.locator(".reason-words").inner_text()
+    assert words == "区域「playground」不存在（已有区域：gate_path）", words
+    assert "playground" in bad_zone.locator(".reason-detail").inner_text()
+    typo = panel.locator("tr[data-file$='typo.yaml'] .reason-words").inner_text()
+    assert typo == "不是可填写的字段（请检查拼写）", typo
     assert {
         page.locator(".cameras-table tbody tr").nth(i).get_attribute("data-camera-id")
         for i in range(page.locator(".cameras-table tbody tr").count())

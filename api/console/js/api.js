@@ -42,7 +42,7 @@ function fieldWords(path) {
 }
 
 /** One validation error ({field, type, params}) in words: "说明：最多 5000 个字符". */
-function invalidWords({ field, type, params }) {
+export function invalidWords({ field, type, params }) {
   const words = labelOr("invalid", type, null) ?? t("invalid.other");
   const filled = words.replace(/\{(\w+)\}/g, (_, name) => {
     const value = (params || {})[name];

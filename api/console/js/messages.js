@@ -141,6 +141,11 @@ export const zhMessages = {
   "invalid.time_window": "时间段「{window}」无效：须为 时:分-时:分，最晚 24:00",
   "invalid.time_window_half": "开始时间和结束时间须同时填写或同时留空",
   "invalid.time_window_empty": "开始时间与结束时间相同，时间段为空",
+  "invalid.file_unreadable": "文件无法读取",
+  "invalid.yaml_invalid": "第 {line} 行第 {column} 列起不是有效的 YAML",
+  "invalid.not_a_mapping": "文件内容须为「字段: 值」的映射",
+  "invalid.camera_id_used": "摄像头编号 {id} 已在 {file} 中使用",
+  "invalid.camera_not_imported": "导入数据库时出错，详见服务器日志",
 
   "fieldname.body": "提交内容",
   "fieldname.note": "说明",
@@ -343,6 +348,11 @@ export const enMessages = {
   "invalid.time_window": "the time window \"{window}\" is not HH:MM-HH:MM ending by 24:00",
   "invalid.time_window_half": "give both the start and the end time, or neither",
   "invalid.time_window_empty": "the start and end times are the same: an empty window",
+  "invalid.file_unreadable": "the file cannot be read",
+  "invalid.yaml_invalid": "not valid YAML from line {line}, column {column}",
+  "invalid.not_a_mapping": "the file must be a mapping of fields",
+  "invalid.camera_id_used": "camera id {id} is already used in {file}",
+  "invalid.camera_not_imported": "it could not be stored; see the server's log",
 
   "fieldname.body": "body",
   "fieldname.note": "note",

@@ -1,6 +1,6 @@
 // Camera health at a glance: how many are offline or degraded, and which, since when.
 
-import { api, once, session } from "../api.js";
+import { api, invalidWords, once, session } from "../api.js";
 import { errorText } from "../actions.js";
 import { h, mount } from "../dom.js";
 import { CAMERA_STATES } from "../domain.js";
@@ -98,6 +98,15 @@ export function healthSummary(cameras) {
   );
 }
 
+/** Why a camera file was refused, worded from its code; the API's English only as the detail. */
+function refusedReason(problem) {
+  if (!problem.type) return problem.reason;
+  return [
+    h("span", { class: "reason-words" }, invalidWords({ field: "", type: problem.type, params: problem.params })),
+    h("div", { class: "reason-detail muted small" }, t("camera.reason.detail", { error: problem.reason })),
+  ];
+}
+
 /** Camera files the API refused at start-up (admins): file, field and reason; none: nothing. */
 export function refusedFiles(refused) {
   if (!refused.length) return null;
@@ -113,7 +122,7 @@ export function refusedFiles(refused) {
       h(
         "tbody",
         {},
-        refused.map((problem) => h("tr", { dataset: { file: problem.file } }, h("td", { class: "mono small" }, problem.file), h("td", { class: "mono small" }, problem.field || "—"), h("td", {}, problem.reason))),
+        refused.map((problem) => h("tr", { dataset: { file: problem.file, type: problem.type || "" } }, h("td", { class: "mono small" }, problem.file), h("td", { class: "mono small" }, problem.field || "—"), h("td", {}, refusedReason(problem)))),
       ),
     ),
   );

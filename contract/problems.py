@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ class ConfigProblem:
     field: str
     reason: str
     code: str | None = None
-    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         where = str(self.path) if self.path else "<config>"

@@ -42,6 +42,8 @@ MULTIPART_OVERHEAD = 1024 * 1024
 class BodyLimit:
     """A route dependency that names the route's body cap; it does nothing when called.
     BodyGate finds it in the route's dependencies and applies it before the body is read.
+    A coroutine, so that FastAPI calls it on the event loop: a plain function would be run on a
+    worker thread, a hop there and back on every request of the route (every incident).
 
     Args:
         limit: The cap in bytes, from the settings.
@@ -56,7 +58,7 @@ class BodyLimit:
         self.limit = limit
         self.names = names
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
 

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+# A pooled connection idle longer than this is pinged before use; one back in the pool sooner is
+# used as it is. A server restart or an idle-connection timeout kills idle connections, and a
+# connection that fails in use makes the pool drop every connection it opened before.
+PING_AFTER_IDLE_S = 5.0
 
-def make_engine(database_url: str) -> Engine:
-    """An engine for `database_url`; SQLite gets WAL, a busy timeout and foreign keys."""
+_RETURNED_AT = "gridwatch.returned_at"
+
+
+def make_engine(database_url: str, *, ping_after_idle_s: float = PING_AFTER_IDLE_S) -> Engine:
+    """An engine for `database_url`; SQLite gets WAL, a busy timeout and foreign keys. A server
+    database's pooled connections are pinged before use once idle `ping_after_idle_s` seconds."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # More connections than request threads (anyio's 40): a request thread never waits for a
         # connection held by a finished request whose cleanup waits for a free thread, which
         # deadlocks the API until the pool times out once requests outnumber the pool.
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+        engine = create_engine(url, pool_size=10, max_overflow=40)
+        _ping_when_idle(engine, ping_after_idle_s)
+        return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -31,6 +44,28 @@ def make_engine(database_url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a pooled connection before use only when it has been idle `idle_s` seconds or more:
+    SQLAlchemy's `pool_pre_ping` pings on every checkout, a round trip per request (every
+    incident) to learn what a connection used milliseconds ago already showed."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < idle_s:
+            return  # new, or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as err:
+            # The pool discards the connection and checks out another (or opens one).
+            raise DisconnectionError(f"pooled connection lost while idle: {err}") from err
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -195,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if engine.dialect.name == "postgresql":
             fanout = PostgresFanout(engine, app.state.hub)
             app.state.hub.relay = fanout.send
+            app.state.hub.watched_elsewhere = fanout.watched_elsewhere
+            app.state.hub.on_watchers = fanout.announce
             fanout.start()
             # Serve only once alerts from the other processes can arrive.
             await asyncio.to_thread(fanout.listening.wait, 10)

@@ -393,7 +393,7 @@ def live_alerts(app: FastAPI) -> Listener:
 
     def prepare(session: Session, changed: Sequence[GridEventChange]) -> Callable[[], None] | None:
         hub: LiveHub = app.state.hub
-        if hub.relay is None and hub.subscribers == 0:
+        if not hub.watched():
             return None  # nobody to tell, here or in another API process
         # Shaped now, inside the transaction, where the event's relations can still be loaded.
         try:

@@ -93,6 +93,10 @@ class LiveHub:
         self.published = 0
         # Set when several API processes share the database (see api.fanout).
         self.relay: Callable[[dict[str, Any], Audience], bool] | None = None
+        # Whether operators may be connected to another API process, and what to tell the other
+        # processes when this one's first operator connects or its last leaves (api.fanout).
+        self.watched_elsewhere: Callable[[], bool] = lambda: False
+        self.on_watchers: Callable[[int], None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -100,6 +104,11 @@ class LiveHub:
     @property
     def subscribers(self) -> int:
         return len(self._subscribers)
+
+    def watched(self) -> bool:
+        """Whether any operator, here or in another API process, may receive an alert: when none
+        is, an alert need not be shaped at all."""
+        return bool(self._subscribers) or self.watched_elsewhere()
 
     def publish(self, message: dict[str, Any], audience: Audience) -> None:
         """Send a message to every subscriber in `audience`, in every API process."""
@@ -143,7 +152,20 @@ class LiveHub:
         """Receive messages for `scope` while the block runs."""
         subscriber = Subscription(scope)
         self._subscribers.add(subscriber)
+        if len(self._subscribers) == 1:
+            self._tell_watchers()  # before the first message can be missed
         try:
             yield subscriber
         finally:
             self._subscribers.discard(subscriber)
+            if not self._subscribers:
+                self._tell_watchers()
+
+    def _tell_watchers(self) -> None:
+        if self.on_watchers is None:
+            return
+        try:
+            self.on_watchers(len(self._subscribers))
+        except Exception:
+            # The listener's heartbeat tells them within seconds (api.fanout).
+            log.exception("could not tell the other API processes about live viewers")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -117,4 +118,50 @@ def test_alerts_reach_this_process_while_its_listener_is_not_listening(
         assert fanout.received == 1
     finally:
         fanout.stop()
+        engine.dispose()
+
+
+def test_alerts_are_shaped_only_while_an_operator_is_connected_to_some_process(
+    shared_postgres: str,
+) -> None:
+    """A process learns when the first operator connects to another process, before that
+    operator's hello, and when the last one leaves; one that starts while an operator is
+    connected elsewhere learns it from its roll call before it trusts that nobody watches."""
+    engine = make_engine(shared_postgres)
+    hubs = [LiveHub(), LiveHub(), LiveHub()]
+    fanouts = [PostgresFanout(engine, hub) for hub in hubs]
+    for hub, fanout in zip(hubs, fanouts, strict=True):
+        hub.relay = fanout.send
+        hub.watched_elsewhere = fanout.watched_elsewhere
+        hub.on_watchers = fanout.announce
+    here, there, later = hubs
+
+    def eventually(condition: Callable[[], bool], within_s: float = 10) -> bool:
+        deadline = time.monotonic() + within_s
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    async def watching() -> tuple[bool, bool]:
+        there.bind(asyncio.get_running_loop())
+        with there.subscription(ViewerScope(role="admin")):
+            # What an API process does before its answer to the operator's connection.
+            seen = eventually(here.watched, within_s=1)
+            fanouts[2].start()
+            assert fanouts[2].settled.wait(10)
+            seen_by_later = later.watched()
+        return seen, seen_by_later
+
+    try:
+        for fanout in fanouts[:2]:
+            fanout.start()
+            assert fanout.settled.wait(10)
+        assert here.watched() is False and there.watched() is False
+        assert run_coroutine(watching()) == (True, True)
+        assert eventually(lambda: not here.watched() and not later.watched())
+    finally:
+        for fanout in fanouts:
+            fanout.stop()
         engine.dispose()

@@ -140,7 +140,7 @@ def register_incident(
     back is stored with its evidence but opens no event: the event is then None.
     """
     found = session.execute(
-        _CAMERA_AND_KNOWN, {"camera_id": report.camera_id, "incident_id": report.id}
+        _CAMERA_AND_KNOWN, {**suppressions.candidate_parameters(report), "incident_id": report.id}
     ).first()
     if found is None:  # no such camera; but a report already taken is answered as such
         known = session.execute(_KNOWN_INCIDENT, {"incident_id": report.id}).first()
@@ -148,7 +148,7 @@ def register_incident(
             raise UnknownCamera(report.camera_id)
         reported, known_event_id = True, known.grid_event_id
     else:
-        camera, reported, known_event_id = found
+        camera, reported, known_event_id, suppressible = found
     if reported:
         if known_event_id is None:  # held back by a suppression before
             return None, Registration.already
@@ -172,7 +172,7 @@ def register_incident(
         clip_path=clip_relative.as_posix() if clip_relative else None,
         reported_by=actor,
     )
-    if suppressions.suppress(session, camera, incident) is not None:
+    if suppressible and suppressions.suppress(session, camera, incident) is not None:
         return _store_suppressed(session, incident)
     grouping = grouping_settings(policy, camera, report.rule, report.zone, report.category.value)
     key = group_key(report.camera_id, report.rule, report.zone, report.details)
@@ -207,12 +207,14 @@ def register_incident(
 _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
 # In one round trip: the camera with what registering its incident reads of it (its
 # organisation's kind, its grid's name and path for the event's answer and live alert), whether
-# the incident was reported before, and the event it opened or joined then.
+# the incident was reported before, the event it opened or joined then, and whether any
+# suppression could hold it back (most often none: their query is then not sent).
 _CAMERA_AND_KNOWN = (
     select(
         Camera,
         exists().where(Incident.id == bindparam("incident_id")),
         _KNOWN_INCIDENT.scalar_subquery(),
+        suppressions.ANY_CANDIDATE,
     )
     .where(Camera.id == bindparam("camera_id"))
     .options(

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import shapely
 from shapely.geometry import Polygon
 from shapely.geometry import box as shapely_box
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.models import Camera, Incident, Suppression
 from api.schemas import SuppressOnReject
+from contract.incident import IncidentReport
 
 log = logging.getLogger(__name__)
 
@@ -131,33 +133,35 @@ def holds_for(suppression: Suppression, incident: Incident) -> bool:
 
 
 # Built once: every incident runs it.
-_CANDIDATES = (
-    select(Suppression)
-    .where(
-        Suppression.camera_id == bindparam("camera_id"),
-        Suppression.rule == bindparam("rule"),
-        Suppression.zone == bindparam("zone"),
-        Suppression.object_class == bindparam("object_class"),
-        or_(Suppression.expires_at.is_(None), Suppression.expires_at > bindparam("detected_at")),
-    )
-    .order_by(Suppression.id)
+_IS_CANDIDATE = (
+    Suppression.camera_id == bindparam("camera_id"),
+    Suppression.rule == bindparam("rule"),
+    Suppression.zone == bindparam("zone"),
+    Suppression.object_class == bindparam("object_class"),
+    or_(Suppression.expires_at.is_(None), Suppression.expires_at > bindparam("detected_at")),
 )
+_CANDIDATES = select(Suppression).where(*_IS_CANDIDATE).order_by(Suppression.id)
+# Whether `suppress` has anything to look at, for a query that reads it along with other things
+# (intake asks with the camera): most incidents have no suppression to check.
+ANY_CANDIDATE = exists().where(*_IS_CANDIDATE)
+
+
+def candidate_parameters(incident: Incident | IncidentReport) -> dict[str, Any]:
+    """The bound values of `ANY_CANDIDATE` (and of the candidates' query) for `incident`."""
+    return {
+        "camera_id": incident.camera_id,
+        "rule": incident.rule,
+        "zone": incident.zone,
+        "object_class": incident.object_class,
+        "detected_at": incident.detected_at,
+    }
 
 
 def suppress(session: Session, camera: Camera, incident: Incident) -> Suppression | None:
     """The suppression that holds `incident` back, if any; it and the camera count one more, and
     the incident records which one (in the caller's transaction, so a repeated report that rolls
     back counts nothing)."""
-    candidates = session.scalars(
-        _CANDIDATES,
-        {
-            "camera_id": incident.camera_id,
-            "rule": incident.rule,
-            "zone": incident.zone,
-            "object_class": incident.object_class,
-            "detected_at": incident.detected_at,
-        },
-    ).all()
+    candidates = session.scalars(_CANDIDATES, candidate_parameters(incident)).all()
     suppression = next((item for item in candidates if holds_for(item, incident)), None)
     if suppression is None:
         return None

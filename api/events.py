@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from sqlalchemy import bindparam, exists, inspect, select
+from sqlalchemy import Table, bindparam, exists, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -101,15 +101,16 @@ def open_event_clock(
 _KEPT_IN_DETAILS = ("ongoing", "clip_frame_count", "lease_epoch")
 
 
-def incident_row(report: IncidentReport, **stored: Any) -> Incident:
-    """The incident's row, built from the report: each field with a column of its name, and the
-    few without one added to `details`; `stored` fills the API's own columns (paths, reporter)."""
+def incident_values(report: IncidentReport, **stored: Any) -> dict[str, Any]:
+    """The incident's column values, from the report: each field with a column of its name, and
+    the few without one added to `details`; `stored` fills the API's own columns (paths,
+    reporter). Columns left out take their defaults."""
     columns = set(inspect(Incident).columns.keys()) & set(IncidentReport.model_fields)
     values = report.model_dump(include=columns)
     kept = {name: getattr(report, name) for name in _KEPT_IN_DETAILS}
     values["details"] = {**report.details, **{k: v for k, v in kept.items() if v is not None}}
     values.update(category=report.category.value, severity=report.severity.value)
-    return Incident(**values, **stored)
+    return {**values, **stored}
 
 
 class Registration(StrEnum):
@@ -166,12 +167,14 @@ def register_incident(
         clip_relative = relative.with_suffix(".mp4")
         evidence.store(evidence_root, clip_relative, clip)
 
-    incident = incident_row(
+    values = incident_values(
         report,
         snapshot_path=relative.as_posix(),
         clip_path=clip_relative.as_posix() if clip_relative else None,
         reported_by=actor,
+        received_at=datetime.now(UTC),
     )
+    incident = Incident(**values)
     if suppressible and suppressions.suppress(session, camera, incident) is not None:
         return _store_suppressed(session, incident)
     grouping = grouping_settings(policy, camera, report.rule, report.zone, report.category.value)
@@ -183,8 +186,16 @@ def register_incident(
         situation = find_open_situation(session, key, report.started_at, grouping)
         if situation is not None:
             _shown_with(situation, camera)
-            add_occurrence(situation, incident, actor, datetime.now(UTC))
-            session.add(incident)
+            # An occurrence's row goes in directly, with its event's id, outside the unit of
+            # work (only events are announced, api.changes), and before the event's changes
+            # are flushed, which may name it the best snapshot.
+            try:
+                session.connection().execute(
+                    _INSERT_INCIDENT, {**values, "grid_event_id": situation.id}
+                )
+            except IntegrityError as err:
+                return _already(session, report.id, err)
+            add_occurrence(situation, incident, actor, datetime.now(UTC), inserted=True)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
         event = _video_event(report, incident, camera, event_code, policy)
         _shown_with(event, camera)
@@ -204,6 +215,7 @@ def register_incident(
 
 # Built once (each incident runs them): a statement built anew is built, and its cache key
 # computed, on every call.
+_INSERT_INCIDENT = insert(cast(Table, Incident.__table__))
 _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
 # In one round trip: the camera with what registering its incident reads of it (its
 # organisation's kind, its grid's name and path for the event's answer and live alert), whether
@@ -265,15 +277,22 @@ def _commit(
 ) -> tuple[GridEvent, Registration]:
     try:
         session.commit()
-    except IntegrityError:
-        # Another request registered the same incident between our check and our insert.
-        session.rollback()
-        existing = _event_for_incident(session, incident_id)
-        if existing is None:
-            raise
-        return existing, Registration.already
+    except IntegrityError as err:
+        return _already(session, incident_id, err)
     log.info("%s: incident %s %s grid event %s", camera_id, incident_id, done.value, event.id)
     return event, done
+
+
+def _already(
+    session: Session, incident_id: str, refused: IntegrityError
+) -> tuple[GridEvent, Registration]:
+    """After an insert `refused`: another request registered the same incident between our
+    check and our insert, and its event is the answer; anything else refused is raised again."""
+    session.rollback()
+    existing = _event_for_incident(session, incident_id)
+    if existing is None:
+        raise refused
+    return existing, Registration.already
 
 
 def _store_suppressed(

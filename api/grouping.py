@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from api.district import DistrictPolicy
 from api.models import Camera, GridEvent, GridEventHistory, Incident
@@ -167,10 +168,13 @@ def start_situation(event: GridEvent, incident: Incident, key: str) -> None:
     incident.grid_event = event
 
 
-def add_occurrence(event: GridEvent, incident: Incident, actor: str, now: datetime) -> None:
+def add_occurrence(
+    event: GridEvent, incident: Incident, actor: str, now: datetime, *, inserted: bool = False
+) -> None:
     """Fold `incident` into `event`: count, first and last seen, ongoing (from the latest
     occurrence), objects involved, best snapshot (highest confidence); a history step only at
-    the count's milestones (2, 10, 100, ...)."""
+    the count's milestones (2, 10, 100, ...). `inserted`: the incident's row is already in the
+    database (with the event's id), and the object is not to be added to the session."""
     # The event's row exists: the column, not the relationship, so that the incident is
     # inserted with it instead of inserted and then updated.
     incident.grid_event_id = event.id
@@ -180,7 +184,12 @@ def add_occurrence(event: GridEvent, incident: Incident, actor: str, now: dateti
     seen_again(event, incident)
     best = event.best_incident
     if best is None or incident.confidence > best.confidence:
-        event.best_incident = incident
+        if inserted:
+            # The column changes; the relationship shows the object without adding it again.
+            event.best_incident_id = incident.id
+            set_committed_value(event, "best_incident", incident)
+        else:
+            event.best_incident = incident
     event.objects_involved = _objects([incident], event.objects_involved)
     event.updated_at = now
     count = event.occurrence_count

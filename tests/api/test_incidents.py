@@ -83,6 +83,31 @@ def test_concurrent_copies_of_one_incident_make_one_event(
     assert api_client.get("/api/v1/events", headers=ADMIN(accounts)).json()["total"] == 1
 
 
+def test_copies_of_an_occurrence_join_its_event_once(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    """An incident that joins an open event, sent again (at once, or later), is answered with
+    that event and counted once; the first incident's event is the answer and keeps its own."""
+    snapshot = jpeg()
+    opening = post(api_client, incident_metadata(snapshot, track_id=1), snapshot)
+    assert opening.status_code == 201
+    repeat = incident_metadata(snapshot, track_id=2, confidence=0.95)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda _: post(api_client, repeat, snapshot), range(4)))
+    again = post(api_client, repeat, snapshot)
+
+    assert sorted(r.status_code for r in [*responses, again]) == [200, 200, 200, 200, 201]
+    event_id = opening.json()["id"]
+    assert {r.json()["id"] for r in [*responses, again]} == {event_id}
+    event = api_client.get(f"/api/v1/events/{event_id}", headers=ADMIN(accounts)).json()
+    assert event["occurrence_count"] == 2
+    assert event["incident"]["id"] == opening.json()["incident"]["id"]
+    # The repeat saw the object more surely: its snapshot is the event's best.
+    assert event["snapshot_url"].endswith(f"/api/v1/incidents/{repeat['id']}/snapshot.jpg")
+    assert api_client.get("/api/v1/events", headers=ADMIN(accounts)).json()["total"] == 1
+
+
 @pytest.mark.parametrize(
     ("change", "status", "message"),
     [

@@ -17,6 +17,7 @@ from ingest.http import HttpSource
 from tests.ingest.peers import HttpCamera
 
 
+@pytest.mark.timing  # the pace of reads and the pictures' ages are measured
 @pytest.mark.parametrize(
     ("path", "kind", "codec"),
     [

@@ -105,6 +105,7 @@ def rate(counter: Callable[[], int | None], seconds: float) -> float:
     return (after - before) / seconds
 
 
+@pytest.mark.timing  # the stream's rate is measured as it arrives
 def test_an_rtsp_camera_decodes_key_frames_only_when_asked_and_counts_the_rest(
     rtsp_server: RtspServer,
 ) -> None:

@@ -34,6 +34,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> floa
     return time.monotonic() - started
 
 
+@pytest.mark.timing  # the pace of reads and the stream's rate are measured
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_frames_come_at_the_detect_rate_and_are_fresh(
     rtsp_server: RtspServer, transport: str

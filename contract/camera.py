@@ -260,6 +260,16 @@ class StreamConfig(_Strict):
             " most one key-frame interval to the first detection. Needs `motion.enabled`."
         ),
     )
+    key_frames_at_detect_rate: bool = Field(
+        default=True,
+        description=(
+            "Decode only the stream's key frames, motion or not, while they alone come at least"
+            " as often as `detect.fps` asks (RTSP streams; e.g. a key frame a second at 1 detect"
+            " fps): the model sees as many frames as it would, and the pictures between, which"
+            " it would never see, are not decoded. A stream whose key frames come further apart"
+            " is decoded in full."
+        ),
+    )
     open_timeout_s: float = Field(
         default=5, gt=0, le=60, description="Seconds allowed for connecting to the camera."
     )

@@ -47,6 +47,10 @@ class VideoDecoder:
     decoded (and their pictures discarded) before the next packet, so the next picture `grab`
     gives is whole. `decoded` counts the pictures the decoder produced.
 
+    With `key_frames_within_s` set, key frames only are decoded whenever the stream's key
+    frames come at most that many seconds apart, `key_frames_only` or not: a camera analysed
+    once a second needs no more than a key frame a second.
+
     Raises (from the constructor): `OSError` when the address cannot be opened (FFmpeg's
     error chained), `LookupError` when it has no video stream.
 
@@ -93,6 +97,7 @@ class VideoDecoder:
         self.damaged = 0
         self.ended = False
         self.key_frames_only = False
+        self.key_frames_within_s: float | None = None
         self.on_skip: Callable[[], object] | None = None
         self.skipped = 0  # packets passed over undecoded
         self.decoded = 0  # pictures the decoder produced, those discarded catching up included
@@ -156,12 +161,13 @@ class VideoDecoder:
 
     def _skipping(self) -> bool:
         interval = self.key_interval_s
-        return (
-            self.key_frames_only
-            and self._last_key_s is not None
-            and interval is not None
-            and interval <= MAX_KEY_INTERVAL_S
-        )
+        if self._last_key_s is None or interval is None:
+            return False
+        if self.key_frames_only and interval <= MAX_KEY_INTERVAL_S:
+            return True
+        within = self.key_frames_within_s
+        # A hair of tolerance: a key frame every 10 frames at 10 fps is 1 s apart to rounding.
+        return within is not None and interval <= within * 1.001
 
     def _key_frame_at(self, packet: av.Packet) -> None:
         """Note a key frame's stream time, and the interval from the one before."""

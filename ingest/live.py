@@ -42,6 +42,8 @@ class StreamOptions:
             a default from the detection rate.
         decode_threads: FFmpeg decoder threads per camera. One keeps latency at one frame and
             scales to many cameras; a 4K main stream may need more.
+        key_frames_at_detect_rate: Decode key frames only whenever they alone come at least
+            at the detection rate (adapters that can skip pictures: RTSP).
     """
 
     transport: Literal["tcp", "udp"] = "tcp"
@@ -50,6 +52,7 @@ class StreamOptions:
     max_backoff_s: float = 30.0
     stale_after_s: float | None = None
     decode_threads: int = 1
+    key_frames_at_detect_rate: bool = False
 
 
 class LiveSession(Protocol):

@@ -370,6 +370,8 @@ class RtspSource(LiveSource):
     with a key frame a second, a 10 fps camera costs a tenth of its decoding. The pictures passed
     over count as received and dropped in health, as those between two detection intervals do.
     With `decode_key_frames_only(False)` every picture is decoded again from the next packet on.
+    With `options.key_frames_at_detect_rate`, key frames only are decoded, motion or not,
+    whenever they alone come at the detection rate (a key frame a second at 1 detect fps).
 
     Example:
         >>> source = RtspSource("gate", "rtsp://user:pw@10.0.0.7/Streaming/101", detect_fps=2)
@@ -443,6 +445,8 @@ class RtspSource(LiveSource):
             ) from err
         decoder.on_skip = self._skipped
         decoder.key_frames_only = self.key_frames_wanted
+        if self.options.key_frames_at_detect_rate:
+            decoder.key_frames_within_s = self._interval
         previous, self._decoder = self._decoder, decoder
         if previous is not None:
             self._decoded_before += previous.decoded

@@ -182,6 +182,7 @@ def stream_options(stream: StreamConfig) -> StreamOptions:
         read_timeout_s=stream.read_timeout_s,
         max_backoff_s=stream.max_backoff_s,
         stale_after_s=stream.stale_after_s,
+        key_frames_at_detect_rate=stream.key_frames_at_detect_rate,
     )
 
 

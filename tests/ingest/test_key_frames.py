@@ -20,6 +20,7 @@ from gridwatch.worker.assemble import CameraAssembly, DetectorPool
 from gridwatch.worker.capture import STILL_BEFORE_KEY_FRAMES_S
 from gridwatch.worker.runner import Worker
 from ingest.decoding import MAX_KEY_INTERVAL_S, VideoDecoder
+from ingest.live import StreamOptions
 from ingest.rtsp import RtspSource
 from tests.ingest.conftest import STILL_CROSSING_AT_S
 from tests.ingest.peers import RtspServer
@@ -95,6 +96,32 @@ def test_a_gop_longer_than_the_bound_is_decoded_in_full(tmp_path: Path) -> None:
     assert decoder.skipped == 0
 
 
+def test_key_frames_at_the_detect_rate_are_all_that_is_decoded(tmp_path: Path) -> None:
+    path = recording(tmp_path / "gop10.mkv", gop=10)
+    everything = pictures(VideoDecoder(str(path)))
+    decoder = VideoDecoder(str(path))
+    decoder.key_frames_within_s = 1.0  # analysed once a second; a key frame a second
+    some = pictures(decoder)
+    # The first GOP in full, to learn the interval; then the key frames alone, whole.
+    assert sorted(some) == sorted(everything)[:10] + sorted(everything)[10::10]
+    # Decoded: those 13, and the last GOP's pictures, caught up on (and discarded) as the
+    # recording ends.
+    assert decoder.skipped == 27 and decoder.decoded == 13 + 9
+    for stamp, image in some.items():
+        assert np.array_equal(image, everything[stamp]), stamp
+
+
+def test_key_frames_further_apart_than_the_detect_interval_are_not_enough(
+    tmp_path: Path,
+) -> None:
+    path = recording(tmp_path / "gop20.mkv", gop=20)
+    decoder = VideoDecoder(str(path))
+    decoder.key_frames_within_s = 1.0  # a key frame every 2 s would halve the detect rate
+    assert len(pictures(decoder)) == 40
+    assert decoder.key_interval_s == pytest.approx(2.0)
+    assert decoder.skipped == 0
+
+
 def rate(counter: Callable[[], int | None], seconds: float) -> float:
     """How fast `counter` grows, per second, over `seconds`."""
     before = counter()
@@ -136,12 +163,37 @@ def test_an_rtsp_camera_decodes_key_frames_only_when_asked_and_counts_the_rest(
     assert health.frames_damaged == 0
 
 
+def test_an_rtsp_camera_at_its_key_frame_rate_decodes_only_them_and_keeps_its_rate(
+    rtsp_server: RtspServer,
+) -> None:
+    options = StreamOptions(key_frames_at_detect_rate=True)
+    source = RtspSource("gate", rtsp_server.url("cam2"), detect_fps=1, options=options)
+    try:
+        assert source.read() is not None
+        time.sleep(2.5)  # key frames enough to know the interval (1 s), and caught up
+        decoded = rate(lambda: source.frames_decoded, 3)
+        source.read()  # the frame waiting since; the next ones come at the detect rate
+        handed_out = [source.read() for _ in range(4)]
+        health = source.health()
+    finally:
+        source.close()
+    assert decoded == pytest.approx(1, abs=0.5)  # a key frame a second, of 10 a second
+    assert all(frame is not None and frame.size == (768, 576) for frame in handed_out)
+    first, last = handed_out[0], handed_out[-1]
+    assert first is not None and first.monotonic is not None
+    assert last is not None and last.monotonic is not None
+    assert last.monotonic - first.monotonic == pytest.approx(3, abs=0.5)  # 1 fps all the same
+    assert health.frames_damaged == 0
+
+
 @pytest.mark.timing
 def test_a_worker_decodes_a_still_scene_key_frames_only_and_all_again_when_someone_crosses(
     still_clip: Path, tmp_path: Path
 ) -> None:
     with RtspServer(still_clip, mounts=("cam",), log_path=tmp_path / "rtsp.log") as server:
-        running = RunningWorker([camera("yard", server.url("cam"), fps=1)], tmp_path)
+        # The still-scene path alone: key frames at the detect rate would hide its switch back.
+        yard = camera("yard", server.url("cam"), fps=1, key_frames_at_detect_rate=False)
+        running = RunningWorker([yard], tmp_path)
         with running:
             started = time.monotonic()  # the clip starts as the camera connects
             deadline = started + 20

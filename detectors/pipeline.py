@@ -72,6 +72,11 @@ class PipelineStats:
         size_changes: Times the picture changed size mid-stream; every state kept in the old
             size's pixels (tracks, motion and tamper references, rules, clips) started afresh.
         last_size_change: The latest change, e.g. "768x576 -> 768x432".
+        cpu_s: CPU seconds of the analysing thread spent on this camera, by stage: "gate"
+            (privacy mask and motion gate), "inference" (letterbox, the model call and
+            decoding its output; an inference engine's own threads are not counted),
+            "tracking" (tracker and rules) and "evidence" (snapshots; clips encoded here too
+            unless deferred). What one camera costs, and where.
     """
 
     frames: int = 0
@@ -83,6 +88,9 @@ class PipelineStats:
     frame_size: tuple[int, int] | None = None
     size_changes: int = 0
     last_size_change: str = ""
+    cpu_s: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("gate", "inference", "tracking", "evidence"), 0.0)
+    )
 
 
 @dataclass(frozen=True)
@@ -216,10 +224,11 @@ class CameraPipeline:
         step = self.begin(image, now=now, clock=clock)
         detections = None
         if step.infer:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             detections = self.detector.detect(
                 step.image, confidence=self.confidence, classes=self.class_ids
             )
+            self.stats.cpu_s["inference"] += time.thread_time() - cpu
             self.stats.last_inference_ms = (time.perf_counter() - started) * 1000
         return self.finish(step, detections)
 
@@ -227,6 +236,7 @@ class CameraPipeline:
         """First half of `process`: the masked frame and whether the model must see it; `now`
         and `clock` as for `process`. The step's `now` is the frame's instant on the camera's
         steady timeline."""
+        cpu = time.thread_time()
         now = self.steady.at(now, clock)
         height, width = image.shape[:2]
         if self.stats.frame_size is not None and self.stats.frame_size != (width, height):
@@ -235,6 +245,7 @@ class CameraPipeline:
         masked = self.privacy_mask.apply(image)
         decision = self.motion_gate.update(masked, now=now) if self.motion_gate else None
         self.last_decision = decision
+        self.stats.cpu_s["gate"] += time.thread_time() - cpu
         return FrameStep(masked, now, decision)
 
     def _size_changed(self, size: tuple[int, int]) -> None:
@@ -283,6 +294,15 @@ class CameraPipeline:
     def finish(self, step: FrameStep, detections: sv.Detections | None) -> list[Incident]:
         """Second half of `process`: `detections` of `step.image`, or None where the gate
         skipped the model."""
+        cpu = time.thread_time()
+        evidence_before = self.stats.cpu_s["evidence"]
+        incidents = self._finish(step, detections)
+        # Evidence made within is counted as such, the rest as tracking and rules.
+        evidence = self.stats.cpu_s["evidence"] - evidence_before
+        self.stats.cpu_s["tracking"] += time.thread_time() - cpu - evidence
+        return incidents
+
+    def _finish(self, step: FrameStep, detections: sv.Detections | None) -> list[Incident]:
         now, image = step.now, step.image
         height, width = image.shape[:2]
         self.stats.frames += 1
@@ -439,6 +459,13 @@ class CameraPipeline:
 
     def _incident(self, pending: _Pending, *, ongoing: bool, with_clip: bool = True) -> Incident:
         """The incident of a hit with its snapshot, and its clip unless `with_clip` is False."""
+        cpu = time.thread_time()
+        try:
+            return self._make_incident(pending, ongoing=ongoing, with_clip=with_clip)
+        finally:
+            self.stats.cpu_s["evidence"] += time.thread_time() - cpu
+
+    def _make_incident(self, pending: _Pending, *, ongoing: bool, with_clip: bool) -> Incident:
         hit = pending.hit
         best, box, confidence = self._best_frame(pending)
         height, width = best.image.shape[:2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import ClassVar
@@ -403,3 +404,18 @@ def test_the_offending_box_is_drawn_over_its_neighbours(offending_first: bool) -
     beside = drawn[175:178, 135:150].astype(int)
     assert not is_red(beside).any()
     assert ((beside[..., 1] > 150) & (beside[..., 2] < 110)).any(axis=0).all()
+
+
+def test_each_stage_counts_the_cpu_it_spends_on_the_camera() -> None:
+    detector = ScriptedDetector()
+    pipe = pipeline(detector, motion_gate=MotionGate(min_changed=0.002, full_check_s=60))
+    started = time.thread_time()
+    incidents = []
+    for step in range(12):  # a person walks in and raises an incident with its clip
+        incidents += pipe.process(scene(20 + 10 * step), now=at(step * 0.5))
+    spent = time.thread_time() - started
+    cpu = pipe.stats.cpu_s
+    assert incidents and set(cpu) == {"gate", "inference", "tracking", "evidence"}
+    assert all(seconds > 0 for seconds in cpu.values()), cpu
+    # Each stage counted once: together no more than the thread spent.
+    assert sum(cpu.values()) <= spent

@@ -10,6 +10,18 @@ sustained, the worker's own CPU per camera (this process; the RTSP servers are o
 CPU is printed apart), the alert latency from the frame in which a rule concluded to the
 incident entering the worker's outbox (whence it is sent), and the load average.
 
+On a shared, loaded machine the sustained counts say more about the neighbours than about the
+worker; its own CPU does not. Each run therefore prints the worker's CPU per busy and per
+static camera (share of a core per camera, at the camera's detect rate), by stage: decode (the
+camera's capture thread), gate, inference (the pipeline's own accounts plus the inference
+engine's threads, shared by frames through the model), tracking (and rules), evidence
+(snapshots, and the clip encoder shared by incidents) and other (the rest, shared alike); the
+cameras of each kind that the machine's cores would carry at that cost; and what the issue's
+target mix, 32 busy and 64 static cameras, would take.
+
+`--compare-before` runs each count again without `stream.key_frames_at_detect_rate` (busy
+cameras decoded in full), in the same run.
+
 Also the speed-up over what a user would write by hand: one `YOLO(...).predict()` loop per
 camera, each reading its own RTSP stream in its own thread.
 
@@ -18,7 +30,7 @@ Each count runs with the worker's detection threads as configured (one per core 
 
 Usage: python bench/cameras.py [--counts 4,8,12,16] [--seconds 30] [--fps 1]
                                [--detect-threads auto,1] [--no-plain] [--static 64]
-                               [--compare-full]
+                               [--compare-full] [--compare-before]
 """
 
 from __future__ import annotations
@@ -61,6 +73,7 @@ def camera(
     prefix: str = "cam-",
     cooldown_s: float = 3600,
     key_frames: bool = True,
+    at_detect_rate: bool = True,
 ) -> CameraConfig:
     return CameraConfig.model_validate(
         {
@@ -70,7 +83,10 @@ def camera(
             "source": url,
             "location": {"lat": 30.25, "lon": 120.12},
             "detect": {"fps": fps, "imgsz": imgsz},
-            "stream": {"key_frames_when_still": key_frames},
+            "stream": {
+                "key_frames_when_still": key_frames,
+                "key_frames_at_detect_rate": at_detect_rate,
+            },
             "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
             "rules": [
                 {
@@ -110,6 +126,96 @@ class Run:
     latencies: list[float] = field(default_factory=list)  # alert latencies, seconds
     key_frames_only: float = 0.0  # share of static camera-samples decoded key frames only
     load: str = ""
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)  # see camera_costs
+
+
+STAGES = ("decode", "gate", "inference", "tracking", "evidence", "other")
+
+
+@dataclass
+class Reading:
+    """What the CPU accounting needs, read at one moment of a run."""
+
+    threads: dict[int, float]  # CPU seconds of each thread of this process, by native id
+    names: dict[int, str]  # Python's name of each thread it knows, by native id
+    stages: dict[str, dict[str, float]]  # each camera's pipeline CPU seconds by stage
+    inferred: dict[str, int]  # each camera's frames through the model
+    incidents: dict[str, int]
+    analysed: dict[str, int]
+
+
+def reading(worker: Worker) -> Reading:
+    threads = {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    watched = dict(worker.watched)
+    return Reading(
+        threads=threads,
+        names=names,
+        stages={key: dict(w.pipeline.stats.cpu_s) for key, w in watched.items()},
+        inferred={key: w.pipeline.stats.inferred for key, w in watched.items()},
+        incidents={r.camera.id: r.stats.incidents for r in worker.readers},
+        analysed={r.camera.id: r.stats.frames_analysed for r in worker.readers},
+    )
+
+
+def camera_costs(before: Reading, after: Reading) -> dict[str, dict[str, float]]:
+    """Each camera's CPU seconds over the window, by stage, from the worker's threads.
+
+    A camera's capture thread is its decoding; its pipeline's own accounts give the gate,
+    inference, tracking (and rules) and evidence on the detection threads. The inference
+    engine's threads (not Python's) are shared by the frames each camera sent through the
+    model, the clip encoder's by the incidents; what is left (detection threads outside the
+    pipeline, the dispatcher, health, the outbox) goes to every camera alike, as "other"."""
+
+    def spent(tid: int) -> float:
+        return after.threads[tid] - before.threads.get(tid, 0.0)
+
+    cameras = list(after.stages)
+    costs = {key: dict.fromkeys(STAGES, 0.0) for key in cameras}
+    engine = clips = shared = 0.0
+    for tid in after.threads:
+        name = after.names.get(tid, before.names.get(tid))
+        if name is None:
+            engine += spent(tid)
+        elif name.startswith(("capture-", "camera-")) and name.split("-", 1)[1] in costs:
+            costs[name.split("-", 1)[1]]["decode"] += spent(tid)
+        elif name == "clip-encoder":
+            clips += spent(tid)
+        else:
+            shared += spent(tid)
+    inferred = {key: after.inferred[key] - before.inferred.get(key, 0) for key in cameras}
+    incidents = {key: after.incidents[key] - before.incidents.get(key, 0) for key in cameras}
+    for key in cameras:
+        stages = {
+            stage: after.stages[key].get(stage, 0.0) - before.stages.get(key, {}).get(stage, 0.0)
+            for stage in STAGES
+        }
+        for stage in ("gate", "inference", "tracking", "evidence"):
+            costs[key][stage] += stages[stage]
+            shared -= stages[stage]  # spent on the detection threads, counted in `shared`
+        costs[key]["inference"] += engine * inferred[key] / max(1, sum(inferred.values()))
+        costs[key]["evidence"] += clips * incidents[key] / max(1, sum(incidents.values()))
+    for key in cameras:
+        costs[key]["other"] += max(0.0, shared) / len(cameras)
+    return costs
+
+
+def mean_cost(costs: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of cameras' CPU per camera-second, by stage."""
+    return {stage: sum(c[stage] for c in costs) / max(1, len(costs)) for stage in STAGES}
+
+
+def cost_line(kind: str, costs: list[dict[str, float]], cores: int) -> str:
+    """One kind of camera's mean CPU per camera-second (share of a core), by stage, and the
+    cameras of that kind alone that `cores` cores would then carry."""
+    mean = mean_cost(costs)
+    total = sum(mean.values())
+    stages = ", ".join(f"{stage} {100 * mean[stage]:.2f}" for stage in STAGES)
+    capacity = cores / total if total else float("inf")
+    return (
+        f"{kind} camera {100 * total:.2f}% of a core ({stages}), "
+        f"{capacity:.0f} such cameras on {cores} cores"
+    )
 
 
 def process_cpu_s() -> float:
@@ -137,10 +243,14 @@ def run_worker(
     static_server: RtspServer | None = None,
     static: int = 0,
     key_frames: bool = True,
+    at_detect_rate: bool = True,
 ) -> Run:
     """One worker on `count` busy cameras and `static` still ones, measured over the steady part
     of the run."""
-    cameras = [camera(i, server.url(f"cam{i}"), fps, imgsz) for i in range(count)]
+    cameras = [
+        camera(i, server.url(f"cam{i}"), fps, imgsz, at_detect_rate=at_detect_rate)
+        for i in range(count)
+    ]
     if static_server is not None:
         # One incident per crossing: the person crosses once a minute.
         cameras += [
@@ -152,6 +262,7 @@ def run_worker(
                 STATIC_PREFIX,
                 cooldown_s=30,
                 key_frames=key_frames,
+                at_detect_rate=at_detect_rate,
             )
             for i in range(static)
         ]
@@ -178,6 +289,7 @@ def run_worker(
     start = {r.camera.id: r.stats.frames_analysed for r in worker.readers}
     outbox.latencies.clear()
     cpu, served = process_cpu_s(), servers_cpu_s(servers)
+    first = reading(worker)
     started = time.monotonic()
     samples = skipping = 0
     while (elapsed := time.monotonic() - started) < seconds:
@@ -188,6 +300,7 @@ def run_worker(
                 skipping += reader.key_frames_only
     elapsed = time.monotonic() - started
     cpu, served = process_cpu_s() - cpu, servers_cpu_s(servers) - served
+    costs = camera_costs(first, reading(worker))
     rates = {
         r.camera.id: (r.stats.frames_analysed - start[r.camera.id]) / elapsed
         for r in worker.readers
@@ -205,7 +318,9 @@ def run_worker(
         latencies=latencies,
         key_frames_only=skipping / samples if samples else 0.0,
         load=load,
-    )
+        costs={key: {stage: value / elapsed for stage, value in cost.items()}
+               for key, cost in costs.items()},
+    )  # fmt: skip
 
 
 def rates_line(rates: list[float], fps: float) -> str:
@@ -261,6 +376,21 @@ def plain_loops(server: RtspServer, count: int, seconds: float, weights: Path) -
     return rate
 
 
+def costs_parts(run: Run, busy: int, static: int) -> list[str]:
+    """The worker's CPU per busy and per static camera, by stage, the capacity each implies on
+    the machine's cores, and what the issue's target mix would take."""
+    cores = usable_cores()
+    busy_costs = [c for key, c in run.costs.items() if not key.startswith(STATIC_PREFIX)]
+    static_costs = [c for key, c in run.costs.items() if key.startswith(STATIC_PREFIX)]
+    parts = [cost_line("busy", busy_costs, cores)] if busy_costs else []
+    if static_costs:
+        parts.append(cost_line("static", static_costs, cores))
+    if busy_costs and static_costs:
+        mix = 32 * sum(mean_cost(busy_costs).values()) + 64 * sum(mean_cost(static_costs).values())
+        parts.append(f"32 busy + 64 static would take {mix:.2f} of {cores} cores")
+    return parts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--counts", default="4,8,12,16")
@@ -280,6 +410,14 @@ def main() -> None:
         "--compare-full",
         action="store_true",
         help="Also run each count with the static cameras decoded in full, to compare.",
+    )
+    parser.add_argument(
+        "--compare-before",
+        action="store_true",
+        help=(
+            "Also run each count without `stream.key_frames_at_detect_rate` (every camera"
+            " decoded in full but still ones), the way before it, to compare."
+        ),
     )
     arguments = parser.parse_args()
     thread_counts = [
@@ -310,19 +448,30 @@ def main() -> None:
                 for threads in thread_counts:
                     shown = threads or f"{usable_cores()} (auto)"
                     best = 0
-                    ways = [True, False] if arguments.static and arguments.compare_full else [True]
-                    for count, key_frames in ((c, k) for c in counts for k in ways):
+                    # (key frames when still, key frames at the detect rate)
+                    ways = [(True, True)]
+                    if arguments.compare_before:
+                        ways.append((True, False))
+                    if arguments.static and arguments.compare_full:
+                        ways.append((False, False))
+                    for count, (key_frames, at_rate) in ((c, w) for c in counts for w in ways):
                         run = run_worker(
                             server, count, arguments.fps, arguments.seconds, folder,
                             arguments.imgsz, threads, static_server, arguments.static, key_frames,
+                            at_rate,
                         )  # fmt: skip
                         cameras = count + arguments.static
-                        decoding = "key frames when still" if key_frames else "every frame"
+                        decoding = (
+                            "key frames at the detect rate or when still"
+                            if at_rate
+                            else "key frames when still"
+                            if key_frames
+                            else "every frame"
+                        )
                         parts = [
                             f"{count:2d} busy + {arguments.static} static cameras at "
                             f"{arguments.fps:g} fps, {arguments.imgsz} px, {shown} detection "
-                            f"threads, {arguments.seconds:g} s"
-                            + (f", static decoded {decoding}" if arguments.static else ""),
+                            f"threads, {arguments.seconds:g} s, decoded {decoding}",
                             f"busy {rates_line(run.busy, arguments.fps)}",
                             f"static {rates_line(run.static, arguments.fps)}",
                         ]
@@ -334,12 +483,13 @@ def main() -> None:
                             f"worker CPU {100 * run.cpu_s:.0f}% of a core, "
                             f"{100 * run.cpu_s / cameras:.1f}% per camera",
                             f"RTSP servers {100 * run.servers_cpu_s:.0f}% of a core",
+                            *costs_parts(run, count, arguments.static),
                             f"alert latency {latency_line(run.latencies)}",
                             run.load,
                         ]
                         print("; ".join(parts), flush=True)
                         sustained = sum(rate >= 0.95 * arguments.fps for rate in run.busy)
-                        if sustained == count and key_frames:
+                        if sustained == count and at_rate:
                             best = count
                     print(
                         f"largest sustained with {shown} detection threads: {best} busy cameras "

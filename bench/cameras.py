@@ -30,7 +30,8 @@ Each count runs with the worker's detection threads as configured (one per core 
 
 Usage: python bench/cameras.py [--counts 4,8,12,16] [--seconds 30] [--fps 1]
                                [--detect-threads auto,1] [--no-plain] [--static 64]
-                               [--compare-full] [--compare-before]
+                               [--compare-full] [--compare-before] [--imgsz 640]
+                               [--backend auto]
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def camera(
     cooldown_s: float = 3600,
     key_frames: bool = True,
     at_detect_rate: bool = True,
+    backend: str = "auto",
 ) -> CameraConfig:
     return CameraConfig.model_validate(
         {
@@ -82,7 +84,7 @@ def camera(
             "organisation": {"id": "bench", "name": "Bench", "kind": "public"},
             "source": url,
             "location": {"lat": 30.25, "lon": 120.12},
-            "detect": {"fps": fps, "imgsz": imgsz},
+            "detect": {"fps": fps, "imgsz": imgsz, "backend": backend},
             "stream": {
                 "key_frames_when_still": key_frames,
                 "key_frames_at_detect_rate": at_detect_rate,
@@ -244,11 +246,12 @@ def run_worker(
     static: int = 0,
     key_frames: bool = True,
     at_detect_rate: bool = True,
+    backend: str = "auto",
 ) -> Run:
     """One worker on `count` busy cameras and `static` still ones, measured over the steady part
     of the run."""
     cameras = [
-        camera(i, server.url(f"cam{i}"), fps, imgsz, at_detect_rate=at_detect_rate)
+        camera(i, server.url(f"cam{i}"), fps, imgsz, at_detect_rate=at_detect_rate, backend=backend)
         for i in range(count)
     ]
     if static_server is not None:
@@ -263,6 +266,7 @@ def run_worker(
                 cooldown_s=30,
                 key_frames=key_frames,
                 at_detect_rate=at_detect_rate,
+                backend=backend,
             )
             for i in range(static)
         ]
@@ -398,6 +402,11 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=1.0)
     parser.add_argument("--imgsz", type=int, default=640, help="Model input size in pixels.")
     parser.add_argument(
+        "--backend",
+        default="auto",
+        help="The cameras' detect.backend (auto, openvino, openvino-int8, onnx, pytorch).",
+    )
+    parser.add_argument(
         "--detect-threads",
         default="auto",
         help="Comma-separated detection thread counts to compare; auto is one per core.",
@@ -458,7 +467,7 @@ def main() -> None:
                         run = run_worker(
                             server, count, arguments.fps, arguments.seconds, folder,
                             arguments.imgsz, threads, static_server, arguments.static, key_frames,
-                            at_rate,
+                            at_rate, arguments.backend,
                         )  # fmt: skip
                         cameras = count + arguments.static
                         decoding = (
@@ -470,7 +479,8 @@ def main() -> None:
                         )
                         parts = [
                             f"{count:2d} busy + {arguments.static} static cameras at "
-                            f"{arguments.fps:g} fps, {arguments.imgsz} px, {shown} detection "
+                            f"{arguments.fps:g} fps, {arguments.imgsz} px, {arguments.backend} "
+                            f"backend, {shown} detection "
                             f"threads, {arguments.seconds:g} s, decoded {decoding}",
                             f"busy {rates_line(run.busy, arguments.fps)}",
                             f"static {rates_line(run.static, arguments.fps)}",

@@ -107,15 +107,19 @@ def decode(
     """One image's raw output (4 + classes, anchors) as (xyxy in frame pixels (N, 4) float32,
     confidence (N,) float32, class id (N,) int), after per-class suppression, best first."""
     scores = output[4:]
-    class_id = scores.argmax(axis=0)
-    best = scores[class_id, np.arange(scores.shape[1])]
+    # The best score of every anchor first (a reduction along rows, fast), the class only of
+    # the few anchors above the threshold: argmax over every anchor cost five times as much.
+    best = scores.max(axis=0)
     keep = best > confidence
+    class_id = scores[:, keep].argmax(axis=0)
     if classes is not None:
-        keep &= np.isin(class_id, classes)
+        wanted = np.isin(class_id, classes)
+        keep[keep] = wanted
+        class_id = class_id[wanted]
     if not keep.any():
         return np.empty((0, 4), np.float32), np.empty(0, np.float32), np.empty(0, int)
     boxes_xywh = output[:4, keep].T
-    best, class_id = best[keep], class_id[keep]
+    best = best[keep]
     if len(best) > MAX_CANDIDATES:
         top = np.argsort(-best)[:MAX_CANDIDATES]
         boxes_xywh, best, class_id = boxes_xywh[top], best[top], class_id[top]

@@ -204,6 +204,7 @@ class ExportedDetector:
         self.preprocess_in_model = preprocess_in_model
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._first_inference = threading.Lock()
         if backend == "onnx":
             if not model_file.is_file():
                 raise ExportError(f"ONNX export not found: {model_file}")
@@ -293,7 +294,20 @@ class ExportedDetector:
         requests: dict[tuple[int, ...], Any] = getattr(self._local, "requests", None) or {}
         self._local.requests = requests
         if shape not in requests:
-            requests[shape] = self._compile(shape).create_infer_request()
+            compiled = self._compile(shape)
+            # A request's first inference sets itself up for its shape; two at once (the
+            # detection threads' first frames) left both threads waiting inside OpenVINO for
+            # good on 2 cores. One at a time, on a blank batch, before any frame.
+            with self._first_inference:
+                request = compiled.create_infer_request()
+                n, height, width = shape[0], shape[1], shape[2]
+                blank = (
+                    np.zeros((n, height, width, 3), np.uint8)
+                    if self.preprocess_in_model
+                    else np.zeros((n, 3, height, width), np.float32)
+                )
+                request.infer({0: blank})
+            requests[shape] = request
         return requests[shape]
 
     def _compile(self, shape: tuple[int, ...]) -> Any:

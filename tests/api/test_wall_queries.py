@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import yaml
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from api.district import DistrictPolicy, RoutingConfig
 from api.taxonomy import Taxonomy
@@ -141,3 +142,32 @@ def test_an_operator_lists_the_grid_workers_who_may_verify_and_assigns_one(
         f"/api/v1/events/{event['id']}/verifiers", headers=accounts.headers("school_worker")
     )
     assert forbidden.status_code == 403
+
+
+def test_a_page_of_the_list_costs_the_same_few_statements_whatever_its_length(
+    api_client: TestClient, accounts: Accounts
+) -> None:
+    """Every operator's wall asks for the list every few seconds: its camera, grid, incidents
+    and assignee come with the page's own statement, not one statement more each."""
+    engine = api_client.app.state.engine
+    for minute in range(6):
+        report_incident(
+            api_client, zone=f"zone_{minute}", track_id=minute + 1,
+            detected_at=T0 + timedelta(minutes=10 * minute),
+        )  # fmt: skip
+    _ids(api_client, accounts)  # what the API reads once and keeps is not counted
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]).split(None, 1)[0].upper())
+
+    costs = {}
+    for limit in (1, 6):
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert len(_ids(api_client, accounts, limit=limit)) == limit
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        costs[limit], statements[:] = list(statements), []
+    # Who asks (their account and their region), how many events in all, and the page.
+    assert costs[1] == costs[6] == ["SELECT"] * 4, costs

@@ -144,6 +144,13 @@ class Settings(BaseSettings):
         default=30,
         description="A worker that does not renew its camera leases this long loses them.",
     )
+    worker_access_log: bool = Field(
+        default=False,
+        description="Log a request line (uvicorn's access log) for workers' lease renewals and"
+        " health reports too; off, since every worker sends them every few seconds (thousands of"
+        " lines a minute for a district, a few per cent of the API's CPU). Other requests are"
+        " always logged.",
+    )
     escalation_interval_s: float = Field(
         default=30, description="How often overdue events are looked for (0: never)."
     )

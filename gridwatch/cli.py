@@ -110,18 +110,40 @@ def serve(
         typer.echo("error: --workers above 1 needs PostgreSQL (GRIDWATCH_DATABASE_URL)", err=True)
         raise typer.Exit(2)
     _logging()
+    log_config = _uvicorn_log_config(worker_access_log=get_settings().worker_access_log)
     uvicorn.run(
         "api.app:create_app", factory=True, host=host, port=port, log_level="info",
-        workers=workers, log_config=_uvicorn_log_config(),
+        workers=workers, log_config=log_config,
     )  # fmt: skip
 
 
-def _uvicorn_log_config() -> dict[str, Any]:
+class WorkerRequestsFilter(logging.Filter):
+    """Keeps uvicorn's request lines of workers' lease renewals and health reports out of the
+    log (GRIDWATCH_WORKER_ACCESS_LOG): uvicorn gives each line its (client, method, path,
+    HTTP version, status) as arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        arguments = record.args
+        if not isinstance(arguments, tuple) or len(arguments) < 3:
+            return True
+        method, path = arguments[1], str(arguments[2]).split("?", 1)[0]
+        if method == "POST" and path == "/api/v1/worker/leases":
+            return False
+        return not (
+            method == "PUT" and path.startswith("/api/v1/cameras/") and path.endswith("/health")
+        )
+
+
+def _uvicorn_log_config(*, worker_access_log: bool = False) -> dict[str, Any]:
     """Uvicorn's logging with GridWatch's own lines added, as each API process (each worker of
-    `serve --workers`) configures it for itself."""
+    `serve --workers`) configures it for itself; without workers' routine requests in the
+    access log unless `worker_access_log`."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    if not worker_access_log:
+        config.setdefault("filters", {})["worker_requests"] = {"()": WorkerRequestsFilter}
+        config["handlers"]["access"]["filters"] = ["worker_requests"]
     config["formatters"]["gridwatch"] = {"format": LOG_FORMAT}
     config["handlers"]["gridwatch"] = {
         "class": "logging.StreamHandler",

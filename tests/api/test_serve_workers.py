@@ -79,6 +79,21 @@ def test_api_processes_on_one_address_start_together_and_open_one_event_per_situ
         assert [answer.status_code for answer in answers] == [201] * 16
         assert len({answer.json()["id"] for answer in answers}) == 1
         assert max(answer.json()["occurrence_count"] for answer in answers) == 16
+
+        # Workers' lease renewals stay out of the access log (GRIDWATCH_WORKER_ACCESS_LOG);
+        # the other requests are logged, the incidents posted and the request after it.
+        renewal = httpx.post(
+            f"{url}/api/v1/worker/leases",
+            json={"capacity": 1},
+            headers={"Authorization": f"Bearer {WORKER_TOKEN}", "X-GridWatch-Worker": "edge-1"},
+        )
+        assert renewal.status_code == 200, renewal.text
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        while '"GET /healthz HTTP/1.1" 200' not in log.read_text():
+            assert time.monotonic() < deadline + 30, log.read_text()
+            time.sleep(0.2)
+        assert '"POST /api/v1/incidents HTTP/1.1" 201' in log.read_text()
+        assert "/api/v1/worker/leases" not in log.read_text()
     finally:
         server.terminate()
         server.wait(timeout=60)

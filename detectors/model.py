@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -43,6 +44,35 @@ class ObjectDetector(Protocol):
         confidence: float,
         classes: list[int] | None = None,
     ) -> list[sv.Detections]: ...
+
+
+class BatchDetector(ABC):
+    """What the detectors here share: a label for logs, and one frame through `detect_batch`."""
+
+    name: str
+    version: str
+    backend: str
+
+    @property
+    def label(self) -> str:
+        """Name, version and backend in one string for logs."""
+        return f"{self.name} ({self.version}, {self.backend})"
+
+    def detect(
+        self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None
+    ) -> sv.Detections:
+        """Detections for one BGR frame."""
+        return self.detect_batch([image], confidence=confidence, classes=classes)[0]
+
+    @abstractmethod
+    def detect_batch(
+        self,
+        images: Sequence[np.ndarray],
+        *,
+        confidence: float,
+        classes: list[int] | None = None,
+    ) -> list[sv.Detections]:
+        """Detections for several BGR frames, one per frame, in order."""
 
 
 def class_ids_of(
@@ -169,7 +199,7 @@ def open_detector(
         raise FileNotFoundError(f"{err} (made by `gridwatch {made_by}`)") from err
 
 
-class YoloDetector:
+class YoloDetector(BatchDetector):
     """An ultralytics YOLO model run on the CPU (or a GPU): `.pt` through PyTorch, its `.onnx`
     export through ONNX Runtime, or the OpenVINO IR converted from that export (FP32 or INT8).
     Every backend shares ultralytics' pre-processing (letterbox to `imgsz`, stride 32) and
@@ -257,16 +287,6 @@ class YoloDetector:
         if backend != "pytorch" and not names:
             names = YOLO(str(weights), task="detect").names
         self.class_names: dict[int, str] = dict(names)
-
-    @property
-    def label(self) -> str:
-        """Name, version and backend in one string for logs."""
-        return f"{self.name} ({self.version}, {self.backend})"
-
-    def detect(
-        self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None
-    ) -> sv.Detections:
-        return self.detect_batch([image], confidence=confidence, classes=classes)[0]
 
     def detect_batch(
         self,

@@ -30,6 +30,8 @@ import numpy as np
 import supervision as sv
 import yaml
 
+from detectors.model import BatchDetector
+
 ExportBackend = Literal["onnx", "openvino", "openvino-int8"]
 
 IOU_THRESHOLD = 0.7
@@ -149,7 +151,7 @@ def parse_names(value: Any, source: Path) -> dict[int, str]:
     return {int(index): str(name) for index, name in names.items()}
 
 
-class ExportedDetector:
+class ExportedDetector(BatchDetector):
     """A detection model exported by ultralytics, run by ONNX Runtime or OpenVINO alone.
 
     Thread-safe: ONNX Runtime sessions run concurrently; each thread gets its own OpenVINO infer
@@ -240,16 +242,6 @@ class ExportedDetector:
             self._core = openvino.Core()
             self._graph = graphs[0]
             self._compiled: dict[tuple[int, int, int], Any] = {}
-
-    @property
-    def label(self) -> str:
-        """Name, version and backend in one string for logs."""
-        return f"{self.name} ({self.version}, {self.backend})"
-
-    def detect(
-        self, image: np.ndarray, *, confidence: float, classes: list[int] | None = None
-    ) -> sv.Detections:
-        return self.detect_batch([image], confidence=confidence, classes=classes)[0]
 
     def detect_batch(
         self,

@@ -56,6 +56,7 @@ def test_the_phone_list_holds_still_and_is_not_fetched_again_per_message(
     assert worker.menu() == ["tasks", "report"]
     page.wait_for_selector(".list-tasks .event-card")
     tabs = page.locator(".list-tabs button")
+    tabs.nth(2).wait_for()
     assert tabs.all_inner_texts()[0].startswith("待核实")
     assert [text[:3] for text in tabs.all_inner_texts()] == ["待核实", "待核查", "待处置"]
     assert page.locator(".list-tabs button[data-tab=verify] .tab-count").inner_text() == "45"
@@ -152,6 +153,7 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
     handler = open_console("education_handler")
     handler.login("education_handler")
     page = handler.page
+    page.locator(".list-tabs button").nth(1).wait_for()  # drawn after the log-in, not with it
     assert [text[:2] for text in page.locator(".list-tabs button").all_inner_texts()] == [
         "待办",
         "已办",

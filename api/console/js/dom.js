@@ -66,3 +66,56 @@ export function options(pairs, current) {
     h("option", { value, selected: String(value) === String(current ?? "") }, label),
   );
 }
+
+// What the keyboard can stop on, in the order a redraw can find it again.
+const FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+
+/**
+ * Where the keyboard is inside `root`, so that a redraw (a live update, a reload after the live
+ * feed reconnects) can give it back. The place is the nearest item around the focused element
+ * (an element with `data-event-id`, else `root` itself) and, inside it, the focused element's
+ * `data-action` or its index among the item's focusable elements. Returns null when the focus is
+ * not inside `root`.
+ */
+export function focusPlace(root) {
+  const active = document.activeElement;
+  if (!active || active === document.body || !root.contains(active)) return null;
+  const item = active.closest("[data-event-id]");
+  const owner = item && item !== root && root.contains(item) ? item : root;
+  return {
+    eventId: owner === root ? null : owner.dataset.eventId,
+    self: active === owner,
+    action: active.dataset.action || null,
+    index: [...owner.querySelectorAll(FOCUSABLE)].indexOf(active),
+  };
+}
+
+/**
+ * Put the keyboard back where `focusPlace` found it, in the redrawn `root`: the same control
+ * of the same item, or the item itself when the control is gone. Does nothing when something
+ * else has taken the focus since, or when the item is no longer shown.
+ */
+export function returnFocus(root, place) {
+  if (!place) return;
+  const active = document.activeElement;
+  if (active && active !== document.body && active.isConnected) return;
+  const owner = place.eventId === null ? root : root.querySelector(`[data-event-id="${CSS.escape(place.eventId)}"]`);
+  if (!owner) return;
+  let target = owner;
+  if (!place.self) {
+    const controls = [...owner.querySelectorAll(FOCUSABLE)];
+    target =
+      (place.action && controls.find((el) => el.dataset.action === place.action)) ||
+      controls[place.index] ||
+      owner;
+  }
+  target.focus({ preventScroll: true });
+}
+
+/** Run `change`, which redraws part of `root`, keeping the keyboard's place; returns its result. */
+export function keepingFocus(root, change) {
+  const place = focusPlace(root);
+  const result = change();
+  returnFocus(root, place);
+  return result;
+}

@@ -9,7 +9,7 @@
 
 import { api, live, once } from "../api.js";
 import { errorText } from "../actions.js";
-import { h, mount } from "../dom.js";
+import { focusPlace, h, mount, returnFocus } from "../dom.js";
 import { isStale } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { ago, eventCard, notice } from "../widgets.js";
@@ -206,11 +206,14 @@ export async function render(main, { kind }, { me }) {
       offset = page.items.length;
       total = page.total;
       counts.set(tab.id, total);
+      // A reload after the live feed's gap redraws every card: the keyboard keeps its place.
+      const place = focusPlace(main);
       list.replaceChildren();
       assignedList.replaceChildren();
       add(assignedList, assigned ? assigned.items : [], { assigned: true });
       assignedSection.hidden = !assigned || assigned.items.length === 0;
       add(list, page.items);
+      returnFocus(main, place);
       if (!page.items.length) mount(list, notice(t(tab.empty)));
       showBanner();
       showMore();
@@ -299,7 +302,9 @@ export async function render(main, { kind }, { me }) {
       if (isStale(event, known.event)) return;
       const wasIn = inTab(tab, known.event);
       const element = card(event);
+      const place = focusPlace(main);
       known.card.replaceWith(element);
+      returnFocus(main, place);
       known.card = element;
       known.event = event;
       // One that left moves the pages not read yet up by one. Where an arrival lands in them

@@ -3,7 +3,7 @@
 
 import { api, ApiError, live, once } from "../api.js";
 import { errorText, openActionDialog } from "../actions.js";
-import { h, mount } from "../dom.js";
+import { focusPlace, h, mount, returnFocus } from "../dom.js";
 import { actorName, isStale, pageActions } from "../domain.js";
 import { label, labelOr, minutesText, t } from "../i18n.js";
 import { ago, categoryBadge, deadline, evidenceClip, evidenceImage, notice, routingNote, severityBadge, situation, statusBadge, zoned, zonedText } from "../widgets.js";
@@ -258,6 +258,8 @@ export async function render(main, { id }, { role, go }) {
   }
 
   function draw() {
+    // A live update redraws the page: the keyboard keeps its place (the same action, say).
+    const place = focusPlace(page);
     const clip = evidenceClip(detail);
     const loose = detail.attachments.filter((a) => a.history_id === null);
     mount(
@@ -335,6 +337,7 @@ export async function render(main, { id }, { role, go }) {
       ),
     );
     drawActions();
+    returnFocus(page, place);
   }
 
   mount(main, page);

@@ -6,7 +6,7 @@
 
 import { api, live, once } from "../api.js";
 import { openActionDialog, openBulkDialog, errorText, runAction } from "../actions.js";
-import { h, mount, options, toast } from "../dom.js";
+import { focusPlace, h, mount, options, returnFocus, toast } from "../dom.js";
 import { CAMERA_STATES, CATEGORIES, ONE_CLICK, OPEN_STATES, SEVERITIES, STATUSES, deadlineFirst, isStale, matchesFilters, newestFirst, place, wallActions } from "../domain.js";
 import { label, t } from "../i18n.js";
 import { livePanel } from "../live-view.js";
@@ -445,7 +445,9 @@ export async function render(main, _params, { go } = {}) {
       if (matches) {
         const el = element(event);
         el.tabIndex = known.el.tabIndex;
+        const place = focusPlace(list);
         known.el.replaceWith(el);
+        returnFocus(list, place);
         known.event = event;
         known.el = el;
         if (previewId === event.id) showPreview(event.id);
@@ -522,6 +524,9 @@ export async function render(main, _params, { go } = {}) {
     list.setAttribute("aria-busy", "true");
     try {
       const page = await api("/api/v1/events", { query: { ...query, sort: view.sort, limit: PAGE_SIZE, offset }, signal: controller.signal });
+      // A reload (the live feed back after a gap, or first connected after the page opened)
+      // redraws every card: the keyboard keeps its place in the one it was on.
+      const place = reset ? focusPlace(list) : null;
       if (reset) {
         shown.length = 0;
         byId.clear();
@@ -545,6 +550,7 @@ export async function render(main, _params, { go } = {}) {
       if (!shown.length) mount(list, notice(t("wall.empty")));
       if (view.mode === "list" && !previewId) clearPreview();
       rovingFocus();
+      returnFocus(list, place);
       updateCount();
     } catch (err) {
       if (err.name === "AbortError") return;

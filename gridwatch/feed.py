@@ -310,20 +310,10 @@ class ApiModelSource:
         model = models[name]
         target = self.folder / f"{model['weights_sha256']}.pt"
         if not target.is_file():
-            self.folder.mkdir(parents=True, exist_ok=True)
-            partial = target.with_suffix(".partial")
-            digest = hashlib.sha256()
-            with (
-                self.api.stream("GET", model["weights_url"]) as response,
-                partial.open("wb") as stream,
-            ):
-                for block in response.iter_bytes():
-                    digest.update(block)
-                    stream.write(block)
-            if digest.hexdigest() != model["weights_sha256"]:
-                partial.unlink(missing_ok=True)
-                raise ValueError(f"model {name!r}: weights do not match their SHA-256")
-            partial.replace(target)
+            _download(
+                self.api, model["weights_url"], target, model["weights_sha256"],
+                what=f"model {name!r}: weights",
+            )  # fmt: skip
         return target, model["class_codes"]
 
     def close(self) -> None:
@@ -371,21 +361,37 @@ class ApiExportSource:
             if target.is_file() and _sha256(target) == listed["sha256"]:
                 continue
             log.info("fetching %s (%d bytes) from the API", listed["path"], listed["size"])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".partial")
-            digest = hashlib.sha256()
-            with self.api.stream("GET", listed["url"]) as response, partial.open("wb") as stream:
-                for block in response.iter_bytes():
-                    digest.update(block)
-                    stream.write(block)
-            if digest.hexdigest() != listed["sha256"]:
-                partial.unlink(missing_ok=True)
-                raise ValueError(f"model {model!r}: {listed['path']} does not match its SHA-256")
-            partial.replace(target)
+            _download(
+                self.api, listed["url"], target, listed["sha256"],
+                what=f"model {model!r}: {listed['path']}",
+            )  # fmt: skip
         return str(exports[model]["weights_sha256"])
 
     def close(self) -> None:
         self.api.close()
+
+
+def _download(api: ApiClient, url: str, target: Path, sha256: str, *, what: str) -> None:
+    """Stream `url` from the API into `target` (created with its folder), checking the bytes
+    against the hex `sha256` as they arrive: written to `target` + ".partial" and renamed into
+    place only when they match, so a broken or tampered transfer never leaves a file that looks
+    whole.
+
+    Raises:
+        ValueError: The bytes do not match `sha256` ("`what` does not match its SHA-256").
+        ApiError: The API could not be asked or refused.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    digest = hashlib.sha256()
+    with api.stream("GET", url) as response, partial.open("wb") as stream:
+        for block in response.iter_bytes():
+            digest.update(block)
+            stream.write(block)
+    if digest.hexdigest() != sha256:
+        partial.unlink(missing_ok=True)
+        raise ValueError(f"{what} does not match its SHA-256")
+    partial.replace(target)
 
 
 def _sha256(path: Path) -> str:

@@ -220,3 +220,16 @@ def api_as(server: LiveServer, username: str) -> httpx.Client:
     return httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=TEST_HTTP_TIMEOUT
     )
+
+
+def dispatch_to_education(server: LiveServer, *event_ids: int) -> None:
+    """As the district's operator, confirm each event and dispatch it to the education bureau
+    (whose handler is the seeded `education_handler`)."""
+    with api_as(server, "district_operator") as operator:
+        for event_id in event_ids:
+            for action in ("confirm", "dispatch"):
+                response = operator.post(
+                    f"/api/v1/events/{event_id}/actions/{action}",
+                    data={"department_id": "education-bureau"},
+                )
+                assert response.status_code == 200, response.text

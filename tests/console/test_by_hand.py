@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer
-from tests.console.conftest import PHONE, Console, api_as, post_incident, scene_jpeg
+from tests.console.conftest import (
+    PHONE,
+    Console,
+    api_as,
+    dispatch_to_education,
+    post_incident,
+    scene_jpeg,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -61,14 +68,7 @@ def test_a_handler_sends_back_and_reports_done_on_a_phone(
         post_incident(console_server, detected_at=datetime.now(UTC), zone=f"phone-handler-{n}")
         for n in range(2)
     ]
-    with api_as(console_server, "district_operator") as operator:
-        for event in events:
-            for action in ("confirm", "dispatch"):
-                response = operator.post(
-                    f"/api/v1/events/{event['id']}/actions/{action}",
-                    data={"department_id": "education-bureau"},
-                )
-                assert response.status_code == 200, response.text
+    dispatch_to_education(console_server, *(event["id"] for event in events))
     back, done = events
     handler = open_console("education_handler", viewport=PHONE)
     handler.login("education_handler")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import LiveServer
-from tests.console.conftest import Console, api_as, post_incident
+from tests.console.conftest import Console, dispatch_to_education, post_incident
 
 pytestmark = pytest.mark.browser
 
@@ -17,13 +17,7 @@ def test_handler_takes_on_an_event_dispatched_to_their_department(
     open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:
     event = post_incident(console_server, detected_at=datetime.now(UTC))
-    with api_as(console_server, "district_operator") as operator:
-        for action in ("confirm", "dispatch"):
-            response = operator.post(
-                f"/api/v1/events/{event['id']}/actions/{action}",
-                data={"department_id": "education-bureau"},
-            )
-            assert response.status_code == 200, response.text
+    dispatch_to_education(console_server, event["id"])
 
     handler = open_console("education_handler")
     handler.login("education_handler")

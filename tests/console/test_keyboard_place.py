@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer
-from tests.console.conftest import Console, api_as, post_incident
+from tests.console.conftest import Console, api_as, dispatch_to_education, post_incident
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +70,17 @@ def reload_after_gap(page: Any, cutter: LiveFeedCutter) -> Iterator[None]:
     page.wait_for_selector(".live-indicator.live-live")
 
 
+def focus_a_cards_dispatch(page: Any, server: LiveServer, zone: str) -> tuple[dict[str, Any], str]:
+    """A new alert on the wall, the keyboard on its card's dispatch button, and the card tagged
+    as drawn before; returns the event and the card's selector."""
+    event = post_incident(server, detected_at=datetime.now(UTC), zone=zone)
+    card = f'.event-card[data-event-id="{event["id"]}"]'
+    page.locator(card).wait_for()
+    page.locator(f"{card} button[data-action=dispatch]").focus()
+    mark_old(page, card)
+    return event, card
+
+
 @pytest.fixture
 def operator_on_wall(
     open_console: Callable[..., Console],
@@ -85,11 +96,7 @@ def test_the_wall_keeps_the_keyboard_on_a_card_when_it_reloads_after_the_live_fe
 ) -> None:
     operator, cutter = operator_on_wall
     page = operator.page
-    event = post_incident(console_server, detected_at=datetime.now(UTC), zone="keyboard-gap")
-    card = f'.event-card[data-event-id="{event["id"]}"]'
-    page.locator(card).wait_for()
-    page.locator(f"{card} button[data-action=dispatch]").focus()
-    mark_old(page, card)
+    event, card = focus_a_cards_dispatch(page, console_server, "keyboard-gap")
 
     with reload_after_gap(page, cutter):
         wait_redrawn(page, card)
@@ -104,11 +111,7 @@ def test_the_wall_keeps_the_keyboard_on_a_card_that_a_live_update_redraws(
 ) -> None:
     operator, _ = operator_on_wall
     page = operator.page
-    event = post_incident(console_server, detected_at=datetime.now(UTC), zone="keyboard-update")
-    card = f'.event-card[data-event-id="{event["id"]}"]'
-    page.locator(card).wait_for()
-    page.locator(f"{card} button[data-action=dispatch]").focus()
-    mark_old(page, card)
+    event, card = focus_a_cards_dispatch(page, console_server, "keyboard-update")
 
     # The same situation seen again joins the event: the card is redrawn with its count.
     again = post_incident(console_server, detected_at=datetime.now(UTC), zone="keyboard-update")
@@ -142,13 +145,7 @@ def test_a_work_list_keeps_the_keyboard_on_a_card_when_it_reloads_after_the_live
     open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:
     event = post_incident(console_server, detected_at=datetime.now(UTC), zone="keyboard-list")
-    with api_as(console_server, "district_operator") as operator:
-        for action in ("confirm", "dispatch"):
-            response = operator.post(
-                f"/api/v1/events/{event['id']}/actions/{action}",
-                data={"department_id": "education-bureau"},
-            )
-            assert response.status_code == 200, response.text
+    dispatch_to_education(console_server, event["id"])
     handler = open_console("education_handler")
     cutter = LiveFeedCutter(handler.page)
     handler.login("education_handler")

@@ -16,7 +16,15 @@ import pytest
 
 from contract.live_view import CAPTURED_AT_HEADER
 from tests.conftest import LiveServer
-from tests.console.conftest import PHONE, WORKER, Console, api_as, post_incident, scene_jpeg
+from tests.console.conftest import (
+    PHONE,
+    WORKER,
+    Console,
+    api_as,
+    dispatch_to_education,
+    post_incident,
+    scene_jpeg,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -142,13 +150,7 @@ def test_a_handler_reassigns_and_sends_back_and_finds_both_in_the_done_list(
 ) -> None:
     operator = api_as(console_server, "district_operator")
     wrong, back = (hotline_case(operator, 200 + n, category="public_safety") for n in range(2))
-    for case in (wrong, back):
-        for action in ("confirm", "dispatch"):
-            response = operator.post(
-                f"/api/v1/events/{case['id']}/actions/{action}",
-                data={"department_id": "education-bureau"},
-            )
-            assert response.status_code == 200, response.text
+    dispatch_to_education(console_server, wrong["id"], back["id"])
 
     handler = open_console("education_handler")
     handler.login("education_handler")

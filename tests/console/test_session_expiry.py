@@ -106,21 +106,33 @@ def relogin(page: Any, username: str | None = None) -> None:
     dialog.wait_for(state="detached")
 
 
-def test_a_dispatch_note_outlives_the_token(
-    open_console: Callable[..., Console], console_server: LiveServer
-) -> None:
-    operator_api = api_as(console_server, "district_operator")
-    case = hotline_case(operator_api, 1)
+def start_a_dispatch(
+    open_console: Callable[..., Console], server: LiveServer, number: int, note: str
+) -> tuple[dict[str, Any], Console, TokenWatch, Any]:
+    """A confirmed hotline case (`number`) and the operator's dispatch dialog open over its page,
+    with `note` typed and the urban-management bureau chosen; returns the case, the operator's
+    console, the watch on its tokens and the dialog."""
+    operator_api = api_as(server, "district_operator")
+    case = hotline_case(operator_api, number)
     assert operator_api.post(f"/api/v1/events/{case['id']}/actions/confirm").status_code == 200
     operator = open_console("district_operator")
     watch = TokenWatch(operator.page)
     operator.login("district_operator")
-    page = operator.page
     operator.open(f"#/events/{case['id']}")
-    page.locator(".actions-panel button[data-action=dispatch]").click()
-    panel = page.locator("dialog.action-dialog[data-action=dispatch]")
-    panel.locator("textarea[name=note]").fill("城管执法队，请尽快到场")
+    operator.page.locator(".actions-panel button[data-action=dispatch]").click()
+    panel = operator.page.locator("dialog.action-dialog[data-action=dispatch]")
+    panel.locator("textarea[name=note]").fill(note)
     panel.locator("select[name=department_id]").select_option("urban-management-bureau")
+    return case, operator, watch, panel
+
+
+def test_a_dispatch_note_outlives_the_token(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    case, operator, watch, panel = start_a_dispatch(
+        open_console, console_server, 1, "城管执法队，请尽快到场"
+    )
+    page = operator.page
 
     # Renewed without a word: past two lifetimes, still live, no login asked for.
     page.wait_for_timeout(LIFETIME_S * 2.2 * 1000)
@@ -153,18 +165,10 @@ def test_a_dispatch_note_outlives_the_token(
 def test_an_open_dispatch_dialog_and_its_note_outlive_a_reload_and_a_lapsed_login(
     open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:
-    operator_api = api_as(console_server, "district_operator")
-    case = hotline_case(operator_api, 3)
-    assert operator_api.post(f"/api/v1/events/{case['id']}/actions/confirm").status_code == 200
-    operator = open_console("district_operator")
-    watch = TokenWatch(operator.page)
-    operator.login("district_operator")
+    case, operator, watch, panel = start_a_dispatch(
+        open_console, console_server, 3, "占道经营，请城管到场"
+    )
     page = operator.page
-    operator.open(f"#/events/{case['id']}")
-    page.locator(".actions-panel button[data-action=dispatch]").click()
-    panel = page.locator("dialog.action-dialog[data-action=dispatch]")
-    panel.locator("textarea[name=note]").fill("占道经营，请城管到场")
-    panel.locator("select[name=department_id]").select_option("urban-management-bureau")
     page.wait_for_timeout(300)  # the draft is written as the person types
 
     # A reload opens the dialog again, over the same event, with what was typed.

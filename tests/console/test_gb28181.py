@@ -38,8 +38,11 @@ def test_admin_accepts_and_owner_adopts(
         "info": {"name": "东门录像机", "manufacturer": "Hikvision", "model": "DS-7608NI-K2",
                  "firmware": "V4.30.085", "channel_count": 2},
         "channels": [
-            {"channel_id": GATE, "name": "东门入口", "manufacturer": "Hikvision", "status": "ON"},
-            {"channel_id": EAST, "name": "东门通道", "manufacturer": "Hikvision", "status": "ON"},
+            {"channel_id": GATE, "name": "东门入口", "manufacturer": "Hikvision", "status": "ON",
+             "civil_code": "340200"},
+            {"channel_id": EAST, "name": "东门通道", "manufacturer": "Hikvision",
+             "model": "DS-2CD3T46", "status": "OFF", "civil_code": "34020001",
+             "longitude": 117.2834, "latitude": 31.8612},
         ],
     })  # fmt: skip
     report(console_server, STRANGER, {"online": False, "address": "10.20.0.66:5060",
@@ -66,6 +69,15 @@ def test_admin_accepts_and_owner_adopts(
     # The channel's state as the device gives it (ON), in words.
     channel = page.inner_text(f'.gb-candidates-table tr[data-channel-id="{GATE}"]')
     assert "在线" in channel and "ON" not in channel
+    # Every field of the catalog the issue names: id, name, maker and model, civil code, state,
+    # and the position where the device gives one (else fields to give it).
+    east = f'.gb-candidates-table tr[data-channel-id="{EAST}"]'
+    cells = page.eval_on_selector_all(f"{east} td", "cells => cells.map(c => c.innerText)")
+    assert EAST in cells[0] and "东门通道" in cells[0] and cells[1] == NVR
+    assert cells[2] == "Hikvision DS-2CD3T46" and cells[3] == "34020001" and cells[4] == "离线"
+    assert cells[5].split() == ["经度", "117.283400", "纬度", "31.861200"]
+    assert page.locator(f"{east} input[name=lat]").count() == 0
+    assert page.inner_text(f'.gb-candidates-table tr[data-channel-id="{GATE}"] td.civil-code') == "340200"
 
     owner = open_console("school_owner")
     owner.login("school_owner")

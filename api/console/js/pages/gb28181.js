@@ -78,6 +78,16 @@ function deviceRows(devices) {
   );
 }
 
+function position(channel) {
+  return h(
+    "span",
+    { class: "mono small" },
+    `${t("gb.lon")} ${channel.longitude.toFixed(6)}`,
+    h("br", {}),
+    `${t("gb.lat")} ${channel.latitude.toFixed(6)}`,
+  );
+}
+
 function candidateRows(devices, refresh) {
   const rows = [];
   for (const device of devices.filter((d) => d.admission === "accepted")) {
@@ -115,13 +125,14 @@ function candidateRows(devices, refresh) {
           h("td", {}, channel.name || "—", h("div", { class: "mono small muted" }, channel.channel_id)),
           h("td", { class: "mono small" }, device.id),
           h("td", {}, [channel.manufacturer, channel.model].filter(Boolean).join(" ") || "—"),
+          h("td", { class: "mono small civil-code" }, channel.civil_code || "—"),
           // The device's own word (ON/OFF in GB/T 28181's catalog), worded when it is a known one.
           h("td", {}, channel.status ? labelOr("gb.channel_state", channel.status.toUpperCase(), channel.status) : "—"),
+          // Where the device says the channel is; where it says nothing, the adopter gives it.
+          h("td", { class: "position" }, located ? position(channel) : [lat, lon]),
           h(
             "td",
             { class: "actions" },
-            lat,
-            lon,
             h("button", { type: "button", class: "primary adopt-channel", onclick: adopt }, t("gb.adopt")),
             h("button", { type: "button", class: "refuse-channel", onclick: refuse }, t("gb.refuse")),
           ),
@@ -165,7 +176,7 @@ export async function render(main, _params, { me }) {
           "section",
           { class: "gb-candidates" },
           h("h2", {}, t("gb.candidates")),
-          table("gb-candidates-table", ["gb.channel", "gb.device", "gb.maker", "gb.channel_status", "gb.decide"], candidateRows(known, refresh), t("gb.no_candidates")),
+          table("gb-candidates-table", ["gb.channel", "gb.device", "gb.maker", "gb.civil_code", "gb.channel_status", "gb.position", "gb.decide"], candidateRows(known, refresh), t("gb.no_candidates")),
         ),
       ),
     );

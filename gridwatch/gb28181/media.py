@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -376,8 +377,9 @@ class MediaCalls:
 
 
 def control_app(calls: MediaCalls, token: SecretStr) -> FastAPI:
-    """The HTTP control: `POST /streams` (a `StreamRequest`, answered with a `StreamAnswer`) and
-    `DELETE /streams/{stream_id}`; both take ``Authorization: Bearer`` with the workers' token.
+    """The HTTP control: `POST /streams` (a `StreamRequest`, answered with a `StreamAnswer`),
+    `DELETE /streams/{stream_id}` and `GET /metrics` (Prometheus text: what the service refused
+    and why, devices online, streams); all take ``Authorization: Bearer`` with the workers' token.
     Errors answer ``{"detail": "field: why"}`` with 401, 404, 409, 502 or 504."""
 
     def authorised(request: Request) -> None:
@@ -398,5 +400,12 @@ def control_app(calls: MediaCalls, token: SecretStr) -> FastAPI:
     async def stop(stream_id: str) -> None:
         if not calls.bye(stream_id):
             raise HTTPException(404, detail=f"stream_id: no stream {stream_id[:80]}")
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        """The service's counters and gauges for Prometheus (`gridwatch.gb28181.metrics`)."""
+        from gridwatch.gb28181.metrics import render
+
+        return Response(render(calls.service), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -42,7 +42,14 @@ from ingest.live import StreamOptions
 from ingest.rtp import PayloadStream, RtpReceiver
 from tests.conftest import WORKER_TOKEN
 from tests.gb28181 import ps_sender
-from tests.gb28181.test_sipp_device import DEVICE_ID, DOMAIN, PASSWORD, PLATFORM_ID, SCENARIOS
+from tests.gb28181.test_sipp_device import (
+    DEVICE_ID,
+    DOMAIN,
+    PASSWORD,
+    PLATFORM_ID,
+    SCENARIOS,
+    sipp,
+)
 
 CHANNEL_ID = "34020000001310000001"
 FRAMES = 40
@@ -331,6 +338,44 @@ def test_stream_control_refuses_with_reasons() -> None:
         assert bad.status_code == 422 and "media_port" in bad.text
         assert httpx.delete(f"{control_url}/streams/nope", headers=auth).status_code == 404
         assert not service.media.calls
+
+
+def test_metrics_count_what_was_refused() -> None:
+    """Malformed SIP, unreadable MANSCDP and a wrong digest (SIPp) are answered 400 and 403 and
+    show in the control's Prometheus metrics, by reason."""
+    garbage = b"HELLO\r\n\r\n"
+    body = b'<?xml version="1.0" encoding="GB2312"?><Notify><CmdType>Keepalive</CmdType>'
+    bad_xml = (
+        "MESSAGE sip:34020000002000000001@3402000000 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKm\r\nFrom: <sip:1@x>;tag=a\r\n"
+        "To: <sip:2@x>\r\nCall-ID: m1\r\nCSeq: 1 MESSAGE\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with service_with_control() as (service, control_url):
+        assert httpx.get(f"{control_url}/metrics").status_code == 401
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(10)
+            sock.sendto(garbage, request_source(service))  # nothing to answer it to: dropped
+            sock.sendto(bad_xml, request_source(service))
+            assert sock.recv(65535).startswith(b"SIP/2.0 400 ")
+        sipp(service, "wrong_password.xml", password="not-the-password")
+        answer = httpx.get(
+            f"{control_url}/metrics", headers={"Authorization": f"Bearer {WORKER_TOKEN}"}
+        )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in answer.text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['gridwatch_gb28181_refused_total{reason="malformed_sip"}'] == 1
+    assert samples['gridwatch_gb28181_refused_total{reason="malformed_manscdp"}'] == 1
+    assert samples['gridwatch_gb28181_refused_total{reason="wrong_password"}'] == 1
+    assert samples['gridwatch_gb28181_refused_total{reason="no_password"}'] == 0
+    assert samples["gridwatch_gb28181_challenges_total"] >= 1
+    assert samples['gridwatch_gb28181_devices{state="online"}'] == 0
+    assert samples["gridwatch_gb28181_streams"] == 0
 
 
 def test_a_device_that_refuses_or_stays_silent() -> None:

@@ -77,7 +77,8 @@ def test_admin_accepts_and_owner_adopts(
     assert cells[2] == "Hikvision DS-2CD3T46" and cells[3] == "34020001" and cells[4] == "离线"
     assert cells[5].split() == ["经度", "117.283400", "纬度", "31.861200"]
     assert page.locator(f"{east} input[name=lat]").count() == 0
-    assert page.inner_text(f'.gb-candidates-table tr[data-channel-id="{GATE}"] td.civil-code') == "340200"
+    gate_code = f'.gb-candidates-table tr[data-channel-id="{GATE}"] td.civil-code'
+    assert page.inner_text(gate_code) == "340200"
 
     owner = open_console("school_owner")
     owner.login("school_owner")

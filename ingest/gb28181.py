@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,12 +24,11 @@ from ingest.backoff import Backoff
 from ingest.decoding import VideoDecoder
 from ingest.errors import (
     CameraUnavailable,
-    DamagedFrame,
     InvalidSource,
     SourceTimeout,
     SourceUnreachable,
 )
-from ingest.live import LiveSource, StreamOptions
+from ingest.live import DecoderSession, LiveSource, StreamOptions
 from ingest.rtp import PayloadStream, RtpReceiver, parse_port_range
 
 log = logging.getLogger(__name__)
@@ -96,41 +93,49 @@ def parse_gb28181(camera_id: str, url: str) -> tuple[str, str]:
     return device_id, channel_id
 
 
-@dataclass
-class _Gb28181Session:
-    """One INVITEd stream; only the capture thread touches it."""
+class _Gb28181Session(DecoderSession):
+    """One INVITEd stream: its RTP receiver, FFmpeg's demuxer and decoder, and the call to end
+    with BYE; only the capture thread touches it.
 
-    camera_id: str
-    receiver: RtpReceiver
-    decoder: VideoDecoder
-    control: httpx.Client
-    stream_id: str
-    codec: str | None
-    asked_at: float  # time.monotonic() when the stream was asked for
-    answered_at: float  # time.monotonic() when the service said the device accepted
-    first_frame_s: float | None = None  # seconds from asking to the first decoded picture
+    Args:
+        asked_at: time.monotonic() when the stream was asked for.
+        answered_at: time.monotonic() when the service said the device accepted.
+    """
+
+    def __init__(
+        self,
+        camera_id: str,
+        receiver: RtpReceiver,
+        decoder: VideoDecoder,
+        control: httpx.Client,
+        stream_id: str,
+        *,
+        asked_at: float,
+        answered_at: float,
+    ):
+        super().__init__(camera_id, decoder, decoder.codec_name)
+        self.receiver, self.control, self.stream_id = receiver, control, stream_id
+        self.asked_at, self.answered_at = asked_at, answered_at
+        self.first_frame_s: float | None = None  # seconds from asking to the first picture
+
+    def lost(self) -> CameraUnavailable:
+        stats = self.receiver.stats
+        return CameraUnavailable(
+            self.camera_id,
+            f"stream lost: no RTP for {self.receiver.stream.timeout_s:g} s"
+            f" ({stats.packets} packets, {stats.lost} lost)",
+        )
 
     def receive(self) -> int:
-        if not self.decoder.grab():
-            raise CameraUnavailable(
-                self.camera_id,
-                f"stream lost: no RTP for {self.receiver.stream.timeout_s:g} s"
-                f" ({self.receiver.stats.packets} packets, {self.receiver.stats.lost} lost)",
-            )
+        count = super().receive()
         if self.first_frame_s is None:
             self.first_frame_s = time.monotonic() - self.asked_at
-        return 1
-
-    def decode(self) -> np.ndarray:
-        image = self.decoder.retrieve()
-        if image is None:
-            raise DamagedFrame(self.camera_id, "frame could not be decoded")
-        return image
+        return count
 
     def close(self) -> None:
         _stop_stream(self.control, self.camera_id, self.stream_id)
         self.receiver.close()
-        self.decoder.close()
+        super().close()
 
 
 def _stop_stream(control: httpx.Client, camera_id: str, stream_id: str) -> None:
@@ -225,8 +230,8 @@ class Gb28181Source(LiveSource):
                 " of another SSRC or payload type dropped)",
             ) from err
         session = _Gb28181Session(
-            self.camera_id, receiver, decoder, self._control, stream_id, decoder.codec_name,
-            started, answered_at,
+            self.camera_id, receiver, decoder, self._control, stream_id,
+            asked_at=started, answered_at=answered_at,
         )  # fmt: skip
         self._session = session
         log.info("%s: %s/%s streaming %s over RTP/%s to port %d", self.camera_id,

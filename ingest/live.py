@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from ingest.errors import CameraUnavailable, DamagedFrame, IngestError, Undecoda
 from ingest.frames import Frame, FrameSlot
 from ingest.health import CameraHealth, HealthTracker
 from ingest.reconnects import ReconnectSchedule
+
+if TYPE_CHECKING:
+    from ingest.decoding import VideoDecoder
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,39 @@ class LiveSession(Protocol):
         """The last received frame as BGR pixels; raise CameraUnavailable if it is corrupt."""
 
     def close(self) -> None: ...
+
+
+class DecoderSession:
+    """A `LiveSession` over one FFmpeg `VideoDecoder` (RTSP, GB/T 28181's PS over RTP): a
+    picture received per `grab`, converted to BGR only when handed out, at the size the stream
+    has when it is decoded (a camera re-configured to another size mid-stream is not stretched
+    to the first). Only the capture thread uses it.
+
+    Subclasses word a lost stream (`lost`) or note when pictures arrive (`receive`).
+    """
+
+    def __init__(self, camera_id: str, decoder: VideoDecoder, codec: str | None):
+        self.camera_id = camera_id
+        self.decoder = decoder
+        self.codec = codec
+
+    def lost(self) -> CameraUnavailable:
+        """The error a stream that gives no more pictures raises."""
+        return CameraUnavailable(self.camera_id, "stream lost")
+
+    def receive(self) -> int:
+        if not self.decoder.grab():
+            raise self.lost()
+        return 1
+
+    def decode(self) -> np.ndarray:
+        image = self.decoder.retrieve()
+        if image is None:
+            raise DamagedFrame(self.camera_id, "frame could not be decoded")
+        return image
+
+    def close(self) -> None:
+        self.decoder.close()
 
 
 def _utcnow() -> datetime:

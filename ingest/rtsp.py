@@ -19,8 +19,6 @@ from base64 import b64encode
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from contract.addresses import canonical_address
 from ingest.addresses import split_address
 from ingest.backoff import Backoff
@@ -28,12 +26,11 @@ from ingest.decoding import VideoDecoder
 from ingest.errors import (
     AuthenticationFailed,
     CameraUnavailable,
-    DamagedFrame,
     NotAVideoStream,
     SourceTimeout,
     connection_error,
 )
-from ingest.live import LiveSource, StreamOptions
+from ingest.live import DecoderSession, LiveSource, StreamOptions
 
 log = logging.getLogger(__name__)
 
@@ -337,31 +334,6 @@ def capture_options(options: StreamOptions) -> dict[str, str | int]:
     }
 
 
-class _RtspSession:
-    """One decoder on a camera's stream; only the capture thread touches it. Pictures come at
-    the size the stream has when each is decoded: a camera re-configured to another size
-    mid-stream is not stretched to the first."""
-
-    def __init__(self, camera_id: str, decoder: VideoDecoder, codec: str | None):
-        self.camera_id = camera_id
-        self.decoder = decoder
-        self.codec = codec
-
-    def receive(self) -> int:
-        if not self.decoder.grab():
-            raise CameraUnavailable(self.camera_id, "stream lost")
-        return 1
-
-    def decode(self) -> np.ndarray:
-        image = self.decoder.retrieve()
-        if image is None:
-            raise DamagedFrame(self.camera_id, "frame could not be decoded")
-        return image
-
-    def close(self) -> None:
-        self.decoder.close()
-
-
 class RtspSource(LiveSource):
     """An RTSP camera (main or sub stream, whichever URL the camera's config gives).
 
@@ -425,7 +397,7 @@ class RtspSource(LiveSource):
         self.health_tracker.received()
         self.health_tracker.dropped()
 
-    def _connect(self) -> _RtspSession:
+    def _connect(self) -> DecoderSession:
         started = time.monotonic()
         self.description = describe(self.camera_id, self.address, self.options.open_timeout_s)
         # Untuned means OpenCV's own defaults, as a plain VideoCapture(url) would open it.
@@ -455,4 +427,4 @@ class RtspSource(LiveSource):
             self.camera_id, self.address.masked, self.description.video_codec,
             self.options.transport, time.monotonic() - started,
         )  # fmt: skip
-        return _RtspSession(self.camera_id, decoder, self.description.video_codec)
+        return DecoderSession(self.camera_id, decoder, self.description.video_codec)

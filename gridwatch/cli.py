@@ -730,6 +730,7 @@ def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -
     see the README.
     """
     import asyncio
+    import signal
 
     from pydantic import ValidationError
 
@@ -753,8 +754,18 @@ def gb28181(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -
         worker.api_url, worker.worker_token.get_secret_value(), worker_name="gb28181", timeout=10
     )
     reporter = ApiReporter(api)
+
+    async def until_signalled() -> None:
+        # SIGTERM (a service manager's stop) and SIGINT end the service in order: open streams
+        # get their BYE, so devices stop sending to the workers' ports.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, reporter, stop=stop, media=media, control_token=worker.worker_token)
+
     try:
-        asyncio.run(serve(settings, reporter, media=media, control_token=worker.worker_token))
+        asyncio.run(until_signalled())
     except OSError as err:
         typer.echo(
             f"error: cannot listen on {settings.host}:{settings.port} (SIP) or"

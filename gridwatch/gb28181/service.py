@@ -19,6 +19,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -577,8 +578,18 @@ async def serve(
 ) -> None:
     """Listen on the settings' address, UDP and TCP, until `stop` is set; keep-alives are
     checked each second. With `control_token`, the workers' stream control (`media`) listens
-    on HTTP too, on the same loop."""
+    on HTTP too, on the same loop. Open streams are ended with BYE on the way out.
+
+    Signals are the caller's to handle (`gridwatch gb28181` sets `stop` on SIGTERM and SIGINT):
+    the control's uvicorn does not take them over, since it would stop alone and then re-raise
+    the signal, ending the process before any BYE went out.
+    """
     import uvicorn
+
+    class ControlServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
     loop = asyncio.get_running_loop()
     media = media or MediaSettings()
@@ -592,7 +603,7 @@ async def serve(
     control: uvicorn.Server | None = None
     control_task: asyncio.Task[None] | None = None
     if control_token is not None:
-        control = uvicorn.Server(
+        control = ControlServer(
             uvicorn.Config(
                 control_app(service.media, control_token), host=media.control_host,
                 port=media.control_port, log_level="warning", lifespan="off",
@@ -611,8 +622,10 @@ async def serve(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
-        for call_id in list(service.media.calls):
+        open_calls = list(service.media.calls)
+        for call_id in open_calls:
             service.media.bye(call_id)
+        log.info("GB/T 28181 service stopping: %d open streams ended with BYE", len(open_calls))
         if control is not None and control_task is not None:
             control.should_exit = True
             with contextlib.suppress(Exception):

@@ -1,6 +1,8 @@
 """GB/T 28181 end to end: SIPp registers as a device, its catalog becomes candidates, an admin
-accepts it and adopts a channel with an intrusion zone, a worker leases the camera and asks for
-its stream, the demo clip flows as PS over RTP, and a grid event appears with its snapshot."""
+accepts it for a school, the school's owner adopts a channel with an intrusion zone, a worker
+leases the camera and asks for its stream, the demo clip flows as PS over RTP, and a grid event
+appears with its snapshot. The owner turning the camera off ends the stream with BYE while the
+worker runs on."""
 
 from __future__ import annotations
 
@@ -21,12 +23,12 @@ from gridwatch.gb28181.reporting import ApiReporter
 from tests.conftest import REPO, WORKER_TOKEN, LiveServer
 from tests.gb28181 import ps_sender
 from tests.gb28181.test_live_video import CHANNEL_ID, DEVICE_ID, service_with_control, sipp_device
+from tests.gb28181.test_sipp_control import login
 
 pytestmark = pytest.mark.slow
 
-ADOPTED = {
+ADOPTED = {  # the owner's: the organisation is the device's, which the admin assigned
     "id": "gb-gate",
-    "organisation_id": "no1-primary-school",
     "location": {"lat": 30.2550, "lon": 120.1200},
     "detect": {"fps": 2, "confidence": 0.4},
     "zones": [{"name": "whole_view", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
@@ -90,10 +92,14 @@ def test_sipp_device_to_grid_event(
             )  # fmt: skip
             assert CHANNEL_ID in {c["channel_id"] for c in devices[0]["channels"]}
             accepted = api.put(
-                f"/api/v1/gb28181/devices/{DEVICE_ID}/admission", json={"admission": "accepted"}
+                f"/api/v1/gb28181/devices/{DEVICE_ID}/admission",
+                json={"admission": "accepted", "organisation_id": "no1-primary-school"},
             )
             assert accepted.status_code == 200, accepted.text
-            adopted = api.post(
+            owner = httpx.Client(
+                base_url=server.url, headers=login(server, "school_owner"), timeout=30
+            )
+            adopted = owner.post(
                 f"/api/v1/gb28181/devices/{DEVICE_ID}/channels/{CHANNEL_ID}/camera", json=ADOPTED
             )
             assert adopted.status_code == 201, adopted.text
@@ -117,10 +123,13 @@ def test_sipp_device_to_grid_event(
                 180, "a grid event from the GB/T 28181 camera", worker_log,
             )  # fmt: skip
             camera = api.get("/api/v1/cameras/gb-gate").json()
-            # A worker stopping ends the stream: the device gets its BYE.
-            worker.terminate()
-            worker.wait(timeout=60)
-            wait_for(lambda: not service.media.calls, 10, "the BYE", worker_log)
+            assert service.media.calls and service.media.byes == 0
+            # No longer watched: the owner turns the camera off, the worker lets it go at its
+            # next lease renewal and the device gets its BYE, the worker still running.
+            off = owner.patch("/api/v1/cameras/gb-gate", json={"enabled": False})
+            assert off.status_code == 200, off.text
+            wait_for(lambda: not service.media.calls, 30, "the BYE", worker_log)
+            assert service.media.byes == 1 and worker.poll() is None
     finally:
         if worker is not None and worker.poll() is None:
             worker.terminate()

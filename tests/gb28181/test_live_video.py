@@ -203,7 +203,8 @@ def test_rtp_ports_come_from_the_configured_range(monkeypatch: pytest.MonkeyPatc
 def service_with_control(
     reporter: ApiReporter | None = None, media: MediaSettings | None = None
 ) -> Iterator[tuple[Gb28181Service, str]]:
-    """The SIP service on a free loopback port and its stream control, on one loop."""
+    """The SIP service on a free loopback port (UDP and TCP) and its stream control, on one
+    loop."""
     settings = Gb28181Settings(
         host="127.0.0.1", port=5060, sip_id=PLATFORM_ID, domain=DOMAIN, password=PASSWORD,
     )  # fmt: skip
@@ -218,8 +219,20 @@ def service_with_control(
     listening = socket.create_server(("127.0.0.1", 0))
     tasks: list[asyncio.Task[None]] = []
 
+    tcp: list[asyncio.Server] = []
+
     async def start() -> None:
-        await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+        # A free UDP port may be taken for TCP by another test on the machine: try again.
+        for _attempt in range(20):
+            await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+            assert service.transport is not None
+            port = service.transport.get_extra_info("sockname")[1]
+            try:
+                tcp.append(await asyncio.start_server(service.serve_tcp, "127.0.0.1", port))
+            except OSError:
+                service.transport.close()
+                continue
+            break
         tasks.append(loop.create_task(control.serve(sockets=[listening])))
 
     asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
@@ -233,6 +246,8 @@ def service_with_control(
         time.sleep(0.3)
         assert service.transport is not None
         loop.call_soon_threadsafe(service.transport.close)
+        for server in tcp:
+            loop.call_soon_threadsafe(server.close)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
 
@@ -246,11 +261,13 @@ def sipp_device(
     stay_ms: int,
     speed: float = 2.0,
     finish: bool = True,
+    signalling: str = "u1",
 ) -> Iterator[Path]:
     """SIPp as the device: registers, answers the catalog query and INVITEs (device_media.xml
     runs the PS over RTP sender on each ACK), stays `stay_ms`, unregisters. Yields the file of
     the SIP messages it traced; fails the test when SIPp does. Without `finish` SIPp is stopped
-    at the end instead of waited for."""
+    at the end instead of waited for. `signalling` is SIPp's transport: u1 (UDP) or t1 (TCP,
+    one connection, over which the INVITE, ACK and BYE come too)."""
     sipp = shutil.which("sipp")
     assert sipp, "SIPp missing: scripts/system-deps.sh installs sip-tester"
     assert service.transport is not None
@@ -261,6 +278,7 @@ def sipp_device(
         [sipp, f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "register_and_wait.xml"), "-m", "1",
          "-oocsf", str(SCENARIOS / "device_media.xml"), "-d", str(stay_ms),
          "-i", "127.0.0.1", "-p", "0", "-s", DEVICE_ID, "-au", DEVICE_ID, "-ap", PASSWORD,
+         "-t", signalling,
          "-key", "platform", PLATFORM_ID, "-key", "domain", DOMAIN, "-key", "sender", sender,
          "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err", "-trace_msg",
          "-message_file", str(messages), "-error_file", str(tmp_path / "sipp-errors.log")],
@@ -291,15 +309,22 @@ def media_for(control_url: str, transport: str) -> Gb28181Media:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("transport", "signalling"),
+    [("udp", "u1"), ("tcp", "u1"), ("udp", "t1")],
+    ids=["udp", "tcp", "sip-over-tcp"],
+)
 def test_sipp_device_is_invited_and_streams_the_clip(
-    ps_clip: Path, transport: str, tmp_path: Path
+    ps_clip: Path, transport: str, signalling: str, tmp_path: Path
 ) -> None:
+    """RTP over UDP or TCP passive; signalling over UDP, or over the device's TCP connection,
+    which the INVITE, ACK and BYE must then take (a device behind NAT is reached only there)."""
     expected = reference_frames(ps_clip)
     with (
         service_with_control() as (service, control_url),
-        sipp_device(service, ps_clip, tmp_path, stay_ms=7000) as messages,
+        sipp_device(service, ps_clip, tmp_path, stay_ms=7000, signalling=signalling) as messages,
     ):
+        assert service.devices[DEVICE_ID].transport == ("tcp" if signalling == "t1" else "udp")
         source = Gb28181Source(
             "gate", f"gb28181://{DEVICE_ID}/{CHANNEL_ID}", detect_fps=20,
             options=StreamOptions(read_timeout_s=3.0), media=media_for(control_url, transport),

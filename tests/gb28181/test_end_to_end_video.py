@@ -53,7 +53,9 @@ def wait_for(condition, timeout_s: float, what: str, log: Path | None = None):  
         if value:
             return value
         time.sleep(0.5)
-    pytest.fail(f"waited {timeout_s:g} s for {what}" + (f"; worker: {tail(log)}" if log else ""))
+    pytest.fail(
+        f"waited {timeout_s:g} s for {what}" + (f"; {log.name}: {tail(log)}" if log else "")
+    )
 
 
 def tail(path: Path) -> str:

@@ -48,6 +48,7 @@ from tests.gb28181.test_sipp_device import (
     PASSWORD,
     PLATFORM_ID,
     SCENARIOS,
+    listen,
     sipp,
 )
 
@@ -222,17 +223,7 @@ def service_with_control(
     tcp: list[asyncio.Server] = []
 
     async def start() -> None:
-        # A free UDP port may be taken for TCP by another test on the machine: try again.
-        for _attempt in range(20):
-            await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
-            assert service.transport is not None
-            port = service.transport.get_extra_info("sockname")[1]
-            try:
-                tcp.append(await asyncio.start_server(service.serve_tcp, "127.0.0.1", port))
-            except OSError:
-                service.transport.close()
-                continue
-            break
+        tcp.append(await listen(service))
         tasks.append(loop.create_task(control.serve(sockets=[listening])))
 
     asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)

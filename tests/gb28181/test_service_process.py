@@ -10,14 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import REPO, WORKER_TOKEN, LiveServer
+from tests.gb28181.test_end_to_end_video import wait_for
 from tests.gb28181.test_live_video import CHANNEL_ID
 from tests.gb28181.test_sipp_device import DEVICE_ID, DOMAIN, PASSWORD, PLATFORM_ID, SCENARIOS
 
@@ -44,16 +44,6 @@ def control_port() -> int:
         tcp.bind(("127.0.0.1", 0))
         port: int = tcp.getsockname()[1]
         return port
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str, log: Path) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"waited {timeout_s:g} s for {what}; service: {log.read_text()[-3000:]}")
 
 
 def service_environment(**settings: str) -> dict[str, str]:
@@ -135,7 +125,7 @@ def test_the_service_process_registers_reports_streams_and_ends_with_bye(
             ],
             30, "the device and its catalog in the API", log,
         )  # fmt: skip
-        assert CHANNEL_ID in {c["channel_id"] for c in devices[0]["channels"]}  # type: ignore[index]
+        assert CHANNEL_ID in {c["channel_id"] for c in devices[0]["channels"]}
 
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
             rtp.bind(("127.0.0.1", 0))

@@ -37,6 +37,21 @@ class Clock:
         return time.monotonic() + self.offset
 
 
+async def listen(service: Gb28181Service) -> asyncio.Server:
+    """Listen for the service on one free loopback port, UDP and TCP alike (its TCP server)."""
+    loop = asyncio.get_running_loop()
+    # A free UDP port may be taken for TCP by another test on the machine: try again.
+    for _attempt in range(20):
+        await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
+        assert service.transport is not None
+        port = service.transport.get_extra_info("sockname")[1]
+        try:
+            return await asyncio.start_server(service.serve_tcp, "127.0.0.1", port)
+        except OSError:
+            service.transport.close()
+    raise AssertionError("no loopback port free for both UDP and TCP")
+
+
 @contextmanager
 def running(
     reporter: ApiReporter | None = None, password: str = PASSWORD
@@ -54,18 +69,8 @@ def running(
     tcp: list[asyncio.Server] = []
 
     async def start() -> None:
-        # A free UDP port may be taken for TCP by another test on the machine: try again.
-        for _attempt in range(20):
-            await loop.create_datagram_endpoint(lambda: service, local_addr=("127.0.0.1", 0))
-            assert service.transport is not None
-            port = service.transport.get_extra_info("sockname")[1]
-            try:
-                tcp.append(await asyncio.start_server(service.serve_tcp, "127.0.0.1", port))
-            except OSError:
-                service.transport.close()
-                continue
-            ready.set()
-            return
+        tcp.append(await listen(service))
+        ready.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

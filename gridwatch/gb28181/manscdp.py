@@ -103,11 +103,22 @@ def _degrees(item: Element, name: str, limit: float) -> float | None:
     return degrees
 
 
-def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel], list[str]]:
-    """The (SumNum, channels, directories) of one catalog Response message.
+VIDEO_TYPES = frozenset({"131", "132"})
+"""Type codes (a 20-digit id's digits 11 to 13, GB/T 28181-2016 appendix D) of video channels:
+camera, network camera."""
+NOT_VIDEO_TYPES = frozenset({"134", "135", "136", "137", "200", "215", "216"})
+"""Type codes of catalog items that carry no video: alarm input and output, audio input and
+output, a (lower) platform, a business group, a virtual organisation."""
 
-    A lower platform's catalog also lists its administrative areas, whose DeviceID is a civil
-    code of 2, 4, 6 or 8 digits: they count toward SumNum and come back as `directories`.
+
+def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel], list[str]]:
+    """The (SumNum, channels, other items) of one catalog Response message.
+
+    Channels are the items that can be cameras. The others count toward SumNum but are no
+    candidates: a lower platform's administrative areas (a civil code of 2, 4, 6 or 8 digits),
+    its business groups and virtual organisations, alarm and audio inputs and outputs (by
+    their type code), and any parent item (`Parental` 1: an NVR a platform lists above its
+    cameras) that is not itself a camera.
 
     Raises:
         ManscdpError: SumNum missing or not a number, an <Item> whose DeviceID is neither a
@@ -120,7 +131,13 @@ def catalog_items(root: Element, device_id: str) -> tuple[int, list[Channel], li
     directories = []
     for item in root.iterfind("DeviceList/Item"):
         item_id = text_of(item, "DeviceID") or ""
-        if item_id.isdigit() and len(item_id) in (2, 4, 6, 8):
+        if item_id.isascii() and item_id.isdigit() and len(item_id) in (2, 4, 6, 8):
+            directories.append(item_id)
+            continue
+        if _DEVICE_ID.match(item_id) and (
+            item_id[10:13] in NOT_VIDEO_TYPES
+            or (text_of(item, "Parental") == "1" and item_id[10:13] not in VIDEO_TYPES)
+        ):
             directories.append(item_id)
             continue
         channel = Channel(

@@ -60,6 +60,37 @@ def test_a_lower_platforms_areas_count_but_are_not_channels() -> None:
         2, ["34020000001310000009"], ["340200"])  # fmt: skip
 
 
+def item(device_id: str, name: str, parental: int = 0) -> str:
+    return (f"<Item><DeviceID>{device_id}</DeviceID><Name>{name}</Name>"
+            f"<Parental>{parental}</Parental><Status>ON</Status></Item>")  # fmt: skip
+
+
+def test_a_lower_platforms_groups_devices_and_io_are_counted_not_candidates() -> None:
+    """What a lower platform (or an NVR) lists besides its cameras: business groups (215),
+    virtual organisations (216), the NVR above its cameras (118, Parental 1), alarm and audio
+    inputs and outputs (134 to 137), a platform (200). Counted toward SumNum, never adoptable."""
+    others = [
+        ("34020000002150000001", "业务分组", 1), ("34020000002160000001", "东区", 1),
+        ("34020000001180000001", "东门录像机", 1), ("34020000001340000001", "门磁", 0),
+        ("34020000001350000001", "声光报警", 0), ("34020000001360000001", "拾音器", 0),
+        ("34020000002000000002", "下级平台", 1),
+    ]  # fmt: skip
+    cameras = [("34020000001310000001", "东门", 0), ("34020000001320000002", "西门", 0),
+               ("34020000001320000003", "球机", 1)]  # fmt: skip
+    body = (
+        '<?xml version="1.0" encoding="GB2312"?><Response><CmdType>Catalog</CmdType><SN>1</SN>'
+        f"<DeviceID>34020000002000000009</DeviceID><SumNum>{len(others) + len(cameras)}</SumNum>"
+        f'<DeviceList Num="{len(others) + len(cameras)}">'
+        + "".join(item(*entry) for entry in others + cameras)
+        + "</DeviceList></Response>"
+    ).encode("gb2312")
+    total, channels, counted = manscdp.catalog_items(manscdp.decode(body), "34020000002000000009")
+    assert total == len(others) + len(cameras)
+    # A camera with children of its own (a dome's presets, a fisheye's views) is still one.
+    assert [(c.channel_id, c.name) for c in channels] == [(i, n) for i, n, _ in cameras]
+    assert counted == [i for i, _, _ in others]
+
+
 ALARM = (
     '<?xml version="1.0" encoding="GB2312"?><Notify><CmdType>Alarm</CmdType><SN>3</SN>'
     "<DeviceID>34020000001310000001</DeviceID><AlarmPriority>{priority}</AlarmPriority>"

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.browser
 
 NVR = "34020000001320000007"
 STRANGER = "34020000001320000666"
+NEWCOMER = "34020000001320000008"  # registered with no password: the platform has none
 GATE, EAST = "34020000001310000071", "34020000001310000072"
 
 
@@ -47,6 +48,8 @@ def test_admin_accepts_and_owner_adopts(
     })  # fmt: skip
     report(console_server, STRANGER, {"online": False, "address": "10.20.0.66:5060",
                                        "authenticated": False})  # fmt: skip
+    report(console_server, NEWCOMER, {"online": False, "address": "10.20.0.8:5060",
+                                      "authenticated": False})  # fmt: skip
 
     admin = open_console("admin")
     admin.login("admin")
@@ -59,6 +62,14 @@ def test_admin_accepts_and_owner_adopts(
     admin.screenshot("gb28181-admin-pending")
     stranger.locator("button.refuse-device").click()
     page.wait_for_selector(f'.gb-devices-table tr[data-device-id="{STRANGER}"]')
+    # A device without a password here is accepted only with one of its own, which it then
+    # registers with; the password is sent, never shown back.
+    newcomer = page.locator(f'.gb-pending-table tr[data-device-id="{NEWCOMER}"]')
+    newcomer.locator("button.accept-device").click()
+    assert newcomer.locator("input[name=password]:invalid").count() == 1  # asked, not sent
+    newcomer.locator("input[name=password]").fill("gate-nvr-2026")
+    newcomer.locator("button.accept-device").click()
+    page.wait_for_selector(f'.gb-devices-table tr[data-device-id="{NEWCOMER}"] .own-password')
     nvr = page.locator(f'.gb-pending-table tr[data-device-id="{NVR}"]')
     nvr.locator("input[name=organisation_id]").fill("no1-primary-school")
     nvr.locator("button.accept-device").click()
@@ -114,3 +125,10 @@ def test_admin_accepts_and_owner_adopts(
     assert camera["source"] == f"gb28181://{NVR}/{GATE}"
     assert camera["organisation"]["id"] == "no1-primary-school"
     assert camera["location"] == {"lat": 30.2551, "lon": 120.1201}
+
+    credentials = httpx.get(
+        f"{console_server.url}/api/v1/worker/gb28181/credentials", headers=WORKER, timeout=30
+    ).json()
+    assert {"device_id": NEWCOMER, "admission": "accepted", "password": "gate-nvr-2026"} in (
+        credentials
+    )

@@ -32,8 +32,19 @@ function organisationField(organisations) {
 function pendingRows(devices, organisations, refresh) {
   return devices.map((device) => {
     const [organisation, list] = organisationField(organisations);
+    // A device that registered with no password here (the platform has none for new ids) can
+    // only register once it has one of its own: accepting it asks for it.
+    const needsPassword = !device.authenticated && !device.has_password;
+    const password = h("input", {
+      name: "password", type: "password", minlength: 8, maxlength: 64, autocomplete: "new-password",
+      required: needsPassword, placeholder: t("gb.device_password"), "aria-label": t("gb.device_password"), size: 14,
+    });
     const decide = (admission) => async () => {
+      if (admission === "accepted" && !password.reportValidity()) return;
       try {
+        if (admission === "accepted" && password.value) {
+          await api(`/api/v1/gb28181/devices/${device.id}/password`, { method: "PUT", json: { password: password.value } });
+        }
         await api(`/api/v1/gb28181/devices/${device.id}/admission`, {
           method: "PUT",
           json: { admission, organisation_id: organisation.value.trim() || null },
@@ -56,6 +67,7 @@ function pendingRows(devices, organisations, refresh) {
         { class: "actions" },
         organisation,
         list,
+        password,
         h("button", { type: "button", class: "primary accept-device", onclick: decide("accepted") }, t("gb.accept")),
         h("button", { type: "button", class: "refuse-device", onclick: decide("refused") }, t("gb.refuse")),
       ),
@@ -73,7 +85,7 @@ function deviceRows(devices) {
       h("td", {}, [device.manufacturer, device.model].filter(Boolean).join(" ") || "—", device.firmware ? h("div", { class: "small muted" }, device.firmware) : null),
       h("td", { class: "last-keepalive" }, device.last_keepalive_at ? ago(device.last_keepalive_at) : "—"),
       h("td", {}, String(device.channel_count ?? device.channels.length)),
-      h("td", {}, t(`gb.admission.${device.admission}`)),
+      h("td", {}, t(`gb.admission.${device.admission}`), device.has_password ? h("div", { class: "small muted own-password" }, t("gb.own_password")) : null),
     ),
   );
 }

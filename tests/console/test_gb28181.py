@@ -86,7 +86,7 @@ def test_admin_accepts_and_owner_adopts(
     cells = page.eval_on_selector_all(f"{east} td", "cells => cells.map(c => c.innerText)")
     assert EAST in cells[0] and "东门通道" in cells[0] and cells[1] == NVR
     assert cells[2] == "Hikvision DS-2CD3T46" and cells[3] == "34020001" and cells[4] == "离线"
-    assert cells[5].split() == ["经度", "117.283400", "纬度", "31.861200"]
+    assert cells[5].split() == ["纬度", "31.861200", "经度", "117.283400"]
     assert page.locator(f"{east} input[name=lat]").count() == 0
     gate_code = f'.gb-candidates-table tr[data-channel-id="{GATE}"] td.civil-code'
     assert page.inner_text(gate_code) == "340200"

@@ -94,9 +94,10 @@ function position(channel) {
   return h(
     "span",
     { class: "mono small" },
-    `${t("gb.lon")} ${channel.longitude.toFixed(6)}`,
-    h("br", {}),
+    // Latitude first, in the order of the fields a channel without a position asks for.
     `${t("gb.lat")} ${channel.latitude.toFixed(6)}`,
+    h("br", {}),
+    `${t("gb.lon")} ${channel.longitude.toFixed(6)}`,
   );
 }
 

@@ -23,11 +23,12 @@ from api.district import OPEN_STATES, DistrictPolicy
 from api.fanout import PostgresFanout
 from api.grids import locate_grid
 from api.grouping import (
+    SITUATION_LOCK,
     add_occurrence,
     find_open_situation,
     group_key,
     grouping_settings,
-    lock_situation,
+    locks_situations,
     ongoing_until,
     start_situation,
 )
@@ -140,8 +141,15 @@ def register_incident(
     commit, so an event never points at missing evidence. An incident that a suppression holds
     back is stored with its evidence but opens no event: the event is then None.
     """
+    key = group_key(report.camera_id, report.rule, report.zone, report.details)
+    # From the situation's lock (taken with the camera, whose row it comes with) to the commit
+    # nothing waits on the event loop: a lock held across an await would stall every other
+    # request of this process that waits for it. Any way out before the commit rolls back,
+    # and with it the lock, as the request's session closes.
+    locking = locks_situations(session)
     found = session.execute(
-        _CAMERA_AND_KNOWN, {**suppressions.candidate_parameters(report), "incident_id": report.id}
+        _CAMERA_KNOWN_AND_LOCK if locking else _CAMERA_AND_KNOWN,
+        {**suppressions.candidate_parameters(report), "incident_id": report.id, "key": key},
     ).first()
     if found is None:  # no such camera; but a report already taken is answered as such
         known = session.execute(_KNOWN_INCIDENT, {"incident_id": report.id}).first()
@@ -149,7 +157,7 @@ def register_incident(
             raise UnknownCamera(report.camera_id)
         reported, known_event_id = True, known.grid_event_id
     else:
-        camera, reported, known_event_id, suppressible = found
+        camera, reported, known_event_id, suppressible = found[:4]
     if reported:
         if known_event_id is None:  # held back by a suppression before
             return None, Registration.already
@@ -178,10 +186,6 @@ def register_incident(
     if suppressible and suppressions.suppress(session, camera, incident) is not None:
         return _store_suppressed(session, incident)
     grouping = grouping_settings(policy, camera, report.rule, report.zone, report.category.value)
-    key = group_key(report.camera_id, report.rule, report.zone, report.details)
-    # From the lock to the commit nothing waits on the event loop: a lock held across an await
-    # would stall every other request of this process that waits for it.
-    lock_situation(session, key)
     try:
         situation = find_open_situation(session, key, report.started_at, grouping)
         if situation is not None:
@@ -234,6 +238,9 @@ _CAMERA_AND_KNOWN = (
         joinedload(Camera.grid).load_only(Grid.name, Grid.path),
     )
 )
+# Where incidents of one situation are serialised by a lock (api.grouping), the same round trip
+# takes it: selected with the camera's one row, it is taken when the camera is known.
+_CAMERA_KNOWN_AND_LOCK = _CAMERA_AND_KNOWN.add_columns(SITUATION_LOCK)
 
 
 def _shown_with(event: GridEvent, camera: Camera) -> None:

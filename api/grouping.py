@@ -49,7 +49,11 @@ ONGOING_QUIET = timedelta(seconds=120)
 
 # Built once: every incident runs them, and a statement built anew is built, and its cache key
 # computed, on every call.
-_LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key", type_=String), 0)))
+# The situation's lock, as a column (PostgreSQL): the statement that selects it takes the lock,
+# so the lock costs no round trip of its own. See `locks_situations`.
+SITUATION_LOCK = func.pg_advisory_xact_lock(
+    func.hashtextextended(bindparam("key", type_=String), 0)
+).label("situation_locked")
 _FIND_SITUATION = (
     select(GridEvent)
     .where(
@@ -86,15 +90,17 @@ def grouping_settings(
     return policy.grouping_for(category)
 
 
-def lock_situation(session: Session, key: str) -> None:
-    """Hold the situation's lock until the transaction ends, so that two incidents of one
+def locks_situations(session: Session) -> bool:
+    """Whether the session's database needs the situation's lock (`SITUATION_LOCK`, bound to
+    the situation's key as "key"), held until the transaction ends, so that two incidents of one
     situation arriving at once (on two API processes) cannot both open an event.
 
-    PostgreSQL: a transaction-scoped advisory lock on the key's hash. SQLite has one writer at a
-    time and the API registers incidents one by one in its event loop, so it needs none.
+    PostgreSQL: a transaction-scoped advisory lock on the key's hash, selected before the
+    situation is looked for (`find_open_situation` reads with a snapshot taken after it). SQLite
+    has one writer at a time and the API registers incidents one by one in its event loop, so
+    it needs none.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_LOCK, {"key": key})
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def find_open_situation(
@@ -104,8 +110,8 @@ def find_open_situation(
 
     It is the most recently seen event of the key that is not yet dispatched (or, with
     `absorb_dispatched`, dispatched but not finished) and was last seen no more than
-    `settings.window_s` seconds before `at`. A window of 0 never groups. Call
-    `lock_situation` first in the same transaction.
+    `settings.window_s` seconds before `at`. A window of 0 never groups. Where
+    `locks_situations`, select `SITUATION_LOCK` first in the same transaction.
     """
     if settings.window_s <= 0:
         return None

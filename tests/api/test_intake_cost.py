@@ -65,17 +65,16 @@ def statements_of(client: TestClient, **overrides: Any) -> float:
 
 
 def test_an_occurrence_costs_fewer_statements_than_a_new_event(client: TestClient) -> None:
-    """Opening an event: the camera with the idempotency check and whether any suppression could
-    apply (none here: their query is not sent), (PostgreSQL: the situation's lock), the open
-    situation, three inserts and the incident's event id, the webhooks; the answer reads nothing
-    again. With no operator connected to any API process, no live alert is shaped or sent (no
-    NOTIFY). An occurrence that joins updates the event instead."""
-    postgres = client.app.state.engine.dialect.name == "postgresql"  # type: ignore[attr-defined]
+    """Opening an event: the camera with the idempotency check, whether any suppression could
+    apply (none here: their query is not sent) and (PostgreSQL) the situation's lock, all in one
+    round trip; the open situation, three inserts and the incident's event id, the webhooks; the
+    answer reads nothing again. With no operator connected to any API process, no live alert is
+    shaped or sent (no NOTIFY). An occurrence that joins updates the event instead."""
     new_event = statements_of(client, zone="gate_path", track_id=1)
-    assert new_event == (8 if postgres else 7)
+    assert new_event == 7
     statements_of(client, zone="gate_path", track_id=2)  # the 2nd: a step in the history too
     occurrence = statements_of(client, zone="gate_path", track_id=3)
-    assert occurrence == (6 if postgres else 5)
+    assert occurrence == 5
     assert occurrence < new_event
 
 

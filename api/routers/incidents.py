@@ -77,7 +77,6 @@ CLIP_LIMIT = BodyLimit(lambda s: s.max_clip_bytes + MULTIPART_OVERHEAD, "GRIDWAT
 )
 async def create_incident(
     request: Request,
-    request_response: Response,
     session: LoopSessionDep,
     settings: SettingsDep,
     worker: IncidentWriterDep,
@@ -87,7 +86,7 @@ async def create_incident(
     clip: Annotated[
         UploadFile | None, File(description="MP4 (H.264) clip around the incident.")
     ] = None,
-) -> GridEventPublic | IncidentSuppressed:
+) -> Response:
     try:
         report = IncidentReport.model_validate(parse_json(metadata))
     except json.JSONDecodeError as err:
@@ -128,13 +127,20 @@ async def create_incident(
         # the operators until someone frees the storage.
         log.error("%s: incident %s refused: %s", report.camera_id, report.id, err)
         raise HTTPException(507, detail=str(err)) from err
-    if done is Registration.already:
-        request_response.status_code = status.HTTP_200_OK
+    answer: GridEventPublic | IncidentSuppressed
     if event is None:
         incident = session.get(Incident, report.id)
         assert incident is not None
-        return IncidentSuppressed(incident_id=incident.id, suppression_id=incident.suppression_id)
-    return to_public(event, request)
+        answer = IncidentSuppressed(incident_id=incident.id, suppression_id=incident.suppression_id)
+    else:
+        answer = to_public(event, request)
+    # Built as the declared model already: written as it is, not validated against the union
+    # of answers and serialized a second time (every incident a worker posts comes here).
+    return Response(
+        answer.model_dump_json(),
+        status_code=status.HTTP_200_OK if done is Registration.already else status.HTTP_201_CREATED,
+        media_type="application/json",
+    )
 
 
 def _visible_incident(session: SessionDep, principal: Principal, incident_id: str) -> Incident:

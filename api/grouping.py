@@ -19,7 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import Select, String, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -47,26 +47,37 @@ MAX_TRACK_IDS = 500
 ONGOING_QUIET = timedelta(seconds=120)
 
 
-# Built once: every incident runs them, and a statement built anew is built, and its cache key
-# computed, on every call.
 # The situation's lock, as a column (PostgreSQL): the statement that selects it takes the lock,
 # so the lock costs no round trip of its own. See `locks_situations`.
 SITUATION_LOCK = func.pg_advisory_xact_lock(
     func.hashtextextended(bindparam("key", type_=String), 0)
 ).label("situation_locked")
-_FIND_SITUATION = (
-    select(GridEvent)
-    .where(
-        GridEvent.group_key == bindparam("key"),
-        GridEvent.status.in_(bindparam("states", expanding=True)),
-        GridEvent.last_seen_at >= bindparam("earliest"),
-        GridEvent.first_seen_at <= bindparam("latest"),
+
+
+def _find_situation(states: tuple[str, ...]) -> Select[GridEvent]:
+    # The states as plain equalities, not IN: an IN list is expanded into the statement's text
+    # on every execution, and this statement is long (an event and two incidents).
+    return (
+        select(GridEvent)
+        .where(
+            GridEvent.group_key == bindparam("key"),
+            or_(*(GridEvent.status == state for state in states)),
+            GridEvent.last_seen_at >= bindparam("earliest"),
+            GridEvent.first_seen_at <= bindparam("latest"),
+        )
+        .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
+        .limit(1)
+        # Joining reads the best snapshot's confidence, and the answer shows the first one.
+        .options(joinedload(GridEvent.incident), joinedload(GridEvent.best_incident))
     )
-    .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
-    .limit(1)
-    # Joining reads the best snapshot's confidence, and the answer shows the first one.
-    .options(joinedload(GridEvent.incident), joinedload(GridEvent.best_incident))
-)
+
+
+# Built once, by whether dispatched events absorb repeats: every incident runs one, and a
+# statement built anew is built, and its cache key computed, on every call.
+_FIND_SITUATION = {
+    absorb: _find_situation(UNDISPATCHED_STATES + (DISPATCHED_STATES if absorb else ()))
+    for absorb in (False, True)
+}
 
 
 def group_key(camera_id: str, rule: str, zone: str, details: dict[str, Any] | None) -> str:
@@ -115,11 +126,10 @@ def find_open_situation(
     """
     if settings.window_s <= 0:
         return None
-    states = UNDISPATCHED_STATES + (DISPATCHED_STATES if settings.absorb_dispatched else ())
     window = timedelta(seconds=settings.window_s)
     return session.scalars(
-        _FIND_SITUATION,
-        {"key": key, "states": states, "earliest": at - window, "latest": at + window},
+        _FIND_SITUATION[settings.absorb_dispatched],
+        {"key": key, "earliest": at - window, "latest": at + window},
     ).first()
 
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
 from sqlalchemy import Table, bindparam, exists, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from starlette.datastructures import URLPath
 
 from api import evidence, suppressions
 from api.changes import GridEventChange, Listener
@@ -395,6 +396,30 @@ class AppLinks:
 
 Links = Request | AppLinks
 
+# Stands for the incident id in the path templates of `evidence_url` (ids are UUIDs).
+_INCIDENT_ID_SLOT = "{incident_id}"
+
+
+def evidence_url(
+    links: Links, route: Literal["incident_snapshot", "incident_clip"], incident_id: str
+) -> str:
+    """What `links.url_for(route, incident_id=incident_id)` gives (an absolute URL for a
+    request, a path from the site's root for `AppLinks`), with the route's path found once per
+    app: finding it tries the app's routes one by one, and every event an answer, a list or a
+    live alert shows names its evidence."""
+    templates: dict[str, str] | None = getattr(links.app.state, "evidence_paths", None)
+    if templates is None:
+        templates = links.app.state.evidence_paths = {}
+    template = templates.get(route)
+    if template is None:
+        template = str(links.app.url_path_for(route, incident_id=_INCIDENT_ID_SLOT))
+        templates[route] = template
+    path = template.replace(_INCIDENT_ID_SLOT, incident_id)
+    if isinstance(links, Request):
+        return str(URLPath(path).make_absolute_url(base_url=links.base_url))
+    return path
+
+
 EVENT_ESCALATED = "event.escalated"
 
 
@@ -554,9 +579,7 @@ def to_public(event: GridEvent, request: Links) -> GridEventPublic:
         closed_at=event.closed_at,
         updated_at=event.updated_at,
         incident=_incident_public(incident, request) if incident else None,
-        snapshot_url=(
-            str(request.url_for("incident_snapshot", incident_id=best.id)) if best else None
-        ),
+        snapshot_url=(evidence_url(request, "incident_snapshot", best.id) if best else None),
         occurrence_count=event.occurrence_count,
         first_seen_at=event.first_seen_at,
         last_seen_at=event.last_seen_at,
@@ -622,11 +645,9 @@ def to_occurrence(incident: Incident, request: Links) -> OccurrencePublic:
         frame_width=incident.frame_width,
         frame_height=incident.frame_height,
         ongoing=bool(incident.details.get("ongoing")),
-        snapshot_url=str(request.url_for("incident_snapshot", incident_id=incident.id)),
+        snapshot_url=evidence_url(request, "incident_snapshot", incident.id),
         clip_url=(
-            str(request.url_for("incident_clip", incident_id=incident.id))
-            if incident.clip_path
-            else None
+            evidence_url(request, "incident_clip", incident.id) if incident.clip_path else None
         ),
     )
 
@@ -641,7 +662,7 @@ def _language_of(request: Links) -> Language:
 def _incident_public(incident: Incident, request: Links) -> IncidentPublic:
     public = IncidentPublic.model_validate(incident)
     if incident.clip_path:
-        public.clip_url = str(request.url_for("incident_clip", incident_id=incident.id))
+        public.clip_url = evidence_url(request, "incident_clip", incident.id)
     return public
 
 

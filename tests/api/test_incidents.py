@@ -263,3 +263,16 @@ def test_snapshot_digest_in_the_event_matches_the_file(
     served = api_client.get(event["snapshot_url"], headers=ADMIN(accounts)).content
     assert hashlib.sha256(served).hexdigest() == event["incident"]["snapshot_sha256"]
     assert json.loads(json.dumps(event))["incident"]["reported_by"].startswith("worker")
+
+
+def test_evidence_links_name_the_address_each_client_used(api_client: TestClient) -> None:
+    """An answer's evidence link is the snapshot route's URL under the address of the request
+    it answers, whichever answer came before (the route's path is looked up once)."""
+    snapshot = jpeg()
+    for host in ("testserver", "gridwatch.district.example", "10.0.0.7:8443"):
+        metadata = incident_metadata(snapshot, zone=f"gate_path-{host}")
+        response = post(api_client, metadata, snapshot, {**AUTH, "Host": host})
+        assert response.status_code == 201, response.text
+        assert response.headers["content-type"] == "application/json"
+        link = response.json()["snapshot_url"]
+        assert link == f"http://{host}/api/v1/incidents/{metadata['id']}/snapshot.jpg"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -103,12 +104,18 @@ def open_event_clock(
 _KEPT_IN_DETAILS = ("ongoing", "clip_frame_count", "lease_epoch")
 
 
+@functools.cache
+def _reported_columns() -> set[str]:
+    """The incident's columns that the report fills by name (worked out once: every incident
+    asks; not to be changed by the caller)."""
+    return set(inspect(Incident).columns.keys()) & set(IncidentReport.model_fields)
+
+
 def incident_values(report: IncidentReport, **stored: Any) -> dict[str, Any]:
     """The incident's column values, from the report: each field with a column of its name, and
     the few without one added to `details`; `stored` fills the API's own columns (paths,
     reporter). Columns left out take their defaults."""
-    columns = set(inspect(Incident).columns.keys()) & set(IncidentReport.model_fields)
-    values = report.model_dump(include=columns)
+    values = report.model_dump(include=_reported_columns())
     kept = {name: getattr(report, name) for name in _KEPT_IN_DETAILS}
     values["details"] = {**report.details, **{k: v for k, v in kept.items() if v is not None}}
     values.update(category=report.category.value, severity=report.severity.value)

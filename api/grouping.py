@@ -67,8 +67,12 @@ def _find_situation(states: tuple[str, ...]) -> Select[GridEvent]:
         )
         .order_by(GridEvent.last_seen_at.desc(), GridEvent.id.desc())
         .limit(1)
-        # Joining reads the best snapshot's confidence, and the answer shows the first one.
-        .options(joinedload(GridEvent.incident), joinedload(GridEvent.best_incident))
+        # Joining reads the best snapshot's confidence (and the answer links it), and the answer
+        # shows the first one whole. Most often the two are one row, loaded whole once.
+        .options(
+            joinedload(GridEvent.incident),
+            joinedload(GridEvent.best_incident).load_only(Incident.id, Incident.confidence),
+        )
     )
 
 

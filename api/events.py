@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 from fastapi import FastAPI, Request
 from sqlalchemy import Table, bindparam, exists, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 from starlette.datastructures import URLPath
 
@@ -229,10 +229,22 @@ def register_incident(
 # computed, on every call.
 _INSERT_INCIDENT = insert(cast(Table, Incident.__table__))
 _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
-# In one round trip: the camera with what registering its incident reads of it (its
-# organisation's kind, its grid's name and path for the event's answer and live alert), whether
-# the incident was reported before, the event it opened or joined then, and whether any
-# suppression could hold it back (most often none: their query is then not sent).
+# In one round trip: the camera with what registering its incident reads of it (its name, place,
+# owner and grid, its rules' grouping in its config, its suppression count; its organisation's
+# kind, its grid's name and path for the event's answer and live alert), whether the incident
+# was reported before, the event it opened or joined then, and whether any suppression could
+# hold it back (most often none: their query is then not sent). The camera's health, addresses
+# and bookkeeping are not read: intake needs none of them.
+_CAMERA_READ = (
+    Camera.name,
+    Camera.organisation_id,
+    Camera.lat,
+    Camera.lon,
+    Camera.grid_id,
+    Camera.config,
+    Camera.suppressed_incidents,
+    Camera.last_suppressed_at,
+)
 _CAMERA_AND_KNOWN = (
     select(
         Camera,
@@ -242,6 +254,7 @@ _CAMERA_AND_KNOWN = (
     )
     .where(Camera.id == bindparam("camera_id"))
     .options(
+        load_only(*_CAMERA_READ),
         joinedload(Camera.organisation),
         joinedload(Camera.grid).load_only(Grid.name, Grid.path),
     )

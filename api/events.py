@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
-from sqlalchemy import Table, bindparam, exists, insert, inspect, select
+from sqlalchemy import Table, bindparam, exists, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
@@ -209,7 +209,15 @@ def register_incident(
                 return _already(session, report.id, err)
             add_occurrence(situation, incident, actor, datetime.now(UTC), inserted=True)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
+        # The opening incident's row goes in directly too, before the event that names it: the
+        # unit of work then writes the event and its first step, not three rows that point at
+        # each other (ordered through a cycle, then the incident updated by a post-update).
+        try:
+            session.connection().execute(_INSERT_INCIDENT, values)
+        except IntegrityError as err:
+            return _already(session, report.id, err)
         event = _video_event(report, incident, camera, event_code, policy)
+        session.add(event)  # before it shows the incident: adding would add that too
         _shown_with(event, camera)
         open_event_clock(
             event, policy, camera.organisation.kind, actor,
@@ -218,7 +226,11 @@ def register_incident(
         )  # fmt: skip
         take_in(event, policy, report.rule)
         start_situation(event, incident, key)
-        session.add(event)
+        session.flush()  # the event's id, for its incident's row
+        session.connection().execute(
+            _LINK_INCIDENT, {"incident_id": report.id, "grid_event_id": event.id}
+        )
+        set_committed_value(incident, "grid_event_id", event.id)
         return _commit(session, report.id, event, Registration.opened, camera.id)
     except BaseException:
         session.rollback()  # and with it the situation's lock
@@ -228,6 +240,11 @@ def register_incident(
 # Built once (each incident runs them): a statement built anew is built, and its cache key
 # computed, on every call.
 _INSERT_INCIDENT = insert(cast(Table, Incident.__table__))
+_LINK_INCIDENT = (
+    update(cast(Table, Incident.__table__))
+    .where(Incident.id == bindparam("incident_id"))
+    .values(grid_event_id=bindparam("grid_event_id"))
+)
 _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
 # In one round trip: the camera with what registering its incident reads of it (its name, place,
 # owner and grid, its rules' grouping in its config, its suppression count; its organisation's
@@ -284,7 +301,7 @@ def _video_event(
     event_type = policy.taxonomy.get(event_code)
     return GridEvent(
         source=SOURCE_VIDEO,
-        incident=incident,
+        incident_id=incident.id,  # the object is shown by start_situation, not added
         category=report.category.value,
         event_code=event_code,
         severity=report.severity.value,

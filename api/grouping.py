@@ -177,15 +177,19 @@ def _objects(incidents: list[Incident], known: dict[str, Any] | None = None) -> 
 
 
 def start_situation(event: GridEvent, incident: Incident, key: str) -> None:
-    """Make a new event the situation of the incident that opened it."""
+    """Make a new event the situation of the incident that opened it. The incident's row is in
+    the database already (its event's id is set once the event has one) and the event in the
+    session: the event shows the object as its first and best incident without adding it."""
     event.group_key = key
     event.occurrence_count = 1
     event.first_seen_at = incident.started_at
     event.last_seen_at = _seen_until(incident)
     event.ongoing = bool(incident.details.get("ongoing"))
-    event.best_incident = incident
     event.objects_involved = _objects([incident])
-    incident.grid_event = event
+    event.best_incident_id = incident.id
+    set_committed_value(event, "incident", incident)
+    set_committed_value(event, "best_incident", incident)
+    set_committed_value(incident, "grid_event", event)
 
 
 def add_occurrence(

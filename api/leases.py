@@ -213,53 +213,116 @@ def claim(
     Every call is also the worker's heartbeat in the fleet (`FleetWorker`).
 
     A renewal that takes nothing new costs a fixed number of statements whatever the worker
-    holds: the heartbeat (one upsert), the renewal (one UPDATE ... RETURNING), and the versions
-    of what it holds (one query); no camera row is loaded whole. A worker with room takes free
-    cameras in a fixed few statements whatever their number: the distinct priorities and the
-    free cameras picked and locked (two queries, see `_waiting`), the take (one upsert) and the
-    tenures (one insert), once more only for cameras another worker took meanwhile.
+    holds: on PostgreSQL one statement, outside any transaction (the heartbeat, the renewal and
+    the versions of what it holds, see `_renew`); on SQLite those three in one transaction. A
+    worker with room asks once more whether any camera waits (`_anything_waits`, one query that
+    reads the leases and the cameras' ids, not their configurations); only if one does is a
+    transaction opened to take free cameras, in a fixed few statements whatever their number:
+    the distinct priorities and the free cameras picked and locked (two queries, see
+    `_waiting`), the take (one upsert) and the tenures (one insert), once more only for
+    cameras another worker took meanwhile, and the versions of those taken.
     """
     now = now or datetime.now(UTC)
     expires = now + lease
-    _heartbeat(session, worker, capacity, now)
-    # One statement renews the leases of active cameras and ends those of cameras that were
-    # disabled or removed (ended leases stay as rows: when each camera went dark).
-    active = select(Camera.id).where(Camera.id == CameraLease.camera_id, _active()).exists()
-    stamp = CameraLease.__table__.c.expires_at.type
-    renewed = session.execute(
-        update(CameraLease)
-        .where(CameraLease.worker == worker, CameraLease.expires_at > now)
-        .values(expires_at=case((active, literal(expires, stamp)), else_=literal(now, stamp)))
-        .returning(CameraLease.camera_id, CameraLease.expires_at > now)
-        .execution_options(synchronize_session=False)
-    ).all()
-    held = sorted(camera_id for camera_id, kept in renewed if kept)
+    held = _renew(session, worker, capacity, now, expires)
     if len(held) > capacity:
         # The capacity was lowered: the leases beyond it end now.
+        ended = sorted(held)[capacity:]
         session.execute(
             update(CameraLease)
-            .where(CameraLease.worker == worker, CameraLease.camera_id.in_(held[capacity:]))
+            .where(CameraLease.worker == worker, CameraLease.camera_id.in_(ended))
             .values(expires_at=now)
             .execution_options(synchronize_session=False)
         )
-        held = held[:capacity]
+        session.commit()
+        for camera_id in ended:
+            del held[camera_id]
     wanted = capacity - len(held)
-    # Workers starting together want the same first cameras: the statement that picks them
-    # skips those another worker is claiming (see `_waiting`). A camera another worker took
-    # between that statement's snapshot and its lock is not taken here (see `_take`), and the
-    # next round looks again at what is still free, rather than leaving it to the next renewal.
-    for _ in range(3):
-        if wanted <= 0:
-            break
-        free = [camera_id for camera_id, _, _ in _waiting(session, now, wanted, lock=True)]
-        taken = _take(session, free, worker, now, expires)
-        _start_tenures(session, taken, worker, now)
-        wanted -= len(taken)
-        if len(taken) == len(free):
-            break
+    if wanted > 0 and _anything_waits(session, now):
+        taken: list[str] = []
+        # Workers starting together want the same first cameras: the statement that picks them
+        # skips those another worker is claiming (see `_waiting`). A camera another worker took
+        # between that statement's snapshot and its lock is not taken here (see `_take`), and
+        # the next round looks again at what is still free, rather than leaving it to the next
+        # renewal.
+        for _ in range(3):
+            free = [camera_id for camera_id, _, _ in _waiting(session, now, wanted, lock=True)]
+            took = _take(session, free, worker, now, expires)
+            _start_tenures(session, took, worker, now)
+            taken += took
+            wanted -= len(took)
+            if wanted <= 0 or len(took) == len(free):
+                break
+        session.commit()
+        if taken:
+            held.update(_versions(session, worker, now, taken))
+            session.commit()
+    return [held[camera_id] for camera_id in sorted(held)]
+
+
+def _renew(
+    session: Session, worker: str, capacity: int, now: datetime, expires: datetime
+) -> dict[str, Held]:
+    """The heartbeat and the renewal of `worker`'s leases; returns what it still holds. Leases
+    of cameras disabled or removed end (ended leases stay as rows: when each camera went dark).
+    Committed.
+
+    On PostgreSQL it is one statement (the heartbeat and the renewal as data-modifying WITH
+    clauses, the versions read from the renewal's RETURNING) sent outside any transaction: one
+    round trip to the server and its commit, instead of BEGIN, three statements and COMMIT,
+    each of which a busy server answers late. SQLite, which has no data-modifying WITH, runs
+    the three in one transaction."""
+    heartbeat = _heartbeat(session, worker, capacity, now)
+    active = select(Camera.id).where(Camera.id == CameraLease.camera_id, _active()).exists()
+    stamp = CameraLease.__table__.c.expires_at.type
+    renewal = (
+        update(CameraLease)
+        .where(CameraLease.worker == worker, CameraLease.expires_at > now)
+        .values(expires_at=case((active, literal(expires, stamp)), else_=literal(now, stamp)))
+        .returning(
+            CameraLease.camera_id, CameraLease.epoch, (CameraLease.expires_at > now).label("kept")
+        )
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(heartbeat)
+        renewed = session.execute(renewal.execution_options(synchronize_session=False)).all()
+        session.commit()
+        kept = [camera_id for camera_id, _, still in renewed if still]
+        held = _versions(session, worker, now, kept) if kept else {}
+        session.commit()
+        return held
+    renewed_cte = renewal.cte("renewed")
+    statement = (
+        select(
+            renewed_cte.c.camera_id,
+            renewed_cte.c.epoch,
+            cast(Camera.config, String),
+            Camera.source_encrypted,
+            Camera.addresses_encrypted,
+        )
+        .join_from(renewed_cte, Camera, Camera.id == renewed_cte.c.camera_id)
+        .where(renewed_cte.c.kept)
+        .add_cte(heartbeat.cte("heartbeat"))
+    )
+    if not session.in_transaction():
+        # Reset to the pool's default when the connection goes back to the pool (the commit
+        # below), so what follows in this session runs in a transaction as usual.
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    rows = session.execute(statement).all()
     session.commit()
-    return [
-        Held(camera_id, epoch, config_version(config, source, addresses))
+    return {
+        camera_id: Held(camera_id, epoch, config_version(config, source, addresses))
+        for camera_id, epoch, config, source, addresses in rows
+    }
+
+
+def _versions(
+    session: Session, worker: str, now: datetime, camera_ids: list[str]
+) -> dict[str, Held]:
+    """`worker`'s live leases among `camera_ids`, with their epochs and configuration versions
+    (one query)."""
+    return {
+        camera_id: Held(camera_id, epoch, config_version(config, source, addresses))
         for camera_id, epoch, config, source, addresses in session.execute(
             select(
                 Camera.id,
@@ -269,10 +332,26 @@ def claim(
                 Camera.addresses_encrypted,
             )
             .join(CameraLease, CameraLease.camera_id == Camera.id)
-            .where(CameraLease.worker == worker, CameraLease.expires_at > now)
-            .order_by(Camera.id)
+            .where(
+                CameraLease.worker == worker,
+                CameraLease.expires_at > now,
+                CameraLease.camera_id.in_(camera_ids),
+            )
         )
-    ]
+    }
+
+
+def _anything_waits(session: Session, now: datetime) -> bool:
+    """Whether any active camera has no live lease: what a worker with room asks at every
+    renewal, and in a fleet with spare capacity the answer is almost always no. One query that
+    stops at the first camera found; it reads the leases and the cameras' ids and flags, not
+    the priorities every waiting camera would have to be ranked by (`_waiting`)."""
+    live = (
+        select(CameraLease.camera_id)
+        .where(CameraLease.camera_id == Camera.id, CameraLease.expires_at > now)
+        .exists()
+    )
+    return bool(session.scalar(select(select(Camera.id).where(_active(), ~live).exists())))
 
 
 def _take(
@@ -330,16 +409,15 @@ def _start_tenures(session: Session, taken: dict[str, int], worker: str, now: da
     )
 
 
-def _heartbeat(session: Session, worker: str, capacity: int, now: datetime) -> None:
-    """Record that `worker` is alive and would watch `capacity` cameras (one upsert)."""
+def _heartbeat(session: Session, worker: str, capacity: int, now: datetime) -> Any:
+    """The statement that records that `worker` is alive and would watch `capacity` cameras
+    (one upsert)."""
     dialect = session.get_bind().dialect.name
     upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = upsert(FleetWorker).values(name=worker, capacity=capacity, last_seen_at=now)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"capacity": statement.excluded.capacity, "last_seen_at": now},
-        )
+    return statement.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"capacity": statement.excluded.capacity, "last_seen_at": now},
     )
 
 

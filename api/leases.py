@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -40,7 +41,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     String,
+    Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -370,7 +373,22 @@ def _take(
     dialect = session.get_bind().dialect.name
     upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     lease = CameraLease.__table__.c
-    statement = upsert(CameraLease).values(
+    # The rows go as parameters of one statement whose SQL is the same whatever their number
+    # (SQLAlchemy sends them in one INSERT ... VALUES ... RETURNING): it is compiled once per
+    # process, not at every claim as a statement with its rows in its VALUES is.
+    insert_rows = upsert(typing.cast(Table, CameraLease.__table__))
+    statement = insert_rows.on_conflict_do_update(
+        index_elements=["camera_id"],
+        set_={
+            "worker": insert_rows.excluded.worker,
+            "acquired_at": insert_rows.excluded.acquired_at,
+            "expires_at": insert_rows.excluded.expires_at,
+            "epoch": lease.epoch + 1,
+        },
+        where=lease.expires_at <= bindparam("now"),
+    ).returning(lease.camera_id, lease.epoch)
+    rows = session.execute(
+        statement,
         [
             {
                 "camera_id": camera_id,
@@ -378,21 +396,11 @@ def _take(
                 "acquired_at": now,
                 "expires_at": expires,
                 "epoch": 1,
+                "now": now,
             }
             for camera_id in camera_ids
-        ]
+        ],
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=["camera_id"],
-        set_={
-            "worker": statement.excluded.worker,
-            "acquired_at": statement.excluded.acquired_at,
-            "expires_at": statement.excluded.expires_at,
-            "epoch": lease.epoch + 1,
-        },
-        where=lease.expires_at <= now,
-    )
-    rows = session.execute(statement.returning(lease.camera_id, lease.epoch))
     return {camera_id: epoch for camera_id, epoch in rows}
 
 

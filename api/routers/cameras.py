@@ -25,7 +25,7 @@ from api.cameras import (
     validate_registration,
 )
 from api.deps import CipherDep, PolicyDep, SessionDep, SettingsDep
-from api.evidence_access import record_access
+from api.evidence_access import record_access, record_accesses
 from api.health import SILENT, UNASSIGNED, record_health
 from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
 from api.models import Camera, CameraLease, Organisation
@@ -544,11 +544,10 @@ def discover_cameras(
 def _record_credential_reads(
     session: SessionDep, request: Request, worker: Principal, cameras: Sequence[Camera]
 ) -> None:
-    for camera in cameras:
-        record_access(
-            session, request, worker, action="credentials", object_kind="camera_credentials",
-            object_id=camera.id, camera_id=camera.id,
-        )  # fmt: skip
+    record_accesses(
+        session, request, worker, action="credentials", object_kind="camera_credentials",
+        objects=[(camera.id, camera.id) for camera in cameras],
+    )  # fmt: skip
     session.commit()
 
 

@@ -36,6 +36,7 @@ from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.middleware import LoginLimiter, SecurityHeaders, StrictJson, internal_error
 from api.problems import http_problem, invalid_request
+from api.reconnect import ReconnectOnce, track_commits
 from api.routers import (
     auth,
     cameras,
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.metrics.count_statements(engine)
+        track_commits(engine)
         app.state.cipher = settings.cipher()
         with startup_lock(engine):
             migrate.upgrade(engine)
@@ -233,6 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.camera_tests = ConcurrencyLimit(
         settings.camera_tests_total, settings.camera_tests_per_user, what="connection tests"
     )
+    # Innermost: it runs the request again, so it sees the route's errors first.
+    app.add_middleware(ReconnectOnce)
     app.add_middleware(StrictJson)
     # Around everything that reads a body: the caller is known and the size allowed first.
     app.add_middleware(BodyGate)

@@ -31,6 +31,7 @@ from api.liveview import LivePictureRejected, LiveViewsDep, check_jpeg
 from api.models import Camera, CameraLease, Organisation
 from api.principal import Principal
 from api.problems import CodedProblem, InvalidFields
+from api.reconnect import repeatable
 from api.schemas import (
     CameraDetail,
     CameraFeed,
@@ -599,6 +600,9 @@ def worker_leases(
 
     from api.leases import claim, release
 
+    # A renewal run twice renews the same leases and hands out the same cameras: after a
+    # dropped database connection it is run again even if its autocommit statement was sent.
+    repeatable()
     if body.release:
         release(session, worker.name)
         return LeaseGrant(worker=worker.name, lease_s=settings.lease_s, cameras=[])

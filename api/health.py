@@ -6,13 +6,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from api.district import OPEN_STATES, DistrictPolicy
 from api.events import open_event_clock
-from api.leases import fleet_status
-from api.models import Camera, GridEvent, GridEventHistory
+from api.leases import fleet_status, leasing, unheld
+from api.models import Camera, CameraLease, GridEvent, GridEventHistory
 from api.redaction import mask_secrets
 from api.titles import DEFAULT_LANGUAGE, video_loss_description, video_loss_title
 
@@ -163,33 +163,55 @@ UNASSIGNED_REASON = "no worker holds this camera: every worker is at capacity, o
 
 def mark_unassigned_cameras(
     session: Session, *, lease: timedelta, now: datetime | None = None
-) -> set[str]:
+) -> ColumnElement[bool] | None:
     """Cameras that no worker holds (while workers lease cameras) are `unassigned`: a shortage
     of workers, not a fault of the camera. They open no video-loss event and raise the admins'
     alarm (an error in the log, the fleet's `waiting` list and the `gridwatch_cameras_unassigned`
-    gauge) instead of the owner's. Returns their ids; the session is not committed."""
+    gauge) instead of the owner's. Returns the condition of such a camera (None when workers do
+    not lease cameras); the session is not committed.
+
+    A fixed few statements whatever the number of cameras: when every worker of a district
+    restarts at once, thousands wait at the same look, and loading each as an object to mark
+    it, one UPDATE each, held the API's process and the cameras' rows for seconds, while the
+    claims that would end the wait skipped the rows it had locked and it waited for theirs."""
     now = now or datetime.now(UTC)
-    status = fleet_status(session, lease, now=now)
-    waiting = {camera_id: since for camera_id, _, since in status.waiting}
-    if not waiting:
-        return set()
-    newly = []
-    # Only those not marked yet are loaded: a district short of workers has thousands waiting
-    # at every look.
-    for camera in session.scalars(
-        select(Camera).where(Camera.id.in_(waiting), Camera.status != UNASSIGNED)
-    ):
-        newly.append(camera.id)
-        camera.status, camera.status_since = UNASSIGNED, waiting[camera.id]
-        camera.health = {**camera.health, "reason": None, "error": UNASSIGNED_REASON}
+    if not leasing(session, lease, now):
+        return None
+    waiting = unheld(now)
+    lease_row = aliased(CameraLease)
+    query = (
+        select(Camera.id, Camera.health, func.coalesce(lease_row.expires_at, Camera.created_at))
+        .outerjoin(lease_row, lease_row.camera_id == Camera.id)
+        .where(waiting, Camera.status != UNASSIGNED)
+        .order_by(Camera.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # A camera a worker is claiming right now (its row locked by the claim) is not waited
+        # for: it is about to be held. Nor is the claim held up by this transaction's locks
+        # on the others any longer than their update.
+        query = query.with_for_update(of=Camera, skip_locked=True, key_share=True)
+    newly = session.execute(query).all()
     if newly:
+        session.execute(
+            update(Camera),
+            [
+                {
+                    "id": camera_id,
+                    "status": UNASSIGNED,
+                    "status_since": since,
+                    "health": {**(health or {}), "reason": None, "error": UNASSIGNED_REASON},
+                }
+                for camera_id, health, since in newly
+            ],
+        )
+        status = fleet_status(session, lease, now=now, waiting=False)
         log.error(
             "%d cameras watched by no worker (%s); the fleet has %d workers, capacity %d,"
             " holding %d; add workers or capacity",
-            len(newly), ", ".join(sorted(newly)[:10]), len(status.workers), status.capacity,
-            status.held,
+            len(newly), ", ".join(camera_id for camera_id, _, _ in newly[:10]),
+            len(status.workers), status.capacity, status.held,
         )  # fmt: skip
-    return set(waiting)
+    return waiting
 
 
 def mark_silent_cameras(
@@ -204,14 +226,14 @@ def mark_silent_cameras(
     with `lease` (the lease time), those that no worker holds any more are `unassigned`
     instead (see `mark_unassigned_cameras`)."""
     now = now or datetime.now(UTC)
-    unassigned = set() if lease is None else mark_unassigned_cameras(session, lease=lease, now=now)
+    unassigned = None if lease is None else mark_unassigned_cameras(session, lease=lease, now=now)
     silent = session.scalars(
         select(Camera).where(
             Camera.retired_at.is_(None),
             Camera.enabled.is_(True),
             Camera.last_report_at.is_not(None),
             Camera.last_report_at < now - grace,
-            Camera.id.not_in(unassigned or [""]),
+            *(() if unassigned is None else (~unassigned,)),
         )
     ).all()
     opened = []

@@ -344,17 +344,31 @@ def _versions(
     }
 
 
-def _anything_waits(session: Session, now: datetime) -> bool:
-    """Whether any active camera has no live lease: what a worker with room asks at every
-    renewal, and in a fleet with spare capacity the answer is almost always no. One query that
-    stops at the first camera found; it reads the leases and the cameras' ids and flags, not
-    the priorities every waiting camera would have to be ranked by (`_waiting`)."""
+def unheld(now: datetime) -> ColumnElement[bool]:
+    """The condition of an active camera that no live lease holds at `now`: a camera that
+    waits for a worker (one statement reads it, whatever the number of cameras)."""
     live = (
         select(CameraLease.camera_id)
         .where(CameraLease.camera_id == Camera.id, CameraLease.expires_at > now)
         .exists()
     )
-    return bool(session.scalar(select(select(Camera.id).where(_active(), ~live).exists())))
+    return and_(_active(), ~live)
+
+
+def leasing(session: Session, lease: timedelta, now: datetime) -> bool:
+    """Whether workers lease the cameras (some worker alive within `lease`, or a camera leased
+    once), rather than watch camera files."""
+    alive = select(FleetWorker.name).where(FleetWorker.last_seen_at > now - lease).exists()
+    leased = select(CameraLease.camera_id).exists()
+    return bool(session.scalar(select(or_(alive, leased))))
+
+
+def _anything_waits(session: Session, now: datetime) -> bool:
+    """Whether any active camera has no live lease: what a worker with room asks at every
+    renewal, and in a fleet with spare capacity the answer is almost always no. One query that
+    stops at the first camera found; it reads the leases and the cameras' ids and flags, not
+    the priorities every waiting camera would have to be ranked by (`_waiting`)."""
+    return bool(session.scalar(select(select(Camera.id).where(unheld(now)).exists())))
 
 
 def _take(
@@ -461,8 +475,11 @@ class FleetStatus:
         return sum(held for _, _, held, _ in self.workers)
 
 
-def fleet_status(session: Session, lease: timedelta, *, now: datetime | None = None) -> FleetStatus:
-    """Who watches what: live workers (a heartbeat within `lease`) and the cameras waiting."""
+def fleet_status(
+    session: Session, lease: timedelta, *, now: datetime | None = None, waiting: bool = True
+) -> FleetStatus:
+    """Who watches what: live workers (a heartbeat within `lease`) and the cameras waiting
+    (left out, as an empty list, without `waiting`: ranking them reads every one)."""
     now = now or datetime.now(UTC)
     held = dict(
         session.execute(
@@ -480,8 +497,8 @@ def fleet_status(session: Session, lease: timedelta, *, now: datetime | None = N
             .order_by(FleetWorker.name)
         )
     ]
-    leasing = bool(workers) or session.scalar(select(func.count()).select_from(CameraLease)) != 0
-    return FleetStatus(workers, _waiting(session, now) if leasing else [], leasing)
+    leases = bool(workers) or leasing(session, lease, now)
+    return FleetStatus(workers, _waiting(session, now) if leases and waiting else [], leases)
 
 
 def check_fence(session: Session, camera_id: str, epoch: int | None, at: datetime) -> None:

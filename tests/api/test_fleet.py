@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
 
-from api.health import mark_silent_cameras
+from api.health import mark_silent_cameras, mark_unassigned_cameras
 from api.leases import claim
 from api.models import Camera, GridEvent
 from tests.api.helpers import WORKER
@@ -118,3 +120,37 @@ def test_cameras_no_worker_holds_are_unassigned_not_offline_and_admins_see_the_f
     assert {c["id"] for c in body["waiting_cameras"]} == dead
     operator = accounts.headers("district_operator")
     assert api_client.get("/api/v1/fleet", headers=operator).status_code == 403
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_marking_waiting_cameras_neither_waits_for_a_claim_nor_marks_the_camera_being_claimed(
+    api_client: TestClient,
+) -> None:
+    """When a district's workers all restart at once, thousands of cameras wait while workers
+    claim them. The look that marks them `unassigned` skips a camera a claim has locked (it is
+    about to be held) instead of waiting for it while holding the others' rows."""
+    engine = create_engine(api_client.app.state.engine.url)
+    now = datetime.now(UTC)
+    try:
+        with Session(engine) as session:
+            held = {h.camera_id for h in claim(session, "edge-1", 2, LEASE, now=now)}
+            claiming, waiting = sorted(CAMERAS - held)
+            with engine.connect() as claim_in_flight:
+                claim_in_flight.execute(
+                    text("SELECT id FROM camera WHERE id = :id FOR NO KEY UPDATE"),
+                    {"id": claiming},
+                )
+                session.execute(text("SET lock_timeout = '3s'"))
+                mark_unassigned_cameras(session, lease=LEASE, now=now)
+                session.commit()
+                assert unassigned(session) == {waiting}
+                claim_in_flight.rollback()  # the claim did not take it after all
+            mark_unassigned_cameras(session, lease=LEASE, now=now)
+            session.commit()
+            assert unassigned(session) == {claiming, waiting}
+    finally:
+        engine.dispose()
+
+
+def unassigned(session: Session) -> set[str]:
+    return set(session.scalars(select(Camera.id).where(Camera.status == "unassigned")))

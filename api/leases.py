@@ -219,7 +219,8 @@ def claim(
     holds: on PostgreSQL one statement, outside any transaction (the heartbeat, the renewal and
     the versions of what it holds, see `_renew`); on SQLite those three in one transaction. A
     worker with room asks once more whether any camera waits (`_anything_waits`, one query that
-    reads the leases and the cameras' ids, not their configurations); only if one does is a
+    reads the leases and the cameras' ids, not their configurations; on PostgreSQL outside any
+    transaction too); only if one does is a
     transaction opened to take free cameras, in a fixed few statements whatever their number:
     the distinct priorities and the free cameras picked and locked (two queries, see
     `_waiting`), the take (one upsert) and the tenures (one insert), once more only for
@@ -227,7 +228,7 @@ def claim(
     """
     now = now or datetime.now(UTC)
     expires = now + lease
-    held = _renew(session, worker, capacity, now, expires)
+    held, waits = _renew(session, worker, capacity, now, expires)
     if len(held) > capacity:
         # The capacity was lowered: the leases beyond it end now.
         ended = sorted(held)[capacity:]
@@ -241,7 +242,7 @@ def claim(
         for camera_id in ended:
             del held[camera_id]
     wanted = capacity - len(held)
-    if wanted > 0 and _anything_waits(session, now):
+    if wanted > 0 and waits:
         taken: list[str] = []
         # Workers starting together want the same first cameras: the statement that picks them
         # skips those another worker is claiming (see `_waiting`). A camera another worker took
@@ -265,16 +266,18 @@ def claim(
 
 def _renew(
     session: Session, worker: str, capacity: int, now: datetime, expires: datetime
-) -> dict[str, Held]:
-    """The heartbeat and the renewal of `worker`'s leases; returns what it still holds. Leases
+) -> tuple[dict[str, Held], bool]:
+    """The heartbeat and the renewal of `worker`'s leases; returns what it still holds, and
+    whether any camera waits if it holds fewer than `capacity` (else False, not asked). Leases
     of cameras disabled or removed end (ended leases stay as rows: when each camera went dark).
     Committed.
 
     On PostgreSQL it is one statement (the heartbeat and the renewal as data-modifying WITH
     clauses, the versions read from the renewal's RETURNING) sent outside any transaction: one
     round trip to the server and its commit, instead of BEGIN, three statements and COMMIT,
-    each of which a busy server answers late. SQLite, which has no data-modifying WITH, runs
-    the three in one transaction."""
+    each of which a busy server answers late; a worker with room asks `_anything_waits` on the
+    same footing, a second round trip. SQLite, which has no data-modifying WITH, runs the
+    three in one transaction."""
     heartbeat = _heartbeat(session, worker, capacity, now)
     active = select(Camera.id).where(Camera.id == CameraLease.camera_id, _active()).exists()
     stamp = CameraLease.__table__.c.expires_at.type
@@ -292,8 +295,9 @@ def _renew(
         session.commit()
         kept = [camera_id for camera_id, _, still in renewed if still]
         held = _versions(session, worker, now, kept) if kept else {}
+        waits = len(held) < capacity and _anything_waits(session, now)
         session.commit()
-        return held
+        return held, waits
     renewed_cte = renewal.cte("renewed")
     statement = (
         select(
@@ -312,11 +316,13 @@ def _renew(
         # below), so what follows in this session runs in a transaction as usual.
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     rows = session.execute(statement).all()
+    waits = len(rows) < capacity and _anything_waits(session, now)
     session.commit()
-    return {
+    held = {
         camera_id: Held(camera_id, epoch, config_version(config, source, addresses))
         for camera_id, epoch, config, source, addresses in rows
     }
+    return held, waits
 
 
 def _versions(

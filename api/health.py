@@ -6,7 +6,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import JSON, ColumnElement, cast, func, literal, null, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, aliased
 
 from api.district import OPEN_STATES, DistrictPolicy
@@ -170,48 +171,52 @@ def mark_unassigned_cameras(
     gauge) instead of the owner's. Returns the condition of such a camera (None when workers do
     not lease cameras); the session is not committed.
 
-    A fixed few statements whatever the number of cameras: when every worker of a district
-    restarts at once, thousands wait at the same look, and loading each as an object to mark
-    it, one UPDATE each, held the API's process and the cameras' rows for seconds, while the
-    claims that would end the wait skipped the rows it had locked and it waited for theirs."""
+    One UPDATE whatever the number of cameras (the health's reason merged in the database):
+    when every worker of a district restarts at once, thousands wait at the same look, and
+    loading each as an object to mark it, one UPDATE each, held the API's process and the
+    cameras' rows for seconds, while the claims that would end the wait skipped the rows it had
+    locked and it waited for theirs."""
     now = now or datetime.now(UTC)
     if not leasing(session, lease, now):
         return None
-    waiting = unheld(now)
-    lease_row = aliased(CameraLease)
-    query = (
-        select(Camera.id, Camera.health, func.coalesce(lease_row.expires_at, Camera.created_at))
-        .outerjoin(lease_row, lease_row.camera_id == Camera.id)
-        .where(waiting, Camera.status != UNASSIGNED)
-        .order_by(Camera.id)
+    waiting = aliased(Camera)
+    dark_since = func.coalesce(
+        select(CameraLease.expires_at).where(CameraLease.camera_id == Camera.id).scalar_subquery(),
+        Camera.created_at,
     )
     if session.get_bind().dialect.name == "postgresql":
-        # A camera a worker is claiming right now (its row locked by the claim) is not waited
-        # for: it is about to be held. Nor is the claim held up by this transaction's locks
-        # on the others any longer than their update.
-        query = query.with_for_update(of=Camera, skip_locked=True, key_share=True)
-    newly = session.execute(query).all()
-    if newly:
-        session.execute(
-            update(Camera),
-            [
-                {
-                    "id": camera_id,
-                    "status": UNASSIGNED,
-                    "status_since": since,
-                    "health": {**(health or {}), "reason": None, "error": UNASSIGNED_REASON},
-                }
-                for camera_id, health, since in newly
-            ],
+        merged = cast(Camera.health, JSONB).op("||")(
+            func.jsonb_build_object("reason", null(), "error", literal(UNASSIGNED_REASON))
         )
+        health: Any = cast(merged, JSON)
+    else:
+        health = func.json_set(Camera.health, "$.reason", null(), "$.error", UNASSIGNED_REASON)
+    # A camera a worker is claiming right now (its row locked by the claim) is skipped: it is
+    # about to be held, and the claim is not held up by this statement.
+    newly = list(
+        session.scalars(
+            update(Camera)
+            .where(
+                Camera.id.in_(
+                    select(waiting.id)
+                    .where(unheld(now, waiting), waiting.status != UNASSIGNED)
+                    .with_for_update(skip_locked=True, key_share=True)
+                )
+            )
+            .values(status=UNASSIGNED, status_since=dark_since, health=health)
+            .returning(Camera.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if newly:
         status = fleet_status(session, lease, now=now, waiting=False)
         log.error(
             "%d cameras watched by no worker (%s); the fleet has %d workers, capacity %d,"
             " holding %d; add workers or capacity",
-            len(newly), ", ".join(camera_id for camera_id, _, _ in newly[:10]),
-            len(status.workers), status.capacity, status.held,
+            len(newly), ", ".join(sorted(newly)[:10]), len(status.workers), status.capacity,
+            status.held,
         )  # fmt: skip
-    return waiting
+    return unheld(now)
 
 
 def mark_silent_cameras(
@@ -227,6 +232,7 @@ def mark_silent_cameras(
     instead (see `mark_unassigned_cameras`)."""
     now = now or datetime.now(UTC)
     unassigned = None if lease is None else mark_unassigned_cameras(session, lease=lease, now=now)
+    session.commit()  # the marked rows' locks go now, not after the look for silent cameras
     silent = session.scalars(
         select(Camera).where(
             Camera.retired_at.is_(None),

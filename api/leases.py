@@ -350,15 +350,16 @@ def _versions(
     }
 
 
-def unheld(now: datetime) -> ColumnElement[bool]:
-    """The condition of an active camera that no live lease holds at `now`: a camera that
-    waits for a worker (one statement reads it, whatever the number of cameras)."""
+def unheld(now: datetime, camera: Any = Camera) -> ColumnElement[bool]:
+    """The condition of an active camera (`Camera`, or an alias of it) that no live lease
+    holds at `now`: a camera that waits for a worker (one statement reads it, whatever the
+    number of cameras)."""
     live = (
         select(CameraLease.camera_id)
-        .where(CameraLease.camera_id == Camera.id, CameraLease.expires_at > now)
+        .where(CameraLease.camera_id == camera.id, CameraLease.expires_at > now)
         .exists()
     )
-    return and_(_active(), ~live)
+    return and_(camera.retired_at.is_(None), camera.enabled.is_(True), ~live)
 
 
 def leasing(session: Session, lease: timedelta, now: datetime) -> bool:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from api.health import mark_silent_cameras, mark_unassigned_cameras
+from api.health import UNASSIGNED_REASON, mark_silent_cameras, mark_unassigned_cameras
 from api.leases import claim
 from api.models import Camera, GridEvent
 from tests.api.helpers import WORKER
@@ -100,9 +100,14 @@ def test_cameras_no_worker_holds_are_unassigned_not_offline_and_admins_see_the_f
             now=later,
         )
         states = {row[0]: row[1] for row in session.execute(select(Camera.id, Camera.status))}
+        healths = {row[0]: row[1] for row in session.execute(select(Camera.id, Camera.health))}
         losses = session.scalars(select(GridEvent).where(GridEvent.category == "device_fault"))
         assert list(losses) == []  # a shortage of workers is not a fault of the cameras
     assert {camera_id for camera_id, state in states.items() if state == "unassigned"} == dead
+    for camera_id in dead:  # why, merged into what the worker last reported
+        assert healths[camera_id]["error"] == UNASSIGNED_REASON, healths[camera_id]
+        assert healths[camera_id]["reason"] is None
+        assert healths[camera_id]["fps"] == 5.0
 
     admin = accounts.headers("admin")
     cameras = {c["id"]: c for c in api_client.get("/api/v1/cameras", headers=admin).json()}

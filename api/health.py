@@ -165,8 +165,12 @@ UNASSIGNED_REASON = "no worker holds this camera: every worker is at capacity, o
 def mark_unassigned_cameras(
     session: Session, *, lease: timedelta, now: datetime | None = None
 ) -> ColumnElement[bool] | None:
-    """Cameras that no worker holds (while workers lease cameras) are `unassigned`: a shortage
-    of workers, not a fault of the camera. They open no video-loss event and raise the admins'
+    """Cameras that no worker has held for a lease time (while workers lease cameras) are
+    `unassigned`: a shortage of workers, not a fault of the camera. A camera free for less is
+    not: a stopping worker's cameras, or a whole district's while its workers start, are taken
+    within a poll, and marking them meanwhile raised the admins' alarm for thousands of cameras
+    at every restart while the update of their rows made the claims that would take them skip
+    them. They open no video-loss event and raise the admins'
     alarm (an error in the log, the fleet's `waiting` list and the `gridwatch_cameras_unassigned`
     gauge) instead of the owner's. Returns the condition of such a camera (None when workers do
     not lease cameras); the session is not committed.
@@ -180,10 +184,6 @@ def mark_unassigned_cameras(
     if not leasing(session, lease, now):
         return None
     waiting = aliased(Camera)
-    dark_since = func.coalesce(
-        select(CameraLease.expires_at).where(CameraLease.camera_id == Camera.id).scalar_subquery(),
-        Camera.created_at,
-    )
     if session.get_bind().dialect.name == "postgresql":
         merged = cast(Camera.health, JSONB).op("||")(
             func.jsonb_build_object("reason", null(), "error", literal(UNASSIGNED_REASON))
@@ -199,11 +199,15 @@ def mark_unassigned_cameras(
             .where(
                 Camera.id.in_(
                     select(waiting.id)
-                    .where(unheld(now, waiting), waiting.status != UNASSIGNED)
+                    .where(
+                        unheld(now, waiting),
+                        waiting.status != UNASSIGNED,
+                        _dark_since(waiting) <= now - lease,
+                    )
                     .with_for_update(skip_locked=True, key_share=True)
                 )
             )
-            .values(status=UNASSIGNED, status_since=dark_since, health=health)
+            .values(status=UNASSIGNED, status_since=_dark_since(Camera), health=health)
             .returning(Camera.id)
             .execution_options(synchronize_session=False)
         )
@@ -217,6 +221,15 @@ def mark_unassigned_cameras(
             status.held,
         )  # fmt: skip
     return unheld(now)
+
+
+def _dark_since(camera: Any) -> ColumnElement[datetime]:
+    """Since when `camera` (Camera or an alias) has had no holder: its last lease's end, or its
+    registration if it never had one."""
+    last_lease_end = (
+        select(CameraLease.expires_at).where(CameraLease.camera_id == camera.id).scalar_subquery()
+    )
+    return func.coalesce(last_lease_end, camera.created_at)
 
 
 def mark_silent_cameras(

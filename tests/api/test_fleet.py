@@ -132,14 +132,20 @@ def test_marking_waiting_cameras_neither_waits_for_a_claim_nor_marks_the_camera_
     api_client: TestClient,
 ) -> None:
     """When a district's workers all restart at once, thousands of cameras wait while workers
-    claim them. The look that marks them `unassigned` skips a camera a claim has locked (it is
-    about to be held) instead of waiting for it while holding the others' rows."""
+    claim them. The look that marks them `unassigned` leaves alone a camera free for less than
+    a lease time, and skips a camera a claim has locked (it is about to be held) instead of
+    waiting for it while holding the others' rows."""
     engine = create_engine(api_client.app.state.engine.url)
     now = datetime.now(UTC)
     try:
         with Session(engine) as session:
-            held = {h.camera_id for h in claim(session, "edge-1", 2, LEASE, now=now)}
+            held = {h.camera_id for h in claim(session, "edge-1", 2, 10 * LEASE, now=now)}
             claiming, waiting = sorted(CAMERAS - held)
+            # Free for less than a lease time: being taken within a poll, not a shortage.
+            mark_unassigned_cameras(session, lease=LEASE, now=now)
+            session.commit()
+            assert unassigned(session) == set()
+            now += LEASE + timedelta(seconds=1)
             with engine.connect() as claim_in_flight:
                 claim_in_flight.execute(
                     text("SELECT id FROM camera WHERE id = :id FOR NO KEY UPDATE"),

@@ -30,7 +30,7 @@ import numpy as np
 import supervision as sv
 import yaml
 
-from detectors.model import BatchDetector
+from detectors.model import BatchDetector, openvino_cpu_config
 
 ExportBackend = Literal["onnx", "openvino", "openvino-int8"]
 
@@ -154,8 +154,11 @@ def parse_names(value: Any, source: Path) -> dict[int, str]:
 class ExportedDetector(BatchDetector):
     """A detection model exported by ultralytics, run by ONNX Runtime or OpenVINO alone.
 
-    Thread-safe: ONNX Runtime sessions run concurrently; each thread gets its own OpenVINO infer
-    request. OpenVINO compiles the model once per input shape (a camera's frames all have one):
+    Thread-safe: ONNX Runtime sessions run concurrently; with OpenVINO each thread compiles the
+    model for itself, unpinned (see `openvino_cpu_config`), and runs its own infer request on it.
+    A model compiled with the LATENCY hint has one stream, one graph behind a lock in the CPU
+    plugin: detection threads sharing it took turns at that lock. OpenVINO compiles once per
+    thread and input shape (a camera's frames all have one):
     a static shape, as ultralytics also runs INT8 on CPUs with AMX, where OpenVINO fails on a
     dynamic INT8 input.
 
@@ -241,7 +244,6 @@ class ExportedDetector(BatchDetector):
             self.class_names = parse_names(metadata.get("names"), metadata_file)
             self._core = openvino.Core()
             self._graph = graphs[0]
-            self._compiled: dict[tuple[int, int, int], Any] = {}
 
     def detect_batch(
         self,
@@ -282,7 +284,8 @@ class ExportedDetector(BatchDetector):
         return np.asarray(request.get_output_tensor(0).data)
 
     def _request(self, shape: tuple[int, ...]) -> Any:
-        """This thread's OpenVINO infer request for input batches of `shape` (N, H, W)."""
+        """This thread's OpenVINO infer request for input batches of `shape` (N, H, W), on the
+        model this thread compiled for that shape."""
         requests: dict[tuple[int, ...], Any] = getattr(self._local, "requests", None) or {}
         self._local.requests = requests
         if shape not in requests:
@@ -303,30 +306,25 @@ class ExportedDetector(BatchDetector):
         return requests[shape]
 
     def _compile(self, shape: tuple[int, ...]) -> Any:
-        """The IR compiled for one input shape (N, H, W); unless `preprocess_in_model` is False,
-        taking the letterboxed BGR uint8 frames (NHWC) as they are: colour order, layout and
-        scaling to [0, 1] run inside the model."""
-        with self._lock:
-            key = (shape[0], shape[1], shape[2])
-            if key not in self._compiled:
-                from openvino import Layout, Type
-                from openvino.preprocess import ColorFormat, PrePostProcessor
+        """The IR compiled anew for one input shape (N, H, W), for the calling thread alone (see
+        the class's docstring); unless `preprocess_in_model` is False, taking the letterboxed BGR
+        uint8 frames (NHWC) as they are: colour order, layout and scaling to [0, 1] run inside
+        the model."""
+        from openvino import Layout, Type
+        from openvino.preprocess import ColorFormat, PrePostProcessor
 
-                model = self._core.read_model(str(self._graph))
-                model.reshape([shape[0], 3, shape[1], shape[2]])
-                config: dict[str, Any] = {"PERFORMANCE_HINT": self.performance_hint}
-                if self.threads is not None:
-                    config["INFERENCE_NUM_THREADS"] = self.threads
-                if not self.preprocess_in_model:
-                    self._compiled[key] = self._core.compile_model(model, "CPU", config)
-                    return self._compiled[key]
-                steps = PrePostProcessor(model)
-                steps.input().tensor().set_element_type(Type.u8).set_layout(
-                    Layout("NHWC")
-                ).set_color_format(ColorFormat.BGR)
-                steps.input().model().set_layout(Layout("NCHW"))
-                steps.input().preprocess().convert_element_type(Type.f32).convert_color(
-                    ColorFormat.RGB
-                ).scale(255.0)
-                self._compiled[key] = self._core.compile_model(steps.build(), "CPU", config)
-            return self._compiled[key]
+        with self._lock:  # one compilation at a time: each takes every core it can
+            model = self._core.read_model(str(self._graph))
+            model.reshape([shape[0], 3, shape[1], shape[2]])
+            config = openvino_cpu_config(self.threads, self.performance_hint)
+            if not self.preprocess_in_model:
+                return self._core.compile_model(model, "CPU", config)
+            steps = PrePostProcessor(model)
+            steps.input().tensor().set_element_type(Type.u8).set_layout(
+                Layout("NHWC")
+            ).set_color_format(ColorFormat.BGR)
+            steps.input().model().set_layout(Layout("NCHW"))
+            steps.input().preprocess().convert_element_type(Type.f32).convert_color(
+                ColorFormat.RGB
+            ).scale(255.0)
+            return self._core.compile_model(steps.build(), "CPU", config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 
 from detectors.model import YoloDetector, file_sha256, open_detector
 from detectors.runtime import ExportedDetector, letterbox
+from gridwatch.worker.settings import usable_cores
 from tests.conftest import REPO
 from tests.detectors.test_real_accuracy import frame_at
 
@@ -58,3 +61,39 @@ def test_the_worker_imports_neither_torch_nor_ultralytics() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.timing  # measures how much of two cores two threads' inferences use
+@pytest.mark.skipif(usable_cores() < 2, reason="needs two cores")
+@pytest.mark.parametrize("backend", ["openvino", "openvino-int8"])
+def test_two_threads_sharing_a_detector_infer_at_once(
+    backend: str, assets: dict[str, Path], demo_clip: Path
+) -> None:
+    """A worker's detection threads share one detector, one core each: their inferences must run
+    side by side, not take turns (at the lock of a model compiled once, or on the one core that
+    OpenVINO pins each model's inference to)."""
+    weights = assets["yolov8n.pt"]
+    detector = open_detector(weights, file_sha256(weights), backend=backend, threads=1)  # type: ignore[arg-type]
+    assert isinstance(detector, ExportedDetector)
+    boxed, _ = letterbox(frame_at(demo_clip, 300), detector.imgsz)
+    ready = threading.Barrier(3)
+    spent = [0.0, 0.0]  # each thread's own CPU seconds in its inferences (one core: inline)
+
+    def infer(index: int) -> None:
+        detector.infer([boxed])  # compiles and warms up this thread's model
+        ready.wait()
+        cpu = time.thread_time()
+        for _ in range(20):
+            detector.infer([boxed])
+        spent[index] = time.thread_time() - cpu
+
+    threads = [threading.Thread(target=infer, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    cores_used = sum(spent) / (time.perf_counter() - started)
+    # Taking turns holds them to one core; side by side they use nearly two.
+    assert cores_used > 1.25, f"two threads used {cores_used:.2f} cores"

@@ -1,6 +1,9 @@
 """How many cameras one worker sustains: the demo clip served over RTSP as N cameras, each at
 1 detect fps, through the real worker and model; a camera counts as sustained when it is
-analysed at 95% or more of its configured rate.
+analysed at 95% or more of its configured rate. Each busy camera shows the clip from a different
+moment (the clip's length shared out between them), as a district's cameras are not in step;
+`--in-step` starts them all at its first frame, so the same people walk into every camera's
+zone in the same second and their incidents come in one burst.
 
 With `--static M`, M mostly-static cameras run beside each count of busy ones, in the same
 worker: a still street with sensor noise and a person crossing once a minute (made from the
@@ -31,7 +34,7 @@ Each count runs with the worker's detection threads as configured (one per core 
 Usage: python bench/cameras.py [--counts 4,8,12,16] [--seconds 30] [--fps 1]
                                [--detect-threads auto,1] [--no-plain] [--static 64]
                                [--compare-full] [--compare-before] [--imgsz 640]
-                               [--backend auto]
+                               [--backend auto] [--in-step]
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from gridwatch.outbox import Outbox  # noqa: E402
 from gridwatch.worker.assemble import CameraAssembly, DetectorPool  # noqa: E402
 from gridwatch.worker.runner import Worker  # noqa: E402
 from gridwatch.worker.settings import usable_cores  # noqa: E402
-from tests.ingest.peers import RtspServer, encoded_clip, still_scene_clip  # noqa: E402
+from tests.ingest.peers import CLIP_FPS, RtspServer, encoded_clip, still_scene_clip  # noqa: E402
 
 STATIC_PREFIX = "static-"
 
@@ -380,6 +383,17 @@ def plain_loops(server: RtspServer, count: int, seconds: float, weights: Path) -
     return rate
 
 
+def demo_seconds(demo_clip: Path) -> float:
+    """The demo clip's length in seconds, as served (CLIP_FPS frames a second)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(demo_clip))
+    try:
+        return capture.get(cv2.CAP_PROP_FRAME_COUNT) / CLIP_FPS
+    finally:
+        capture.release()
+
+
 def costs_parts(run: Run, busy: int, static: int) -> list[str]:
     """The worker's CPU per busy and per static camera, by stage, the capacity each implies on
     the machine's cores, and what the issue's target mix would take."""
@@ -412,6 +426,11 @@ def main() -> None:
         help="Comma-separated detection thread counts to compare; auto is one per core.",
     )
     parser.add_argument("--no-plain", action="store_true", help="Skip the plain-loop comparison.")
+    parser.add_argument(
+        "--in-step",
+        action="store_true",
+        help="Start every busy camera at the clip's first frame instead of spreading them over it.",
+    )
     parser.add_argument(
         "--static", type=int, default=0, help="Mostly-static cameras beside each busy count."
     )
@@ -453,7 +472,15 @@ def main() -> None:
                 "sensor noise, a person crossing once a minute, H.264 768x576 10 fps, 1 s GOP"
             )
         try:
-            with RtspServer(clip, mounts=mounts, log_path=folder / "rtsp.log") as server:
+            demo_s = demo_seconds(assets["vtest.avi"])
+            stagger_s = 0.0 if arguments.in_step else demo_s / max(1, max(counts))
+            print(
+                f"busy cameras: the demo clip ({demo_s:.1f} s, H.264 768x576 {CLIP_FPS} fps), "
+                + ("all in step" if arguments.in_step else f"each {stagger_s:.1f} s further in")
+            )
+            with RtspServer(
+                clip, mounts=mounts, log_path=folder / "rtsp.log", stagger_s=stagger_s
+            ) as server:
                 for threads in thread_counts:
                     shown = threads or f"{usable_cores()} (auto)"
                     best = 0

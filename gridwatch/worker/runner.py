@@ -132,6 +132,8 @@ class Worker:
             if watched.events is not None:
                 watched.events.start()
             watched.reader.start()
+        if self.encoder is not None:
+            self.encoder.size_for(len(self.watched))
         log.info("watching %d cameras", len(self.watched))
 
     def _stop_watching(self, camera_id: str) -> None:

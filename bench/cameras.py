@@ -132,6 +132,7 @@ class Run:
     key_frames_only: float = 0.0  # share of static camera-samples decoded key frames only
     load: str = ""
     costs: dict[str, dict[str, float]] = field(default_factory=dict)  # see camera_costs
+    clip_wait: float = 0.0  # share of the detection threads' time spent waiting for the encoder
 
 
 STAGES = ("decode", "gate", "inference", "tracking", "evidence", "other")
@@ -297,6 +298,7 @@ def run_worker(
     outbox.latencies.clear()
     cpu, served = process_cpu_s(), servers_cpu_s(servers)
     first = reading(worker)
+    waited = worker.encoder.waited_s if worker.encoder is not None else 0.0
     started = time.monotonic()
     samples = skipping = 0
     while (elapsed := time.monotonic() - started) < seconds:
@@ -308,6 +310,9 @@ def run_worker(
     elapsed = time.monotonic() - started
     cpu, served = process_cpu_s() - cpu, servers_cpu_s(servers) - served
     costs = camera_costs(first, reading(worker))
+    if worker.encoder is not None:
+        waited = worker.encoder.waited_s - waited
+    threads_s = elapsed * (worker.assembly.detect_threads or 1)
     rates = {
         r.camera.id: (r.stats.frames_analysed - start[r.camera.id]) / elapsed
         for r in worker.readers
@@ -327,6 +332,7 @@ def run_worker(
         load=load,
         costs={key: {stage: value / elapsed for stage, value in cost.items()}
                for key, cost in costs.items()},
+        clip_wait=waited / threads_s,
     )  # fmt: skip
 
 
@@ -520,6 +526,8 @@ def main() -> None:
                             f"worker CPU {100 * run.cpu_s:.0f}% of a core, "
                             f"{100 * run.cpu_s / cameras:.1f}% per camera",
                             f"RTSP servers {100 * run.servers_cpu_s:.0f}% of a core",
+                            f"detection waited for the clip encoder {100 * run.clip_wait:.1f}% "
+                            "of its time",
                             *costs_parts(run, count, arguments.static),
                             f"alert latency {latency_line(run.latencies)}",
                             run.load,

@@ -14,8 +14,10 @@ Variants (`--variants`, default all):
   openvino-1thread, int8-1thread: INFERENCE_NUM_THREADS 1 (the worker's share with two
       detection threads on two cores);
   int8-512: INT8 at imgsz 512 (the gate measured 640).
-Then frames/s with two detection threads at once (the worker's default on two cores), one
-core each, for onnx and int8.
+Then frames/s with one detection thread and with two at once (the worker's default on two
+cores), one core each, for onnx, openvino and int8, taking turns; the OpenVINO ones also as
+workers ran them until each thread compiled its own unpinned model ("shared, pinned": one
+model compiled for every thread, its inference pinned to a core).
 
 Usage: python bench/inference.py [--frames N] [--imgsz 640] [--variants onnx,int8,...]
 """
@@ -27,9 +29,11 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -89,18 +93,48 @@ def variant(name: str, weights: Path, imgsz: int) -> ObjectDetector:
     )  # fmt: skip
 
 
-def two_threads(detector: ObjectDetector, images: list) -> float:
-    """Frames per second with two threads calling `detector` at once, each on its half."""
+class SharedPinnedDetector(ExportedDetector):
+    """The OpenVINO detector as workers ran it until each detection thread compiled its own
+    unpinned model: one model compiled for every thread (one stream, its graph behind a lock),
+    its inference threads pinned to cores."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shared: dict[tuple[int, ...], Any] = {}
+        self._sharing = threading.Lock()
+
+    def _openvino_config(self) -> dict[str, Any]:
+        return {**super()._openvino_config(), "ENABLE_CPU_PINNING": True}
+
+    def _compile(self, shape: tuple[int, ...]) -> Any:
+        with self._sharing:
+            if shape not in self._shared:
+                self._shared[shape] = super()._compile(shape)
+            return self._shared[shape]
+
+
+def threads_at_once(detector: ObjectDetector, images: list, threads: int) -> float:
+    """Frames per second with `threads` threads calling `detector` at once, each on its share,
+    each thread's first call (where OpenVINO compiles its model) left out."""
     from concurrent.futures import ThreadPoolExecutor
 
+    ready = threading.Barrier(threads + 1)
+
     def run(part: list) -> None:
-        for image in part:
+        detector.detect(part[0], confidence=0.4, classes=[0])
+        ready.wait()
+        for image in part[1:]:
             detector.detect(image, confidence=0.4, classes=[0])
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(run, [images[0::2], images[1::2]]))
-    return len(images) / (time.perf_counter() - started)
+    parts = [images[index::threads] for index in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        done = [pool.submit(run, part) for part in parts]
+        ready.wait()
+        started = time.perf_counter()
+        for future in done:
+            future.result()
+        elapsed = time.perf_counter() - started
+    return sum(len(part) - 1 for part in parts) / elapsed
 
 
 def main() -> None:
@@ -152,18 +186,36 @@ def main() -> None:
             f"{1000 / statistics.mean(model_ms):5.1f} frames/s{ratio}"
         )
 
-    if "onnx" in detectors and "int8" in detectors:
-        print("two detection threads at once, one core each (frames/s, the worker's default):")
-        for name in ("onnx", "int8"):
-            detector = detectors[name]
-            if isinstance(detector, ExportedDetector):
-                detector = ExportedDetector(
-                    detector.model_file, name=detector.name, version=detector.version,
-                    backend=detector.backend, imgsz=detector.imgsz, threads=1,  # type: ignore[arg-type]
-                )  # fmt: skip
-                for image in images[:5]:
-                    detector.detect(image, confidence=0.4, classes=[0])
-            print(f"  {name:<20} {two_threads(detector, images[5:]):5.1f} frames/s")
+    one_core: dict[str, ObjectDetector] = {}
+    for name in ("onnx", "openvino", "int8"):
+        detector = detectors.get(name)
+        if not isinstance(detector, ExportedDetector):
+            continue
+        kinds = [(name, ExportedDetector)]
+        if detector.backend != "onnx":
+            kinds.append((f"{name} shared, pinned", SharedPinnedDetector))
+        for label, kind in kinds:
+            one_core[label] = kind(
+                detector.model_file, name=detector.name, version=detector.version,
+                backend=detector.backend, imgsz=detector.imgsz, threads=1,  # type: ignore[arg-type]
+            )  # fmt: skip
+    if one_core:
+        print(
+            "one core per detection thread (frames/s; two threads at once is the worker's "
+            f"default on two cores), taking turns, {'/'.join(f'{v:.1f}' for v in os.getloadavg())}"
+            " load average:"
+        )
+        rates: dict[str, dict[int, list[float]]] = {label: {1: [], 2: []} for label in one_core}
+        for _ in range(2):
+            for label, detector in one_core.items():
+                for threads in (1, 2):
+                    rates[label][threads].append(threads_at_once(detector, images[5:], threads))
+        for label, by_threads in rates.items():
+            alone, together = max(by_threads[1]), max(by_threads[2])
+            print(
+                f"  {label:<24} one thread {alone:5.1f}, two threads {together:5.1f} frames/s"
+                f" (x{together / alone:.2f})"
+            )
 
     int8_detector = detectors.get("int8") or detectors.get("ultralytics-int8")
     if isinstance(int8_detector, ExportedDetector | YoloDetector):

@@ -305,6 +305,10 @@ class ExportedDetector(BatchDetector):
             requests[shape] = request
         return requests[shape]
 
+    def _openvino_config(self) -> dict[str, Any]:
+        """The CPU plugin's settings for each compiled model."""
+        return openvino_cpu_config(self.threads, self.performance_hint)
+
     def _compile(self, shape: tuple[int, ...]) -> Any:
         """The IR compiled anew for one input shape (N, H, W), for the calling thread alone (see
         the class's docstring); unless `preprocess_in_model` is False, taking the letterboxed BGR
@@ -316,7 +320,7 @@ class ExportedDetector(BatchDetector):
         with self._lock:  # one compilation at a time: each takes every core it can
             model = self._core.read_model(str(self._graph))
             model.reshape([shape[0], 3, shape[1], shape[2]])
-            config = openvino_cpu_config(self.threads, self.performance_hint)
+            config = self._openvino_config()
             if not self.preprocess_in_model:
                 return self._core.compile_model(model, "CPU", config)
             steps = PrePostProcessor(model)

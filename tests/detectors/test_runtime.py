@@ -63,7 +63,7 @@ def test_the_worker_imports_neither_torch_nor_ultralytics() -> None:
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.timing  # measures how much of two cores two threads' inferences use
+@pytest.mark.timing  # compares inference rates of one thread and two
 @pytest.mark.skipif(usable_cores() < 2, reason="needs two cores")
 @pytest.mark.parametrize("backend", ["openvino", "openvino-int8"])
 def test_two_threads_sharing_a_detector_infer_at_once(
@@ -71,29 +71,34 @@ def test_two_threads_sharing_a_detector_infer_at_once(
 ) -> None:
     """A worker's detection threads share one detector, one core each: their inferences must run
     side by side, not take turns (at the lock of a model compiled once, or on the one core that
-    OpenVINO pins each model's inference to)."""
+    OpenVINO pins each model's inference to), so two threads run more inferences than one."""
     weights = assets["yolov8n.pt"]
     detector = open_detector(weights, file_sha256(weights), backend=backend, threads=1)  # type: ignore[arg-type]
     assert isinstance(detector, ExportedDetector)
     boxed, _ = letterbox(frame_at(demo_clip, 300), detector.imgsz)
-    ready = threading.Barrier(3)
-    spent = [0.0, 0.0]  # each thread's own CPU seconds in its inferences (one core: inline)
 
-    def infer(index: int) -> None:
-        detector.infer([boxed])  # compiles and warms up this thread's model
+    def inferences_per_second(threads: int, each: int = 40) -> float:
+        ready = threading.Barrier(threads + 1)
+
+        def infer() -> None:
+            detector.infer([boxed])  # this thread's model compiled and warmed up
+            ready.wait()
+            for _ in range(each):
+                detector.infer([boxed])
+
+        running = [threading.Thread(target=infer) for _ in range(threads)]
+        for thread in running:
+            thread.start()
         ready.wait()
-        cpu = time.thread_time()
-        for _ in range(20):
-            detector.infer([boxed])
-        spent[index] = time.thread_time() - cpu
+        started = time.perf_counter()
+        for thread in running:
+            thread.join()
+        return threads * each / (time.perf_counter() - started)
 
-    threads = [threading.Thread(target=infer, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    cores_used = sum(spent) / (time.perf_counter() - started)
-    # Taking turns holds them to one core; side by side they use nearly two.
-    assert cores_used > 1.25, f"two threads used {cores_used:.2f} cores"
+    # In turns, the best of each: other load falls on both alike.
+    alone, together = 0.0, 0.0
+    for _ in range(3):
+        alone = max(alone, inferences_per_second(1))
+        together = max(together, inferences_per_second(2))
+    # Taking turns, two threads run as many as one; side by side, nearly twice as many.
+    assert together > 1.3 * alone, f"one thread {alone:.1f}/s, two {together:.1f}/s"

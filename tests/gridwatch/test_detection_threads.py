@@ -17,6 +17,7 @@ from contract.camera import CameraConfig
 from gridwatch.outbox import Outbox
 from gridwatch.worker.assemble import CameraAssembly, DetectorPool
 from gridwatch.worker.runner import Worker
+from gridwatch.worker.scheduling import CLIPS_WAITING_PER_CAMERA
 from ingest import Frame
 from tests.ingest.workers import NullDetector
 
@@ -108,6 +109,9 @@ def test_cameras_are_analysed_side_by_side_and_each_in_order(
         if a.camera_id < b.camera_id
     )  # fmt: skip
     assert side_by_side >= len(worker.calls) // 4
+    # Clips may wait for their encoder as the cameras watched call for: 4 each, 8 at least.
+    assert worker.encoder is not None
+    assert worker.encoder.capacity == CLIPS_WAITING_PER_CAMERA * len(cameras) == 12
 
 
 def test_a_pool_left_to_the_worker_gets_a_share_of_the_cores(model_path: Path) -> None:

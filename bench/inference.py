@@ -13,7 +13,9 @@ Variants (`--variants`, default all):
   openvino-throughput, int8-throughput: PERFORMANCE_HINT THROUGHPUT;
   openvino-1thread, int8-1thread: INFERENCE_NUM_THREADS 1 (the worker's share with two
       detection threads on two cores);
-  int8-512: INT8 at imgsz 512 (the gate measured 640).
+  int8-512: INT8 at imgsz 512 (the gate measured 640);
+  openvino-bf16, int8-bf16: float layers in BF16 (INFERENCE_PRECISION_HINT "bf16", the CPU
+      plugin's own default on a CPU with AMX or AVX512-BF16; workers ask for f32).
 Then frames/s with one detection thread and with two at once (the worker's default on two
 cores), one core each, for onnx, openvino and int8, taking turns; the OpenVINO ones also as
 workers ran them until each thread compiled its own unpinned model ("shared, pinned": one
@@ -64,6 +66,7 @@ VARIANTS = (
     "pytorch", "ultralytics-onnx", "ultralytics-openvino", "ultralytics-int8",
     "onnx", "openvino", "int8", "openvino-numpy", "int8-numpy",
     "openvino-throughput", "int8-throughput", "openvino-1thread", "int8-1thread", "int8-512",
+    "openvino-bf16", "int8-bf16",
 )  # fmt: skip
 
 
@@ -83,7 +86,7 @@ def variant(name: str, weights: Path, imgsz: int) -> ObjectDetector:
         )  # fmt: skip
     int8 = name.startswith("int8")
     setting = name.partition("-")[2]
-    return ExportedDetector(
+    return (BF16Detector if setting == "bf16" else ExportedDetector)(
         openvino_ir_path(weights, digest, int8=int8), name=weights.stem, version=digest[:12],
         backend="openvino-int8" if int8 else "openvino",
         imgsz=512 if setting == "512" else imgsz,
@@ -91,6 +94,14 @@ def variant(name: str, weights: Path, imgsz: int) -> ObjectDetector:
         performance_hint="THROUGHPUT" if setting == "throughput" else "LATENCY",
         preprocess_in_model=setting != "numpy",
     )  # fmt: skip
+
+
+class BF16Detector(ExportedDetector):
+    """The OpenVINO detector with its float layers in BF16, as the CPU plugin runs them by
+    default where the CPU has AMX or AVX512-BF16."""
+
+    def _openvino_config(self) -> dict[str, Any]:
+        return {**super()._openvino_config(), "INFERENCE_PRECISION_HINT": "bf16"}
 
 
 class SharedPinnedDetector(ExportedDetector):

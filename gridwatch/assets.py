@@ -277,16 +277,17 @@ GATED_MODEL = "yolov8n.pt"
 
 def ensure_int8(weights: Path, paths: dict[str, Path]) -> Path:
     """The INT8 IR of `weights` with its accuracy-gate verdict (quantized now on the demo clip,
-    offline, if no verdict is stored; about a minute on two cores). A failed gate is kept as
-    it is: `backend: auto` then runs FP32, and `gridwatch assets quantize` may try again."""
-    from detectors.model import ACCURACY_GATE_FILE, openvino_ir_path
+    offline, if no verdict is stored or the stored one was scored with other float precision
+    than models now run with; about a minute on two cores). A failed gate is kept as it is:
+    `backend: auto` then runs FP32, and `gridwatch assets quantize` may try again."""
+    from detectors.model import openvino_ir_path, stored_gate
     from gridwatch.quantize import QuantizationError, clip_frames, quantize_and_gate
 
     target = openvino_ir_path(weights, sha256_file(weights), int8=True)
-    if (target / ACCURACY_GATE_FILE).is_file():
+    if stored_gate(target) is not None:
         return target
     with made_once(target):
-        if (target / ACCURACY_GATE_FILE).is_file():
+        if stored_gate(target) is not None:
             return target
         try:
             result = quantize_and_gate(

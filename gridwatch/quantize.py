@@ -27,6 +27,7 @@ import numpy as np
 
 from detectors.model import (
     ACCURACY_GATE_FILE,
+    OPENVINO_FLOAT_PRECISION,
     ObjectDetector,
     file_sha256,
     open_detector,
@@ -173,6 +174,7 @@ class GateResult:
     measured_at: str
     machine: str
     notes: list[str] = field(default_factory=list)
+    float_precision: str = OPENVINO_FLOAT_PRECISION  # OpenVINO's float layers, as scored
 
     def summary(self) -> str:
         lines = [

@@ -15,10 +15,12 @@ import pytest
 from contract.camera import DetectConfig
 from detectors.model import (
     ACCURACY_GATE_FILE,
+    OPENVINO_FLOAT_PRECISION,
     YoloDetector,
     best_backend,
     file_sha256,
     int8_gate_passed,
+    open_detector,
     openvino_ir_path,
 )
 from detectors.runtime import ExportedDetector
@@ -90,6 +92,22 @@ def test_a_camera_on_openvino_raises_the_demo_incidents(demo_clip: Path) -> None
     assert {incident.model_backend for incident in run.incidents} == {"openvino"}
 
 
+@pytest.mark.parametrize("backend", ["openvino", "openvino-int8"])
+def test_float_layers_run_in_fp32_whatever_the_cpu_offers(
+    backend: str, assets: dict[str, Path]
+) -> None:
+    """On a CPU with AMX or AVX512-BF16 the OpenVINO CPU plugin runs float layers in BF16 unless
+    told otherwise: the FP32 model, and the INT8 model's head kept out of quantization, must be
+    compiled in FP32, as the accuracy gate scored them."""
+    from openvino import Type
+
+    weights = assets["yolov8n.pt"]
+    detector = open_detector(weights, file_sha256(weights), backend=backend)  # type: ignore[arg-type]
+    assert isinstance(detector, ExportedDetector)
+    compiled = detector._compile((1, detector.imgsz, detector.imgsz))
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == Type.f32
+
+
 def test_set_up_stores_the_int8_accuracy_gate_beside_the_model(
     assets: dict[str, Path],
 ) -> None:
@@ -106,6 +124,7 @@ def test_set_up_stores_the_int8_accuracy_gate_beside_the_model(
     )
     assert gate["passed"] is within and gate["tolerance"] == GATE_TOLERANCE
     assert gate["calibration"] == "vtest.avi" and gate["calibration_frames"] >= 50
+    assert gate["float_precision"] == OPENVINO_FLOAT_PRECISION == "f32"
     # auto runs FP32 whatever the gate says; INT8 is chosen per camera.
     assert best_backend(weights, digest) == "openvino"
 

@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 
-from detectors.model import ACCURACY_GATE_FILE, openvino_ir_path
+from detectors.model import (
+    ACCURACY_GATE_FILE,
+    OPENVINO_FLOAT_PRECISION,
+    int8_gate_passed,
+    openvino_ir_path,
+)
 from gridwatch import assets, quantize
+
+STORED = {"passed": True, "float_precision": OPENVINO_FLOAT_PRECISION}
 
 
 def test_int8_is_quantized_once_however_many_start_at_once(
@@ -30,7 +37,7 @@ def test_int8_is_quantized_once_however_many_start_at_once(
             overlapped.append(calibration)
         time.sleep(0.3)  # the minutes of quantizing and scoring, shortened
         target.mkdir(exist_ok=True)
-        (target / ACCURACY_GATE_FILE).write_text(json.dumps({"passed": True}))
+        (target / ACCURACY_GATE_FILE).write_text(json.dumps(STORED))
         made.append(time.monotonic())
         inside.release()
         return type("Result", (), {"summary": lambda self: "gate passed"})()
@@ -54,3 +61,31 @@ def test_int8_is_quantized_once_however_many_start_at_once(
     # Once made, it is found without waiting on anyone.
     with assets.made_once(target):
         assert assets.ensure_int8(weights, {}) == target
+
+
+@pytest.mark.parametrize("stored", [{"passed": True}, {"passed": True, "float_precision": "bf16"}])
+def test_a_verdict_scored_with_other_float_precision_is_made_again(
+    stored: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verdict from before the float precision was fixed (none stored) or scored with BF16
+    (the CPU plugin's default where the CPU has AMX) is not a verdict on the models as they run:
+    set-up scores again, once, and the new verdict is kept."""
+    weights = tmp_path / "yolov8n.pt"
+    weights.write_bytes(b"weights")
+    target = openvino_ir_path(weights, assets.sha256_file(weights), int8=True)
+    target.mkdir()
+    (target / ACCURACY_GATE_FILE).write_text(json.dumps(stored))
+    assert not int8_gate_passed(weights, assets.sha256_file(weights))
+    made: list[str] = []
+
+    def quantize_and_gate(model: Path, paths: Any, *, frames: Any, calibration: str) -> Any:
+        made.append(calibration)
+        (target / ACCURACY_GATE_FILE).write_text(json.dumps(STORED))
+        return type("Result", (), {"summary": lambda self: "gate passed"})()
+
+    monkeypatch.setattr(quantize, "quantize_and_gate", quantize_and_gate)
+    monkeypatch.setattr(quantize, "clip_frames", lambda path: [])
+    assert assets.ensure_int8(weights, {"vtest.avi": weights}) == target
+    assert assets.ensure_int8(weights, {"vtest.avi": weights}) == target
+    assert made == ["vtest.avi"]
+    assert int8_gate_passed(weights, assets.sha256_file(weights))

@@ -142,7 +142,8 @@ def test_auto_runs_fp32_openvino_and_leaves_int8_to_the_camera(
     int8.mkdir()
     assert best_backend(weights, digest) == "openvino"  # no verdict yet
     for passed in (False, True):
-        (int8 / ACCURACY_GATE_FILE).write_text(json.dumps({"passed": passed}))
+        verdict = {"passed": passed, "float_precision": OPENVINO_FLOAT_PRECISION}
+        (int8 / ACCURACY_GATE_FILE).write_text(json.dumps(verdict))
         assert int8_gate_passed(weights, digest) is passed
         assert best_backend(weights, digest) == "openvino"
 

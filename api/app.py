@@ -34,7 +34,13 @@ from api.grids import import_grids
 from api.health import mark_silent_cameras
 from api.integrations import runtime as integrations
 from api.live import LiveHub
-from api.middleware import LoginLimiter, SecurityHeaders, StrictJson, internal_error
+from api.middleware import (
+    HeartbeatTurns,
+    LoginLimiter,
+    SecurityHeaders,
+    StrictJson,
+    internal_error,
+)
 from api.problems import http_problem, invalid_request
 from api.reconnect import ReconnectOnce, track_commits
 from api.routers import (
@@ -240,6 +246,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StrictJson)
     # Around everything that reads a body: the caller is known and the size allowed first.
     app.add_middleware(BodyGate)
+    # Outside the body gate: a heartbeat waiting its turn has read nothing yet.
+    app.add_middleware(HeartbeatTurns, at_once=settings.worker_heartbeats_at_once)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(413, body_too_large)
     app.add_exception_handler(Exception, internal_error)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import defaultdict, deque
 
+import anyio
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -224,3 +225,38 @@ class LoginLimiter:
     def succeeded(self, address: str, username: str) -> None:
         with self._lock:
             self._failures.pop((address, username), None)
+
+
+def is_worker_heartbeat(method: str, path: str) -> bool:
+    """Whether a request is one of the workers' routine heartbeats, which every worker sends
+    every few seconds: a lease renewal (or claim, `POST /api/v1/worker/leases`) or a camera's
+    health report (`PUT /api/v1/cameras/{id}/health`)."""
+    if method == "POST" and path == "/api/v1/worker/leases":
+        return True
+    return method == "PUT" and path.startswith("/api/v1/cameras/") and path.endswith("/health")
+
+
+class HeartbeatTurns:
+    """Workers' heartbeats (`is_worker_heartbeat`) take turns: at most `at_once` of them are
+    inside the app at a time, the rest wait in the event loop, first come first served.
+
+    A sync route runs on one of the server's request threads (anyio's limit, 40) with a pooled
+    database connection; when a fleet starts or comes back, hundreds of workers claim cameras
+    at the same moment, take every thread, and an operator's request queues behind the whole
+    storm (event lists stalled for seconds in `bench/fleet.py`). Waiting here, heartbeats hold
+    neither; a worker's lease outlives a wait of seconds (GRIDWATCH_LEASE_S). Plain ASGI.
+    """
+
+    def __init__(self, app: ASGIApp, at_once: int):
+        self.app = app
+        self.at_once = at_once
+        self._turns: anyio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_worker_heartbeat(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self._turns is None:  # made in the server's event loop, on its first heartbeat
+            self._turns = anyio.Semaphore(self.at_once)
+        async with self._turns:
+            await self.app(scope, receive, send)

@@ -144,6 +144,14 @@ class Settings(BaseSettings):
         default=30,
         description="A worker that does not renew its camera leases this long loses them.",
     )
+    worker_heartbeats_at_once: int = Field(
+        default=4,
+        ge=1,
+        description="Workers' lease renewals and health reports handled at once by each API"
+        " process; the rest wait their turn without holding a request thread or a database"
+        " connection, so that operators are not kept waiting when a whole fleet claims its"
+        " cameras at once.",
+    )
     worker_access_log: bool = Field(
         default=False,
         description="Log a request line (uvicorn's access log) for workers' lease renewals and"

@@ -126,12 +126,9 @@ class WorkerRequestsFilter(logging.Filter):
         arguments = record.args
         if not isinstance(arguments, tuple) or len(arguments) < 3:
             return True
-        method, path = arguments[1], str(arguments[2]).split("?", 1)[0]
-        if method == "POST" and path == "/api/v1/worker/leases":
-            return False
-        return not (
-            method == "PUT" and path.startswith("/api/v1/cameras/") and path.endswith("/health")
-        )
+        from api.middleware import is_worker_heartbeat
+
+        return not is_worker_heartbeat(str(arguments[1]), str(arguments[2]).split("?", 1)[0])
 
 
 def _uvicorn_log_config(*, worker_access_log: bool = False) -> dict[str, Any]:

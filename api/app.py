@@ -35,7 +35,7 @@ from api.health import mark_silent_cameras
 from api.integrations import runtime as integrations
 from api.live import LiveHub
 from api.middleware import (
-    HeartbeatTurns,
+    LeaseTurns,
     LoginLimiter,
     SecurityHeaders,
     StrictJson,
@@ -246,8 +246,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(StrictJson)
     # Around everything that reads a body: the caller is known and the size allowed first.
     app.add_middleware(BodyGate)
-    # Outside the body gate: a heartbeat waiting its turn has read nothing yet.
-    app.add_middleware(HeartbeatTurns, at_once=settings.worker_heartbeats_at_once)
+    # Outside the body gate: a lease request waiting its turn has read nothing yet.
+    app.add_middleware(LeaseTurns, at_once=settings.lease_requests_at_once)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(413, body_too_large)
     app.add_exception_handler(Exception, internal_error)

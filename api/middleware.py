@@ -227,24 +227,30 @@ class LoginLimiter:
             self._failures.pop((address, username), None)
 
 
+LEASE_PATH = "/api/v1/worker/leases"
+
+
 def is_worker_heartbeat(method: str, path: str) -> bool:
     """Whether a request is one of the workers' routine heartbeats, which every worker sends
     every few seconds: a lease renewal (or claim, `POST /api/v1/worker/leases`) or a camera's
     health report (`PUT /api/v1/cameras/{id}/health`)."""
-    if method == "POST" and path == "/api/v1/worker/leases":
+    if method == "POST" and path == LEASE_PATH:
         return True
     return method == "PUT" and path.startswith("/api/v1/cameras/") and path.endswith("/health")
 
 
-class HeartbeatTurns:
-    """Workers' heartbeats (`is_worker_heartbeat`) take turns: at most `at_once` of them are
-    inside the app at a time, the rest wait in the event loop, first come first served.
+class LeaseTurns:
+    """Workers' lease requests (renewals and claims, `POST /api/v1/worker/leases`) take turns:
+    at most `at_once` of them are inside the app at a time, the rest wait in the event loop,
+    first come first served.
 
     A sync route runs on one of the server's request threads (anyio's limit, 40) with a pooled
     database connection; when a fleet starts or comes back, hundreds of workers claim cameras
-    at the same moment, take every thread, and an operator's request queues behind the whole
-    storm (event lists stalled for seconds in `bench/fleet.py`). Waiting here, heartbeats hold
-    neither; a worker's lease outlives a wait of seconds (GRIDWATCH_LEASE_S). Plain ASGI.
+    at the same moment, take every thread, and an operator's request queued behind the whole
+    storm (event lists stalled for seconds in `bench/fleet.py`). Waiting here, lease requests
+    hold neither; a worker's lease outlives a wait of seconds (GRIDWATCH_LEASE_S). Health
+    reports do not wait: a camera's state is reported as it changes, and a queue of them must
+    not hold back the renewals that keep cameras watched. Plain ASGI.
     """
 
     def __init__(self, app: ASGIApp, at_once: int):
@@ -253,10 +259,10 @@ class HeartbeatTurns:
         self._turns: anyio.Semaphore | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_worker_heartbeat(scope["method"], scope["path"]):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != LEASE_PATH:
             await self.app(scope, receive, send)
             return
-        if self._turns is None:  # made in the server's event loop, on its first heartbeat
+        if self._turns is None:  # made in the server's event loop, on its first lease request
             self._turns = anyio.Semaphore(self.at_once)
         async with self._turns:
             await self.app(scope, receive, send)

@@ -144,10 +144,10 @@ class Settings(BaseSettings):
         default=30,
         description="A worker that does not renew its camera leases this long loses them.",
     )
-    worker_heartbeats_at_once: int = Field(
+    lease_requests_at_once: int = Field(
         default=1,
         ge=1,
-        description="Workers' lease renewals and health reports handled at once by each API"
+        description="Workers' lease requests (renewals and claims) handled at once by each API"
         " process; the rest wait their turn without holding a request thread or a database"
         " connection, so that operators are not kept waiting when a whole fleet claims its"
         " cameras at once (bench/fleet.py, 5,000 cameras and 300 workers on two processes:"

@@ -1,5 +1,5 @@
-"""Workers' heartbeats take turns, so that a fleet claiming its cameras all at once does not keep
-an operator waiting: against a real API server (uvicorn on loopback, SQLite and PostgreSQL), a
+"""Workers' lease requests take turns, so that a fleet claiming its cameras all at once does not
+keep an operator waiting: against a real API server (uvicorn on loopback, SQLite and PostgreSQL), a
 storm of lease requests from 60 workers, each claim held a quarter of a second, while an operator
 reads the event list."""
 
@@ -22,7 +22,7 @@ AT_ONCE = 2
 CLAIM_S = 0.25
 
 
-def test_an_operator_is_answered_before_a_storm_of_heartbeats_that_take_turns(
+def test_an_operator_is_answered_before_a_storm_of_lease_requests_that_take_turns(
     database_url: str, settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import api.leases
@@ -41,7 +41,7 @@ def test_an_operator_is_answered_before_a_storm_of_heartbeats_that_take_turns(
         return []
 
     monkeypatch.setattr(api.leases, "claim", slow_claim)
-    server = LiveServer(settings_factory(database_url, worker_heartbeats_at_once=AT_ONCE)).start()
+    server = LiveServer(settings_factory(database_url, lease_requests_at_once=AT_ONCE)).start()
     try:
         operator = server.admin_headers()
         answered: list[float] = []

@@ -277,17 +277,28 @@ GATED_MODEL = "yolov8n.pt"
 
 def ensure_int8(weights: Path, paths: dict[str, Path]) -> Path:
     """The INT8 IR of `weights` with its accuracy-gate verdict (quantized now on the demo clip,
-    offline, if no verdict is stored or the stored one was scored with other float precision
-    than models now run with; about a minute on two cores). A failed gate is kept as it is:
-    `backend: auto` then runs FP32, and `gridwatch assets quantize` may try again."""
+    offline, if no verdict is stored, or the stored one was scored with other float precision
+    than models now run with, or earned by an INT8 IR made by another recipe than
+    `gridwatch.quantize.QUANTIZATION_RECIPE`; about a minute on two cores). A failed gate is
+    kept as it is: `backend: auto` then runs FP32, and `gridwatch assets quantize` may try
+    again."""
     from detectors.model import openvino_ir_path, stored_gate
-    from gridwatch.quantize import QuantizationError, clip_frames, quantize_and_gate
+    from gridwatch.quantize import (
+        QUANTIZATION_RECIPE,
+        QuantizationError,
+        clip_frames,
+        quantize_and_gate,
+    )
+
+    def made_by_this_recipe(target: Path) -> bool:
+        gate = stored_gate(target)
+        return gate is not None and gate.get("recipe") == QUANTIZATION_RECIPE
 
     target = openvino_ir_path(weights, sha256_file(weights), int8=True)
-    if stored_gate(target) is not None:
+    if made_by_this_recipe(target):
         return target
     with made_once(target):
-        if stored_gate(target) is not None:
+        if made_by_this_recipe(target):
             return target
         try:
             result = quantize_and_gate(

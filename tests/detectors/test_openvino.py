@@ -25,7 +25,13 @@ from detectors.model import (
 )
 from detectors.runtime import ExportedDetector
 from gridwatch.evaluation import evaluate_clip
-from gridwatch.quantize import GATE_TOLERANCE, QuantizationError, directory_frames, quantize_ir
+from gridwatch.quantize import (
+    GATE_TOLERANCE,
+    QUANTIZATION_RECIPE,
+    QuantizationError,
+    directory_frames,
+    quantize_ir,
+)
 from gridwatch.worker.assemble import DetectorPool
 from tests.detectors.test_real_accuracy import DATA, frame_at, iou
 
@@ -125,8 +131,41 @@ def test_set_up_stores_the_int8_accuracy_gate_beside_the_model(
     assert gate["passed"] is within and gate["tolerance"] == GATE_TOLERANCE
     assert gate["calibration"] == "vtest.avi" and gate["calibration_frames"] >= 50
     assert gate["float_precision"] == OPENVINO_FLOAT_PRECISION == "f32"
+    assert gate["recipe"] == QUANTIZATION_RECIPE
     # auto runs FP32 whatever the gate says; INT8 is chosen per camera.
     assert best_backend(weights, digest) == "openvino"
+
+
+def test_int8_quantizes_the_heads_3x3_convolutions_and_keeps_its_outputs_in_fp32(
+    assets: dict[str, Path],
+) -> None:
+    """In the INT8 IR set-up makes, the detection head's 3x3 convolutions (most of its work)
+    take quantized inputs and INT8 weights like the rest of the model; the 1x1 convolutions
+    that give box distributions and class logits, and the DFL's, stay FP32 (quantizing them
+    cost a visit of the demo clip)."""
+    import openvino
+
+    int8 = assets["yolov8n.openvino-int8"]
+    model = openvino.Core().read_model(str(int8 / f"{int8.name}.xml"))
+    head: dict[str, bool] = {}
+    for op in model.get_ordered_ops():
+        name = op.get_friendly_name()
+        if op.get_type_name() != "Convolution" or "/model.22/" not in name:
+            continue
+        weights = op.input(1).get_source_output().get_node()
+        while weights.get_input_size() > 0:  # the dequantizing Multiply and Convert
+            weights = weights.input(0).get_source_output().get_node()
+        activations = op.input(0).get_source_output().get_node()
+        quantized = activations.get_type_name() == "FakeQuantize"
+        assert quantized is (weights.get_output_element_type(0) == openvino.Type.i8), name
+        head[name.removeprefix("/model.22/").partition("/Conv")[0]] = quantized
+    branches = [f"{kind}.{level}" for kind in ("cv2", "cv3") for level in range(3)]
+    assert {name for name, quantized in head.items() if quantized} == {
+        f"{branch}/{branch}.{layer}/conv" for branch in branches for layer in (0, 1)
+    }
+    assert {name for name, quantized in head.items() if not quantized} == {
+        f"{branch}/{branch}.2" for branch in branches
+    } | {"dfl/conv"}
 
 
 def test_auto_runs_fp32_openvino_and_leaves_int8_to_the_camera(

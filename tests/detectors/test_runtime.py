@@ -35,9 +35,10 @@ def test_the_runtime_finds_what_ultralytics_finds_on_demo_frames(
         assert len(found) == len(expected) >= 1
         assert (found.class_id == expected.class_id).all()
         # INT8: activations quantized on a 640x480 input here and 640x640 there move a box
-        # edge by up to a pixel or two (a car cut by the frame's edge: 1.3 px) and a score by
-        # a hundredth or two.
-        pixels, score = (2.0, 0.02) if "int8" in backend else (1.0, 0.01)
+        # edge by a few pixels and a score by a hundredth or two. With the head's 3x3
+        # convolutions quantized too, the worst edge moved 3.1 px (a person 24 px wide, in
+        # the portrait crop; 1.3 px with the head in FP32).
+        pixels, score = (4.0, 0.02) if "int8" in backend else (1.0, 0.01)
         assert np.abs(found.xyxy - expected.xyxy).max() < pixels
         assert np.abs(found.confidence - expected.confidence).max() < score
         assert list(found.data["class_name"]) == list(expected.data["class_name"])

@@ -18,8 +18,13 @@ from detectors.model import (
     openvino_ir_path,
 )
 from gridwatch import assets, quantize
+from gridwatch.quantize import QUANTIZATION_RECIPE
 
-STORED = {"passed": True, "float_precision": OPENVINO_FLOAT_PRECISION}
+STORED = {
+    "passed": True,
+    "float_precision": OPENVINO_FLOAT_PRECISION,
+    "recipe": QUANTIZATION_RECIPE,
+}
 
 
 def test_int8_is_quantized_once_however_many_start_at_once(
@@ -63,19 +68,33 @@ def test_int8_is_quantized_once_however_many_start_at_once(
         assert assets.ensure_int8(weights, {}) == target
 
 
-@pytest.mark.parametrize("stored", [{"passed": True}, {"passed": True, "float_precision": "bf16"}])
-def test_a_verdict_scored_with_other_float_precision_is_made_again(
-    stored: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("stored", "true_of_the_models_as_run"),
+    [
+        ({"passed": True, "recipe": QUANTIZATION_RECIPE}, False),
+        ({"passed": True, "float_precision": "bf16", "recipe": QUANTIZATION_RECIPE}, False),
+        ({"passed": True, "float_precision": OPENVINO_FLOAT_PRECISION}, True),
+        ({"passed": True, "float_precision": OPENVINO_FLOAT_PRECISION, "recipe": 1}, True),
+    ],
+    ids=["no-float-precision", "bf16", "no-recipe", "recipe-1"],
+)
+def test_a_verdict_on_other_float_precision_or_another_recipe_is_made_again(
+    stored: dict[str, Any],
+    true_of_the_models_as_run: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A verdict from before the float precision was fixed (none stored) or scored with BF16
-    (the CPU plugin's default where the CPU has AMX) is not a verdict on the models as they run:
-    set-up scores again, once, and the new verdict is kept."""
+    (the CPU plugin's default where the CPU has AMX) is not a verdict on the models as they run,
+    and one earned by an INT8 IR made by an older recipe (none stored: the whole head in FP32)
+    is not a verdict on the INT8 IR set-up makes now (it stays true of the IR beside it until
+    that is made again): set-up quantizes and scores again, once, and the new verdict is kept."""
     weights = tmp_path / "yolov8n.pt"
     weights.write_bytes(b"weights")
     target = openvino_ir_path(weights, assets.sha256_file(weights), int8=True)
     target.mkdir()
     (target / ACCURACY_GATE_FILE).write_text(json.dumps(stored))
-    assert not int8_gate_passed(weights, assets.sha256_file(weights))
+    assert int8_gate_passed(weights, assets.sha256_file(weights)) is true_of_the_models_as_run
     made: list[str] = []
 
     def quantize_and_gate(model: Path, paths: Any, *, frames: Any, calibration: str) -> Any:

@@ -94,6 +94,40 @@ def _before(grid_event: GridEvent) -> tuple[dict[str, Any], set[str]]:
     return before, changed
 
 
+def columns_of(grid_event: GridEvent) -> dict[str, Any]:
+    """The event's columns as they are now, as JSON can carry them (a change's `before`)."""
+    return {
+        attr.key: json_safe(getattr(grid_event, attr.key))
+        for attr in inspect(grid_event).mapper.column_attrs
+    }
+
+
+def written(
+    session: Session,
+    grid_event: GridEvent,
+    *,
+    before: dict[str, Any] | None,
+    changed: set[str] | frozenset[str] = frozenset(),
+    action: str | None = None,
+) -> None:
+    """Note a change written outside the unit of work (Core statements, then the object set
+    as loaded), for the listeners at commit, as `_collect` notes those flushed: `before` the
+    event's columns as the transaction found them (`columns_of`; None for a new event),
+    `changed` the names of the columns it changed, `action` the history step it wrote, if any.
+    Without it the change would commit unannounced."""
+    if not session.info.get(_LISTENERS_KEY):
+        return
+    pending: dict[int, GridEventChange] = session.info.setdefault(_PENDING_KEY, {})
+    change = pending.get(id(grid_event))
+    if change is None:
+        pending[id(grid_event)] = GridEventChange(
+            grid_event, created=before is None, before=before, changed=set(changed), action=action
+        )
+        return
+    change.changed |= changed
+    change.action = action or change.action
+
+
 def _collect(session: Session, _flush_context: Any) -> None:
     """After each flush: note which events it created or changed, and by which action.
 

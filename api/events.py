@@ -13,24 +13,25 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
-from sqlalchemy import Table, bindparam, exists, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, exists, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 from starlette.datastructures import URLPath
 
-from api import evidence, suppressions
-from api.changes import GridEventChange, Listener
+from api import changes, evidence, suppressions
+from api.changes import GridEventChange, Listener, json_safe
+from api.db import insert_as_loaded
 from api.district import OPEN_STATES, DistrictPolicy
 from api.fanout import PostgresFanout
 from api.grids import locate_grid
 from api.grouping import (
     SITUATION_LOCK,
-    add_occurrence,
     find_open_situation,
     group_key,
     grouping_settings,
     locks_situations,
+    occurrence,
     ongoing_until,
     start_situation,
 )
@@ -198,26 +199,20 @@ def register_incident(
         situation = find_open_situation(session, key, report.started_at, grouping)
         if situation is not None:
             _shown_with(situation, camera)
-            # An occurrence's row goes in directly, with its event's id, outside the unit of
-            # work (only events are announced, api.changes), and before the event's changes
-            # are flushed, which may name it the best snapshot.
+            incident.grid_event_id = situation.id
             try:
-                session.connection().execute(
-                    _INSERT_INCIDENT, {**values, "grid_event_id": situation.id}
-                )
+                insert_as_loaded(session, incident)
             except IntegrityError as err:
                 return _already(session, report.id, err)
-            add_occurrence(situation, incident, actor, datetime.now(UTC), inserted=True)
+            _join(session, situation, incident, actor)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
-        # The opening incident's row goes in directly too, before the event that names it: the
-        # unit of work then writes the event and its first step, not three rows that point at
-        # each other (ordered through a cycle, then the incident updated by a post-update).
+        # The incident's row goes in before the event that names it, and is linked to it once
+        # the event has its id (the two rows point at each other).
         try:
-            session.connection().execute(_INSERT_INCIDENT, values)
+            insert_as_loaded(session, incident)
         except IntegrityError as err:
             return _already(session, report.id, err)
         event = _video_event(report, incident, camera, event_code, policy)
-        session.add(event)  # before it shows the incident: adding would add that too
         _shown_with(event, camera)
         open_event_clock(
             event, policy, camera.organisation.kind, actor,
@@ -226,7 +221,7 @@ def register_incident(
         )  # fmt: skip
         take_in(event, policy, report.rule)
         start_situation(event, incident, key)
-        session.flush()  # the event's id, for its incident's row
+        _open(session, event)
         session.connection().execute(
             _LINK_INCIDENT, {"incident_id": report.id, "grid_event_id": event.id}
         )
@@ -237,13 +232,54 @@ def register_incident(
         raise
 
 
+# A new event's rows and an occurrence's change of its event are written with Core statements,
+# and the objects set as loaded: the unit of work would write the same rows with several times
+# the work (ordering, cascades, per-attribute bookkeeping) on every incident a worker reports.
+# What they change is announced as a flush would announce it (api.changes.written).
+
+
+def _open(session: Session, event: GridEvent) -> None:
+    """Write a new event (its rows: the event and its report step) and note it for the
+    announcements at commit."""
+    (step,) = event.history  # open_event_clock's report step: the event's row comes first
+    set_committed_value(event, "history", [])
+    insert_as_loaded(session, event)
+    step.grid_event_id = event.id
+    insert_as_loaded(session, step)
+    set_committed_value(event, "history", [step])
+    changes.written(session, event, before=None, action=step.action)
+
+
+def _join(session: Session, event: GridEvent, incident: Incident, actor: str) -> None:
+    """Fold `incident` (its row written) into its situation's open `event` (see
+    api.grouping.occurrence), and note the change for the announcements at commit."""
+    values, step = occurrence(event, incident, actor, datetime.now(UTC))
+    before = changes.columns_of(event)
+    session.connection().execute(_UPDATE_OCCURRENCE, {**values, "event_id": event.id})
+    for name, value in values.items():
+        set_committed_value(event, name, value)
+    if values["best_incident_id"] == incident.id:
+        set_committed_value(event, "best_incident", incident)
+    if step is not None:
+        insert_as_loaded(session, step)
+        if "history" in inspect(event).dict:  # shown as loaded, else read when asked for
+            set_committed_value(event, "history", [*event.history, step])
+    changed = {name for name, value in values.items() if before[name] != json_safe(value)}
+    changes.written(
+        session, event, before=before, changed=changed, action=step.action if step else None
+    )
+
+
 # Built once (each incident runs them): a statement built anew is built, and its cache key
 # computed, on every call.
-_INSERT_INCIDENT = insert(cast(Table, Incident.__table__))
 _LINK_INCIDENT = (
     update(cast(Table, Incident.__table__))
     .where(Incident.id == bindparam("incident_id"))
     .values(grid_event_id=bindparam("grid_event_id"))
+)
+# The columns an occurrence changes (api.grouping.occurrence gives each), by the event's id.
+_UPDATE_OCCURRENCE = update(cast(Table, GridEvent.__table__)).where(
+    GridEvent.id == bindparam("event_id")
 )
 _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam("incident_id"))
 # In one round trip: the camera with what registering its incident reads of it (its name, place,

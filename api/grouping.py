@@ -156,14 +156,20 @@ def _seen_until(incident: Incident) -> datetime:
     return incident.ended_at or incident.detected_at
 
 
-def seen_again(event: GridEvent, incident: Incident) -> None:
-    """What `incident` (one of `event`'s occurrences) now says of the situation: last seen, and
-    whether it goes on, when it is the latest word. Called as an occurrence joins, and again when
-    its clip arrives with how long the situation was seen after the rule concluded."""
+def seen_values(event: GridEvent, incident: Incident) -> dict[str, Any]:
+    """What `incident` (one of `event`'s occurrences) says of the situation, as the event's
+    columns: last seen, and whether it goes on, when it is the latest word (else nothing)."""
     seen_until = _seen_until(incident)
     if event.last_seen_at is None or seen_until >= event.last_seen_at:
-        event.last_seen_at = seen_until
-        event.ongoing = bool(incident.details.get("ongoing"))
+        return {"last_seen_at": seen_until, "ongoing": bool(incident.details.get("ongoing"))}
+    return {}
+
+
+def seen_again(event: GridEvent, incident: Incident) -> None:
+    """Set on `event` what `incident` now says of the situation (`seen_values`): called when an
+    occurrence's clip arrives with how long the situation was seen after the rule concluded."""
+    for key, value in seen_values(event, incident).items():
+        setattr(event, key, value)
 
 
 def _objects(incidents: list[Incident], known: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -192,43 +198,46 @@ def start_situation(event: GridEvent, incident: Incident, key: str) -> None:
     set_committed_value(incident, "grid_event", event)
 
 
-def add_occurrence(
-    event: GridEvent, incident: Incident, actor: str, now: datetime, *, inserted: bool = False
-) -> None:
-    """Fold `incident` into `event`: count, first and last seen, ongoing (from the latest
-    occurrence), objects involved, best snapshot (highest confidence); a history step only at
-    the count's milestones (2, 10, 100, ...). `inserted`: the incident's row is already in the
-    database (with the event's id), and the object is not to be added to the session."""
-    # The event's row exists: the column, not the relationship, so that the incident is
-    # inserted with it instead of inserted and then updated.
-    incident.grid_event_id = event.id
-    event.occurrence_count += 1
-    if event.first_seen_at is None or incident.started_at < event.first_seen_at:
-        event.first_seen_at = incident.started_at
-    seen_again(event, incident)
+def occurrence(
+    event: GridEvent, incident: Incident, actor: str, now: datetime
+) -> tuple[dict[str, Any], GridEventHistory | None]:
+    """What folding `incident` into `event` makes of the event, without changing it: its new
+    count, first and last seen, ongoing (from the latest occurrence), objects involved, best
+    snapshot (highest confidence) and `updated_at`, as column values (each of these columns,
+    changed or not), and the history step to add, only at the count's milestones (2, 10, 100,
+    ...), else None. The caller writes them (api.events)."""
+    count = event.occurrence_count + 1
+    first_seen = event.first_seen_at
+    if first_seen is None or incident.started_at < first_seen:
+        first_seen = incident.started_at
     best = event.best_incident
-    if best is None or incident.confidence > best.confidence:
-        if inserted:
-            # The column changes; the relationship shows the object without adding it again.
-            event.best_incident_id = incident.id
-            set_committed_value(event, "best_incident", incident)
-        else:
-            event.best_incident = incident
-    event.objects_involved = _objects([incident], event.objects_involved)
-    event.updated_at = now
-    count = event.occurrence_count
+    values: dict[str, Any] = {
+        "occurrence_count": count,
+        "first_seen_at": first_seen,
+        "last_seen_at": event.last_seen_at,
+        "ongoing": event.ongoing,
+        **seen_values(event, incident),
+        "best_incident_id": (
+            incident.id
+            if best is None or incident.confidence > best.confidence
+            else event.best_incident_id
+        ),
+        "objects_involved": _objects([incident], event.objects_involved),
+        "updated_at": now,
+    }
+    step = None
     if count in _MILESTONES or (count > _MILESTONES[-1] and _is_power_of_ten(count)):
-        event.history.append(
-            GridEventHistory(
-                actor=actor,
-                action="occurrence",
-                from_status=event.status,
-                to_status=event.status,
-                note=f"{count} occurrences; latest incident {incident.id}",
-                details={"occurrence_count": count, "incident_id": incident.id},
-                at=now,
-            )
+        step = GridEventHistory(
+            grid_event_id=event.id,
+            actor=actor,
+            action="occurrence",
+            from_status=event.status,
+            to_status=event.status,
+            note=f"{count} occurrences; latest incident {incident.id}",
+            details={"occurrence_count": count, "incident_id": incident.id},
+            at=now,
         )
+    return values, step
 
 
 def _is_power_of_ten(number: int) -> bool:

@@ -64,6 +64,61 @@ def test_rows_commit_and_roll_back_with_the_change(client: TestClient) -> None:
     assert before["level"] != after["level"]
 
 
+def test_a_new_event_and_its_occurrences_are_queued_as_they_were_and_are(
+    client: TestClient,
+) -> None:
+    """Incident intake writes these rows outside the unit of work (api.events): what receivers
+    get must still be what the database holds, before and after each change."""
+    detected = datetime(2026, 11, 27, 22, 30, tzinfo=UTC)
+    opened = report_incident(client, detected_at=detected, confidence=0.6)
+    first_id = opened["incident"]["id"]
+    seconds = (10, 20)
+    joined = [
+        report_incident(
+            client,
+            detected_at=detected + timedelta(seconds=s),
+            confidence=0.6 + s / 100,
+            track_id=s,
+            details={"ongoing": s == 10},
+        )
+        for s in seconds
+    ]
+    assert {event["id"] for event in joined} == {opened["id"]}  # occurrences of one event
+    created, *updated = _rows(client)
+    assert (created.event_type, created.payload["action"], created.payload["before"]) == (
+        "event.created", "report", None,
+    )  # fmt: skip
+    event = created.payload["event"]
+    assert (event["id"], event["occurrence_count"], event["incident"]["id"]) == (
+        opened["id"], 1, first_id,
+    )  # fmt: skip
+    assert event["incident"]["grid_event_id"] == opened["id"]  # the link, as committed
+    # The second is the count's first milestone (a history step), the third is not.
+    assert [(row.event_type, row.payload["action"]) for row in updated] == [
+        ("event.updated", "occurrence"), ("event.updated", None),
+    ]  # fmt: skip
+    for row, count in zip(updated, (2, 3), strict=True):
+        before, after = row.payload["before"], row.payload["event"]
+        assert (before["occurrence_count"], after["occurrence_count"]) == (count - 1, count)
+        assert before["best_incident_id"] != after["best_incident_id"]  # more confident
+        assert after["incident"]["id"] == first_id
+    last = updated[-1].payload["event"]
+    with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        stored = session.get(GridEvent, opened["id"])
+        assert stored is not None
+        steps = [step.action for step in stored.history]
+        stored_columns = {
+            "occurrence_count": stored.occurrence_count,
+            "ongoing": stored.ongoing,
+            "objects_involved": stored.objects_involved,
+            "best_incident_id": stored.best_incident_id,
+            "last_seen_at": stored.last_seen_at.isoformat(),
+        }
+    assert steps == ["report", "occurrence"]
+    assert stored_columns == {name: last[name] for name in stored_columns}
+    assert (last["ongoing"], last["objects_involved"]["track_ids"]) == (False, [7, 10, 20])
+
+
 def _queue(client: TestClient, count: int) -> None:
     for track in range(count):
         report_incident(client, track_id=track, zone=f"zone-{track}")  # an event each

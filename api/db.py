@@ -98,24 +98,16 @@ def _insert_of(mapper: Mapper[Any]) -> tuple[Insert, tuple[tuple[str, str, Any],
     return insert(cast(Table, mapper.local_table)), tuple(columns)
 
 
-def insert_as_loaded(session: Session, row: object) -> None:
-    """Insert a new mapped object's row with one Core INSERT and put the object in `session`
-    as though it had been loaded: persistent, with nothing left to flush.
-
-    The unit of work would do the same with more work (ordering, cascades, bookkeeping per
-    attribute), on the hottest path of the API (every incident a worker reports). Columns left
-    unset take their Python defaults, as the unit of work would give them; an autoincrement
-    primary key is the database's. Nothing is announced (`api.changes.written` says what
-    changed), and related objects already set on `row` must be persistent (or are added as
-    new by the session's cascade).
+def row_values(row: object) -> dict[str, Any]:
+    """The column values a new mapped object's row is inserted with, by column key: those set
+    on it, and for those left unset their Python defaults, as the unit of work would give them
+    (now set on the object too). An autoincrement primary key is left to the database.
 
     Raises:
-        sqlalchemy.exc.IntegrityError: The database refused the row (e.g. its key exists);
-            the session is unchanged.
         TypeError: A column has only a server-side default, which the object could not show.
     """
     state = inspect(row)
-    statement, columns = _insert_of(state.mapper)
+    _, columns = _insert_of(state.mapper)
     values = state.dict
     for key, _, default in columns:
         if key not in values:
@@ -125,12 +117,36 @@ def insert_as_loaded(session: Session, row: object) -> None:
                 values[key] = None
             else:
                 values[key] = default.arg(None) if default.is_callable else default.arg
-    parameters = {column: values[key] for key, column, _ in columns}
-    result = session.connection().execute(statement, parameters)
+    return {column: values[key] for key, column, _ in columns}
+
+
+def set_loaded(session: Session, row: object) -> None:
+    """Put a new mapped object whose row is in the database already (its primary key set) in
+    `session` as though it had been loaded: persistent, with nothing left to flush. Related
+    objects set on it must be persistent, or the session's cascade adds them as new."""
+    make_transient_to_detached(row)
+    session.add(row)
+
+
+def insert_as_loaded(session: Session, row: object) -> None:
+    """Insert a new mapped object's row with one Core INSERT (`row_values`) and put the object
+    in `session` as though it had been loaded (`set_loaded`).
+
+    The unit of work would do the same with more work (ordering, cascades, bookkeeping per
+    attribute), on the hottest path of the API (every incident a worker reports). Nothing is
+    announced (`api.changes.written` says what changed).
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: The database refused the row (e.g. its key exists);
+            the session is unchanged.
+        TypeError: A column has only a server-side default, which the object could not show.
+    """
+    state = inspect(row)
+    statement, _ = _insert_of(state.mapper)
+    result = session.connection().execute(statement, row_values(row))
     mapper = state.mapper
     inserted = result.inserted_primary_key
     assert inserted is not None  # a single-row INSERT
     for column, value in zip(mapper.primary_key, inserted, strict=True):
-        values.setdefault(mapper.get_property_by_column(column).key, value)
-    make_transient_to_detached(row)
-    session.add(row)
+        state.dict.setdefault(mapper.get_property_by_column(column).key, value)
+    set_loaded(session, row)

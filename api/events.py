@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
-from sqlalchemy import Table, bindparam, exists, inspect, select, update
+from sqlalchemy import Table, Update, bindparam, exists, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
@@ -21,11 +21,12 @@ from starlette.datastructures import URLPath
 
 from api import changes, evidence, suppressions
 from api.changes import GridEventChange, Listener, json_safe
-from api.db import insert_as_loaded
+from api.db import insert_as_loaded, row_values, set_loaded
 from api.district import OPEN_STATES, DistrictPolicy
 from api.fanout import PostgresFanout
 from api.grids import locate_grid
 from api.grouping import (
+    OCCURRENCE_COLUMNS,
     SITUATION_LOCK,
     find_open_situation,
     group_key,
@@ -201,10 +202,9 @@ def register_incident(
             _shown_with(situation, camera)
             incident.grid_event_id = situation.id
             try:
-                insert_as_loaded(session, incident)
-            except IntegrityError as err:
+                _join(session, situation, incident, actor)
+            except IntegrityError as err:  # the incident's row: reported meanwhile
                 return _already(session, report.id, err)
-            _join(session, situation, incident, actor)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
         # The incident's row goes in before the event that names it, and is linked to it once
         # the event has its id (the two rows point at each other).
@@ -221,11 +221,7 @@ def register_incident(
         )  # fmt: skip
         take_in(event, policy, report.rule)
         start_situation(event, incident, key)
-        _open(session, event)
-        session.connection().execute(
-            _LINK_INCIDENT, {"incident_id": report.id, "grid_event_id": event.id}
-        )
-        set_committed_value(incident, "grid_event_id", event.id)
+        _open(session, event, incident)
         return _commit(session, report.id, event, Registration.opened, camera.id)
     except BaseException:
         session.rollback()  # and with it the situation's lock
@@ -238,24 +234,53 @@ def register_incident(
 # What they change is announced as a flush would announce it (api.changes.written).
 
 
-def _open(session: Session, event: GridEvent) -> None:
-    """Write a new event (its rows: the event and its report step) and note it for the
-    announcements at commit."""
+def _open(session: Session, event: GridEvent, incident: Incident) -> None:
+    """Write a new event's rows (the event, its report step, and its incident's link to it)
+    and note it for the announcements at commit."""
     (step,) = event.history  # open_event_clock's report step: the event's row comes first
     set_committed_value(event, "history", [])
-    insert_as_loaded(session, event)
-    step.grid_event_id = event.id
-    insert_as_loaded(session, step)
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip for the three, the two new rows as data-modifying CTEs.
+        parameters = {f"event_{k}": v for k, v in row_values(event).items()}
+        for key, value in row_values(step).items():
+            if key != "grid_event_id":  # the new event's, in the statement
+                parameters[f"step_{key}"] = value
+        parameters["incident_id"] = incident.id
+        written = session.connection().execute(_OPEN_EVENT, parameters).one()
+        inspect(event).dict["id"] = step.grid_event_id = written.grid_event_id
+        inspect(step).dict["id"] = written.step_id
+        set_loaded(session, event)
+        set_loaded(session, step)
+    else:
+        insert_as_loaded(session, event)
+        step.grid_event_id = event.id
+        insert_as_loaded(session, step)
+        session.connection().execute(
+            _LINK_INCIDENT, {"incident_id": incident.id, "grid_event_id": event.id}
+        )
+    set_committed_value(incident, "grid_event_id", event.id)
     set_committed_value(event, "history", [step])
     changes.written(session, event, before=None, action=step.action)
 
 
 def _join(session: Session, event: GridEvent, incident: Incident, actor: str) -> None:
-    """Fold `incident` (its row written) into its situation's open `event` (see
-    api.grouping.occurrence), and note the change for the announcements at commit."""
+    """Write `incident`'s row and fold it into its situation's open `event` (see
+    api.grouping.occurrence), and note the change for the announcements at commit.
+
+    Raises:
+        sqlalchemy.exc.IntegrityError: The incident's row was refused (reported meanwhile).
+    """
     values, step = occurrence(event, incident, actor, datetime.now(UTC))
     before = changes.columns_of(event)
-    session.connection().execute(_UPDATE_OCCURRENCE, {**values, "event_id": event.id})
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip for both, the incident's row as a data-modifying CTE.
+        parameters = {f"joined_{k}": v for k, v in row_values(incident).items()}
+        parameters.update({f"event_{k}": v for k, v in values.items()}, event_id=event.id)
+        session.connection().execute(_JOIN_EVENT, parameters)
+        set_loaded(session, incident)
+    else:
+        insert_as_loaded(session, incident)
+        session.connection().execute(_UPDATE_OCCURRENCE, {**values, "event_id": event.id})
     for name, value in values.items():
         set_committed_value(event, name, value)
     if values["best_incident_id"] == incident.id:
@@ -277,6 +302,81 @@ _LINK_INCIDENT = (
     .where(Incident.id == bindparam("incident_id"))
     .values(grid_event_id=bindparam("grid_event_id"))
 )
+
+
+def _open_event() -> Update:
+    """A new event's rows in one statement (PostgreSQL): the event and its report step inserted
+    by data-modifying CTEs, and its incident linked to it; returns the ids of the two rows.
+    Parameters: each column's value prefixed "event_" and "step_" (api.db.row_values), and
+    "incident_id"."""
+    events, steps = cast(Table, GridEvent.__table__), cast(Table, GridEventHistory.__table__)
+    event = (
+        insert(events)
+        .values(
+            {
+                c.key: bindparam(f"event_{c.key}", type_=c.type)
+                for c in events.c
+                if c is not events.c.id
+            }
+        )
+        .returning(events.c.id)
+        .cte("opened_event")
+    )
+    event_id = select(event.c.id).scalar_subquery()
+    step = (
+        insert(steps)
+        .values(
+            {
+                c.key: event_id
+                if c is steps.c.grid_event_id
+                else bindparam(f"step_{c.key}", type_=c.type)
+                for c in steps.c
+                if c is not steps.c.id
+            }
+        )
+        .returning(steps.c.id)
+        .cte("report_step")
+    )
+    return (
+        update(cast(Table, Incident.__table__))
+        .where(Incident.id == bindparam("incident_id"))
+        .values(grid_event_id=event_id)
+        .returning(
+            event_id.label("grid_event_id"), select(step.c.id).scalar_subquery().label("step_id")
+        )
+        .add_cte(event, step)
+    )
+
+
+_OPEN_EVENT = _open_event()
+
+
+def _join_event() -> Update:
+    """An occurrence's rows in one statement (PostgreSQL): its incident inserted by a
+    data-modifying CTE, and its event's occurrence columns (`OCCURRENCE_COLUMNS`) updated.
+    Parameters: the incident's column values prefixed "joined_", the event's new values
+    prefixed "event_", and "event_id"."""
+    incidents, events = cast(Table, Incident.__table__), cast(Table, GridEvent.__table__)
+    incident = (
+        insert(incidents)
+        .values({c.key: bindparam(f"joined_{c.key}", type_=c.type) for c in incidents.c})
+        .returning(incidents.c.id)
+        .cte("joined_incident")
+    )
+    return (
+        update(events)
+        .where(events.c.id == bindparam("event_id"))
+        .values(
+            {
+                name: bindparam(f"event_{name}", type_=events.c[name].type)
+                for name in OCCURRENCE_COLUMNS
+            }
+        )
+        .add_cte(incident)
+    )
+
+
+_JOIN_EVENT = _join_event()
 # The columns an occurrence changes (api.grouping.occurrence gives each), by the event's id.
 _UPDATE_OCCURRENCE = update(cast(Table, GridEvent.__table__)).where(
     GridEvent.id == bindparam("event_id")

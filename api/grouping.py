@@ -198,14 +198,26 @@ def start_situation(event: GridEvent, incident: Incident, key: str) -> None:
     set_committed_value(incident, "grid_event", event)
 
 
+# The event's columns an occurrence sets (`occurrence`).
+OCCURRENCE_COLUMNS = (
+    "occurrence_count",
+    "first_seen_at",
+    "last_seen_at",
+    "ongoing",
+    "best_incident_id",
+    "objects_involved",
+    "updated_at",
+)
+
+
 def occurrence(
     event: GridEvent, incident: Incident, actor: str, now: datetime
 ) -> tuple[dict[str, Any], GridEventHistory | None]:
     """What folding `incident` into `event` makes of the event, without changing it: its new
     count, first and last seen, ongoing (from the latest occurrence), objects involved, best
-    snapshot (highest confidence) and `updated_at`, as column values (each of these columns,
-    changed or not), and the history step to add, only at the count's milestones (2, 10, 100,
-    ...), else None. The caller writes them (api.events)."""
+    snapshot (highest confidence) and `updated_at`, as column values (each of
+    `OCCURRENCE_COLUMNS`, changed or not), and the history step to add, only at the count's
+    milestones (2, 10, 100, ...), else None. The caller writes them (api.events)."""
     count = event.occurrence_count + 1
     first_seen = event.first_seen_at
     if first_seen is None or incident.started_at < first_seen:

@@ -12,6 +12,7 @@ the same load on a shared machine. Statements per incident come from the API's o
 
 Usage: python bench/api.py [--incidents 300] [--events 100000 | 0: intake only]
                            [--variants sqlite:1,postgresql:1,postgresql:2] [--baseline DIR]
+                           [--rounds N: with --baseline, alternate N times, print medians]
 """
 
 from __future__ import annotations
@@ -326,8 +327,11 @@ async def websocket_latency(api: Api, count: int = 40) -> tuple[float, float]:
 
 def run_variant(
     backend: str, processes: int, incidents: int, events: int, repo: Path = REPO
-) -> None:
+) -> dict[str, float]:
+    """Run one API and print its figures; returns its API CPU per incident (ms), by kind
+    ("new" and "join")."""
     name = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
+    cpu_ms: dict[str, float] = {}
     if repo != REPO:
         name += f", API of {repo}"
     with tempfile.TemporaryDirectory(prefix="gridwatch-bench-") as temporary:
@@ -348,6 +352,7 @@ def run_variant(
             intake(api, 40, joins=True)
             for joins in (False, True):
                 figures = intake(api, incidents, joins=joins)
+                cpu_ms["join" if joins else "new"] = figures.cpu_ms
                 kind = "joins an open event" if joins else "opens a new event  "
                 statements = (
                     f"{figures.statements:4.1f}" if figures.statements is not None else " n/a"
@@ -360,7 +365,7 @@ def run_variant(
                     flush=True,
                 )
             if events <= 0:
-                return
+                return cpu_ms
             p50, p95 = asyncio.run(websocket_latency(api))
             print(
                 f"[{name}] incident POST -> operator WebSocket message: "
@@ -372,6 +377,7 @@ def run_variant(
                     f"[{name}] list at {events:,} events, {case:>16}: "
                     f"p50 {median:6.1f} ms, p95 {p95_list:6.1f} ms"
                 )
+            return cpu_ms
         finally:
             if api is not None:
                 api.stop()
@@ -395,13 +401,41 @@ def main() -> None:
         type=Path,
         help="a checkout whose API runs each variant first (before/after in one run)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --baseline: run both this many times, alternating which goes first, and"
+        " print the medians (a shared machine's load moves under one run)",
+    )
     arguments = parser.parse_args()
     print(f"machine: {describe()}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
     for variant in arguments.variants.split(","):
         backend, _, processes = variant.partition(":")
-        for repo in [arguments.baseline.resolve()] if arguments.baseline else []:
-            run_variant(backend, int(processes or 1), arguments.incidents, arguments.events, repo)
-        run_variant(backend, int(processes or 1), arguments.incidents, arguments.events)
+        if arguments.baseline is None:
+            run_variant(backend, int(processes or 1), arguments.incidents, arguments.events)
+            continue
+        runs: dict[Path, list[dict[str, float]]] = {arguments.baseline.resolve(): [], REPO: []}
+        for number in range(arguments.rounds):
+            order = list(runs) if number % 2 == 0 else list(reversed(runs))
+            for repo in order:
+                runs[repo].append(
+                    run_variant(
+                        backend, int(processes or 1), arguments.incidents, arguments.events, repo
+                    )
+                )
+        if arguments.rounds > 1:
+            for repo, figures in runs.items():
+                medians = {
+                    kind: statistics.median(run[kind] for run in figures)
+                    for kind in ("new", "join")
+                }
+                print(
+                    f"[{variant}, API of {repo}] median of {arguments.rounds} rounds, API CPU per"
+                    f" incident: new event {medians['new']:.2f} ms, occurrence"
+                    f" {medians['join']:.2f} ms (load average {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

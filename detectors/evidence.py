@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
@@ -120,13 +121,108 @@ def sha256_hex(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def encode_mp4(frames: Sequence[np.ndarray], timestamps: Sequence[datetime]) -> bytes:
-    """H.264 in MP4 that browsers play: BGR frames, shown at the times they were taken.
+MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+"""A fragmented MP4 with its index up front (`empty_moov`): a browser starts playing it before
+it has the whole file, and it is written to memory with no temporary file."""
 
-    The MP4 is fragmented with its index up front (`empty_moov`), so a browser starts playing
-    before it has the whole file, and it is written to memory with no temporary file. Frames are
-    cropped to even sizes, as 4:2:0 chroma needs. PyAV's wheels bundle libx264, so this needs
-    no system FFmpeg.
+_TIME_BASE = Fraction(1, 1000)
+# One encoder thread: the model owns the cores; zerolatency drops the lookahead, which pictures
+# encoded each on its own do not need.
+_X264_OPTIONS = {"preset": "ultrafast", "tune": "zerolatency", "crf": "28", "threads": "1"}
+
+
+class KeyFrameEncoder:
+    """Encodes pictures of one size as H.264 key frames (IDR), each on its own, so that any run
+    of them, in any order and shared by any number of clips, is muxed into an MP4 with no more
+    encoding (`mux`).
+
+    Every picture a key frame costs little at evidence rates: at 1 frame a second, a frame
+    predicted from the one a second before saves almost nothing, and a clip encoded on its own
+    pays for opening an encoder and for its first key frame anyway. Pictures are BGR, (height,
+    width, 3) uint8, cropped to the encoder's even size (4:2:0 chroma needs even sizes). PyAV's
+    wheels bundle libx264, so this needs no system FFmpeg. Safe to use from several threads.
+
+    Example:
+        >>> encoder = KeyFrameEncoder(768, 576)
+        >>> frames = [encoder.encode(image) for image in images]
+        >>> clip = encoder.mux(frames, timestamps)
+    """
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width - width % 2, height - height % 2
+        if self.width < 2 or self.height < 2:
+            raise ValueError(f"a picture of {width}x{height} pixels cannot be encoded")
+        self._lock = threading.Lock()
+        self._frames = 0
+        # The stream's parameters (size, SPS and PPS) are what each clip's stream is made from;
+        # its container only ever holds the header.
+        self._container = av.open(io.BytesIO(), mode="w", format="mp4")
+        stream = self._container.add_stream("libx264", options=_X264_OPTIONS)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+        stream.codec_context.time_base = _TIME_BASE
+        stream.codec_context.gop_size = 1
+        self._container.start_encoding()
+        self._stream = stream
+
+    def encode(self, image: np.ndarray) -> bytes:
+        """The picture as one H.264 key frame (an access unit, as the MP4 muxer takes it).
+
+        Raises:
+            ValueError: The picture is smaller than the encoder's size.
+        """
+        height, width = image.shape[:2]
+        if width < self.width or height < self.height:
+            raise ValueError(
+                f"a picture of {width}x{height} pixels given to an encoder of "
+                f"{self.width}x{self.height}"
+            )
+        # OpenCV's conversion to 4:2:0 is several times faster than FFmpeg's from BGR.
+        planar = cv2.cvtColor(
+            np.ascontiguousarray(image[: self.height, : self.width]), cv2.COLOR_BGR2YUV_I420
+        )
+        frame = av.VideoFrame.from_ndarray(np.asarray(planar, dtype=np.uint8), format="yuv420p")
+        with self._lock:
+            frame.pts, frame.time_base = self._frames, _TIME_BASE  # increasing, as x264 wants
+            self._frames += 1
+            packets = self._stream.encode(frame)
+        if len(packets) != 1 or not packets[0].is_keyframe:
+            raise RuntimeError("the encoder did not give one key frame for one picture")
+        return bytes(packets[0])
+
+    def mux(self, frames: Sequence[bytes], timestamps: Sequence[datetime]) -> bytes:
+        """An MP4 of key frames from `encode`, shown at the times they were taken.
+
+        Raises:
+            ValueError: No frame, or not one timestamp per frame.
+        """
+        if not frames or len(frames) != len(timestamps):
+            raise ValueError("a clip needs one timestamp per frame and at least one frame")
+        # Milliseconds since the first frame; strictly increasing as the muxer demands.
+        shown_at: list[int] = []
+        for taken_at in timestamps:
+            since = round((taken_at - timestamps[0]).total_seconds() * 1000)
+            shown_at.append(max(shown_at[-1] + 1, since) if shown_at else 0)
+        # Each frame lasts until the next; the last one the clip's mean frame interval.
+        span_ms = max(shown_at[-1], 1)
+        last_ms = round(1000 / max(1, round(1000 * (len(frames) - 1) / span_ms)))
+        ends = [*shown_at[1:], shown_at[-1] + last_ms]
+        buffer = io.BytesIO()
+        with av.open(buffer, mode="w", format="mp4", options=MP4_OPTIONS) as container:
+            stream = container.add_stream_from_template(self._stream)
+            stream.time_base = _TIME_BASE
+            for data, start, end in zip(frames, shown_at, ends, strict=True):
+                packet = av.Packet(data)
+                packet.pts = packet.dts = start
+                packet.duration = end - start
+                packet.time_base, packet.stream, packet.is_keyframe = _TIME_BASE, stream, True
+                container.mux(packet)
+        return buffer.getvalue()
+
+
+def encode_mp4(frames: Sequence[np.ndarray], timestamps: Sequence[datetime]) -> bytes:
+    """H.264 in MP4 that browsers play: BGR frames, shown at the times they were taken (see
+    `KeyFrameEncoder`; a camera's clips share one, so that a frame in several clips is encoded
+    once).
 
     Example:
         >>> clip = encode_mp4([frame_a, frame_b], [at_0s, at_0_5s])
@@ -135,35 +231,6 @@ def encode_mp4(frames: Sequence[np.ndarray], timestamps: Sequence[datetime]) -> 
     """
     if not frames or len(frames) != len(timestamps):
         raise ValueError("a clip needs one timestamp per frame and at least one frame")
-    height, width = (dimension - dimension % 2 for dimension in frames[0].shape[:2])
-    span = max((timestamps[-1] - timestamps[0]).total_seconds(), 1e-3)
-    rate = max(1, round((len(frames) - 1) / span)) if len(frames) > 1 else 1
-    time_base = Fraction(1, 1000)
-    buffer = io.BytesIO()
-    with av.open(
-        buffer, mode="w", format="mp4",
-        options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
-    ) as container:  # fmt: skip
-        # One encoder thread: the model owns the cores; zerolatency drops the lookahead, which
-        # a few seconds of evidence do not need.
-        stream = container.add_stream(
-            "libx264",
-            rate=rate,
-            options={"preset": "ultrafast", "tune": "zerolatency", "crf": "28", "threads": "1"},
-        )
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = time_base
-        last_pts = -1
-        for image, taken_at in zip(frames, timestamps, strict=True):
-            # OpenCV's conversion to 4:2:0 is several times faster than FFmpeg's from BGR.
-            planar = np.asarray(
-                cv2.cvtColor(np.ascontiguousarray(image[:height, :width]), cv2.COLOR_BGR2YUV_I420),
-                dtype=np.uint8,
-            )
-            frame = av.VideoFrame.from_ndarray(planar, format="yuv420p")
-            # Milliseconds since the first frame; strictly increasing as the muxer demands.
-            pts = max(last_pts + 1, round((taken_at - timestamps[0]).total_seconds() * 1000))
-            frame.pts, frame.time_base, last_pts = pts, time_base, pts
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return buffer.getvalue()
+    height, width = frames[0].shape[:2]
+    encoder = KeyFrameEncoder(width, height)
+    return encoder.mux([encoder.encode(image) for image in frames], timestamps)

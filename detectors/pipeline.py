@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -15,7 +16,13 @@ import numpy as np
 import supervision as sv
 
 from detectors.clock import SteadyClock
-from detectors.evidence import annotate, burned_in_time, encode_jpeg, encode_mp4, sha256_hex
+from detectors.evidence import (
+    KeyFrameEncoder,
+    annotate,
+    burned_in_time,
+    encode_jpeg,
+    sha256_hex,
+)
 from detectors.incident import Incident, IncidentClip, incident_id
 from detectors.model import ObjectDetector, class_ids_of
 from detectors.motion import MotionDecision, MotionGate
@@ -107,13 +114,18 @@ class FrameStep:
         return self.decision is None or self.decision.infer
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Recorded:
-    """One analysed frame kept for evidence: the masked picture and what was drawn on it."""
+    """One analysed frame kept for evidence: the masked picture, what was drawn on it, the
+    objects that incidents held in it (drawn red in clips), the wall time of its caption, and,
+    once a clip needs it, the frame encoded for clips (shared by every clip that shows it)."""
 
     at: datetime
     image: np.ndarray
     shown: sv.Detections
+    offending: tuple[int, ...] = ()
+    wall: datetime | None = None
+    key_frame: tuple[KeyFrameEncoder, bytes] | None = None
 
 
 @dataclass
@@ -194,6 +206,10 @@ class CameraPipeline:
         self._pending: list[_Pending] = []
         self._clips: list[IncidentClip] = []
         self._completed: list[Incident] = []  # completed by a size change, for the next finish
+        # Frames are encoded for clips once, whichever clips show them; by the thread that
+        # encodes clips, one frame at a time.
+        self._encoders: dict[tuple[int, int], KeyFrameEncoder] = {}
+        self._encoding = threading.Lock()
         self.steady = SteadyClock()
         # The rules as built, before any frame: what they start again from when the picture
         # changes size.
@@ -332,12 +348,22 @@ class CameraPipeline:
         untracked = np.ones(len(detections), dtype=bool)
         untracked[tracked.data["source_index"]] = False
         shown = sv.Detections.merge([tracked, _without_ids(subset(detections, untracked))])
-        record = _Recorded(now, image, shown)
+        holding = []
         for pending in self._pending:
             try:
-                held = pending.rule.holds(pending.hit.track_id)
+                holding.append(pending.rule.holds(pending.hit.track_id))
             except Exception:
-                held = False  # a failing rule holds nothing; its failure is counted above
+                holding.append(False)  # a failing rule holds nothing; its failure is counted above
+        offending = {
+            track
+            for hit in [p.hit for p, held in zip(self._pending, holding, strict=True) if held]
+            + [hit for hit, _ in hits]
+            for track in _tracks_of(hit)
+        }
+        record = _Recorded(
+            now, image, shown, tuple(sorted(offending)), wall=self.steady.to_wall(now)
+        )
+        for pending, held in zip(self._pending, holding, strict=True):
             pending.frames.append(record)
             pending.held.append(held)
             if held:
@@ -427,19 +453,41 @@ class CameraPipeline:
         )  # fmt: skip
 
     def _clip_encoder(self, pending: _Pending) -> Callable[[], bytes]:
-        """What encodes the pending incident's frames into its clip, when called."""
-        frames, hit, camera_id = list(pending.frames), pending.hit, self.camera_id
-        offset = self.steady.offset  # captions on the wall clock as it reads now
+        """What makes the pending incident's clip from its frames, when called.
+
+        A frame is drawn and encoded once, when the first clip that shows it is made, and
+        shared by every clip that shows it: incidents of one camera overlap (one per person
+        entering a zone, within seconds of each other), and encoding each incident's clip on
+        its own encoded each frame about three times. So a clip's frames show what every
+        incident of the camera sees in them, the same in each clip: the camera's zones and
+        lines outlined, every object boxed, and the objects that incidents held in that frame
+        (from the frame their rule concluded) in red."""
+        frames = list(pending.frames)
 
         def encode_clip() -> bytes:
-            # Outlined zones only: shading every frame costs more than it tells in motion.
-            pictures = [
-                self._draw(hit, frame, f"{camera_id}  {frame.at + offset:%H:%M:%S}", False)
-                for frame in frames
-            ]
-            return encode_mp4(pictures, [frame.at for frame in frames])
+            encoded = [self._key_frame(frame) for frame in frames]
+            encoder = encoded[0][0]  # one clip holds one size: a size change ends clips
+            return encoder.mux([data for _, data in encoded], [frame.at for frame in frames])
 
         return encode_clip
+
+    def _key_frame(self, frame: _Recorded) -> tuple[KeyFrameEncoder, bytes]:
+        """`frame` drawn for clips and encoded, once, with the encoder of its size."""
+        with self._encoding:
+            if frame.key_frame is None:
+                height, width = frame.image.shape[:2]
+                encoder = self._encoders.get((width, height))
+                if encoder is None:
+                    encoder = self._encoders[(width, height)] = KeyFrameEncoder(width, height)
+                wall = frame.wall or self.steady.to_wall(frame.at)
+                # Outlined zones only: shading every frame costs more than it tells in motion.
+                picture = annotate(
+                    frame.image, frame.shown, self.zones, lines=self.lines,
+                    caption=f"{self.camera_id}  {wall:%H:%M:%S}",
+                    highlight_tracks=frame.offending, shade_zones=False,
+                )  # fmt: skip
+                frame.key_frame = (encoder, encoder.encode(picture))
+            return frame.key_frame
 
     def _clip(self, pending: _Pending, *, ongoing: bool) -> IncidentClip:
         """The clip of an incident handed out when its rule concluded, its frames not encoded."""
@@ -546,6 +594,11 @@ class CameraPipeline:
                 best_seen = seen
                 best = (frame, (x1, y1, x2, y2), max(hit.confidence, seen))
         return best
+
+
+def _tracks_of(hit: RuleHit) -> set[int]:
+    """The tracked objects a hit concerns (none for zone- and view-level hits)."""
+    return ({hit.track_id} if hit.track_id > 0 else set()) | set(hit.involved_tracks)
 
 
 def _crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

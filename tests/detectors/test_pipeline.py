@@ -419,3 +419,19 @@ def test_each_stage_counts_the_cpu_it_spends_on_the_camera() -> None:
     assert all(seconds > 0 for seconds in cpu.values()), cpu
     # Each stage counted once: together no more than the thread spent.
     assert sum(cpu.values()) <= spent
+
+
+def test_a_clip_shows_the_offending_object_in_red_from_the_frame_its_rule_concluded() -> None:
+    """A clip's frames are drawn once for every clip that shows them: an object turns red in
+    the frame in which an incident's rule concluded on it, and stays so while the rule holds."""
+    pipe = pipeline(ScriptedDetector())
+    incidents = []
+    for step in range(4):  # fires on the 2nd frame (0.5 s), the clip complete at 1.5 s
+        incidents += pipe.process(scene(20 + 10 * step), now=at(step * 0.5))
+    (incident,) = incidents
+    assert incident.detected_at == at(0.5) and incident.clip_mp4 is not None
+    with av.open(io.BytesIO(incident.clip_mp4)) as container:
+        frames = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    red = [int(is_red(frame).sum()) for frame in frames]
+    # (A few pixels of the others, blurred by 4:2:0 chroma, pass for red.)
+    assert len(red) == 4 and red[0] < 10 and all(count > 200 for count in red[1:]), red

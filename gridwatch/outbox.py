@@ -2,7 +2,10 @@
 API has taken them, exactly once.
 
 An incident is written to a local SQLite file before anything is sent, and removed only after the
-API has answered that it holds it. The API is idempotent on the incident id, so a delivery that
+API has answered that it holds it. Writing it there costs the detection thread no wait for the
+disk: the write survives the worker's crash at once, and the disk's own flush, which only a loss
+of power or of the operating system needs, follows within a fraction of a second on a thread of
+its own (see `Outbox`). The API is idempotent on the incident id, so a delivery that
 succeeded but whose answer was lost is simply sent again and counted once. A clip recorded after
 its incident went out waits in a table of its own and is sent only once its incident has left the
 outbox; attaching it is idempotent too.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -78,27 +82,122 @@ class PendingClip:
     attempts: int
 
 
+SYNC_S = 0.2
+"""Seconds within which what was kept in an outbox is flushed to its disk, by default."""
+
+
 class Outbox:
     """A durable queue of incidents, and of the clips that follow them, on local disk. Safe to
-    use from several threads."""
+    use from several threads.
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time):
+    What `put` (or `put_clip`) has kept survives a crash of the worker, SIGKILL included, the
+    moment it returns: it is written to the outbox's write-ahead log, and the operating system
+    holds the write whatever becomes of the process. Against a loss of power or a crash of the
+    operating system, it is on the disk within `sync_s` seconds: a thread of the outbox's own
+    flushes the log (fsync) for every put of that time together, so a detection thread never
+    waits for the disk (`bench/outbox.py`: a put took 1.2 ms flushed in it, median, p95 3.5 ms,
+    and 0.5 ms, p95 0.9 ms, without, on a 2-core EPYC's virtual disk; a slower disk widens the
+    gap). `sync_s=0` flushes in every call before it returns, as before.
+    `wait_synced` waits until what was kept is on the disk; `close` flushes what is left.
+
+    What the sender marks delivered reaches the disk with the next flush: an incident whose
+    removal a loss of power undid is sent again, and the API, idempotent on the incident id,
+    counts it once.
+
+    Raises:
+        ValueError: `sync_s` is negative.
+    """
+
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, sync_s: float = SYNC_S
+    ):
+        if sync_s < 0:
+            raise ValueError(f"sync_s must be 0 or more, not {sync_s}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.sync_s = sync_s
         self._clock = clock
         self._lock = threading.Lock()
         self.new_incident = threading.Event()  # set by put(), so a sender need not poll
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # NORMAL: a commit is written to the log, which survives the process, and flushed to the
+        # disk by the sync thread. Nor does a commit copy the log into the database (which
+        # flushes both): the sync thread does that too.
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync_s == 0 else 'NORMAL'}")
+        if sync_s:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.execute(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
         if "clip" not in columns:
             self._db.execute(_ADD_CLIP)
         self._db.execute(_CLIP_SCHEMA)
+        # Writes counted as they are made and as they are flushed to the disk.
+        self._sync = threading.Condition()
+        self._written = self._synced = 0
+        self._closing = False
+        self._syncer: threading.Thread | None = None
+        if sync_s:
+            self._syncer = threading.Thread(target=self._flush_log, name="outbox-sync", daemon=True)
+            self._syncer.start()
+
+    def _wrote(self) -> None:
+        """Count a write made, for the sync thread to flush."""
+        with self._sync:
+            self._written += 1
+            if self._syncer is None:
+                self._synced = self._written  # flushed by the commit itself
+            self._sync.notify_all()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """Wait until every write made so far is on the disk; False if `timeout` passed first."""
+        with self._sync:
+            target = self._written
+            return self._sync.wait_for(lambda: self._synced >= target, timeout)
+
+    def _flush_log(self) -> None:
+        """The sync thread: flush the log to the disk within `sync_s` of each write, every write
+        of that time together, and copy it into the database (a checkpoint, which keeps the log
+        short), on a connection of its own so that writers never wait for it."""
+        checkpoints = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        log_path = self.path.with_name(self.path.name + "-wal")
+        try:
+            while True:
+                with self._sync:
+                    self._sync.wait_for(lambda: self._written > self._synced or self._closing)
+                    if self._written == self._synced and self._closing:
+                        return
+                    # A write made a moment later is flushed with this one.
+                    self._sync.wait_for(lambda: self._closing, self.sync_s)
+                    target = self._written
+                # Every write counted is in the log (counted after its commit); flushing the log
+                # makes them all durable, whether or not the checkpoint can copy them yet.
+                descriptor = os.open(log_path, os.O_RDONLY)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+                checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                with self._sync:
+                    self._synced = max(self._synced, target)
+                    self._sync.notify_all()
+        except Exception:
+            log.exception(
+                "outbox %s: the sync thread failed; writes are flushed as made", self.path
+            )
+            with self._lock:
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA wal_checkpoint(FULL)")  # flushes what the log holds
+            with self._sync:
+                self._syncer = None
+                self._synced = self._written
+                self._sync.notify_all()
+        finally:
+            checkpoints.close()
 
     def put(self, incident: Incident) -> bool:
-        """Keep an incident until delivered; False if it was already kept."""
+        """Keep an incident until delivered; False if it was already kept. Safe from a crash of
+        the worker once returned, on the disk within `sync_s` (see `Outbox`)."""
         with self._lock:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO outbox (id, camera_id, metadata, snapshot, created_at,"
@@ -115,6 +214,7 @@ class Outbox:
             )
             kept = cursor.rowcount == 1
         if kept:
+            self._wrote()
             self.new_incident.set()
         return kept
 
@@ -140,6 +240,7 @@ class Outbox:
             )
             kept = cursor.rowcount == 1
         if kept:
+            self._wrote()
             self.new_incident.set()
         return kept
 
@@ -222,6 +323,12 @@ class Outbox:
         return None if earliest is None else max(0.0, earliest - self._clock())
 
     def close(self) -> None:
+        """Flush what was kept to the disk, and close the file."""
+        with self._sync:
+            self._closing = True
+            self._sync.notify_all()
+        if self._syncer is not None:
+            self._syncer.join()
         with self._lock:
             self._db.close()
 

@@ -4,6 +4,11 @@ delivers each exactly once, an incident before its clip."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -54,6 +59,64 @@ def test_kept_incidents_survive_a_restart_and_are_kept_once(tmp_path: Path) -> N
     (item,) = reopened.due()
     assert item.id == incident.id and item.snapshot == incident.snapshot_jpeg
     reopened.close()
+
+
+# Keeps incidents in the outbox at argv[1], printing each id once `put` has returned, then
+# waits to be killed. The sync thread waits 60 s: nothing it does can have saved them.
+KEEP_AND_WAIT = """
+import sys, time
+from pathlib import Path
+from gridwatch.outbox import Outbox
+from tests.gridwatch.test_outbox import make_incident
+outbox = Outbox(Path(sys.argv[1]), sync_s=60)
+for index in range(int(sys.argv[2])):
+    incident = make_incident(index=index)
+    assert outbox.put(incident)
+    print(incident.id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_what_put_kept_survives_a_sigkill_of_the_worker_at_once(tmp_path: Path) -> None:
+    """`put` returns without waiting for the disk, and what it kept is safe from that moment
+    from a crash of the worker: the process is SIGKILLed right after the last put returned,
+    before the outbox's sync thread has flushed or checkpointed anything."""
+    path = tmp_path / "outbox.sqlite"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", KEEP_AND_WAIT, str(path), "12"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )  # fmt: skip
+    assert worker.stdout is not None
+    kept = [worker.stdout.readline().strip() for _ in range(12)]
+    worker.send_signal(signal.SIGKILL)
+    assert worker.wait(timeout=30) == -signal.SIGKILL
+    assert all(kept)
+
+    reopened = Outbox(path)
+    assert reopened.pending_incidents() == 12
+    assert {item.id for item in reopened.due(limit=50)} == set(kept)
+    reopened.close()
+
+
+def test_what_was_kept_is_flushed_to_the_disk_within_sync_s(tmp_path: Path) -> None:
+    """The disk's flush, which only a loss of power needs, follows on the outbox's own thread:
+    not yet when `put` returns, within `sync_s` after; `close` flushes what is left."""
+    slow = Outbox(tmp_path / "slow.sqlite", sync_s=60)
+    assert slow.put(make_incident(index=1))
+    assert not slow.wait_synced(timeout=0.2)  # put did not wait for it
+    slow.close()  # flushes before closing
+    assert slow.wait_synced(timeout=0)
+
+    outbox = Outbox(tmp_path / "outbox.sqlite", sync_s=0.05)
+    for index in range(5):
+        assert outbox.put(make_incident(index=index))
+    started = time.monotonic()
+    assert outbox.wait_synced(timeout=5)
+    assert time.monotonic() - started < 1.0
+    outbox.close()
+
+    with pytest.raises(ValueError, match="sync_s"):
+        Outbox(tmp_path / "other.sqlite", sync_s=-1)
 
 
 def test_incidents_wait_while_the_api_is_down_and_arrive_once_after(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -51,8 +52,18 @@ class MotionGate:
     until they are seen. Every `full_check_s` the model runs anyway, so an object that stopped
     moving (a parked car, a fallen person) is still confirmed by the model and tracks stay fresh.
 
+    `phase` (0 <= phase < 1) brings the first full check forward by that share of
+    `full_check_s`, and every later one of a still scene with it: cameras that start together
+    (a worker starting, cameras taken over) would otherwise all send their still frames to the
+    model in the same second, every `full_check_s`. 64 still cameras on 2 cores did: the model
+    took longer than a second for them, and each camera lost a frame every 10 s. Give each
+    camera its own phase (`phase_of`).
+
+    Raises:
+        ValueError: `phase` is outside [0, 1).
+
     Example:
-        >>> gate = MotionGate(min_changed=0.002, full_check_s=10)
+        >>> gate = MotionGate(min_changed=0.002, full_check_s=10, phase=phase_of("gate-1"))
         >>> decision = gate.update(frame.image, now=frame.timestamp)
         >>> if decision.infer: detections = detector.detect(frame.image, confidence=0.4)
     """
@@ -61,6 +72,7 @@ class MotionGate:
     full_check_s: float = 10.0
     pixel_threshold: int = 25
     analysis_width: int = 320
+    phase: float = 0.0
     stats: MotionStats = field(default_factory=MotionStats)
     _reference: np.ndarray | None = field(default=None, repr=False)
     _last_inference: datetime | None = field(default=None, repr=False)
@@ -68,12 +80,20 @@ class MotionGate:
         default_factory=lambda: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)), repr=False
     )
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.phase < 1:
+            raise ValueError(f"phase must be at least 0 and below 1, not {self.phase}")
+
     def update(self, image: np.ndarray, *, now: datetime) -> MotionDecision:
         """Decide for one frame taken at `now`; call in time order."""
         grey = self._prepare(image)
         self.stats.frames += 1
         if self._reference is None or self._reference.shape != grey.shape:
-            return self._inferred(grey, now, MotionDecision(True, "first", 1.0))
+            decision = self._inferred(grey, now, MotionDecision(True, "first", 1.0))
+            # As if the model had run `phase` of the interval earlier: the first full check
+            # comes that much sooner, and the later ones of a still scene keep the step.
+            self._last_inference = now - timedelta(seconds=self.phase * self.full_check_s)
+            return decision
         difference = cv2.absdiff(grey, self._reference)
         _, changed = cv2.threshold(difference, self.pixel_threshold, 255, cv2.THRESH_BINARY)
         # Opening removes single-pixel noise (sensor grain, compression) before counting.
@@ -116,6 +136,17 @@ class MotionGate:
         self._last_inference = now
         self.stats.inferred += 1
         return decision
+
+
+def phase_of(camera_id: str) -> float:
+    """A camera's own phase for its motion gate's full checks, in [0, 1): the same for the same
+    camera id on any worker and at any start, and spread evenly over cameras.
+
+    Example:
+        >>> 0 <= phase_of("school-no1-gate") < 1
+        True
+    """
+    return zlib.crc32(camera_id.encode()) / 2**32
 
 
 def _regions(changed: np.ndarray) -> tuple[tuple[float, float, float, float], ...]:

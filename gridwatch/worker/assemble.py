@@ -34,7 +34,7 @@ from detectors.model import (
     file_sha256,
     open_detector,
 )
-from detectors.motion import MotionGate
+from detectors.motion import MotionGate, phase_of
 from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.plates import PlateReader, RapidOcrPlateReader
 from detectors.privacy import PrivacyMask
@@ -155,7 +155,11 @@ def build_pipeline(
         classes=classes,
         confidence=camera.detect.confidence,
         motion_gate=(
-            MotionGate(min_changed=motion.min_changed, full_check_s=motion.full_check_s)
+            MotionGate(
+                min_changed=motion.min_changed,
+                full_check_s=motion.full_check_s,
+                phase=phase_of(camera.id),
+            )
             if motion.enabled
             else None
         ),

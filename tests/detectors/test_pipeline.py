@@ -169,6 +169,17 @@ def test_the_motion_gate_skips_the_model_on_a_still_scene_and_checks_it_periodic
     assert pipe.stats.skipped == 57 and pipe.stats.inferred == 3
 
 
+def test_the_motion_gates_phase_brings_its_full_checks_forward() -> None:
+    gate = MotionGate(min_changed=0.002, full_check_s=10, phase=0.45)
+    reasons = [
+        gate.update(scene(100, noise=6, seed=second), now=at(second)).reason for second in range(30)
+    ]
+    checks = [second for second, reason in enumerate(reasons) if reason != "still"]
+    assert checks == [0, 6, 16, 26]  # the first frame, then 4.5 s sooner, 10 s apart (1 fps)
+    with pytest.raises(ValueError, match="phase"):
+        MotionGate(phase=1.0)
+
+
 def test_the_motion_gate_runs_the_model_when_something_moves() -> None:
     detector = ScriptedDetector()
     pipe = pipeline(detector, motion_gate=MotionGate())

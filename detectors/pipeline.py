@@ -18,6 +18,7 @@ import supervision as sv
 from detectors.clock import SteadyClock
 from detectors.evidence import (
     KeyFrameEncoder,
+    KeyFrameEncoders,
     annotate,
     burned_in_time,
     encode_jpeg,
@@ -152,7 +153,8 @@ class CameraPipeline:
     concluded, with the snapshot seen best so far, and its clip follows from `take_clips`.
 
     The detector may be shared between cameras (calls must then come from one thread); the
-    tracker, the rules and the buffers belong to this camera alone. To batch several cameras
+    tracker, the rules and the buffers belong to this camera alone. So may `key_frame_encoders`,
+    which encode its clips' frames (a set of its own by default). To batch several cameras
     through one model call, call `begin` for each, run the model on the steps that need it, and
     pass each step's detections to `finish`.
 
@@ -179,6 +181,7 @@ class CameraPipeline:
         evidence: EvidenceSettings | None = None,
         plate_reader: PlateReader | None = None,
         timezone: tzinfo = UTC,
+        key_frame_encoders: KeyFrameEncoders | None = None,
     ):
         self.camera_id = camera_id
         # The camera's zone: the time burned into its snapshots is local, with its offset.
@@ -208,7 +211,7 @@ class CameraPipeline:
         self._completed: list[Incident] = []  # completed by a size change, for the next finish
         # Frames are encoded for clips once, whichever clips show them; by the thread that
         # encodes clips, one frame at a time.
-        self._encoders: dict[tuple[int, int], KeyFrameEncoder] = {}
+        self._encoders = key_frame_encoders or KeyFrameEncoders()
         self._encoding = threading.Lock()
         self.steady = SteadyClock()
         # The rules as built, before any frame: what they start again from when the picture
@@ -476,9 +479,7 @@ class CameraPipeline:
         with self._encoding:
             if frame.key_frame is None:
                 height, width = frame.image.shape[:2]
-                encoder = self._encoders.get((width, height))
-                if encoder is None:
-                    encoder = self._encoders[(width, height)] = KeyFrameEncoder(width, height)
+                encoder = self._encoders.of_size(width, height)
                 wall = frame.wall or self.steady.to_wall(frame.at)
                 # Outlined zones only: shading every frame costs more than it tells in motion.
                 picture = annotate(

@@ -26,6 +26,7 @@ from contract.catalog import MODELS
 from contract.loading import load_cameras
 from contract.rules import IllegalParkingRuleConfig
 from detectors.alarms import ClassAlarm, ClassEvent
+from detectors.evidence import KeyFrameEncoders
 from detectors.incident import Incident
 from detectors.model import (
     ObjectDetector,
@@ -123,9 +124,10 @@ def build_pipeline(
     plate_reader: PlateReader | None = None,
     defer_clip_encoding: bool = False,
     clip_follows: bool = False,
+    key_frame_encoders: KeyFrameEncoders | None = None,
 ) -> CameraPipeline:
     """The detection pipeline a camera's configuration asks for; see `EvidenceSettings` for
-    `defer_clip_encoding` and `clip_follows`."""
+    `defer_clip_encoding` and `clip_follows`, and `CameraPipeline` for `key_frame_encoders`."""
     zones = {zone.name: Zone(zone.name, tuple(zone.polygon)) for zone in camera.zones}
     lines = {
         line.name: Line(line.name, tuple(line.points[0]), tuple(line.points[1]))  # type: ignore[arg-type]
@@ -175,6 +177,7 @@ def build_pipeline(
             max_gap_s=camera.stream.read_timeout_s,
         ),
         plate_reader=plate_reader,
+        key_frame_encoders=key_frame_encoders,
     )
 
 
@@ -213,6 +216,8 @@ class CameraAssembly:
     loop: bool | None = None
     custom_models: ApiModelSource | None = None
     plate_reader: PlateReader | None = None
+    # The cameras' clip frames are encoded by encoders they share, one per picture size.
+    key_frame_encoders: KeyFrameEncoders = field(default_factory=KeyFrameEncoders)
     _custom_detectors: dict[Path, YoloDetector] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -249,6 +254,7 @@ class CameraAssembly:
             detector,
             plate_reader=self._plate_reader(camera),
             clip_follows=True,  # the alert goes out at once; its clip follows
+            key_frame_encoders=self.key_frame_encoders,
         )
         alarms = [self._alarm(camera, wanted) for wanted in camera.custom_models]
         stop = threading.Event()

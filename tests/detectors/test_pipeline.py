@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from detectors.evidence import annotate, burned_in_time, encode_mp4, sha256_hex
+from detectors.evidence import KeyFrameEncoders, annotate, burned_in_time, encode_mp4, sha256_hex
 from detectors.motion import MotionGate
 from detectors.pipeline import CameraPipeline, EvidenceSettings
 from detectors.privacy import PrivacyMask
@@ -446,3 +446,18 @@ def test_a_clip_shows_the_offending_object_in_red_from_the_frame_its_rule_conclu
     red = [int(is_red(frame).sum()) for frame in frames]
     # (A few pixels of the others, blurred by 4:2:0 chroma, pass for red.)
     assert len(red) == 4 and red[0] < 10 and all(count > 200 for count in red[1:]), red
+
+
+def test_cameras_given_one_set_of_encoders_share_it_and_their_clips_play() -> None:
+    encoders = KeyFrameEncoders()
+    pipes = [pipeline(ScriptedDetector(), key_frame_encoders=encoders) for _ in range(2)]
+    incidents = [
+        incident
+        for pipe in pipes
+        for step in range(4)
+        for incident in pipe.process(scene(20 + 10 * step), now=at(step * 0.5))
+    ]
+    assert len(incidents) == 2 and len(encoders._by_size) == 1  # one encoder for both
+    for incident in incidents:
+        with av.open(io.BytesIO(incident.clip_mp4 or b"")) as container:
+            assert sum(1 for _ in container.decode(video=0)) == incident.clip_frame_count == 4

@@ -25,6 +25,7 @@ from tests.conftest import WORKER_TOKEN, LiveServer
 from tests.factories import jpeg
 
 T0 = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_incident(
@@ -84,7 +85,7 @@ def test_what_put_kept_survives_a_sigkill_of_the_worker_at_once(tmp_path: Path) 
     path = tmp_path / "outbox.sqlite"
     worker = subprocess.Popen(
         [sys.executable, "-c", KEEP_AND_WAIT, str(path), "12"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     assert worker.stdout is not None
     kept = [worker.stdout.readline().strip() for _ in range(12)]

@@ -36,6 +36,7 @@ from api.grouping import (
     ongoing_until,
     start_situation,
 )
+from api.integrations import outbox
 from api.leases import check_fence
 from api.lifecycle import allowed_actions, take_in
 from api.live import Audience, LiveHub
@@ -167,7 +168,8 @@ def register_incident(
             raise UnknownCamera(report.camera_id)
         reported, known_event_id = True, known.grid_event_id
     else:
-        camera, reported, known_event_id, suppressible = found[:4]
+        camera, reported, known_event_id, suppressible, webhooks_generation = found[:5]
+        outbox.note_webhooks_generation(session, webhooks_generation)
     if reported:
         if known_event_id is None:  # held back by a suppression before
             return None, Registration.already
@@ -385,8 +387,9 @@ _KNOWN_INCIDENT = select(Incident.grid_event_id).where(Incident.id == bindparam(
 # In one round trip: the camera with what registering its incident reads of it (its name, place,
 # owner and grid, its rules' grouping in its config, its suppression count; its organisation's
 # kind, its grid's name and path for the event's answer and live alert), whether the incident
-# was reported before, the event it opened or joined then, and whether any suppression could
-# hold it back (most often none: their query is then not sent). The camera's health, addresses
+# was reported before, the event it opened or joined then, whether any suppression could hold
+# it back (most often none: their query is then not sent), and the webhooks' generation (the
+# outbox reads them only when it moved). The camera's health, addresses
 # and bookkeeping are not read: intake needs none of them.
 _CAMERA_READ = (
     Camera.name,
@@ -404,6 +407,7 @@ _CAMERA_AND_KNOWN = (
         exists().where(Incident.id == bindparam("incident_id")),
         _KNOWN_INCIDENT.scalar_subquery(),
         suppressions.ANY_CANDIDATE,
+        outbox.WEBHOOKS_GENERATION,
     )
     .where(Camera.id == bindparam("camera_id"))
     .options(

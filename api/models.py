@@ -425,6 +425,17 @@ class Webhook(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class WebhookGeneration(Base):
+    """One row: a number raised by every transaction that adds, changes or removes a webhook, so
+    that an API process can keep the enabled webhooks in memory and know, from one column read
+    with a statement it sends anyway, when another process changed them."""
+
+    __tablename__ = "webhook_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class OutboundDelivery(Base):
     """One grid-event change queued for one integration (a webhook or MQTT) until it is sent."""
 

@@ -17,20 +17,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, insert, inspect, or_, select, update
+from sqlalchemy import ColumnElement, Connection, false, func, insert, inspect, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import changes
 from api.changes import EVENT_CREATED, EVENT_UPDATED
-from api.models import DeliveryAttempt, GridEvent, OutboundDelivery, Webhook
+from api.models import DeliveryAttempt, GridEvent, OutboundDelivery, Webhook, WebhookGeneration
 from api.taxonomy import EMPTY_TAXONOMY, Taxonomy
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 _CONFIG_KEY = "gridwatch.outbox"
 _QUEUED_KEY = "gridwatch.outbox.queued"
+_GENERATION_KEY = "gridwatch.outbox.webhooks_generation"
 # Incident columns kept out of outbound messages: where the API stores evidence is its own
 # business (receivers fetch evidence through the API's URLs).
 _INCIDENT_PRIVATE = frozenset({"snapshot_path", "clip_path"})
@@ -58,6 +60,7 @@ class OutboxConfig:
     mqtt: bool = False
     on_commit: Callable[[], None] | None = None
     taxonomy: Taxonomy = EMPTY_TAXONOMY
+    webhooks: EnabledWebhooks = field(default_factory=lambda: EnabledWebhooks())
 
 
 def install(factory: sessionmaker[Session], config: OutboxConfig) -> None:
@@ -91,10 +94,68 @@ def _snapshot(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
     return after
 
 
-# Built once: every transaction that changes an event runs it.
+# Built once: run when the webhooks' generation moved.
 _ENABLED_WEBHOOKS = select(Webhook.id, Webhook.categories, Webhook.event_types).where(
     Webhook.enabled
 )
+_GENERATION_TABLE = WebhookGeneration.__table__
+# The webhooks' generation, as a column of a statement that reads something else anyway (intake
+# reads it with the camera); None where its row is missing, and the webhooks are then read.
+WEBHOOKS_GENERATION = (
+    select(WebhookGeneration.generation).where(WebhookGeneration.id == 1).scalar_subquery()
+)
+_READ_GENERATION = select(WEBHOOKS_GENERATION)
+_RAISE_GENERATION = (
+    update(WebhookGeneration)
+    .where(WebhookGeneration.id == 1)
+    .values(generation=WebhookGeneration.generation + 1)
+)
+
+# A webhook's (id, categories, event types).
+EnabledWebhook = tuple[int, list[Any], list[Any]]
+
+
+class EnabledWebhooks:
+    """The enabled webhooks as this process last read them, with the generation they were read
+    at (`WebhookGeneration`): read again only when a transaction finds another generation, so
+    a webhook added, changed or removed through any API process is seen by every process's
+    next event change, and an unchanged set costs no query."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._generation: int | None = None
+        self._webhooks: tuple[EnabledWebhook, ...] = ()
+
+    def at(self, connection: Connection, generation: int | None) -> tuple[EnabledWebhook, ...]:
+        """The enabled webhooks at `generation`, read on `connection` unless held already.
+        The generation is read before the webhooks, so a change committed between the two
+        reads moves it again and the next transaction reads them again."""
+        with self._lock:
+            if generation is not None and generation == self._generation:
+                return self._webhooks
+        webhooks = tuple(
+            (hook_id, categories, event_types)
+            for hook_id, categories, event_types in connection.execute(_ENABLED_WEBHOOKS)
+        )
+        if generation is not None:
+            with self._lock:
+                self._generation, self._webhooks = generation, webhooks
+        return webhooks
+
+
+def note_webhooks_generation(session: Session, generation: int | None) -> None:
+    """Note the webhooks' generation read by a statement of `session`'s transaction
+    (`WEBHOOKS_GENERATION`), so that queueing its changes at commit does not read it again."""
+    session.info[_GENERATION_KEY] = generation
+
+
+@sa_event.listens_for(Webhook, "after_insert")
+@sa_event.listens_for(Webhook, "after_update")
+@sa_event.listens_for(Webhook, "after_delete")
+def _webhook_changed(_mapper: Any, connection: Connection, _webhook: Webhook) -> None:
+    # Every write of a webhook row is a flush (no Core statement writes them): raising the
+    # generation here, in the same transaction, is what tells every process to read them again.
+    connection.execute(_RAISE_GENERATION)
 
 
 def _write(
@@ -103,7 +164,11 @@ def _write(
     """Before commit: one outbox row per changed event per enabled integration; returns the
     wake-up for delivery, to run once the rows are committed."""
     connection = session.connection()
-    webhooks = connection.execute(_ENABLED_WEBHOOKS).all()
+    if _GENERATION_KEY in session.info:
+        generation = session.info.pop(_GENERATION_KEY)
+    else:
+        generation = connection.execute(_READ_GENERATION).scalar()
+    webhooks = config.webhooks.at(connection, generation)
     now = datetime.now(UTC)
     rows: list[dict[str, Any]] = []
     for change in changed:
@@ -151,6 +216,7 @@ def _write(
 
 def _after_commit(session: Session) -> None:
     """Wake delivery after a commit that queued deliveries again (`redeliver`)."""
+    session.info.pop(_GENERATION_KEY, None)  # read in the transaction that just ended
     if session.info.pop(_QUEUED_KEY, False):
         config: OutboxConfig | None = session.info.get(_CONFIG_KEY)
         if config is not None and config.on_commit is not None:
@@ -159,6 +225,7 @@ def _after_commit(session: Session) -> None:
 
 def _after_rollback(session: Session) -> None:
     session.info.pop(_QUEUED_KEY, None)
+    session.info.pop(_GENERATION_KEY, None)
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,38 @@ def test_a_paused_webhook_keeps_its_queue(manual_client: TestClient, admin: dict
     finally:
         receiver.stop()
     assert [item.json()["event"]["id"] for item in receiver.received] == [event["id"]]
+
+
+def test_a_webhook_changed_through_one_api_process_is_seen_by_the_next_event_of_another(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    """Each process keeps the enabled webhooks in memory while their generation stays: a
+    webhook added, paused, narrowed or removed through one process is what the other's very next
+    incident is queued for (a removed one queued for would refuse the incident outright)."""
+    settings = settings_factory(database_url, outbox_poll_s=0)
+    with running_api(settings) as first, running_api(settings, accounts=False) as second:
+        admin = Accounts(first).headers("admin")
+        report_incident(second, zone="before_any_webhook")  # the second reads them: none
+        hook_id = create_webhook(first, admin, url="https://receiver.example/hook")["id"]
+
+        def queued() -> int:
+            return len(deliveries(first, admin, hook_id))
+
+        report_incident(second, zone="added")
+        assert queued() == 1
+        paused = first.patch(f"/api/v1/webhooks/{hook_id}", headers=admin, json={"enabled": False})
+        assert paused.status_code == 200, paused.text
+        report_incident(second, zone="paused")
+        assert queued() == 1
+        narrowed = first.patch(
+            f"/api/v1/webhooks/{hook_id}",
+            headers=admin,
+            json={"enabled": True, "categories": ["fire_hazard"]},
+        )
+        assert narrowed.status_code == 200, narrowed.text
+        report_incident(second, zone="narrowed")  # public_safety
+        assert queued() == 1
+        report_incident(second, zone="narrowed", category="fire_hazard", rule="fire")
+        assert queued() == 2
+        assert first.delete(f"/api/v1/webhooks/{hook_id}", headers=admin).status_code == 204
+        report_incident(second, zone="removed")

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, false, func, insert, inspect, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from api import changes
 from api.changes import EVENT_CREATED, EVENT_UPDATED
@@ -44,6 +44,7 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 _CONFIG_KEY = "gridwatch.outbox"
 _QUEUED_KEY = "gridwatch.outbox.queued"
 _GENERATION_KEY = "gridwatch.outbox.webhooks_generation"
+_WEBHOOKS_WRITTEN_KEY = "gridwatch.outbox.webhooks_written"
 # Incident columns kept out of outbound messages: where the API stores evidence is its own
 # business (receivers fetch evidence through the API's URLs).
 _INCIDENT_PRIVATE = frozenset({"snapshot_path", "clip_path"})
@@ -98,7 +99,6 @@ def _snapshot(event: GridEvent, taxonomy: Taxonomy) -> dict[str, Any]:
 _ENABLED_WEBHOOKS = select(Webhook.id, Webhook.categories, Webhook.event_types).where(
     Webhook.enabled
 )
-_GENERATION_TABLE = WebhookGeneration.__table__
 # The webhooks' generation, as a column of a statement that reads something else anyway (intake
 # reads it with the camera); None where its row is missing, and the webhooks are then read.
 WEBHOOKS_GENERATION = (
@@ -127,9 +127,10 @@ class EnabledWebhooks:
         self._webhooks: tuple[EnabledWebhook, ...] = ()
 
     def at(self, connection: Connection, generation: int | None) -> tuple[EnabledWebhook, ...]:
-        """The enabled webhooks at `generation`, read on `connection` unless held already.
-        The generation is read before the webhooks, so a change committed between the two
-        reads moves it again and the next transaction reads them again."""
+        """The enabled webhooks at `generation`, read on `connection` unless held already;
+        with None (its row missing, or the transaction wrote webhooks itself) read and not
+        kept. The generation is read before the webhooks, so a change committed between the
+        two reads moves it again and the next transaction reads them again."""
         with self._lock:
             if generation is not None and generation == self._generation:
                 return self._webhooks
@@ -152,10 +153,14 @@ def note_webhooks_generation(session: Session, generation: int | None) -> None:
 @sa_event.listens_for(Webhook, "after_insert")
 @sa_event.listens_for(Webhook, "after_update")
 @sa_event.listens_for(Webhook, "after_delete")
-def _webhook_changed(_mapper: Any, connection: Connection, _webhook: Webhook) -> None:
+def _webhook_changed(_mapper: Any, connection: Connection, webhook: Webhook) -> None:
     # Every write of a webhook row is a flush (no Core statement writes them): raising the
     # generation here, in the same transaction, is what tells every process to read them again.
     connection.execute(_RAISE_GENERATION)
+    session = object_session(webhook)
+    if session is not None:
+        # What this transaction reads of them is not to be kept: it may yet roll back.
+        session.info[_WEBHOOKS_WRITTEN_KEY] = True
 
 
 def _write(
@@ -164,7 +169,9 @@ def _write(
     """Before commit: one outbox row per changed event per enabled integration; returns the
     wake-up for delivery, to run once the rows are committed."""
     connection = session.connection()
-    if _GENERATION_KEY in session.info:
+    if session.info.get(_WEBHOOKS_WRITTEN_KEY):
+        generation = None  # the webhooks as this transaction wrote them: read, not kept
+    elif _GENERATION_KEY in session.info:
         generation = session.info.pop(_GENERATION_KEY)
     else:
         generation = connection.execute(_READ_GENERATION).scalar()
@@ -216,7 +223,9 @@ def _write(
 
 def _after_commit(session: Session) -> None:
     """Wake delivery after a commit that queued deliveries again (`redeliver`)."""
-    session.info.pop(_GENERATION_KEY, None)  # read in the transaction that just ended
+    # Read, or written, in the transaction that just ended.
+    session.info.pop(_GENERATION_KEY, None)
+    session.info.pop(_WEBHOOKS_WRITTEN_KEY, None)
     if session.info.pop(_QUEUED_KEY, False):
         config: OutboxConfig | None = session.info.get(_CONFIG_KEY)
         if config is not None and config.on_commit is not None:
@@ -226,6 +235,7 @@ def _after_commit(session: Session) -> None:
 def _after_rollback(session: Session) -> None:
     session.info.pop(_QUEUED_KEY, None)
     session.info.pop(_GENERATION_KEY, None)
+    session.info.pop(_WEBHOOKS_WRITTEN_KEY, None)
 
 
 @dataclass(frozen=True)

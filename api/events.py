@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from fastapi import FastAPI, Request
-from sqlalchemy import Insert, Table, Update, bindparam, exists, insert, inspect, select, update
+from sqlalchemy import Table, Update, bindparam, exists, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, load_only, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 from starlette.datastructures import URLPath
 
@@ -208,14 +208,12 @@ def register_incident(
             except IntegrityError as err:  # the incident's row: reported meanwhile
                 return _already(session, report.id, err)
             return _commit(session, report.id, situation, Registration.joined, camera.id)
-        folded = session.get_bind().dialect.name == "postgresql"
-        if not folded:
-            # The incident's row goes in before the event that names it, and is linked to it
-            # once the event has its id (the two rows point at each other).
-            try:
-                insert_as_loaded(session, incident)
-            except IntegrityError as err:
-                return _already(session, report.id, err)
+        # The incident's row goes in before the event that names it, and is linked to it once
+        # the event has its id (the two rows point at each other).
+        try:
+            insert_as_loaded(session, incident)
+        except IntegrityError as err:
+            return _already(session, report.id, err)
         event = _video_event(report, incident, camera, event_code, policy)
         _shown_with(event, camera)
         open_event_clock(
@@ -225,10 +223,7 @@ def register_incident(
         )  # fmt: skip
         take_in(event, policy, report.rule)
         start_situation(event, incident, key)
-        try:
-            _open(session, event, incident)
-        except IntegrityError as err:  # PostgreSQL: the incident's row, reported meanwhile
-            return _already(session, report.id, err)
+        _open(session, event, incident)
         return _commit(session, report.id, event, Registration.opened, camera.id)
     except BaseException:
         session.rollback()  # and with it the situation's lock
@@ -242,34 +237,22 @@ def register_incident(
 
 
 def _open(session: Session, event: GridEvent, incident: Incident) -> None:
-    """Write a new event's rows (the event, its report step, and its incident's row with the
-    event's id: on PostgreSQL all three in one statement; on SQLite the incident's row is in
-    already and is linked to the event) and note it for the announcements at commit.
-
-    Raises:
-        sqlalchemy.exc.IntegrityError: The incident's row was refused (reported meanwhile).
-    """
+    """Write a new event's rows (the event, its report step, and its incident's link to it)
+    and note it for the announcements at commit."""
     (step,) = event.history  # open_event_clock's report step: the event's row comes first
     set_committed_value(event, "history", [])
     if session.get_bind().dialect.name == "postgresql":
-        # One round trip for the three, the event and its step as data-modifying CTEs.
+        # One round trip for the three, the two new rows as data-modifying CTEs.
         parameters = {f"event_{k}": v for k, v in row_values(event).items()}
         for key, value in row_values(step).items():
             if key != "grid_event_id":  # the new event's, in the statement
                 parameters[f"step_{key}"] = value
-        for key, value in row_values(incident).items():
-            if key != "grid_event_id":
-                parameters[f"opening_{key}"] = value
+        parameters["incident_id"] = incident.id
         written = session.connection().execute(_OPEN_EVENT, parameters).one()
         inspect(event).dict["id"] = step.grid_event_id = written.grid_event_id
         inspect(step).dict["id"] = written.step_id
-        inspect(incident).dict["grid_event_id"] = written.grid_event_id
-        # The three point at one another: each is given its row's identity before any is put
-        # in the session, so that none is taken there for a new row to insert.
-        for row in (incident, event, step):
-            make_transient_to_detached(row)
-        for row in (incident, event, step):
-            session.add(row)
+        set_loaded(session, event)
+        set_loaded(session, step)
     else:
         insert_as_loaded(session, event)
         step.grid_event_id = event.id
@@ -277,7 +260,7 @@ def _open(session: Session, event: GridEvent, incident: Incident) -> None:
         session.connection().execute(
             _LINK_INCIDENT, {"incident_id": incident.id, "grid_event_id": event.id}
         )
-        set_committed_value(incident, "grid_event_id", event.id)
+    set_committed_value(incident, "grid_event_id", event.id)
     set_committed_value(event, "history", [step])
     changes.written(session, event, before=None, action=step.action)
 
@@ -323,14 +306,12 @@ _LINK_INCIDENT = (
 )
 
 
-def _open_event() -> Insert:
+def _open_event() -> Update:
     """A new event's rows in one statement (PostgreSQL): the event and its report step inserted
-    by data-modifying CTEs, and its incident inserted with the event's id; returns the ids of
-    the event and the step. Parameters: each column's value prefixed "event_", "step_" and
-    "opening_" (the incident's; api.db.row_values). The rows point at one another; PostgreSQL
-    checks their foreign keys once the whole statement is done."""
+    by data-modifying CTEs, and its incident linked to it; returns the ids of the two rows.
+    Parameters: each column's value prefixed "event_" and "step_" (api.db.row_values), and
+    "incident_id"."""
     events, steps = cast(Table, GridEvent.__table__), cast(Table, GridEventHistory.__table__)
-    incidents = cast(Table, Incident.__table__)
     event = (
         insert(events)
         .values(
@@ -359,16 +340,12 @@ def _open_event() -> Insert:
         .cte("report_step")
     )
     return (
-        insert(incidents)
-        .values(
-            {
-                c.key: event_id
-                if c is incidents.c.grid_event_id
-                else bindparam(f"opening_{c.key}", type_=c.type)
-                for c in incidents.c
-            }
+        update(cast(Table, Incident.__table__))
+        .where(Incident.id == bindparam("incident_id"))
+        .values(grid_event_id=event_id)
+        .returning(
+            event_id.label("grid_event_id"), select(step.c.id).scalar_subquery().label("step_id")
         )
-        .returning(incidents.c.grid_event_id, select(step.c.id).scalar_subquery().label("step_id"))
         .add_cte(event, step)
     )
 

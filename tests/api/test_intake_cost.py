@@ -67,8 +67,8 @@ def statements_of(client: TestClient, **overrides: Any) -> float:
 def test_what_an_incident_costs_in_statements(client: TestClient) -> None:
     """Opening an event: the camera with the idempotency check, whether any suppression could
     apply (none here: their query is not sent), the webhooks' generation and (PostgreSQL) the
-    situation's lock, all in one round trip; the open situation, then the incident, the event
-    with its report step and the incident's event id (PostgreSQL: one statement; SQLite: four).
+    situation's lock, all in one round trip; the open situation, the incident, then the event
+    with its report step and the incident's event id (PostgreSQL: one statement; SQLite: three).
     The enabled webhooks are read once, by the process's first event change, and not again
     while their generation stays; the answer reads nothing again. With no operator connected to
     any API process, no live alert is shaped or sent (no NOTIFY). An occurrence that joins
@@ -78,7 +78,7 @@ def test_what_an_incident_costs_in_statements(client: TestClient) -> None:
     first = statements_of(client, zone="yard", track_id=1)
     new_event = statements_of(client, zone="gate_path", track_id=1)
     assert first == new_event + 1  # the webhooks, read once
-    assert new_event == (3 if postgresql else 6)
+    assert new_event == (4 if postgresql else 6)
     statements_of(client, zone="gate_path", track_id=2)  # the 2nd: a step in the history too
     occurrence = statements_of(client, zone="gate_path", track_id=3)
     assert occurrence == (3 if postgresql else 4)

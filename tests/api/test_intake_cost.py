@@ -133,3 +133,36 @@ def test_an_issued_token_is_looked_up_once_per_incident(client: TestClient) -> N
         assert refused.status_code == 401
     finally:
         event.remove(app.state.engine, "before_cursor_execute", note)
+
+
+# psycopg keeps a query's conversion to PostgreSQL's placeholders only for queries of at most
+# 4096 bytes with at most 50 parameters (psycopg/_queries.py, MAX_CACHED_STATEMENT_LENGTH and
+# MAX_CACHED_STATEMENT_PARAMS); any larger is converted anew on every execution.
+PSYCOPG_CACHED_BYTES = 4096
+PSYCOPG_CACHED_PARAMETERS = 50
+
+
+def test_intake_statements_keep_their_conversion_in_psycopg(client: TestClient) -> None:
+    """Each statement a new event or an occurrence sends is small enough for psycopg to keep
+    its conversion: one folded past that costs the API more CPU, on every incident, than the
+    round trip it saves."""
+    app: Any = client.app
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's conversion is PostgreSQL's")
+    sent: list[tuple[str, int]] = []
+
+    def note(
+        _connection: object, _cursor: object, statement: str, parameters: Any, *_rest: object
+    ) -> None:
+        sent.append((statement, len(parameters or ())))
+
+    event.listen(app.state.engine, "before_cursor_execute", note)
+    try:
+        for track_id in (1, 2, 3):  # a new event, then occurrences (the 2nd with a step)
+            post(client, WORKER, zone="gate_path", track_id=track_id)
+    finally:
+        event.remove(app.state.engine, "before_cursor_execute", note)
+    assert sent
+    for statement, parameters in sent:
+        assert len(statement.encode()) <= PSYCOPG_CACHED_BYTES, statement
+        assert parameters <= PSYCOPG_CACHED_PARAMETERS, statement

@@ -142,13 +142,13 @@ PSYCOPG_CACHED_BYTES = 4096
 PSYCOPG_CACHED_PARAMETERS = 50
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_intake_statements_keep_their_conversion_in_psycopg(client: TestClient) -> None:
     """Each statement a new event or an occurrence sends is small enough for psycopg to keep
     its conversion: one folded past that costs the API more CPU, on every incident, than the
     round trip it saves."""
     app: Any = client.app
-    if app.state.engine.dialect.name != "postgresql":
-        pytest.skip("psycopg's conversion is PostgreSQL's")
+    assert app.state.engine.dialect.name == "postgresql"
     sent: list[tuple[str, int]] = []
 
     def note(

@@ -418,6 +418,22 @@ class IncidentSuppressed(BaseModel):
     )
 
 
+class IncidentTaken(BaseModel):
+    """The short answer to a reported incident, for a client that asked for no more
+    (`Prefer: return=minimal`, RFC 7240, as workers do): what registering it did, and the grid
+    event it opened or joined."""
+
+    incident_id: str
+    registration: Literal["opened", "joined", "already", "suppressed"] = Field(
+        description="opened: a new grid event; joined: an occurrence of the open event of the"
+        " same situation; already: reported before, nothing changed; suppressed: stored, held"
+        " back by a suppression."
+    )
+    grid_event_id: int | None = Field(
+        description="The event it opened or joined (none when a suppression held it back)."
+    )
+
+
 class TimeOfDay(BaseModel):
     """A local time-of-day window in the camera's time zone; it may wrap midnight (22:00-06:00)."""
 

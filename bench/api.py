@@ -10,9 +10,16 @@ another checkout (e.g. the main branch before a change), then with this one, so 
 the same load on a shared machine. Statements per incident come from the API's own count
 (`gridwatch_database_statements_total` in /metrics), read where one process serves.
 
-Usage: python bench/api.py [--incidents 300] [--events 100000 | 0: intake only]
+Each variant also prints the CPU time of a fixed pure-Python loop taken beside it (`reference
+loop`): on a shared machine the same work costs more CPU while neighbours are busy, and the API's
+figures move with it. `--rounds N` runs the variants N times, round by round, and prints medians.
+
+Incidents are posted as workers post them, asking for the short answer (`Prefer:
+return=minimal`); `--full-answers` asks for the whole event in each answer instead.
+
+Usage: python bench/api.py [--incidents 1000] [--full-answers] [--events 100000 | 0: intake only]
                            [--variants sqlite:1,postgresql:1,postgresql:2] [--baseline DIR]
-                           [--rounds N: with --baseline, alternate N times, print medians]
+                           [--rounds N: run N times, print medians]
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from api.models import Camera, GridEvent  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
+from gridwatch.outbox import ANSWER_WANTED  # noqa: E402
 
 TOKEN = "bench-worker-token"  # noqa: S105 - a throw-away API for the benchmark
 METRICS_TOKEN = "bench-metrics-token"  # noqa: S105
@@ -172,13 +180,29 @@ def api_cpu_s(api: Api) -> float:
     return total
 
 
-def intake(api: Api, count: int, *, joins: bool, concurrency: int = 8) -> Intake:
+def reference_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop in this process, taken beside each variant:
+    on a shared machine the same work costs more CPU time while neighbours are busy (2-core
+    development machines have shown the same loop at 330 and 470 ms minutes apart), and the API's
+    CPU per incident moves with it."""
+    started = time.process_time()
+    total = 0
+    for number in range(3_000_000):
+        total += number * number % 7
+    return (time.process_time() - started) * 1000
+
+
+def intake(
+    api: Api, count: int, *, joins: bool, concurrency: int = 8, full_answers: bool = False
+) -> Intake:
     """Post `count` incidents with a 60 KB JPEG each from `concurrency` clients, each on one
     kept-alive connection as a worker's client is. With `joins`, every incident is a repeat of
     one situation (one camera, rule and zone), so all but the first join its open event as
     occurrences; otherwise each has a zone of its own and opens a new event."""
     jpegs = [snapshot(i) for i in range(16)]
     headers = {"Authorization": f"Bearer {TOKEN}", "X-GridWatch-Worker": "bench"}
+    if not full_answers:  # as a worker asks (gridwatch.outbox): the status is all it reads
+        headers["Prefer"] = ANSWER_WANTED
     base = datetime.now(UTC)
     run = uuid.uuid4().hex[:6]
     bodies = []
@@ -326,10 +350,16 @@ async def websocket_latency(api: Api, count: int = 40) -> tuple[float, float]:
 
 
 def run_variant(
-    backend: str, processes: int, incidents: int, events: int, repo: Path = REPO
+    backend: str,
+    processes: int,
+    incidents: int,
+    events: int,
+    repo: Path = REPO,
+    *,
+    full_answers: bool = False,
 ) -> dict[str, float]:
     """Run one API and print its figures; returns its API CPU per incident (ms), by kind
-    ("new" and "join")."""
+    ("new" and "join"), and the reference loop's CPU ms taken just before ("reference")."""
     name = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
     cpu_ms: dict[str, float] = {}
     if repo != REPO:
@@ -348,10 +378,13 @@ def run_variant(
         api = None
         try:
             api = Api(database_url, folder, free_port(), processes, repo)
-            intake(api, 40, joins=False)  # warm up every process: imports, caches, pools
-            intake(api, 40, joins=True)
+            # Warm up every process: imports, caches, pools.
+            intake(api, 40, joins=False, full_answers=full_answers)
+            intake(api, 40, joins=True, full_answers=full_answers)
+            cpu_ms["reference"] = reference_ms()
+            print(f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU", flush=True)
             for joins in (False, True):
-                figures = intake(api, incidents, joins=joins)
+                figures = intake(api, incidents, joins=joins, full_answers=full_answers)
                 cpu_ms["join" if joins else "new"] = figures.cpu_ms
                 kind = "joins an open event" if joins else "opens a new event  "
                 statements = (
@@ -389,7 +422,13 @@ def run_variant(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--incidents", type=int, default=300)
+    parser.add_argument("--incidents", type=int, default=1000)
+    parser.add_argument(
+        "--full-answers",
+        action="store_true",
+        help="ask for the whole event in each answer, as a client without"
+        " `Prefer: return=minimal` gets it (workers ask for the short one)",
+    )
     parser.add_argument("--events", type=int, default=100_000, help="0: intake figures only")
     parser.add_argument(
         "--variants",
@@ -405,37 +444,65 @@ def main() -> None:
         "--rounds",
         type=int,
         default=1,
-        help="with --baseline: run both this many times, alternating which goes first, and"
-        " print the medians (a shared machine's load moves under one run)",
+        help="run each variant this many times, round by round (with --baseline: both APIs,"
+        " alternating which goes first), and print the medians (a shared machine's speed moves"
+        " under one run)",
     )
     arguments = parser.parse_args()
     print(f"machine: {describe()}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
-    for variant in arguments.variants.split(","):
-        backend, _, processes = variant.partition(":")
-        if arguments.baseline is None:
-            run_variant(backend, int(processes or 1), arguments.incidents, arguments.events)
-            continue
-        runs: dict[Path, list[dict[str, float]]] = {arguments.baseline.resolve(): [], REPO: []}
-        for number in range(arguments.rounds):
-            order = list(runs) if number % 2 == 0 else list(reversed(runs))
-            for repo in order:
-                runs[repo].append(
+    variants = arguments.variants.split(",")
+    if arguments.baseline is None:
+        runs: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
+        for _number in range(arguments.rounds):
+            for variant in variants:  # round by round, so that each meets the same moments
+                backend, _, processes = variant.partition(":")
+                runs[variant].append(
                     run_variant(
-                        backend, int(processes or 1), arguments.incidents, arguments.events, repo
+                        backend,
+                        int(processes or 1),
+                        arguments.incidents,
+                        arguments.events,
+                        full_answers=arguments.full_answers,
                     )
                 )
         if arguments.rounds > 1:
-            for repo, figures in runs.items():
-                medians = {
-                    kind: statistics.median(run[kind] for run in figures)
-                    for kind in ("new", "join")
-                }
-                print(
-                    f"[{variant}, API of {repo}] median of {arguments.rounds} rounds, API CPU per"
-                    f" incident: new event {medians['new']:.2f} ms, occurrence"
-                    f" {medians['join']:.2f} ms (load average {os.getloadavg()[0]:.1f})",
-                    flush=True,
+            for variant, figures in runs.items():
+                print_medians(variant, "this checkout", figures)
+        return
+    for variant in variants:
+        backend, _, processes = variant.partition(":")
+        compared: dict[Path, list[dict[str, float]]] = {arguments.baseline.resolve(): [], REPO: []}
+        for number in range(arguments.rounds):
+            order = list(compared) if number % 2 == 0 else list(reversed(compared))
+            for repo in order:
+                compared[repo].append(
+                    run_variant(
+                        backend,
+                        int(processes or 1),
+                        arguments.incidents,
+                        arguments.events,
+                        repo,
+                        full_answers=arguments.full_answers,
+                    )
                 )
+        if arguments.rounds > 1:
+            for repo, figures in compared.items():
+                print_medians(variant, f"API of {repo}", figures)
+
+
+def print_medians(variant: str, whose: str, figures: list[dict[str, float]]) -> None:
+    """The medians of one variant's rounds: API CPU per incident by kind, and the reference
+    loop's CPU time (how fast the machine ran meanwhile)."""
+    medians = {
+        kind: statistics.median(run[kind] for run in figures)
+        for kind in ("new", "join", "reference")
+    }
+    print(
+        f"[{variant}, {whose}] median of {len(figures)} rounds, API CPU per incident: new event"
+        f" {medians['new']:.2f} ms, occurrence {medians['join']:.2f} ms (reference loop"
+        f" {medians['reference']:.0f} ms; load average {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -333,6 +333,11 @@ class Outbox:
             self._db.close()
 
 
+# The sender reads only the status of the API's answer to an incident: it asks for the short
+# answer, not the whole grid event shaped for it (RFC 7240's `Prefer`).
+ANSWER_WANTED = "return=minimal"
+
+
 class IncidentSender:
     """Delivers the outbox to the API over HTTP, retrying with backoff while it is unreachable:
     incidents first, then the clips whose incident the API holds."""
@@ -387,7 +392,13 @@ class IncidentSender:
             if item.clip is not None:
                 files["clip"] = (f"{item.id}.mp4", item.clip, "video/mp4")
             try:
-                self.api.request("POST", self.path, data={"metadata": item.metadata}, files=files)
+                self.api.request(
+                    "POST",
+                    self.path,
+                    headers={"Prefer": ANSWER_WANTED},
+                    data={"metadata": item.metadata},
+                    files=files,
+                )
             except ApiRefused as err:
                 error = f"API answered {err.status_code}: {err.detail}"
                 if err.api_unavailable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Annotated, Literal
+from urllib.request import parse_http_list
 
 from fastapi import (
     APIRouter,
@@ -32,7 +33,7 @@ from api.middleware import parse_json
 from api.models import Incident
 from api.principal import Principal
 from api.problems import CodedProblem
-from api.schemas import GridEventPublic, IncidentSuppressed, Problem
+from api.schemas import GridEventPublic, IncidentSuppressed, IncidentTaken, Problem
 from api.scope import can_see_event
 from api.taxonomy import UnknownEventCode
 from contract.incident import UUID_PATTERN, ClipReport, IncidentReport
@@ -52,11 +53,11 @@ CLIP_LIMIT = BodyLimit(lambda s: s.max_clip_bytes + MULTIPART_OVERHEAD, "GRIDWAT
 
 @router.post(
     "",
-    response_model=GridEventPublic | IncidentSuppressed,
+    response_model=GridEventPublic | IncidentSuppressed | IncidentTaken,
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {
-            "model": GridEventPublic | IncidentSuppressed,
+            "model": GridEventPublic | IncidentSuppressed | IncidentTaken,
             "description": "Already reported: the existing event (or the suppression).",
         },
         401: {"model": Problem},
@@ -72,6 +73,12 @@ CLIP_LIMIT = BodyLimit(lambda s: s.max_clip_bytes + MULTIPART_OVERHEAD, "GRIDWAT
         "Report an incident (workers); opens a grid event or joins the open event of the same"
         " situation as an occurrence, unless a suppression holds it back. Idempotent on the"
         " incident id."
+    ),
+    description=(
+        "The answer is the event opened or joined (or the suppression that held the incident"
+        " back). With `Prefer: return=minimal` (RFC 7240), as workers send it, it is only what"
+        " registering did and the event's id (`IncidentTaken`), marked `Preference-Applied:"
+        " return=minimal`: the whole event is not shaped for a client that reads none of it."
     ),
     dependencies=[Depends(INCIDENT_LIMIT)],
 )
@@ -127,6 +134,19 @@ async def create_incident(
         # the operators until someone frees the storage.
         log.error("%s: incident %s refused: %s", report.camera_id, report.id, err)
         raise HTTPException(507, detail=str(err)) from err
+    code = status.HTTP_200_OK if done is Registration.already else status.HTTP_201_CREATED
+    if prefers_minimal(request):
+        taken = IncidentTaken(
+            incident_id=report.id,
+            registration=done.value,
+            grid_event_id=event.id if event is not None else None,
+        )
+        return Response(
+            taken.model_dump_json(),
+            status_code=code,
+            media_type="application/json",
+            headers={"Preference-Applied": "return=minimal"},
+        )
     answer: GridEventPublic | IncidentSuppressed
     if event is None:
         incident = session.get(Incident, report.id)
@@ -136,11 +156,23 @@ async def create_incident(
         answer = to_public(event, request)
     # Built as the declared model already: written as it is, not validated against the union
     # of answers and serialized a second time (every incident a worker posts comes here).
-    return Response(
-        answer.model_dump_json(),
-        status_code=status.HTTP_200_OK if done is Registration.already else status.HTTP_201_CREATED,
-        media_type="application/json",
-    )
+    return Response(answer.model_dump_json(), status_code=code, media_type="application/json")
+
+
+def prefers_minimal(request: Request) -> bool:
+    """Whether the request asks for the short answer: a `return=minimal` preference in any of its
+    `Prefer` headers (RFC 7240 section 4.2; names and the value compared case-insensitively,
+    parameters after ";" ignored). `return=representation`, or no preference, is the whole one.
+
+    Example:
+        `Prefer: respond-async, return=minimal; foo="bar"` asks for it.
+    """
+    for header in request.headers.getlist("prefer"):
+        for preference in parse_http_list(header):
+            name, _, value = preference.split(";", 1)[0].partition("=")
+            if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+                return True
+    return False
 
 
 def _visible_incident(session: SessionDep, principal: Principal, incident_id: str) -> Incident:

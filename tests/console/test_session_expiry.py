@@ -289,3 +289,40 @@ def test_a_session_that_ended_says_so_and_returns_where_it_was(
     page.click("header button.logout")
     assert page.locator(".login-page .session-notice").inner_text() == "您已退出登录。"
     watch.assert_never_shown()
+
+
+def test_a_renewal_lost_to_the_network_is_tried_again_before_the_token_runs_out(
+    open_console: Callable[..., Console], console_server: LiveServer
+) -> None:
+    case = hotline_case(api_as(console_server, "district_operator"), 4)
+    operator = open_console("district_operator")
+    watch = TokenWatch(operator.page)
+    lost: list[str] = []
+
+    def lose_the_first(route: Any) -> None:
+        if not lost:
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page = operator.page
+    page.route("**/api/v1/auth/refresh", lose_the_first)
+    operator.login("district_operator")
+    operator.open(f"#/events/{case['id']}")
+    page.wait_for_selector(".event-page")
+    # The first renewal (half the token's life in) is lost; the next comes within half of what
+    # was left, not ten seconds later when the token has long run out.
+    page.wait_for_timeout(LIFETIME_S * 1.5 * 1000)
+    assert lost, "no renewal was sent"
+    assert page.locator("dialog.relogin-dialog").count() == 0
+    assert len(watch.tokens) >= 2  # the login's, and a renewal's
+    operator.open(f"#/events/{case['id']}")
+    page.wait_for_selector(".event-page")
+    assert page.locator("dialog.relogin-dialog").count() == 0
+    watch.assert_never_shown()
+    # The browser logs the lost request; nothing else went wrong.
+    assert [p for p in operator.problems if "ERR_CONNECTION_RESET" in p] == [
+        "console error: Failed to load resource: net::ERR_CONNECTION_RESET"
+    ]
+    operator.problems.remove("console error: Failed to load resource: net::ERR_CONNECTION_RESET")

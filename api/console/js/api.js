@@ -9,8 +9,9 @@ const TOKEN_KEY = "gridwatch.token";
 const EXPIRES_KEY = "gridwatch.token_expires";
 const REASON_KEY = "gridwatch.logout_reason";
 export const AFTER_LOGIN_KEY = "gridwatch.after_login";
-// Renew when this share of the token's remaining life has passed, and retry a failed renewal.
-const RENEW_AT = 0.7;
+// Renew when half the token's remaining life has passed: a renewal that waits on a slow network
+// or a busy API still arrives in time. A failed renewal is retried, sooner than the token runs out.
+const RENEW_AT = 0.5;
 const RENEW_RETRY_MS = 10000;
 
 export class ApiError extends Error {
@@ -99,6 +100,12 @@ function planRenewal() {
   renewTimer = setTimeout(renew, Math.max(500, left * RENEW_AT));
 }
 
+/** When to try a failed renewal again: in ten seconds, or sooner while the token has less than
+ * twice that left (half of what is left, at least half a second). */
+function retryDelay() {
+  return Math.max(500, Math.min(RENEW_RETRY_MS, (session.expiresAt - Date.now()) / 2));
+}
+
 /** Exchange the token for a fresh one while it is still valid. */
 export async function renew() {
   if (!session.token) return;
@@ -106,14 +113,14 @@ export async function renew() {
   try {
     response = await fetch("/api/v1/auth/refresh", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } });
   } catch {
-    renewTimer = setTimeout(renew, RENEW_RETRY_MS); // the network, not the login: try again
+    renewTimer = setTimeout(renew, retryDelay()); // the network, not the login: try again
     return;
   }
   if (response.ok) {
     const { access_token: token, expires_in: expiresIn } = await response.json();
     keep(token, expiresIn);
   } else if (response.status !== 401) {
-    renewTimer = setTimeout(renew, RENEW_RETRY_MS);
+    renewTimer = setTimeout(renew, retryDelay());
   }
   // 401: it ran out already; the next request asks the person to log in again.
 }

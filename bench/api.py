@@ -10,7 +10,11 @@ another checkout (e.g. the main branch before a change), then with this one, so 
 the same load on a shared machine. Statements per incident come from the API's own count
 (`gridwatch_database_statements_total` in /metrics), read where one process serves.
 
-Each variant also prints the CPU time of a fixed pure-Python loop taken beside it (`reference
+Every run's folder and database are removed at the end, not between runs: on ext4, creating a
+file shortly (about 35 s) after thousands were deleted costs the creator up to 0.7 ms of kernel
+CPU (the inode allocator steps over the recently deleted ones), which would fall on the next
+API's intake; so do not start it right after another bench or the test suite has deleted its
+files. Each variant also prints the CPU time of a fixed pure-Python loop taken beside it (`reference
 loop`): on a shared machine the same work costs more CPU while neighbours are busy, and the API's
 figures move with it. `--rounds N` runs the variants N times, round by round, and prints medians.
 
@@ -39,6 +43,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +52,8 @@ import cv2
 import httpx
 import numpy as np
 import psutil
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy.pool import NullPool
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -357,67 +363,74 @@ def run_variant(
     repo: Path = REPO,
     *,
     full_answers: bool = False,
+    leftovers: ExitStack,
 ) -> dict[str, float]:
     """Run one API and print its figures; returns its API CPU per incident (ms), by kind
-    ("new" and "join"), and the reference loop's CPU ms taken just before ("reference")."""
+    ("new" and "join"), and the reference loop's CPU ms taken just before ("reference").
+
+    Its folder (evidence, SQLite file) and PostgreSQL database are removed by `leftovers`, at
+    the end of the whole run: thousands of files deleted just before a measurement make each
+    file the next API creates cost up to 0.7 ms of kernel CPU more for about 35 s (ext4's inode
+    allocator steps over recently deleted inodes), which the API's figures would count."""
     name = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
     cpu_ms: dict[str, float] = {}
     if repo != REPO:
         name += f", API of {repo}"
-    with tempfile.TemporaryDirectory(prefix="gridwatch-bench-") as temporary:
-        folder = Path(temporary)
-        database = None
-        if backend == "sqlite":
-            database_url = f"sqlite:///{folder / 'bench.db'}"
-        else:
-            database = f"gridwatch_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{database}"'))
-            database_url = ADMIN_PG.rsplit("/", 1)[0] + f"/{database}"
-        api = None
-        try:
-            api = Api(database_url, folder, free_port(), processes, repo)
-            # Warm up every process: imports, caches, pools.
-            intake(api, 40, joins=False, full_answers=full_answers)
-            intake(api, 40, joins=True, full_answers=full_answers)
-            cpu_ms["reference"] = reference_ms()
-            print(f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU", flush=True)
-            for joins in (False, True):
-                figures = intake(api, incidents, joins=joins, full_answers=full_answers)
-                cpu_ms["join" if joins else "new"] = figures.cpu_ms
-                kind = "joins an open event" if joins else "opens a new event  "
-                statements = (
-                    f"{figures.statements:4.1f}" if figures.statements is not None else " n/a"
-                )
-                print(
-                    f"[{name}] incident with a 60 KB JPEG that {kind}: "
-                    f"{figures.cpu_ms:5.2f} ms API CPU each, {statements} SQL statements each, "
-                    f"{figures.rate:6.1f}/s, p95 {figures.p95_ms:6.1f} ms "
-                    f"({incidents} posts, 8 clients, load average {os.getloadavg()[0]:.1f})",
-                    flush=True,
-                )
-            if events <= 0:
-                return cpu_ms
-            p50, p95 = asyncio.run(websocket_latency(api))
+    folder = Path(leftovers.enter_context(tempfile.TemporaryDirectory(prefix="gridwatch-bench-")))
+    if backend == "sqlite":
+        database_url = f"sqlite:///{folder / 'bench.db'}"
+    else:
+        database = f"gridwatch_bench_{uuid.uuid4().hex[:8]}"
+        with admin_engine().connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{database}"'))
+        leftovers.callback(drop_database, database)
+        database_url = ADMIN_PG.rsplit("/", 1)[0] + f"/{database}"
+    api = None
+    try:
+        api = Api(database_url, folder, free_port(), processes, repo)
+        # Warm up every process: imports, caches, pools.
+        intake(api, 40, joins=False, full_answers=full_answers)
+        intake(api, 40, joins=True, full_answers=full_answers)
+        cpu_ms["reference"] = reference_ms()
+        print(f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU", flush=True)
+        for joins in (False, True):
+            figures = intake(api, incidents, joins=joins, full_answers=full_answers)
+            cpu_ms["join" if joins else "new"] = figures.cpu_ms
+            kind = "joins an open event" if joins else "opens a new event  "
+            statements = f"{figures.statements:4.1f}" if figures.statements is not None else " n/a"
             print(
-                f"[{name}] incident POST -> operator WebSocket message: "
-                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+                f"[{name}] incident with a 60 KB JPEG that {kind}: "
+                f"{figures.cpu_ms:5.2f} ms API CPU each, {statements} SQL statements each, "
+                f"{figures.rate:6.1f}/s, p95 {figures.p95_ms:6.1f} ms "
+                f"({incidents} posts, 8 clients, load average {os.getloadavg()[0]:.1f})",
+                flush=True,
             )
-            seed_events(database_url, events)
-            for case, (median, p95_list) in list_latency(api).items():
-                print(
-                    f"[{name}] list at {events:,} events, {case:>16}: "
-                    f"p50 {median:6.1f} ms, p95 {p95_list:6.1f} ms"
-                )
+        if events <= 0:
             return cpu_ms
-        finally:
-            if api is not None:
-                api.stop()
-            if database is not None:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-                admin.dispose()
+        p50, p95 = asyncio.run(websocket_latency(api))
+        print(
+            f"[{name}] incident POST -> operator WebSocket message: "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+        )
+        seed_events(database_url, events)
+        for case, (median, p95_list) in list_latency(api).items():
+            print(
+                f"[{name}] list at {events:,} events, {case:>16}: "
+                f"p50 {median:6.1f} ms, p95 {p95_list:6.1f} ms"
+            )
+        return cpu_ms
+    finally:
+        if api is not None:
+            api.stop()
+
+
+def admin_engine() -> Engine:
+    return create_engine(ADMIN_PG, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+def drop_database(database: str) -> None:
+    with admin_engine().connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 def main() -> None:
@@ -450,6 +463,12 @@ def main() -> None:
     )
     arguments = parser.parse_args()
     print(f"machine: {describe()}, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    with ExitStack() as leftovers:  # every run's folder and database, removed at the end
+        run_all(arguments, leftovers)
+
+
+def run_all(arguments: argparse.Namespace, leftovers: ExitStack) -> None:
+    """Run the variants as the arguments say (rounds, baseline) and print their medians."""
     variants = arguments.variants.split(",")
     if arguments.baseline is None:
         runs: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
@@ -463,6 +482,7 @@ def main() -> None:
                         arguments.incidents,
                         arguments.events,
                         full_answers=arguments.full_answers,
+                        leftovers=leftovers,
                     )
                 )
         if arguments.rounds > 1:
@@ -483,6 +503,7 @@ def main() -> None:
                         arguments.events,
                         repo,
                         full_answers=arguments.full_answers,
+                        leftovers=leftovers,
                     )
                 )
         if arguments.rounds > 1:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -177,6 +178,28 @@ def api_client(
 ) -> Iterator[TestClient]:
     """The API in-process on a fresh database (each kind), migrated and loaded with the samples."""
     with TestClient(create_app(settings_factory(database_url))) as client:
+        yield client
+
+
+@contextmanager
+def quiet_api(settings: Settings) -> Iterator[TestClient]:
+    """The API in-process as `settings` say, without its delivery loop (whose look for due
+    deliveries every `outbox_poll_s` would fall now and then among statements a test counts) and,
+    on PostgreSQL, once its fan-out's roll call is answered (until then a process takes it that
+    operators watch elsewhere, and shapes live alerts)."""
+    with TestClient(create_app(settings.model_copy(update={"outbox_poll_s": 0}))) as client:
+        fanout = client.app.state.fanout  # type: ignore[attr-defined]
+        if fanout is not None:
+            assert fanout.settled.wait(10)
+        yield client
+
+
+@pytest.fixture
+def quiet_api_client(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> Iterator[TestClient]:
+    """`api_client` as `quiet_api` runs it: for tests that count the statements of a request."""
+    with quiet_api(settings_factory(database_url)) as client:
         yield client
 
 

@@ -12,10 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, update
 
 from api.accounts import issue_api_token
-from api.app import create_app
 from api.models import ApiToken
 from api.settings import Settings
 from tests.api.helpers import WORKER
+from tests.conftest import quiet_api
 from tests.factories import incident_form, incident_metadata, jpeg
 
 SCRAPE = {"Authorization": "Bearer scrape-token"}
@@ -23,12 +23,7 @@ SCRAPE = {"Authorization": "Bearer scrape-token"}
 
 @pytest.fixture
 def client(database_url: str, settings_factory: Callable[..., Settings]) -> Iterator[TestClient]:
-    settings = settings_factory(database_url, outbox_poll_s=0, metrics_token="scrape-token")
-    with TestClient(create_app(settings)) as client:
-        fanout = client.app.state.fanout  # type: ignore[attr-defined]
-        if fanout is not None:
-            # Until its roll call is answered, a process takes it that operators watch elsewhere.
-            assert fanout.settled.wait(10)
+    with quiet_api(settings_factory(database_url, metrics_token="scrape-token")) as client:
         yield client
 
 

@@ -3,17 +3,13 @@ an event, merge candidates newest first, and why a department differs from the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from api.app import create_app
 from api.district import DistrictPolicy, RoutingConfig
-from api.settings import Settings
 from api.taxonomy import Taxonomy
 from tests.api.helpers import report_incident
 from tests.api.test_lifecycle import act
@@ -148,22 +144,12 @@ def test_an_operator_lists_the_grid_workers_who_may_verify_and_assigns_one(
     assert forbidden.status_code == 403
 
 
-@pytest.fixture
-def quiet_client(
-    database_url: str, settings_factory: Callable[..., Settings]
-) -> Iterator[TestClient]:
-    """The API without its delivery loop, whose look for due deliveries every
-    `outbox_poll_s` would otherwise fall now and then among the statements a test counts."""
-    with TestClient(create_app(settings_factory(database_url, outbox_poll_s=0))) as client:
-        yield client
-
-
 def test_a_page_of_the_list_costs_the_same_few_statements_whatever_its_length(
-    quiet_client: TestClient,
+    quiet_api_client: TestClient,
 ) -> None:
     """Every operator's wall asks for the list every few seconds: its camera, grid, incidents
     and assignee come with the page's own statement, not one statement more each."""
-    api_client = quiet_client
+    api_client = quiet_api_client
     seed_accounts(api_client.app)
     accounts = Accounts(api_client)
     engine = api_client.app.state.engine

@@ -106,6 +106,26 @@ def relogin(page: Any, username: str | None = None) -> None:
     dialog.wait_for(state="detached")
 
 
+def on_a_case_page(
+    open_console: Callable[..., Console],
+    server: LiveServer,
+    number: int,
+    before_login: Callable[[Any], object] | None = None,
+) -> tuple[dict[str, Any], Console, TokenWatch]:
+    """A hotline case (`number`) and the district operator logged in on its page, the tab's
+    tokens watched; `before_login(page)` runs before the login (a route to set up first).
+    Returns the case, the operator's console and the watch."""
+    case = hotline_case(api_as(server, "district_operator"), number)
+    operator = open_console("district_operator")
+    watch = TokenWatch(operator.page)
+    if before_login is not None:
+        before_login(operator.page)
+    operator.login("district_operator")
+    operator.open(f"#/events/{case['id']}")
+    operator.page.wait_for_selector(".event-page")
+    return case, operator, watch
+
+
 def start_a_dispatch(
     open_console: Callable[..., Console], server: LiveServer, number: int, note: str
 ) -> tuple[dict[str, Any], Console, TokenWatch, Any]:
@@ -265,13 +285,8 @@ def test_a_report_and_its_photo_outlive_the_token_and_a_reload(
 def test_a_session_that_ended_says_so_and_returns_where_it_was(
     open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:
-    case = hotline_case(api_as(console_server, "district_operator"), 2)
-    operator = open_console("district_operator")
-    watch = TokenWatch(operator.page)
-    operator.login("district_operator")
+    case, operator, watch = on_a_case_page(open_console, console_server, 2)
     page = operator.page
-    operator.open(f"#/events/{case['id']}")
-    page.wait_for_selector(".event-page")
     refuse_renewal(page)
     dialog = page.locator("dialog.relogin-dialog")
     dialog.wait_for(timeout=(LIFETIME_S + 10) * 1000)
@@ -294,9 +309,6 @@ def test_a_session_that_ended_says_so_and_returns_where_it_was(
 def test_a_renewal_lost_to_the_network_is_tried_again_before_the_token_runs_out(
     open_console: Callable[..., Console], console_server: LiveServer
 ) -> None:
-    case = hotline_case(api_as(console_server, "district_operator"), 4)
-    operator = open_console("district_operator")
-    watch = TokenWatch(operator.page)
     lost: list[str] = []
 
     def lose_the_first(route: Any) -> None:
@@ -306,11 +318,13 @@ def test_a_renewal_lost_to_the_network_is_tried_again_before_the_token_runs_out(
         else:
             route.continue_()
 
+    case, operator, watch = on_a_case_page(
+        open_console,
+        console_server,
+        4,
+        before_login=lambda page: page.route("**/api/v1/auth/refresh", lose_the_first),
+    )
     page = operator.page
-    page.route("**/api/v1/auth/refresh", lose_the_first)
-    operator.login("district_operator")
-    operator.open(f"#/events/{case['id']}")
-    page.wait_for_selector(".event-page")
     # The first renewal (half the token's life in) is lost; the next comes within half of what
     # was left, not ten seconds later when the token has long run out.
     page.wait_for_timeout(LIFETIME_S * 1.5 * 1000)

@@ -1,5 +1,5 @@
 """API figures: what incident intake costs (the API processes' own CPU time per accepted
-incident with a 60 KB snapshot, measured with psutil, for a new event and for an occurrence that
+incident with its snapshot, measured with psutil, for a new event and for an occurrence that
 joins an open one), its rate and p95; event-list latency at 100,000 events; and the time from an
 incident POST to the operator's WebSocket message.
 
@@ -19,7 +19,10 @@ loop`): on a shared machine the same work costs more CPU while neighbours are bu
 figures move with it. `--rounds N` runs the variants N times, round by round, and prints medians.
 
 Incidents are posted as workers post them, asking for the short answer (`Prefer:
-return=minimal`); `--full-answers` asks for the whole event in each answer instead.
+return=minimal`); `--full-answers` asks for the whole event in each answer instead. Their
+snapshots are frames of the demo clip (real footage, 768x576) encoded as a worker encodes its
+snapshots (`detectors.evidence.encode_jpeg`, quality 85): about 86 KB each; their mean size is
+printed.
 
 Usage: python bench/api.py [--incidents 1000] [--full-answers] [--events 100000 | 0: intake only]
                            [--variants sqlite:1,postgresql:1,postgresql:2] [--baseline DIR]
@@ -50,7 +53,6 @@ from pathlib import Path
 
 import cv2
 import httpx
-import numpy as np
 import psutil
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.pool import NullPool
@@ -59,6 +61,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api.models import Camera, GridEvent  # noqa: E402
+from contract.camera import default_data_dir  # noqa: E402
+from detectors.evidence import encode_jpeg  # noqa: E402
+from gridwatch.assets import ASSETS, ensure  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import ANSWER_WANTED  # noqa: E402
 
@@ -79,12 +84,38 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def snapshots(count: int = 16) -> list[bytes]:
+    """`count` snapshots as a worker sends them: frames of the demo clip spread over its length,
+    encoded as the worker encodes its snapshots (JPEG, quality 85)."""
+    clip = ensure(next(asset for asset in ASSETS if asset.name == "vtest.avi"), default_data_dir())
+    capture = cv2.VideoCapture(str(clip))
+    try:
+        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        jpegs = []
+        for index in range(count):
+            capture.set(cv2.CAP_PROP_POS_FRAMES, index * frames // count)
+            ok, frame = capture.read()
+            if not ok:
+                raise RuntimeError(f"{clip}: frame {index * frames // count} could not be read")
+            jpegs.append(encode_jpeg(frame))
+    finally:
+        capture.release()
+    return jpegs
+
+
+SNAPSHOTS: list[bytes] = []
+
+
 def snapshot(seed: int) -> bytes:
-    image = np.full((576, 768, 3), seed % 255, dtype=np.uint8)
-    cv2.putText(image, f"bench {seed}", (50, 300), cv2.FONT_HERSHEY_SIMPLEX, 3, (0, 0, 255), 5)
-    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    assert ok
-    return buffer.tobytes()
+    """One of the demo clip's snapshots (`snapshots`), read once."""
+    if not SNAPSHOTS:
+        SNAPSHOTS.extend(snapshots())
+    return SNAPSHOTS[seed % len(SNAPSHOTS)]
+
+
+def snapshot_kib() -> float:
+    """The snapshots' mean size, KiB."""
+    return statistics.mean(len(snapshot(seed)) for seed in range(16)) / 1024
 
 
 def incident(camera_id: str, jpeg: bytes, when: datetime) -> dict[str, object]:
@@ -201,10 +232,10 @@ def reference_ms() -> float:
 def intake(
     api: Api, count: int, *, joins: bool, concurrency: int = 8, full_answers: bool = False
 ) -> Intake:
-    """Post `count` incidents with a 60 KB JPEG each from `concurrency` clients, each on one
-    kept-alive connection as a worker's client is. With `joins`, every incident is a repeat of
-    one situation (one camera, rule and zone), so all but the first join its open event as
-    occurrences; otherwise each has a zone of its own and opens a new event."""
+    """Post `count` incidents with a snapshot each (`snapshot`) from `concurrency` clients, each
+    on one kept-alive connection as a worker's client is. With `joins`, every incident is a
+    repeat of one situation (one camera, rule and zone), so all but the first join its open
+    event as occurrences; otherwise each has a zone of its own and opens a new event."""
     jpegs = [snapshot(i) for i in range(16)]
     headers = {"Authorization": f"Bearer {TOKEN}", "X-GridWatch-Worker": "bench"}
     if not full_answers:  # as a worker asks (gridwatch.outbox): the status is all it reads
@@ -399,7 +430,7 @@ def run_variant(
             kind = "joins an open event" if joins else "opens a new event  "
             statements = f"{figures.statements:4.1f}" if figures.statements is not None else " n/a"
             print(
-                f"[{name}] incident with a 60 KB JPEG that {kind}: "
+                f"[{name}] incident with a {snapshot_kib():.0f} KiB JPEG that {kind}: "
                 f"{figures.cpu_ms:5.2f} ms API CPU each, {statements} SQL statements each, "
                 f"{figures.rate:6.1f}/s, p95 {figures.p95_ms:6.1f} ms "
                 f"({incidents} posts, 8 clients, load average {os.getloadavg()[0]:.1f})",

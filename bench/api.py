@@ -10,13 +10,16 @@ another checkout (e.g. the main branch before a change), then with this one, so 
 the same load on a shared machine. Statements per incident come from the API's own count
 (`gridwatch_database_statements_total` in /metrics), read where one process serves.
 
-Every run's folder and database are removed at the end, not between runs: on ext4, creating a
-file shortly (about 35 s) after thousands were deleted costs the creator up to 0.7 ms of kernel
-CPU (the inode allocator steps over the recently deleted ones), which would fall on the next
-API's intake; so do not start it right after another bench or the test suite has deleted its
-files. Each variant also prints the CPU time of a fixed pure-Python loop taken beside it (`reference
-loop`): on a shared machine the same work costs more CPU while neighbours are busy, and the API's
-figures move with it. `--rounds N` runs the variants N times, round by round, and prints medians.
+Every run's folder and database are removed at the end, not between runs: on an ext4 file system
+without a journal, as this machine's root is, the inode allocator passes over every free inode
+deleted in the last half minute or so (ext4's `recently_deleted`, checked only when there is no
+journal), so creating a file there shortly after thousands were deleted costs up to 0.5 ms of
+kernel CPU instead of 0.03, which would fall on the next API's intake. Do not start it right
+after another bench or the test suite has deleted its files (dropping a database deletes
+hundreds). Each variant prints what creating a file beside its evidence costs (and warns when it
+is slow), and the CPU time of a fixed pure-Python loop taken beside it (`reference loop`): on a
+shared machine the same work costs more CPU while neighbours are busy, and the API's figures
+move with it. `--rounds N` runs the variants N times, round by round, and prints medians.
 
 Incidents are posted as workers post them, asking for the short answer (`Prefer:
 return=minimal`); `--full-answers` asks for the whole event in each answer instead. Their
@@ -217,6 +220,24 @@ def api_cpu_s(api: Api) -> float:
     return total
 
 
+# Above this, creating a file costs more than the file system itself does: see the module's
+# docstring (ext4 without a journal, after many deletions).
+SLOW_FILE_CREATION_MS = 0.1
+
+
+def file_creation_ms(folder: Path, count: int = 200) -> float:
+    """CPU milliseconds (almost all the kernel's) of creating one empty file in a new folder
+    beside `folder`, as the API creates each snapshot's: about 0.03 on this machine's ext4 at
+    rest, ten times that and more for minutes after thousands of files were deleted nearby (see
+    the module's docstring). The files stay until the run's folder is removed: deleting them
+    now would be the very thing measured."""
+    probe = Path(tempfile.mkdtemp(dir=folder, prefix="file-creation-"))
+    started = time.thread_time()
+    for index in range(count):
+        os.close(os.open(probe / str(index), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return (time.thread_time() - started) * 1000 / count
+
+
 def reference_ms() -> float:
     """CPU milliseconds of a fixed pure-Python loop in this process, taken beside each variant:
     on a shared machine the same work costs more CPU time while neighbours are busy (2-core
@@ -397,12 +418,13 @@ def run_variant(
     leftovers: ExitStack,
 ) -> dict[str, float]:
     """Run one API and print its figures; returns its API CPU per incident (ms), by kind
-    ("new" and "join"), and the reference loop's CPU ms taken just before ("reference").
+    ("new" and "join"), the reference loop's CPU ms taken just before ("reference") and the CPU
+    ms of creating a file beside the evidence ("create").
 
     Its folder (evidence, SQLite file) and PostgreSQL database are removed by `leftovers`, at
     the end of the whole run: thousands of files deleted just before a measurement make each
-    file the next API creates cost up to 0.7 ms of kernel CPU more for about 35 s (ext4's inode
-    allocator steps over recently deleted inodes), which the API's figures would count."""
+    file the next API creates cost up to 0.5 ms of kernel CPU more for half a minute or so (see
+    the module's docstring), which the API's figures would count."""
     name = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
     cpu_ms: dict[str, float] = {}
     if repo != REPO:
@@ -423,7 +445,19 @@ def run_variant(
         intake(api, 40, joins=False, full_answers=full_answers)
         intake(api, 40, joins=True, full_answers=full_answers)
         cpu_ms["reference"] = reference_ms()
-        print(f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU", flush=True)
+        cpu_ms["create"] = file_creation_ms(folder / "evidence")
+        print(
+            f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU; creating a file beside"
+            f" the evidence: {cpu_ms['create']:.3f} ms CPU",
+            flush=True,
+        )
+        if cpu_ms["create"] > SLOW_FILE_CREATION_MS:
+            print(
+                f"[{name}] warning: creating a file here costs {cpu_ms['create']:.2f} ms (a"
+                f" healthy file system: about 0.03): files were deleted nearby in the last"
+                f" minutes, and every snapshot the API stores pays it too",
+                flush=True,
+            )
         for joins in (False, True):
             figures = intake(api, incidents, joins=joins, full_answers=full_answers)
             cpu_ms["join" if joins else "new"] = figures.cpu_ms
@@ -547,12 +581,13 @@ def print_medians(variant: str, whose: str, figures: list[dict[str, float]]) -> 
     loop's CPU time (how fast the machine ran meanwhile)."""
     medians = {
         kind: statistics.median(run[kind] for run in figures)
-        for kind in ("new", "join", "reference")
+        for kind in ("new", "join", "reference", "create")
     }
     print(
         f"[{variant}, {whose}] median of {len(figures)} rounds, API CPU per incident: new event"
         f" {medians['new']:.2f} ms, occurrence {medians['join']:.2f} ms (reference loop"
-        f" {medians['reference']:.0f} ms; load average {os.getloadavg()[0]:.1f})",
+        f" {medians['reference']:.0f} ms, a file created {medians['create']:.3f} ms; load"
+        f" average {os.getloadavg()[0]:.1f})",
         flush=True,
     )
 

@@ -48,16 +48,31 @@ def clip_relative_path(snapshot_path: str | Path) -> Path:
 
 
 def store(root: Path, relative: Path, payload: bytes) -> Path:
-    """Write `payload` under `root` atomically: a reader sees the whole file or none."""
+    """Write `payload` under `root` atomically: a reader sees the whole file or none. The file
+    is on disk (fsync) before this returns, written under a `PARTIAL_PREFIX` name and renamed.
+
+    Every incident's snapshot passes here, so the folder is created only when the partial file
+    cannot be (its first file of the day), not asked for on every call.
+
+    Raises:
+        EvidenceError: The file could not be written (disk full, permissions, a file where a
+            folder must go).
+    """
     target = root / relative
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
         try:
-            with os.fdopen(descriptor, "wb") as stream:
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
+            descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
+        try:
+            try:
+                written = memoryview(payload)
+                while written:
+                    written = written[os.write(descriptor, written) :]
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
             Path(temporary).replace(target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

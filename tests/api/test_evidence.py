@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
-from api.evidence import PARTIAL_PREFIX, stored_files
+from api.evidence import PARTIAL_PREFIX, EvidenceError, store, stored_files
 from api.models import CustomModel
 from detectors.evidence import encode_mp4, sha256_hex
 from tests.api.helpers import WORKER
@@ -80,3 +82,32 @@ def test_every_file_in_the_evidence_directory_is_named_by_a_row_with_its_digest(
     (clip,) = [file for file in files if file.kind == "clip"]
     assert clip.owner == f"incident {event['incident']['id']}"  # type: ignore[index]
     assert clip.path.endswith(".mp4")
+
+
+def test_a_stored_file_makes_its_folder_when_missing_and_leaves_no_partial_file(
+    tmp_path: Path,
+) -> None:
+    """The day's folder is made by the first file of the day, and again if it went away since;
+    a write that fails leaves neither the file nor its partial copy behind."""
+    payload = jpeg(shade=40) * 20  # larger than one write may take
+    first = store(tmp_path, Path("2026/11/30/first.jpg"), payload)
+    assert first.read_bytes() == payload
+    assert stored_day_files(tmp_path) == ["first.jpg"]
+
+    shutil.rmtree(tmp_path / "2026")  # an admin's clean-up between two incidents
+    again = store(tmp_path, Path("2026/11/30/again.jpg"), payload)
+    assert again.read_bytes() == payload
+
+    (tmp_path / "2027").write_bytes(b"a file where the year's folder must go")
+    with pytest.raises(EvidenceError, match="evidence could not be stored"):
+        store(tmp_path, Path("2027/01/01/refused.jpg"), payload)
+
+    (tmp_path / "2026/11/30/taken.jpg").mkdir()  # the rename itself fails
+    with pytest.raises(EvidenceError):
+        store(tmp_path, Path("2026/11/30/taken.jpg"), payload)
+    assert stored_day_files(tmp_path) == ["again.jpg", "taken.jpg"]
+
+
+def stored_day_files(root: Path) -> list[str]:
+    """Every name in 2026/11/30, partial copies included."""
+    return sorted(path.name for path in (root / "2026/11/30").iterdir())

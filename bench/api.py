@@ -12,14 +12,16 @@ the same load on a shared machine. Statements per incident come from the API's o
 
 Every run's folder and database are removed at the end, not between runs: on an ext4 file system
 without a journal, as this machine's root is, the inode allocator passes over every free inode
-deleted in the last half minute or so (ext4's `recently_deleted`, checked only when there is no
-journal), so creating a file there shortly after thousands were deleted costs up to 0.5 ms of
-kernel CPU instead of 0.03, which would fall on the next API's intake. Do not start it right
-after another bench or the test suite has deleted its files (dropping a database deletes
-hundreds). Each variant prints what creating a file beside its evidence costs (and warns when it
-is slow), and the CPU time of a fixed pure-Python loop taken beside it (`reference loop`): on a
-shared machine the same work costs more CPU while neighbours are busy, and the API's figures
-move with it. `--rounds N` runs the variants N times, round by round, and prints medians.
+deleted recently (ext4's `recently_deleted`, checked only when there is no journal: from half a
+minute to several minutes, longer while the inode table is not yet written back), so creating a
+file near thousands just deleted costs up to 0.6 ms of kernel CPU instead of 0.03, which falls on
+the API's intake. Each variant measures what creating a file beside its snapshots costs and, by
+default, waits until it is back to its cost at rest (`--settle-s`; a run right after another
+bench or the test suite waits some minutes), and warns if it is not. It also prints the CPU time
+of a fixed pure-Python loop (`reference loop`) and of a `SELECT 1` round trip to PostgreSQL,
+taken beside it: on a shared machine the same work costs more CPU while neighbours are busy, and
+the API's figures move with it. `--rounds N` runs the variants N times, round by round, and
+prints medians.
 
 Incidents are posted as workers post them, asking for the short answer (`Prefer:
 return=minimal`); `--full-answers` asks for the whole event in each answer instead. Their
@@ -29,7 +31,7 @@ printed.
 
 Usage: python bench/api.py [--incidents 1000] [--full-answers] [--events 100000 | 0: intake only]
                            [--variants sqlite:1,postgresql:1,postgresql:2] [--baseline DIR]
-                           [--rounds N: run N times, print medians]
+                           [--rounds N: run N times, print medians] [--settle-s 600]
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from pathlib import Path
 import cv2
 import httpx
 import psutil
+import psycopg
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.pool import NullPool
 
@@ -232,13 +235,15 @@ def file_creation_ms(evidence: Path, count: int = 200) -> float:
     were deleted nearby (see the module's docstring). The files stay until the run's folder is
     removed: deleting them now would be the very thing measured."""
     latest = max(path for path in evidence.glob("*/*/*") if path.is_dir())
+    names = [latest / f"{PROBE_PREFIX}{uuid.uuid4().hex}" for _ in range(count)]
     started = time.thread_time()
-    for index in range(count):
-        name = latest / f"{PROBE_PREFIX}{index}"
+    for name in names:
         os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     return (time.thread_time() - started) * 1000 / count
 
 
+# How often a slow file creation is measured again while waiting for it to settle.
+SETTLE_PROBE_S = 20.0
 # The probe's files, beside the snapshots (no incident id starts so).
 PROBE_PREFIX = ".file-creation-probe-"
 
@@ -253,6 +258,26 @@ def reference_ms() -> float:
     for number in range(3_000_000):
         total += number * number % 7
     return (time.process_time() - started) * 1000
+
+
+def round_trip_us(count: int = 2000) -> float | None:
+    """CPU microseconds of this process per `SELECT 1` round trip to PostgreSQL on loopback
+    (psycopg, no pool, no ORM), taken beside each variant; None where no PostgreSQL answers.
+    Intake makes five or six round trips an incident, each a wake-up of the API and of a
+    server process: on this machine their cost moves while the reference loop's does not
+    (the API's figures have moved by half, the loop's by a tenth), so this says which of the
+    two kinds of slowness a run met."""
+    try:
+        connection = psycopg.connect(ADMIN_PG.replace("+psycopg", ""), autocommit=True)
+    except psycopg.Error:
+        return None
+    with connection:
+        for _ in range(100):
+            connection.execute("SELECT 1").fetchone()
+        started = time.thread_time()
+        for _ in range(count):
+            connection.execute("SELECT 1").fetchone()
+        return (time.thread_time() - started) * 1e6 / count
 
 
 def intake(
@@ -420,16 +445,19 @@ def run_variant(
     repo: Path = REPO,
     *,
     full_answers: bool = False,
+    settle_s: float = 0,
     leftovers: ExitStack,
 ) -> dict[str, float]:
     """Run one API and print its figures; returns its API CPU per incident (ms), by kind
-    ("new" and "join"), the reference loop's CPU ms taken just before ("reference") and the CPU
-    ms of creating a file beside the evidence ("create").
+    ("new" and "join"), the reference loop's CPU ms taken just before ("reference"), the CPU
+    microseconds of a round trip to PostgreSQL ("round_trip") and the CPU ms of creating a file
+    beside the evidence ("create"), once it is not slow or after `settle_s` seconds of waiting
+    for it.
 
     Its folder (evidence, SQLite file) and PostgreSQL database are removed by `leftovers`, at
     the end of the whole run: thousands of files deleted just before a measurement make each
-    file the next API creates cost up to 0.5 ms of kernel CPU more for half a minute or so (see
-    the module's docstring), which the API's figures would count."""
+    file the next API creates cost up to 0.6 ms of kernel CPU more for minutes (see the module's
+    docstring), which the API's figures would count."""
     name = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
     cpu_ms: dict[str, float] = {}
     if repo != REPO:
@@ -451,9 +479,22 @@ def run_variant(
         intake(api, 40, joins=True, full_answers=full_answers)
         cpu_ms["reference"] = reference_ms()
         cpu_ms["create"] = file_creation_ms(folder / "evidence")
+        waited = time.monotonic()
+        while cpu_ms["create"] > SLOW_FILE_CREATION_MS and time.monotonic() - waited < settle_s:
+            time.sleep(SETTLE_PROBE_S)
+            cpu_ms["create"] = file_creation_ms(folder / "evidence")
+        if settle_s and time.monotonic() - waited > 1:
+            print(
+                f"[{name}] waited {time.monotonic() - waited:.0f} s for creating a file to cost"
+                f" what it does at rest ({cpu_ms['create']:.3f} ms now)",
+                flush=True,
+            )
+        round_trip = round_trip_us()
+        cpu_ms["round_trip"] = round_trip if round_trip is not None else float("nan")
         print(
-            f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU; creating a file beside"
-            f" the evidence: {cpu_ms['create']:.3f} ms CPU",
+            f"[{name}] reference loop: {cpu_ms['reference']:.0f} ms CPU; a SELECT 1 round trip:"
+            f" {cpu_ms['round_trip']:.0f} us CPU; creating a file beside the evidence:"
+            f" {cpu_ms['create']:.3f} ms CPU",
             flush=True,
         )
         if cpu_ms["create"] > SLOW_FILE_CREATION_MS:
@@ -524,6 +565,14 @@ def main() -> None:
         help="a checkout whose API runs each variant first (before/after in one run)",
     )
     parser.add_argument(
+        "--settle-s",
+        type=float,
+        default=600,
+        help="before measuring each variant, wait up to this long for creating a file beside"
+        " the evidence to cost what it does at rest (ext4 without a journal charges more for"
+        " minutes after many deletions, e.g. the previous run's clean-up); 0: do not wait",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -552,6 +601,7 @@ def run_all(arguments: argparse.Namespace, leftovers: ExitStack) -> None:
                         arguments.incidents,
                         arguments.events,
                         full_answers=arguments.full_answers,
+                        settle_s=arguments.settle_s,
                         leftovers=leftovers,
                     )
                 )
@@ -573,6 +623,7 @@ def run_all(arguments: argparse.Namespace, leftovers: ExitStack) -> None:
                         arguments.events,
                         repo,
                         full_answers=arguments.full_answers,
+                        settle_s=arguments.settle_s,
                         leftovers=leftovers,
                     )
                 )
@@ -586,12 +637,13 @@ def print_medians(variant: str, whose: str, figures: list[dict[str, float]]) -> 
     loop's CPU time (how fast the machine ran meanwhile)."""
     medians = {
         kind: statistics.median(run[kind] for run in figures)
-        for kind in ("new", "join", "reference", "create")
+        for kind in ("new", "join", "reference", "round_trip", "create")
     }
     print(
         f"[{variant}, {whose}] median of {len(figures)} rounds, API CPU per incident: new event"
         f" {medians['new']:.2f} ms, occurrence {medians['join']:.2f} ms (reference loop"
-        f" {medians['reference']:.0f} ms, a file created {medians['create']:.3f} ms; load"
+        f" {medians['reference']:.0f} ms, a round trip {medians['round_trip']:.0f} us, a file"
+        f" created {medians['create']:.3f} ms; load"
         f" average {os.getloadavg()[0]:.1f})",
         flush=True,
     )

@@ -26,7 +26,7 @@ prints medians.
 Incidents are posted as workers post them, asking for the short answer (`Prefer:
 return=minimal`); `--full-answers` asks for the whole event in each answer instead. Their
 snapshots are frames of the demo clip (real footage, 768x576) encoded as a worker encodes its
-snapshots (`detectors.evidence.encode_jpeg`, quality 85): about 86 KB each; their mean size is
+snapshots (`bench.harness.Snapshots`, quality 85): about 86 KB each; their mean size is
 printed.
 
 Usage: python bench/api.py [--incidents 1000] [--full-answers] [--events 100000 | 0: intake only]
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -56,7 +57,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
 import httpx
 import psutil
 import psycopg
@@ -67,9 +67,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api.models import Camera, GridEvent  # noqa: E402
-from contract.camera import default_data_dir  # noqa: E402
-from detectors.evidence import encode_jpeg  # noqa: E402
-from gridwatch.assets import ASSETS, ensure  # noqa: E402
+from bench.harness import Snapshots  # noqa: E402
 from gridwatch.machine import describe  # noqa: E402
 from gridwatch.outbox import ANSWER_WANTED  # noqa: E402
 
@@ -90,38 +88,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def snapshots(count: int = 16) -> list[bytes]:
-    """`count` snapshots as a worker sends them: frames of the demo clip spread over its length,
-    encoded as the worker encodes its snapshots (JPEG, quality 85)."""
-    clip = ensure(next(asset for asset in ASSETS if asset.name == "vtest.avi"), default_data_dir())
-    capture = cv2.VideoCapture(str(clip))
-    try:
-        frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        jpegs = []
-        for index in range(count):
-            capture.set(cv2.CAP_PROP_POS_FRAMES, index * frames // count)
-            ok, frame = capture.read()
-            if not ok:
-                raise RuntimeError(f"{clip}: frame {index * frames // count} could not be read")
-            jpegs.append(encode_jpeg(frame))
-    finally:
-        capture.release()
-    return jpegs
+@functools.cache
+def demo_snapshots() -> Snapshots:
+    return Snapshots(SNAPSHOT_COUNT)
 
 
-SNAPSHOTS: list[bytes] = []
-
-
+@functools.cache
 def snapshot(seed: int) -> bytes:
-    """One of the demo clip's snapshots (`snapshots`), read once."""
-    if not SNAPSHOTS:
-        SNAPSHOTS.extend(snapshots())
-    return SNAPSHOTS[seed % len(SNAPSHOTS)]
+    """One of `SNAPSHOT_COUNT` snapshots as a worker sends them (`bench.harness.Snapshots`:
+    frames of the demo clip at the worker's JPEG quality), by `seed`."""
+    return demo_snapshots().jpeg(seed % SNAPSHOT_COUNT)
+
+
+SNAPSHOT_COUNT = 16
 
 
 def snapshot_kib() -> float:
     """The snapshots' mean size, KiB."""
-    return statistics.mean(len(snapshot(seed)) for seed in range(16)) / 1024
+    return statistics.mean(len(snapshot(seed)) for seed in range(SNAPSHOT_COUNT)) / 1024
 
 
 def incident(camera_id: str, jpeg: bytes, when: datetime) -> dict[str, object]:
@@ -287,7 +271,7 @@ def intake(
     on one kept-alive connection as a worker's client is. With `joins`, every incident is a
     repeat of one situation (one camera, rule and zone), so all but the first join its open
     event as occurrences; otherwise each has a zone of its own and opens a new event."""
-    jpegs = [snapshot(i) for i in range(16)]
+    jpegs = [snapshot(i) for i in range(SNAPSHOT_COUNT)]
     headers = {"Authorization": f"Bearer {TOKEN}", "X-GridWatch-Worker": "bench"}
     if not full_answers:  # as a worker asks (gridwatch.outbox): the status is all it reads
         headers["Prefer"] = ANSWER_WANTED

@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
 
 from contract.camera import default_data_dir  # noqa: E402
 from detectors.incident import Incident, incident_id  # noqa: E402
+from gridwatch.assets import ASSETS, ensure  # noqa: E402
 
 WORKER_TOKEN = "bench-worker-token-0123456789"  # noqa: S105 - a throw-away API for the benchmark
 SECRET_KEY = "bench-secret-key-0123456789abcdef"  # noqa: S105
@@ -319,11 +320,18 @@ def temporary_folder(prefix: str) -> Path:
 
 
 class Snapshots:
-    """Real frames of the demo clip as JPEGs (about 50 KB each), each stamped with a number so
-    that every incident's evidence has its own digest."""
+    """Real frames of the demo clip as JPEGs, encoded as a worker encodes its snapshots
+    (quality 85: about 86 KB each), each stamped with a number so that every incident's evidence
+    has its own digest. The clip is fetched and checked as the set-up does when missing.
+
+    Raises:
+        RuntimeError: The clip could not be read.
+    """
 
     def __init__(self, count: int = 8):
-        capture = cv2.VideoCapture(str(default_data_dir() / "vtest.avi"))
+        demo = next(asset for asset in ASSETS if asset.name == "vtest.avi")
+        clip = ensure(demo, default_data_dir())
+        capture = cv2.VideoCapture(str(clip))
         self._images: list[np.ndarray] = []
         while len(self._images) < count:
             ok, image = capture.read()
@@ -334,7 +342,7 @@ class Snapshots:
                 capture.grab()
         capture.release()
         if not self._images:
-            self._images.append(np.full((576, 768, 3), 90, dtype=np.uint8))
+            raise RuntimeError(f"{clip}: no frame could be read")
 
     def jpeg(self, number: int) -> bytes:
         image = self._images[number % len(self._images)].copy()

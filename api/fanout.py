@@ -136,13 +136,20 @@ class PostgresFanout:
                     while not self._stop.is_set():
                         asked = False
                         wait = 1.0 if self.settled.is_set() else ROLL_CALL_S / 4
-                        # The connection is locked while notifies() runs: answers wait until
-                        # it returns.
-                        for notice in connection.notifies(timeout=wait):
-                            if notice.channel == VIEWERS_CHANNEL:
-                                asked |= self._heard(notice.payload)
-                            else:
-                                self._relay(notice.payload)
+                        # The connection is locked while notifies() runs: a roll call stops it
+                        # and is answered at once, since the asker trusts silence after
+                        # ROLL_CALL_S (waiting out the rest of `wait` first could take as long).
+                        notices = connection.notifies(timeout=wait)
+                        try:
+                            for notice in notices:
+                                if notice.channel == VIEWERS_CHANNEL:
+                                    asked |= self._heard(notice.payload)
+                                else:
+                                    self._relay(notice.payload)
+                                if asked:
+                                    break
+                        finally:
+                            notices.close()
                         now = time.monotonic()
                         if now >= answers_by:
                             self.settled.set()

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from api.db import make_engine
-from api.fanout import PostgresFanout
+from api.fanout import ROLL_CALL_S, PostgresFanout
 from api.live import Audience, LiveHub, ViewerScope
 from api.settings import Settings
 from tests.conftest import (
@@ -164,4 +164,46 @@ def test_alerts_are_shaped_only_while_an_operator_is_connected_to_some_process(
     finally:
         for fanout in fanouts:
             fanout.stop()
+        engine.dispose()
+
+
+def test_a_roll_call_is_answered_at_once_not_after_the_listeners_wait(
+    shared_postgres: str,
+) -> None:
+    """A process with an operator connected answers a starting process's roll call as soon as
+    it hears it: the starting one trusts silence after ROLL_CALL_S, and an answer held back
+    until the end of the listener's one-second wait for notices could come after that, so that
+    the new process shaped no alert for the operator until the next heartbeat (10 s)."""
+    engine = make_engine(shared_postgres)
+    watched, starting = LiveHub(), LiveHub()
+    fanout = PostgresFanout(engine, watched)
+    watched.relay, watched.on_watchers = fanout.send, fanout.announce
+    answered: list[float] = []  # seconds from a roll call to its answer
+
+    async def connected() -> None:
+        watched.bind(asyncio.get_running_loop())
+        with watched.subscription(ViewerScope(role="admin")):
+            for _ in range(6):  # each start meets the watcher's listener at another moment
+                newcomer = PostgresFanout(engine, starting)
+                newcomer.start()
+                try:
+                    assert newcomer.listening.wait(10)  # its roll call is out
+                    asked = time.monotonic()
+                    while not newcomer._viewers and time.monotonic() - asked < ROLL_CALL_S:
+                        await asyncio.sleep(0.005)
+                    answered.append(time.monotonic() - asked)
+                    while not newcomer.settled.is_set():
+                        await asyncio.sleep(0.01)
+                    assert newcomer.watched_elsewhere()
+                finally:
+                    newcomer.stop()
+
+    try:
+        fanout.start()
+        assert fanout.settled.wait(10)
+        run_coroutine(connected())
+        # Held back, an answer came after 0-1 s (the rest of the wait), here after milliseconds.
+        assert max(answered) < ROLL_CALL_S / 4, answered
+    finally:
+        fanout.stop()
         engine.dispose()

@@ -96,4 +96,6 @@ def test_operator_acknowledges_in_one_click_and_watches_the_camera_live(
     page.wait_for_function(FRESH, arg=dialog.element_handle(), timeout=20_000)
     operator.screenshot("operator-camera-live-view")
     page.locator("dialog.live-dialog .dialog-cancel").click()
-    assert worker.live_pictures is not None and worker.live_pictures.sent > 3
+    # At least the two the panel showed one after the other (a loaded machine sends fewer than
+    # one a second; the dialog may show the last of them again, still fresh).
+    assert worker.live_pictures is not None and worker.live_pictures.sent >= 2

@@ -54,6 +54,12 @@ class ServiceCollector(Collector):
         yield CounterMetricFamily(
             "gridwatch_gb28181_alarms", "Device alarms received and answered.", value=stats.alarms
         )
+        yield CounterMetricFamily(
+            "gridwatch_gb28181_retransmissions",
+            "Requests a device sent again before it heard the answer, answered with the same"
+            " answer and not handled twice (RFC 3261 section 17.2.2).",
+            value=stats.retransmissions,
+        )
         devices = GaugeMetricFamily(
             "gridwatch_gb28181_devices", "Registered devices, by state.", labels=["state"]
         )

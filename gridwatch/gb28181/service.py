@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 _DIGITS20 = re.compile(r"^[0-9]{20}$")
 _DIGITS10 = re.compile(r"^[0-9]{10}$")
 NONCE_TTL_S = 300.0
+# RFC 3261 §17.2.2: a non-INVITE server transaction over UDP stays Completed for Timer J
+# (64 x T1 = 32 s) and answers each retransmission of its request with the response it sent.
+TIMER_J_S = 32.0
 
 
 class Gb28181Settings(BaseSettings):
@@ -140,6 +143,7 @@ class Stats:
     no_password: int = 0  # REGISTERs of devices that have no password here
     challenges: int = 0
     alarms: int = 0
+    retransmissions: int = 0  # requests received again and answered as the first time
 
 
 class Gb28181Service(asyncio.DatagramProtocol):
@@ -176,6 +180,8 @@ class Gb28181Service(asyncio.DatagramProtocol):
         self._cseq = 0
         self.transport: asyncio.DatagramTransport | None = None
         self._tcp: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        # Final answers sent over UDP, by transaction (`_transaction`): (until when, bytes).
+        self._answered: dict[tuple[str, str, str], tuple[float, bytes]] = {}
         self.media = MediaCalls(self, media or MediaSettings())
 
     # --- transport -------------------------------------------------------------------------
@@ -196,6 +202,16 @@ class Gb28181Service(asyncio.DatagramProtocol):
             if not self.media.on_response(message, addr):
                 log.debug("%s:%d: response to no request of ours", *addr)
             return
+        answered = self._answered.get(_transaction(message))
+        if answered is not None and answered[0] > self.clock():
+            # The device did not hear the answer in time (a lost datagram, a slow network, a
+            # loaded platform) and sent the request again: handled once, answered alike. A
+            # second REGISTER would otherwise get a new challenge that the device, waiting for
+            # its 200, does not expect, and a second alarm would be reported twice.
+            self.stats.retransmissions += 1
+            log.debug("%s:%d: %s retransmitted, answered again", *addr, message.method)
+            self._send_bytes(answered[1], addr)
+            return
         try:
             if message.method == "REGISTER":
                 self._register(message, addr)
@@ -213,11 +229,26 @@ class Gb28181Service(asyncio.DatagramProtocol):
             self._send(sip.response(message, 400), addr)
 
     def _send(self, message: SipMessage, addr: tuple[str, int]) -> None:
+        data = message.encode()
+        if message.status is not None and message.status >= 200 and addr not in self._tcp:
+            # Kept for the request's retransmissions (none over TCP: Timer J is 0 there).
+            now = self.clock()
+            while self._answered:  # oldest first: every entry lives as long
+                oldest = next(iter(self._answered))
+                if self._answered[oldest][0] > now:
+                    break
+                del self._answered[oldest]
+            key = _transaction(message)
+            self._answered.pop(key, None)  # re-inserted last, in the order of expiry
+            self._answered[key] = (now + TIMER_J_S, data)
+        self._send_bytes(data, addr)
+
+    def _send_bytes(self, data: bytes, addr: tuple[str, int]) -> None:
         connection = self._tcp.get(addr)
         if connection is not None:
-            connection.write(message.encode())
+            connection.write(data)
         elif self.transport is not None:
-            self.transport.sendto(message.encode(), addr)
+            self.transport.sendto(data, addr)
 
     async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One device's SIP over TCP (RFC 3261 §18.3): messages framed by Content-Length.
@@ -541,6 +572,15 @@ class Gb28181Service(asyncio.DatagramProtocol):
             for device in self.devices.values():
                 self._report(device, online=device.online)
         return went_offline
+
+
+def _transaction(message: SipMessage) -> tuple[str, str, str]:
+    """The transaction a request or its response belongs to: its top Via (branch and sent-by,
+    RFC 3261 §17.2.3), Call-ID and CSeq, which a retransmission repeats exactly; the three
+    together also tell apart the transactions of devices whose branch lacks the RFC 3261 magic
+    cookie (RFC 2543 matching, §17.2.3's last paragraph)."""
+    return (message.header("via") or "", message.header("call-id") or "",
+            message.header("cseq") or "")  # fmt: skip
 
 
 def _content_length(head: bytes) -> int | None:

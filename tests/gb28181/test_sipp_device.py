@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import shutil
 import socket
 import subprocess
@@ -297,3 +299,92 @@ def test_tcp_frame_without_content_length_is_answered_400_and_closed(
 
     assert answer.startswith("SIP/2.0 400 ")
     assert service.stats.malformed == 1
+
+
+def test_retransmitted_requests_are_answered_alike_and_handled_once(
+    service: Gb28181Service,
+) -> None:
+    """A device that did not hear the answer in time sends its request again (RFC 3261 §17.1.2,
+    Timer E); SIPp does so every 500 ms and aborts on a second, different challenge. Each
+    retransmission gets the first answer, byte for byte, and is not handled again, until the
+    transaction's Timer J (32 s) has passed."""
+    assert service.transport is not None
+    port = service.transport.get_extra_info("sockname")[1]
+
+    def request(method: str, cseq: int, branch: str, *extra: str, body: str = "") -> bytes:
+        lines = [
+            f"{method} sip:{PLATFORM_ID}@{DOMAIN} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{local};rport;branch={branch}",
+            f"From: <sip:{DEVICE_ID}@{DOMAIN}>;tag=d1",
+            f"To: <sip:{PLATFORM_ID}@{DOMAIN}>",
+            "Call-ID: retrans-1@127.0.0.1",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{DEVICE_ID}@127.0.0.1:{local}>",
+            "Expires: 3600",
+            *extra,
+            f"Content-Length: {len(body.encode())}",
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+    def answers(sock: socket.socket, datagram: bytes, times: int) -> list[bytes]:
+        """Send `datagram` `times` times; the service's answers (its own queries skipped)."""
+        got: list[bytes] = []
+        for _ in range(times):
+            sock.sendto(datagram, ("127.0.0.1", port))
+            while True:
+                data = sock.recv(65535)
+                if data.startswith(b"SIP/2.0 "):
+                    got.append(data)
+                    break
+        return got
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(10)
+        local = sock.getsockname()[1]
+
+        first, again = answers(sock, request("REGISTER", 1, "z9hG4bK-r1"), 2)
+        assert first.startswith(b"SIP/2.0 401 ") and again == first
+        assert service.stats.challenges == 1 and service.stats.retransmissions == 1
+        nonce = re.search(rb'nonce="([0-9a-f]+)"', first)
+        assert nonce is not None
+        uri = f"sip:{PLATFORM_ID}@{DOMAIN}"
+        ha1, ha2 = (  # RFC 2617 digest, MD5 as GB/T 28181 has it
+            hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+            for text in (f"{DEVICE_ID}:{DOMAIN}:{PASSWORD}", f"REGISTER:{uri}")
+        )
+        digest = hashlib.md5(
+            f"{ha1}:{nonce[1].decode()}:{ha2}".encode(), usedforsecurity=False
+        ).hexdigest()
+        authorization = (
+            f'Authorization: Digest username="{DEVICE_ID}", realm="{DOMAIN}", '
+            f'nonce="{nonce[1].decode()}", uri="{uri}", response="{digest}", algorithm=MD5'
+        )
+        first, again = answers(sock, request("REGISTER", 2, "z9hG4bK-r2", authorization), 2)
+        assert first.startswith(b"SIP/2.0 200 ") and again == first
+        requests = service._cseq  # the catalog and device-information queries, once each
+
+        alarm = request(
+            "MESSAGE", 3, "z9hG4bK-a1", "Content-Type: Application/MANSCDP+xml",
+            body=(
+                '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify><CmdType>Alarm</CmdType>'
+                f"<SN>17</SN><DeviceID>{DEVICE_ID}</DeviceID><AlarmPriority>1</AlarmPriority>"
+                "<AlarmMethod>5</AlarmMethod><AlarmTime>2026-11-29T20:30:00</AlarmTime>"
+                "</Notify>"
+            ),
+        )  # fmt: skip
+        first, again, third = answers(sock, alarm, 3)
+        assert first.startswith(b"SIP/2.0 200 ") and again == first and third == first
+        assert service.stats.alarms == 1 and service.stats.retransmissions == 4
+        assert service._cseq == requests + 1  # one alarm Response to the device, not three
+
+        # Past Timer J the transaction is gone: the same request is a new one.
+        clock = service.clock
+        assert isinstance(clock, Clock)
+        clock.offset += 33
+        (late,) = answers(sock, alarm, 1)
+        assert late.startswith(b"SIP/2.0 200 ")
+        deadline = time.monotonic() + 10  # counted on the service's thread once answered
+        while service.stats.alarms < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (service.stats.alarms, service.stats.retransmissions) == (2, 4)

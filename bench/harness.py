@@ -359,7 +359,9 @@ def synthetic_incident(
     started = (when or datetime.now(UTC)).replace(microsecond=number % 1_000_000)
     track = number + 1
     return Incident(
-        id=incident_id(camera_id, "intrusion", f"bench{run}", track, started),
+        id=incident_id(
+            camera_id, "intrusion", f"bench{run}", track, started, started + timedelta(seconds=1)
+        ),
         camera_id=camera_id, rule="intrusion", zone=f"bench{run}", category="public_safety",
         severity="high", summary=f"person in zone bench{run}", started_at=started,
         detected_at=started + timedelta(seconds=1), track_id=track, object_class="person",

@@ -115,7 +115,7 @@ class ClassAlarm:
         jpeg = encode_jpeg(annotate(image, mine, [], caption=caption))
         started = self._since.get(class_name, now)
         return Incident(
-            id=incident_id(self.camera_id, RULE, self.model_name, 0, started),
+            id=incident_id(self.camera_id, RULE, self.model_name, 0, started, now),
             camera_id=self.camera_id,
             rule=RULE,
             zone=self.model_name,

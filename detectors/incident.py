@@ -17,8 +17,18 @@ from contract.vocabulary import Category, Severity
 INCIDENT_NAMESPACE = uuid.UUID("6c0b7a5e-2f52-4d8e-9a43-6f1d0c8e9b21")
 
 
-def incident_id(camera_id: str, rule: str, zone: str, track_id: int, started_at: datetime) -> str:
-    key = f"{camera_id}|{rule}|{zone}|{track_id}|{started_at.isoformat()}"
+def incident_id(
+    camera_id: str, rule: str, zone: str, track_id: int, started_at: datetime,
+    detected_at: datetime,
+) -> str:  # fmt: skip
+    """The id of one conclusion of a rule: its camera, rule, zone, object, when what it saw
+    began (`started_at`) and when the rule concluded (`detected_at`), as a UUID 5.
+
+    Both instants are part of it: a rule fires again for the same stay once its cooldown is
+    over (a person still in the zone after five minutes), with the same start, and that second
+    conclusion is an incident of its own, not a copy of the first for the API to fold away.
+    """
+    key = f"{camera_id}|{rule}|{zone}|{track_id}|{started_at.isoformat()}|{detected_at.isoformat()}"
     return str(uuid.uuid5(INCIDENT_NAMESPACE, key))
 
 

@@ -495,7 +495,7 @@ class CameraPipeline:
         hit, frames = pending.hit, pending.frames
         return IncidentClip(
             incident_id=incident_id(
-                self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at
+                self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at, hit.detected_at
             ),
             camera_id=self.camera_id,
             started_at=self.steady.to_wall(frames[0].at),
@@ -534,7 +534,9 @@ class CameraPipeline:
         deferred = with_clip and self.evidence.defer_clip_encoding
         clip = encode_clip() if with_clip and not deferred else None
         return Incident(
-            id=incident_id(self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at),
+            id=incident_id(
+                self.camera_id, hit.rule, hit.zone, hit.track_id, hit.started_at, hit.detected_at
+            ),
             camera_id=self.camera_id,
             rule=hit.rule,
             zone=hit.zone,

@@ -37,7 +37,7 @@ def tamper_incident(
     image = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR)
     height, width = image.shape[:2] if image is not None else (576, 768)
     return Incident(
-        id=incident_id(camera.id, RULE, "view", 0, event.time),
+        id=incident_id(camera.id, RULE, "view", 0, event.time, event.time),
         camera_id=camera.id,
         rule=RULE,
         zone="view",

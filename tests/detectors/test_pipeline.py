@@ -290,6 +290,26 @@ def test_with_clip_follows_flush_completes_the_clips_of_incidents_already_out() 
     assert clip.incident_id == incident.id and clip.frame_count == 2
 
 
+def test_a_stay_past_the_cooldown_is_a_second_incident_with_its_own_id_and_clip() -> None:
+    """A person who stays in the zone past the rule's cooldown is reported again with the same
+    start: the second conclusion is an incident of its own (its own id, its own clip), not a copy
+    of the first for the API to fold away as already reported."""
+    rule = ZoneIntrusion(EVERYWHERE, {"person"}, min_frames=2, cooldown_s=2, anchor="center")
+    pipe = CameraPipeline(
+        "cam", ScriptedDetector(), [EVERYWHERE], [rule], classes=["person"], confidence=0.4,
+        evidence=EvidenceSettings(pre_roll_s=1.0, post_roll_s=1.0, clip_follows=True),
+    )  # fmt: skip
+    reported, clips = [], []
+    for step in range(12):  # 5.5 s in the zone, standing still
+        reported += pipe.process(scene(100), now=at(step * 0.5))
+        clips += pipe.take_clips()
+    clips += [*pipe.flush(), *pipe.take_clips()]
+    assert [i.detected_at for i in reported] == [at(0.5), at(2.5), at(4.5)]
+    assert {i.started_at for i in reported} == {at(0)}
+    assert len({i.id for i in reported}) == 3
+    assert sorted(c.incident_id for c in clips) == sorted(i.id for i in reported)
+
+
 def test_with_clip_follows_and_no_clip_nothing_follows() -> None:
     pipe = pipeline(
         ScriptedDetector(),

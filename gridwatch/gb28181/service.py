@@ -40,9 +40,13 @@ log = logging.getLogger(__name__)
 _DIGITS20 = re.compile(r"^[0-9]{20}$")
 _DIGITS10 = re.compile(r"^[0-9]{10}$")
 NONCE_TTL_S = 300.0
-# RFC 3261 §17.2.2: a non-INVITE server transaction over UDP stays Completed for Timer J
-# (64 x T1 = 32 s) and answers each retransmission of its request with the response it sent.
-TIMER_J_S = 32.0
+# RFC 3261 §17.1.1.1: T1 (the round-trip estimate) and T2 (the longest wait between two sends
+# of a request other than INVITE). §17.2.2: a non-INVITE server transaction over UDP stays
+# Completed for Timer J (64 x T1) and answers each retransmission of its request with the
+# response it sent; §17.1.2.2: a client transaction over UDP sends its request again after T1,
+# then twice as long each time up to T2, until an answer or Timer F (64 x T1).
+T1_S, T2_S = 0.5, 4.0
+TIMER_J_S = TIMER_F_S = 64 * T1_S
 
 
 class Gb28181Settings(BaseSettings):
@@ -182,6 +186,8 @@ class Gb28181Service(asyncio.DatagramProtocol):
         self._tcp: dict[tuple[str, int], asyncio.StreamWriter] = {}
         # Final answers sent over UDP, by transaction (`_transaction`): (until when, bytes).
         self._answered: dict[tuple[str, str, str], tuple[float, bytes]] = {}
+        # Our requests over UDP not answered yet, by Via branch: the next send's timer.
+        self._unanswered: dict[str, asyncio.TimerHandle] = {}
         self.media = MediaCalls(self, media or MediaSettings())
 
     # --- transport -------------------------------------------------------------------------
@@ -199,7 +205,11 @@ class Gb28181Service(asyncio.DatagramProtocol):
             self._answer_malformed(data, addr, str(err))
             return
         if message.status is not None:
-            if not self.media.on_response(message, addr):
+            branch = sip.params(message.header("via") or "").get("branch", "")
+            resend = self._unanswered.pop(branch, None) if message.status >= 200 else None
+            if resend is not None:
+                resend.cancel()  # answered: our MESSAGE is not sent again
+            elif not self.media.on_response(message, addr):
                 log.debug("%s:%d: response to no request of ours", *addr)
             return
         answered = self._answered.get(_transaction(message))
@@ -531,6 +541,35 @@ class Gb28181Service(asyncio.DatagramProtocol):
             body=body,
         )
         self._send(request, device.address)
+        if device.address not in self._tcp:  # over UDP a datagram may be lost: send it again
+            loop = asyncio.get_running_loop()
+            branch = sip.params(request.header("via") or "")["branch"]
+            self._resend_later(
+                branch, request.encode(), device.address, T1_S, loop.time() + TIMER_F_S
+            )
+
+    def _resend_later(
+        self, branch: str, data: bytes, addr: tuple[str, int], wait: float, deadline: float
+    ) -> None:
+        """Send our request `data` again after `wait` seconds unless answered meanwhile, then
+        after twice as long, up to T2, until `deadline` (the loop's time: Timer F)."""
+        loop = asyncio.get_running_loop()
+        self._unanswered[branch] = loop.call_later(
+            max(0.0, min(wait, deadline - loop.time())), self._resend, branch, data, addr, wait,
+            deadline,
+        )  # fmt: skip
+
+    def _resend(
+        self, branch: str, data: bytes, addr: tuple[str, int], waited: float, deadline: float
+    ) -> None:
+        if asyncio.get_running_loop().time() >= deadline:
+            del self._unanswered[branch]
+            log.warning("%s:%d: no answer to our MESSAGE after %.0f s; given up", *addr,
+                        TIMER_F_S)  # fmt: skip
+            return
+        log.debug("%s:%d: our MESSAGE unanswered after %.1f s, sent again", *addr, waited)
+        self._send_bytes(data, addr)
+        self._resend_later(branch, data, addr, min(2 * waited, T2_S), deadline)
 
     def _report(self, device: Device, *, online: bool, catalog: bool = False) -> None:
         if self.reporter is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import shutil
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from gridwatch.api_client import ApiClient
+from gridwatch.gb28181 import sip
 from gridwatch.gb28181.reporting import ApiReporter
 from gridwatch.gb28181.service import Gb28181Service, Gb28181Settings
 from tests.conftest import WORKER_TOKEN, LiveServer
@@ -301,6 +303,88 @@ def test_tcp_frame_without_content_length_is_answered_400_and_closed(
     assert service.stats.malformed == 1
 
 
+class RawDevice:
+    """A device made of one UDP socket, for what SIPp cannot be told to do: send a request
+    twice on purpose, or not answer one."""
+
+    def __init__(self, service: Gb28181Service) -> None:
+        assert service.transport is not None
+        self.port = service.transport.get_extra_info("sockname")[1]
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.local = self.sock.getsockname()[1]
+        self.requests: list[bytes] = []  # the service's requests heard so far, in order
+
+    def request(self, method: str, cseq: int, branch: str, *extra: str, body: str = "") -> bytes:
+        lines = [
+            f"{method} sip:{PLATFORM_ID}@{DOMAIN} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.local};rport;branch={branch}",
+            f"From: <sip:{DEVICE_ID}@{DOMAIN}>;tag=d1",
+            f"To: <sip:{PLATFORM_ID}@{DOMAIN}>",
+            "Call-ID: retrans-1@127.0.0.1",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{DEVICE_ID}@127.0.0.1:{self.local}>",
+            "Expires: 3600",
+            *extra,
+            f"Content-Length: {len(body.encode())}",
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+    def answers(self, datagram: bytes, times: int) -> list[bytes]:
+        """Send `datagram` `times` times; the service's answers (its own requests kept aside)."""
+        got: list[bytes] = []
+        for _ in range(times):
+            self.sock.sendto(datagram, ("127.0.0.1", self.port))
+            while True:
+                data = self.sock.recv(65535)
+                if data.startswith(b"SIP/2.0 "):
+                    got.append(data)
+                    break
+                self.requests.append(data)
+        return got
+
+    def listen(self, seconds: float, until: Callable[[], bool] = lambda: False) -> None:
+        """Hear the service's requests for `seconds`, or until `until()`, answering none."""
+        deadline = time.monotonic() + seconds
+        while not until() and (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                self.requests.append(self.sock.recv(65535))
+            except TimeoutError:
+                break
+        self.sock.settimeout(10)
+
+    def catalog_queries(self) -> list[bytes]:
+        return [data for data in self.requests if b"<CmdType>Catalog</CmdType>" in data]
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def register(self) -> None:
+        """REGISTER, answered 401, then with the digest of PASSWORD, answered 200."""
+        (challenge,) = self.answers(self.request("REGISTER", 1, "z9hG4bK-reg1"), 1)
+        nonce = re.search(rb'nonce="([0-9a-f]+)"', challenge)
+        assert nonce is not None, challenge
+        first, again = self.answers(
+            self.request("REGISTER", 2, "z9hG4bK-reg2", self.authorization(nonce[1].decode())), 2
+        )
+        assert first.startswith(b"SIP/2.0 200 ") and again == first
+
+    @staticmethod
+    def authorization(nonce: str) -> str:
+        uri = f"sip:{PLATFORM_ID}@{DOMAIN}"
+        ha1, ha2 = (  # RFC 2617 digest, MD5 as GB/T 28181 has it
+            hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+            for text in (f"{DEVICE_ID}:{DOMAIN}:{PASSWORD}", f"REGISTER:{uri}")
+        )
+        digest = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode(), usedforsecurity=False).hexdigest()
+        return (
+            f'Authorization: Digest username="{DEVICE_ID}", realm="{DOMAIN}", '
+            f'nonce="{nonce}", uri="{uri}", response="{digest}", algorithm=MD5'
+        )
+
+
 def test_retransmitted_requests_are_answered_alike_and_handled_once(
     service: Gb28181Service,
 ) -> None:
@@ -308,63 +392,20 @@ def test_retransmitted_requests_are_answered_alike_and_handled_once(
     Timer E); SIPp does so every 500 ms and aborts on a second, different challenge. Each
     retransmission gets the first answer, byte for byte, and is not handled again, until the
     transaction's Timer J (32 s) has passed."""
-    assert service.transport is not None
-    port = service.transport.get_extra_info("sockname")[1]
-
-    def request(method: str, cseq: int, branch: str, *extra: str, body: str = "") -> bytes:
-        lines = [
-            f"{method} sip:{PLATFORM_ID}@{DOMAIN} SIP/2.0",
-            f"Via: SIP/2.0/UDP 127.0.0.1:{local};rport;branch={branch}",
-            f"From: <sip:{DEVICE_ID}@{DOMAIN}>;tag=d1",
-            f"To: <sip:{PLATFORM_ID}@{DOMAIN}>",
-            "Call-ID: retrans-1@127.0.0.1",
-            f"CSeq: {cseq} {method}",
-            f"Contact: <sip:{DEVICE_ID}@127.0.0.1:{local}>",
-            "Expires: 3600",
-            *extra,
-            f"Content-Length: {len(body.encode())}",
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
-
-    def answers(sock: socket.socket, datagram: bytes, times: int) -> list[bytes]:
-        """Send `datagram` `times` times; the service's answers (its own queries skipped)."""
-        got: list[bytes] = []
-        for _ in range(times):
-            sock.sendto(datagram, ("127.0.0.1", port))
-            while True:
-                data = sock.recv(65535)
-                if data.startswith(b"SIP/2.0 "):
-                    got.append(data)
-                    break
-        return got
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(10)
-        local = sock.getsockname()[1]
-
-        first, again = answers(sock, request("REGISTER", 1, "z9hG4bK-r1"), 2)
+    with contextlib.closing(RawDevice(service)) as device:
+        first, again = device.answers(device.request("REGISTER", 1, "z9hG4bK-r1"), 2)
         assert first.startswith(b"SIP/2.0 401 ") and again == first
         assert service.stats.challenges == 1 and service.stats.retransmissions == 1
         nonce = re.search(rb'nonce="([0-9a-f]+)"', first)
         assert nonce is not None
-        uri = f"sip:{PLATFORM_ID}@{DOMAIN}"
-        ha1, ha2 = (  # RFC 2617 digest, MD5 as GB/T 28181 has it
-            hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-            for text in (f"{DEVICE_ID}:{DOMAIN}:{PASSWORD}", f"REGISTER:{uri}")
+        registered = device.request(
+            "REGISTER", 2, "z9hG4bK-r2", device.authorization(nonce[1].decode())
         )
-        digest = hashlib.md5(
-            f"{ha1}:{nonce[1].decode()}:{ha2}".encode(), usedforsecurity=False
-        ).hexdigest()
-        authorization = (
-            f'Authorization: Digest username="{DEVICE_ID}", realm="{DOMAIN}", '
-            f'nonce="{nonce[1].decode()}", uri="{uri}", response="{digest}", algorithm=MD5'
-        )
-        first, again = answers(sock, request("REGISTER", 2, "z9hG4bK-r2", authorization), 2)
+        first, again = device.answers(registered, 2)
         assert first.startswith(b"SIP/2.0 200 ") and again == first
         requests = service._cseq  # the catalog and device-information queries, once each
 
-        alarm = request(
+        alarm = device.request(
             "MESSAGE", 3, "z9hG4bK-a1", "Content-Type: Application/MANSCDP+xml",
             body=(
                 '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify><CmdType>Alarm</CmdType>'
@@ -373,7 +414,7 @@ def test_retransmitted_requests_are_answered_alike_and_handled_once(
                 "</Notify>"
             ),
         )  # fmt: skip
-        first, again, third = answers(sock, alarm, 3)
+        first, again, third = device.answers(alarm, 3)
         assert first.startswith(b"SIP/2.0 200 ") and again == first and third == first
         assert service.stats.alarms == 1 and service.stats.retransmissions == 4
         assert service._cseq == requests + 1  # one alarm Response to the device, not three
@@ -382,9 +423,31 @@ def test_retransmitted_requests_are_answered_alike_and_handled_once(
         clock = service.clock
         assert isinstance(clock, Clock)
         clock.offset += 33
-        (late,) = answers(sock, alarm, 1)
+        (late,) = device.answers(alarm, 1)
         assert late.startswith(b"SIP/2.0 200 ")
         deadline = time.monotonic() + 10  # counted on the service's thread once answered
         while service.stats.alarms < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert (service.stats.alarms, service.stats.retransmissions) == (2, 4)
+
+
+def test_a_query_the_device_does_not_answer_is_sent_again_until_it_does(
+    service: Gb28181Service,
+) -> None:
+    """Over UDP the platform's Catalog query may be lost on its way (or its answer): sent again
+    after 0.5 s, then 1 s later (RFC 3261 §17.1.2.2, Timer E), the same bytes, until the device
+    answers; then no more."""
+    with contextlib.closing(RawDevice(service)) as device:
+        device.register()
+        started = time.monotonic()
+        device.listen(10, until=lambda: len(device.catalog_queries()) >= 3)  # 0, 0.5, 1.5 s
+        catalogs = device.catalog_queries()
+        assert len(catalogs) == 3 and time.monotonic() - started >= 1.2, device.requests
+        assert set(catalogs) == {catalogs[0]}  # the same request, byte for byte
+        for query in {sip.parse(data).header("via"): sip.parse(data) for data in
+                      device.requests}.values():  # fmt: skip
+            device.sock.sendto(sip.response(query, 200).encode(), ("127.0.0.1", device.port))
+        device.listen(0.5)  # a send that crossed the answers
+        heard = len(device.requests)
+        device.listen(4.5)  # past the next send (3.5 s, then every 4 s), had none been answered
+        assert device.requests[heard:] == []

@@ -357,14 +357,13 @@ def synthetic_incident(
 ) -> Incident:
     """An incident as the intrusion rule would report it, with `jpeg` as its evidence."""
     started = (when or datetime.now(UTC)).replace(microsecond=number % 1_000_000)
+    detected = started + timedelta(seconds=1)
     track = number + 1
     return Incident(
-        id=incident_id(
-            camera_id, "intrusion", f"bench{run}", track, started, started + timedelta(seconds=1)
-        ),
+        id=incident_id(camera_id, "intrusion", f"bench{run}", track, started, detected),
         camera_id=camera_id, rule="intrusion", zone=f"bench{run}", category="public_safety",
         severity="high", summary=f"person in zone bench{run}", started_at=started,
-        detected_at=started + timedelta(seconds=1), track_id=track, object_class="person",
+        detected_at=detected, track_id=track, object_class="person",
         confidence=0.8, box_xyxy=(10.0, 20.0, 60.0, 180.0), frame_width=768, frame_height=576,
         model_name="bench", model_version="0", rule_parameters={"min_frames": 3},
         snapshot_jpeg=jpeg, snapshot_sha256=hashlib.sha256(jpeg).hexdigest(),
